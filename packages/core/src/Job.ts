@@ -1,0 +1,129 @@
+/**
+ * The job: what a client asked for, which vendor serves it, where it stands and what came back.
+ *
+ * Status moves only along {@link transitions}; every store checks a change against it through
+ * {@link canTransition}, so the rule lives in one place.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A job's id: a UUID v4, also handed to the vendor as its idempotency key.
+ *
+ * @category models
+ */
+export const JobId = Schema.String.pipe(Schema.check(Schema.isUUID(4)), Schema.brand("JobId"))
+
+/** @category models */
+export type JobId = typeof JobId.Type
+
+/**
+ * A fresh random job id.
+ *
+ * @category constructors
+ */
+export const makeJobId = (): JobId => JobId.make(crypto.randomUUID())
+
+/**
+ * The four public statuses. Finer detail (attempts, awaiting a callback) is in other fields.
+ *
+ * @category models
+ */
+export const JobStatus = Schema.Literals(["pending", "processing", "complete", "failed"])
+
+/** @category models */
+export type JobStatus = typeof JobStatus.Type
+
+/**
+ * Which status may follow which. `processing → pending` hands a job back to the queue (a retry or a
+ * graceful shutdown); `failed → pending` is an operator's retry.
+ *
+ * @category transitions
+ */
+export const transitions: { readonly [From in JobStatus]: ReadonlyArray<JobStatus> } = {
+  pending: ["processing", "failed"],
+  processing: ["complete", "failed", "pending"],
+  complete: [],
+  failed: ["pending"]
+}
+
+/**
+ * Whether `to` may follow `from`.
+ *
+ * @category transitions
+ */
+export const canTransition = (from: JobStatus, to: JobStatus): boolean => transitions[from].includes(to)
+
+/**
+ * Whether a status is final: the job will not change again on its own.
+ *
+ * @category transitions
+ */
+export const isFinished = (status: JobStatus): boolean => status === "complete" || status === "failed"
+
+/**
+ * Any JSON object: the payload a client posts.
+ *
+ * @category models
+ */
+export const JsonObject = Schema.Record(Schema.String, Schema.Json)
+
+/** @category models */
+export type JsonObject = typeof JsonObject.Type
+
+/**
+ * Why a job failed: a machine-readable reason and a message for people.
+ *
+ * @category models
+ */
+export const JobFailure = Schema.Struct({
+  reason: Schema.String,
+  message: Schema.String
+})
+
+/** @category models */
+export type JobFailure = typeof JobFailure.Type
+
+/**
+ * A job record. `version` grows by one on every change and is what compare-and-set compares.
+ *
+ * @category models
+ */
+export class Job extends Schema.Class<Job>("@vendorflow/core/Job")({
+  id: JobId,
+  vendor: Schema.String,
+  status: JobStatus,
+  payload: JsonObject,
+  attempts: Schema.Int,
+  version: Schema.Int,
+  result: Schema.optionalKey(Schema.Json),
+  error: Schema.optionalKey(JobFailure),
+  awaitingCallback: Schema.optionalKey(Schema.Boolean),
+  createdAt: Schema.String,
+  updatedAt: Schema.String
+}) {}
+
+/**
+ * A new pending job.
+ *
+ * @category constructors
+ */
+export const makePending = (options: {
+  readonly id?: JobId | undefined
+  readonly vendor: string
+  readonly payload: JsonObject
+  readonly now: Date
+}): Job => {
+  const at = options.now.toISOString()
+  return new Job({
+    id: options.id ?? makeJobId(),
+    vendor: options.vendor,
+    status: "pending",
+    payload: options.payload,
+    attempts: 0,
+    version: 0,
+    createdAt: at,
+    updatedAt: at
+  })
+}

@@ -1,0 +1,153 @@
+/**
+ * The job engine: takes one delivery from the queue through to a stored outcome.
+ *
+ * pending → processing → wait for the vendor's rate limit → call the adapter → clean → complete
+ * (sync), or mark the job as awaiting the vendor's callback (async); a vendor error fails the job
+ * with its reason and dead-letters the delivery. The delivery is acknowledged only after the job's
+ * new state is stored. Plain orchestration over the services: no Redis, Mongo or HTTP here.
+ *
+ * @since 0.1.0
+ */
+import { Config, Context, Effect, Layer, Option } from "effect"
+import { Cleaner } from "./Cleaner.ts"
+import { completeJob } from "./internal/completion.ts"
+import type { Job } from "./Job.ts"
+import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
+import { JobStore, type JobStoreError } from "./JobStore.ts"
+import { RateLimiter } from "./RateLimiter.ts"
+import type { Vendor, VendorError } from "./Vendor.ts"
+import { VendorRegistry } from "./VendorRegistry.ts"
+
+/**
+ * The engine's settings.
+ *
+ * @category models
+ */
+export interface Options {
+  /** Our public base URL; async vendors post to `<base>/vendor-webhook/<vendor>`. */
+  readonly webhookBaseUrl: string
+  /** How long to wait before handing a job back when the rate-limit store is unreachable. */
+  readonly retryDelayMillis?: number | undefined
+}
+
+/**
+ * The job processor service.
+ *
+ * @category services
+ */
+export class JobProcessor extends Context.Service<JobProcessor, {
+  /** Runs one delivery to a stored outcome. Fails only when the store or queue is unreachable. */
+  readonly process: (delivery: Delivery) => Effect.Effect<void, JobStoreError | JobQueueError>
+}>()("@vendorflow/core/JobProcessor") {}
+
+/**
+ * The processor over the services in context.
+ *
+ * @category constructors
+ */
+export const make = (options: Options) =>
+  Effect.gen(function*() {
+    const store = yield* JobStore
+    const queue = yield* JobQueue
+    const registry = yield* VendorRegistry
+    const limiter = yield* RateLimiter
+    const context = Context.make(Cleaner, yield* Cleaner).pipe(Context.add(JobStore, store))
+    const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
+    const retryDelay = options.retryDelayMillis ?? 1000
+
+    const fail = (job: Job, delivery: Delivery, error: VendorError) =>
+      Effect.gen(function*() {
+        yield* store.transition({
+          id: job.id,
+          from: "processing",
+          to: "failed",
+          expectedVersion: job.version,
+          set: { error: { reason: error.reason, message: error.message } },
+          unset: ["awaitingCallback"]
+        })
+        yield* queue.deadLetter(delivery, `${error.reason}: ${error.message}`)
+      })
+
+    const callVendor = (job: Job, vendor: Vendor, delivery: Delivery) =>
+      Effect.gen(function*() {
+        const outcome = yield* vendor.call({
+          jobId: job.id,
+          payload: job.payload,
+          attempt: job.attempts,
+          webhookUrl: `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`
+        })
+        if (outcome._tag === "Completed") {
+          yield* completeJob(job, vendor, outcome.result).pipe(Effect.provideContext(context))
+        } else {
+          // The callback may have completed the job already; then the version moved and this is a no-op.
+          yield* store.transition({
+            id: job.id,
+            from: "processing",
+            to: "processing",
+            expectedVersion: job.version,
+            set: { awaitingCallback: true }
+          })
+        }
+        yield* queue.ack(delivery)
+      }).pipe(Effect.catchTag("VendorError", (error) => fail(job, delivery, error)))
+
+    const process = Effect.fn("JobProcessor.process")(function*(delivery: Delivery) {
+      yield* Effect.annotateCurrentSpan({ "job.id": delivery.jobId, "job.vendor": delivery.vendor })
+      const found = yield* store.get(delivery.jobId)
+      if (Option.isNone(found) || found.value.status !== "pending") {
+        // Unknown, or already taken care of by an earlier delivery: nothing left to do.
+        return yield* queue.ack(delivery)
+      }
+      const pending = found.value
+      const vendor = yield* registry.get(pending.vendor).pipe(Effect.option)
+      if (Option.isNone(vendor)) {
+        yield* store.transition({
+          id: pending.id,
+          from: "pending",
+          to: "failed",
+          expectedVersion: pending.version,
+          set: { error: { reason: "UnknownVendor", message: `vendor ${pending.vendor} is not loaded in this worker` } }
+        })
+        return yield* queue.deadLetter(delivery, `UnknownVendor: ${pending.vendor}`)
+      }
+      const started = yield* store.transition({
+        id: pending.id,
+        from: "pending",
+        to: "processing",
+        expectedVersion: pending.version,
+        set: { attempts: pending.attempts + 1 }
+      })
+      if (Option.isNone(started)) return yield* queue.ack(delivery)
+      const job = started.value
+      const rateLimit = vendor.value.rateLimit
+      if (rateLimit !== undefined) {
+        const waited = yield* limiter.wait(vendor.value.name, rateLimit).pipe(Effect.result)
+        if (waited._tag === "Failure") {
+          yield* Effect.logWarning("rate-limit store unreachable; handing the job back", waited.failure)
+          yield* store.transition({ id: job.id, from: "processing", to: "pending", expectedVersion: job.version })
+          return yield* queue.retryLater(delivery, retryDelay)
+        }
+      }
+      yield* callVendor(job, vendor.value, delivery)
+    })
+
+    return JobProcessor.of({ process })
+  })
+
+/**
+ * The processor with explicit options.
+ *
+ * @category layers
+ */
+export const layer = (options: Options) => Layer.effect(JobProcessor, make(options))
+
+/**
+ * The processor configured from `PUBLIC_URL` (default `http://127.0.0.1:<PORT or 8000>`).
+ *
+ * @category layers
+ */
+export const layerConfig = Layer.unwrap(Effect.gen(function*() {
+  const port = yield* Config.Port("PORT").pipe(Config.withDefault(8000))
+  const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
+  return layer({ webhookBaseUrl })
+}))

@@ -1,0 +1,126 @@
+/**
+ * The job queue: at-least-once delivery of job ids, one logical queue per vendor so a slow or
+ * rate-limited vendor never holds up the others.
+ *
+ * A taken delivery stays in flight until it is acknowledged, retried later or dead-lettered.
+ * Offers {@link layerMemory}; `@vendorflow/redis` offers Redis Streams with consumer groups.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer, Queue, Schema, type Scope } from "effect"
+import type { JobId } from "./Job.ts"
+
+/**
+ * A queue failure; `Unavailable` (the backend is down) is worth retrying.
+ *
+ * @category errors
+ */
+export class JobQueueError extends Schema.TaggedError<JobQueueError>()("JobQueueError", {
+  reason: Schema.Literals(["Unavailable"]),
+  message: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * One delivery of a job id to a worker.
+ *
+ * @category models
+ */
+export interface Delivery {
+  /** The backend's id for this entry (a stream entry id in Redis). */
+  readonly id: string
+  readonly vendor: string
+  readonly jobId: JobId
+  /** 1 on first delivery; more when the entry was redelivered after a crash. */
+  readonly deliveryCount: number
+}
+
+/**
+ * A delivery given up on, with the reason.
+ *
+ * @category models
+ */
+export interface DeadLetter {
+  readonly vendor: string
+  readonly jobId: JobId
+  readonly reason: string
+  readonly at: string
+}
+
+/**
+ * The job queue service.
+ *
+ * @category services
+ */
+export class JobQueue extends Context.Service<JobQueue, {
+  readonly enqueue: (vendor: string, jobId: JobId) => Effect.Effect<void, JobQueueError>
+  /** Up to `max` deliveries, waiting at most `block` for the first; empty when none came. */
+  readonly take: (vendor: string, options: {
+    readonly max: number
+    readonly block: Duration.Input
+  }) => Effect.Effect<ReadonlyArray<Delivery>, JobQueueError>
+  /** Done with a delivery: call only after the job's new state is stored. */
+  readonly ack: (delivery: Delivery) => Effect.Effect<void, JobQueueError>
+  /** Acknowledges the delivery and delivers the job again after `delay`. */
+  readonly retryLater: (delivery: Delivery, delay: Duration.Input) => Effect.Effect<void, JobQueueError>
+  /** Acknowledges the delivery and records it as a dead letter. */
+  readonly deadLetter: (delivery: Delivery, reason: string) => Effect.Effect<void, JobQueueError>
+  readonly deadLetters: (vendor: string) => Effect.Effect<ReadonlyArray<DeadLetter>, JobQueueError>
+}>()("@vendorflow/core/JobQueue") {}
+
+/**
+ * An in-memory queue for one process. Delayed retries are fibers in the layer's scope, so they end
+ * with it; nothing survives a restart, which is what the embedded mode promises.
+ *
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> = Effect.gen(function*() {
+  const scope = yield* Effect.scope
+  const queues = new Map<string, Queue.Queue<Delivery>>()
+  const deadLetters: Array<DeadLetter> = []
+  let sequence = 0
+
+  const queueFor = (vendor: string) =>
+    Effect.gen(function*() {
+      const existing = queues.get(vendor)
+      if (existing !== undefined) return existing
+      const created = yield* Queue.unbounded<Delivery>()
+      queues.set(vendor, created)
+      return created
+    })
+
+  const offer = (vendor: string, jobId: JobId, deliveryCount: number) =>
+    Effect.flatMap(queueFor(vendor), (queue) => Queue.offer(queue, { id: `${++sequence}`, vendor, jobId, deliveryCount }))
+
+  return JobQueue.of({
+    enqueue: (vendor, jobId) => Effect.asVoid(offer(vendor, jobId, 1)),
+    take: (vendor, options) =>
+      queueFor(vendor).pipe(
+        Effect.flatMap((queue) => Queue.takeBetween(queue, 1, options.max)),
+        Effect.timeoutOption(options.block),
+        Effect.map((taken) => taken._tag === "Some" ? taken.value : [])
+      ),
+    ack: () => Effect.void,
+    retryLater: (delivery, delay) =>
+      offer(delivery.vendor, delivery.jobId, delivery.deliveryCount + 1).pipe(
+        Effect.delay(Duration.fromInputUnsafe(delay)),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      ),
+    deadLetter: (delivery, reason) =>
+      Effect.sync(() => {
+        deadLetters.push({ vendor: delivery.vendor, jobId: delivery.jobId, reason, at: new Date().toISOString() })
+      }),
+    deadLetters: (vendor) => Effect.sync(() => deadLetters.filter((letter) => letter.vendor === vendor))
+  })
+})
+
+/**
+ * The in-memory job queue.
+ *
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<JobQueue> = Layer.effect(JobQueue, makeMemory)

@@ -1,0 +1,147 @@
+/**
+ * The job store: job records and their state transitions.
+ *
+ * Every change is a compare-and-set on the current status (and, when given, the version), never a
+ * blind overwrite, so a duplicate delivery or a repeated webhook can't undo newer work.
+ * Offers {@link layerMemory}; `@vendorflow/mongo` offers the MongoDB implementation.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import * as Job from "./Job.ts"
+
+/**
+ * A store failure. `Unavailable` is worth retrying; `Duplicate` (an id that exists) and
+ * `InvalidTransition` (a change {@link Job.transitions} forbids) are bugs of the caller.
+ *
+ * @category errors
+ */
+export class JobStoreError extends Schema.TaggedError<JobStoreError>()("JobStoreError", {
+  reason: Schema.Literals(["Unavailable", "Duplicate", "InvalidTransition"]),
+  message: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return this.reason === "Unavailable"
+  }
+}
+
+/**
+ * Fields a transition may set alongside the status.
+ *
+ * @category models
+ */
+export interface Patch {
+  readonly attempts?: number
+  readonly result?: Schema.Json
+  readonly error?: Job.JobFailure
+  readonly awaitingCallback?: boolean
+}
+
+/**
+ * A compare-and-set change: applied only while the job is `from` (and at `expectedVersion`, if given).
+ * `from === to` updates the fields of an unfinished job without moving it.
+ *
+ * @category models
+ */
+export interface Transition {
+  readonly id: Job.JobId
+  readonly from: Job.JobStatus
+  readonly to: Job.JobStatus
+  readonly expectedVersion?: number | undefined
+  readonly set?: Patch | undefined
+  /** Fields to remove, e.g. the old error when a failed job is sent round again. */
+  readonly unset?: ReadonlyArray<"result" | "error" | "awaitingCallback"> | undefined
+}
+
+/**
+ * Whether a transition is allowed by {@link Job.transitions}, or is a same-status update of an
+ * unfinished job.
+ *
+ * @category transitions
+ */
+export const isAllowed = (transition: Pick<Transition, "from" | "to">): boolean =>
+  transition.from === transition.to ? !Job.isFinished(transition.from) : Job.canTransition(transition.from, transition.to)
+
+/**
+ * The error for a transition that {@link isAllowed} refuses.
+ *
+ * @category errors
+ */
+export const invalidTransition = (transition: Pick<Transition, "from" | "to">): JobStoreError =>
+  new JobStoreError({ reason: "InvalidTransition", message: `a job may not go from ${transition.from} to ${transition.to}` })
+
+/**
+ * Applies a transition to a job, or returns `undefined` when the job is not in the expected state.
+ * Shared by the stores that compute the new record in memory.
+ *
+ * @category transitions
+ */
+export const applyTransition = (job: Job.Job, transition: Transition, now: Date): Job.Job | undefined => {
+  if (job.status !== transition.from) return undefined
+  if (transition.expectedVersion !== undefined && job.version !== transition.expectedVersion) return undefined
+  const set = transition.set ?? {}
+  const unset = new Set(transition.unset)
+  const field = <K extends "result" | "error" | "awaitingCallback">(key: K): Partial<Pick<Job.Job, K>> => {
+    if (unset.has(key)) return {}
+    if (key in set) return { [key]: set[key] } as Partial<Pick<Job.Job, K>>
+    return key in job ? { [key]: job[key] } as Partial<Pick<Job.Job, K>> : {}
+  }
+  return new Job.Job({
+    id: job.id,
+    vendor: job.vendor,
+    payload: job.payload,
+    createdAt: job.createdAt,
+    status: transition.to,
+    attempts: set.attempts ?? job.attempts,
+    version: job.version + 1,
+    updatedAt: now.toISOString(),
+    ...field("result"),
+    ...field("error"),
+    ...field("awaitingCallback")
+  })
+}
+
+/**
+ * The job store service.
+ *
+ * @category services
+ */
+export class JobStore extends Context.Service<JobStore, {
+  /** Stores a new job; fails with `Duplicate` if its id exists. */
+  readonly create: (job: Job.Job) => Effect.Effect<void, JobStoreError>
+  readonly get: (id: Job.JobId) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
+  /** The updated job, or `None` when the job was missing or not in the expected state. */
+  readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
+}>()("@vendorflow/core/JobStore") {}
+
+/**
+ * An in-memory store: the embedded default, and the reference the conformance suite checks others against.
+ *
+ * @category constructors
+ */
+export const makeMemory = Effect.sync(() => {
+  const jobs = new Map<string, Job.Job>()
+  return JobStore.of({
+    create: Effect.fn("JobStore.create")(function*(job) {
+      if (jobs.has(job.id)) return yield* new JobStoreError({ reason: "Duplicate", message: `job ${job.id} exists` })
+      jobs.set(job.id, job)
+    }),
+    get: (id) => Effect.sync(() => Option.fromUndefinedOr(jobs.get(id))),
+    transition: Effect.fn("JobStore.transition")(function*(transition) {
+      if (!isAllowed(transition)) return yield* invalidTransition(transition)
+      const now = new Date(yield* Clock.currentTimeMillis)
+      const current = jobs.get(transition.id)
+      const next = current === undefined ? undefined : applyTransition(current, transition, now)
+      if (next === undefined) return Option.none()
+      jobs.set(next.id, next)
+      return Option.some(next)
+    })
+  })
+})
+
+/**
+ * The in-memory job store.
+ *
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<JobStore> = Layer.effect(JobStore, makeMemory)

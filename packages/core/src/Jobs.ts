@@ -1,0 +1,111 @@
+/**
+ * Jobs: what a client (over HTTP, or a Node app in-process) does with jobs: submit one, read it back,
+ * hand in a vendor's webhook, wait for one to finish.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Cleaner } from "./Cleaner.ts"
+import { completeJob } from "./internal/completion.ts"
+import * as Job from "./Job.ts"
+import { JobQueue, type JobQueueError } from "./JobQueue.ts"
+import { JobStore, type JobStoreError } from "./JobStore.ts"
+import type { WebhookError, WebhookRequest } from "./Vendor.ts"
+import { UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
+
+/**
+ * No job has this id (or it belongs to another vendor than the webhook that names it).
+ *
+ * @category errors
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", {
+  id: Schema.String
+}) {
+  override get message(): string {
+    return `no job with id ${this.id}`
+  }
+}
+
+/**
+ * The Jobs service.
+ *
+ * @category services
+ */
+export class Jobs extends Context.Service<Jobs, {
+  /** Stores a pending job for the routed vendor and queues it; the job is returned at once. */
+  readonly submit: (options: {
+    readonly payload: Job.JsonObject
+    readonly vendor?: string | undefined
+  }) => Effect.Effect<Job.Job, UnknownVendor | JobStoreError | JobQueueError>
+  readonly get: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+  /**
+   * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
+   * and returns the job as it is.
+   */
+  readonly receiveWebhook: (
+    vendor: string,
+    request: WebhookRequest
+  ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | JobStoreError>
+  /** Polls until the job is complete or failed. */
+  readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+}>()("@vendorflow/core/Jobs") {}
+
+/**
+ * The Jobs service over the store, queue, registry and cleaner in context.
+ *
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const store = yield* JobStore
+  const queue = yield* JobQueue
+  const registry = yield* VendorRegistry
+  const cleaner = yield* Cleaner
+  const webhookVendors = registry.vendors.filter((vendor) => vendor.parseWebhook !== undefined).map((v) => v.name)
+
+  const get = Effect.fn("Jobs.get")(function*(id: Job.JobId) {
+    const job = yield* store.get(id)
+    if (Option.isNone(job)) return yield* new JobNotFound({ id })
+    return job.value
+  })
+
+  const submit = Effect.fn("Jobs.submit")(function*(options: {
+    readonly payload: Job.JsonObject
+    readonly vendor?: string | undefined
+  }) {
+    const vendor = yield* registry.route(options.payload, options.vendor)
+    const job = Job.makePending({ vendor: vendor.name, payload: options.payload, now: new Date(yield* Clock.currentTimeMillis) })
+    yield* store.create(job)
+    yield* queue.enqueue(vendor.name, job.id)
+    yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
+    return job
+  })
+
+  const receiveWebhook = Effect.fn("Jobs.receiveWebhook")(function*(vendorName: string, request: WebhookRequest) {
+    const vendor = yield* registry.get(vendorName)
+    if (vendor.parseWebhook === undefined) {
+      return yield* new UnknownVendor({ vendor: vendorName, known: webhookVendors })
+    }
+    const delivery = yield* vendor.parseWebhook(request)
+    const job = yield* get(delivery.jobId)
+    if (job.vendor !== vendor.name) return yield* new JobNotFound({ id: delivery.jobId })
+    if (Job.isFinished(job.status)) return job
+    const completed = yield* completeJob(job, vendor, delivery.data).pipe(Effect.provideService(Cleaner, cleaner), Effect.provideService(JobStore, store))
+    // None: a concurrent delivery finished it first; answer with the job as it now is.
+    return Option.isSome(completed) ? completed.value : yield* get(delivery.jobId)
+  })
+
+  const awaitFinished = Effect.fn("Jobs.awaitFinished")(function*(id: Job.JobId) {
+    return yield* get(id).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (job) => Job.isFinished(job.status) })
+    )
+  })
+
+  return Jobs.of({ submit, get, receiveWebhook, awaitFinished })
+})
+
+/**
+ * The Jobs service; needs a store, a queue, a registry and a cleaner.
+ *
+ * @category layers
+ */
+export const layer = Layer.effect(Jobs, make)

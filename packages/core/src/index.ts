@@ -1,0 +1,17 @@
+/**
+ * @vendorflow/core: jobs, vendors, rate limits and cleaning as Effect layers, with in-memory
+ * implementations, the job engine, and the HTTP API contract with its typed client.
+ *
+ * @since 0.1.0
+ */
+export * as Cleaner from "./Cleaner.ts"
+export * as Job from "./Job.ts"
+export * as JobProcessor from "./JobProcessor.ts"
+export * as JobQueue from "./JobQueue.ts"
+export * as JobStore from "./JobStore.ts"
+export * as Jobs from "./Jobs.ts"
+export * as RateLimiter from "./RateLimiter.ts"
+export * as Vendor from "./Vendor.ts"
+export * as VendorRegistry from "./VendorRegistry.ts"
+export * as WebhookSignature from "./WebhookSignature.ts"
+export * as Consumer from "./Consumer.ts"

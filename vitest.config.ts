@@ -1,0 +1,23 @@
+import { defineConfig } from "vitest/config"
+
+const project = (name: string, root: string) => ({
+  extends: true as const,
+  test: { name, root, include: ["test/**/*.test.ts"] }
+})
+
+export default defineConfig({
+  resolve: { conditions: ["@vendorflow/source"] },
+  ssr: { resolve: { conditions: ["@vendorflow/source"] } },
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    projects: [
+      project("core", "packages/core"),
+      project("adapter-mock-sync", "packages/adapters/mock-sync"),
+      project("adapter-mock-async", "packages/adapters/mock-async"),
+      project("server", "packages/server"),
+      project("worker", "packages/worker"),
+      project("example-embedded", "examples/embedded")
+    ]
+  }
+})
