@@ -1,0 +1,409 @@
+/**
+ * The plumbing every reference vendor shares: a real HTTP server on `node:http` with its own rate
+ * limit, an arrivals record, `GET /health`, `GET|DELETE /arrivals`, the `POST /process` pipeline
+ * (read, rate-limit, validate, answer, record), fake answer data with stray whitespace for the
+ * cleaner, and the env formats for latencies (`"100-500"`) and rate limits (`"5/1s"`).
+ *
+ * The sync and async mock servers are thin layers over {@link serve}; a third mock vendor would be too.
+ *
+ * @since 0.1.0
+ */
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Clock, Effect, Random, Schema, SchemaIssue, SchemaTransformation, type Scope } from "effect"
+import {
+  HttpClient,
+  HttpClientResponse,
+  HttpRouter,
+  type HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
+import { NetAddress } from "effect/net"
+
+/**
+ * A range of milliseconds; each use draws uniformly from `[min, max]`.
+ *
+ * @category models
+ */
+export interface MillisRange {
+  readonly min: number
+  readonly max: number
+}
+
+/**
+ * Reads `"100-500"` (a range) or `"250"` (a fixed value) as milliseconds.
+ *
+ * @category parsing
+ */
+export const parseMillisRange = (text: string): MillisRange | undefined => {
+  const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(text)
+  if (match === null) return undefined
+  const min = Number(match[1])
+  const max = match[2] === undefined ? min : Number(match[2])
+  return max < min ? undefined : { min, max }
+}
+
+/**
+ * A {@link MillisRange} decoded from its env form (`"100-500"` or `"0"`), for `Config.schema`.
+ *
+ * @category parsing
+ */
+export const MillisRangeFromString: Schema.Codec<MillisRange, string> = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.Struct({ min: Schema.Number, max: Schema.Number }),
+    SchemaTransformation.transformEffect({
+      decode: (text, options) => {
+        const range = parseMillisRange(text)
+        return range === undefined
+          ? Effect.fail(new SchemaIssue.InvalidValue({ expected: `milliseconds like "100-500" or "0"` }, text, options))
+          : Effect.succeed(range)
+      },
+      encode: (range) => Effect.succeed(range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`)
+    })
+  )
+)
+
+/**
+ * A server-side rate limit: at most `limit` admitted requests in any `windowMs` (sliding window).
+ *
+ * @category models
+ */
+export interface RateLimit {
+  readonly limit: number
+  readonly windowMs: number
+}
+
+const unitMillis: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000 }
+
+/**
+ * Reads `"5/1s"`, `"5/s"`, `"100/500ms"`, `"60/1m"` or a bare `"5"` (per second) as a {@link RateLimit}.
+ *
+ * @category parsing
+ */
+export const parseRateLimit = (text: string): RateLimit | undefined => {
+  const match = /^\s*(\d+)\s*(?:\/\s*(\d+)?\s*(ms|s|m)\s*)?$/.exec(text)
+  if (match === null) return undefined
+  const limit = Number(match[1])
+  const windowMs = (match[2] === undefined ? 1 : Number(match[2])) * (unitMillis[match[3] ?? "s"] ?? 1000)
+  return limit < 1 || windowMs < 1 ? undefined : { limit, windowMs }
+}
+
+/**
+ * A {@link RateLimit} decoded from its env form (`"5/1s"` or `"5"`), for `Config.schema`.
+ *
+ * @category parsing
+ */
+export const RateLimitFromString: Schema.Codec<RateLimit, string> = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.Struct({ limit: Schema.Number, windowMs: Schema.Number }),
+    SchemaTransformation.transformEffect({
+      decode: (text, options) => {
+        const limit = parseRateLimit(text)
+        return limit === undefined
+          ? Effect.fail(new SchemaIssue.InvalidValue({ expected: `a rate limit like "5/1s" or "5"` }, text, options))
+          : Effect.succeed(limit)
+      },
+      encode: (limit) => Effect.succeed(`${limit.limit}/${limit.windowMs}ms`)
+    })
+  )
+)
+
+/**
+ * The verdict of a {@link RateWindow} for one request.
+ *
+ * @category rate limiting
+ */
+export type Admission =
+  | { readonly _tag: "Admitted" }
+  | { readonly _tag: "Limited"; readonly retryAfterSeconds: number }
+
+/**
+ * A sliding-window log: a request is admitted when fewer than `limit` requests were admitted in the
+ * last `windowMs`. Sliding rather than fixed so that a client keeping to the limit over any window
+ * never sees a 429, and one bursting across a fixed-window boundary does; refused requests are not
+ * counted, so a client that keeps knocking still gets through once the window moves on.
+ *
+ * @category rate limiting
+ */
+export interface RateWindow {
+  readonly take: Effect.Effect<Admission>
+}
+
+/**
+ * A {@link RateWindow} for `limit`; with no limit every request is admitted.
+ *
+ * @category rate limiting
+ */
+export const makeRateWindow = (limit: RateLimit | undefined): RateWindow => {
+  if (limit === undefined) return { take: Effect.succeed({ _tag: "Admitted" }) }
+  // Admission times, oldest first; never longer than `limit`.
+  const admitted: Array<number> = []
+  return {
+    take: Effect.map(Clock.currentTimeMillis, (now): Admission => {
+      while (admitted.length > 0 && (admitted[0] ?? now) <= now - limit.windowMs) admitted.shift()
+      if (admitted.length < limit.limit) {
+        admitted.push(now)
+        return { _tag: "Admitted" }
+      }
+      const freeAt = (admitted[0] ?? now) + limit.windowMs
+      // Whole seconds, as HTTP has it, rounded up so a client that waits that long is admitted.
+      return { _tag: "Limited", retryAfterSeconds: Math.max(1, Math.ceil((freeAt - now) / 1000)) }
+    })
+  }
+}
+
+/**
+ * An in-memory, append-only record (arrivals, callbacks) that tests read and clear.
+ *
+ * @category records
+ */
+export interface Recorder<A> {
+  readonly add: (entry: A) => Effect.Effect<void>
+  readonly all: Effect.Effect<ReadonlyArray<A>>
+  readonly clear: Effect.Effect<void>
+}
+
+/**
+ * An empty {@link Recorder}.
+ *
+ * @category records
+ */
+export const makeRecorder = <A>(): Recorder<A> => {
+  let entries: Array<A> = []
+  return {
+    add: (entry) => Effect.sync(() => void entries.push(entry)),
+    all: Effect.sync(() => entries.slice()),
+    clear: Effect.sync(() => {
+      entries = []
+    })
+  }
+}
+
+/**
+ * `GET <path>` answering a recorder's entries as a JSON array, and `DELETE <path>` clearing it.
+ *
+ * @category records
+ */
+export const recorderRoutes = <A>(path: `/${string}`, recorder: Recorder<A>) => [
+  HttpRouter.route("GET", path, Effect.map(recorder.all, (entries) => HttpServerResponse.jsonUnsafe(entries))),
+  HttpRouter.route("DELETE", path, Effect.as(recorder.clear, HttpServerResponse.empty({ status: 204 })))
+] as const
+
+/**
+ * One `POST /process` as the vendor saw it. `status` is what it answered, or 499 when the client
+ * hung up first. Records are kept in the order answered; `at` is when the request arrived.
+ *
+ * @category records
+ */
+export const Arrival = Schema.Struct({
+  at: Schema.Number,
+  jobId: Schema.NullOr(Schema.String),
+  idempotencyKey: Schema.NullOr(Schema.String),
+  status: Schema.Int
+})
+
+/** @category records */
+export type Arrival = typeof Arrival.Type
+
+/**
+ * Reads a running mock vendor's arrivals over HTTP, for tests that started it in another process.
+ *
+ * @category records
+ */
+export const readArrivals = (baseUrl: string) =>
+  Effect.flatMap(HttpClient.HttpClient, (client) =>
+    client.get(`${baseUrl}/arrivals`).pipe(
+      Effect.flatMap(HttpClientResponse.filterStatusOk),
+      Effect.flatMap(HttpClientResponse.schemaBodyJson(Schema.Array(Arrival)))
+    ))
+
+/**
+ * The fields every `POST /process` body has.
+ *
+ * @category requests
+ */
+export const ProcessFields = {
+  job_id: Schema.NonEmptyString,
+  payload: Schema.optionalKey(Schema.Record(Schema.String, Schema.Json))
+}
+
+const IdentifiedBody = Schema.Struct({ job_id: Schema.NonEmptyString })
+
+/**
+ * A JSON error answer: `{ success: false, error: { code, message } }`.
+ *
+ * @category responses
+ */
+export const errorResponse = (status: number, code: string, message: string, headers?: Record<string, string>) =>
+  HttpServerResponse.jsonUnsafe(
+    { success: false, error: { code, message } },
+    headers === undefined ? { status } : { status, headers }
+  )
+
+/**
+ * A uniform draw from `range`, in whole milliseconds.
+ *
+ * @category timing
+ */
+export const drawMillis = (range: MillisRange): Effect.Effect<number> => Random.nextIntBetween(range.min, range.max)
+
+const people = [
+  { first: "Jane", last: "Doe" },
+  { first: "John", last: "Smith" },
+  { first: "Ana", last: "García" },
+  { first: "Wei", last: "Chen" },
+  { first: "Priya", last: "Patel" },
+  { first: "Olu", last: "Adeyemi" }
+] as const
+
+// Leading and trailing junk a sloppy vendor leaves in its strings; the cleaner must trim it.
+const paddings = ["  ", " ", "\n", "\t", " \n"] as const
+
+const pick = <A>(items: ReadonlyArray<A>): Effect.Effect<A> =>
+  Effect.map(Random.nextIntBetween(0, items.length - 1), (index) => items[index] as A)
+
+const padded = (text: string): Effect.Effect<string> =>
+  Effect.map(Effect.all([pick(paddings), pick(["", ...paddings])]), ([before, after]) => `${before}${text}${after}`)
+
+/**
+ * A vendor's answer data. `user_info` (PII the cleaner must remove, padded with stray whitespace)
+ * appears with probability `userInfoProbability`.
+ *
+ * @category data
+ */
+export const makeData = Effect.fnUntraced(function*(options: {
+  readonly vendorType: "sync" | "async"
+  readonly jobId: string
+  readonly payload?: Readonly<Record<string, Schema.Json>> | undefined
+  readonly processingTimeMs: number
+  readonly userInfoProbability: number
+}) {
+  const now = yield* Clock.currentTimeMillis
+  const result = {
+    status: "completed",
+    data_points: yield* Random.nextIntBetween(1, 1000),
+    confidence_score: Math.round((yield* Random.next) * 1000) / 1000,
+    processing_time_ms: Math.round(options.processingTimeMs),
+    metadata: {
+      source: `mock-${options.vendorType}-vendor`,
+      version: "1.0.0",
+      job_id: options.jobId,
+      region: yield* pick(["us-east-1", "eu-west-1", "ap-southeast-2"]),
+      payload_keys: Object.keys(options.payload ?? {})
+    }
+  }
+  const data: Record<string, Schema.Json> = {
+    vendor_type: options.vendorType,
+    processed_at: new Date(now).toISOString(),
+    result
+  }
+  if ((yield* Random.next) < options.userInfoProbability) {
+    const person = yield* pick(people)
+    const number = yield* Random.nextIntBetween(100, 9999)
+    data.user_info = {
+      name: yield* padded(`${person.first} ${person.last}`),
+      email: yield* padded(`${person.first}.${person.last}${number}@example.com`.toLowerCase()),
+      phone: yield* padded(`+1-555-${String(number).padStart(4, "0")}`)
+    }
+  }
+  return data
+})
+
+/**
+ * Where a mock vendor listens and what it has seen.
+ *
+ * @category models
+ */
+export interface Running {
+  /** `http://host:port`, no trailing slash. */
+  readonly url: string
+  readonly port: number
+  readonly arrivals: Effect.Effect<ReadonlyArray<Arrival>>
+  readonly clearArrivals: Effect.Effect<void>
+}
+
+/**
+ * The host a mock vendor binds when none is given: loopback only.
+ *
+ * @category constants
+ */
+export const defaultHost = "127.0.0.1"
+
+/**
+ * Starts a mock vendor for the life of the scope. `POST /process` reads the body, takes a slot of
+ * the rate limit (every arrival counts, malformed or not, as at a real vendor's gateway), answers
+ * 429 with `Retry-After` when over it, 400 when the body is not JSON or fails `body`, and otherwise
+ * whatever `process` answers; each arrival is recorded with the status it got.
+ *
+ * @category constructors
+ */
+export const serve = Effect.fnUntraced(function*<B>(options: {
+  readonly name: string
+  readonly host?: string | undefined
+  /** 0 picks a free port. */
+  readonly port?: number | undefined
+  readonly rateLimit?: RateLimit | undefined
+  readonly body: Schema.Decoder<B>
+  readonly process: (body: B) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  readonly routes?: ReadonlyArray<HttpRouter.Route<never, never>> | undefined
+}): Effect.fn.Return<Running, HttpServerError.ServeError, Scope.Scope> {
+  const arrivals = makeRecorder<Arrival>()
+  const window = makeRateWindow(options.rateLimit)
+  const decodeBody = Schema.decodeUnknownEffect(options.body)
+  const identify = Schema.decodeUnknownOption(IdentifiedBody)
+
+  const processRoute = HttpRouter.route("POST", "/process", (request: HttpServerRequest.HttpServerRequest) =>
+    Effect.gen(function*() {
+      const at = yield* Clock.currentTimeMillis
+      const text = yield* Effect.option(request.text)
+      const json = text._tag === "Some" ? Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))(text.value) : text
+      const identified = json._tag === "Some" ? identify(json.value) : json
+      const arrival = {
+        at,
+        jobId: identified._tag === "Some" ? identified.value.job_id : null,
+        idempotencyKey: request.headers["idempotency-key"] ?? null
+      }
+      const answer = Effect.gen(function*() {
+        const admission = yield* window.take
+        if (admission._tag === "Limited") {
+          const seconds = admission.retryAfterSeconds
+          return errorResponse(429, "rate_limited", `${options.name}: rate limit exceeded, retry in ${seconds}s`, {
+            "retry-after": String(seconds)
+          })
+        }
+        if (json._tag === "None") return errorResponse(400, "invalid_json", "the body is not valid JSON")
+        const body = yield* Effect.result(decodeBody(json.value))
+        if (body._tag === "Failure") return errorResponse(400, "invalid_request", body.failure.message)
+        return yield* options.process(body.success)
+      })
+      return yield* answer.pipe(
+        Effect.tap((response) => arrivals.add({ ...arrival, status: response.status })),
+        Effect.onInterrupt(() => arrivals.add({ ...arrival, status: 499 }))
+      )
+    }))
+
+  const router = yield* HttpRouter.make
+  const routes: ReadonlyArray<HttpRouter.Route<never, never>> = [
+    processRoute,
+    HttpRouter.route("GET", "/health", HttpServerResponse.jsonUnsafe({ status: "ok" })),
+    ...recorderRoutes("/arrivals", arrivals),
+    ...(options.routes ?? [])
+  ]
+  yield* router.addAll(routes)
+  const server = yield* NodeHttpServer.make(() => createServer(), {
+    host: options.host ?? defaultHost,
+    port: options.port ?? 0,
+    // Answers take at most seconds, so a short drain is enough and tests end fast.
+    gracefulShutdownTimeout: "2 seconds"
+  })
+  yield* server.serve(router.asHttpEffect())
+  const address = server.address
+  const port = NetAddress.isInetAddress(address) ? address.port : 0
+  return {
+    url: NetAddress.isInetAddress(address) ? NetAddress.formatUrlUnsafe(address).replace(/\/$/, "") : "",
+    port,
+    arrivals: arrivals.all,
+    clearArrivals: arrivals.clear
+  }
+})

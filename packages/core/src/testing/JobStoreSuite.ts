@@ -1,0 +1,151 @@
+/**
+ * The conformance suite every {@link JobStore} implementation runs: the memory store in core's unit
+ * tests, MongoDB in `@vendorflow/mongo`'s integration tests. Each test makes its own job ids, so one
+ * store instance can serve the whole suite.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import * as Job from "../Job.ts"
+import { JobStore } from "../JobStore.ts"
+
+const pending = (payload: Job.JsonObject = { query: "acme" }) =>
+  Job.makePending({ vendor: "sync", payload, now: new Date() })
+
+const startProcessing = (job: Job.Job) =>
+  JobStore.use((store) =>
+    store.transition({ id: job.id, from: "pending", to: "processing", expectedVersion: job.version, set: { attempts: 1 } })
+  ).pipe(Effect.map(Option.getOrThrow))
+
+/**
+ * Registers the suite under `name`, against the store that `layer` builds.
+ *
+ * @category suites
+ */
+export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
+  describe(`JobStore conformance: ${name}`, () => {
+    it.layer(layer, { timeout: 30_000, excludeTestServices: true })((it) => {
+      it.effect("stores a job and reads it back unchanged", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
+        }))
+
+      it.effect("refuses a second job with the same id", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const error = yield* Effect.flip(store.create(job))
+          assert.strictEqual(error.reason, "Duplicate")
+        }))
+
+      it.effect("answers None for an unknown id", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          assert.isTrue(Option.isNone(yield* store.get(Job.makeJobId())))
+        }))
+
+      it.effect("applies an allowed transition: new status, fields, version + 1", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const started = yield* startProcessing(job)
+          assert.strictEqual(started.status, "processing")
+          assert.strictEqual(started.attempts, 1)
+          assert.strictEqual(started.version, job.version + 1)
+          assert.strictEqual(started.createdAt, job.createdAt)
+          assert.isTrue(Date.parse(started.updatedAt) >= Date.parse(job.updatedAt))
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(started))
+        }))
+
+      it.effect("compare-and-set: a stale status or version changes nothing", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const started = yield* startProcessing(job)
+          const wrongStatus = yield* store.transition({ id: job.id, from: "pending", to: "processing" })
+          const wrongVersion = yield* store.transition({
+            id: job.id,
+            from: "processing",
+            to: "complete",
+            expectedVersion: job.version,
+            set: { result: "late" }
+          })
+          assert.isTrue(Option.isNone(wrongStatus))
+          assert.isTrue(Option.isNone(wrongVersion))
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(started))
+        }))
+
+      it.effect("of concurrent identical transitions exactly one wins", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const started = yield* startProcessing(job)
+          const outcomes = yield* Effect.all(
+            Array.from({ length: 10 }, (_, i) =>
+              store.transition({
+                id: job.id,
+                from: "processing",
+                to: "complete",
+                expectedVersion: started.version,
+                set: { result: i }
+              })),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(outcomes.filter(Option.isSome).length, 1)
+        }))
+
+      it.effect("refuses a transition the job model forbids", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const error = yield* Effect.flip(store.transition({ id: job.id, from: "pending", to: "complete" }))
+          assert.strictEqual(error.reason, "InvalidTransition")
+          const finished = yield* Effect.flip(store.transition({ id: job.id, from: "complete", to: "complete" }))
+          assert.strictEqual(finished.reason, "InvalidTransition")
+        }))
+
+      it.effect("updates an unfinished job in place and removes fields on request", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const started = yield* startProcessing(job)
+          const awaiting = yield* store.transition({
+            id: job.id,
+            from: "processing",
+            to: "processing",
+            set: { awaitingCallback: true }
+          }).pipe(Effect.map(Option.getOrThrow))
+          assert.strictEqual(awaiting.awaitingCallback, true)
+          assert.strictEqual(awaiting.version, started.version + 1)
+          const done = yield* store.transition({
+            id: job.id,
+            from: "processing",
+            to: "complete",
+            set: { result: null },
+            unset: ["awaitingCallback"]
+          }).pipe(Effect.map(Option.getOrThrow))
+          assert.isFalse("awaitingCallback" in done)
+          assert.strictEqual(done.result, null)
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(done))
+        }))
+
+      it.effect("keeps payload keys that start with $ or contain a dot", () =>
+        Effect.gen(function*() {
+          const store = yield* JobStore
+          const job = pending({ $where: "1", "a.b": { $gt: "", "c.d": [1, { $ne: null }] }, plain: "x" })
+          yield* store.create(job)
+          const stored = yield* store.get(job.id).pipe(Effect.map(Option.getOrThrow))
+          assert.deepStrictEqual(stored.payload, job.payload)
+        }))
+    })
+  })

@@ -1,0 +1,8 @@
+/**
+ * `@vendorflow/core/testing`: the conformance suites that every store and queue implementation runs.
+ * Needs `@effect/vitest` (an optional peer dependency).
+ *
+ * @since 0.1.0
+ */
+export * as JobQueueSuite from "./JobQueueSuite.ts"
+export * as JobStoreSuite from "./JobStoreSuite.ts"
