@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Schema } from "effect"
 
 /**
  * What replaces redacted PII.
@@ -122,7 +122,8 @@ const gluedTokens: ReadonlyArray<string> = [
 // the run matching joins back.
 const wordPattern = /\p{Lu}+(?!\p{Ll})|\p{Lu}?[\p{Ll}\p{Lo}\p{Lm}\p{Lt}]+|\p{N}+/gu
 
-const words = (key: string): ReadonlyArray<string> => Array.from(key.match(wordPattern) ?? [], (word) => word.toLowerCase())
+const words = (key: string): ReadonlyArray<string> =>
+  Array.from(key.match(wordPattern) ?? [], (word) => word.toLowerCase())
 
 const normalise = (key: string): string => words(key).join("")
 
@@ -169,9 +170,15 @@ const ipv4Pattern = new RegExp(`${before}${ipv4}${after}`, "g")
 const cardPattern = new RegExp(`${before}(?:\\d{13,19}|\\d{4}(?:[ -]\\d{3,6}){2,4})${after}`, "g")
 const ssnPattern = new RegExp(`${before}(\\d{3})-(\\d{2})-(\\d{4})${after}`, "g")
 // `+` and a country code, then groups; the digit count is checked afterwards (E.164 allows 8-15).
-const internationalPhonePattern = new RegExp(`(?<![\\w+])\\+\\d{1,3}(?:[ .-]?(?:\\(\\d{1,4}\\)|\\d{1,5})){1,6}${after}`, "g")
+const internationalPhonePattern = new RegExp(
+  `(?<![\\w+])\\+\\d{1,3}(?:[ .-]?(?:\\(\\d{1,4}\\)|\\d{1,5})){1,6}${after}`,
+  "g"
+)
 // North American 3-3-4, optionally with a leading 1 and the area code in parentheses.
-const localPhonePattern = new RegExp(`${before}(?:1[ .-])?(?:\\(\\d{3}\\)[ .-]?|\\d{3}[ .-])\\d{3}[ .-]\\d{4}${after}`, "g")
+const localPhonePattern = new RegExp(
+  `${before}(?:1[ .-])?(?:\\(\\d{3}\\)[ .-]?|\\d{3}[ .-])\\d{3}[ .-]\\d{4}${after}`,
+  "g"
+)
 
 const hasDigit = /\d/
 
@@ -210,7 +217,9 @@ const redactPatterns = (text: string): string => {
   }
   return out
     .replace(cardPattern, (match) => (isCardNumber(match) ? redacted : match))
-    .replace(ssnPattern, (match, area: string, group: string, serial: string) => (isSsn(area, group, serial) ? redacted : match))
+    .replace(ssnPattern, (match, area: string, group: string, serial: string) =>
+      isSsn(area, group, serial) ? redacted : match
+    )
     .replace(internationalPhonePattern, (match) => {
       const digits = countDigits(match)
       return digits >= 8 && digits <= 15 ? redacted : match
@@ -288,8 +297,10 @@ const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown
 
 // `Object.fromEntries` defines properties, so a `__proto__` key from `JSON.parse` stays a plain key
 // instead of replacing the prototype of the result.
-const mapObject = (value: Readonly<Record<string, unknown>>, f: (key: string, item: unknown) => unknown): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(value).map(([key, item]) => [key, f(key, item)]))
+const mapObject = (
+  value: Readonly<Record<string, unknown>>,
+  f: (key: string, item: unknown) => unknown
+): Record<string, unknown> => Object.fromEntries(Object.entries(value).map(([key, item]) => [key, f(key, item)]))
 
 // Kept values are copied, not shared, so the result never aliases the input.
 const copy = (value: unknown): unknown => {
@@ -335,7 +346,11 @@ export const isPiiKey = (key: string, rules?: CleanerRules): boolean => kindOf(c
  *
  * @category cleaning
  */
-export const clean = (value: unknown, rules?: CleanerRules): unknown => cleanValue(compiledFor(rules), value)
+export function clean(value: Schema.Json, rules?: CleanerRules): Schema.Json
+export function clean(value: unknown, rules?: CleanerRules): unknown
+export function clean(value: unknown, rules?: CleanerRules): unknown {
+  return cleanValue(compiledFor(rules), value)
+}
 
 /**
  * The Cleaner service.
@@ -343,7 +358,15 @@ export const clean = (value: unknown, rules?: CleanerRules): unknown => cleanVal
  * @category services
  */
 export class Cleaner extends Context.Service<Cleaner, {
-  readonly clean: (value: unknown, rules?: CleanerRules) => Effect.Effect<unknown>
-}>()("@vendorflow/core/Cleaner") {
-  static readonly layer = Layer.succeed(Cleaner, Cleaner.of({ clean: (value, rules) => Effect.sync(() => clean(value, rules)) }))
-}
+  readonly clean: (value: Schema.Json, rules?: CleanerRules) => Effect.Effect<Schema.Json>
+}>()("@vendorflow/core/Cleaner") {}
+
+/**
+ * The Cleaner service over {@link clean}.
+ *
+ * @category layers
+ */
+export const layer: Layer.Layer<Cleaner> = Layer.succeed(
+  Cleaner,
+  Cleaner.of({ clean: (value, rules) => Effect.sync(() => clean(value, rules)) })
+)

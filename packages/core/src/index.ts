@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+export * as Api from "./Api.ts"
+export * as ApiClient from "./ApiClient.ts"
 export * as Cleaner from "./Cleaner.ts"
 export * as Job from "./Job.ts"
 export * as JobProcessor from "./JobProcessor.ts"

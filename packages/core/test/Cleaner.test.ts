@@ -1,6 +1,6 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { Cleaner, type CleanerRules, clean, isPiiKey, redacted } from "../src/Cleaner.ts"
+import { Cleaner, type CleanerRules, clean, isPiiKey, layer as CleanerLayer, redacted } from "../src/Cleaner.ts"
 
 interface Case {
   readonly name: string
@@ -214,7 +214,14 @@ describe("Cleaner", () => {
 
   it("leaves non-string scalars and null untouched", () => {
     const input = { n: 4111111111111111, f: 3.14, yes: true, no: false, nothing: null, list: [0, null, 5551234567] }
-    expect(clean(input)).toStrictEqual({ n: 4111111111111111, f: 3.14, yes: true, no: false, nothing: null, list: [0, null, 5551234567] })
+    expect(clean(input)).toStrictEqual({
+      n: 4111111111111111,
+      f: 3.14,
+      yes: true,
+      no: false,
+      nothing: null,
+      list: [0, null, 5551234567]
+    })
     expect(clean(null)).toBeNull()
     expect(clean(12345678)).toBe(12345678)
     expect(clean(false)).toBe(false)
@@ -239,13 +246,24 @@ describe("Cleaner", () => {
     it("adds PII keys, matched like the built-in ones", () => {
       const rules: CleanerRules = { piiKeys: ["account_holder", "taxId"] }
       const input = { AccountHolder: "Ann", primary_account_holder: "Bob", TAX_ID: "X1", holder: "Cy", email: "a@b.io" }
-      expect(clean(input, rules)).toStrictEqual({ AccountHolder: R, primary_account_holder: R, TAX_ID: R, holder: "Cy", email: R })
+      expect(clean(input, rules)).toStrictEqual({
+        AccountHolder: R,
+        primary_account_holder: R,
+        TAX_ID: R,
+        holder: "Cy",
+        email: R
+      })
       expect(clean({ taxId: "X1" })).toStrictEqual({ taxId: "X1" })
     })
 
     it("keeps keys exactly as they are", () => {
       const rules: CleanerRules = { keepKeys: ["raw_payload", "ip"] }
-      const input = { rawPayload: { email: " a@b.io ", note: " 555-123-4567 " }, IP: " 10.0.0.1 ", ip_address: "10.0.0.1", note: " hi " }
+      const input = {
+        rawPayload: { email: " a@b.io ", note: " 555-123-4567 " },
+        IP: " 10.0.0.1 ",
+        ip_address: "10.0.0.1",
+        note: " hi "
+      }
       expect(clean(input, rules)).toStrictEqual({
         rawPayload: { email: " a@b.io ", note: " 555-123-4567 " },
         IP: " 10.0.0.1 ",
@@ -269,23 +287,31 @@ describe("Cleaner", () => {
 
     it("does not leak one vendor's rules into another call", () => {
       const input = { nickname: " Al ", note: "a@b.io" }
-      expect(clean(input, { piiKeys: ["nickname"], redactPatterns: false })).toStrictEqual({ nickname: R, note: "a@b.io" })
+      expect(clean(input, { piiKeys: ["nickname"], redactPatterns: false })).toStrictEqual({
+        nickname: R,
+        note: "a@b.io"
+      })
       expect(clean(input)).toStrictEqual({ nickname: "Al", note: R })
       expect(clean(input, {})).toStrictEqual({ nickname: "Al", note: R })
     })
   })
 
   it("isPiiKey answers under the merged rules", () => {
-    expect([isPiiKey("E-Mail"), isPiiKey("shipping"), isPiiKey("nickname", { piiKeys: ["nickname"] })]).toStrictEqual([true, false, true])
+    expect(isPiiKey("E-Mail")).toBe(true)
+    expect(isPiiKey("shipping")).toBe(false)
+    expect(isPiiKey("nickname", { piiKeys: ["nickname"] })).toBe(true)
     expect(isPiiKey("email", { keepKeys: ["email"] })).toBe(false)
   })
 
   it.effect("cleans through the service layer", () =>
     Effect.gen(function*() {
       const cleaner = yield* Cleaner
-      const output = yield* cleaner.clean({ contact: { email: "a@b.io", note: " ring +44 20 7946 0958 " }, id: " 12345678 " })
-      expect(output).toStrictEqual({ contact: { email: R, note: `ring ${R}` }, id: "12345678" })
+      const output = yield* cleaner.clean({
+        contact: { email: "a@b.io", note: " ring +44 20 7946 0958 " },
+        id: " 12345678 "
+      })
+      assert.deepStrictEqual(output, { contact: { email: R, note: `ring ${R}` }, id: "12345678" })
       const kept = yield* cleaner.clean({ email: " a@b.io " }, { keepKeys: ["email"] })
-      expect(kept).toStrictEqual({ email: " a@b.io " })
-    }).pipe(Effect.provide(Cleaner.layer)))
+      assert.deepStrictEqual(kept, { email: " a@b.io " })
+    }).pipe(Effect.provide(CleanerLayer)))
 })

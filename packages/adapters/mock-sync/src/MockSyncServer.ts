@@ -107,8 +107,7 @@ export const layer = (options: Options = {}) => Layer.effect(MockSyncServer, mak
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  host: Config.String("HOST").pipe(Config.withDefault(MockVendorServer.defaultHost)),
-  port: Config.Port("PORT").pipe(Config.withDefault(defaultPort)),
+  listen: MockVendorServer.listenConfig(defaultPort),
   latencyMs: Config.schema(MockVendorServer.MillisRangeFromString, "MOCK_SYNC_LATENCY_MS").pipe(
     Config.withDefault(defaultLatencyMs)
   ),
@@ -118,7 +117,7 @@ export const config: Config.Config<Options> = Config.all({
   userInfoProbability: Config.Number("MOCK_SYNC_USER_INFO_PROBABILITY").pipe(
     Config.withDefault(defaultUserInfoProbability)
   )
-})
+}).pipe(Config.map(({ listen, ...options }) => ({ ...listen, ...options })))
 
 /**
  * The server as a layer configured from env (see {@link config}); `overrides` win over env.

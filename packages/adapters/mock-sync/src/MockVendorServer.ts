@@ -10,7 +10,7 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Clock, Effect, Random, Schema, SchemaIssue, SchemaTransformation, type Scope } from "effect"
+import { Clock, Config, Effect, Random, Schema, SchemaIssue, SchemaTransformation, type Scope } from "effect"
 import {
   HttpClient,
   HttpClientResponse,
@@ -331,6 +331,20 @@ export interface Running {
 export const defaultHost = "127.0.0.1"
 
 /**
+ * Where to listen, from env: `HOST` (default 127.0.0.1) and `PORT` (default `defaultPort`; 0 picks a
+ * free port).
+ *
+ * @category config
+ */
+export const listenConfig = (defaultPort: number) =>
+  Config.all({
+    host: Config.String("HOST").pipe(Config.withDefault(defaultHost)),
+    port: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "PORT").pipe(
+      Config.withDefault(defaultPort)
+    )
+  })
+
+/**
  * Starts a mock vendor for the life of the scope. `POST /process` reads the body, takes a slot of
  * the rate limit (every arrival counts, malformed or not, as at a real vendor's gateway), answers
  * 429 with `Retry-After` when over it, 400 when the body is not JSON or fails `body`, and otherwise
@@ -391,19 +405,29 @@ export const serve = Effect.fnUntraced(function*<B>(options: {
     ...(options.routes ?? [])
   ]
   yield* router.addAll(routes)
+  const { port, url } = yield* listen(router.asHttpEffect(), options)
+  return { url, port, arrivals: arrivals.all, clearArrivals: arrivals.clear }
+})
+
+/**
+ * Serves `handler` on `node:http` for the life of the scope and tells where.
+ *
+ * @category constructors
+ */
+export const listen = Effect.fnUntraced(function*<E>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest | Scope.Scope>,
+  options: { readonly host?: string | undefined; readonly port?: number | undefined } = {}
+): Effect.fn.Return<{ readonly url: string; readonly port: number }, HttpServerError.ServeError, Scope.Scope> {
   const server = yield* NodeHttpServer.make(() => createServer(), {
     host: options.host ?? defaultHost,
     port: options.port ?? 0,
     // Answers take at most seconds, so a short drain is enough and tests end fast.
     gracefulShutdownTimeout: "2 seconds"
   })
-  yield* server.serve(router.asHttpEffect())
+  yield* server.serve(handler)
   const address = server.address
-  const port = NetAddress.isInetAddress(address) ? address.port : 0
-  return {
-    url: NetAddress.isInetAddress(address) ? NetAddress.formatUrlUnsafe(address).replace(/\/$/, "") : "",
-    port,
-    arrivals: arrivals.all,
-    clearArrivals: arrivals.clear
-  }
+  // Always an inet address: we listen on a host and port, never on a unix socket.
+  return NetAddress.isInetAddress(address)
+    ? { url: NetAddress.formatUrlUnsafe(address).replace(/\/$/, ""), port: address.port }
+    : { url: NetAddress.formatSocketAddress(address), port: 0 }
 })

@@ -7,3 +7,4 @@
 export * as MockSyncServer from "./MockSyncServer.ts"
 export * as MockSyncVendor from "./MockSyncVendor.ts"
 export * as MockVendorServer from "./MockVendorServer.ts"
+export * as StubServer from "./StubServer.ts"

@@ -17,7 +17,7 @@ const vendorName = () => `suite-${crypto.randomUUID().slice(0, 8)}`
  *
  * @category suites
  */
-export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
+export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void => {
   describe(`JobQueue conformance: ${name}`, () => {
     it.layer(layer, { timeout: 30_000, excludeTestServices: true })((it) => {
       it.effect("delivers what was enqueued, in order, once", () =>
@@ -89,3 +89,4 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
         }))
     })
   })
+}

@@ -23,7 +23,7 @@ const startProcessing = (job: Job.Job) =>
  *
  * @category suites
  */
-export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
+export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void => {
   describe(`JobStore conformance: ${name}`, () => {
     it.layer(layer, { timeout: 30_000, excludeTestServices: true })((it) => {
       it.effect("stores a job and reads it back unchanged", () =>
@@ -149,3 +149,4 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         }))
     })
   })
+}

@@ -1,0 +1,166 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Schema } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
+import { TestClock } from "effect/testing"
+import * as MockSyncServer from "../src/MockSyncServer.ts"
+import * as MockVendorServer from "../src/MockVendorServer.ts"
+
+const fast = { latencyMs: { min: 0, max: 20 } }
+
+const UserInfo = Schema.Struct({ name: Schema.String, email: Schema.String, phone: Schema.String })
+
+// The documented answer, strictly: unknown keys are an error so a drift in shape shows.
+const Answer = Schema.Struct({
+  success: Schema.Literal(true),
+  data: Schema.Struct({
+    vendor_type: Schema.Literal("sync"),
+    processed_at: Schema.String,
+    result: Schema.Struct({
+      status: Schema.Literal("completed"),
+      data_points: Schema.Int,
+      confidence_score: Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
+      processing_time_ms: Schema.Int,
+      metadata: Schema.Struct({ source: Schema.String, version: Schema.Literal("1.0.0") })
+    }),
+    user_info: Schema.optionalKey(UserInfo)
+  })
+})
+
+const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(
+      HttpClientRequest.post(`${url}/process`).pipe(
+        HttpClientRequest.setHeaders(headers),
+        HttpClientRequest.bodyText(body, "application/json")
+      )
+    )
+    return { status: response.status, headers: response.headers, json: yield* response.json }
+  })
+
+const postJob = (url: string, jobId: string) =>
+  post(url, JSON.stringify({ job_id: jobId, payload: { q: 1 } }), { "idempotency-key": jobId })
+
+const decodeAnswer = Schema.decodeUnknownEffect(Answer, { onExcessProperty: "ignore" })
+
+describe("MockSyncServer", () => {
+  it.live("answers the documented shape, with padded user_info when the probability is 1", () =>
+    Effect.gen(function*() {
+      const server = yield* MockSyncServer.make({ ...fast, userInfoProbability: 1 })
+      const { json, status } = yield* postJob(server.url, "job-1")
+      assert.strictEqual(status, 200)
+      const answer = yield* decodeAnswer(json)
+      assert.isFalse(Number.isNaN(Date.parse(answer.data.processed_at)))
+      const info = answer.data.user_info
+      assert.isDefined(info)
+      const strings = [info?.name, info?.email, info?.phone].filter((s) => s !== undefined)
+      assert.isTrue(strings.some((s) => s !== s.trim()), "some user_info string carries stray whitespace")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("leaves user_info out when the probability is 0", () =>
+    Effect.gen(function*() {
+      const server = yield* MockSyncServer.make({ ...fast, userInfoProbability: 0 })
+      const answers = yield* Effect.forEach(["a", "b", "c", "d", "e"], (id) => postJob(server.url, id))
+      for (const { json } of answers) {
+        const answer = yield* decodeAnswer(json)
+        assert.notProperty(answer.data, "user_info")
+      }
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("answers 429 with Retry-After over its limit, and records every arrival with its status", () =>
+    Effect.gen(function*() {
+      const server = yield* MockSyncServer.make({ ...fast, rateLimit: { limit: 2, windowMs: 10_000 } })
+      const answers = yield* Effect.forEach(["j1", "j2", "j3"], (id) => postJob(server.url, id))
+      assert.deepStrictEqual(answers.map((a) => a.status), [200, 200, 429])
+      const retryAfter = Number(answers[2]?.headers["retry-after"])
+      assert.isTrue(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 10, `Retry-After ${retryAfter}`)
+
+      const arrivals = yield* server.arrivals
+      assert.deepStrictEqual(arrivals.map((a) => [a.jobId, a.idempotencyKey, a.status]), [
+        ["j1", "j1", 200],
+        ["j2", "j2", 200],
+        ["j3", "j3", 429]
+      ])
+      assert.deepStrictEqual(yield* MockVendorServer.readArrivals(server.url), arrivals)
+
+      const client = yield* HttpClient.HttpClient
+      const cleared = yield* client.del(`${server.url}/arrivals`)
+      assert.strictEqual(cleared.status, 204)
+      assert.deepStrictEqual(yield* server.arrivals, [])
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("answers 400 to malformed JSON and to a body without job_id", () =>
+    Effect.gen(function*() {
+      const server = yield* MockSyncServer.make(fast)
+      const malformed = yield* post(server.url, "{not json")
+      const missing = yield* post(server.url, JSON.stringify({ payload: {} }))
+      assert.strictEqual(malformed.status, 400)
+      assert.strictEqual(missing.status, 400)
+      assert.deepStrictEqual((yield* server.arrivals).map((a) => [a.jobId, a.status]), [[null, 400], [null, 400]])
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("answers GET /health", () =>
+    Effect.gen(function*() {
+      const server = yield* MockSyncServer.make(fast)
+      const response = yield* (yield* HttpClient.HttpClient).get(`${server.url}/health`)
+      assert.strictEqual(response.status, 200)
+      assert.deepStrictEqual(yield* response.json, { status: "ok" })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("reads its options from env", () =>
+    Effect.gen(function*() {
+      const server = yield* MockSyncServer.MockSyncServer
+      const answers = yield* Effect.forEach(["e1", "e2"], (id) => postJob(server.url, id))
+      assert.deepStrictEqual(answers.map((a) => a.status), [200, 429])
+      const answer = yield* decodeAnswer(answers[0]?.json)
+      assert.isDefined(answer.data.user_info)
+    }).pipe(
+      Effect.provide(
+        MockSyncServer.layerConfig().pipe(
+          Layer.provide(
+            ConfigProvider.layer(ConfigProvider.fromUnknown({
+              PORT: "0",
+              MOCK_SYNC_LATENCY_MS: "0",
+              MOCK_SYNC_RATE_LIMIT: "1/10s",
+              MOCK_SYNC_USER_INFO_PROBABILITY: "1"
+            }))
+          )
+        )
+      ),
+      Effect.provide(NodeHttpClient.layerUndici)
+    ))
+})
+
+describe("MockVendorServer parsing", () => {
+  it("reads latencies", () => {
+    assert.deepStrictEqual(MockVendorServer.parseMillisRange("100-500"), { min: 100, max: 500 })
+    assert.deepStrictEqual(MockVendorServer.parseMillisRange("0"), { min: 0, max: 0 })
+    assert.deepStrictEqual(MockVendorServer.parseMillisRange(" 20 - 30 "), { min: 20, max: 30 })
+    assert.isUndefined(MockVendorServer.parseMillisRange("500-100"))
+    assert.isUndefined(MockVendorServer.parseMillisRange("fast"))
+  })
+
+  it("reads rate limits", () => {
+    assert.deepStrictEqual(MockVendorServer.parseRateLimit("5/1s"), { limit: 5, windowMs: 1000 })
+    assert.deepStrictEqual(MockVendorServer.parseRateLimit("5"), { limit: 5, windowMs: 1000 })
+    assert.deepStrictEqual(MockVendorServer.parseRateLimit("5/s"), { limit: 5, windowMs: 1000 })
+    assert.deepStrictEqual(MockVendorServer.parseRateLimit("100/500ms"), { limit: 100, windowMs: 500 })
+    assert.deepStrictEqual(MockVendorServer.parseRateLimit("60/1m"), { limit: 60, windowMs: 60_000 })
+    assert.isUndefined(MockVendorServer.parseRateLimit("0/1s"))
+    assert.isUndefined(MockVendorServer.parseRateLimit("five"))
+  })
+
+  it.effect("slides its window: a slot frees exactly one window after it was taken", () =>
+    Effect.gen(function*() {
+      const window = MockVendorServer.makeRateWindow({ limit: 2, windowMs: 1000 })
+      assert.strictEqual((yield* window.take)._tag, "Admitted")
+      yield* TestClock.adjust(600)
+      assert.strictEqual((yield* window.take)._tag, "Admitted")
+      const limited = yield* window.take
+      assert.deepStrictEqual(limited, { _tag: "Limited", retryAfterSeconds: 1 })
+      yield* TestClock.adjust(400)
+      assert.strictEqual((yield* window.take)._tag, "Admitted")
+      assert.strictEqual((yield* window.take)._tag, "Limited")
+    }))
+})

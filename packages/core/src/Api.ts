@@ -1,0 +1,434 @@
+/**
+ * The HTTP API contract: endpoints, wire schemas (snake_case) and the RFC 9457 problems each
+ * endpoint can answer with. The server implements it and {@link ApiClient} derives a typed client
+ * from it, so it depends on `effect` only.
+ *
+ * Every error, from a malformed id to an unknown route, is one `application/problem+json` body
+ * `{ type, title, status, detail }`, plus extension members where they help (`errors`, `vendor`,
+ * `known_vendors`, `max_bytes`).
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiError,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  OpenApi
+} from "effect/http-api"
+import * as Job from "./Job.ts"
+
+/**
+ * The API's version in OpenAPI; a test keeps it equal to `@vendorflow/core`'s package version.
+ *
+ * @category constants
+ */
+export const version = "0.1.0"
+
+/**
+ * Where every problem `type` URI starts; a problem's type names its kind for machines.
+ *
+ * @category constants
+ */
+export const problemTypePrefix = "urn:vendorflow:problem:"
+
+// ---------------------------------------------------------------------------------------------
+// Problems
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One failed check of a request value: where (`["params", "id"]`) and why.
+ *
+ * @category problems
+ */
+export const Issue = Schema.Struct({
+  path: Schema.Array(Schema.Union([Schema.String, Schema.Number])),
+  message: Schema.String
+})
+
+/**
+ * 400: a path parameter, query parameter or header failed validation, e.g. a job id that is not a
+ * UUID v4. `errors` lists each failed check.
+ *
+ * @category problems
+ */
+export class InvalidRequest extends HttpApiError.Problem<InvalidRequest>()("InvalidRequest", {
+  type: "urn:vendorflow:problem:invalid-request",
+  status: 400,
+  title: "Invalid request"
+}, {
+  errors: Schema.optionalKey(Schema.Array(Issue))
+}) {}
+
+/**
+ * 400: the body is not well-formed JSON (or could not be read).
+ *
+ * @category problems
+ */
+export class MalformedJson extends HttpApiError.Problem<MalformedJson>()("MalformedJson", {
+  type: "urn:vendorflow:problem:malformed-json",
+  status: 400,
+  title: "Malformed JSON"
+}) {}
+
+/**
+ * 400: a correctly signed webhook whose body the vendor's adapter could not understand.
+ *
+ * @category problems
+ */
+export class MalformedWebhook extends HttpApiError.Problem<MalformedWebhook>()("MalformedWebhook", {
+  type: "urn:vendorflow:problem:malformed-webhook",
+  status: 400,
+  title: "Malformed webhook"
+}) {}
+
+/**
+ * 401: a webhook without a signature, with a wrong one, or signed too long ago.
+ *
+ * @category problems
+ */
+export class InvalidSignature extends HttpApiError.Problem<InvalidSignature>()("InvalidSignature", {
+  type: "urn:vendorflow:problem:invalid-signature",
+  status: 401,
+  title: "Invalid webhook signature"
+}) {}
+
+/**
+ * 404: no job has this id.
+ *
+ * @category problems
+ */
+export class JobNotFound extends HttpApiError.Problem<JobNotFound>()("JobNotFound", {
+  type: "urn:vendorflow:problem:job-not-found",
+  status: 404,
+  title: "Job not found"
+}, {
+  job_id: Schema.String
+}) {}
+
+/**
+ * 404: a webhook for a vendor that is not loaded (or takes no webhooks).
+ *
+ * @category problems
+ */
+export class VendorNotFound extends HttpApiError.Problem<VendorNotFound>()("VendorNotFound", {
+  type: "urn:vendorflow:problem:vendor-not-found",
+  status: 404,
+  title: "Vendor not found"
+}, {
+  vendor: Schema.String,
+  known_vendors: Schema.Array(Schema.String)
+}) {}
+
+/**
+ * 404: no route has this path. Answered by the server for any path outside the API.
+ *
+ * @category problems
+ */
+export class RouteNotFound extends HttpApiError.Problem<RouteNotFound>()("RouteNotFound", {
+  type: "urn:vendorflow:problem:route-not-found",
+  status: 404,
+  title: "Not found"
+}) {}
+
+/**
+ * 405: the path exists but not for this method; the response's `Allow` header lists the methods.
+ *
+ * @category problems
+ */
+export class MethodNotAllowed extends HttpApiError.Problem<MethodNotAllowed>()("MethodNotAllowed", {
+  type: "urn:vendorflow:problem:method-not-allowed",
+  status: 405,
+  title: "Method not allowed"
+}, {
+  allowed: Schema.Array(Schema.String)
+}) {}
+
+/**
+ * 413: the body is larger than the server accepts (`MAX_BODY_BYTES`, 1 MiB by default).
+ *
+ * @category problems
+ */
+export class PayloadTooLarge extends HttpApiError.Problem<PayloadTooLarge>()("PayloadTooLarge", {
+  type: "urn:vendorflow:problem:payload-too-large",
+  status: 413,
+  title: "Payload too large"
+}, {
+  max_bytes: Schema.Number
+}) {}
+
+/**
+ * 415: the body is not JSON; send `application/json` (or `application/*+json`), in UTF-8.
+ *
+ * @category problems
+ */
+export class UnsupportedMediaType extends HttpApiError.Problem<UnsupportedMediaType>()("UnsupportedMediaType", {
+  type: "urn:vendorflow:problem:unsupported-media-type",
+  status: 415,
+  title: "Unsupported media type"
+}) {}
+
+/**
+ * 422: well-formed JSON that is not an object (an array, a string, a number, `null`).
+ *
+ * @category problems
+ */
+export class InvalidPayload extends HttpApiError.Problem<InvalidPayload>()("InvalidPayload", {
+  type: "urn:vendorflow:problem:invalid-payload",
+  status: 422,
+  title: "Invalid payload"
+}) {}
+
+/**
+ * 422: the job names a vendor (payload `vendor` or `?vendor=`) that is not loaded.
+ *
+ * @category problems
+ */
+export class UnknownVendor extends HttpApiError.Problem<UnknownVendor>()("UnknownVendor", {
+  type: "urn:vendorflow:problem:unknown-vendor",
+  status: 422,
+  title: "Unknown vendor"
+}, {
+  vendor: Schema.String,
+  known_vendors: Schema.Array(Schema.String)
+}) {}
+
+/**
+ * 500: a bug on our side. Never carries a stack trace; the server logs the cause.
+ *
+ * @category problems
+ */
+export class InternalError extends HttpApiError.Problem<InternalError>()("InternalError", {
+  type: "urn:vendorflow:problem:internal-error",
+  status: 500,
+  title: "Internal server error"
+}) {}
+
+/**
+ * The 503 body: the job store or queue is unavailable; retry after `retry_after` seconds.
+ *
+ * @category problems
+ */
+export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>()("ServiceUnavailable", {
+  type: "urn:vendorflow:problem:service-unavailable",
+  status: 503,
+  title: "Service unavailable"
+}, {
+  retry_after: Schema.Int
+}) {}
+
+/**
+ * 503 as declared on endpoints: the {@link ServiceUnavailable} problem with its `retry_after`
+ * also in a `Retry-After` header, which clients and proxies honour without parsing the body.
+ *
+ * @category problems
+ */
+export const ServiceUnavailableWithRetryAfter = ServiceUnavailable.pipe(
+  HttpApiSchema.encodeToWithHeaders({
+    body: ServiceUnavailable,
+    headers: { "retry-after": Schema.NumberFromString }
+  }, {
+    decode: ({ body }) => body,
+    encode: (problem) => ({ body: problem, headers: { "retry-after": problem.retry_after } })
+  })
+)
+
+// ---------------------------------------------------------------------------------------------
+// Wire schemas
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A new job's body: any JSON object. An optional `vendor` property picks the vendor.
+ *
+ * @category schemas
+ */
+export const JobPayload = Schema.StructWithRest(
+  Schema.Struct({
+    vendor: Schema.optionalKey(Schema.String.annotate({
+      description: "The vendor to serve this job; by default the server's routing policy picks one."
+    }))
+  }),
+  [Schema.Record(Schema.String, Schema.Json)]
+).annotate({
+  identifier: "JobPayload",
+  description: "Any JSON object; it is handed to the vendor as it is."
+})
+
+/** @category schemas */
+export type JobPayload = typeof JobPayload.Type
+
+/**
+ * The answer to `POST /jobs`: the new job's id.
+ *
+ * @category schemas
+ */
+export const Submitted = Schema.Struct({
+  request_id: Job.JobId
+}).annotate({ identifier: "Submitted" })
+
+/** @category schemas */
+export type Submitted = typeof Submitted.Type
+
+/**
+ * A job as clients see it.
+ *
+ * @category schemas
+ */
+export const JobView = Schema.Struct({
+  request_id: Job.JobId,
+  status: Job.JobStatus,
+  vendor: Schema.String,
+  result: Schema.optionalKey(Schema.Json),
+  error: Schema.optionalKey(Job.JobFailure),
+  awaiting_callback: Schema.optionalKey(Schema.Boolean),
+  attempts: Schema.Int,
+  created_at: Schema.String,
+  updated_at: Schema.String
+}).annotate({ identifier: "JobView" })
+
+/** @category schemas */
+export type JobView = typeof JobView.Type
+
+/**
+ * The client's view of a stored job.
+ *
+ * @category schemas
+ */
+export const toJobView = (job: Job.Job): JobView => ({
+  request_id: job.id,
+  status: job.status,
+  vendor: job.vendor,
+  ...(job.result === undefined ? {} : { result: job.result }),
+  ...(job.error === undefined ? {} : { error: job.error }),
+  ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
+  attempts: job.attempts,
+  created_at: job.createdAt,
+  updated_at: job.updatedAt
+})
+
+/**
+ * What an async vendor posts to its webhook, as the reference vendors send it. The bytes are
+ * verified and parsed by the vendor's adapter, so another vendor's shape is accepted too.
+ *
+ * @category schemas
+ */
+export const WebhookBody = Schema.Struct({
+  job_id: Schema.String,
+  data: Schema.Json
+}).annotate({ identifier: "WebhookBody" })
+
+/**
+ * The answer to `GET /health`.
+ *
+ * @category schemas
+ */
+export const Health = Schema.Struct({
+  status: Schema.Literal("ok"),
+  vendors: Schema.Array(Schema.String)
+}).annotate({ identifier: "Health" })
+
+/** @category schemas */
+export type Health = typeof Health.Type
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Turns request validation failures (params, query, headers) into {@link InvalidRequest}.
+ * Declared on the whole API; the server provides it.
+ *
+ * @category middleware
+ */
+export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()(
+  "@vendorflow/core/Api/RequestValidation",
+  { error: InvalidRequest }
+) {}
+
+/**
+ * Submitting and reading jobs.
+ *
+ * @category groups
+ */
+export class JobsGroup extends HttpApiGroup.make("jobs")
+  .add(
+    HttpApiEndpoint.post("submit", "/jobs", {
+      query: { vendor: Schema.optionalKey(Schema.String) },
+      payload: JobPayload,
+      success: Submitted,
+      error: [
+        MalformedJson,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        InvalidPayload,
+        UnknownVendor,
+        ServiceUnavailableWithRetryAfter
+      ]
+    }).annotateMerge(OpenApi.annotations({
+      summary: "Submit a job",
+      description: "Stores the job for its vendor and queues it; answers at once with the job's id. " +
+        "The vendor is the payload's `vendor`, else `?vendor=`, else the server's routing policy."
+    })),
+    HttpApiEndpoint.get("get", "/jobs/:id", {
+      params: { id: Job.JobId },
+      success: JobView,
+      error: [JobNotFound, ServiceUnavailableWithRetryAfter]
+    }).annotateMerge(OpenApi.annotations({ summary: "Read a job" }))
+  ) {}
+
+/**
+ * Async vendors' callbacks.
+ *
+ * @category groups
+ */
+export class WebhooksGroup extends HttpApiGroup.make("webhooks")
+  .add(
+    HttpApiEndpoint.post("receive", "/vendor-webhook/:vendor", {
+      params: { vendor: Schema.String },
+      payload: WebhookBody,
+      success: JobView,
+      error: [
+        MalformedWebhook,
+        InvalidSignature,
+        VendorNotFound,
+        JobNotFound,
+        PayloadTooLarge,
+        ServiceUnavailableWithRetryAfter
+      ]
+    }).annotateMerge(OpenApi.annotations({
+      summary: "Receive a vendor's callback",
+      description: "The vendor's adapter verifies the signature over the exact body bytes and parses it; " +
+        "the job completes with the cleaned data. A repeat for a finished job answers 200 and changes nothing."
+    }))
+  ) {}
+
+/**
+ * Liveness.
+ *
+ * @category groups
+ */
+export class SystemGroup extends HttpApiGroup.make("system")
+  .add(
+    HttpApiEndpoint.get("health", "/health", { success: Health })
+      .annotateMerge(OpenApi.annotations({ summary: "Liveness and the loaded vendors" }))
+  ) {}
+
+/**
+ * The vendorflow HTTP API.
+ *
+ * @category api
+ */
+export class Api extends HttpApi.make("vendorflow")
+  .add(JobsGroup)
+  .add(WebhooksGroup)
+  .add(SystemGroup)
+  .middleware(RequestValidation)
+  .annotateMerge(OpenApi.annotations({
+    title: "vendorflow",
+    version,
+    description: "One API for fetching data from many external data vendors: jobs in, cleaned results out. " +
+      "Every error is an RFC 9457 `application/problem+json` body."
+  })) {}
