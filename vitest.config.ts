@@ -13,6 +13,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     projects: [
       project("core", "packages/core"),
+      project("redis", "packages/redis"),
+      project("mongo", "packages/mongo"),
       project("adapter-mock-sync", "packages/adapters/mock-sync"),
       project("adapter-mock-async", "packages/adapters/mock-async"),
       project("server", "packages/server"),

@@ -60,6 +60,7 @@ export class InvalidRequest extends HttpApiError.Problem<InvalidRequest>()("Inva
   status: 400,
   title: "Invalid request"
 }, {
+  detail: Schema.String,
   errors: Schema.optionalKey(Schema.Array(Issue))
 }) {}
 
@@ -72,6 +73,8 @@ export class MalformedJson extends HttpApiError.Problem<MalformedJson>()("Malfor
   type: "urn:vendorflow:problem:malformed-json",
   status: 400,
   title: "Malformed JSON"
+}, {
+  detail: Schema.String
 }) {}
 
 /**
@@ -83,6 +86,8 @@ export class MalformedWebhook extends HttpApiError.Problem<MalformedWebhook>()("
   type: "urn:vendorflow:problem:malformed-webhook",
   status: 400,
   title: "Malformed webhook"
+}, {
+  detail: Schema.String
 }) {}
 
 /**
@@ -94,6 +99,8 @@ export class InvalidSignature extends HttpApiError.Problem<InvalidSignature>()("
   type: "urn:vendorflow:problem:invalid-signature",
   status: 401,
   title: "Invalid webhook signature"
+}, {
+  detail: Schema.String
 }) {}
 
 /**
@@ -106,6 +113,7 @@ export class JobNotFound extends HttpApiError.Problem<JobNotFound>()("JobNotFoun
   status: 404,
   title: "Job not found"
 }, {
+  detail: Schema.String,
   job_id: Schema.String
 }) {}
 
@@ -119,6 +127,7 @@ export class VendorNotFound extends HttpApiError.Problem<VendorNotFound>()("Vend
   status: 404,
   title: "Vendor not found"
 }, {
+  detail: Schema.String,
   vendor: Schema.String,
   known_vendors: Schema.Array(Schema.String)
 }) {}
@@ -132,6 +141,8 @@ export class RouteNotFound extends HttpApiError.Problem<RouteNotFound>()("RouteN
   type: "urn:vendorflow:problem:route-not-found",
   status: 404,
   title: "Not found"
+}, {
+  detail: Schema.String
 }) {}
 
 /**
@@ -144,6 +155,7 @@ export class MethodNotAllowed extends HttpApiError.Problem<MethodNotAllowed>()("
   status: 405,
   title: "Method not allowed"
 }, {
+  detail: Schema.String,
   allowed: Schema.Array(Schema.String)
 }) {}
 
@@ -157,6 +169,7 @@ export class PayloadTooLarge extends HttpApiError.Problem<PayloadTooLarge>()("Pa
   status: 413,
   title: "Payload too large"
 }, {
+  detail: Schema.String,
   max_bytes: Schema.Number
 }) {}
 
@@ -169,6 +182,8 @@ export class UnsupportedMediaType extends HttpApiError.Problem<UnsupportedMediaT
   type: "urn:vendorflow:problem:unsupported-media-type",
   status: 415,
   title: "Unsupported media type"
+}, {
+  detail: Schema.String
 }) {}
 
 /**
@@ -180,6 +195,8 @@ export class InvalidPayload extends HttpApiError.Problem<InvalidPayload>()("Inva
   type: "urn:vendorflow:problem:invalid-payload",
   status: 422,
   title: "Invalid payload"
+}, {
+  detail: Schema.String
 }) {}
 
 /**
@@ -192,6 +209,7 @@ export class UnknownVendor extends HttpApiError.Problem<UnknownVendor>()("Unknow
   status: 422,
   title: "Unknown vendor"
 }, {
+  detail: Schema.String,
   vendor: Schema.String,
   known_vendors: Schema.Array(Schema.String)
 }) {}
@@ -205,6 +223,8 @@ export class InternalError extends HttpApiError.Problem<InternalError>()("Intern
   type: "urn:vendorflow:problem:internal-error",
   status: 500,
   title: "Internal server error"
+}, {
+  detail: Schema.String
 }) {}
 
 /**
@@ -217,6 +237,7 @@ export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>
   status: 503,
   title: "Service unavailable"
 }, {
+  detail: Schema.String,
   retry_after: Schema.Int
 }) {}
 
