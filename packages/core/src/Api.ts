@@ -55,191 +55,247 @@ export const Issue = Schema.Struct({
  *
  * @category problems
  */
-export class InvalidRequest extends HttpApiError.Problem<InvalidRequest>()("InvalidRequest", {
-  type: "urn:vendorflow:problem:invalid-request",
-  status: 400,
-  title: "Invalid request"
-}, {
-  detail: Schema.String,
-  errors: Schema.optionalKey(Schema.Array(Issue))
-}) {}
+export class InvalidRequest extends HttpApiError.Problem<InvalidRequest>()(
+  "InvalidRequest",
+  {
+    type: `${problemTypePrefix}invalid-request`,
+    status: 400,
+    title: "Invalid request"
+  },
+  {
+    detail: Schema.String,
+    errors: Schema.optionalKey(Schema.Array(Issue))
+  }
+) {}
 
 /**
  * 400: the body is not well-formed JSON (or could not be read).
  *
  * @category problems
  */
-export class MalformedJson extends HttpApiError.Problem<MalformedJson>()("MalformedJson", {
-  type: "urn:vendorflow:problem:malformed-json",
-  status: 400,
-  title: "Malformed JSON"
-}, {
-  detail: Schema.String
-}) {}
+export class MalformedJson extends HttpApiError.Problem<MalformedJson>()(
+  "MalformedJson",
+  {
+    type: `${problemTypePrefix}malformed-json`,
+    status: 400,
+    title: "Malformed JSON"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
 
 /**
  * 400: a correctly signed webhook whose body the vendor's adapter could not understand.
  *
  * @category problems
  */
-export class MalformedWebhook extends HttpApiError.Problem<MalformedWebhook>()("MalformedWebhook", {
-  type: "urn:vendorflow:problem:malformed-webhook",
-  status: 400,
-  title: "Malformed webhook"
-}, {
-  detail: Schema.String
-}) {}
+export class MalformedWebhook extends HttpApiError.Problem<MalformedWebhook>()(
+  "MalformedWebhook",
+  {
+    type: `${problemTypePrefix}malformed-webhook`,
+    status: 400,
+    title: "Malformed webhook"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
 
 /**
  * 401: a webhook without a signature, with a wrong one, or signed too long ago.
  *
  * @category problems
  */
-export class InvalidSignature extends HttpApiError.Problem<InvalidSignature>()("InvalidSignature", {
-  type: "urn:vendorflow:problem:invalid-signature",
-  status: 401,
-  title: "Invalid webhook signature"
-}, {
-  detail: Schema.String
-}) {}
+export class InvalidSignature extends HttpApiError.Problem<InvalidSignature>()(
+  "InvalidSignature",
+  {
+    type: `${problemTypePrefix}invalid-signature`,
+    status: 401,
+    title: "Invalid webhook signature"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
 
 /**
  * 404: no job has this id.
  *
  * @category problems
  */
-export class JobNotFound extends HttpApiError.Problem<JobNotFound>()("JobNotFound", {
-  type: "urn:vendorflow:problem:job-not-found",
-  status: 404,
-  title: "Job not found"
-}, {
-  detail: Schema.String,
-  job_id: Schema.String
-}) {}
+export class JobNotFound extends HttpApiError.Problem<JobNotFound>()(
+  "JobNotFound",
+  {
+    type: `${problemTypePrefix}job-not-found`,
+    status: 404,
+    title: "Job not found"
+  },
+  {
+    detail: Schema.String,
+    job_id: Schema.String
+  }
+) {}
 
 /**
  * 404: a webhook for a vendor that is not loaded (or takes no webhooks).
  *
  * @category problems
  */
-export class VendorNotFound extends HttpApiError.Problem<VendorNotFound>()("VendorNotFound", {
-  type: "urn:vendorflow:problem:vendor-not-found",
-  status: 404,
-  title: "Vendor not found"
-}, {
-  detail: Schema.String,
-  vendor: Schema.String,
-  known_vendors: Schema.Array(Schema.String)
-}) {}
+export class VendorNotFound extends HttpApiError.Problem<VendorNotFound>()(
+  "VendorNotFound",
+  {
+    type: `${problemTypePrefix}vendor-not-found`,
+    status: 404,
+    title: "Vendor not found"
+  },
+  {
+    detail: Schema.String,
+    vendor: Schema.String,
+    known_vendors: Schema.Array(Schema.String)
+  }
+) {}
 
 /**
  * 404: no route has this path. Answered by the server for any path outside the API.
  *
  * @category problems
  */
-export class RouteNotFound extends HttpApiError.Problem<RouteNotFound>()("RouteNotFound", {
-  type: "urn:vendorflow:problem:route-not-found",
-  status: 404,
-  title: "Not found"
-}, {
-  detail: Schema.String
-}) {}
+export class RouteNotFound extends HttpApiError.Problem<RouteNotFound>()(
+  "RouteNotFound",
+  {
+    type: `${problemTypePrefix}route-not-found`,
+    status: 404,
+    title: "Not found"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
 
 /**
  * 405: the path exists but not for this method; the response's `Allow` header lists the methods.
  *
  * @category problems
  */
-export class MethodNotAllowed extends HttpApiError.Problem<MethodNotAllowed>()("MethodNotAllowed", {
-  type: "urn:vendorflow:problem:method-not-allowed",
-  status: 405,
-  title: "Method not allowed"
-}, {
-  detail: Schema.String,
-  allowed: Schema.Array(Schema.String)
-}) {}
+export class MethodNotAllowed extends HttpApiError.Problem<MethodNotAllowed>()(
+  "MethodNotAllowed",
+  {
+    type: `${problemTypePrefix}method-not-allowed`,
+    status: 405,
+    title: "Method not allowed"
+  },
+  {
+    detail: Schema.String,
+    allowed: Schema.Array(Schema.String)
+  }
+) {}
 
 /**
  * 413: the body is larger than the server accepts (`MAX_BODY_BYTES`, 1 MiB by default).
  *
  * @category problems
  */
-export class PayloadTooLarge extends HttpApiError.Problem<PayloadTooLarge>()("PayloadTooLarge", {
-  type: "urn:vendorflow:problem:payload-too-large",
-  status: 413,
-  title: "Payload too large"
-}, {
-  detail: Schema.String,
-  max_bytes: Schema.Number
-}) {}
+export class PayloadTooLarge extends HttpApiError.Problem<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  {
+    type: `${problemTypePrefix}payload-too-large`,
+    status: 413,
+    title: "Payload too large"
+  },
+  {
+    detail: Schema.String,
+    max_bytes: Schema.Number
+  }
+) {}
 
 /**
  * 415: the body is not JSON; send `application/json` (or `application/*+json`), in UTF-8.
  *
  * @category problems
  */
-export class UnsupportedMediaType extends HttpApiError.Problem<UnsupportedMediaType>()("UnsupportedMediaType", {
-  type: "urn:vendorflow:problem:unsupported-media-type",
-  status: 415,
-  title: "Unsupported media type"
-}, {
-  detail: Schema.String
-}) {}
+export class UnsupportedMediaType extends HttpApiError.Problem<UnsupportedMediaType>()(
+  "UnsupportedMediaType",
+  {
+    type: `${problemTypePrefix}unsupported-media-type`,
+    status: 415,
+    title: "Unsupported media type"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
 
 /**
  * 422: well-formed JSON that is not an object (an array, a string, a number, `null`).
  *
  * @category problems
  */
-export class InvalidPayload extends HttpApiError.Problem<InvalidPayload>()("InvalidPayload", {
-  type: "urn:vendorflow:problem:invalid-payload",
-  status: 422,
-  title: "Invalid payload"
-}, {
-  detail: Schema.String
-}) {}
+export class InvalidPayload extends HttpApiError.Problem<InvalidPayload>()(
+  "InvalidPayload",
+  {
+    type: `${problemTypePrefix}invalid-payload`,
+    status: 422,
+    title: "Invalid payload"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
 
 /**
  * 422: the job names a vendor (payload `vendor` or `?vendor=`) that is not loaded.
  *
  * @category problems
  */
-export class UnknownVendor extends HttpApiError.Problem<UnknownVendor>()("UnknownVendor", {
-  type: "urn:vendorflow:problem:unknown-vendor",
-  status: 422,
-  title: "Unknown vendor"
-}, {
-  detail: Schema.String,
-  vendor: Schema.String,
-  known_vendors: Schema.Array(Schema.String)
-}) {}
+export class UnknownVendor extends HttpApiError.Problem<UnknownVendor>()(
+  "UnknownVendor",
+  {
+    type: `${problemTypePrefix}unknown-vendor`,
+    status: 422,
+    title: "Unknown vendor"
+  },
+  {
+    detail: Schema.String,
+    vendor: Schema.String,
+    known_vendors: Schema.Array(Schema.String)
+  }
+) {}
 
 /**
  * 500: a bug on our side. Never carries a stack trace; the server logs the cause.
  *
  * @category problems
  */
-export class InternalError extends HttpApiError.Problem<InternalError>()("InternalError", {
-  type: "urn:vendorflow:problem:internal-error",
-  status: 500,
-  title: "Internal server error"
-}, {
-  detail: Schema.String
-}) {}
+export class InternalError extends HttpApiError.Problem<InternalError>()(
+  "InternalError",
+  {
+    type: `${problemTypePrefix}internal-error`,
+    status: 500,
+    title: "Internal server error"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
 
 /**
  * The 503 body: the job store or queue is unavailable; retry after `retry_after` seconds.
  *
  * @category problems
  */
-export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>()("ServiceUnavailable", {
-  type: "urn:vendorflow:problem:service-unavailable",
-  status: 503,
-  title: "Service unavailable"
-}, {
-  detail: Schema.String,
-  retry_after: Schema.Int
-}) {}
+export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>()(
+  "ServiceUnavailable",
+  {
+    type: `${problemTypePrefix}service-unavailable`,
+    status: 503,
+    title: "Service unavailable"
+  },
+  {
+    detail: Schema.String,
+    retry_after: Schema.Int
+  }
+) {}
 
 /**
  * 503 as declared on endpoints: the {@link ServiceUnavailable} problem with its `retry_after`
@@ -248,13 +304,16 @@ export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>
  * @category problems
  */
 export const ServiceUnavailableWithRetryAfter = ServiceUnavailable.pipe(
-  HttpApiSchema.encodeToWithHeaders({
-    body: ServiceUnavailable,
-    headers: { "retry-after": Schema.NumberFromString }
-  }, {
-    decode: ({ body }) => body,
-    encode: (problem) => ({ body: problem, headers: { "retry-after": problem.retry_after } })
-  })
+  HttpApiSchema.encodeToWithHeaders(
+    {
+      body: ServiceUnavailable,
+      headers: { "retry-after": Schema.NumberFromString }
+    },
+    {
+      decode: ({ body }) => body,
+      encode: (problem) => ({ body: problem, headers: { "retry-after": problem.retry_after } })
+    }
+  )
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -268,9 +327,11 @@ export const ServiceUnavailableWithRetryAfter = ServiceUnavailable.pipe(
  */
 export const JobPayload = Schema.StructWithRest(
   Schema.Struct({
-    vendor: Schema.optionalKey(Schema.String.annotate({
-      description: "The vendor to serve this job; by default the server's routing policy picks one."
-    }))
+    vendor: Schema.optionalKey(
+      Schema.String.annotate({
+        description: "The vendor to serve this job; by default the server's routing policy picks one."
+      })
+    )
   }),
   [Schema.Record(Schema.String, Schema.Json)]
 ).annotate({
@@ -360,7 +421,7 @@ export type Health = typeof Health.Type
 
 /**
  * Turns request validation failures (params, query, headers) into {@link InvalidRequest}.
- * Declared on the whole API; the server provides it.
+ * Declared on the groups whose endpoints take parameters; the server provides it.
  *
  * @category middleware
  */
@@ -388,17 +449,21 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
         UnknownVendor,
         ServiceUnavailableWithRetryAfter
       ]
-    }).annotateMerge(OpenApi.annotations({
-      summary: "Submit a job",
-      description: "Stores the job for its vendor and queues it; answers at once with the job's id. " +
-        "The vendor is the payload's `vendor`, else `?vendor=`, else the server's routing policy."
-    })),
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Submit a job",
+        description:
+          "Stores the job for its vendor and queues it; answers at once with the job's id. " +
+          "The vendor is the payload's `vendor`, else `?vendor=`, else the server's routing policy."
+      })
+    ),
     HttpApiEndpoint.get("get", "/jobs/:id", {
       params: { id: Job.JobId },
       success: JobView,
       error: [JobNotFound, ServiceUnavailableWithRetryAfter]
     }).annotateMerge(OpenApi.annotations({ summary: "Read a job" }))
-  ) {}
+  )
+  .middleware(RequestValidation) {}
 
 /**
  * Async vendors' callbacks.
@@ -419,23 +484,27 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks")
         PayloadTooLarge,
         ServiceUnavailableWithRetryAfter
       ]
-    }).annotateMerge(OpenApi.annotations({
-      summary: "Receive a vendor's callback",
-      description: "The vendor's adapter verifies the signature over the exact body bytes and parses it; " +
-        "the job completes with the cleaned data. A repeat for a finished job answers 200 and changes nothing."
-    }))
-  ) {}
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Receive a vendor's callback",
+        description:
+          "The vendor's adapter verifies the signature over the exact body bytes and parses it; " +
+          "the job completes with the cleaned data. A repeat for a finished job answers 200 and changes nothing."
+      })
+    )
+  )
+  .middleware(RequestValidation) {}
 
 /**
  * Liveness.
  *
  * @category groups
  */
-export class SystemGroup extends HttpApiGroup.make("system")
-  .add(
-    HttpApiEndpoint.get("health", "/health", { success: Health })
-      .annotateMerge(OpenApi.annotations({ summary: "Liveness and the loaded vendors" }))
-  ) {}
+export class SystemGroup extends HttpApiGroup.make("system").add(
+  HttpApiEndpoint.get("health", "/health", { success: Health }).annotateMerge(
+    OpenApi.annotations({ summary: "Liveness and the loaded vendors" })
+  )
+) {}
 
 /**
  * The vendorflow HTTP API.
@@ -446,10 +515,12 @@ export class Api extends HttpApi.make("vendorflow")
   .add(JobsGroup)
   .add(WebhooksGroup)
   .add(SystemGroup)
-  .middleware(RequestValidation)
-  .annotateMerge(OpenApi.annotations({
-    title: "vendorflow",
-    version,
-    description: "One API for fetching data from many external data vendors: jobs in, cleaned results out. " +
-      "Every error is an RFC 9457 `application/problem+json` body."
-  })) {}
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "vendorflow",
+      version,
+      description:
+        "One API for fetching data from many external data vendors: jobs in, cleaned results out. " +
+        "Every error is an RFC 9457 `application/problem+json` body."
+    })
+  ) {}

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option, Schema } from "effect"
+import { Config, Context, Effect, Layer, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
 import * as MockVendorServer from "./MockVendorServer.ts"
 
@@ -18,16 +18,9 @@ import * as MockVendorServer from "./MockVendorServer.ts"
  *
  * @category models
  */
-export interface Options {
-  readonly host?: string | undefined
-  /** 0 picks a free port; default 0. */
-  readonly port?: number | undefined
+export interface Options extends MockVendorServer.ServerOptions {
   /** Default uniform 100–500 ms. */
   readonly latencyMs?: MockVendorServer.MillisRange | undefined
-  /** Default none. */
-  readonly rateLimit?: MockVendorServer.RateLimit | undefined
-  /** How often an answer carries `user_info`; default 0.3. */
-  readonly userInfoProbability?: number | undefined
 }
 
 /**
@@ -36,13 +29,6 @@ export interface Options {
  * @category constants
  */
 export const defaultLatencyMs: MockVendorServer.MillisRange = { min: 100, max: 500 }
-
-/**
- * How often an answer carries `user_info` by default.
- *
- * @category constants
- */
-export const defaultUserInfoProbability = 0.3
 
 /**
  * The port `bin.ts` listens on when `PORT` is unset.
@@ -67,30 +53,21 @@ const ProcessBody = Schema.Struct(MockVendorServer.ProcessFields)
  *
  * @category constructors
  */
-export const make = (options: Options = {}) => {
-  const latency = options.latencyMs ?? defaultLatencyMs
-  const userInfoProbability = options.userInfoProbability ?? defaultUserInfoProbability
-  return MockVendorServer.serve({
+export const make = (options: Options = {}) =>
+  MockVendorServer.serve({
     name: "mock-sync",
     host: options.host,
     port: options.port,
     rateLimit: options.rateLimit,
     body: ProcessBody,
     process: (body) =>
-      Effect.gen(function*() {
-        const millis = yield* MockVendorServer.drawMillis(latency)
-        yield* Effect.sleep(millis)
-        const data = yield* MockVendorServer.makeData({
-          vendorType: "sync",
-          jobId: body.job_id,
-          payload: body.payload,
-          processingTimeMs: millis,
-          userInfoProbability
-        })
-        return HttpServerResponse.jsonUnsafe({ success: true, data })
-      })
+      MockVendorServer.work({
+        vendorType: "sync",
+        within: options.latencyMs ?? defaultLatencyMs,
+        body,
+        userInfoProbability: options.userInfoProbability
+      }).pipe(Effect.map((data) => HttpServerResponse.jsonUnsafe({ success: true, data })))
   })
-}
 
 /**
  * The server as a layer.
@@ -106,18 +83,12 @@ export const layer = (options: Options = {}) => Layer.effect(MockSyncServer, mak
  *
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  listen: MockVendorServer.listenConfig(defaultPort),
-  latencyMs: Config.schema(MockVendorServer.MillisRangeFromString, "MOCK_SYNC_LATENCY_MS").pipe(
-    Config.withDefault(defaultLatencyMs)
-  ),
-  rateLimit: Config.option(Config.schema(MockVendorServer.RateLimitFromString, "MOCK_SYNC_RATE_LIMIT")).pipe(
-    Config.map(Option.getOrUndefined)
-  ),
-  userInfoProbability: Config.Number("MOCK_SYNC_USER_INFO_PROBABILITY").pipe(
-    Config.withDefault(defaultUserInfoProbability)
-  )
-}).pipe(Config.map(({ listen, ...options }) => ({ ...listen, ...options })))
+export const config: Config.Config<Options> = MockVendorServer.serverConfig({
+  prefix: "MOCK_SYNC",
+  defaultPort,
+  timingName: "LATENCY_MS",
+  defaultTiming: defaultLatencyMs
+}).pipe(Config.map(({ timing, ...options }) => ({ ...options, latencyMs: timing })))
 
 /**
  * The server as a layer configured from env (see {@link config}); `overrides` win over env.
@@ -125,4 +96,7 @@ export const config: Config.Config<Options> = Config.all({
  * @category layers
  */
 export const layerConfig = (overrides: Options = {}) =>
-  Layer.effect(MockSyncServer, Effect.flatMap(config, (options) => make({ ...options, ...overrides })))
+  Layer.effect(
+    MockSyncServer,
+    Effect.flatMap(config, (options) => make({ ...options, ...overrides }))
+  )

@@ -7,30 +7,18 @@
  *
  * @since 0.1.0
  */
-import { Job, Vendor } from "@vendorflow/core"
-import type { Cleaner } from "@vendorflow/core"
-import { Config, Duration, Effect, Option, Schema } from "effect"
-import { HttpClient } from "effect/http"
+import { Job, type Vendor } from "@vendorflow/core"
+import { Config, Effect, Schema } from "effect"
+import type { HttpClient } from "effect/http"
+import * as MockVendorAdapter from "./MockVendorAdapter.ts"
 import * as MockVendorServer from "./MockVendorServer.ts"
 
 /**
- * How to reach and use the vendor.
+ * How to reach and use the vendor; the name defaults to `"sync"`.
  *
  * @category models
  */
-export interface Options {
-  /** Where the vendor listens, e.g. `http://127.0.0.1:8001`. */
-  readonly baseUrl: string
-  /** Default `"sync"`. */
-  readonly name?: string | undefined
-  /** How long one call may take; default 10 seconds. */
-  readonly timeout?: Duration.Input | undefined
-  /** The vendor's limit, which the worker keeps to; default none. */
-  readonly rateLimit?: Vendor.RateLimit | undefined
-  /** Calls one worker runs at once; default 5. */
-  readonly concurrency?: number | undefined
-  readonly cleaning?: Cleaner.CleanerRules | undefined
-}
+export type Options = MockVendorAdapter.Options
 
 /**
  * Where the vendor listens when `MOCK_SYNC_URL` is unset.
@@ -51,45 +39,15 @@ export const ProcessAnswer = Schema.Struct({ success: Schema.Literal(true), data
  *
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Return<
-  Vendor.Vendor,
-  never,
-  HttpClient.HttpClient
-> {
-  const client = yield* HttpClient.HttpClient
-  const name = options.name ?? "sync"
-  const url = `${options.baseUrl.replace(/\/+$/, "")}/process`
-  const timeout = options.timeout ?? Duration.seconds(10)
-  const call = Effect.fn("MockSyncVendor.call")(function*(request: Vendor.VendorRequest) {
-    const answer = yield* Vendor.postJson({
-      vendor: name,
-      url,
-      body: { job_id: request.jobId, payload: request.payload },
-      idempotencyKey: request.jobId,
-      schema: ProcessAnswer,
-      timeout
-    }).pipe(Effect.provideService(HttpClient.HttpClient, client))
-    return { _tag: "Completed", result: answer.data } as const
-  })
-  return {
-    name,
+export const make = (options: Options): Effect.Effect<Vendor.Vendor, never, HttpClient.HttpClient> =>
+  MockVendorAdapter.make({
+    ...options,
+    defaultName: "sync",
     mode: "sync",
-    rateLimit: options.rateLimit,
-    concurrency: options.concurrency ?? 5,
-    cleaning: options.cleaning,
-    call
-  }
-})
-
-/**
- * A server-side {@link MockVendorServer.RateLimit} as the limit the worker keeps to.
- *
- * @category conversions
- */
-export const toVendorRateLimit = (limit: MockVendorServer.RateLimit): Vendor.RateLimit => ({
-  limit: limit.limit,
-  window: Duration.millis(limit.windowMs)
-})
+    body: (request) => ({ job_id: request.jobId, payload: request.payload }),
+    answer: ProcessAnswer,
+    outcome: (answer) => ({ _tag: "Completed", result: answer.data })
+  })
 
 /**
  * The options from env: `MOCK_SYNC_URL` (default http://127.0.0.1:8001) and `MOCK_SYNC_RATE_LIMIT`
@@ -99,8 +57,8 @@ export const toVendorRateLimit = (limit: MockVendorServer.RateLimit): Vendor.Rat
  */
 export const config: Config.Config<Options> = Config.all({
   baseUrl: Config.String("MOCK_SYNC_URL").pipe(Config.withDefault(defaultUrl)),
-  rateLimit: Config.option(Config.schema(MockVendorServer.RateLimitFromString, "MOCK_SYNC_RATE_LIMIT"))
-}).pipe(Config.map(({ baseUrl, rateLimit }) => ({ baseUrl, rateLimit: Option.getOrUndefined(Option.map(rateLimit, toVendorRateLimit)) })))
+  rateLimit: MockVendorServer.vendorRateLimitConfig("MOCK_SYNC_RATE_LIMIT")
+})
 
 /**
  * The adapter configured from env (see {@link config}).

@@ -9,8 +9,22 @@
  * @since 0.1.0
  */
 import { createServer } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Clock, Config, Effect, Random, Schema, SchemaIssue, SchemaTransformation, type Scope } from "effect"
+import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import type { Vendor } from "@vendorflow/core"
+import {
+  Clock,
+  Config,
+  type Context,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Random,
+  Schema,
+  SchemaIssue,
+  SchemaTransformation,
+  type Scope
+} from "effect"
 import {
   HttpClient,
   HttpClientResponse,
@@ -44,25 +58,39 @@ export const parseMillisRange = (text: string): MillisRange | undefined => {
   return max < min ? undefined : { min, max }
 }
 
+// A value written as a short string in env, e.g. "100-500"; `parse` answers undefined when it can't.
+const fromEnvString = <A extends object>(options: {
+  readonly type: Schema.Codec<A>
+  readonly parse: (text: string) => A | undefined
+  readonly format: (value: A) => string
+  readonly expected: string
+}): Schema.Codec<A, string> =>
+  Schema.String.pipe(
+    Schema.decodeTo(
+      options.type,
+      SchemaTransformation.transformEffect({
+        decode: (text, parseOptions) => {
+          const value = options.parse(text)
+          return value === undefined
+            ? Effect.fail(new SchemaIssue.InvalidValue({ expected: options.expected }, text, parseOptions))
+            : Effect.succeed(value)
+        },
+        encode: (value) => Effect.succeed(options.format(value))
+      })
+    )
+  )
+
 /**
  * A {@link MillisRange} decoded from its env form (`"100-500"` or `"0"`), for `Config.schema`.
  *
  * @category parsing
  */
-export const MillisRangeFromString: Schema.Codec<MillisRange, string> = Schema.String.pipe(
-  Schema.decodeTo(
-    Schema.Struct({ min: Schema.Number, max: Schema.Number }),
-    SchemaTransformation.transformEffect({
-      decode: (text, options) => {
-        const range = parseMillisRange(text)
-        return range === undefined
-          ? Effect.fail(new SchemaIssue.InvalidValue({ expected: `milliseconds like "100-500" or "0"` }, text, options))
-          : Effect.succeed(range)
-      },
-      encode: (range) => Effect.succeed(range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`)
-    })
-  )
-)
+export const MillisRangeFromString: Schema.Codec<MillisRange, string> = fromEnvString({
+  type: Schema.Struct({ min: Schema.Number, max: Schema.Number }),
+  parse: parseMillisRange,
+  format: (range) => (range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`),
+  expected: `milliseconds like "100-500" or "0"`
+})
 
 /**
  * A server-side rate limit: at most `limit` admitted requests in any `windowMs` (sliding window).
@@ -94,29 +122,19 @@ export const parseRateLimit = (text: string): RateLimit | undefined => {
  *
  * @category parsing
  */
-export const RateLimitFromString: Schema.Codec<RateLimit, string> = Schema.String.pipe(
-  Schema.decodeTo(
-    Schema.Struct({ limit: Schema.Number, windowMs: Schema.Number }),
-    SchemaTransformation.transformEffect({
-      decode: (text, options) => {
-        const limit = parseRateLimit(text)
-        return limit === undefined
-          ? Effect.fail(new SchemaIssue.InvalidValue({ expected: `a rate limit like "5/1s" or "5"` }, text, options))
-          : Effect.succeed(limit)
-      },
-      encode: (limit) => Effect.succeed(`${limit.limit}/${limit.windowMs}ms`)
-    })
-  )
-)
+export const RateLimitFromString: Schema.Codec<RateLimit, string> = fromEnvString({
+  type: Schema.Struct({ limit: Schema.Number, windowMs: Schema.Number }),
+  parse: parseRateLimit,
+  format: (limit) => `${limit.limit}/${limit.windowMs}ms`,
+  expected: `a rate limit like "5/1s" or "5"`
+})
 
 /**
  * The verdict of a {@link RateWindow} for one request.
  *
  * @category rate limiting
  */
-export type Admission =
-  | { readonly _tag: "Admitted" }
-  | { readonly _tag: "Limited"; readonly retryAfterSeconds: number }
+export type Admission = { readonly _tag: "Admitted" } | { readonly _tag: "Limited"; readonly retryAfterSeconds: number }
 
 /**
  * A sliding-window log: a request is admitted when fewer than `limit` requests were admitted in the
@@ -185,10 +203,15 @@ export const makeRecorder = <A>(): Recorder<A> => {
  *
  * @category records
  */
-export const recorderRoutes = <A>(path: `/${string}`, recorder: Recorder<A>) => [
-  HttpRouter.route("GET", path, Effect.map(recorder.all, (entries) => HttpServerResponse.jsonUnsafe(entries))),
-  HttpRouter.route("DELETE", path, Effect.as(recorder.clear, HttpServerResponse.empty({ status: 204 })))
-] as const
+export const recorderRoutes = <A>(path: `/${string}`, recorder: Recorder<A>) =>
+  [
+    HttpRouter.route(
+      "GET",
+      path,
+      Effect.map(recorder.all, (entries) => HttpServerResponse.jsonUnsafe(entries))
+    ),
+    HttpRouter.route("DELETE", path, Effect.as(recorder.clear, HttpServerResponse.empty({ status: 204 })))
+  ] as const
 
 /**
  * One `POST /process` as the vendor saw it. `status` is what it answered, or 499 when the client
@@ -213,10 +236,13 @@ export type Arrival = typeof Arrival.Type
  */
 export const readArrivals = (baseUrl: string) =>
   Effect.flatMap(HttpClient.HttpClient, (client) =>
-    client.get(`${baseUrl}/arrivals`).pipe(
-      Effect.flatMap(HttpClientResponse.filterStatusOk),
-      Effect.flatMap(HttpClientResponse.schemaBodyJson(Schema.Array(Arrival)))
-    ))
+    client
+      .get(`${baseUrl}/arrivals`)
+      .pipe(
+        Effect.flatMap(HttpClientResponse.filterStatusOk),
+        Effect.flatMap(HttpClientResponse.schemaBodyJson(Schema.Array(Arrival)))
+      )
+  )
 
 /**
  * The fields every `POST /process` body has.
@@ -228,7 +254,9 @@ export const ProcessFields = {
   payload: Schema.optionalKey(Schema.Record(Schema.String, Schema.Json))
 }
 
-const IdentifiedBody = Schema.Struct({ job_id: Schema.NonEmptyString })
+const parseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
+
+const identify = Schema.decodeUnknownOption(Schema.Struct({ job_id: Schema.NonEmptyString }))
 
 /**
  * A JSON error answer: `{ success: false, error: { code, message } }`.
@@ -272,7 +300,7 @@ const padded = (text: string): Effect.Effect<string> =>
  *
  * @category data
  */
-export const makeData = Effect.fnUntraced(function*(options: {
+export const makeData = Effect.fnUntraced(function* (options: {
   readonly vendorType: "sync" | "async"
   readonly jobId: string
   readonly payload?: Readonly<Record<string, Schema.Json>> | undefined
@@ -311,6 +339,52 @@ export const makeData = Effect.fnUntraced(function*(options: {
 })
 
 /**
+ * How often an answer carries `user_info` by default.
+ *
+ * @category constants
+ */
+export const defaultUserInfoProbability = 0.3
+
+/**
+ * A vendor at work: waits a draw from `within`, then makes the job's data (see {@link makeData}),
+ * reporting the wait as its processing time.
+ *
+ * @category data
+ */
+export const work = Effect.fnUntraced(function* (options: {
+  readonly vendorType: "sync" | "async"
+  readonly within: MillisRange
+  readonly body: { readonly job_id: string; readonly payload?: Readonly<Record<string, Schema.Json>> | undefined }
+  readonly userInfoProbability?: number | undefined
+}) {
+  const millis = yield* drawMillis(options.within)
+  yield* Effect.sleep(millis)
+  return yield* makeData({
+    vendorType: options.vendorType,
+    jobId: options.body.job_id,
+    payload: options.body.payload,
+    processingTimeMs: millis,
+    userInfoProbability: options.userInfoProbability ?? defaultUserInfoProbability
+  })
+})
+
+/**
+ * What every mock vendor server can be told.
+ *
+ * @category models
+ */
+export interface ServerOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string | undefined
+  /** 0 picks a free port; default 0. */
+  readonly port?: number | undefined
+  /** Default none. */
+  readonly rateLimit?: RateLimit | undefined
+  /** How often an answer carries `user_info`; default 0.3. */
+  readonly userInfoProbability?: number | undefined
+}
+
+/**
  * Where a mock vendor listens and what it has seen.
  *
  * @category models
@@ -331,18 +405,59 @@ export interface Running {
 export const defaultHost = "127.0.0.1"
 
 /**
- * Where to listen, from env: `HOST` (default 127.0.0.1) and `PORT` (default `defaultPort`; 0 picks a
- * free port).
+ * A mock vendor's settings from env: `HOST` (default 127.0.0.1), `PORT` (default `defaultPort`; 0
+ * picks a free port), `<prefix>_<timingName>` (a {@link MillisRange}), `<prefix>_RATE_LIMIT` (a
+ * {@link RateLimit}, default none) and `<prefix>_USER_INFO_PROBABILITY`.
  *
  * @category config
  */
-export const listenConfig = (defaultPort: number) =>
+export const serverConfig = (options: {
+  readonly prefix: string
+  readonly defaultPort: number
+  readonly timingName: string
+  readonly defaultTiming: MillisRange
+}) =>
   Config.all({
     host: Config.String("HOST").pipe(Config.withDefault(defaultHost)),
     port: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "PORT").pipe(
-      Config.withDefault(defaultPort)
-    )
+      Config.withDefault(options.defaultPort)
+    ),
+    timing: Config.schema(MillisRangeFromString, `${options.prefix}_${options.timingName}`).pipe(
+      Config.withDefault(options.defaultTiming)
+    ),
+    rateLimit: rateLimitConfig(`${options.prefix}_RATE_LIMIT`),
+    userInfoProbability: Config.schema(
+      Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
+      `${options.prefix}_USER_INFO_PROBABILITY`
+    ).pipe(Config.withDefault(defaultUserInfoProbability))
   })
+
+/**
+ * An optional {@link RateLimit} from the env variable `name`.
+ *
+ * @category config
+ */
+export const rateLimitConfig = (name: string): Config.Config<RateLimit | undefined> =>
+  Config.option(Config.schema(RateLimitFromString, name)).pipe(Config.map(Option.getOrUndefined))
+
+/**
+ * A server-side {@link RateLimit} as the limit a worker keeps to.
+ *
+ * @category config
+ */
+export const toVendorRateLimit = (limit: RateLimit): Vendor.RateLimit => ({
+  limit: limit.limit,
+  window: Duration.millis(limit.windowMs)
+})
+
+/**
+ * An optional {@link RateLimit} from the env variable `name`, as the limit a worker keeps to; an
+ * adapter reads the same variable as its server so that one setting tells both.
+ *
+ * @category config
+ */
+export const vendorRateLimitConfig = (name: string): Config.Config<Vendor.RateLimit | undefined> =>
+  rateLimitConfig(name).pipe(Config.map((limit) => (limit === undefined ? undefined : toVendorRateLimit(limit))))
 
 /**
  * Starts a mock vendor for the life of the scope. `POST /process` reads the body, takes a slot of
@@ -352,7 +467,7 @@ export const listenConfig = (defaultPort: number) =>
  *
  * @category constructors
  */
-export const serve = Effect.fnUntraced(function*<B>(options: {
+export const serve = Effect.fnUntraced(function* <B>(options: {
   readonly name: string
   readonly host?: string | undefined
   /** 0 picks a free port. */
@@ -365,20 +480,19 @@ export const serve = Effect.fnUntraced(function*<B>(options: {
   const arrivals = makeRecorder<Arrival>()
   const window = makeRateWindow(options.rateLimit)
   const decodeBody = Schema.decodeUnknownEffect(options.body)
-  const identify = Schema.decodeUnknownOption(IdentifiedBody)
 
   const processRoute = HttpRouter.route("POST", "/process", (request: HttpServerRequest.HttpServerRequest) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const at = yield* Clock.currentTimeMillis
       const text = yield* Effect.option(request.text)
-      const json = text._tag === "Some" ? Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))(text.value) : text
+      const json = text._tag === "Some" ? parseJson(text.value) : text
       const identified = json._tag === "Some" ? identify(json.value) : json
       const arrival = {
         at,
         jobId: identified._tag === "Some" ? identified.value.job_id : null,
         idempotencyKey: request.headers["idempotency-key"] ?? null
       }
-      const answer = Effect.gen(function*() {
+      const answer = Effect.gen(function* () {
         const admission = yield* window.take
         if (admission._tag === "Limited") {
           const seconds = admission.retryAfterSeconds
@@ -395,7 +509,8 @@ export const serve = Effect.fnUntraced(function*<B>(options: {
         Effect.tap((response) => arrivals.add({ ...arrival, status: response.status })),
         Effect.onInterrupt(() => arrivals.add({ ...arrival, status: 499 }))
       )
-    }))
+    })
+  )
 
   const router = yield* HttpRouter.make
   const routes: ReadonlyArray<HttpRouter.Route<never, never>> = [
@@ -414,7 +529,7 @@ export const serve = Effect.fnUntraced(function*<B>(options: {
  *
  * @category constructors
  */
-export const listen = Effect.fnUntraced(function*<E>(
+export const listen = Effect.fnUntraced(function* <E>(
   handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest | Scope.Scope>,
   options: { readonly host?: string | undefined; readonly port?: number | undefined } = {}
 ): Effect.fn.Return<{ readonly url: string; readonly port: number }, HttpServerError.ServeError, Scope.Scope> {
@@ -431,3 +546,22 @@ export const listen = Effect.fnUntraced(function*<E>(
     ? { url: NetAddress.formatUrlUnsafe(address).replace(/\/$/, ""), port: address.port }
     : { url: NetAddress.formatSocketAddress(address), port: 0 }
 })
+
+/**
+ * Runs a mock vendor as the whole process: logs its URL once it listens and stops cleanly on
+ * SIGINT/SIGTERM (closing its scope, which interrupts whatever it still has pending).
+ *
+ * @category running
+ */
+export const runMain = <I, E>(options: {
+  readonly name: string
+  readonly server: Context.Key<I, Running>
+  readonly layer: Layer.Layer<I, E>
+}): void =>
+  NodeRuntime.runMain(
+    Layer.launch(
+      Layer.effectDiscard(
+        Effect.flatMap(options.server, (server) => Effect.log(`${options.name} listening on ${server.url}`))
+      ).pipe(Layer.provide(options.layer))
+    )
+  )

@@ -49,15 +49,21 @@ export interface StubServer {
  *
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(
+export const make = Effect.fnUntraced(function* (
   answer: (request: Received, index: number) => Answer | Effect.Effect<Answer>
 ): Effect.fn.Return<StubServer, HttpServerError.ServeError, Scope.Scope> {
   const received = MockVendorServer.makeRecorder<Received>()
   let count = 0
-  const handler = Effect.gen(function*() {
+  const handler = Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const body = yield* Effect.orElseSucceed(request.text, () => "")
-    const entry: Received = { at: yield* Clock.currentTimeMillis, method: request.method, url: request.url, headers: request.headers, body }
+    const entry: Received = {
+      at: yield* Clock.currentTimeMillis,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body
+    }
     yield* received.add(entry)
     const given = answer(entry, count++)
     const reply = Effect.isEffect(given) ? yield* given : given

@@ -5,13 +5,11 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
 import * as MockSyncServer from "./MockSyncServer.ts"
+import * as MockVendorServer from "./MockVendorServer.ts"
 
-const Announce = Layer.effectDiscard(Effect.gen(function*() {
-  const server = yield* MockSyncServer.MockSyncServer
-  yield* Effect.log(`mock sync vendor listening on ${server.url}`)
-}))
-
-NodeRuntime.runMain(Layer.launch(Announce.pipe(Layer.provide(MockSyncServer.layerConfig()))))
+MockVendorServer.runMain({
+  name: "mock sync vendor",
+  server: MockSyncServer.MockSyncServer,
+  layer: MockSyncServer.layerConfig()
+})

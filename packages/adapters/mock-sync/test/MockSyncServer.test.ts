@@ -28,7 +28,7 @@ const Answer = Schema.Struct({
 })
 
 const post = (url: string, body: string, headers: Record<string, string> = {}) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const response = yield* client.execute(
       HttpClientRequest.post(`${url}/process`).pipe(
@@ -46,7 +46,7 @@ const decodeAnswer = Schema.decodeUnknownEffect(Answer, { onExcessProperty: "ign
 
 describe("MockSyncServer", () => {
   it.live("answers the documented shape, with padded user_info when the probability is 1", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* MockSyncServer.make({ ...fast, userInfoProbability: 1 })
       const { json, status } = yield* postJob(server.url, "job-1")
       assert.strictEqual(status, 200)
@@ -55,81 +55,107 @@ describe("MockSyncServer", () => {
       const info = answer.data.user_info
       assert.isDefined(info)
       const strings = [info?.name, info?.email, info?.phone].filter((s) => s !== undefined)
-      assert.isTrue(strings.some((s) => s !== s.trim()), "some user_info string carries stray whitespace")
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      assert.isTrue(
+        strings.some((s) => s !== s.trim()),
+        "some user_info string carries stray whitespace"
+      )
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
 
   it.live("leaves user_info out when the probability is 0", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* MockSyncServer.make({ ...fast, userInfoProbability: 0 })
       const answers = yield* Effect.forEach(["a", "b", "c", "d", "e"], (id) => postJob(server.url, id))
       for (const { json } of answers) {
         const answer = yield* decodeAnswer(json)
         assert.notProperty(answer.data, "user_info")
       }
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
 
   it.live("answers 429 with Retry-After over its limit, and records every arrival with its status", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* MockSyncServer.make({ ...fast, rateLimit: { limit: 2, windowMs: 10_000 } })
       const answers = yield* Effect.forEach(["j1", "j2", "j3"], (id) => postJob(server.url, id))
-      assert.deepStrictEqual(answers.map((a) => a.status), [200, 200, 429])
+      assert.deepStrictEqual(
+        answers.map((a) => a.status),
+        [200, 200, 429]
+      )
       const retryAfter = Number(answers[2]?.headers["retry-after"])
       assert.isTrue(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 10, `Retry-After ${retryAfter}`)
 
       const arrivals = yield* server.arrivals
-      assert.deepStrictEqual(arrivals.map((a) => [a.jobId, a.idempotencyKey, a.status]), [
-        ["j1", "j1", 200],
-        ["j2", "j2", 200],
-        ["j3", "j3", 429]
-      ])
+      assert.deepStrictEqual(
+        arrivals.map((a) => [a.jobId, a.idempotencyKey, a.status]),
+        [
+          ["j1", "j1", 200],
+          ["j2", "j2", 200],
+          ["j3", "j3", 429]
+        ]
+      )
       assert.deepStrictEqual(yield* MockVendorServer.readArrivals(server.url), arrivals)
 
       const client = yield* HttpClient.HttpClient
       const cleared = yield* client.del(`${server.url}/arrivals`)
       assert.strictEqual(cleared.status, 204)
       assert.deepStrictEqual(yield* server.arrivals, [])
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
 
   it.live("answers 400 to malformed JSON and to a body without job_id", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* MockSyncServer.make(fast)
       const malformed = yield* post(server.url, "{not json")
       const missing = yield* post(server.url, JSON.stringify({ payload: {} }))
       assert.strictEqual(malformed.status, 400)
       assert.strictEqual(missing.status, 400)
-      assert.deepStrictEqual((yield* server.arrivals).map((a) => [a.jobId, a.status]), [[null, 400], [null, 400]])
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      assert.deepStrictEqual(
+        (yield* server.arrivals).map((a) => [a.jobId, a.status]),
+        [
+          [null, 400],
+          [null, 400]
+        ]
+      )
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
 
   it.live("answers GET /health", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* MockSyncServer.make(fast)
       const response = yield* (yield* HttpClient.HttpClient).get(`${server.url}/health`)
       assert.strictEqual(response.status, 200)
       assert.deepStrictEqual(yield* response.json, { status: "ok" })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
 
   it.live("reads its options from env", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* MockSyncServer.MockSyncServer
       const answers = yield* Effect.forEach(["e1", "e2"], (id) => postJob(server.url, id))
-      assert.deepStrictEqual(answers.map((a) => a.status), [200, 429])
+      assert.deepStrictEqual(
+        answers.map((a) => a.status),
+        [200, 429]
+      )
       const answer = yield* decodeAnswer(answers[0]?.json)
       assert.isDefined(answer.data.user_info)
     }).pipe(
       Effect.provide(
         MockSyncServer.layerConfig().pipe(
           Layer.provide(
-            ConfigProvider.layer(ConfigProvider.fromUnknown({
-              PORT: "0",
-              MOCK_SYNC_LATENCY_MS: "0",
-              MOCK_SYNC_RATE_LIMIT: "1/10s",
-              MOCK_SYNC_USER_INFO_PROBABILITY: "1"
-            }))
+            ConfigProvider.layer(
+              ConfigProvider.fromUnknown({
+                PORT: "0",
+                MOCK_SYNC_LATENCY_MS: "0",
+                MOCK_SYNC_RATE_LIMIT: "1/10s",
+                MOCK_SYNC_USER_INFO_PROBABILITY: "1"
+              })
+            )
           )
         )
       ),
       Effect.provide(NodeHttpClient.layerUndici)
-    ))
+    )
+  )
 })
 
 describe("MockVendorServer parsing", () => {
@@ -152,7 +178,7 @@ describe("MockVendorServer parsing", () => {
   })
 
   it.effect("slides its window: a slot frees exactly one window after it was taken", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const window = MockVendorServer.makeRateWindow({ limit: 2, windowMs: 1000 })
       assert.strictEqual((yield* window.take)._tag, "Admitted")
       yield* TestClock.adjust(600)
@@ -162,5 +188,6 @@ describe("MockVendorServer parsing", () => {
       yield* TestClock.adjust(400)
       assert.strictEqual((yield* window.take)._tag, "Admitted")
       assert.strictEqual((yield* window.take)._tag, "Limited")
-    }))
+    })
+  )
 })

@@ -1,0 +1,218 @@
+/**
+ * The reference asynchronous vendor: a real HTTP server that accepts `POST /process` at once (202)
+ * and, after a random delay, POSTs the data to the job's `webhook_url`, signed with the shared
+ * secret. Failed deliveries are retried with exponential backoff; every outcome is recorded.
+ *
+ * Routes: `POST /process` `{ job_id, payload, webhook_url }` → 202 `{ accepted: true, job_id }`
+ * (429 over the limit, 400 on a bad body); `GET /health`; `GET|DELETE /arrivals`;
+ * `GET|DELETE /callbacks`.
+ *
+ * Pending callbacks live in the server's scope: closing it interrupts them, timers included.
+ *
+ * Layers: {@link layer} (options in code, tests use port 0) and {@link layerConfig} (env, for `bin.ts`).
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { MockVendorServer } from "@vendorflow/adapter-mock-sync"
+import { WebhookSignature } from "@vendorflow/core"
+import { Clock, Config, Context, Duration, Effect, Layer, Redacted, Schedule, Schema } from "effect"
+import { HttpClient, HttpClientRequest, HttpServerResponse } from "effect/http"
+import * as MockAsyncVendor from "./MockAsyncVendor.ts"
+
+/**
+ * How the server behaves.
+ *
+ * @category models
+ */
+export interface Options extends MockVendorServer.ServerOptions {
+  /** How long after accepting a job its callback is sent; default uniform 2000–5000 ms. */
+  readonly callbackDelayMs?: MockVendorServer.MillisRange | undefined
+  /** Default `MockAsyncVendor.defaultWebhookSecret`. */
+  readonly webhookSecret?: Redacted.Redacted<string> | string | undefined
+  /** Retries after a failed delivery, `times` of them, the first after `baseDelayMs`, then doubling. */
+  readonly webhookRetry?: { readonly times: number; readonly baseDelayMs: number } | undefined
+  /** How long one delivery attempt may take; default 5 seconds. */
+  readonly webhookTimeout?: Duration.Input | undefined
+}
+
+/**
+ * The default callback delay: uniform 2000–5000 ms.
+ *
+ * @category constants
+ */
+export const defaultCallbackDelayMs: MockVendorServer.MillisRange = { min: 2000, max: 5000 }
+
+/**
+ * The default delivery retries: 4 more attempts, 500 ms, 1 s, 2 s, 4 s apart.
+ *
+ * @category constants
+ */
+export const defaultWebhookRetry = { times: 4, baseDelayMs: 500 } as const
+
+/**
+ * The port `bin.ts` listens on when `PORT` is unset.
+ *
+ * @category constants
+ */
+export const defaultPort = 8002
+
+/**
+ * One callback's fate: the status our webhook last answered (none if it never answered), after how
+ * many attempts, and whether it was delivered in the end.
+ *
+ * @category records
+ */
+export const CallbackRecord = Schema.Struct({
+  at: Schema.Number,
+  jobId: Schema.String,
+  webhookUrl: Schema.String,
+  attempts: Schema.Int,
+  status: Schema.NullOr(Schema.Int),
+  outcome: Schema.Literals(["delivered", "failed"])
+})
+
+/** @category records */
+export type CallbackRecord = typeof CallbackRecord.Type
+
+/**
+ * A running mock async vendor.
+ *
+ * @category services
+ */
+export class MockAsyncServer extends Context.Service<
+  MockAsyncServer,
+  MockVendorServer.Running & {
+    readonly callbacks: Effect.Effect<ReadonlyArray<CallbackRecord>>
+    readonly clearCallbacks: Effect.Effect<void>
+  }
+>()("@vendorflow/adapter-mock-async/MockAsyncServer") {}
+
+const ProcessBody = Schema.Struct({
+  ...MockVendorServer.ProcessFields,
+  webhook_url: Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/))
+})
+
+// A delivery our webhook answered with a non-2xx status.
+class Refused extends Schema.TaggedError<Refused>()("Refused", { status: Schema.Int }) {}
+
+/**
+ * Starts the server for the life of the scope; webhooks go out through the `HttpClient`.
+ *
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (options: Options = {}) {
+  const client = yield* HttpClient.HttpClient
+  const scope = yield* Effect.scope
+  const callbacks = MockVendorServer.makeRecorder<CallbackRecord>()
+  const secret = options.webhookSecret ?? MockAsyncVendor.defaultWebhookSecret
+  const secretText = Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
+  const retry = options.webhookRetry ?? defaultWebhookRetry
+  const attemptTimeout = options.webhookTimeout ?? Duration.seconds(5)
+
+  const deliver = Effect.fnUntraced(function* (body: typeof ProcessBody.Type) {
+    const data = yield* MockVendorServer.work({
+      vendorType: "async",
+      within: options.callbackDelayMs ?? defaultCallbackDelayMs,
+      body,
+      userInfoProbability: options.userInfoProbability
+    })
+    const text = JSON.stringify({ job_id: body.job_id, data })
+    let attempts = 0
+    let status: number | null = null
+    // Signed afresh on each attempt so a late retry is not refused as stale.
+    const attempt = Effect.gen(function* () {
+      attempts++
+      const timestamp = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+      const response = yield* client
+        .execute(
+          HttpClientRequest.post(body.webhook_url).pipe(
+            HttpClientRequest.setHeader(
+              WebhookSignature.header,
+              WebhookSignature.sign({ secret: secretText, body: text, timestamp })
+            ),
+            HttpClientRequest.bodyText(text, "application/json")
+          )
+        )
+        .pipe(Effect.timeout(attemptTimeout))
+      status = response.status
+      // Drained so the connection goes back to the pool.
+      yield* Effect.orElseSucceed(response.text, () => "")
+      if (response.status < 200 || response.status >= 300) return yield* new Refused({ status: response.status })
+    })
+    const result = yield* attempt.pipe(
+      Effect.retry({ schedule: Schedule.exponential(Duration.millis(retry.baseDelayMs)), times: retry.times }),
+      Effect.result
+    )
+    const outcome = result._tag === "Success" ? "delivered" : "failed"
+    if (outcome === "failed") {
+      yield* Effect.logWarning(`mock-async: callback for ${body.job_id} failed after ${attempts} attempts`)
+    }
+    yield* callbacks.add({
+      at: yield* Clock.currentTimeMillis,
+      jobId: body.job_id,
+      webhookUrl: body.webhook_url,
+      attempts,
+      status,
+      outcome
+    })
+  })
+
+  const running = yield* MockVendorServer.serve({
+    name: "mock-async",
+    host: options.host,
+    port: options.port,
+    rateLimit: options.rateLimit,
+    body: ProcessBody,
+    process: (body) =>
+      Effect.as(
+        Effect.forkIn(deliver(body), scope),
+        HttpServerResponse.jsonUnsafe({ accepted: true, job_id: body.job_id }, { status: 202 })
+      ),
+    routes: MockVendorServer.recorderRoutes("/callbacks", callbacks)
+  })
+  return MockAsyncServer.of({ ...running, callbacks: callbacks.all, clearCallbacks: callbacks.clear })
+})
+
+/**
+ * The server as a layer, sending its webhooks with undici.
+ *
+ * @category layers
+ */
+export const layer = (options: Options = {}) =>
+  Layer.effect(MockAsyncServer, make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+/**
+ * The options from env: `PORT` (default 8002), `HOST` (default 127.0.0.1), `MOCK_ASYNC_DELAY_MS`
+ * (`"2000-5000"` or `"0"`), `MOCK_ASYNC_RATE_LIMIT` (`"5/1s"` or `"5"`),
+ * `MOCK_ASYNC_USER_INFO_PROBABILITY` and `WEBHOOK_SECRET`. `PORT` and `HOST` are the process's own,
+ * so this suits a process that runs this vendor alone.
+ *
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  server: MockVendorServer.serverConfig({
+    prefix: "MOCK_ASYNC",
+    defaultPort,
+    timingName: "DELAY_MS",
+    defaultTiming: defaultCallbackDelayMs
+  }),
+  webhookSecret: MockAsyncVendor.webhookSecretConfig
+}).pipe(
+  Config.map(({ server: { timing, ...server }, webhookSecret }) => ({
+    ...server,
+    callbackDelayMs: timing,
+    webhookSecret
+  }))
+)
+
+/**
+ * The server as a layer configured from env (see {@link config}); `overrides` win over env.
+ *
+ * @category layers
+ */
+export const layerConfig = (overrides: Options = {}) =>
+  Layer.effect(
+    MockAsyncServer,
+    Effect.flatMap(config, (options) => make({ ...options, ...overrides }))
+  ).pipe(Layer.provide(NodeHttpClient.layerUndici))

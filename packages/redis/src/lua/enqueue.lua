@@ -1,0 +1,54 @@
+-- enqueue: adds a job to a vendor's stream and, once the stream is longer than ARGV[4], trims the
+-- entries that the consumer group is done with. Never trims an entry that is unacknowledged.
+--
+-- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
+-- ARGV[1]  consumer group name              "workers"
+-- ARGV[2]  job id
+-- ARGV[3]  deliveries so far (0 for a new job, more when a delayed retry comes back)
+-- ARGV[4]  max length: trimming starts past it (never below the group's oldest unacknowledged entry)
+-- returns  the new entry id
+--
+-- Why not plain `XADD MAXLEN ~ N`: MAXLEN counts every entry, acknowledged or not, so a backlog
+-- longer than N would lose jobs nobody has read yet. Here the trim point is MINID = the oldest
+-- entry the group still needs: the smallest id in its pending list (delivered, not acknowledged),
+-- else its last-delivered-id (everything after it is undelivered). Every entry below that point
+-- has been delivered and acknowledged; `~` lets Redis drop only whole macro nodes, which is cheap.
+
+local stream = KEYS[1]
+local group = ARGV[1]
+
+-- The group is created with the stream so that no entry is ever added to a stream without it
+-- (a group created later from "$" would skip what is already there; "0" delivers it all).
+if redis.call("EXISTS", stream) == 0 then
+  redis.call("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
+end
+
+local id = redis.call("XADD", stream, "*", "jobId", ARGV[2], "deliveries", ARGV[3])
+
+local function parse(entry_id)
+  local ms, seq = string.match(entry_id, "^(%d+)-(%d+)$")
+  return tonumber(ms), tonumber(seq)
+end
+
+local function less(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+
+if redis.call("XLEN", stream) > tonumber(ARGV[4]) then
+  local last_delivered = nil
+  for _, info in ipairs(redis.call("XINFO", "GROUPS", stream)) do
+    local fields = {}
+    for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+    if fields["name"] == group then last_delivered = fields["last-delivered-id"] end
+  end
+  if last_delivered then
+    local keep_from = last_delivered
+    local pending = redis.call("XPENDING", stream, group)
+    if pending[1] > 0 and less(pending[2], keep_from) then keep_from = pending[2] end
+    redis.call("XTRIM", stream, "MINID", "~", keep_from)
+  end
+end
+
+return id

@@ -1,0 +1,22 @@
+-- retry: acknowledges a delivery and parks its job in the delayed set until it is due. One step,
+-- so a crash between the two can neither lose the job nor leave it both pending and parked.
+--
+-- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
+-- KEYS[2]  the vendor's delayed set         <prefix>delayed:<vendor>
+-- ARGV[1]  consumer group name
+-- ARGV[2]  the delivery's entry id
+-- ARGV[3]  delay, ms
+-- ARGV[4]  member: "<deliveries so far>:<job id>"
+-- returns  the due time, ms since the epoch on the Redis server's clock
+--
+-- The due time comes from the server's clock, the same clock `promote` compares it with, so
+-- clock skew between worker hosts cannot make a retry early or late. The job is parked even when
+-- the entry was already acknowledged (another worker reclaimed and finished it, or Redis lost
+-- it): a duplicate run is harmless, a lost job is not.
+
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local due = now + tonumber(ARGV[3])
+redis.call("XACK", KEYS[1], ARGV[1], ARGV[2])
+redis.call("ZADD", KEYS[2], due, ARGV[4])
+return due

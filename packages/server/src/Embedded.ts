@@ -1,0 +1,111 @@
+/**
+ * Everything in one process on the embedded (in-memory) layers: the API, the worker's consumer
+ * loops, and both mock vendors as real HTTP servers. What `npm start` runs, and what the end-to-end
+ * tests start on free ports. Nothing here survives a restart; the split deployment is for that.
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
+import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
+import {
+  Cleaner,
+  Consumer,
+  JobProcessor,
+  JobQueue,
+  Jobs,
+  JobStore,
+  RateLimiter,
+  type Vendor,
+  VendorRegistry
+} from "@vendorflow/core"
+import { Config, Effect, Layer } from "effect"
+import { HttpServer } from "effect/http"
+import * as Server from "./Server.ts"
+
+/**
+ * Where things listen, and overrides for the mock vendors (tests make them fast and strict).
+ *
+ * @category models
+ */
+export interface Options {
+  readonly server: Server.Options
+  readonly mockSync?: MockSyncServer.Options | undefined
+  readonly mockAsync?: MockAsyncServer.Options | undefined
+  /** The sync vendor's limit, kept by the worker; default from `MOCK_SYNC_RATE_LIMIT`. */
+  readonly syncRateLimit?: Vendor.RateLimit | undefined
+  /** Our base URL as vendors reach it; default the bound address of the API. */
+  readonly publicUrl?: string | undefined
+}
+
+const vendors = (options: Options) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const sync = yield* MockSyncServer.MockSyncServer
+      const async = yield* MockAsyncServer.MockAsyncServer
+      const syncOptions = yield* MockSyncVendor.config
+      const asyncOptions = yield* MockAsyncVendor.config
+      return VendorRegistry.layer([
+        MockSyncVendor.make({
+          ...syncOptions,
+          baseUrl: sync.url,
+          rateLimit: options.syncRateLimit ?? syncOptions.rateLimit
+        }),
+        MockAsyncVendor.make({ ...asyncOptions, baseUrl: async.url })
+      ])
+    })
+  ).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        MockSyncServer.layerConfig({ port: MockSyncServer.defaultPort, ...options.mockSync }),
+        MockAsyncServer.layerConfig({ port: MockAsyncServer.defaultPort, ...options.mockAsync })
+      )
+    ),
+    Layer.provide(NodeHttpClient.layerUndici)
+  )
+
+// The consumer must know our URL for async vendors' callbacks, which with port 0 is known only
+// once the server is listening.
+const engine = (publicUrl: string | undefined) =>
+  Layer.unwrap(
+    HttpServer.addressFormattedWith((address) =>
+      Effect.succeed(Consumer.layer.pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: publicUrl ?? address }))))
+    )
+  )
+
+/**
+ * The whole system on memory layers. Exposes the `HttpServer` (its bound address), the `Jobs`
+ * service, the store, and both mock vendor servers, so tests can look inside.
+ *
+ * @category layers
+ */
+export const layerWith = (options: Options) => {
+  const backends = Layer.mergeAll(JobStore.layerMemory, JobQueue.layerMemory, RateLimiter.layerMemory, Cleaner.layer)
+  const api = Server.layerWith(options.server).pipe(Layer.provideMerge(Jobs.layer))
+  return engine(options.publicUrl).pipe(
+    Layer.provideMerge(api),
+    Layer.provideMerge(backends),
+    Layer.provideMerge(vendors(options))
+  )
+}
+
+/**
+ * The whole system configured from the environment: `PORT` (8000), `HOST`, `PUBLIC_URL`, and the
+ * mock vendors' variables, with the mock vendors on `MOCK_SYNC_PORT` (8001) and `MOCK_ASYNC_PORT` (8002).
+ *
+ * @category layers
+ */
+export const layer = Layer.unwrap(
+  Effect.gen(function* () {
+    const server = yield* Server.config
+    const syncPort = yield* Config.Port("MOCK_SYNC_PORT").pipe(Config.withDefault(MockSyncServer.defaultPort))
+    const asyncPort = yield* Config.Port("MOCK_ASYNC_PORT").pipe(Config.withDefault(MockAsyncServer.defaultPort))
+    const publicUrl = yield* Config.String("PUBLIC_URL").pipe(Config.option)
+    return layerWith({
+      server,
+      mockSync: { port: syncPort },
+      mockAsync: { port: asyncPort },
+      publicUrl: publicUrl._tag === "Some" ? publicUrl.value : undefined
+    })
+  })
+)

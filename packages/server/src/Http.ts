@@ -1,0 +1,441 @@
+/**
+ * The HTTP routes: core's `Api` implemented over the `Jobs` service, `GET /openapi.json`,
+ * interactive docs at `GET /docs`, and RFC 9457 problems for everything the API itself does not
+ * answer (an unknown route, a wrong method, an oversize or unreadable body, a bug).
+ *
+ * `POST /jobs` and the webhook read the raw body themselves: the job endpoint to control each
+ * status exactly (415, 413, 400, 422) and to stay cheap on the hot path, the webhook because its
+ * signature covers the exact bytes. No endpoint buffers more than the body limit.
+ *
+ * Offers {@link layer} (limit from `MAX_BODY_BYTES`) and {@link layerWith}.
+ *
+ * @since 0.1.0
+ */
+import { Api, Job, Jobs, type JobQueue, type JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { ByteSize, Cause, Config, Effect, Layer, SchemaIssue } from "effect"
+import {
+  FindMyWay,
+  HttpIncomingMessage,
+  HttpRouter,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerRespondable,
+  HttpServerResponse,
+  ProblemDetails
+} from "effect/http"
+import { HttpApi, HttpApiBuilder, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
+
+/**
+ * The largest request body accepted by default: 1 MiB.
+ *
+ * @category config
+ */
+export const defaultMaxBodyBytes = 1024 * 1024
+
+/**
+ * The body limit from `MAX_BODY_BYTES` (bytes, default 1 MiB).
+ *
+ * @category config
+ */
+export const maxBodyBytesConfig: Config.Config<number> = Config.Int("MAX_BODY_BYTES").pipe(
+  Config.withDefault(defaultMaxBodyBytes)
+)
+
+/**
+ * Options of {@link layerWith}.
+ *
+ * @category models
+ */
+export interface Options {
+  /** The largest request body accepted, in bytes. */
+  readonly maxBodyBytes: number
+}
+
+// A degraded store or queue usually recovers within seconds; clients should not hammer it.
+const retryAfterSeconds = 5
+
+const serviceUnavailable = (error: JobStore.JobStoreError | JobQueue.JobQueueError) =>
+  error.reason === "Unavailable"
+    ? Effect.logWarning("answering 503", error).pipe(
+        Effect.andThen(
+          Effect.fail(
+            new Api.ServiceUnavailable({
+              detail: "The job store or queue is unavailable; retry later.",
+              retry_after: retryAfterSeconds
+            })
+          )
+        )
+      )
+    : // Duplicate ids and forbidden transitions are our bugs, not the client's: a 500.
+      Effect.die(error)
+
+// ---------------------------------------------------------------------------------------------
+// Reading bodies
+// ---------------------------------------------------------------------------------------------
+
+const tooLarge = (maxBodyBytes: number) =>
+  new Api.PayloadTooLarge({ detail: `The body is larger than ${maxBodyBytes} bytes.`, max_bytes: maxBodyBytes })
+
+const isBodyTooLarge = (error: HttpServerError.HttpServerError): boolean =>
+  error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
+
+/**
+ * Reads the body as text, at most `maxBodyBytes`: a declared `content-length` over the limit is
+ * refused before a byte is read, and a chunked body is cut off as soon as it passes the limit.
+ */
+const readText = (request: HttpServerRequest.HttpServerRequest, maxBodyBytes: number) => {
+  const declared = Number(request.headers["content-length"])
+  if (declared > maxBodyBytes) return Effect.fail(tooLarge(maxBodyBytes))
+  return request.text.pipe(
+    Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+    Effect.mapError((error) =>
+      isBodyTooLarge(error) ? tooLarge(maxBodyBytes) : new Api.MalformedJson({ detail: "The body could not be read." })
+    )
+  )
+}
+
+const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  request.headers["transfer-encoding"] !== undefined ||
+  (request.headers["content-length"] !== undefined && request.headers["content-length"] !== "0")
+
+// `application/json` and structured-syntax types such as `application/merge-patch+json`.
+const jsonMediaType = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/
+
+/** Why a content type is not accepted as JSON, or `undefined` when it is. */
+const contentTypeProblem = (header: string): string | undefined => {
+  const [mediaType = "", ...parameters] = header.split(";")
+  if (!jsonMediaType.test(mediaType.trim().toLowerCase())) {
+    return `Content type ${mediaType.trim()} is not JSON; send application/json.`
+  }
+  for (const parameter of parameters) {
+    const [name = "", value = ""] = parameter.split("=")
+    const charset = value.trim().replace(/^"|"$/g, "").toLowerCase()
+    if (name.trim().toLowerCase() === "charset" && charset !== "utf-8" && charset !== "utf8") {
+      return `Charset ${charset} is not supported; JSON is sent as UTF-8.`
+    }
+  }
+  return undefined
+}
+
+const isJsonObject = (value: unknown): value is Job.JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+const describeJson = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`
+
+/** The body of `POST /jobs` as a JSON object, or the problem that explains why not. */
+const readJsonObject = Effect.fnUntraced(function* (
+  request: HttpServerRequest.HttpServerRequest,
+  maxBodyBytes: number
+) {
+  const contentType = request.headers["content-type"]
+  if (contentType === undefined) {
+    return yield* hasBody(request)
+      ? new Api.UnsupportedMediaType({ detail: "The request has no content type; send application/json." })
+      : new Api.MalformedJson({ detail: "The body is empty; send a JSON object." })
+  }
+  const unsupported = contentTypeProblem(contentType)
+  if (unsupported !== undefined) return yield* new Api.UnsupportedMediaType({ detail: unsupported })
+  const text = yield* readText(request, maxBodyBytes)
+  if (text.trim() === "") return yield* new Api.MalformedJson({ detail: "The body is empty; send a JSON object." })
+  const value: unknown = yield* Effect.try({
+    try: () => JSON.parse(text),
+    catch: (error) =>
+      new Api.MalformedJson({
+        detail: `The body is not well-formed JSON: ${error instanceof Error ? error.message : String(error)}.`
+      })
+  })
+  if (!isJsonObject(value)) {
+    return yield* new Api.InvalidPayload({ detail: `Expected a JSON object, got ${describeJson(value)}.` })
+  }
+  if (value["vendor"] !== undefined && typeof value["vendor"] !== "string") {
+    return yield* new Api.InvalidPayload({ detail: "The payload's vendor must be a string." })
+  }
+  return value
+})
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The handlers of `POST /jobs` and `GET /jobs/{id}`.
+ *
+ * @category handlers
+ */
+export const jobsHandlers = (options: Options) =>
+  HttpApiBuilder.group(
+    Api.Api,
+    "jobs",
+    Effect.fnUntraced(function* (handlers) {
+      const jobs = yield* Jobs.Jobs
+      return handlers
+        .handleRaw("submit", ({ query, request }) =>
+          readJsonObject(request, options.maxBodyBytes).pipe(
+            Effect.flatMap((payload) => jobs.submit({ payload, vendor: query.vendor })),
+            Effect.map((job): Api.Submitted => ({ request_id: job.id })),
+            Effect.catchTags({
+              UnknownVendor: (error) =>
+                Effect.fail(
+                  new Api.UnknownVendor({
+                    detail: error.message,
+                    vendor: error.vendor,
+                    known_vendors: error.known
+                  })
+                ),
+              JobStoreError: serviceUnavailable,
+              JobQueueError: serviceUnavailable
+            })
+          )
+        )
+        .handle("get", ({ params }) =>
+          jobs.get(params.id).pipe(
+            Effect.map(Api.toJobView),
+            Effect.catchTags({
+              JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
+              JobStoreError: serviceUnavailable
+            })
+          )
+        )
+    })
+  )
+
+const webhookProblem = (error: Vendor.WebhookError) =>
+  error.reason === "Malformed"
+    ? new Api.MalformedWebhook({ detail: error.message })
+    : new Api.InvalidSignature({ detail: error.message })
+
+/**
+ * The handler of `POST /vendor-webhook/{vendor}`: the vendor's adapter verifies the raw body.
+ *
+ * @category handlers
+ */
+export const webhooksHandlers = (options: Options) =>
+  HttpApiBuilder.group(
+    Api.Api,
+    "webhooks",
+    Effect.fnUntraced(function* (handlers) {
+      const jobs = yield* Jobs.Jobs
+      const registry = yield* VendorRegistry.VendorRegistry
+      const webhookVendors = registry.vendors
+        .filter((vendor) => vendor.parseWebhook !== undefined)
+        .map((vendor) => vendor.name)
+      return handlers.handleRaw("receive", ({ params, request }) =>
+        readText(request, options.maxBodyBytes).pipe(
+          Effect.catchTag("MalformedJson", (error) => Effect.fail(new Api.MalformedWebhook({ detail: error.detail }))),
+          // Node lower-cases header names already; the adapter contract relies on it.
+          Effect.flatMap((body) => jobs.receiveWebhook(params.vendor, { headers: request.headers, body })),
+          Effect.map(Api.toJobView),
+          Effect.catchTags({
+            UnknownVendor: (error) =>
+              Effect.fail(
+                new Api.VendorNotFound({
+                  detail: `No vendor named "${error.vendor}" takes webhooks.`,
+                  vendor: error.vendor,
+                  known_vendors: webhookVendors
+                })
+              ),
+            WebhookError: (error) => Effect.fail(webhookProblem(error)),
+            JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
+            JobStoreError: serviceUnavailable
+          })
+        )
+      )
+    })
+  )
+
+/**
+ * The handler of `GET /health`.
+ *
+ * @category handlers
+ */
+export const systemHandlers = HttpApiBuilder.group(
+  Api.Api,
+  "system",
+  Effect.fnUntraced(function* (handlers) {
+    const registry = yield* VendorRegistry.VendorRegistry
+    const health: Api.Health = { status: "ok", vendors: registry.vendors.map((vendor) => vendor.name) }
+    return handlers.handle("health", () => Effect.succeed(health))
+  })
+)
+
+const issues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const pathSegment = (segment: PropertyKey | { readonly key: PropertyKey }): string | number => {
+  const key = typeof segment === "object" ? segment.key : segment
+  return typeof key === "number" ? key : String(key)
+}
+
+/**
+ * Answers a path parameter, query parameter or header that fails its schema with
+ * {@link Api.InvalidRequest}, listing each failed check.
+ *
+ * @category middleware
+ */
+export const requestValidation: Layer.Layer<Api.RequestValidation> = HttpApiMiddleware.layerSchemaErrorTransform(
+  Api.RequestValidation,
+  (error) => {
+    // A response that fails its own schema is our bug; it stays a defect (500).
+    if (error.kind === "Body" || error.kind === "ResponseHeaders") return Effect.fail(error)
+    const slot = error.kind.toLowerCase()
+    const errors = issues(error.cause.issue).issues.map((issue) => ({
+      path: [slot, ...(issue.path ?? []).map(pathSegment)],
+      message: issue.message
+    }))
+    const first = errors[0]
+    const detail =
+      first === undefined
+        ? `The request's ${slot} failed validation.`
+        : `Invalid ${first.path.join(".")}: ${first.message}`
+    return Effect.fail(new Api.InvalidRequest({ detail, errors }))
+  }
+)
+
+// ---------------------------------------------------------------------------------------------
+// Problems outside the API
+// ---------------------------------------------------------------------------------------------
+
+const methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const
+
+const isRoutePath = (path: string): path is FindMyWay.PathInput => path.startsWith("/")
+
+/** Every route this server answers, to tell a wrong method (405) from an unknown path (404). */
+const makeRouteTable = () => {
+  const table = FindMyWay.make<true>()
+  HttpApi.reflect(Api.Api, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => {
+      if (isRoutePath(endpoint.path)) table.on(endpoint.method, endpoint.path, true)
+    }
+  })
+  table.on("GET", "/openapi.json", true)
+  table.on("GET", "/docs", true)
+  return table
+}
+
+const isProblem = (response: HttpServerResponse.HttpServerResponse): boolean =>
+  response.body._tag !== "Empty" &&
+  response.body._tag !== "FormData" &&
+  response.body.contentType === ProblemDetails.contentType
+
+const statusTitles: Readonly<Record<number, string>> = {
+  400: "Bad request",
+  404: "Not found",
+  408: "Request timeout",
+  411: "Length required",
+  413: "Payload too large",
+  415: "Unsupported media type",
+  500: "Internal server error",
+  503: "Service unavailable"
+}
+
+/**
+ * Renders any error response that is not a problem yet (the router's empty 404, a body the
+ * platform could not parse, a defect's empty 500) as one.
+ */
+const toProblem = (
+  table: FindMyWay.Router<true>,
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse,
+  maxBodyBytes: number
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  const path = request.url.split("?")[0] ?? request.url
+  // Keeps what the platform set, e.g. `connection: close` on a 413.
+  const render = (problem: HttpServerRespondable.Respondable) =>
+    Effect.map(HttpServerRespondable.toResponse(problem), HttpServerResponse.setHeaders(response.headers))
+  switch (response.status) {
+    case 404: {
+      const routes = (method: string) => table.find(method, request.url) !== undefined
+      // The router answers HEAD with the GET route.
+      const allowed = methods.filter((method) => routes(method) || (method === "HEAD" && routes("GET")))
+      if (allowed.length === 0) {
+        return render(new Api.RouteNotFound({ detail: `No route for ${request.method} ${path}.` }))
+      }
+      return render(new Api.MethodNotAllowed({ detail: `${path} does not accept ${request.method}.`, allowed })).pipe(
+        Effect.map(HttpServerResponse.setHeader("allow", allowed.join(", ")))
+      )
+    }
+    case 413:
+      return render(tooLarge(maxBodyBytes))
+    case 500:
+      return render(new Api.InternalError({ detail: "The server failed; the error is logged." }))
+    default:
+      return Effect.succeed(
+        ProblemDetails.toResponse({
+          type: ProblemDetails.blankType,
+          status: response.status,
+          title: statusTitles[response.status] ?? `HTTP ${response.status}`,
+          detail: `${request.method} ${path} failed with status ${response.status}.`
+        })
+      ).pipe(Effect.map(HttpServerResponse.setHeaders(response.headers)))
+  }
+}
+
+/**
+ * Global router middleware: sets the body limit for every request, and turns every error
+ * response that is not a problem into one. A defect is logged here, with its cause, and the
+ * client gets a 500 problem without a stack trace.
+ *
+ * @category middleware
+ */
+export const problems = (options: Options) => {
+  const table = makeRouteTable()
+  const maxBodySize = ByteSize.bytes(options.maxBodyBytes)
+  return HttpRouter.middleware(
+    (httpEffect) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const problemFor = (response: HttpServerResponse.HttpServerResponse) =>
+          response.status < 400 || response.status === 499 || isProblem(response)
+            ? Effect.succeed(response)
+            : toProblem(table, request, response, options.maxBodyBytes)
+        return httpEffect.pipe(
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
+          Effect.flatMap(problemFor),
+          Effect.catchCause((cause) => {
+            // Client aborts and shutdown keep the platform's own handling.
+            if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+            return HttpServerError.causeResponse(cause).pipe(
+              Effect.flatMap(([response]) =>
+                response.status >= 500
+                  ? Effect.logError(`${request.method} ${request.url} failed`, cause).pipe(
+                      Effect.andThen(problemFor(response))
+                    )
+                  : problemFor(response)
+              )
+            )
+          })
+        )
+      }),
+    { global: true }
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Every route: the API, `GET /openapi.json`, `GET /docs`, and problem answers for the rest.
+ * Serve it with `HttpRouter.serve` (see `Server.ts`).
+ *
+ * @category layers
+ */
+export const layerWith = (options: Options) =>
+  Layer.mergeAll(
+    HttpApiBuilder.layer(Api.Api, { openapiPath: "/openapi.json" }).pipe(
+      Layer.provide(
+        Layer.mergeAll(jobsHandlers(options), webhooksHandlers(options), systemHandlers).pipe(
+          Layer.provide(requestValidation)
+        )
+      )
+    ),
+    HttpApiScalar.layer(Api.Api, { path: "/docs" }),
+    problems(options)
+  )
+
+/**
+ * {@link layerWith} with the body limit from `MAX_BODY_BYTES`.
+ *
+ * @category layers
+ */
+export const layer = Layer.unwrap(Effect.map(maxBodyBytesConfig, (maxBodyBytes) => layerWith({ maxBodyBytes })))

@@ -1,0 +1,90 @@
+/**
+ * The HTTP server: the routes of `Http.ts` served by Node's `http` server, with graceful
+ * shutdown (in-flight requests finish, up to `gracefulShutdownTimeout`).
+ *
+ * Offers {@link layer} (configured from the environment: `PORT`, default 8000; `HOST`, default
+ * `127.0.0.1`, so a development all-in-one is not reachable from the network, set `0.0.0.0` in a
+ * container; `MAX_BODY_BYTES`; `LOG_REQUESTS`), {@link layerWith} (explicit options, e.g. port 0 in
+ * tests) and {@link makeServer} (the API alone over in-memory storage and the given vendors).
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Cleaner, JobQueue, Jobs, JobStore, type VendorRegistry } from "@vendorflow/core"
+import { Config, Duration, Effect, Layer } from "effect"
+import { HttpRouter } from "effect/http"
+import { createServer } from "node:http"
+import * as Http from "./Http.ts"
+
+/**
+ * Options of {@link layerWith}.
+ *
+ * @category models
+ */
+export interface Options {
+  /** 0 picks a free port; read the bound one from `HttpServer.HttpServer`'s `address`. */
+  readonly port: number
+  readonly host: string
+  /** The largest request body accepted, in bytes; 1 MiB by default. */
+  readonly maxBodyBytes?: number | undefined
+  /** How long shutdown waits for in-flight requests; 10 seconds by default. */
+  readonly gracefulShutdownTimeout?: Duration.Input | undefined
+  /** Log one line per request (off by default: it costs throughput on the hot path). */
+  readonly logRequests?: boolean | undefined
+  /** Log the address once listening; on by default. */
+  readonly logAddress?: boolean | undefined
+}
+
+/**
+ * The server's options from the environment.
+ *
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  port: Config.Port("PORT").pipe(Config.withDefault(8000)),
+  host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
+  maxBodyBytes: Http.maxBodyBytesConfig,
+  logRequests: Config.Boolean("LOG_REQUESTS").pipe(Config.withDefault(false))
+})
+
+/**
+ * Serves every route on the given address. Exposes the `HttpServer` (and the Node platform
+ * services) so a caller can read the bound address.
+ *
+ * @category layers
+ */
+export const layerWith = (options: Options) =>
+  HttpRouter.serve(Http.layerWith({ maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes }), {
+    disableLogger: options.logRequests !== true,
+    disableListenLog: options.logAddress === false
+  }).pipe(
+    Layer.provideMerge(
+      NodeHttpServer.layer(createServer, {
+        port: options.port,
+        host: options.host,
+        gracefulShutdownTimeout: options.gracefulShutdownTimeout ?? Duration.seconds(10)
+      })
+    )
+  )
+
+/**
+ * Serves every route, configured from the environment (see the module docs). Needs the `Jobs`
+ * service and the vendor registry.
+ *
+ * @category layers
+ */
+export const layer = Layer.unwrap(Effect.map(config, layerWith))
+
+/**
+ * The API alone (a split deployment), over in-memory storage and the vendors of `vendors`
+ * (e.g. `VendorRegistry.layer([...adapters])`). Swap the memory layers for Redis / MongoDB ones by
+ * composing {@link layer} yourself.
+ *
+ * @category layers
+ */
+export const makeServer = <E, R>(vendors: Layer.Layer<VendorRegistry.VendorRegistry, E, R>) =>
+  layer.pipe(
+    Layer.provide(Jobs.layer),
+    Layer.provide([JobStore.layerMemory, JobQueue.layerMemory, Cleaner.layer]),
+    Layer.provide(vendors)
+  )

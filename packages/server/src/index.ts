@@ -1,0 +1,7 @@
+/**
+ * @vendorflow/server: the vendorflow HTTP API served by Node, as Effect layers.
+ *
+ * @since 0.1.0
+ */
+export * as Http from "./Http.ts"
+export * as Server from "./Server.ts"

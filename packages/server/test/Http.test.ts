@@ -1,0 +1,575 @@
+import { assert, layer } from "@effect/vitest"
+import {
+  Api,
+  ApiClient,
+  Cleaner,
+  Job,
+  JobQueue,
+  Jobs,
+  JobStore,
+  Vendor,
+  VendorRegistry,
+  WebhookSignature
+} from "@vendorflow/core"
+import { Effect, Layer, Logger, Option, Schema } from "effect"
+import { FetchHttpClient, HttpServer } from "effect/http"
+import * as Server from "../src/Server.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: two vendors, the real core memory layers, the server on a free port
+// ---------------------------------------------------------------------------------------------
+
+const secret = "test-webhook-secret"
+
+const notCalled = () => Effect.die(new Error("API tests run no consumer, so no vendor is called"))
+
+const alpha: Vendor.Vendor = { name: "alpha", mode: "sync", concurrency: 1, call: notCalled }
+
+const WebhookJson = Schema.fromJsonString(Schema.Struct({ job_id: Job.JobId, data: Schema.Json }))
+
+// An async vendor whose webhook verification is the real signing code, keyed by a test secret.
+const beta: Vendor.Vendor = {
+  name: "beta",
+  mode: "async",
+  concurrency: 1,
+  call: notCalled,
+  parseWebhook: (request) => {
+    const verification = WebhookSignature.verify({
+      secret,
+      body: request.body,
+      header: request.headers[WebhookSignature.header]
+    })
+    if (verification === "missing") {
+      return Effect.fail(new Vendor.WebhookError({ reason: "MissingSignature", message: "no signature" }))
+    }
+    if (verification !== "valid") {
+      return Effect.fail(new Vendor.WebhookError({ reason: "BadSignature", message: `signature ${verification}` }))
+    }
+    return Schema.decodeUnknownEffect(WebhookJson)(request.body).pipe(
+      Effect.map((body) => ({ jobId: body.job_id, data: body.data })),
+      Effect.mapError((error) => new Vendor.WebhookError({ reason: "Malformed", message: error.message }))
+    )
+  }
+}
+
+const Core = Jobs.layer.pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      JobStore.layerMemory,
+      JobQueue.layerMemory,
+      Cleaner.layer,
+      Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha, beta]))
+    )
+  )
+)
+
+const TestServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(Layer.provideMerge(Core))
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+const baseUrl = Effect.map(HttpServer.HttpServer, (server) => HttpServer.formatAddress(server.address))
+
+const send = (path: string, init?: RequestInit) =>
+  Effect.flatMap(baseUrl, (base) => Effect.promise(() => fetch(`${base}${path}`, init)))
+
+const postJson = (path: string, body: unknown) =>
+  send(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+
+const bodyOf = (response: Response) => Effect.promise((): Promise<unknown> => response.json())
+
+const Problem = Schema.StructWithRest(
+  Schema.Struct({ type: Schema.String, title: Schema.String, status: Schema.Number, detail: Schema.String }),
+  [Schema.Record(Schema.String, Schema.Unknown)]
+)
+
+/** Asserts the exact status, the problem+json content type and the RFC 9457 members. */
+const expectProblem = Effect.fnUntraced(function* (response: Response, status: number, type: string) {
+  assert.strictEqual(response.status, status)
+  assert.match(response.headers.get("content-type") ?? "", /^application\/problem\+json/)
+  const problem = yield* Schema.decodeUnknownEffect(Problem)(yield* bodyOf(response))
+  assert.strictEqual(problem.status, status)
+  assert.strictEqual(problem.type, `${Api.problemTypePrefix}${type}`)
+  assert.isNotEmpty(problem.title)
+  assert.isNotEmpty(problem.detail)
+  return problem
+})
+
+const Submitted = Schema.Struct({ request_id: Schema.String })
+
+const submit = Effect.fnUntraced(function* (path: string, payload: unknown) {
+  const response = yield* postJson(path, payload)
+  assert.strictEqual(response.status, 200)
+  assert.match(response.headers.get("content-type") ?? "", /^application\/json/)
+  const body = yield* Schema.decodeUnknownEffect(Submitted)(yield* bodyOf(response))
+  assert.deepStrictEqual(Object.keys(body), ["request_id"])
+  assert.isTrue(Schema.is(Job.JobId)(body.request_id), `${body.request_id} is a UUID v4`)
+  return Job.JobId.make(body.request_id)
+})
+
+const readJob = Effect.fnUntraced(function* (id: string) {
+  const response = yield* send(`/jobs/${id}`)
+  assert.strictEqual(response.status, 200)
+  return yield* Schema.decodeUnknownEffect(Api.JobView)(yield* bodyOf(response))
+})
+
+/** After a bad request, the server still takes an ordinary one. */
+const stillServes = Effect.gen(function* () {
+  const id = yield* submit("/jobs", { query: "still fine" })
+  assert.strictEqual((yield* readJob(id)).status, "pending")
+})
+
+const mib = 1024 * 1024
+
+const signed = (body: string, timestamp = Math.floor(Date.now() / 1000)) => ({
+  "content-type": "application/json",
+  [WebhookSignature.header]: WebhookSignature.sign({ secret, body, timestamp })
+})
+
+/** A job taken by a worker and waiting for the vendor's callback, as the consumer leaves it. */
+const processingJob = Effect.gen(function* () {
+  const id = yield* submit("/jobs?vendor=beta", { query: "async" })
+  const store = yield* JobStore.JobStore
+  const moved = yield* store.transition({
+    id,
+    from: "pending",
+    to: "processing",
+    set: { attempts: 1, awaitingCallback: true }
+  })
+  assert.isTrue(Option.isSome(moved))
+  return id
+})
+
+const postWebhook = (vendor: string, body: string, headers: Record<string, string>) =>
+  send(`/vendor-webhook/${vendor}`, { method: "POST", headers, body })
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+layer(TestServer)("POST /jobs and GET /jobs/{id}", (it) => {
+  it.effect("a good job answers 200 { request_id } and reads back pending with its vendor", () =>
+    Effect.gen(function* () {
+      const id = yield* submit("/jobs", { query: "acme", vendor: "alpha" })
+      const job = yield* readJob(id)
+      assert.strictEqual(job.request_id, id)
+      assert.strictEqual(job.status, "pending")
+      assert.strictEqual(job.vendor, "alpha")
+      assert.strictEqual(job.attempts, 0)
+      assert.isString(job.created_at)
+      assert.isString(job.updated_at)
+      assert.isUndefined(job.result)
+    })
+  )
+
+  it.effect("routes by ?vendor= and by the payload's vendor, the payload winning", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* readJob(yield* submit("/jobs?vendor=beta", { q: 1 }))).vendor, "beta")
+      assert.strictEqual((yield* readJob(yield* submit("/jobs", { q: 1, vendor: "beta" }))).vendor, "beta")
+      assert.strictEqual((yield* readJob(yield* submit("/jobs?vendor=beta", { vendor: "alpha" }))).vendor, "alpha")
+    })
+  )
+
+  it.effect("without a vendor, jobs go round-robin over the loaded vendors", () =>
+    Effect.gen(function* () {
+      const first = (yield* readJob(yield* submit("/jobs", { n: 1 }))).vendor
+      const second = (yield* readJob(yield* submit("/jobs", { n: 2 }))).vendor
+      const third = (yield* readJob(yield* submit("/jobs", { n: 3 }))).vendor
+      assert.deepStrictEqual([first, second].sort(), ["alpha", "beta"])
+      assert.strictEqual(third, first)
+    })
+  )
+
+  it.effect("accepts application/*+json and a charset parameter", () =>
+    Effect.gen(function* () {
+      for (const contentType of ["application/json; charset=utf-8", "application/vnd.acme+json", "Application/JSON"]) {
+        const response = yield* send("/jobs", { method: "POST", headers: { "content-type": contentType }, body: "{}" })
+        assert.strictEqual(response.status, 200, contentType)
+        yield* Effect.promise(() => response.arrayBuffer())
+      }
+    })
+  )
+
+  it.effect("an unknown vendor is 422 with the known vendors listed", () =>
+    Effect.gen(function* () {
+      const byPayload = yield* expectProblem(yield* postJson("/jobs", { vendor: "nope" }), 422, "unknown-vendor")
+      assert.strictEqual(byPayload["vendor"], "nope")
+      assert.deepStrictEqual(byPayload["known_vendors"], ["alpha", "beta"])
+      const byQuery = yield* expectProblem(yield* postJson("/jobs?vendor=gone", {}), 422, "unknown-vendor")
+      assert.strictEqual(byQuery["vendor"], "gone")
+      yield* stillServes
+    })
+  )
+
+  it.effect("malformed and truncated JSON are 400", () =>
+    Effect.gen(function* () {
+      for (const body of ["{not json", '{"query": "acme"', ""]) {
+        const response = yield* send("/jobs", { method: "POST", headers: { "content-type": "application/json" }, body })
+        yield* expectProblem(response, 400, "malformed-json")
+        yield* stillServes
+      }
+    })
+  )
+
+  it.effect("JSON that is not an object (array, string, number, null) is 422", () =>
+    Effect.gen(function* () {
+      for (const body of ["[1,2]", '"text"', "42", "null", "true"]) {
+        const response = yield* send("/jobs", { method: "POST", headers: { "content-type": "application/json" }, body })
+        yield* expectProblem(response, 422, "invalid-payload")
+      }
+      yield* expectProblem(yield* postJson("/jobs", { vendor: 7 }), 422, "invalid-payload")
+      yield* stillServes
+    })
+  )
+
+  it.effect("a body that is not JSON is 415: text/plain, form data, no content type, another charset", () =>
+    Effect.gen(function* () {
+      const cases: ReadonlyArray<Record<string, string>> = [
+        { "content-type": "text/plain" },
+        { "content-type": "application/x-www-form-urlencoded" },
+        { "content-type": "application/json; charset=latin1" }
+      ]
+      for (const headers of cases) {
+        yield* expectProblem(
+          yield* send("/jobs", { method: "POST", headers, body: "{}" }),
+          415,
+          "unsupported-media-type"
+        )
+      }
+      // fetch labels a string body text/plain; bytes go without a content type.
+      const bare = yield* send("/jobs", { method: "POST", body: new TextEncoder().encode("{}") })
+      yield* expectProblem(bare, 415, "unsupported-media-type")
+      yield* stillServes
+    })
+  )
+
+  it.effect("a 2 MiB body with its content-length is 413", () =>
+    Effect.gen(function* () {
+      const problem = yield* expectProblem(
+        yield* postJson("/jobs", { blob: "x".repeat(2 * mib) }),
+        413,
+        "payload-too-large"
+      )
+      assert.strictEqual(problem["max_bytes"], mib)
+      yield* stillServes
+    })
+  )
+
+  it.effect("a chunked body without content-length is cut off at the limit with 413", () =>
+    Effect.gen(function* () {
+      const chunk = new TextEncoder().encode("x".repeat(64 * 1024))
+      let sent = 0
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent === 0) controller.enqueue(new TextEncoder().encode('{"blob":"'))
+          sent += chunk.length
+          controller.enqueue(chunk)
+          if (sent >= 2 * mib) {
+            controller.enqueue(new TextEncoder().encode('"}'))
+            controller.close()
+          }
+        }
+      })
+      const response = yield* send("/jobs", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+        duplex: "half"
+      })
+      yield* expectProblem(response, 413, "payload-too-large")
+      yield* stillServes
+    })
+  )
+
+  it.effect("a body just under the limit is accepted", () =>
+    Effect.gen(function* () {
+      const filler = "x".repeat(mib - 100)
+      yield* submit("/jobs", { filler })
+    })
+  )
+
+  it.effect("a repeated ?vendor= is 400 with the failed check listed", () =>
+    Effect.gen(function* () {
+      const problem = yield* expectProblem(
+        yield* postJson("/jobs?vendor=alpha&vendor=beta", {}),
+        400,
+        "invalid-request"
+      )
+      assert.isArray(problem["errors"])
+      yield* stillServes
+    })
+  )
+
+  it.effect("GET of an unknown id is 404", () =>
+    Effect.gen(function* () {
+      const id = Job.makeJobId()
+      const problem = yield* expectProblem(yield* send(`/jobs/${id}`), 404, "job-not-found")
+      assert.strictEqual(problem["job_id"], id)
+      yield* stillServes
+    })
+  )
+
+  it.effect("GET of a malformed id is 400 with the failed check listed", () =>
+    Effect.gen(function* () {
+      for (const id of ["not-a-uuid", encodeURIComponent("../etc/passwd"), "123e4567-e89b-12d3-a456-426614174000"]) {
+        const problem = yield* expectProblem(yield* send(`/jobs/${id}`), 400, "invalid-request")
+        assert.isArray(problem["errors"])
+      }
+      yield* stillServes
+    })
+  )
+})
+
+layer(TestServer)("POST /vendor-webhook/{vendor}", (it) => {
+  it.effect("a correctly signed callback completes the job with the cleaned data", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      const data = { name: "  Acme Corp  ", email: "ceo@acme.example", revenue: 12 }
+      const body = JSON.stringify({ job_id: id, data })
+      const response = yield* postWebhook("beta", body, signed(body))
+      assert.strictEqual(response.status, 200)
+      const view = yield* Schema.decodeUnknownEffect(Api.JobView)(yield* bodyOf(response))
+      assert.strictEqual(view.status, "complete")
+      assert.deepStrictEqual(view.result, Cleaner.clean(data))
+      assert.isUndefined(view.awaiting_callback)
+      const stored = yield* readJob(id)
+      assert.strictEqual(stored.status, "complete")
+      assert.deepStrictEqual(stored.result, Cleaner.clean(data))
+    })
+  )
+
+  it.effect("a repeat for a finished job answers 200 and changes nothing", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      const first = JSON.stringify({ job_id: id, data: { n: 1 } })
+      assert.strictEqual((yield* postWebhook("beta", first, signed(first))).status, 200)
+      const store = yield* JobStore.JobStore
+      const before = Option.getOrThrow(yield* store.get(id))
+      const again = JSON.stringify({ job_id: id, data: { n: 2 } })
+      const response = yield* postWebhook("beta", again, signed(again))
+      assert.strictEqual(response.status, 200)
+      const view = yield* Schema.decodeUnknownEffect(Api.JobView)(yield* bodyOf(response))
+      assert.deepStrictEqual(view.result, { n: 1 })
+      const after = Option.getOrThrow(yield* store.get(id))
+      assert.strictEqual(after.version, before.version)
+      assert.strictEqual(after.updatedAt, before.updatedAt)
+    })
+  )
+
+  it.effect("a bad, missing or stale signature is 401 and leaves the job alone", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      const body = JSON.stringify({ job_id: id, data: { n: 1 } })
+      const tampered = JSON.stringify({ job_id: id, data: { n: 2 } })
+      const stale = Math.floor(Date.now() / 1000) - WebhookSignature.defaultToleranceSeconds - 60
+      const cases: ReadonlyArray<Record<string, string>> = [
+        signed(body),
+        { "content-type": "application/json" },
+        signed(tampered, stale),
+        { "content-type": "application/json", [WebhookSignature.header]: "t=1,v1=zz" }
+      ]
+      const [forBody, missing, staleHeaders, garbage] = cases
+      yield* expectProblem(yield* postWebhook("beta", tampered, forBody ?? {}), 401, "invalid-signature")
+      yield* expectProblem(yield* postWebhook("beta", body, missing ?? {}), 401, "invalid-signature")
+      yield* expectProblem(yield* postWebhook("beta", tampered, staleHeaders ?? {}), 401, "invalid-signature")
+      yield* expectProblem(yield* postWebhook("beta", body, garbage ?? {}), 401, "invalid-signature")
+      assert.strictEqual((yield* readJob(id)).status, "processing")
+      yield* stillServes
+    })
+  )
+
+  it.effect("a signed but malformed body is 400", () =>
+    Effect.gen(function* () {
+      for (const body of ["{not json", JSON.stringify({ job_id: "not-a-uuid", data: 1 }), JSON.stringify([1])]) {
+        yield* expectProblem(yield* postWebhook("beta", body, signed(body)), 400, "malformed-webhook")
+      }
+      yield* stillServes
+    })
+  )
+
+  it.effect("an unknown vendor, or one without webhooks, is 404", () =>
+    Effect.gen(function* () {
+      const body = JSON.stringify({ job_id: Job.makeJobId(), data: 1 })
+      const unknown = yield* expectProblem(yield* postWebhook("nope", body, signed(body)), 404, "vendor-not-found")
+      assert.strictEqual(unknown["vendor"], "nope")
+      assert.deepStrictEqual(unknown["known_vendors"], ["beta"])
+      yield* expectProblem(yield* postWebhook("alpha", body, signed(body)), 404, "vendor-not-found")
+      yield* stillServes
+    })
+  )
+
+  it.effect("an unknown job is 404", () =>
+    Effect.gen(function* () {
+      const id = Job.makeJobId()
+      const body = JSON.stringify({ job_id: id, data: 1 })
+      const problem = yield* expectProblem(yield* postWebhook("beta", body, signed(body)), 404, "job-not-found")
+      assert.strictEqual(problem["job_id"], id)
+    })
+  )
+
+  it.effect("a job of another vendor is 404", () =>
+    Effect.gen(function* () {
+      const id = yield* submit("/jobs?vendor=alpha", {})
+      const body = JSON.stringify({ job_id: id, data: 1 })
+      yield* expectProblem(yield* postWebhook("beta", body, signed(body)), 404, "job-not-found")
+    })
+  )
+
+  it.effect("an oversize callback is 413", () =>
+    Effect.gen(function* () {
+      const body = JSON.stringify({ job_id: Job.makeJobId(), data: "x".repeat(2 * mib) })
+      yield* expectProblem(yield* postWebhook("beta", body, signed(body)), 413, "payload-too-large")
+      yield* stillServes
+    })
+  )
+})
+
+layer(TestServer)("docs, health and the rest", (it) => {
+  it.effect("GET /openapi.json is an OpenAPI 3.1 document with the four paths", () =>
+    Effect.gen(function* () {
+      const response = yield* send("/openapi.json")
+      assert.strictEqual(response.status, 200)
+      const OpenApiDoc = Schema.Struct({
+        openapi: Schema.String,
+        info: Schema.Struct({ title: Schema.String, version: Schema.String }),
+        paths: Schema.Record(Schema.String, Schema.Record(Schema.String, Schema.Unknown))
+      })
+      const doc = yield* Schema.decodeUnknownEffect(OpenApiDoc)(yield* bodyOf(response))
+      assert.match(doc.openapi, /^3\.1\./)
+      assert.strictEqual(doc.info.title, "vendorflow")
+      assert.strictEqual(doc.info.version, Api.version)
+      assert.deepStrictEqual(Object.keys(doc.paths).sort(), [
+        "/health",
+        "/jobs",
+        "/jobs/{id}",
+        "/vendor-webhook/{vendor}"
+      ])
+      assert.deepStrictEqual(Object.keys(doc.paths["/jobs"] ?? {}), ["post"])
+      assert.deepStrictEqual(Object.keys(doc.paths["/vendor-webhook/{vendor}"] ?? {}), ["post"])
+    })
+  )
+
+  it.effect("GET /docs is the HTML reference", () =>
+    Effect.gen(function* () {
+      const response = yield* send("/docs")
+      assert.strictEqual(response.status, 200)
+      assert.match(response.headers.get("content-type") ?? "", /^text\/html/)
+      assert.include(yield* Effect.promise(() => response.text()), "<html")
+    })
+  )
+
+  it.effect("GET /health lists the loaded vendors", () =>
+    Effect.gen(function* () {
+      const response = yield* send("/health")
+      assert.strictEqual(response.status, 200)
+      assert.deepStrictEqual(yield* bodyOf(response), { status: "ok", vendors: ["alpha", "beta"] })
+    })
+  )
+
+  it.effect("an unknown route is a 404 problem", () =>
+    Effect.gen(function* () {
+      yield* expectProblem(yield* send("/nope"), 404, "route-not-found")
+      yield* expectProblem(yield* send("/jobs/a/b"), 404, "route-not-found")
+      yield* stillServes
+    })
+  )
+
+  it.effect("a wrong method on a known path is a 405 problem with Allow", () =>
+    Effect.gen(function* () {
+      const response = yield* send("/jobs", { method: "DELETE" })
+      assert.strictEqual(response.headers.get("allow"), "POST")
+      const problem = yield* expectProblem(response, 405, "method-not-allowed")
+      assert.deepStrictEqual(problem["allowed"], ["POST"])
+      const put = yield* send(`/jobs/${Job.makeJobId()}`, { method: "PUT", body: "{}" })
+      assert.strictEqual(put.headers.get("allow"), "GET, HEAD")
+      yield* expectProblem(put, 405, "method-not-allowed")
+      yield* stillServes
+    })
+  )
+})
+
+layer(TestServer)("ApiClient against the real server", (it) => {
+  it.effect("submits a job, reads it back, and gets typed problems", () =>
+    Effect.gen(function* () {
+      const client = yield* ApiClient.make(yield* baseUrl)
+      const { request_id } = yield* client.jobs.submit({ payload: { query: "acme", vendor: "beta" }, query: {} })
+      const job = yield* client.jobs.get({ params: { id: request_id } })
+      assert.strictEqual(job.status, "pending")
+      assert.strictEqual(job.vendor, "beta")
+      const missing = yield* Effect.flip(client.jobs.get({ params: { id: Job.makeJobId() } }))
+      assert.strictEqual(missing._tag, "JobNotFound")
+      const unknown = yield* Effect.flip(client.jobs.submit({ payload: {}, query: { vendor: "nope" } }))
+      assert.strictEqual(unknown._tag, "UnknownVendor")
+      const health = yield* client.system.health()
+      assert.deepStrictEqual(health.vendors, ["alpha", "beta"])
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+})
+
+// A store that is down, except that a payload with `bug: true` hits a programming error instead.
+const unavailable = new JobStore.JobStoreError({ reason: "Unavailable", message: "store at 10.0.0.1 is down" })
+const BrokenStore = Layer.succeed(
+  JobStore.JobStore,
+  JobStore.JobStore.of({
+    create: (job) =>
+      Effect.fail(
+        job.payload["bug"] === true
+          ? new JobStore.JobStoreError({ reason: "Duplicate", message: "secret internals" })
+          : unavailable
+      ),
+    get: () => Effect.fail(unavailable),
+    transition: () => Effect.fail(unavailable)
+  })
+)
+
+const DegradedServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(
+  Layer.provideMerge(
+    Jobs.layer.pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(
+          BrokenStore,
+          JobQueue.layerMemory,
+          Cleaner.layer,
+          Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha, beta]))
+        )
+      )
+    )
+  ),
+  // The server logs the 503s and the defect; the assertions are on the responses.
+  Layer.provide(Logger.layer([]))
+)
+
+layer(DegradedServer)("a degraded store", (it) => {
+  it.effect("store unavailable is a 503 problem with Retry-After", () =>
+    Effect.gen(function* () {
+      const submitted = yield* postJson("/jobs", { query: "acme" })
+      assert.strictEqual(submitted.headers.get("retry-after"), "5")
+      const problem = yield* expectProblem(submitted, 503, "service-unavailable")
+      assert.strictEqual(problem["retry_after"], 5)
+      assert.notInclude(problem.detail, "10.0.0.1")
+      const read = yield* send(`/jobs/${Job.makeJobId()}`)
+      assert.strictEqual(read.headers.get("retry-after"), "5")
+      yield* expectProblem(read, 503, "service-unavailable")
+    })
+  )
+
+  it.effect("a bug is a 500 problem without internals or a stack trace", () =>
+    Effect.gen(function* () {
+      const response = yield* postJson("/jobs", { bug: true })
+      const problem = yield* expectProblem(response, 500, "internal-error")
+      const text = JSON.stringify(problem)
+      assert.notInclude(text, "secret internals")
+      assert.notInclude(text, "at ")
+      assert.deepStrictEqual(Object.keys(problem).sort(), ["detail", "status", "title", "type"])
+    })
+  )
+
+  it.effect("the typed client decodes the 503", () =>
+    Effect.gen(function* () {
+      const client = yield* ApiClient.make(yield* baseUrl)
+      const error = yield* Effect.flip(client.jobs.get({ params: { id: Job.makeJobId() } }))
+      assert.strictEqual(error._tag, "ServiceUnavailable")
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  )
+})
