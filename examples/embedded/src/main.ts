@@ -7,7 +7,16 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { Cleaner, Consumer, JobProcessor, JobQueue, Jobs, JobStore, RateLimiter, VendorRegistry } from "@vendorflow/core"
+import {
+  Cleaner,
+  Consumer,
+  JobProcessor,
+  JobQueue,
+  Jobs,
+  JobStore,
+  RateLimiter,
+  VendorRegistry
+} from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 
 // The vendor: a real local HTTP server, fast and always returning user_info so cleaning shows.
@@ -15,24 +24,31 @@ const Vendor = MockSyncServer.layer({ latencyMs: { min: 5, max: 20 }, userInfoPr
 
 // Its adapter, registered under "sync", limited to 20 calls a second.
 const Vendors = Layer.unwrap(
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const server = yield* MockSyncServer.MockSyncServer
     const sync = MockSyncVendor.make({ baseUrl: server.url, rateLimit: { limit: 20, window: "1 second" } })
     return VendorRegistry.layer([sync])
   })
 ).pipe(Layer.provide([Vendor, NodeHttpClient.layerUndici]))
 
-const Backends = Layer.mergeAll(JobStore.layerMemory, JobQueue.layerMemory, RateLimiter.layerMemory, Cleaner.layer, Vendors)
+const Backends = Layer.mergeAll(
+  JobStore.layerMemory,
+  JobQueue.layerMemory,
+  RateLimiter.layerMemory,
+  Cleaner.layer,
+  Vendors
+)
 
 // No webhooks in this app: the sync vendor answers in its HTTP response.
 const Engine = Consumer.layer.pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" })))
 
 const App = Layer.mergeAll(Jobs.layer, Engine).pipe(Layer.provideMerge(Backends))
 
-const program = Effect.gen(function*() {
+const program = Effect.gen(function* () {
   const jobs = yield* Jobs.Jobs
   const submitted = yield* Effect.forEach(["acme", "globex", "initech"], (company) =>
-    jobs.submit({ payload: { company, note: "  look me up  " } }))
+    jobs.submit({ payload: { company, note: "  look me up  " } })
+  )
   const finished = yield* Effect.forEach(submitted, (job) => jobs.awaitFinished(job.id), { concurrency: "unbounded" })
   for (const job of finished) {
     yield* Effect.log(`${job.id} ${job.status}`, job.result)

@@ -357,9 +357,12 @@ export function clean(value: unknown, rules?: CleanerRules): unknown {
  *
  * @category services
  */
-export class Cleaner extends Context.Service<Cleaner, {
-  readonly clean: (value: Schema.Json, rules?: CleanerRules) => Effect.Effect<Schema.Json>
-}>()("@vendorflow/core/Cleaner") {}
+export class Cleaner extends Context.Service<
+  Cleaner,
+  {
+    readonly clean: (value: Schema.Json, rules?: CleanerRules) => Effect.Effect<Schema.Json>
+  }
+>()("@vendorflow/core/Cleaner") {}
 
 /**
  * The Cleaner service over {@link clean}.

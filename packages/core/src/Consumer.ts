@@ -25,7 +25,7 @@ export const pollBlock = Duration.seconds(1)
  *
  * @category constructors
  */
-export const run = Effect.gen(function*() {
+export const run = Effect.gen(function* () {
   const queue = yield* JobQueue
   const processor = yield* JobProcessor
   const registry = yield* VendorRegistry

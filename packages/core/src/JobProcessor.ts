@@ -35,10 +35,13 @@ export interface Options {
  *
  * @category services
  */
-export class JobProcessor extends Context.Service<JobProcessor, {
-  /** Runs one delivery to a stored outcome. Fails only when the store or queue is unreachable. */
-  readonly process: (delivery: Delivery) => Effect.Effect<void, JobStoreError | JobQueueError>
-}>()("@vendorflow/core/JobProcessor") {}
+export class JobProcessor extends Context.Service<
+  JobProcessor,
+  {
+    /** Runs one delivery to a stored outcome. Fails only when the store or queue is unreachable. */
+    readonly process: (delivery: Delivery) => Effect.Effect<void, JobStoreError | JobQueueError>
+  }
+>()("@vendorflow/core/JobProcessor") {}
 
 /**
  * The processor over the services in context.
@@ -46,7 +49,7 @@ export class JobProcessor extends Context.Service<JobProcessor, {
  * @category constructors
  */
 export const make = (options: Options) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const store = yield* JobStore
     const queue = yield* JobQueue
     const registry = yield* VendorRegistry
@@ -56,7 +59,7 @@ export const make = (options: Options) =>
     const retryDelay = options.retryDelayMillis ?? 1000
 
     const fail = (job: Job, delivery: Delivery, error: VendorError) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* store.transition({
           id: job.id,
           from: "processing",
@@ -69,7 +72,7 @@ export const make = (options: Options) =>
       })
 
     const callVendor = (job: Job, vendor: Vendor, delivery: Delivery) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const outcome = yield* vendor.call({
           jobId: job.id,
           payload: job.payload,
@@ -91,7 +94,7 @@ export const make = (options: Options) =>
         yield* queue.ack(delivery)
       }).pipe(Effect.catchTag("VendorError", (error) => fail(job, delivery, error)))
 
-    const process = Effect.fn("JobProcessor.process")(function*(delivery: Delivery) {
+    const process = Effect.fn("JobProcessor.process")(function* (delivery: Delivery) {
       yield* Effect.annotateCurrentSpan({ "job.id": delivery.jobId, "job.vendor": delivery.vendor })
       const found = yield* store.get(delivery.jobId)
       if (Option.isNone(found) || found.value.status !== "pending") {
@@ -146,8 +149,10 @@ export const layer = (options: Options) => Layer.effect(JobProcessor, make(optio
  *
  * @category layers
  */
-export const layerConfig = Layer.unwrap(Effect.gen(function*() {
-  const port = yield* Config.Port("PORT").pipe(Config.withDefault(8000))
-  const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
-  return layer({ webhookBaseUrl })
-}))
+export const layerConfig = Layer.unwrap(
+  Effect.gen(function* () {
+    const port = yield* Config.Port("PORT").pipe(Config.withDefault(8000))
+    const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
+    return layer({ webhookBaseUrl })
+  })
+)

@@ -55,21 +55,27 @@ export interface DeadLetter {
  *
  * @category services
  */
-export class JobQueue extends Context.Service<JobQueue, {
-  readonly enqueue: (vendor: string, jobId: JobId) => Effect.Effect<void, JobQueueError>
-  /** Up to `max` deliveries, waiting at most `block` for the first; empty when none came. */
-  readonly take: (vendor: string, options: {
-    readonly max: number
-    readonly block: Duration.Input
-  }) => Effect.Effect<ReadonlyArray<Delivery>, JobQueueError>
-  /** Done with a delivery: call only after the job's new state is stored. */
-  readonly ack: (delivery: Delivery) => Effect.Effect<void, JobQueueError>
-  /** Acknowledges the delivery and delivers the job again after `delay`. */
-  readonly retryLater: (delivery: Delivery, delay: Duration.Input) => Effect.Effect<void, JobQueueError>
-  /** Acknowledges the delivery and records it as a dead letter. */
-  readonly deadLetter: (delivery: Delivery, reason: string) => Effect.Effect<void, JobQueueError>
-  readonly deadLetters: (vendor: string) => Effect.Effect<ReadonlyArray<DeadLetter>, JobQueueError>
-}>()("@vendorflow/core/JobQueue") {}
+export class JobQueue extends Context.Service<
+  JobQueue,
+  {
+    readonly enqueue: (vendor: string, jobId: JobId) => Effect.Effect<void, JobQueueError>
+    /** Up to `max` deliveries, waiting at most `block` for the first; empty when none came. */
+    readonly take: (
+      vendor: string,
+      options: {
+        readonly max: number
+        readonly block: Duration.Input
+      }
+    ) => Effect.Effect<ReadonlyArray<Delivery>, JobQueueError>
+    /** Done with a delivery: call only after the job's new state is stored. */
+    readonly ack: (delivery: Delivery) => Effect.Effect<void, JobQueueError>
+    /** Acknowledges the delivery and delivers the job again after `delay`. */
+    readonly retryLater: (delivery: Delivery, delay: Duration.Input) => Effect.Effect<void, JobQueueError>
+    /** Acknowledges the delivery and records it as a dead letter. */
+    readonly deadLetter: (delivery: Delivery, reason: string) => Effect.Effect<void, JobQueueError>
+    readonly deadLetters: (vendor: string) => Effect.Effect<ReadonlyArray<DeadLetter>, JobQueueError>
+  }
+>()("@vendorflow/core/JobQueue") {}
 
 /**
  * An in-memory queue for one process. Delayed retries are fibers in the layer's scope, so they end
@@ -77,14 +83,14 @@ export class JobQueue extends Context.Service<JobQueue, {
  *
  * @category constructors
  */
-export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> = Effect.gen(function*() {
+export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> = Effect.gen(function* () {
   const scope = yield* Effect.scope
   const queues = new Map<string, Queue.Queue<Delivery>>()
   const deadLetters: Array<DeadLetter> = []
   let sequence = 0
 
   const queueFor = (vendor: string) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const existing = queues.get(vendor)
       if (existing !== undefined) return existing
       const created = yield* Queue.unbounded<Delivery>()
@@ -93,7 +99,9 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
     })
 
   const offer = (vendor: string, jobId: JobId, deliveryCount: number) =>
-    Effect.flatMap(queueFor(vendor), (queue) => Queue.offer(queue, { id: `${++sequence}`, vendor, jobId, deliveryCount }))
+    Effect.flatMap(queueFor(vendor), (queue) =>
+      Queue.offer(queue, { id: `${++sequence}`, vendor, jobId, deliveryCount })
+    )
 
   return JobQueue.of({
     enqueue: (vendor, jobId) => Effect.asVoid(offer(vendor, jobId, 1)),
@@ -101,7 +109,7 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
       queueFor(vendor).pipe(
         Effect.flatMap((queue) => Queue.takeBetween(queue, 1, options.max)),
         Effect.timeoutOption(options.block),
-        Effect.map((taken) => taken._tag === "Some" ? taken.value : [])
+        Effect.map((taken) => (taken._tag === "Some" ? taken.value : []))
       ),
     ack: () => Effect.void,
     retryLater: (delivery, delay) =>

@@ -60,7 +60,9 @@ export interface Transition {
  * @category transitions
  */
 export const isAllowed = (transition: Pick<Transition, "from" | "to">): boolean =>
-  transition.from === transition.to ? !Job.isFinished(transition.from) : Job.canTransition(transition.from, transition.to)
+  transition.from === transition.to
+    ? !Job.isFinished(transition.from)
+    : Job.canTransition(transition.from, transition.to)
 
 /**
  * The error for a transition that {@link isAllowed} refuses.
@@ -68,7 +70,10 @@ export const isAllowed = (transition: Pick<Transition, "from" | "to">): boolean 
  * @category errors
  */
 export const invalidTransition = (transition: Pick<Transition, "from" | "to">): JobStoreError =>
-  new JobStoreError({ reason: "InvalidTransition", message: `a job may not go from ${transition.from} to ${transition.to}` })
+  new JobStoreError({
+    reason: "InvalidTransition",
+    message: `a job may not go from ${transition.from} to ${transition.to}`
+  })
 
 /**
  * Applies a transition to a job, or returns `undefined` when the job is not in the expected state.
@@ -84,7 +89,7 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
   const field = <K extends "result" | "error" | "awaitingCallback">(key: K): Partial<Pick<Job.Job, K>> => {
     if (unset.has(key)) return {}
     if (key in set) return { [key]: set[key] } as Partial<Pick<Job.Job, K>>
-    return key in job ? { [key]: job[key] } as Partial<Pick<Job.Job, K>> : {}
+    return key in job ? ({ [key]: job[key] } as Partial<Pick<Job.Job, K>>) : {}
   }
   return new Job.Job({
     id: job.id,
@@ -106,13 +111,16 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
  *
  * @category services
  */
-export class JobStore extends Context.Service<JobStore, {
-  /** Stores a new job; fails with `Duplicate` if its id exists. */
-  readonly create: (job: Job.Job) => Effect.Effect<void, JobStoreError>
-  readonly get: (id: Job.JobId) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
-  /** The updated job, or `None` when the job was missing or not in the expected state. */
-  readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
-}>()("@vendorflow/core/JobStore") {}
+export class JobStore extends Context.Service<
+  JobStore,
+  {
+    /** Stores a new job; fails with `Duplicate` if its id exists. */
+    readonly create: (job: Job.Job) => Effect.Effect<void, JobStoreError>
+    readonly get: (id: Job.JobId) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
+    /** The updated job, or `None` when the job was missing or not in the expected state. */
+    readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
+  }
+>()("@vendorflow/core/JobStore") {}
 
 /**
  * An in-memory store: the embedded default, and the reference the conformance suite checks others against.
@@ -122,12 +130,12 @@ export class JobStore extends Context.Service<JobStore, {
 export const makeMemory = Effect.sync(() => {
   const jobs = new Map<string, Job.Job>()
   return JobStore.of({
-    create: Effect.fn("JobStore.create")(function*(job) {
+    create: Effect.fn("JobStore.create")(function* (job) {
       if (jobs.has(job.id)) return yield* new JobStoreError({ reason: "Duplicate", message: `job ${job.id} exists` })
       jobs.set(job.id, job)
     }),
     get: (id) => Effect.sync(() => Option.fromUndefinedOr(jobs.get(id))),
-    transition: Effect.fn("JobStore.transition")(function*(transition) {
+    transition: Effect.fn("JobStore.transition")(function* (transition) {
       if (!isAllowed(transition)) return yield* invalidTransition(transition)
       const now = new Date(yield* Clock.currentTimeMillis)
       const current = jobs.get(transition.id)

@@ -31,56 +31,63 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
  *
  * @category services
  */
-export class Jobs extends Context.Service<Jobs, {
-  /** Stores a pending job for the routed vendor and queues it; the job is returned at once. */
-  readonly submit: (options: {
-    readonly payload: Job.JsonObject
-    readonly vendor?: string | undefined
-  }) => Effect.Effect<Job.Job, UnknownVendor | JobStoreError | JobQueueError>
-  readonly get: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
-  /**
-   * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
-   * and returns the job as it is.
-   */
-  readonly receiveWebhook: (
-    vendor: string,
-    request: WebhookRequest
-  ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | JobStoreError>
-  /** Polls until the job is complete or failed. */
-  readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
-}>()("@vendorflow/core/Jobs") {}
+export class Jobs extends Context.Service<
+  Jobs,
+  {
+    /** Stores a pending job for the routed vendor and queues it; the job is returned at once. */
+    readonly submit: (options: {
+      readonly payload: Job.JsonObject
+      readonly vendor?: string | undefined
+    }) => Effect.Effect<Job.Job, UnknownVendor | JobStoreError | JobQueueError>
+    readonly get: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+    /**
+     * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
+     * and returns the job as it is.
+     */
+    readonly receiveWebhook: (
+      vendor: string,
+      request: WebhookRequest
+    ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | JobStoreError>
+    /** Polls until the job is complete or failed. */
+    readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+  }
+>()("@vendorflow/core/Jobs") {}
 
 /**
  * The Jobs service over the store, queue, registry and cleaner in context.
  *
  * @category constructors
  */
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const store = yield* JobStore
   const queue = yield* JobQueue
   const registry = yield* VendorRegistry
   const cleaner = yield* Cleaner
   const webhookVendors = registry.vendors.filter((vendor) => vendor.parseWebhook !== undefined).map((v) => v.name)
 
-  const get = Effect.fn("Jobs.get")(function*(id: Job.JobId) {
+  const get = Effect.fn("Jobs.get")(function* (id: Job.JobId) {
     const job = yield* store.get(id)
     if (Option.isNone(job)) return yield* new JobNotFound({ id })
     return job.value
   })
 
-  const submit = Effect.fn("Jobs.submit")(function*(options: {
+  const submit = Effect.fn("Jobs.submit")(function* (options: {
     readonly payload: Job.JsonObject
     readonly vendor?: string | undefined
   }) {
     const vendor = yield* registry.route(options.payload, options.vendor)
-    const job = Job.makePending({ vendor: vendor.name, payload: options.payload, now: new Date(yield* Clock.currentTimeMillis) })
+    const job = Job.makePending({
+      vendor: vendor.name,
+      payload: options.payload,
+      now: new Date(yield* Clock.currentTimeMillis)
+    })
     yield* store.create(job)
     yield* queue.enqueue(vendor.name, job.id)
     yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
     return job
   })
 
-  const receiveWebhook = Effect.fn("Jobs.receiveWebhook")(function*(vendorName: string, request: WebhookRequest) {
+  const receiveWebhook = Effect.fn("Jobs.receiveWebhook")(function* (vendorName: string, request: WebhookRequest) {
     const vendor = yield* registry.get(vendorName)
     if (vendor.parseWebhook === undefined) {
       return yield* new UnknownVendor({ vendor: vendorName, known: webhookVendors })
@@ -89,12 +96,15 @@ export const make = Effect.gen(function*() {
     const job = yield* get(delivery.jobId)
     if (job.vendor !== vendor.name) return yield* new JobNotFound({ id: delivery.jobId })
     if (Job.isFinished(job.status)) return job
-    const completed = yield* completeJob(job, vendor, delivery.data).pipe(Effect.provideService(Cleaner, cleaner), Effect.provideService(JobStore, store))
+    const completed = yield* completeJob(job, vendor, delivery.data).pipe(
+      Effect.provideService(Cleaner, cleaner),
+      Effect.provideService(JobStore, store)
+    )
     // None: a concurrent delivery finished it first; answer with the job as it now is.
     return Option.isSome(completed) ? completed.value : yield* get(delivery.jobId)
   })
 
-  const awaitFinished = Effect.fn("Jobs.awaitFinished")(function*(id: Job.JobId) {
+  const awaitFinished = Effect.fn("Jobs.awaitFinished")(function* (id: Job.JobId) {
     return yield* get(id).pipe(
       Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (job) => Job.isFinished(job.status) })
     )

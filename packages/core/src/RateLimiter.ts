@@ -6,8 +6,9 @@
  *
  * Calls are paced evenly (a token bucket holding one token, refilled every `window / limit`) rather
  * than let through in bursts: a burst at the end of one window and another at the start of the next
- * would put up to twice the limit into one second as the vendor sees it. The pace carries 2% headroom
- * so that network jitter between us and the vendor cannot squeeze `limit + 1` calls into a window.
+ * would put up to twice the limit into one second as the vendor sees it. The pace carries 5% headroom
+ * so that jitter between us and the vendor (timers, connection set-up; 10–30 ms seen on
+ * loopback) cannot squeeze `limit + 1` calls into the vendor's window.
  *
  * @since 0.1.0
  */
@@ -20,28 +21,34 @@ import type { RateLimit } from "./Vendor.ts"
  *
  * @category constants
  */
-export const headroom = 1.02
+export const headroom = 1.05
 
 /**
  * The per-vendor rate limiter service.
  *
  * @category services
  */
-export class RateLimiter extends Context.Service<RateLimiter, {
-  /** Waits until `vendor` may be called once more under `limit`; returns how long it waited. */
-  readonly wait: (vendor: string, limit: RateLimit) => Effect.Effect<Duration.Duration, PersistedRateLimiter.RateLimiterError>
-}>()("@vendorflow/core/RateLimiter") {}
+export class RateLimiter extends Context.Service<
+  RateLimiter,
+  {
+    /** Waits until `vendor` may be called once more under `limit`; returns how long it waited. */
+    readonly wait: (
+      vendor: string,
+      limit: RateLimit
+    ) => Effect.Effect<Duration.Duration, PersistedRateLimiter.RateLimiterError>
+  }
+>()("@vendorflow/core/RateLimiter") {}
 
 /**
  * The limiter over whichever `effect/persistence` store is provided.
  *
  * @category constructors
  */
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const limiter = yield* PersistedRateLimiter.RateLimiter
   return RateLimiter.of({
-    wait: Effect.fn("RateLimiter.wait")(function*(vendor, limit) {
-      const interval = Duration.toMillis(Duration.fromInputUnsafe(limit.window)) / limit.limit * headroom
+    wait: Effect.fn("RateLimiter.wait")(function* (vendor, limit) {
+      const interval = (Duration.toMillis(Duration.fromInputUnsafe(limit.window)) / limit.limit) * headroom
       const { delay } = yield* limiter.consume({
         key: `vendor:${vendor}`,
         algorithm: "token-bucket",

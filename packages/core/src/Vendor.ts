@@ -74,9 +74,7 @@ export interface VendorRequest {
  *
  * @category models
  */
-export type VendorOutcome =
-  | { readonly _tag: "Completed"; readonly result: Schema.Json }
-  | { readonly _tag: "Accepted" }
+export type VendorOutcome = { readonly _tag: "Completed"; readonly result: Schema.Json } | { readonly _tag: "Accepted" }
 
 /**
  * A webhook as it arrived: lower-cased headers and the raw body (signatures cover the exact bytes).
@@ -175,7 +173,7 @@ export const errorFromStatus = (options: {
  *
  * @category http
  */
-export const postJson = Effect.fnUntraced(function*<S extends Schema.Top>(options: {
+export const postJson = Effect.fnUntraced(function* <S extends Schema.Top>(options: {
   readonly vendor: string
   readonly url: string
   readonly body: unknown
@@ -202,9 +200,15 @@ export const postJson = Effect.fnUntraced(function*<S extends Schema.Top>(option
     Effect.catch(() => Effect.fail(unavailable(`${vendor} broke off its answer`)))
   )
   if (response.status < 200 || response.status >= 300) {
-    return yield* errorFromStatus({ vendor, status: response.status, retryAfter: response.headers["retry-after"], body: text })
+    return yield* errorFromStatus({
+      vendor,
+      status: response.status,
+      retryAfter: response.headers["retry-after"],
+      body: text
+    })
   }
-  const invalid = (message: string) => new VendorError({ vendor, reason: "InvalidResponse", status: response.status, message })
+  const invalid = (message: string) =>
+    new VendorError({ vendor, reason: "InvalidResponse", status: response.status, message })
   if (text === "") return yield* invalid(`${vendor} answered ${response.status} with an empty body`)
   return yield* Schema.decodeUnknownEffect(Schema.fromJsonString(options.schema))(text).pipe(
     Effect.mapError((error) => invalid(`${vendor} answered with an unexpected body: ${error.message}`))

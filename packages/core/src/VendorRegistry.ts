@@ -36,12 +36,15 @@ export type Routing = "round-robin" | { readonly vendor: string }
  *
  * @category services
  */
-export class VendorRegistry extends Context.Service<VendorRegistry, {
-  readonly vendors: ReadonlyArray<Vendor>
-  readonly get: (name: string) => Effect.Effect<Vendor, UnknownVendor>
-  /** The vendor for a new job: the payload's `vendor`, else `requested`, else the routing policy. */
-  readonly route: (payload: JsonObject, requested?: string | undefined) => Effect.Effect<Vendor, UnknownVendor>
-}>()("@vendorflow/core/VendorRegistry") {}
+export class VendorRegistry extends Context.Service<
+  VendorRegistry,
+  {
+    readonly vendors: ReadonlyArray<Vendor>
+    readonly get: (name: string) => Effect.Effect<Vendor, UnknownVendor>
+    /** The vendor for a new job: the payload's `vendor`, else `requested`, else the routing policy. */
+    readonly route: (payload: JsonObject, requested?: string | undefined) => Effect.Effect<Vendor, UnknownVendor>
+  }
+>()("@vendorflow/core/VendorRegistry") {}
 
 /**
  * A registry over the given adapters; fails when two share a name or a fixed route names none of them.
@@ -49,7 +52,7 @@ export class VendorRegistry extends Context.Service<VendorRegistry, {
  * @category constructors
  */
 export const make = (vendors: ReadonlyArray<Vendor>, routing: Routing = "round-robin") =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const byName = new Map<string, Vendor>()
     for (const vendor of vendors) {
       if (byName.has(vendor.name)) return yield* Effect.die(new Error(`two adapters are named "${vendor.name}"`))
@@ -65,7 +68,9 @@ export const make = (vendors: ReadonlyArray<Vendor>, routing: Routing = "round-r
     const byPolicy = (): Effect.Effect<Vendor, UnknownVendor> => {
       if (routing !== "round-robin") return get(routing.vendor)
       const vendor = vendors[next++ % vendors.length]
-      return vendor === undefined ? Effect.fail(new UnknownVendor({ vendor: "(none loaded)", known })) : Effect.succeed(vendor)
+      return vendor === undefined
+        ? Effect.fail(new UnknownVendor({ vendor: "(none loaded)", known }))
+        : Effect.succeed(vendor)
     }
     return VendorRegistry.of({
       vendors,
@@ -84,7 +89,7 @@ export const make = (vendors: ReadonlyArray<Vendor>, routing: Routing = "round-r
  */
 export const routingConfig: Config.Config<Routing> = Config.String("DEFAULT_VENDOR").pipe(
   Config.withDefault("round-robin"),
-  Config.map((value) => value === "round-robin" ? "round-robin" as const : { vendor: value })
+  Config.map((value) => (value === "round-robin" ? ("round-robin" as const) : { vendor: value }))
 )
 
 /**
@@ -96,7 +101,7 @@ export const routingConfig: Config.Config<Routing> = Config.String("DEFAULT_VEND
 export const layer = <E, R>(vendors: ReadonlyArray<Effect.Effect<Vendor, E, R>>) =>
   Layer.effect(
     VendorRegistry,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const loaded = yield* Effect.all(vendors)
       return yield* make(loaded, yield* routingConfig)
     })

@@ -51,10 +51,12 @@ export const verify = (options: {
   readonly toleranceSeconds?: number | undefined
 }): Verification => {
   if (options.header === undefined || options.header === "") return "missing"
-  const parts = new Map(options.header.split(",").map((part) => {
-    const at = part.indexOf("=")
-    return [part.slice(0, at).trim(), part.slice(at + 1).trim()] as const
-  }))
+  const parts = new Map(
+    options.header.split(",").map((part) => {
+      const at = part.indexOf("=")
+      return [part.slice(0, at).trim(), part.slice(at + 1).trim()] as const
+    })
+  )
   const timestamp = Number(parts.get("t"))
   const given = parts.get("v1")
   if (!Number.isSafeInteger(timestamp) || given === undefined || !/^[0-9a-f]{64}$/.test(given)) return "malformed"

@@ -304,7 +304,7 @@ describe("Cleaner", () => {
   })
 
   it.effect("cleans through the service layer", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const cleaner = yield* Cleaner
       const output = yield* cleaner.clean({
         contact: { email: "a@b.io", note: " ring +44 20 7946 0958 " },
@@ -313,5 +313,6 @@ describe("Cleaner", () => {
       assert.deepStrictEqual(output, { contact: { email: R, note: `ring ${R}` }, id: "12345678" })
       const kept = yield* cleaner.clean({ email: " a@b.io " }, { keepKeys: ["email"] })
       assert.deepStrictEqual(kept, { email: " a@b.io " })
-    }).pipe(Effect.provide(CleanerLayer)))
+    }).pipe(Effect.provide(CleanerLayer))
+  )
 })

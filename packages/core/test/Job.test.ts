@@ -31,7 +31,12 @@ describe("Job", () => {
     it("a same-status update is allowed only for unfinished jobs", () => {
       assert.deepStrictEqual(
         statuses.map((status) => [status, JobStore.isAllowed({ from: status, to: status })]),
-        [["pending", true], ["processing", true], ["complete", false], ["failed", false]]
+        [
+          ["pending", true],
+          ["processing", true],
+          ["complete", false],
+          ["failed", false]
+        ]
       )
     })
 
@@ -57,7 +62,13 @@ describe("Job", () => {
     const now = new Date("2026-01-01T00:00:00.000Z")
     const job = Job.makePending({ vendor: "sync", payload: { a: 1 }, now })
     assert.deepStrictEqual(
-      { status: job.status, attempts: job.attempts, version: job.version, createdAt: job.createdAt, updatedAt: job.updatedAt },
+      {
+        status: job.status,
+        attempts: job.attempts,
+        version: job.version,
+        createdAt: job.createdAt,
+        updatedAt: job.updatedAt
+      },
       { status: "pending", attempts: 0, version: 0, createdAt: now.toISOString(), updatedAt: now.toISOString() }
     )
   })

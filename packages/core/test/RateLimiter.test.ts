@@ -9,18 +9,22 @@ const interval = (1000 / 5) * RateLimiter.headroom
 
 describe("RateLimiter", () => {
   it.effect("paces calls evenly: the nth concurrent caller waits n intervals", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const limiter = yield* RateLimiter.RateLimiter
       const fiber = yield* Effect.forkChild(
         Effect.forEach(Array.from({ length: 8 }), () => limiter.wait("sync", limit), { concurrency: "unbounded" })
       )
       yield* TestClock.adjust("5 seconds")
       const waits = (yield* Fiber.join(fiber)).map(Duration.toMillis)
-      assert.deepStrictEqual(waits, Array.from({ length: 8 }, (_, n) => Math.round(n * interval)))
-    }).pipe(Effect.provide(RateLimiter.layerMemory)))
+      assert.deepStrictEqual(
+        waits,
+        Array.from({ length: 8 }, (_, n) => Math.round(n * interval))
+      )
+    }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
 
   it.effect("never lets more than the limit into any one-second window", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const limiter = yield* RateLimiter.RateLimiter
       const fiber = yield* Effect.forkChild(
         Effect.forEach(Array.from({ length: 30 }), () => limiter.wait("sync", limit), { concurrency: "unbounded" })
@@ -29,26 +33,31 @@ describe("RateLimiter", () => {
       const at = (yield* Fiber.join(fiber)).map(Duration.toMillis).sort((a, b) => a - b)
       const worst = Math.max(...at.map((start) => at.filter((t) => t >= start && t < start + 1000).length))
       assert.strictEqual(worst, 5)
-    }).pipe(Effect.provide(RateLimiter.layerMemory)))
+    }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
 
   it.effect("keeps one budget per vendor", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const limiter = yield* RateLimiter.RateLimiter
       const first = yield* limiter.wait("a", limit)
       const other = yield* limiter.wait("b", limit)
       assert.deepStrictEqual([Duration.toMillis(first), Duration.toMillis(other)], [0, 0])
-    }).pipe(Effect.provide(RateLimiter.layerMemory)))
+    }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
 
   it.effect("two limiters over one store (two workers) share the budget", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const store = yield* Layer.build(PersistedRateLimiter.layerStoreMemory)
       const [a, b] = yield* Effect.all([
         RateLimiter.make.pipe(Effect.provide(PersistedRateLimiter.layer), Effect.provideContext(store)),
         RateLimiter.make.pipe(Effect.provide(PersistedRateLimiter.layer), Effect.provideContext(store))
       ])
-      const fiber = yield* Effect.forkChild(Effect.all([a.wait("sync", limit), b.wait("sync", limit)], { concurrency: 2 }))
+      const fiber = yield* Effect.forkChild(
+        Effect.all([a.wait("sync", limit), b.wait("sync", limit)], { concurrency: 2 })
+      )
       yield* TestClock.adjust("1 second")
       const waits = (yield* Fiber.join(fiber)).map(Duration.toMillis).sort((x, y) => x - y)
       assert.deepStrictEqual(waits, [0, Math.round(interval)])
-    }))
+    })
+  )
 })

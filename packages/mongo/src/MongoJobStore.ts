@@ -11,8 +11,9 @@
  * that payloads can't be queried by field, which nothing here needs.
  *
  * Timestamps are BSON Dates (`created_at`, `updated_at`, and `finished_at` while a job is complete or
- * failed), so range queries and a TTL index work; they read back as the job's ISO strings. Every read
- * is decoded with the job schema, so a document of the wrong shape is a typed error, not a crash.
+ * failed), so range queries and a TTL index work; they read back as the job's ISO strings (in
+ * `toISOString` form, to the millisecond, which is how `Job.makePending` writes them). Every read is
+ * decoded with the job schema, so a document of the wrong shape is a typed error, not a crash.
  *
  * Offers {@link layer} (explicit options) and {@link layerConfig} (`MONGODB_URI`, `MONGODB_DB`,
  * `MONGODB_COLLECTION`, `MONGODB_FINISHED_TTL`, `MONGODB_SERVER_SELECTION_TIMEOUT`). Both provide the
@@ -58,38 +59,40 @@ export type JobDocument = typeof StoredJob.Encoded
  *
  * @category codecs
  */
-export const JobFromDocument = StoredJob.pipe(Schema.decodeTo(
-  Job.Job,
-  SchemaTransformation.transform({
-    decode: (doc) => ({
-      id: doc._id,
-      vendor: doc.vendor,
-      status: doc.status,
-      payload: doc.payload_json,
-      attempts: doc.attempts,
-      version: doc.version,
-      ...("result_json" in doc ? { result: doc.result_json } : {}),
-      ...(doc.error === undefined ? {} : { error: doc.error }),
-      ...(doc.awaiting_callback === undefined ? {} : { awaitingCallback: doc.awaiting_callback }),
-      createdAt: doc.created_at.toISOString(),
-      updatedAt: doc.updated_at.toISOString()
-    }),
-    encode: (job) => ({
-      _id: job.id,
-      vendor: job.vendor,
-      status: job.status,
-      payload_json: job.payload,
-      attempts: job.attempts,
-      version: job.version,
-      ...("result" in job ? { result_json: job.result } : {}),
-      ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
-      ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
-      created_at: new Date(job.createdAt),
-      updated_at: new Date(job.updatedAt),
-      ...(Job.isFinished(job.status) ? { finished_at: new Date(job.updatedAt) } : {})
+export const JobFromDocument = StoredJob.pipe(
+  Schema.decodeTo(
+    Job.Job,
+    SchemaTransformation.transform({
+      decode: (doc) => ({
+        id: doc._id,
+        vendor: doc.vendor,
+        status: doc.status,
+        payload: doc.payload_json,
+        attempts: doc.attempts,
+        version: doc.version,
+        ...("result_json" in doc ? { result: doc.result_json } : {}),
+        ...(doc.error === undefined ? {} : { error: doc.error }),
+        ...(doc.awaiting_callback === undefined ? {} : { awaitingCallback: doc.awaiting_callback }),
+        createdAt: doc.created_at.toISOString(),
+        updatedAt: doc.updated_at.toISOString()
+      }),
+      encode: (job) => ({
+        _id: job.id,
+        vendor: job.vendor,
+        status: job.status,
+        payload_json: job.payload,
+        attempts: job.attempts,
+        version: job.version,
+        ...("result" in job ? { result_json: job.result } : {}),
+        ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
+        ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
+        created_at: new Date(job.createdAt),
+        updated_at: new Date(job.updatedAt),
+        ...(Job.isFinished(job.status) ? { finished_at: new Date(job.updatedAt) } : {})
+      })
     })
-  })
-))
+  )
+)
 
 /**
  * The document to insert for a new job. Fails when the job's timestamps are not dates.
@@ -150,9 +153,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
     ...(finished ? {} : { finished_at: "" as const })
   }
   // An empty `$unset` is refused by MongoDB before 5.0, so it is left out rather than sent empty.
-  return Object.keys($unset).length === 0
-    ? { $set, $inc: { version: 1 } }
-    : { $set, $unset, $inc: { version: 1 } }
+  return Object.keys($unset).length === 0 ? { $set, $inc: { version: 1 } } : { $set, $unset, $inc: { version: 1 } }
 }
 
 /**
@@ -222,25 +223,30 @@ export const ttlSeconds = (ttl: Duration.Input | undefined): number | undefined 
  *
  * @category services
  */
-export class MongoJobStore extends Context.Service<MongoJobStore, Context.Service.Shape<typeof JobStore.JobStore> & {
-  /** Answers when the server does: for readiness checks. */
-  readonly ping: Effect.Effect<void, JobStore.JobStoreError>
-  /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
-  readonly listStale: (options: {
-    readonly status: Job.JobStatus
-    readonly updatedBefore: Date
-    readonly limit: number
-  }) => Effect.Effect<ReadonlyArray<Job.Job>, JobStore.JobStoreError>
-  /** The driver's handles, for queries this module does not offer. */
-  readonly client: MongoClient
-  readonly db: Db
-  readonly collection: Collection<JobDocument>
-}>()("@vendorflow/mongo/MongoJobStore") {}
+export class MongoJobStore extends Context.Service<
+  MongoJobStore,
+  Context.Service.Shape<typeof JobStore.JobStore> & {
+    /** Answers when the server does: for readiness checks. */
+    readonly ping: Effect.Effect<void, JobStore.JobStoreError>
+    /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
+    readonly listStale: (options: {
+      readonly status: Job.JobStatus
+      readonly updatedBefore: Date
+      readonly limit: number
+    }) => Effect.Effect<ReadonlyArray<Job.Job>, JobStore.JobStoreError>
+    /** The driver's handles, for queries this module does not offer. */
+    readonly client: MongoClient
+    readonly db: Db
+    readonly collection: Collection<JobDocument>
+  }
+>()("@vendorflow/mongo/MongoJobStore") {}
 
-const messageOf = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-const unavailable = (what: string) => (cause: unknown): JobStore.JobStoreError =>
-  new JobStore.JobStoreError({ reason: "Unavailable", message: `MongoDB: ${what}: ${messageOf(cause)}` })
+const unavailable =
+  (what: string) =>
+  (cause: unknown): JobStore.JobStoreError =>
+    new JobStore.JobStoreError({ reason: "Unavailable", message: `MongoDB: ${what}: ${messageOf(cause)}` })
 
 const hasCode = (cause: unknown, ...codes: ReadonlyArray<number>): boolean =>
   cause instanceof MongoServerError && typeof cause.code === "number" && codes.includes(cause.code)
@@ -256,11 +262,12 @@ const decodeStored = (id: string, raw: unknown) =>
   fromDocument(raw).pipe(
     // No reason fits a corrupt document exactly; `Unavailable` says "the store can't serve this job",
     // and the message names the job and the fault so an operator can repair the document.
-    Effect.mapError((error) =>
-      new JobStore.JobStoreError({
-        reason: "Unavailable",
-        message: `MongoDB: the document of job ${id} does not have the stored shape: ${error.message}`
-      })
+    Effect.mapError(
+      (error) =>
+        new JobStore.JobStoreError({
+          reason: "Unavailable",
+          message: `MongoDB: the document of job ${id} does not have the stored shape: ${error.message}`
+        })
     )
   )
 
@@ -275,38 +282,49 @@ const decodeStored = (id: string, raw: unknown) =>
  *
  * @category constructors
  */
-export const make = Effect.fn("MongoJobStore.make")(function*(options: Options) {
+export const make = Effect.fn("MongoJobStore.make")(function* (options: Options) {
   const timeoutMs = Duration.toMillis(options.serverSelectionTimeout ?? Duration.seconds(5))
   const client = yield* Effect.acquireRelease(
     // The constructor parses the URI and throws on a malformed one.
     Effect.try({
-      try: () => new MongoClient(Redacted.value(options.uri), { serverSelectionTimeoutMS: timeoutMs, appName: "vendorflow" }),
+      try: () =>
+        new MongoClient(Redacted.value(options.uri), { serverSelectionTimeoutMS: timeoutMs, appName: "vendorflow" }),
       catch: unavailable("invalid connection string")
     }),
-    (client) =>
-      Effect.tryPromise(() => client.close()).pipe(
+    (opened) =>
+      Effect.tryPromise(() => opened.close()).pipe(
         Effect.catch((error) => Effect.logWarning("MongoDB: closing the client failed", messageOf(error)))
       )
   )
-  const reach = unavailable(`no usable server for database "${options.database}" within ${timeoutMs} ms`)
-  yield* Effect.tryPromise({ try: () => client.connect(), catch: reach })
+  // `connect` selects the primary and opens (so authenticates) a pooled connection, so an unreachable
+  // server and refused credentials both fail here rather than on the first job.
+  yield* Effect.tryPromise({
+    try: () => client.connect(),
+    catch: unavailable(
+      `connecting for database "${options.database}" failed (server selection timeout ${timeoutMs} ms)`
+    )
+  })
   const db = client.db(options.database)
   const collection = db.collection<JobDocument>(options.collection)
   const ping = Effect.tryPromise({ try: () => db.command({ ping: 1 }), catch: unavailable("ping") }).pipe(Effect.asVoid)
-  // A ping on the job database also proves the credentials before the first job arrives.
-  yield* Effect.tryPromise({ try: () => db.command({ ping: 1 }), catch: reach })
 
   const indexFailure = unavailable(`making the indexes of ${options.database}.${options.collection}`)
-  yield* Effect.tryPromise({ try: () => collection.createIndexes(indexes.map((index) => ({ ...index }))), catch: indexFailure })
+  yield* Effect.tryPromise({
+    try: () => collection.createIndexes(indexes.map((index) => ({ ...index }))),
+    catch: indexFailure
+  })
   const expireAfterSeconds = ttlSeconds(options.finishedTtl)
   const dropTtl = Effect.tryPromise({ try: () => collection.dropIndex(finishedTtlIndexName), catch: (cause) => cause })
   if (expireAfterSeconds === undefined) {
     yield* dropTtl.pipe(
-      Effect.catch((cause) => hasCode(cause, IndexNotFound, NamespaceNotFound) ? Effect.void : Effect.fail(indexFailure(cause)))
+      Effect.catch((cause) =>
+        hasCode(cause, IndexNotFound, NamespaceNotFound) ? Effect.void : Effect.fail(indexFailure(cause))
+      )
     )
   } else {
     const createTtl = Effect.tryPromise({
-      try: () => collection.createIndexes([{ key: { finished_at: 1 }, name: finishedTtlIndexName, expireAfterSeconds }]),
+      try: () =>
+        collection.createIndexes([{ key: { finished_at: 1 }, name: finishedTtlIndexName, expireAfterSeconds }]),
       catch: (cause) => cause
     })
     yield* createTtl.pipe(
@@ -319,13 +337,16 @@ export const make = Effect.fn("MongoJobStore.make")(function*(options: Options) 
     )
   }
 
-  const get = Effect.fn("MongoJobStore.get")(function*(id: Job.JobId) {
-    const raw = yield* Effect.tryPromise({ try: () => collection.findOne({ _id: id }), catch: unavailable(`reading job ${id}`) })
+  const get = Effect.fn("MongoJobStore.get")(function* (id: Job.JobId) {
+    const raw = yield* Effect.tryPromise({
+      try: () => collection.findOne({ _id: id }),
+      catch: unavailable(`reading job ${id}`)
+    })
     return raw === null ? Option.none() : Option.some(yield* decodeStored(id, raw))
   })
 
   return MongoJobStore.of({
-    create: Effect.fn("MongoJobStore.create")(function*(job: Job.Job) {
+    create: Effect.fn("MongoJobStore.create")(function* (job: Job.Job) {
       // A job whose timestamps are not dates breaks the Job model's own contract: a caller's bug.
       const document = yield* toDocument(job).pipe(Effect.orDie)
       yield* Effect.tryPromise({
@@ -337,7 +358,7 @@ export const make = Effect.fn("MongoJobStore.make")(function*(options: Options) 
       })
     }),
     get,
-    transition: Effect.fn("MongoJobStore.transition")(function*(transition: JobStore.Transition) {
+    transition: Effect.fn("MongoJobStore.transition")(function* (transition: JobStore.Transition) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const now = new Date(yield* Clock.currentTimeMillis)
       const raw = yield* Effect.tryPromise({
@@ -351,14 +372,17 @@ export const make = Effect.fn("MongoJobStore.make")(function*(options: Options) 
       return raw === null ? Option.none() : Option.some(yield* decodeStored(transition.id, raw))
     }),
     ping,
-    listStale: Effect.fn("MongoJobStore.listStale")(function*(query: {
+    listStale: Effect.fn("MongoJobStore.listStale")(function* (query: {
       readonly status: Job.JobStatus
       readonly updatedBefore: Date
       readonly limit: number
     }) {
+      // MongoDB reads a limit of 0 as "no limit" and a negative one as "one batch".
+      if (query.limit <= 0) return []
       const raws = yield* Effect.tryPromise({
         try: () =>
-          collection.find({ status: query.status, updated_at: { $lt: query.updatedBefore } })
+          collection
+            .find({ status: query.status, updated_at: { $lt: query.updatedBefore } })
             .sort({ updated_at: 1 })
             .limit(query.limit)
             .toArray(),

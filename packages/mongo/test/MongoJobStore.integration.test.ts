@@ -12,9 +12,8 @@ if (server._tag === "Absent") {
   console.warn(`@vendorflow/mongo: MongoDB integration tests skipped: ${server.reason}`)
 }
 const describeMongo = server._tag === "Available" ? describe : describe.skip
-const title = server._tag === "Available"
-  ? `MongoDB via ${server.source}`
-  : `MongoDB integration (skipped: ${server.reason})`
+const title =
+  server._tag === "Available" ? `MongoDB via ${server.source}` : `MongoDB integration (skipped: ${server.reason})`
 
 const uri = () => Redacted.make(server._tag === "Available" ? server.uri() : "mongodb://unused")
 
@@ -23,7 +22,10 @@ const randomDatabase = () => `vendorflow_test_${crypto.randomUUID().replaceAll("
 // Drops the database when the scope closes; acquired before the stores, so it runs after they close.
 const dropOnClose = (database: string) =>
   Effect.acquireRelease(
-    Effect.tryPromise(() => new MongoClient(Redacted.value(uri()), { serverSelectionTimeoutMS: 10_000 }).connect()),
+    Effect.tryPromise({
+      try: () => new MongoClient(Redacted.value(uri()), { serverSelectionTimeoutMS: 10_000 }).connect(),
+      catch: (cause) => new Error(`connecting to drop ${database} afterwards failed`, { cause })
+    }),
     (client) =>
       Effect.tryPromise(() => client.db(database).dropDatabase()).pipe(
         Effect.ensuring(Effect.tryPromise(() => client.close()).pipe(Effect.ignore)),
@@ -36,12 +38,16 @@ const storeLayer = (options: Partial<MongoJobStore.Options> & { readonly databas
 
 // The store on a fresh database of its own, dropped when the layer closes.
 const layerTest = (options: Partial<MongoJobStore.Options> = {}) =>
-  Layer.unwrap(Effect.sync(() => {
-    const database = randomDatabase()
-    return Layer.effectDiscard(MongoJobStore.MongoJobStore.use((store) =>
-      Effect.addFinalizer(() => Effect.tryPromise(() => store.db.dropDatabase()).pipe(Effect.ignore))
-    )).pipe(Layer.provideMerge(storeLayer({ ...options, database })))
-  }))
+  Layer.unwrap(
+    Effect.sync(() => {
+      const database = randomDatabase()
+      return Layer.effectDiscard(
+        MongoJobStore.MongoJobStore.use((store) =>
+          Effect.addFinalizer(() => Effect.tryPromise(() => store.db.dropDatabase()).pipe(Effect.ignore))
+        )
+      ).pipe(Layer.provideMerge(storeLayer({ ...options, database })))
+    })
+  )
 
 const indexesOf = (store: Context.Service.Shape<typeof MongoJobStore.MongoJobStore>) =>
   Effect.tryPromise(() => store.collection.listIndexes().toArray()).pipe(
@@ -54,19 +60,21 @@ const pendingAt = (now: Date, payload: Job.JsonObject = { query: "acme" }) =>
 describeMongo(title, () => {
   JobStoreSuite.suite("mongodb", layerTest())
 
-  it.layer(layerTest(), { timeout: 30_000, excludeTestServices: true })("MongoJobStore on MongoDB", (it) => {
-    it.effect("answers ping", () => MongoJobStore.MongoJobStore.use((store) => store.ping))
+  it.layer(layerTest(), { timeout: 30_000, excludeTestServices: true })("MongoJobStore on MongoDB", (withStore) => {
+    // Named apart from the module-level `it`; every test here shares one store on a fresh database.
+    withStore.effect("answers ping", () => MongoJobStore.MongoJobStore.use((store) => store.ping))
 
-    it.effect("makes its indexes at start-up, and no TTL index unless configured", () =>
-      Effect.gen(function*() {
+    withStore.effect("makes its indexes at start-up, and no TTL index unless configured", () =>
+      Effect.gen(function* () {
         const indexes = yield* indexesOf(yield* MongoJobStore.MongoJobStore)
         assert.deepStrictEqual(indexes.get("status_1_updated_at_1")?.["key"], { status: 1, updated_at: 1 })
         assert.deepStrictEqual(indexes.get("vendor_1_status_1")?.["key"], { vendor: 1, status: 1 })
         assert.isFalse(indexes.has(MongoJobStore.finishedTtlIndexName))
-      }))
+      })
+    )
 
-    it.effect("stores dates as BSON dates and the payload as JSON text; finished_at only while finished", () =>
-      Effect.gen(function*() {
+    withStore.effect("stores dates as BSON dates and the payload as JSON text; finished_at only while finished", () =>
+      Effect.gen(function* () {
         const store = yield* MongoJobStore.MongoJobStore
         const job = pendingAt(new Date(), { $where: "1", "a.b": { $gt: "" } })
         yield* store.create(job)
@@ -77,7 +85,12 @@ describeMongo(title, () => {
         assert.strictEqual(created?.payload_json, JSON.stringify(job.payload))
         assert.isFalse(created !== null && "finished_at" in created)
 
-        yield* store.transition({ id: job.id, from: "pending", to: "failed", set: { error: { reason: "r", message: "m" } } })
+        yield* store.transition({
+          id: job.id,
+          from: "pending",
+          to: "failed",
+          set: { error: { reason: "r", message: "m" } }
+        })
         const failed = yield* raw()
         assert.instanceOf(failed?.finished_at, Date)
         assert.deepStrictEqual(failed?.error, { reason: "r", message: "m" })
@@ -87,10 +100,11 @@ describeMongo(title, () => {
         assert.isFalse(reopened !== null && "finished_at" in reopened)
         assert.isFalse(reopened !== null && "error" in reopened)
         assert.strictEqual(Option.getOrThrow(again).version, 2)
-      }))
+      })
+    )
 
-    it.effect("a document of the wrong shape, written by another process, is a typed error", () =>
-      Effect.gen(function*() {
+    withStore.effect("a document of the wrong shape, written by another process, is a typed error", () =>
+      Effect.gen(function* () {
         const store = yield* MongoJobStore.MongoJobStore
         const id = Job.makeJobId()
         // Untyped on purpose: this is what a buggy writer elsewhere could leave behind.
@@ -115,47 +129,63 @@ describeMongo(title, () => {
         assert.include(onGet.message, id)
         const onTransition = yield* Effect.flip(store.transition({ id, from: "pending", to: "processing" }))
         assert.strictEqual(onTransition.reason, "Unavailable")
-      }))
+      })
+    )
 
-    it.effect("listStale: jobs in a status untouched since a time, oldest first, up to the limit", () =>
-      Effect.gen(function*() {
+    withStore.effect("listStale: jobs in a status untouched since a time, oldest first, up to the limit", () =>
+      Effect.gen(function* () {
         const store = yield* MongoJobStore.MongoJobStore
         // A vendor of its own keeps the other tests' jobs out of the answer.
         const now = Date.now()
-        const old = [3, 2, 1].map((hours) =>
-          new Job.Job({ ...pendingAt(new Date(now - hours * 3_600_000)), vendor: "stale-test" })
+        const old = [3, 2, 1].map(
+          (hours) => new Job.Job({ ...pendingAt(new Date(now - hours * 3_600_000)), vendor: "stale-test" })
         )
         const fresh = new Job.Job({ ...pendingAt(new Date(now)), vendor: "stale-test" })
         yield* Effect.forEach([...old, fresh], store.create)
-        const stale = yield* store.listStale({ status: "pending", updatedBefore: new Date(now - 1_800_000), limit: 1_000 })
+        const stale = yield* store.listStale({
+          status: "pending",
+          updatedBefore: new Date(now - 1_800_000),
+          limit: 1_000
+        })
         const ours = stale.filter((job) => job.vendor === "stale-test")
-        assert.deepStrictEqual(ours.map((job) => job.id), old.map((job) => job.id))
-        const limited = yield* store.listStale({ status: "pending", updatedBefore: new Date(now - 1_800_000), limit: 1 })
+        assert.deepStrictEqual(
+          ours.map((job) => job.id),
+          old.map((job) => job.id)
+        )
+        const limited = yield* store.listStale({
+          status: "pending",
+          updatedBefore: new Date(now - 1_800_000),
+          limit: 1
+        })
         assert.strictEqual(limited.length, 1)
-      }))
+      })
+    )
   })
 
   describe("start-up and several processes", () => {
     it.live("makes the TTL index when configured, changes it when the TTL changes, drops it when unset", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const database = randomDatabase()
         yield* dropOnClose(database)
         const ttlIndex = (finishedTtl: Duration.Input | undefined) =>
-          Effect.scoped(Effect.gen(function*() {
-            const context = yield* Layer.build(storeLayer({ database, finishedTtl }))
-            const indexes = yield* indexesOf(Context.get(context, MongoJobStore.MongoJobStore))
-            return indexes.get(MongoJobStore.finishedTtlIndexName)
-          }))
+          Effect.scoped(
+            Effect.gen(function* () {
+              const context = yield* Layer.build(storeLayer({ database, finishedTtl }))
+              const indexes = yield* indexesOf(Context.get(context, MongoJobStore.MongoJobStore))
+              return indexes.get(MongoJobStore.finishedTtlIndexName)
+            })
+          )
         const hour = yield* ttlIndex("1 hour")
         assert.deepStrictEqual(hour?.["key"], { finished_at: 1 })
         assert.strictEqual(hour?.["expireAfterSeconds"], 3600)
         assert.strictEqual((yield* ttlIndex("2 hours"))?.["expireAfterSeconds"], 7200)
         assert.strictEqual((yield* ttlIndex("2 hours"))?.["expireAfterSeconds"], 7200)
         assert.isUndefined(yield* ttlIndex(undefined))
-      }))
+      })
+    )
 
     it.live("of identical transitions from two processes exactly one wins", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const database = randomDatabase()
         yield* dropOnClose(database)
         const first = Context.get(yield* Layer.build(storeLayer({ database })), JobStore.JobStore)
@@ -170,12 +200,13 @@ describeMongo(title, () => {
               to: "processing",
               expectedVersion: 0,
               set: { attempts: 1 }
-            })),
+            })
+          ),
           { concurrency: "unbounded" }
         )
         assert.strictEqual(outcomes.filter(Option.isSome).length, 1)
         assert.deepStrictEqual(yield* second.get(job.id), outcomes.find(Option.isSome))
-      }))
-
+      })
+    )
   })
 })

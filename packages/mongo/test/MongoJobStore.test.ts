@@ -30,7 +30,7 @@ const applyUpdate = (document: MongoJobStore.JobDocument, update: UpdateFilter<M
 
 describe("MongoJobStore documents", () => {
   it.effect("a job encodes to a document and decodes back unchanged", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const job = pending()
       const document = yield* MongoJobStore.toDocument(job)
       assert.strictEqual(document._id, job.id)
@@ -40,10 +40,11 @@ describe("MongoJobStore documents", () => {
       assert.isFalse("finished_at" in document)
       assert.isFalse("result_json" in document)
       assert.deepStrictEqual(yield* MongoJobStore.fromDocument(document), job)
-    }))
+    })
+  )
 
   it.effect("keeps payload and result keys that start with $ or contain a dot, and stores none as a field name", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const job = new Job.Job({ ...pending(tricky), status: "complete", result: { $set: { "x.y": 1 } } })
       const document = yield* MongoJobStore.toDocument(job)
       assert.deepStrictEqual(restrictedKeys(document), [])
@@ -52,11 +53,17 @@ describe("MongoJobStore documents", () => {
       assert.deepStrictEqual(back.payload, tricky)
       assert.deepStrictEqual(back.result, { $set: { "x.y": 1 } })
       assert.deepStrictEqual(back, job)
-    }))
+    })
+  )
 
   it.effect("a finished job carries finished_at; a null result is kept as null", () =>
-    Effect.gen(function*() {
-      const job = new Job.Job({ ...pending(), status: "failed", result: null, error: { reason: "Rejected", message: "no" } })
+    Effect.gen(function* () {
+      const job = new Job.Job({
+        ...pending(),
+        status: "failed",
+        result: null,
+        error: { reason: "Rejected", message: "no" }
+      })
       const document = yield* MongoJobStore.toDocument(job)
       assert.deepStrictEqual(document.finished_at, at)
       assert.strictEqual(document.result_json, "null")
@@ -64,14 +71,16 @@ describe("MongoJobStore documents", () => {
       assert.isTrue("result" in back)
       assert.strictEqual(back.result, null)
       assert.deepStrictEqual(back, job)
-    }))
+    })
+  )
 
   it.effect("refuses a job whose timestamps are not dates", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const job = new Job.Job({ ...pending(), createdAt: "yesterday" })
       const error = yield* Effect.flip(MongoJobStore.toDocument(job))
       assert.strictEqual(error._tag, "SchemaError")
-    }))
+    })
+  )
 
   it.effect.each([
     ["a missing field", (doc: Record<string, unknown>) => ({ ...doc, vendor: undefined })],
@@ -84,11 +93,12 @@ describe("MongoJobStore documents", () => {
     ["an id that is not a UUID", (doc: Record<string, unknown>) => ({ ...doc, _id: "job-1" })],
     ["a fractional version", (doc: Record<string, unknown>) => ({ ...doc, version: 1.5 })]
   ] as const)("a document with %s is a SchemaError", ([_, corrupt]) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const document = yield* MongoJobStore.toDocument(pending())
       const error = yield* Effect.flip(MongoJobStore.fromDocument(corrupt({ ...document })))
       assert.strictEqual(error._tag, "SchemaError")
-    }))
+    })
+  )
 })
 
 describe("MongoJobStore transitions", () => {
@@ -158,7 +168,12 @@ describe("MongoJobStore transitions", () => {
     [
       "complete with a result, dropping the callback flag",
       new Job.Job({ ...pending(), status: "processing", awaitingCallback: true, version: 2 }),
-      { from: "processing", to: "complete", set: { result: { "$x.y": [null, { "a.b": true }] } }, unset: ["awaitingCallback"] }
+      {
+        from: "processing",
+        to: "complete",
+        set: { result: { "$x.y": [null, { "a.b": true }] } },
+        unset: ["awaitingCallback"]
+      }
     ],
     [
       "fail with an error",
@@ -172,7 +187,7 @@ describe("MongoJobStore transitions", () => {
     ]
   ]
   it.effect.each(cases)("agrees with the memory store: %s", ([_, job, change]) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const transition: JobStore.Transition = { id: job.id, ...change }
       const document = yield* MongoJobStore.toDocument(job)
       const updated = applyUpdate(document, MongoJobStore.transitionUpdate(transition, later))
@@ -180,7 +195,8 @@ describe("MongoJobStore transitions", () => {
       assert.isDefined(expected)
       assert.deepStrictEqual(yield* MongoJobStore.fromDocument(updated), expected)
       assert.deepStrictEqual(updated.finished_at, Job.isFinished(transition.to) ? later : undefined)
-    }))
+    })
+  )
 })
 
 describe("MongoJobStore configuration", () => {
@@ -188,7 +204,7 @@ describe("MongoJobStore configuration", () => {
     Effect.provide(Layer.fresh(ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
 
   it.effect("reads the defaults, and keeps the URI redacted", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const options = yield* MongoJobStore.config.pipe(withEnv({ MONGODB_URI: "mongodb://user:s3cret@db:27017" }))
       assert.strictEqual(Redacted.value(options.uri), "mongodb://user:s3cret@db:27017")
       assert.notInclude(String(options.uri), "s3cret")
@@ -196,28 +212,33 @@ describe("MongoJobStore configuration", () => {
       assert.strictEqual(options.collection, "jobs")
       assert.isUndefined(options.finishedTtl)
       assert.isTrue(Duration.equals(Duration.fromInputUnsafe(options.serverSelectionTimeout ?? 0), Duration.seconds(5)))
-    }))
+    })
+  )
 
   it.effect("reads every variable", () =>
-    Effect.gen(function*() {
-      const options = yield* MongoJobStore.config.pipe(withEnv({
-        MONGODB_URI: "mongodb://db",
-        MONGODB_DB: "vf",
-        MONGODB_COLLECTION: "vf_jobs",
-        MONGODB_FINISHED_TTL: "30 days",
-        MONGODB_SERVER_SELECTION_TIMEOUT: "2 seconds"
-      }))
+    Effect.gen(function* () {
+      const options = yield* MongoJobStore.config.pipe(
+        withEnv({
+          MONGODB_URI: "mongodb://db",
+          MONGODB_DB: "vf",
+          MONGODB_COLLECTION: "vf_jobs",
+          MONGODB_FINISHED_TTL: "30 days",
+          MONGODB_SERVER_SELECTION_TIMEOUT: "2 seconds"
+        })
+      )
       assert.strictEqual(options.database, "vf")
       assert.strictEqual(options.collection, "vf_jobs")
       assert.strictEqual(MongoJobStore.ttlSeconds(options.finishedTtl), 30 * 24 * 3600)
       assert.strictEqual(Duration.toMillis(options.serverSelectionTimeout ?? 0), 2000)
-    }))
+    })
+  )
 
   it.effect("without MONGODB_URI the layer fails with a ConfigError", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* Effect.flip(Layer.build(MongoJobStore.layerConfig).pipe(withEnv({})))
       assert.strictEqual(error._tag, "ConfigError")
-    }))
+    })
+  )
 
   it("TTL seconds: whole seconds, off when absent or infinite", () => {
     assert.isUndefined(MongoJobStore.ttlSeconds(undefined))
@@ -231,31 +252,41 @@ describe("MongoJobStore configuration", () => {
 // These reach the real driver but need no server: they check start-up fails once, fast and clearly.
 describe("MongoJobStore start-up failures (no server needed)", () => {
   it.live("a malformed URI fails at layer build with Unavailable, at once", () =>
-    Effect.gen(function*() {
-      const error = yield* Effect.flip(Layer.build(MongoJobStore.layer({
-        uri: Redacted.make("postgres://user:s3cret@db"),
-        database: "vendorflow",
-        collection: "jobs"
-      })))
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Layer.build(
+          MongoJobStore.layer({
+            uri: Redacted.make("postgres://user:s3cret@db"),
+            database: "vendorflow",
+            collection: "jobs"
+          })
+        )
+      )
       assert.strictEqual(error._tag, "JobStoreError")
       assert.strictEqual(error.reason, "Unavailable")
       assert.include(error.message, "invalid connection string")
       assert.notInclude(error.message, "s3cret")
-    }))
+    })
+  )
 
   it.live("an unreachable server fails at layer build within the server selection timeout", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const started = Date.now()
-      const error = yield* Effect.flip(Layer.build(MongoJobStore.layer({
-        uri: Redacted.make("mongodb://user:s3cret@127.0.0.1:1/?authSource=admin"),
-        database: "vendorflow",
-        collection: "jobs",
-        serverSelectionTimeout: "300 millis"
-      })))
+      const error = yield* Effect.flip(
+        Layer.build(
+          MongoJobStore.layer({
+            uri: Redacted.make("mongodb://user:s3cret@127.0.0.1:1/?authSource=admin"),
+            database: "vendorflow",
+            collection: "jobs",
+            serverSelectionTimeout: "300 millis"
+          })
+        )
+      )
       const elapsed = Date.now() - started
       assert.strictEqual(error.reason, "Unavailable")
-      assert.include(error.message, "no usable server for database \"vendorflow\" within 300 ms")
+      assert.include(error.message, 'connecting for database "vendorflow" failed (server selection timeout 300 ms)')
       assert.notInclude(error.message, "s3cret")
       assert.isBelow(elapsed, 3_000)
-    }))
+    })
+  )
 })

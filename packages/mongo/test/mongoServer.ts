@@ -32,7 +32,10 @@ const ping = (target: RequestOptions) =>
     req.on("error", () => resume(Effect.succeed(false)))
     req.end()
     return Effect.sync(() => req.destroy())
-  }).pipe(Effect.timeoutOption("1500 millis"), Effect.map((answered) => answered._tag === "Some" && answered.value))
+  }).pipe(
+    Effect.timeoutOption("1500 millis"),
+    Effect.map((answered) => answered._tag === "Some" && answered.value)
+  )
 
 const dockerTargets = (): ReadonlyArray<readonly [string, RequestOptions]> => {
   const host = process.env["DOCKER_HOST"]
@@ -49,11 +52,13 @@ const dockerTargets = (): ReadonlyArray<readonly [string, RequestOptions]> => {
     join(homedir(), ".docker", "run", "docker.sock"),
     join(homedir(), ".docker", "desktop", "docker.sock"),
     ...(uid === undefined ? [] : [`/run/user/${uid}/docker.sock`])
-  ].filter((path) => existsSync(path)).map((path) => [path, { socketPath: path }] as const)
+  ]
+    .filter((path) => existsSync(path))
+    .map((path) => [path, { socketPath: path }] as const)
 }
 
 /** The first Docker engine that answers, by where it was found. */
-export const findDocker = Effect.gen(function*() {
+export const findDocker = Effect.gen(function* () {
   for (const [name, target] of dockerTargets()) {
     if (yield* ping(target)) return name
   }
@@ -64,7 +69,7 @@ export const findDocker = Effect.gen(function*() {
  * Decides where the tests run. With Docker, registers the file's `beforeAll` that starts the
  * container (and the `afterAll` that stops it); `uri()` is valid once it has run.
  */
-export const setup: Effect.Effect<MongoServer> = Effect.gen(function*() {
+export const setup: Effect.Effect<MongoServer> = Effect.gen(function* () {
   const fromEnv = process.env["MONGODB_URI"]
   if (fromEnv !== undefined && fromEnv !== "") {
     return { _tag: "Available", source: "MONGODB_URI", uri: () => fromEnv } as const
@@ -80,7 +85,8 @@ export const setup: Effect.Effect<MongoServer> = Effect.gen(function*() {
   let stop: () => Promise<unknown> = () => Promise.resolve()
   const start = Effect.tryPromise({
     try: () => import("@testcontainers/mongodb").then(({ MongoDBContainer }) => new MongoDBContainer(image).start()),
-    catch: (cause) => new Error(`Docker answers at ${docker}, but starting ${image} with testcontainers failed`, { cause })
+    catch: (cause) =>
+      new Error(`Docker answers at ${docker}, but starting ${image} with testcontainers failed`, { cause })
   }).pipe(
     Effect.tap((container) =>
       Effect.sync(() => {

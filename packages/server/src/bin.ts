@@ -5,14 +5,17 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { type Vendor, VendorRegistry } from "@vendorflow/core"
-import type { Effect } from "effect"
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { MockAsyncVendor } from "@vendorflow/adapter-mock-async"
+import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
+import { VendorRegistry } from "@vendorflow/core"
 import { Layer } from "effect"
 import * as Server from "./Server.ts"
 
-// The adapters this process loads. Empty until the mock adapters are wired in; with none loaded,
-// `POST /jobs` answers 422 and `/health` lists no vendors.
-const vendors: ReadonlyArray<Effect.Effect<Vendor.Vendor>> = []
+// TODO(#3): Redis / MongoDB backends chosen from the environment; until then this process keeps
+// its jobs in memory and shares nothing with a separate worker.
+const Vendors = VendorRegistry.layer([MockSyncVendor.fromConfig, MockAsyncVendor.fromConfig]).pipe(
+  Layer.provide(NodeHttpClient.layerUndici)
+)
 
-NodeRuntime.runMain(Layer.launch(Server.makeServer(VendorRegistry.layer(vendors))))
+NodeRuntime.runMain(Layer.launch(Server.makeServer(Vendors)))

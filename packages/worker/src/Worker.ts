@@ -3,13 +3,24 @@
  *
  * @since 0.1.0
  */
-import { Consumer, JobProcessor } from "@vendorflow/core"
-import { Layer } from "effect"
+import {
+  type Cleaner,
+  Consumer,
+  JobProcessor,
+  type JobQueue,
+  type JobStore,
+  type RateLimiter,
+  type VendorRegistry
+} from "@vendorflow/core"
+import { type Config, Layer } from "effect"
 
 /**
- * The consumer loops running the engine; needs a `JobStore`, `JobQueue`, `VendorRegistry`,
- * `RateLimiter` and `Cleaner`. The engine's webhook base URL comes from `PUBLIC_URL`.
+ * The consumer loops running the engine; the engine's webhook base URL comes from `PUBLIC_URL`.
  *
  * @category layers
  */
-export const layer = Consumer.layer.pipe(Layer.provide(JobProcessor.layerConfig))
+export const layer: Layer.Layer<
+  never,
+  Config.ConfigError,
+  JobStore.JobStore | JobQueue.JobQueue | VendorRegistry.VendorRegistry | RateLimiter.RateLimiter | Cleaner.Cleaner
+> = Consumer.layer.pipe(Layer.provide(JobProcessor.layerConfig))

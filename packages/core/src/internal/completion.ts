@@ -8,7 +8,7 @@ import type { Vendor } from "../Vendor.ts"
  * Cleans a vendor's data and completes a processing job with it: the one way a job completes,
  * whether the data came in the call's answer or in a webhook. `None` when the job had moved on.
  */
-export const completeJob = Effect.fnUntraced(function*(job: Job, vendor: Vendor, data: Schema.Json) {
+export const completeJob = Effect.fnUntraced(function* (job: Job, vendor: Vendor, data: Schema.Json) {
   const cleaner = yield* Cleaner
   const store = yield* JobStore
   const result = yield* cleaner.clean(data, vendor.cleaning)

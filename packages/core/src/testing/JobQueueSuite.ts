@@ -21,20 +21,24 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
   describe(`JobQueue conformance: ${name}`, () => {
     it.layer(layer, { timeout: 30_000, excludeTestServices: true })((it) => {
       it.effect("delivers what was enqueued, in order, once", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const queue = yield* JobQueue
           const vendor = vendorName()
           const ids = [Job.makeJobId(), Job.makeJobId(), Job.makeJobId()]
           for (const id of ids) yield* queue.enqueue(vendor, id)
           const taken = yield* queue.take(vendor, { max: 10, block: "1 second" })
-          assert.deepStrictEqual(taken.map((d) => d.jobId), ids)
+          assert.deepStrictEqual(
+            taken.map((d) => d.jobId),
+            ids
+          )
           assert.isTrue(taken.every((d) => d.vendor === vendor && d.deliveryCount === 1))
           for (const delivery of taken) yield* queue.ack(delivery)
           assert.deepStrictEqual(yield* queue.take(vendor, { max: 10, block: "50 millis" }), [])
-        }))
+        })
+      )
 
       it.effect("takes at most max, and keeps vendors apart", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const queue = yield* JobQueue
           const a = vendorName()
           const b = vendorName()
@@ -46,10 +50,11 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
           assert.strictEqual(first.length, 2)
           assert.strictEqual(rest.length, 3)
           for (const delivery of [...first, ...rest]) yield* queue.ack(delivery)
-        }))
+        })
+      )
 
       it.effect("waits for work that arrives while it blocks", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const queue = yield* JobQueue
           const vendor = vendorName()
           const id = Job.makeJobId()
@@ -57,12 +62,16 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
           yield* Effect.sleep("100 millis")
           yield* queue.enqueue(vendor, id)
           const taken = yield* Fiber.join(taking)
-          assert.deepStrictEqual(taken.map((d) => d.jobId), [id])
+          assert.deepStrictEqual(
+            taken.map((d) => d.jobId),
+            [id]
+          )
           yield* queue.ack(taken[0]!)
-        }))
+        })
+      )
 
       it.effect("retryLater delivers again after the delay, counting the delivery", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const queue = yield* JobQueue
           const vendor = vendorName()
           const id = Job.makeJobId()
@@ -71,12 +80,16 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
           yield* queue.retryLater(delivery!, "300 millis")
           assert.deepStrictEqual(yield* queue.take(vendor, { max: 1, block: "100 millis" }), [])
           const again = yield* queue.take(vendor, { max: 1, block: "3 seconds" })
-          assert.deepStrictEqual(again.map((d) => [d.jobId, d.deliveryCount]), [[id, 2]])
+          assert.deepStrictEqual(
+            again.map((d) => [d.jobId, d.deliveryCount]),
+            [[id, 2]]
+          )
           yield* queue.ack(again[0]!)
-        }))
+        })
+      )
 
       it.effect("deadLetter records the job and its reason", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const queue = yield* JobQueue
           const vendor = vendorName()
           const id = Job.makeJobId()
@@ -84,9 +97,13 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
           const [delivery] = yield* queue.take(vendor, { max: 1, block: "1 second" })
           yield* queue.deadLetter(delivery!, "Rejected: vendor answered 400")
           const letters = yield* queue.deadLetters(vendor)
-          assert.deepStrictEqual(letters.map((l) => [l.jobId, l.reason]), [[id, "Rejected: vendor answered 400"]])
+          assert.deepStrictEqual(
+            letters.map((l) => [l.jobId, l.reason]),
+            [[id, "Rejected: vendor answered 400"]]
+          )
           assert.deepStrictEqual(yield* queue.take(vendor, { max: 1, block: "50 millis" }), [])
-        }))
+        })
+      )
     })
   })
 }

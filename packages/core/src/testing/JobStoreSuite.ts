@@ -15,7 +15,13 @@ const pending = (payload: Job.JsonObject = { query: "acme" }) =>
 
 const startProcessing = (job: Job.Job) =>
   JobStore.use((store) =>
-    store.transition({ id: job.id, from: "pending", to: "processing", expectedVersion: job.version, set: { attempts: 1 } })
+    store.transition({
+      id: job.id,
+      from: "pending",
+      to: "processing",
+      expectedVersion: job.version,
+      set: { attempts: 1 }
+    })
   ).pipe(Effect.map(Option.getOrThrow))
 
 /**
@@ -27,30 +33,33 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
   describe(`JobStore conformance: ${name}`, () => {
     it.layer(layer, { timeout: 30_000, excludeTestServices: true })((it) => {
       it.effect("stores a job and reads it back unchanged", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
           assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
-        }))
+        })
+      )
 
       it.effect("refuses a second job with the same id", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
           const error = yield* Effect.flip(store.create(job))
           assert.strictEqual(error.reason, "Duplicate")
-        }))
+        })
+      )
 
       it.effect("answers None for an unknown id", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           assert.isTrue(Option.isNone(yield* store.get(Job.makeJobId())))
-        }))
+        })
+      )
 
       it.effect("applies an allowed transition: new status, fields, version + 1", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
@@ -61,10 +70,11 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           assert.strictEqual(started.createdAt, job.createdAt)
           assert.isTrue(Date.parse(started.updatedAt) >= Date.parse(job.updatedAt))
           assert.deepStrictEqual(yield* store.get(job.id), Option.some(started))
-        }))
+        })
+      )
 
       it.effect("compare-and-set: a stale status or version changes nothing", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
@@ -80,10 +90,11 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           assert.isTrue(Option.isNone(wrongStatus))
           assert.isTrue(Option.isNone(wrongVersion))
           assert.deepStrictEqual(yield* store.get(job.id), Option.some(started))
-        }))
+        })
+      )
 
       it.effect("of concurrent identical transitions exactly one wins", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
@@ -96,14 +107,16 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
                 to: "complete",
                 expectedVersion: started.version,
                 set: { result: i }
-              })),
+              })
+            ),
             { concurrency: "unbounded" }
           )
           assert.strictEqual(outcomes.filter(Option.isSome).length, 1)
-        }))
+        })
+      )
 
       it.effect("refuses a transition the job model forbids", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
@@ -111,42 +124,49 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           assert.strictEqual(error.reason, "InvalidTransition")
           const finished = yield* Effect.flip(store.transition({ id: job.id, from: "complete", to: "complete" }))
           assert.strictEqual(finished.reason, "InvalidTransition")
-        }))
+        })
+      )
 
       it.effect("updates an unfinished job in place and removes fields on request", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
           const started = yield* startProcessing(job)
-          const awaiting = yield* store.transition({
-            id: job.id,
-            from: "processing",
-            to: "processing",
-            set: { awaitingCallback: true }
-          }).pipe(Effect.map(Option.getOrThrow))
+          const awaiting = yield* store
+            .transition({
+              id: job.id,
+              from: "processing",
+              to: "processing",
+              set: { awaitingCallback: true }
+            })
+            .pipe(Effect.map(Option.getOrThrow))
           assert.strictEqual(awaiting.awaitingCallback, true)
           assert.strictEqual(awaiting.version, started.version + 1)
-          const done = yield* store.transition({
-            id: job.id,
-            from: "processing",
-            to: "complete",
-            set: { result: null },
-            unset: ["awaitingCallback"]
-          }).pipe(Effect.map(Option.getOrThrow))
+          const done = yield* store
+            .transition({
+              id: job.id,
+              from: "processing",
+              to: "complete",
+              set: { result: null },
+              unset: ["awaitingCallback"]
+            })
+            .pipe(Effect.map(Option.getOrThrow))
           assert.isFalse("awaitingCallback" in done)
           assert.strictEqual(done.result, null)
           assert.deepStrictEqual(yield* store.get(job.id), Option.some(done))
-        }))
+        })
+      )
 
       it.effect("keeps payload keys that start with $ or contain a dot", () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending({ $where: "1", "a.b": { $gt: "", "c.d": [1, { $ne: null }] }, plain: "x" })
           yield* store.create(job)
           const stored = yield* store.get(job.id).pipe(Effect.map(Option.getOrThrow))
           assert.deepStrictEqual(stored.payload, job.payload)
-        }))
+        })
+      )
     })
   })
 }

@@ -6,3 +6,4 @@
  */
 export * as JobQueueSuite from "./JobQueueSuite.ts"
 export * as JobStoreSuite from "./JobStoreSuite.ts"
+export * as RateLimiterSuite from "./RateLimiterSuite.ts"

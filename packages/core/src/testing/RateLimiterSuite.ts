@@ -1,0 +1,142 @@
+/**
+ * The conformance suite every {@link RateLimiter} layer runs: memory in core's unit tests, Redis in
+ * `@vendorflow/redis`'s integration tests.
+ *
+ * It runs on the real clock, because a store outside the process (Redis) does not see the test
+ * clock; the limits are small (10 per 500 ms) so that it stays quick, and timings are checked with
+ * tolerances. Each test uses its own vendor names, so one limiter instance serves the whole suite.
+ *
+ * "Two independently built instances share one budget" builds `layer` twice more with
+ * `Layer.fresh`, which is how two worker processes look to a shared store. A layer whose store
+ * lives inside the layer (memory) gives each build its own budget; run it with the store built
+ * once and provided to both.
+ *
+ * @since 0.1.0
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { headroom, RateLimiter } from "../RateLimiter.ts"
+
+const limit = { limit: 10, window: "500 millis" } as const
+/** The pace the limiter keeps: one call per interval. */
+const interval = (500 / 10) * headroom
+/** How far a measured time may trail the ideal one: timers fire late, event loops get busy. */
+const slack = 40
+/** How far it may lead it: only by rounding and the moment between a call and the store seeing it. */
+const precision = 5
+
+const vendorName = () => `suite-${crypto.randomUUID().slice(0, 8)}`
+
+interface Grant {
+  /** What `wait` returned. */
+  readonly delay: number
+  /** When `wait` returned, ms after the test started. */
+  readonly released: number
+  /** When the limiter let the call through: the time of the call plus the returned delay. */
+  readonly granted: number
+}
+
+const waitAll = (calls: ReadonlyArray<readonly [RateLimiter["Service"], string]>) =>
+  Effect.gen(function* () {
+    const start = yield* Clock.currentTimeMillis
+    return yield* Effect.forEach(
+      calls,
+      ([limiter, vendor]) =>
+        Effect.gen(function* () {
+          const calledAt = yield* Clock.currentTimeMillis
+          const delay = Duration.toMillis(yield* limiter.wait(vendor, limit))
+          const released = (yield* Clock.currentTimeMillis) - start
+          return { delay, released, granted: calledAt - start + delay } satisfies Grant
+        }),
+      { concurrency: "unbounded" }
+    )
+  })
+
+const assertPaced = (label: string, delays: ReadonlyArray<number>) => {
+  const sorted = [...delays].sort((a, b) => a - b)
+  sorted.forEach((delay, n) => {
+    // A returned delay is counted from when the store saw the call, so it can only come out short.
+    assert.isAtLeast(
+      delay,
+      n * interval - slack,
+      `${label}: caller ${n} waited ${delay} ms, expected about ${n * interval}`
+    )
+    assert.isAtMost(
+      delay,
+      n * interval + precision,
+      `${label}: caller ${n} waited ${delay} ms, expected about ${n * interval}`
+    )
+  })
+}
+
+/**
+ * Registers the suite under `name`, against the limiter that `layer` builds.
+ *
+ * @category suites
+ */
+export const suite = <E>(name: string, layer: Layer.Layer<RateLimiter, E>): void => {
+  describe(`RateLimiter conformance: ${name}`, () => {
+    it.layer(layer, { timeout: 30_000, excludeTestServices: true })((it) => {
+      it.effect("paces concurrent callers evenly: the nth waits about n intervals", () =>
+        Effect.gen(function* () {
+          const limiter = yield* RateLimiter
+          const vendor = vendorName()
+          const grants = yield* waitAll(Array.from({ length: 8 }, () => [limiter, vendor] as const))
+          assertPaced(
+            "returned delays",
+            grants.map((grant) => grant.delay)
+          )
+          const released = grants.map((grant) => grant.released).sort((a, b) => a - b)
+          released.forEach((at, n) => {
+            assert.isAtLeast(at, n * interval - precision, `caller ${n} went through at ${at} ms, before its turn`)
+            assert.isAtMost(at, n * interval + slack, `caller ${n} went through at ${at} ms, long after its turn`)
+          })
+        })
+      )
+
+      it.effect("never lets more than the limit through in any window", () =>
+        Effect.gen(function* () {
+          const limiter = yield* RateLimiter
+          const vendor = vendorName()
+          const grants = yield* waitAll(Array.from({ length: 25 }, () => [limiter, vendor] as const))
+          const at = grants.map((grant) => grant.granted).sort((a, b) => a - b)
+          const window = 500 - precision
+          const busiest = Math.max(...at.map((start) => at.filter((t) => t >= start && t < start + window).length))
+          assert.strictEqual(busiest, limit.limit)
+        })
+      )
+
+      it.effect("keeps a separate budget per vendor", () =>
+        Effect.gen(function* () {
+          const limiter = yield* RateLimiter
+          const [a, b] = [vendorName(), vendorName()]
+          const grants = yield* waitAll([a, b, a, b, a, b].map((vendor) => [limiter, vendor] as const))
+          assertPaced(
+            `vendor ${a}`,
+            grants.filter((_, i) => i % 2 === 0).map((grant) => grant.delay)
+          )
+          assertPaced(
+            `vendor ${b}`,
+            grants.filter((_, i) => i % 2 === 1).map((grant) => grant.delay)
+          )
+        })
+      )
+
+      it.effect("two independently built limiters over the same backend share one budget", () =>
+        Effect.gen(function* () {
+          const build = Layer.build(Layer.fresh(layer)).pipe(Effect.map(Context.get(RateLimiter)))
+          const first = yield* build
+          const second = yield* build
+          const vendor = vendorName()
+          const grants = yield* waitAll(
+            [first, second, first, second, first, second].map((limiter) => [limiter, vendor] as const)
+          )
+          assertPaced(
+            "both limiters together",
+            grants.map((grant) => grant.delay)
+          )
+        })
+      )
+    })
+  })
+}

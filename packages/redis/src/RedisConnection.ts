@@ -1,0 +1,314 @@
+/**
+ * Connections to Redis as Effect resources, on ioredis, shared by the job queue and the rate
+ * limiter of one process.
+ *
+ * One client per role: a command connection that every short command and Lua script shares, and
+ * a pool of dedicated connections for blocking reads, since an `XREADGROUP … BLOCK` on the shared
+ * connection would hold up every command queued behind it.
+ *
+ * While Redis is down, commands fail at once with a typed error instead of queueing: no offline
+ * queue, no per-request retries, and a per-command timeout for the case where the server stops
+ * answering without closing the socket. Meanwhile the clients reconnect in the background with
+ * capped, jittered exponential backoff, so everything works again by itself once Redis is back.
+ *
+ * Building the layer is the start-up check: it waits at most `connectTimeout` for the first
+ * connection and otherwise fails with one {@link RedisConnectionError} naming the server (never its
+ * credentials) and the last connection error.
+ *
+ * Layers: {@link layer}, {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`), and {@link layerRedis},
+ * which offers `effect/persistence`'s `Redis` service over the same connections.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Config, Context, Deferred, Duration, Effect, Exit, Layer, Queue, Redacted, Schema } from "effect"
+import { Redis } from "effect/persistence"
+import { Redis as IORedis, type RedisOptions } from "ioredis"
+
+/**
+ * A Redis connection failure: `InvalidUrl` (fix the configuration), `Unreachable` (no connection at
+ * start-up) or `Unavailable` (a command failed or timed out while running).
+ *
+ * @category errors
+ */
+export class RedisConnectionError extends Schema.TaggedError<RedisConnectionError>()("RedisConnectionError", {
+  reason: Schema.Literals(["InvalidUrl", "Unreachable", "Unavailable"]),
+  message: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return this.reason !== "InvalidUrl"
+  }
+}
+
+/**
+ * How to reach Redis.
+ *
+ * @category models
+ */
+export interface Options {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…`; may hold a password. */
+  readonly url: Redacted.Redacted<string> | string
+  /** Prefix of every key, default {@link defaultPrefix}. */
+  readonly prefix?: string | undefined
+  /** How long the start-up check waits for a first connection, default 3 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** How long a command on the shared connection may take, default 2 seconds. */
+  readonly commandTimeout?: Duration.Input | undefined
+  /** The longest pause between reconnect attempts, default 2 seconds. */
+  readonly reconnectMaxDelay?: Duration.Input | undefined
+  /** Dedicated connections for blocking reads, at most; default 32. */
+  readonly maxBlockingConnections?: number | undefined
+}
+
+/**
+ * The key prefix when none is configured.
+ *
+ * @category constants
+ */
+export const defaultPrefix = "vendorflow:"
+
+/**
+ * The connections of one process.
+ *
+ * @category services
+ */
+export class RedisConnection extends Context.Service<
+  RedisConnection,
+  {
+    /** Prefix of every key, e.g. `vendorflow:`. */
+    readonly prefix: string
+    /** The server, without credentials, for logs and error messages. */
+    readonly target: string
+    /** `effect/persistence`'s Redis service: `send`/`eval` on the command connection, `reserve` for blocking reads. */
+    readonly redis: Redis.Redis["Service"]
+    /** How long a command may take; bounds waits around blocking reads too. */
+    readonly commandTimeout: Duration.Duration
+    /** One round trip to Redis, for readiness checks such as `/health`. */
+    readonly ping: Effect.Effect<Duration.Duration, RedisConnectionError>
+  }
+>()("@vendorflow/redis/RedisConnection") {}
+
+/**
+ * The message of a Redis failure, for wrapping it in another error.
+ *
+ * @category utils
+ */
+export const causeMessage = (cause: unknown): string => {
+  const inner = cause instanceof Redis.RedisError ? cause.cause : cause
+  return inner instanceof Error ? inner.message : String(inner)
+}
+
+const parseUrl = (raw: string) =>
+  Effect.try({
+    try: () => new URL(raw),
+    // The URL may carry a password, so the message never repeats it.
+    catch: () =>
+      new RedisConnectionError({
+        reason: "InvalidUrl",
+        message: "the Redis URL is not a URL; expected redis://[user:password@]host:port[/db]"
+      })
+  }).pipe(
+    Effect.filterOrFail(
+      (url) => url.protocol === "redis:" || url.protocol === "rediss:",
+      (url) =>
+        new RedisConnectionError({
+          reason: "InvalidUrl",
+          message: `the Redis URL has the scheme ${url.protocol}; expected redis: or rediss:`
+        })
+    ),
+    Effect.map(
+      (url) => `${url.protocol}//${url.hostname}:${url.port || "6379"}${url.pathname.length > 1 ? url.pathname : ""}`
+    )
+  )
+
+/**
+ * Opens the connections; they close with the scope.
+ *
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (options: Options) {
+  const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+  const target = yield* parseUrl(url)
+  const prefix = options.prefix ?? defaultPrefix
+  const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? "3 seconds")
+  const commandTimeout = Duration.fromInputUnsafe(options.commandTimeout ?? "2 seconds")
+  const reconnectMaxMillis = Duration.toMillis(Duration.fromInputUnsafe(options.reconnectMaxDelay ?? "2 seconds"))
+
+  const base: RedisOptions = {
+    // Fail fast while disconnected: nothing waits in a queue for a server that may not come back.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: Duration.toMillis(connectTimeout),
+    // Jitter keeps a fleet of workers from reconnecting in lockstep after an outage.
+    retryStrategy: (attempt) =>
+      Math.round(Math.min(reconnectMaxMillis, 50 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2))
+  }
+
+  let lastError = "no answer from the server"
+  const events = yield* Queue.unbounded<"ready" | "close">()
+  const ready = yield* Deferred.make<void>()
+  const client = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const created = new IORedis(url, {
+        ...base,
+        commandTimeout: Duration.toMillis(commandTimeout),
+        connectionName: "vendorflow-commands"
+      })
+      // Listening stops ioredis from printing every failed attempt; the state changes are logged below.
+      created.on("error", (error: Error) => {
+        lastError = error.message
+      })
+      created.on("ready", () => {
+        Deferred.doneUnsafe(ready, Effect.void)
+        Queue.offerUnsafe(events, "ready")
+      })
+      created.on("close", () => Queue.offerUnsafe(events, "close"))
+      return created
+    }),
+    (created) => Effect.sync(() => created.disconnect())
+  )
+
+  yield* Deferred.await(ready).pipe(
+    Effect.timeoutOrElse({
+      duration: connectTimeout,
+      orElse: () =>
+        Effect.suspend(() =>
+          Effect.fail(
+            new RedisConnectionError({
+              reason: "Unreachable",
+              message: `cannot connect to Redis at ${target} within ${Duration.format(connectTimeout)}: ${lastError}`
+            })
+          )
+        )
+    })
+  )
+
+  // One line when the connection drops and one when it is back, however many attempts lie between.
+  let up = true
+  yield* Queue.take(events).pipe(
+    Effect.flatMap((event) => {
+      if (event === "close" && up) {
+        up = false
+        return Effect.logWarning(`Redis at ${target}: connection lost (${lastError}); reconnecting`)
+      }
+      if (event === "ready" && !up) {
+        up = true
+        return Effect.logInfo(`Redis at ${target}: connection restored`)
+      }
+      return Effect.void
+    }),
+    Effect.forever,
+    Effect.forkScoped
+  )
+
+  const sendWith =
+    (connection: IORedis) =>
+    <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
+      Effect.tryPromise({
+        // ioredis types every reply as unknown; callers name the shape they expect.
+        try: () => connection.call(command, [...args]) as Promise<A>,
+        catch: (cause) => new Redis.RedisError({ cause })
+      })
+
+  const connectBlocking = Effect.gen(function* () {
+    let blockingError = "connection closed"
+    const connection = new IORedis(url, { ...base, lazyConnect: true, connectionName: "vendorflow-blocking" })
+    connection.on("error", (error: Error) => {
+      blockingError = error.message
+    })
+    yield* Effect.tryPromise({
+      try: () => connection.connect(),
+      catch: () => new Redis.RedisError({ cause: new Error(blockingError) })
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: connectTimeout,
+        orElse: () => Effect.fail(new Redis.RedisError({ cause: new Error(`connect timed out (${blockingError})`) }))
+      }),
+      // A failed connection would otherwise keep reconnecting in the background.
+      Effect.onExit((exit) => (Exit.isFailure(exit) ? Effect.sync(() => connection.disconnect()) : Effect.void))
+    )
+    return { send: sendWith(connection), close: Effect.sync(() => connection.disconnect()) }
+  })
+
+  const redis = yield* Redis.make({
+    send: sendWith(client),
+    connect: connectBlocking,
+    pool: { maxConnections: options.maxBlockingConnections ?? 32, idleTimeout: "60 seconds" },
+    subscribe: (channel, onMessage) =>
+      Effect.gen(function* () {
+        const ended = yield* Deferred.make<void, Redis.RedisError>()
+        const subscriber = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const created = new IORedis(url, { ...base, lazyConnect: true, connectionName: "vendorflow-subscriber" })
+            // Failures surface through `ended`; the listener only keeps ioredis from printing them.
+            created.on("error", () => {})
+            created.on("message", (from: string, message: string) => onMessage({ channel: from, message }))
+            created.on("end", () =>
+              Deferred.doneUnsafe(ended, Effect.fail(new Redis.RedisError({ cause: new Error("subscriber closed") })))
+            )
+            return created
+          }),
+          (created) => Effect.sync(() => created.disconnect())
+        )
+        yield* Effect.tryPromise({ try: () => subscriber.connect(), catch: (cause) => new Redis.RedisError({ cause }) })
+        yield* Effect.tryPromise({
+          try: () => subscriber.subscribe(channel),
+          catch: (cause) => new Redis.RedisError({ cause })
+        })
+        return Deferred.await(ended)
+      })
+  })
+
+  const ping = Clock.currentTimeMillis.pipe(
+    Effect.flatMap((start) =>
+      redis.send("PING").pipe(
+        Effect.andThen(Clock.currentTimeMillis),
+        Effect.map((end) => Duration.millis(end - start))
+      )
+    ),
+    Effect.mapError(
+      (error) =>
+        new RedisConnectionError({ reason: "Unavailable", message: `Redis at ${target}: ${causeMessage(error)}` })
+    ),
+    Effect.withSpan("RedisConnection.ping")
+  )
+
+  return RedisConnection.of({ prefix, target, redis, commandTimeout, ping })
+})
+
+/**
+ * The connections, opened when the layer is built and closed with it.
+ *
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<RedisConnection, RedisConnectionError> =>
+  Layer.effect(RedisConnection, make(options))
+
+/**
+ * The settings read by {@link layerConfig}: `REDIS_URL` (required, redacted) and `REDIS_PREFIX`.
+ *
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  url: Config.Redacted("REDIS_URL"),
+  prefix: Config.String("REDIS_PREFIX").pipe(Config.withDefault(defaultPrefix))
+})
+
+/**
+ * The connections configured from the environment.
+ *
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<RedisConnection, RedisConnectionError | Config.ConfigError> = Layer.effect(
+  RedisConnection,
+  Effect.flatMap(config, make)
+)
+
+/**
+ * `effect/persistence`'s `Redis` service over these connections, for its stores.
+ *
+ * @category layers
+ */
+export const layerRedis: Layer.Layer<Redis.Redis, never, RedisConnection> = Layer.effect(
+  Redis.Redis,
+  RedisConnection.useSync((connection) => connection.redis)
+)

@@ -1,0 +1,175 @@
+/**
+ * What the Redis tests share: where Redis is, a random key prefix per test whose keys are deleted
+ * when the test ends, a `redis-server` of a test's own that it can kill and start again, and
+ * waiting on a condition with a deadline.
+ *
+ * @since 0.1.0
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { createServer } from "node:net"
+import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import type { Redis } from "effect/persistence"
+import * as RedisConnection from "../src/RedisConnection.ts"
+
+/**
+ * The shared Redis of the tests.
+ *
+ * @category constants
+ */
+export const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+
+/**
+ * Why the shared Redis can't be used here, or `undefined` when it can; tests skip with the reason.
+ *
+ * @category constants
+ */
+export const redisUnavailable: string | undefined = await Effect.runPromise(
+  Layer.build(RedisConnection.layer({ url: redisUrl, connectTimeout: "2 seconds" })).pipe(
+    Effect.scoped,
+    Effect.match({ onFailure: (error) => `skipped: ${error.message}`, onSuccess: () => undefined })
+  )
+)
+
+/**
+ * Why a test can't start a `redis-server` of its own, or `undefined` when it can.
+ *
+ * @category constants
+ */
+export const redisServerUnavailable: string | undefined =
+  spawnSync("redis-server", ["--version"]).status === 0 ? undefined : "skipped: no redis-server binary on PATH"
+
+/**
+ * A random key prefix, so that concurrent test runs on one Redis never meet.
+ *
+ * @category utils
+ */
+export const randomPrefix = (): string => `test:${crypto.randomUUID().slice(0, 8)}:`
+
+/**
+ * A random vendor name.
+ *
+ * @category utils
+ */
+export const vendorName = (): string => `vendor-${crypto.randomUUID().slice(0, 8)}`
+
+/**
+ * Deletes every key under `prefix`.
+ *
+ * @category utils
+ */
+export const deleteKeys = (redis: Redis.Redis["Service"], prefix: string): Effect.Effect<void, Redis.RedisError> => {
+  const from = (cursor: string): Effect.Effect<void, Redis.RedisError> =>
+    redis
+      .send<[string, Array<string>]>("SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", "1000")
+      .pipe(
+        Effect.flatMap(([next, found]) =>
+          (found.length > 0 ? redis.send("DEL", ...found) : Effect.void).pipe(
+            Effect.andThen(next === "0" ? Effect.void : from(next))
+          )
+        )
+      )
+  return from("0")
+}
+
+/**
+ * A connection to the shared Redis under a fresh prefix, for looking at keys; the prefix's keys
+ * are deleted when the scope closes, after everything opened later in it has closed.
+ *
+ * @category utils
+ */
+export const scratch: Effect.Effect<
+  { readonly prefix: string; readonly redis: Redis.Redis["Service"] },
+  RedisConnection.RedisConnectionError,
+  Scope.Scope
+> = Effect.gen(function* () {
+  const prefix = randomPrefix()
+  const connection = yield* Layer.build(RedisConnection.layer({ url: redisUrl, prefix })).pipe(
+    Effect.map(Context.get(RedisConnection.RedisConnection))
+  )
+  yield* Effect.addFinalizer(() => deleteKeys(connection.redis, prefix).pipe(Effect.ignore))
+  return { prefix, redis: connection.redis }
+})
+
+/**
+ * Deletes the keys under `prefix` when the layer's scope closes; provide it beneath the layers
+ * that use the prefix so that it closes last.
+ *
+ * @category layers
+ */
+export const layerCleanup = (prefix: string): Layer.Layer<never, RedisConnection.RedisConnectionError> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const connection = yield* RedisConnection.make({ url: redisUrl, prefix })
+      yield* Effect.addFinalizer(() => deleteKeys(connection.redis, prefix).pipe(Effect.ignore))
+    })
+  )
+
+/**
+ * Runs `effect` until `done` holds for its result, failing once `within` has passed.
+ *
+ * @category utils
+ */
+export const eventually = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  done: (a: A) => boolean,
+  options: { readonly within: Duration.Input; readonly what: string }
+): Effect.Effect<A, E | Error, R> =>
+  effect.pipe(
+    Effect.repeat({ until: done }),
+    Effect.timeoutOrElse({
+      duration: options.within,
+      orElse: () =>
+        Effect.fail(
+          new Error(`${options.what}: not within ${Duration.format(Duration.fromInputUnsafe(options.within))}`)
+        )
+    })
+  )
+
+const freePort = Effect.callback<number, Error>((resume) => {
+  // Below 32768, where Linux does not hand out ephemeral ports to outgoing connections.
+  const port = 20000 + Math.floor(Math.random() * 12000)
+  const probe = createServer()
+  probe.once("error", (error) => resume(Effect.fail(error)))
+  probe.listen(port, "127.0.0.1", () => probe.close(() => resume(Effect.succeed(port))))
+}).pipe(Effect.retry({ times: 20 }))
+
+/**
+ * A `redis-server` of the test's own on a free port, keeping nothing on disk: `start` it, `kill`
+ * it (SIGKILL, as in a crash) and `start` it again on the same port; it is killed when the scope
+ * closes.
+ *
+ * @category utils
+ */
+export const redisServer = Effect.gen(function* () {
+  const port = yield* freePort
+  let child: ChildProcess | undefined
+
+  const start = Effect.callback<void, Error>((resume) => {
+    const spawned = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    child = spawned
+    let output = ""
+    spawned.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes("Ready to accept connections")) resume(Effect.void)
+    })
+    spawned.once("error", (error) => resume(Effect.fail(error)))
+    spawned.once("exit", (code) => resume(Effect.fail(new Error(`redis-server exited with ${code}: ${output}`))))
+  }).pipe(
+    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail(new Error("redis-server did not start")) })
+  )
+
+  const kill = Effect.suspend(() => {
+    const running = child
+    child = undefined
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return Effect.void
+    return Effect.callback<void>((resume) => {
+      running.once("exit", () => resume(Effect.void))
+      running.kill("SIGKILL")
+    })
+  })
+
+  yield* Effect.addFinalizer(() => kill)
+  return { port, url: `redis://127.0.0.1:${port}`, start, kill }
+})

@@ -1,0 +1,193 @@
+/**
+ * The whole flow end to end over real sockets: the all-in-one stack (API, consumer, both mock
+ * vendors as real HTTP servers) on free ports, driven with `fetch` the way a client drives it.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
+import { MockSyncServer } from "@vendorflow/adapter-mock-sync"
+import { Api, Job, WebhookSignature } from "@vendorflow/core"
+import { Duration, Effect, Schedule, Schema } from "effect"
+import { HttpServer } from "effect/http"
+import * as Embedded from "../src/Embedded.ts"
+
+const server = { port: 0, host: "127.0.0.1", logAddress: false } as const
+
+const baseUrl = Effect.map(HttpServer.HttpServer, (s) => HttpServer.formatAddress(s.address))
+
+const request = (path: string, init?: RequestInit) =>
+  Effect.flatMap(baseUrl, (base) => Effect.promise(() => fetch(`${base}${path}`, init)))
+
+const json = (response: Response) => Effect.promise((): Promise<unknown> => response.json())
+
+const submit = Effect.fnUntraced(function* (payload: Job.JsonObject) {
+  const response = yield* request("/jobs", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(payload)
+  })
+  assert.strictEqual(response.status, 200)
+  const body = yield* Schema.decodeUnknownEffect(Schema.Struct({ request_id: Job.JobId }))(yield* json(response))
+  return body.request_id
+})
+
+const read = Effect.fnUntraced(function* (id: string) {
+  const response = yield* request(`/jobs/${id}`)
+  assert.strictEqual(response.status, 200)
+  return yield* Schema.decodeUnknownEffect(Api.JobView)(yield* json(response))
+})
+
+/** Polls the job until it is finished, failing the test past `within`. */
+const awaitFinished = (id: string, within: Duration.Input) =>
+  read(id).pipe(
+    Effect.repeat({ while: (job) => !Job.isFinished(job.status), schedule: Schedule.spaced("20 millis") }),
+    Effect.timeoutOrElse({
+      duration: within,
+      orElse: () =>
+        Effect.die(new Error(`job ${id} did not finish within ${Duration.format(Duration.fromInputUnsafe(within))}`))
+    })
+  )
+
+/** Every string in a value, at any depth. */
+const strings = (value: unknown): Array<string> =>
+  typeof value === "string"
+    ? [value]
+    : Array.isArray(value)
+      ? value.flatMap(strings)
+      : typeof value === "object" && value !== null
+        ? Object.values(value).flatMap(strings)
+        : []
+
+const assertClean = (result: unknown) => {
+  const text = JSON.stringify(result)
+  assert.notMatch(text, /[\w.+-]+@[\w-]+\.[\w.]+/, "no raw e-mail address")
+  assert.notMatch(text, /\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}/, "no raw phone number")
+  for (const s of strings(result)) assert.strictEqual(s, s.trim(), `no edge whitespace in ${JSON.stringify(s)}`)
+}
+
+const sign = (body: string, timestamp = Math.floor(Date.now() / 1000)) =>
+  WebhookSignature.sign({ secret: MockAsyncVendor.defaultWebhookSecret, body, timestamp })
+
+const webhook = (body: string, headers: Record<string, string>) =>
+  request("/vendor-webhook/async", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body
+  })
+
+describe("the whole job flow", () => {
+  layer(
+    Embedded.layerWith({
+      server,
+      // Every answer carries user_info with stray whitespace, so cleaning always has work to do.
+      mockSync: { port: 0, latencyMs: { min: 100, max: 300 }, userInfoProbability: 1 },
+      mockAsync: { port: 0, callbackDelayMs: { min: 300, max: 600 }, userInfoProbability: 1 }
+    }),
+    { timeout: "30 seconds", excludeTestServices: true }
+  )((it) => {
+    it.effect("a sync job completes in under a second with a cleaned result", () =>
+      Effect.gen(function* () {
+        const id = yield* submit({ vendor: "sync", company: "  Acme  " })
+        const job = yield* awaitFinished(id, "1 second")
+        assert.strictEqual(job.status, "complete")
+        assert.strictEqual(job.vendor, "sync")
+        assert.strictEqual(job.attempts, 1)
+        assertClean(job.result)
+        const sync = yield* MockSyncServer.MockSyncServer
+        const arrival = (yield* sync.arrivals).find((a) => a.jobId === id)
+        assert.strictEqual(arrival?.idempotencyKey, id, "the job id is the vendor's idempotency key")
+      })
+    )
+
+    it.effect("an async job completes through the signed webhook", () =>
+      Effect.gen(function* () {
+        const id = yield* submit({ vendor: "async", company: "Globex" })
+        const job = yield* awaitFinished(id, "6 seconds")
+        assert.strictEqual(job.status, "complete")
+        assert.isUndefined(job.awaiting_callback)
+        assertClean(job.result)
+        const async = yield* MockAsyncServer.MockAsyncServer
+        const callback = (yield* async.callbacks).find((c) => c.jobId === id)
+        assert.deepStrictEqual([callback?.outcome, callback?.status], ["delivered", 200])
+      })
+    )
+
+    it.effect("webhooks: bad, missing and stale signatures are refused; a repeat changes nothing", () =>
+      Effect.gen(function* () {
+        const id = yield* submit({ vendor: "async", company: "Initech" })
+        const body = JSON.stringify({ job_id: id, data: { forged: true } })
+        const refused = [
+          yield* webhook(body, { [WebhookSignature.header]: sign(`${body} `) }),
+          yield* webhook(body, {}),
+          yield* webhook(body, { [WebhookSignature.header]: sign(body, Math.floor(Date.now() / 1000) - 3600) })
+        ]
+        for (const response of refused) {
+          assert.strictEqual(response.status, 401)
+          assert.match(response.headers.get("content-type") ?? "", /^application\/problem\+json/)
+          const problem = yield* json(response)
+          assert.include(Object.keys(problem as object), "detail")
+        }
+        const job = yield* awaitFinished(id, "6 seconds")
+        assert.strictEqual(job.status, "complete")
+        assert.notProperty(job.result, "forged")
+        // The vendor's callback already completed it: a well-signed repeat is answered 200, unchanged.
+        const repeat = yield* webhook(body, { [WebhookSignature.header]: sign(body) })
+        assert.strictEqual(repeat.status, 200)
+        assert.deepStrictEqual(yield* read(id), job)
+      })
+    )
+
+    it.effect("webhooks for an unknown vendor or job are 404", () =>
+      Effect.gen(function* () {
+        const body = JSON.stringify({ job_id: Job.makeJobId(), data: {} })
+        const unknownJob = yield* webhook(body, { [WebhookSignature.header]: sign(body) })
+        assert.strictEqual(unknownJob.status, 404)
+        const unknownVendor = yield* request("/vendor-webhook/nobody", {
+          method: "POST",
+          headers: { "content-type": "application/json", [WebhookSignature.header]: sign(body) },
+          body
+        })
+        assert.strictEqual(unknownVendor.status, 404)
+        assert.match(unknownVendor.headers.get("content-type") ?? "", /^application\/problem\+json/)
+      })
+    )
+  })
+
+  layer(
+    Embedded.layerWith({
+      server,
+      // The vendor enforces 5 calls a second itself (429 beyond that); the worker must keep under it.
+      mockSync: { port: 0, latencyMs: { min: 0, max: 20 }, rateLimit: { limit: 5, windowMs: 1000 } },
+      mockAsync: { port: 0 },
+      syncRateLimit: { limit: 5, window: "1 second" }
+    }),
+    { timeout: "60 seconds", excludeTestServices: true }
+  )((it) => {
+    it.effect("50 jobs at once against a vendor limited to 5/s all complete, never over the limit", () =>
+      Effect.gen(function* () {
+        const ids = yield* Effect.forEach(
+          Array.from({ length: 50 }, (_, i) => i),
+          (i) => submit({ vendor: "sync", n: i }),
+          {
+            concurrency: "unbounded"
+          }
+        )
+        const jobs = yield* Effect.forEach(ids, (id) => awaitFinished(id, "30 seconds"), { concurrency: 10 })
+        assert.deepStrictEqual(
+          jobs.filter((job) => job.status !== "complete").map((job) => job.error),
+          []
+        )
+        const sync = yield* MockSyncServer.MockSyncServer
+        const arrivals = yield* sync.arrivals
+        assert.strictEqual(arrivals.length, 50, "one call per job")
+        assert.deepStrictEqual(
+          arrivals.filter((a) => a.status !== 200),
+          [],
+          "no 429 from the vendor"
+        )
+        const at = arrivals.map((a) => a.at).sort((a, b) => a - b)
+        const worstWindow = Math.max(...at.map((start) => at.filter((t) => t >= start && t < start + 1000).length))
+        assert.isAtMost(worstWindow, 5)
+      })
+    )
+  })
+})
