@@ -55,7 +55,10 @@ export interface Options {
   readonly commandTimeout?: Duration.Input | undefined
   /** The longest pause between reconnect attempts, default 2 seconds. */
   readonly reconnectMaxDelay?: Duration.Input | undefined
-  /** Dedicated connections for blocking reads, at most; default 32. */
+  /**
+   * Dedicated connections for blocking reads, at most; default 64. Each `take` that blocks holds one,
+   * so keep it at or above the number of takes that block at once (a worker's consumer loops).
+   */
   readonly maxBlockingConnections?: number | undefined
 }
 
@@ -94,7 +97,11 @@ export class RedisConnection extends Context.Service<
  */
 export const causeMessage = (cause: unknown): string => {
   const inner = cause instanceof Redis.RedisError ? cause.cause : cause
-  return inner instanceof Error ? inner.message : String(inner)
+  const message = inner instanceof Error ? inner.message : String(inner)
+  // ioredis's wording for the two fail-fast cases names its options, not what happened.
+  if (message.includes("enableOfflineQueue")) return "not connected (reconnecting)"
+  if (message.includes("max retries per request")) return "connection lost while the command was running"
+  return message
 }
 
 const parseUrl = (raw: string) =>
@@ -143,7 +150,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       Math.round(Math.min(reconnectMaxMillis, 50 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2))
   }
 
-  let lastError = "no answer from the server"
+  let lastError: string | undefined
   const events = yield* Queue.unbounded<"ready" | "close">()
   const ready = yield* Deferred.make<void>()
   const client = yield* Effect.acquireRelease(
@@ -158,6 +165,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
         lastError = error.message
       })
       created.on("ready", () => {
+        lastError = undefined
         Deferred.doneUnsafe(ready, Effect.void)
         Queue.offerUnsafe(events, "ready")
       })
@@ -175,7 +183,9 @@ export const make = Effect.fnUntraced(function* (options: Options) {
           Effect.fail(
             new RedisConnectionError({
               reason: "Unreachable",
-              message: `cannot connect to Redis at ${target} within ${Duration.format(connectTimeout)}: ${lastError}`
+              message: `cannot connect to Redis at ${target} within ${Duration.format(connectTimeout)}: ${
+                lastError ?? "no answer from the server"
+              }`
             })
           )
         )
@@ -188,7 +198,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.flatMap((event) => {
       if (event === "close" && up) {
         up = false
-        return Effect.logWarning(`Redis at ${target}: connection lost (${lastError}); reconnecting`)
+        return Effect.logWarning(`Redis at ${target}: connection lost${lastError === undefined ? "" : ` (${lastError})`}; reconnecting`)
       }
       if (event === "ready" && !up) {
         up = true
@@ -232,7 +242,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
   const redis = yield* Redis.make({
     send: sendWith(client),
     connect: connectBlocking,
-    pool: { maxConnections: options.maxBlockingConnections ?? 32, idleTimeout: "60 seconds" },
+    pool: { maxConnections: options.maxBlockingConnections ?? 64, idleTimeout: "60 seconds" },
     subscribe: (channel, onMessage) =>
       Effect.gen(function* () {
         const ended = yield* Deferred.make<void, Redis.RedisError>()

@@ -294,15 +294,23 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     const args = ["GROUP", group, consumer, "COUNT", String(count)]
     if (blockMillis <= 0) return redis.send<unknown>("XREADGROUP", ...args, "STREAMS", stream, ">")
     return Effect.scoped(
-      Effect.flatMap(redis.reserve, (reserved) =>
-        reserved.send<unknown>("XREADGROUP", ...args, "BLOCK", String(blockMillis), "STREAMS", stream, ">")
+      redis.reserve.pipe(
+        // With every dedicated connection busy, wait no longer than the caller was willing to block.
+        Effect.timeoutOption(Duration.millis(blockMillis)),
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.succeed<unknown>(null),
+            onSome: (reserved) =>
+              reserved.send<unknown>("XREADGROUP", ...args, "BLOCK", String(blockMillis), "STREAMS", stream, ">").pipe(
+                // A server that stops answering without closing the socket must not hold the read forever.
+                Effect.timeoutOrElse({
+                  duration: Duration.millis(blockMillis + commandTimeoutMillis),
+                  orElse: () => Effect.fail(new Redis.RedisError({ cause: new Error("blocking read got no answer") }))
+                })
+              )
+          })
+        )
       )
-    ).pipe(
-      // A server that stops answering without closing the socket must not hold the read forever.
-      Effect.timeoutOrElse({
-        duration: Duration.millis(blockMillis + commandTimeoutMillis),
-        orElse: () => Effect.fail(new Redis.RedisError({ cause: new Error("blocking read got no answer") }))
-      })
     )
   }
 

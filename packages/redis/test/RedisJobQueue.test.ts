@@ -170,6 +170,7 @@ describe.skipIf(redisUnavailable !== undefined)(redisUnavailable ?? "RedisJobQue
         yield* eventually(
           queue.take(vendor, { max: 200, block: "100 millis" }).pipe(
             Effect.tap((deliveries) => Effect.sync(() => received.push(...deliveries))),
+            Effect.tap((deliveries) => Effect.forEach(deliveries, queue.ack, { discard: true })),
             Effect.map(() => received.length)
           ),
           (count) => count >= expected.length,
@@ -177,7 +178,6 @@ describe.skipIf(redisUnavailable !== undefined)(redisUnavailable ?? "RedisJobQue
         )
         assert.deepStrictEqual(received.map((d) => d.jobId).sort(), expected)
         assert.deepStrictEqual(received.find((d) => d.jobId === held.jobId)?.deliveryCount, 2)
-        for (const delivery of received) yield* queue.ack(delivery)
       })
     )
 
