@@ -14,6 +14,7 @@ import { completeJob } from "./internal/completion.ts"
 import type { Job } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
+import { portConfig } from "./Listen.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import type { Vendor, VendorError } from "./Vendor.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
@@ -151,7 +152,7 @@ export const layer = (options: Options) => Layer.effect(JobProcessor, make(optio
  */
 export const layerConfig = Layer.unwrap(
   Effect.gen(function* () {
-    const port = yield* Config.Port("PORT").pipe(Config.withDefault(8000))
+    const port = yield* portConfig("PORT", 8000)
     const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
     return layer({ webhookBaseUrl })
   })

@@ -15,6 +15,7 @@ import {
   JobQueue,
   Jobs,
   JobStore,
+  Listen,
   RateLimiter,
   type Vendor,
   VendorRegistry
@@ -98,8 +99,8 @@ export const layerWith = (options: Options) => {
 export const layer = Layer.unwrap(
   Effect.gen(function* () {
     const server = yield* Server.config
-    const syncPort = yield* Config.Port("MOCK_SYNC_PORT").pipe(Config.withDefault(MockSyncServer.defaultPort))
-    const asyncPort = yield* Config.Port("MOCK_ASYNC_PORT").pipe(Config.withDefault(MockAsyncServer.defaultPort))
+    const syncPort = yield* Listen.portConfig("MOCK_SYNC_PORT", MockSyncServer.defaultPort)
+    const asyncPort = yield* Listen.portConfig("MOCK_ASYNC_PORT", MockAsyncServer.defaultPort)
     const publicUrl = yield* Config.String("PUBLIC_URL").pipe(Config.option)
     return layerWith({
       server,

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cleaner, JobQueue, Jobs, JobStore, type VendorRegistry } from "@vendorflow/core"
+import { Cleaner, JobQueue, Jobs, JobStore, Listen, type VendorRegistry } from "@vendorflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { createServer } from "node:http"
@@ -41,7 +41,7 @@ export interface Options {
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  port: Config.Port("PORT").pipe(Config.withDefault(8000)),
+  port: Listen.portConfig("PORT", 8000),
   host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
   maxBodyBytes: Http.maxBodyBytesConfig,
   logRequests: Config.Boolean("LOG_REQUESTS").pipe(Config.withDefault(false))

@@ -8,7 +8,7 @@
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { VendorRegistry } from "@vendorflow/core"
+import { Shutdown, VendorRegistry } from "@vendorflow/core"
 import { Layer } from "effect"
 import * as Server from "./Server.ts"
 
@@ -18,4 +18,4 @@ const Vendors = VendorRegistry.layer([MockSyncVendor.fromConfig, MockAsyncVendor
   Layer.provide(NodeHttpClient.layerUndici)
 )
 
-NodeRuntime.runMain(Layer.launch(Server.makeServer(Vendors)))
+NodeRuntime.runMain(Layer.launch(Server.makeServer(Vendors)), { teardown: Shutdown.teardown })

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime } from "@effect/platform-node"
+import { Shutdown } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import * as Embedded from "./Embedded.ts"
@@ -14,4 +15,4 @@ const announce = Layer.effectDiscard(
   )
 )
 
-NodeRuntime.runMain(Layer.launch(announce.pipe(Layer.provide(Embedded.layer))))
+NodeRuntime.runMain(Layer.launch(announce.pipe(Layer.provide(Embedded.layer))), { teardown: Shutdown.teardown })

@@ -8,7 +8,7 @@
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { Cleaner, JobQueue, JobStore, RateLimiter, VendorRegistry } from "@vendorflow/core"
+import { Cleaner, JobQueue, JobStore, RateLimiter, Shutdown, VendorRegistry } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 import * as Worker from "./Worker.ts"
 
@@ -24,4 +24,4 @@ const Main = Worker.layer.pipe(
   Layer.tap(() => Effect.log("vendorflow-worker: consuming"))
 )
 
-NodeRuntime.runMain(Layer.launch(Main))
+NodeRuntime.runMain(Layer.launch(Main), { teardown: Shutdown.teardown })

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { NodeHttpClient } from "@effect/platform-node"
 import { StubServer } from "@vendorflow/adapter-mock-sync"
 import { Job, type Vendor } from "@vendorflow/core"
+import { ChildProcess } from "@vendorflow/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Schedule, Scope } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
@@ -157,34 +157,12 @@ describe("bin", () => {
   it.live("serves on PORT, and exits promptly on SIGTERM with a callback pending", () =>
     Effect.gen(function* () {
       const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
-      const { child, exit } = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const spawned = spawn(process.execPath, ["--conditions=@vendorflow/source", bin], {
-            env: { ...process.env, PORT: "0", MOCK_ASYNC_DELAY_MS: "60000" },
-            stdio: ["ignore", "pipe", "pipe"]
-          })
-          // Listened for from the start so the exit cannot slip past.
-          const exited = new Promise<number | null>((resolve) => spawned.once("exit", resolve))
-          return { child: spawned, exit: exited }
-        }),
-        (started) => Effect.sync(() => started.child.exitCode === null && started.child.kill("SIGKILL"))
-      )
-      let output = ""
-      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
-      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
-      const url = yield* eventually(
-        Effect.sync(() => /listening on (http:\/\/\S+)/.exec(output)?.[1]),
-        (found) => found !== undefined
-      )
+      const child = yield* ChildProcess.start(bin, { PORT: "0", MOCK_ASYNC_DELAY_MS: "60000" })
+      const [, url] = yield* child.waitFor(/listening on (http:\/\/\S+)/)
       const receiver = yield* StubServer.make(() => ({ status: 204 }))
       const vendor = yield* MockAsyncVendor.make({ baseUrl: url ?? "" })
       assert.deepStrictEqual(yield* vendor.call(request(receiver.url)), { _tag: "Accepted" })
-
-      child.kill("SIGTERM")
-      const code = yield* Effect.promise(() => exit).pipe(
-        Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die(`still running:\n${output}`) })
-      )
-      assert.notStrictEqual(code, null)
+      assert.strictEqual(yield* child.stop("SIGTERM", "5 seconds"), 0)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 })

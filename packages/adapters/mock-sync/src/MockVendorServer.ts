@@ -10,7 +10,7 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import type { Vendor } from "@vendorflow/core"
+import { Listen, Shutdown, type Vendor } from "@vendorflow/core"
 import {
   Clock,
   Config,
@@ -419,9 +419,7 @@ export const serverConfig = (options: {
 }) =>
   Config.all({
     host: Config.String("HOST").pipe(Config.withDefault(defaultHost)),
-    port: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "PORT").pipe(
-      Config.withDefault(options.defaultPort)
-    ),
+    port: Listen.portConfig("PORT", options.defaultPort),
     timing: Config.schema(MillisRangeFromString, `${options.prefix}_${options.timingName}`).pipe(
       Config.withDefault(options.defaultTiming)
     ),
@@ -563,5 +561,6 @@ export const runMain = <I, E>(options: {
       Layer.effectDiscard(
         Effect.flatMap(options.server, (server) => Effect.log(`${options.name} listening on ${server.url}`))
       ).pipe(Layer.provide(options.layer))
-    )
+    ),
+    { teardown: Shutdown.teardown }
   )

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as ChildProcess from "./ChildProcess.ts"
 export * as JobQueueSuite from "./JobQueueSuite.ts"
 export * as JobStoreSuite from "./JobStoreSuite.ts"
 export * as RateLimiterSuite from "./RateLimiterSuite.ts"
