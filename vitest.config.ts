@@ -17,6 +17,7 @@ export default defineConfig({
       project("mongo", "packages/mongo"),
       project("adapter-mock-sync", "packages/adapters/mock-sync"),
       project("adapter-mock-async", "packages/adapters/mock-async"),
+      project("runtime", "packages/runtime"),
       project("server", "packages/server"),
       project("worker", "packages/worker"),
       project("example-embedded", "examples/embedded")
