@@ -119,8 +119,21 @@ export class JobStore extends Context.Service<
     readonly get: (id: Job.JobId) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
     /** The updated job, or `None` when the job was missing or not in the expected state. */
     readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
+    /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
+    readonly listStale: (query: StaleQuery) => Effect.Effect<ReadonlyArray<Job.Job>, JobStoreError>
   }
 >()("@vendorflow/core/JobStore") {}
+
+/**
+ * What {@link JobStore} `listStale` looks for.
+ *
+ * @category models
+ */
+export interface StaleQuery {
+  readonly status: Job.JobStatus
+  readonly updatedBefore: Date
+  readonly limit: number
+}
 
 /**
  * An in-memory store: the embedded default, and the reference the conformance suite checks others against.
@@ -143,7 +156,13 @@ export const makeMemory = Effect.sync(() => {
       if (next === undefined) return Option.none()
       jobs.set(next.id, next)
       return Option.some(next)
-    })
+    }),
+    listStale: (query) =>
+      Effect.sync(() => {
+        const before = query.updatedBefore.toISOString()
+        const stale = [...jobs.values()].filter((job) => job.status === query.status && job.updatedAt < before)
+        return stale.sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : 1)).slice(0, Math.max(0, query.limit))
+      })
   })
 })
 

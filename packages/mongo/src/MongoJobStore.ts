@@ -228,12 +228,6 @@ export class MongoJobStore extends Context.Service<
   Context.Service.Shape<typeof JobStore.JobStore> & {
     /** Answers when the server does: for readiness checks. */
     readonly ping: Effect.Effect<void, JobStore.JobStoreError>
-    /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
-    readonly listStale: (options: {
-      readonly status: Job.JobStatus
-      readonly updatedBefore: Date
-      readonly limit: number
-    }) => Effect.Effect<ReadonlyArray<Job.Job>, JobStore.JobStoreError>
     /** The driver's handles, for queries this module does not offer. */
     readonly client: MongoClient
     readonly db: Db
@@ -372,11 +366,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
       return raw === null ? Option.none() : Option.some(yield* decodeStored(transition.id, raw))
     }),
     ping,
-    listStale: Effect.fn("MongoJobStore.listStale")(function* (query: {
-      readonly status: Job.JobStatus
-      readonly updatedBefore: Date
-      readonly limit: number
-    }) {
+    listStale: Effect.fn("MongoJobStore.listStale")(function* (query: JobStore.StaleQuery) {
       // MongoDB reads a limit of 0 as "no limit" and a negative one as "one batch".
       if (query.limit <= 0) return []
       const raws = yield* Effect.tryPromise({

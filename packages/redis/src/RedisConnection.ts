@@ -198,7 +198,9 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.flatMap((event) => {
       if (event === "close" && up) {
         up = false
-        return Effect.logWarning(`Redis at ${target}: connection lost${lastError === undefined ? "" : ` (${lastError})`}; reconnecting`)
+        return Effect.logWarning(
+          `Redis at ${target}: connection lost${lastError === undefined ? "" : ` (${lastError})`}; reconnecting`
+        )
       }
       if (event === "ready" && !up) {
         up = true

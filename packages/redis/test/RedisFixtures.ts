@@ -26,7 +26,7 @@ export const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 export const redisUnavailable: string | undefined = await Effect.runPromise(
   Layer.build(RedisConnection.layer({ url: redisUrl, connectTimeout: "2 seconds" })).pipe(
     Effect.scoped,
-    Effect.match({ onFailure: (error) => `skipped: ${error.message}`, onSuccess: () => undefined })
+    Effect.match({ onFailure: (error) => `skipped, no Redis: ${error.message}`, onSuccess: () => undefined })
   )
 )
 
@@ -36,7 +36,7 @@ export const redisUnavailable: string | undefined = await Effect.runPromise(
  * @category constants
  */
 export const redisServerUnavailable: string | undefined =
-  spawnSync("redis-server", ["--version"]).status === 0 ? undefined : "skipped: no redis-server binary on PATH"
+  spawnSync("redis-server", ["--version"]).status === 0 ? undefined : "skipped, no redis-server binary on PATH"
 
 /**
  * A random key prefix, so that concurrent test runs on one Redis never meet.

@@ -523,7 +523,8 @@ const BrokenStore = Layer.succeed(
           : unavailable
       ),
     get: () => Effect.fail(unavailable),
-    transition: () => Effect.fail(unavailable)
+    transition: () => Effect.fail(unavailable),
+    listStale: () => Effect.fail(unavailable)
   })
 )
 

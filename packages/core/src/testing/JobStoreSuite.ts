@@ -158,6 +158,31 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         })
       )
 
+      it.effect("lists jobs left in a status since before a time, oldest first, up to a limit", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const vendor = `stale-${crypto.randomUUID()}`
+          const make = (at: string) => Job.makePending({ vendor, payload: {}, now: new Date(at) })
+          const old = [
+            make("2001-01-01T00:00:01.000Z"),
+            make("2001-01-01T00:00:02.000Z"),
+            make("2001-01-01T00:00:03.000Z")
+          ]
+          for (const job of old) yield* store.create(job)
+          const cutoff = new Date("2001-01-01T00:00:02.500Z")
+          const listed = yield* store.listStale({ status: "pending", updatedBefore: cutoff, limit: 100 })
+          const ours = listed.filter((job) => job.vendor === vendor)
+          assert.deepStrictEqual(
+            ours.map((job) => job.id),
+            [old[0]!.id, old[1]!.id]
+          )
+          const limited = yield* store.listStale({ status: "pending", updatedBefore: cutoff, limit: 1 })
+          assert.strictEqual(limited.length, 1)
+          const none = yield* store.listStale({ status: "processing", updatedBefore: cutoff, limit: 100 })
+          assert.isFalse(none.some((job) => job.vendor === vendor))
+        })
+      )
+
       it.effect("keeps payload keys that start with $ or contain a dot", () =>
         Effect.gen(function* () {
           const store = yield* JobStore
