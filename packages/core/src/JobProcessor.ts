@@ -81,7 +81,9 @@ export const make = (options: Options) =>
           webhookUrl: `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`
         })
         if (outcome._tag === "Completed") {
-          yield* completeJob(job, vendor, outcome.result).pipe(Effect.provideContext(context))
+          yield* completeJob({ job, vendor, data: outcome.result, expectedVersion: job.version }).pipe(
+            Effect.provideContext(context)
+          )
         } else {
           // The callback may have completed the job already; then the version moved and this is a no-op.
           yield* store.transition({
@@ -95,34 +97,38 @@ export const make = (options: Options) =>
         yield* queue.ack(delivery)
       }).pipe(Effect.catchTag("VendorError", (error) => fail(job, delivery, error)))
 
+    // A new attempt: from pending (the usual case), or from processing when an earlier attempt was
+    // abandoned (its worker died; its delivery was reclaimed, or the sweeper sent the job round
+    // again). Bumping the version fences the abandoned attempt off. `None`: nothing to do.
+    const claim = (job: Job) =>
+      job.status === "pending" || (job.status === "processing" && job.awaitingCallback !== true)
+        ? store.transition({
+            id: job.id,
+            from: job.status,
+            to: "processing",
+            expectedVersion: job.version,
+            set: { attempts: job.attempts + 1 }
+          })
+        : Effect.succeedNone
+
     const process = Effect.fn("JobProcessor.process")(function* (delivery: Delivery) {
       yield* Effect.annotateCurrentSpan({ "job.id": delivery.jobId, "job.vendor": delivery.vendor })
       const found = yield* store.get(delivery.jobId)
-      if (Option.isNone(found) || found.value.status !== "pending") {
-        // Unknown, or already taken care of by an earlier delivery: nothing left to do.
-        return yield* queue.ack(delivery)
-      }
-      const pending = found.value
-      const vendor = yield* registry.get(pending.vendor).pipe(Effect.option)
-      if (Option.isNone(vendor)) {
-        yield* store.transition({
-          id: pending.id,
-          from: "pending",
-          to: "failed",
-          expectedVersion: pending.version,
-          set: { error: { reason: "UnknownVendor", message: `vendor ${pending.vendor} is not loaded in this worker` } }
-        })
-        return yield* queue.deadLetter(delivery, `UnknownVendor: ${pending.vendor}`)
-      }
-      const started = yield* store.transition({
-        id: pending.id,
-        from: "pending",
-        to: "processing",
-        expectedVersion: pending.version,
-        set: { attempts: pending.attempts + 1 }
-      })
+      // Unknown, or finished, or waiting for its vendor's callback: nothing left to do here.
+      const started = Option.isSome(found) ? yield* claim(found.value) : Option.none()
       if (Option.isNone(started)) return yield* queue.ack(delivery)
       const job = started.value
+      const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
+      if (Option.isNone(vendor)) {
+        yield* store.transition({
+          id: job.id,
+          from: "processing",
+          to: "failed",
+          expectedVersion: job.version,
+          set: { error: { reason: "UnknownVendor", message: `vendor ${job.vendor} is not loaded in this worker` } }
+        })
+        return yield* queue.deadLetter(delivery, `UnknownVendor: ${job.vendor}`)
+      }
       const rateLimit = vendor.value.rateLimit
       if (rateLimit !== undefined) {
         const waited = yield* limiter.wait(vendor.value.name, rateLimit).pipe(Effect.result)

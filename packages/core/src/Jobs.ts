@@ -96,7 +96,7 @@ export const make = Effect.gen(function* () {
     const job = yield* get(delivery.jobId)
     if (job.vendor !== vendor.name) return yield* new JobNotFound({ id: delivery.jobId })
     if (Job.isFinished(job.status)) return job
-    const completed = yield* completeJob(job, vendor, delivery.data).pipe(
+    const completed = yield* completeJob({ job, vendor, data: delivery.data }).pipe(
       Effect.provideService(Cleaner, cleaner),
       Effect.provideService(JobStore, store)
     )

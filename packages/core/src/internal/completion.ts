@@ -7,15 +7,23 @@ import type { Vendor } from "../Vendor.ts"
 /**
  * Cleans a vendor's data and completes a processing job with it: the one way a job completes,
  * whether the data came in the call's answer or in a webhook. `None` when the job had moved on.
+ * A worker passes the version of its attempt, so an attempt that was given up on (and taken over
+ * by a newer one) cannot overwrite the newer attempt's result.
  */
-export const completeJob = Effect.fnUntraced(function* (job: Job, vendor: Vendor, data: Schema.Json) {
+export const completeJob = Effect.fnUntraced(function* (options: {
+  readonly job: Job
+  readonly vendor: Vendor
+  readonly data: Schema.Json
+  readonly expectedVersion?: number | undefined
+}) {
   const cleaner = yield* Cleaner
   const store = yield* JobStore
-  const result = yield* cleaner.clean(data, vendor.cleaning)
+  const result = yield* cleaner.clean(options.data, options.vendor.cleaning)
   return yield* store.transition({
-    id: job.id,
+    id: options.job.id,
     from: "processing",
     to: "complete",
+    expectedVersion: options.expectedVersion,
     set: { result },
     unset: ["awaitingCallback", "error"]
   })

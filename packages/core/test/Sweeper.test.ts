@@ -1,0 +1,140 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { TestClock } from "effect/testing"
+import * as Cleaner from "../src/Cleaner.ts"
+import * as Job from "../src/Job.ts"
+import * as JobProcessor from "../src/JobProcessor.ts"
+import * as JobQueue from "../src/JobQueue.ts"
+import * as JobStore from "../src/JobStore.ts"
+import * as RateLimiter from "../src/RateLimiter.ts"
+import * as Sweeper from "../src/Sweeper.ts"
+import type * as Vendor from "../src/Vendor.ts"
+import * as VendorRegistry from "../src/VendorRegistry.ts"
+
+// An adapter that answers at once with the payload it was sent.
+const echo: Vendor.Vendor = {
+  name: "echo",
+  mode: "sync",
+  concurrency: 1,
+  call: (request) => Effect.succeed({ _tag: "Completed", result: request.payload })
+}
+
+const Engine = JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      JobStore.layerMemory,
+      JobQueue.layerMemory,
+      RateLimiter.layerMemory,
+      Cleaner.layer,
+      Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([echo]))
+    )
+  )
+)
+
+const stored = Effect.fnUntraced(function* (payload: Job.JsonObject = { n: 1 }) {
+  const store = yield* JobStore.JobStore
+  const job = Job.makePending({ vendor: "echo", payload, now: new Date(0) })
+  yield* store.create(job)
+  return job
+})
+
+// Takes what the sweeper queued and runs it through the engine, as a worker would.
+const work = Effect.gen(function* () {
+  const queue = yield* JobQueue.JobQueue
+  const processor = yield* JobProcessor.JobProcessor
+  const deliveries = yield* queue.take("echo", { max: 100, block: 0 })
+  yield* Effect.forEach(deliveries, processor.process, { discard: true })
+  return deliveries.length
+})
+
+const read = (id: Job.JobId) => JobStore.JobStore.use((store) => store.get(id)).pipe(Effect.map(Option.getOrThrow))
+
+describe("Sweeper", () => {
+  it.effect("queues a job that was stored but never queued, once it is older than the threshold", () =>
+    Effect.gen(function* () {
+      const job = yield* stored()
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 0, "a fresh job is left alone")
+      yield* TestClock.adjust("11 minutes")
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 1)
+      assert.strictEqual(yield* work, 1)
+      const done = yield* read(job.id)
+      assert.deepStrictEqual([done.status, done.attempts, done.result], ["complete", 1, { n: 1 }])
+    }).pipe(Effect.provide(Engine))
+  )
+
+  it.effect("restarts a processing job whose worker died, fencing the abandoned attempt off", () =>
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      const job = yield* stored({ n: 2 })
+      // A worker claimed it and died before finishing; its queue entry is gone.
+      const abandoned = yield* store
+        .transition({
+          id: job.id,
+          from: "pending",
+          to: "processing",
+          expectedVersion: job.version,
+          set: { attempts: 1 }
+        })
+        .pipe(Effect.map(Option.getOrThrow))
+      yield* TestClock.adjust("11 minutes")
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 1)
+      assert.strictEqual(yield* work, 1)
+      const done = yield* read(job.id)
+      assert.deepStrictEqual([done.status, done.attempts], ["complete", 2])
+      // The dead worker's late answer (at its attempt's version) changes nothing.
+      const late = yield* store.transition({
+        id: job.id,
+        from: "processing",
+        to: "complete",
+        expectedVersion: abandoned.version,
+        set: { result: "late" }
+      })
+      assert.isTrue(Option.isNone(late))
+      assert.deepStrictEqual((yield* read(job.id)).result, { n: 2 })
+    }).pipe(Effect.provide(Engine))
+  )
+
+  it.effect("leaves jobs that wait for a vendor's callback, and finished jobs, alone", () =>
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      const waiting = yield* stored()
+      yield* store.transition({
+        id: waiting.id,
+        from: "pending",
+        to: "processing",
+        set: { attempts: 1, awaitingCallback: true }
+      })
+      const finished = yield* stored()
+      yield* store.transition({
+        id: finished.id,
+        from: "pending",
+        to: "failed",
+        set: { error: { reason: "x", message: "y" } }
+      })
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 0)
+    }).pipe(Effect.provide(Engine))
+  )
+
+  it.effect("when two sweepers race, a stuck job is queued once", () =>
+    Effect.gen(function* () {
+      yield* stored()
+      yield* TestClock.adjust("11 minutes")
+      const counts = yield* Effect.all([Sweeper.sweepOnce(), Sweeper.sweepOnce()], { concurrency: 2 })
+      assert.strictEqual(counts[0] + counts[1], 1)
+      assert.strictEqual(yield* work, 1)
+    }).pipe(Effect.provide(Engine))
+  )
+
+  it.effect("a redelivered job that already finished is acknowledged and left as it is", () =>
+    Effect.gen(function* () {
+      const queue = yield* JobQueue.JobQueue
+      const job = yield* stored({ n: 3 })
+      yield* queue.enqueue("echo", job.id)
+      yield* queue.enqueue("echo", job.id)
+      assert.strictEqual(yield* work, 2)
+      const done = yield* read(job.id)
+      assert.deepStrictEqual([done.status, done.attempts], ["complete", 1])
+    }).pipe(Effect.provide(Engine))
+  )
+})

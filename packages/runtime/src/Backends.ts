@@ -1,0 +1,106 @@
+/**
+ * The backends a process runs on, chosen from the environment:
+ *
+ * - `REDIS_URL` set: the job queue on Redis Streams and rate limits shared through Redis;
+ * - `MONGODB_URI` set (with `MONGODB_DB`): the job store on MongoDB;
+ * - neither: the in-memory store, queue and limiter of one process (the embedded default).
+ *
+ * Either may be set without the other. Each backend with a server registers its health check.
+ * Building the layer is the start-up check: a bad or unreachable URL fails it with one error that
+ * names the server (never its credentials).
+ *
+ * @since 0.1.0
+ */
+import { Cleaner, Health, JobQueue, JobStore, RateLimiter } from "@vendorflow/core"
+import { MongoJobStore } from "@vendorflow/mongo"
+import { RedisConnection, RedisJobQueue, RedisRateLimiter } from "@vendorflow/redis"
+import { Config, Context, Effect, Layer, Option } from "effect"
+
+/**
+ * The services a process composes on top of: storage, queue, rate limits, cleaning and health.
+ *
+ * @category models
+ */
+export type Services = JobStore.JobStore | JobQueue.JobQueue | RateLimiter.RateLimiter | Cleaner.Cleaner | Health.Health
+
+/**
+ * Which backends the environment asks for.
+ *
+ * @category models
+ */
+export interface Choice {
+  readonly redis: boolean
+  readonly mongo: boolean
+}
+
+/**
+ * Reads the choice: a variable that is set and not empty picks its backend.
+ *
+ * @category config
+ */
+export const choice: Config.Config<Choice> = Config.all({
+  redis: Config.option(Config.NonEmptyString("REDIS_URL")).pipe(Config.map(Option.isSome)),
+  mongo: Config.option(Config.NonEmptyString("MONGODB_URI")).pipe(Config.map(Option.isSome))
+})
+
+const store = (mongo: boolean) =>
+  mongo
+    ? Effect.map(Layer.build(MongoJobStore.layerConfig), (context) => {
+        const mongoStore = Context.get(context, MongoJobStore.MongoJobStore)
+        const check: Health.Check = { name: "mongodb", check: mongoStore.ping }
+        return { store: Context.get(context, JobStore.JobStore), checks: [check] }
+      })
+    : Effect.map(Layer.build(JobStore.layerMemory), (context) => ({
+        store: Context.get(context, JobStore.JobStore),
+        checks: []
+      }))
+
+const queueAndLimits = (redis: boolean) =>
+  redis
+    ? Effect.map(
+        Layer.build(
+          Layer.mergeAll(RedisJobQueue.layerConfig, RedisRateLimiter.layer).pipe(
+            Layer.provideMerge(RedisConnection.layerConfig)
+          )
+        ),
+        (context) => {
+          const connection = Context.get(context, RedisConnection.RedisConnection)
+          const check: Health.Check = { name: "redis", check: connection.ping }
+          return {
+            queue: Context.get(context, JobQueue.JobQueue),
+            limiter: Context.get(context, RateLimiter.RateLimiter),
+            checks: [check]
+          }
+        }
+      )
+    : Effect.map(Layer.build(Layer.mergeAll(JobQueue.layerMemory, RateLimiter.layerMemory)), (context) => ({
+        queue: Context.get(context, JobQueue.JobQueue),
+        limiter: Context.get(context, RateLimiter.RateLimiter),
+        checks: []
+      }))
+
+/**
+ * The backends for a choice.
+ *
+ * @category layers
+ */
+export const layerFor = (chosen: Choice) =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const storage = yield* store(chosen.mongo)
+      const queueing = yield* queueAndLimits(chosen.redis)
+      return Context.make(JobStore.JobStore, storage.store).pipe(
+        Context.add(JobQueue.JobQueue, queueing.queue),
+        Context.add(RateLimiter.RateLimiter, queueing.limiter),
+        Context.add(Health.Health, Health.Health.of({ checks: [...storage.checks, ...queueing.checks] })),
+        Context.merge(yield* Layer.build(Cleaner.layer))
+      )
+    })
+  )
+
+/**
+ * The backends the environment asks for (see the module docs).
+ *
+ * @category layers
+ */
+export const layer = Layer.unwrap(Effect.map(choice, layerFor))

@@ -1,0 +1,34 @@
+/**
+ * Runs a vendorflow process: launches its layer under `NodeRuntime.runMain`, turns a start-up
+ * failure (a bad URL, an unreachable server, a missing adapter) into one clear line on stderr and
+ * exit code 1, and exits 0 after a SIGINT/SIGTERM shutdown.
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Shutdown } from "@vendorflow/core"
+import { Cause, Console, Effect, Layer } from "effect"
+
+const messageOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
+    ? error.message
+    : String(error)
+
+/**
+ * Runs `layer` as the whole process named `name`.
+ *
+ * @category running
+ */
+export const run = <E>(name: string, layer: Layer.Layer<never, E>): void =>
+  NodeRuntime.runMain(
+    Layer.launch(layer).pipe(
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.failCause(cause)
+          : Console.error(`${name}: ${messageOf(Cause.squash(cause))}`).pipe(
+              Effect.andThen(Effect.sync(() => process.exit(1)))
+            )
+      )
+    ),
+    { teardown: Shutdown.teardown, disableErrorReporting: true }
+  )
