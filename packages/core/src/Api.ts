@@ -408,8 +408,15 @@ export const WebhookBody = Schema.Struct({
  * @category schemas
  */
 export const Health = Schema.Struct({
-  status: Schema.Literal("ok"),
-  vendors: Schema.Array(Schema.String)
+  status: Schema.Literals(["ok", "degraded"]),
+  vendors: Schema.Array(Schema.String),
+  checks: Schema.Record(
+    Schema.String,
+    Schema.Union([
+      Schema.Struct({ status: Schema.Literal("up"), millis: Schema.Number }),
+      Schema.Struct({ status: Schema.Literal("down"), error: Schema.String })
+    ])
+  )
 }).annotate({ identifier: "Health" })
 
 /** @category schemas */
@@ -502,7 +509,10 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks")
  */
 export class SystemGroup extends HttpApiGroup.make("system").add(
   HttpApiEndpoint.get("health", "/health", { success: Health }).annotateMerge(
-    OpenApi.annotations({ summary: "Liveness and the loaded vendors" })
+    OpenApi.annotations({
+      summary: "Liveness, the loaded vendors, and whether each backend (Redis, MongoDB) answers",
+      description: "Always 200 while the process serves; `status` is `degraded` when a backend is down."
+    })
   )
 ) {}
 

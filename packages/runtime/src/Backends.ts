@@ -24,6 +24,13 @@ import { Config, Context, Effect, Layer, Option } from "effect"
 export type Services = JobStore.JobStore | JobQueue.JobQueue | RateLimiter.RateLimiter | Cleaner.Cleaner | Health.Health
 
 /**
+ * Why the backends could not start: a bad setting, or a server that is unreachable or refuses us.
+ *
+ * @category errors
+ */
+export type StartupError = Config.ConfigError | RedisConnection.RedisConnectionError | JobStore.JobStoreError
+
+/**
  * Which backends the environment asks for.
  *
  * @category models
@@ -84,7 +91,7 @@ const queueAndLimits = (redis: boolean) =>
  *
  * @category layers
  */
-export const layerFor = (chosen: Choice) =>
+export const layerFor = (chosen: Choice): Layer.Layer<Services, StartupError> =>
   Layer.effectContext(
     Effect.gen(function* () {
       const storage = yield* store(chosen.mongo)
@@ -103,4 +110,4 @@ export const layerFor = (chosen: Choice) =>
  *
  * @category layers
  */
-export const layer = Layer.unwrap(Effect.map(choice, layerFor))
+export const layer: Layer.Layer<Services, StartupError> = Layer.unwrap(Effect.map(choice, layerFor))

@@ -9,17 +9,19 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
 import {
-  Cleaner,
+  type Cleaner,
   Consumer,
+  type Health,
   JobProcessor,
-  JobQueue,
+  type JobQueue,
   Jobs,
-  JobStore,
+  type JobStore,
   Listen,
-  RateLimiter,
+  type RateLimiter,
   type Vendor,
   VendorRegistry
 } from "@vendorflow/core"
+import { Backends } from "@vendorflow/runtime"
 import { Config, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import * as Server from "./Server.ts"
@@ -81,7 +83,7 @@ const engine = (publicUrl: string | undefined) =>
  * @category layers
  */
 export const layerWith = (options: Options) => {
-  const backends = Layer.mergeAll(JobStore.layerMemory, JobQueue.layerMemory, RateLimiter.layerMemory, Cleaner.layer)
+  const backends = Backends.layerFor({ redis: false, mongo: false })
   const api = Server.layerWith(options.server).pipe(Layer.provideMerge(Jobs.layer))
   return engine(options.publicUrl).pipe(
     Layer.provideMerge(api),

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Api, Job, Jobs, type JobQueue, type JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { Api, Health, Job, Jobs, type JobQueue, type JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
 import { ByteSize, Cause, Config, Effect, Layer, SchemaIssue } from "effect"
 import {
   FindMyWay,
@@ -254,8 +254,11 @@ export const systemHandlers = HttpApiBuilder.group(
   "system",
   Effect.fnUntraced(function* (handlers) {
     const registry = yield* VendorRegistry.VendorRegistry
-    const health: Api.Health = { status: "ok", vendors: registry.vendors.map((vendor) => vendor.name) }
-    return handlers.handle("health", () => Effect.succeed(health))
+    const health = yield* Health.Health
+    const vendors = registry.vendors.map((vendor) => vendor.name)
+    return handlers.handle("health", () =>
+      Effect.map(Health.report.pipe(Effect.provideService(Health.Health, health)), (report) => ({ ...report, vendors }))
+    )
   })
 )
 

@@ -5,14 +5,14 @@
  * Offers {@link layer} (configured from the environment: `PORT`, default 8000; `HOST`, default
  * `127.0.0.1`, so a development all-in-one is not reachable from the network, set `0.0.0.0` in a
  * container; `MAX_BODY_BYTES`; `LOG_REQUESTS`), {@link layerWith} (explicit options, e.g. port 0 in
- * tests) and {@link makeServer} (the API alone over in-memory storage and the given vendors).
+ * tests).
  *
  * @since 0.1.0
  */
-import { NodeHttpServer } from "@effect/platform-node"
-import { Cleaner, JobQueue, Jobs, JobStore, Listen, type VendorRegistry } from "@vendorflow/core"
+import { NodeHttpServer, type NodeServices } from "@effect/platform-node"
+import { type Health, type Jobs, Listen, type VendorRegistry } from "@vendorflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
-import { HttpRouter } from "effect/http"
+import { type Etag, type HttpPlatform, HttpRouter, type HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
 import * as Http from "./Http.ts"
 
@@ -53,7 +53,13 @@ export const config: Config.Config<Options> = Config.all({
  *
  * @category layers
  */
-export const layerWith = (options: Options) =>
+export const layerWith = (
+  options: Options
+): Layer.Layer<
+  HttpServer.HttpServer | NodeServices.NodeServices | HttpPlatform.HttpPlatform | Etag.Generator,
+  HttpServerError.ServeError,
+  Jobs.Jobs | VendorRegistry.VendorRegistry | Health.Health
+> =>
   HttpRouter.serve(Http.layerWith({ maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes }), {
     disableLogger: options.logRequests !== true,
     disableListenLog: options.logAddress === false
@@ -74,17 +80,3 @@ export const layerWith = (options: Options) =>
  * @category layers
  */
 export const layer = Layer.unwrap(Effect.map(config, layerWith))
-
-/**
- * The API alone (a split deployment), over in-memory storage and the vendors of `vendors`
- * (e.g. `VendorRegistry.layer([...adapters])`). Swap the memory layers for Redis / MongoDB ones by
- * composing {@link layer} yourself.
- *
- * @category layers
- */
-export const makeServer = <E, R>(vendors: Layer.Layer<VendorRegistry.VendorRegistry, E, R>) =>
-  layer.pipe(
-    Layer.provide(Jobs.layer),
-    Layer.provide([JobStore.layerMemory, JobQueue.layerMemory, Cleaner.layer]),
-    Layer.provide(vendors)
-  )

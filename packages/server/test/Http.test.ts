@@ -3,6 +3,7 @@ import {
   Api,
   ApiClient,
   Cleaner,
+  Health,
   Job,
   JobQueue,
   Jobs,
@@ -58,6 +59,7 @@ const Core = Jobs.layer.pipe(
       JobStore.layerMemory,
       JobQueue.layerMemory,
       Cleaner.layer,
+      Health.layerNone,
       Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha, beta]))
     )
   )
@@ -467,7 +469,7 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
     Effect.gen(function* () {
       const response = yield* send("/health")
       assert.strictEqual(response.status, 200)
-      assert.deepStrictEqual(yield* bodyOf(response), { status: "ok", vendors: ["alpha", "beta"] })
+      assert.deepStrictEqual(yield* bodyOf(response), { status: "ok", checks: {}, vendors: ["alpha", "beta"] })
     })
   )
 
@@ -536,6 +538,7 @@ const DegradedServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress
           BrokenStore,
           JobQueue.layerMemory,
           Cleaner.layer,
+          Health.layerNone,
           Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha, beta]))
         )
       )
