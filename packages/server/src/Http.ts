@@ -159,6 +159,29 @@ const readJsonObject = Effect.fnUntraced(function* (
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * A job read back, with HTTP caching where it is safe: a complete job never changes again, so it
+ * carries a strong `ETag` and may be cached for a year; a failed job can still be sent round again
+ * by an operator, so it carries an `ETag` but must be revalidated; a pending or processing job is
+ * never cached. `If-None-Match` with the current `ETag` answers 304.
+ *
+ * @category handlers
+ */
+export const cachedView = (job: Job.Job, ifNoneMatch: string | undefined): HttpServerResponse.HttpServerResponse => {
+  if (!Job.isFinished(job.status)) {
+    return HttpServerResponse.jsonUnsafe(Api.toJobView(job), { headers: { "cache-control": "no-store" } })
+  }
+  const etag = `"${job.id}.${job.version}"`
+  const headers = {
+    etag,
+    "cache-control": job.status === "complete" ? "private, max-age=31536000, immutable" : "private, no-cache"
+  }
+  const matches = ifNoneMatch !== undefined && ifNoneMatch.split(",").some((tag) => tag.trim() === etag)
+  return matches
+    ? HttpServerResponse.empty({ status: 304, headers })
+    : HttpServerResponse.jsonUnsafe(Api.toJobView(job), { headers })
+}
+
+/**
  * The handlers of `POST /jobs` and `GET /jobs/{id}`.
  *
  * @category handlers
@@ -188,9 +211,9 @@ export const jobsHandlers = (options: Options) =>
             })
           )
         )
-        .handle("get", ({ params }) =>
+        .handleRaw("get", ({ params, request }) =>
           jobs.get(params.id).pipe(
-            Effect.map(Api.toJobView),
+            Effect.map((job) => cachedView(job, request.headers["if-none-match"])),
             Effect.catchTags({
               JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
               JobStoreError: serviceUnavailable

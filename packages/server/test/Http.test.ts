@@ -326,6 +326,48 @@ layer(TestServer, live)("POST /jobs and GET /jobs/{id}", (it) => {
   )
 })
 
+layer(TestServer, live)("caching of finished jobs", (it) => {
+  const finish = (id: Job.JobId, to: "complete" | "failed") =>
+    JobStore.JobStore.use((store) =>
+      store.transition({
+        id,
+        from: "processing",
+        to,
+        set: to === "complete" ? { result: 1 } : { error: { reason: "Rejected", message: "no" } }
+      })
+    )
+
+  it.effect("a complete job has a strong ETag, a long Cache-Control, and answers 304 to If-None-Match", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      const pending = yield* send(`/jobs/${id}`)
+      assert.strictEqual(pending.headers.get("cache-control"), "no-store")
+      assert.isNull(pending.headers.get("etag"))
+      yield* finish(id, "complete")
+      const first = yield* send(`/jobs/${id}`)
+      const etag = first.headers.get("etag") ?? ""
+      assert.match(etag, /^"[0-9a-f-]+\.\d+"$/)
+      assert.strictEqual(first.headers.get("cache-control"), "private, max-age=31536000, immutable")
+      const again = yield* send(`/jobs/${id}`, { headers: { "if-none-match": etag } })
+      assert.strictEqual(again.status, 304)
+      assert.strictEqual(yield* Effect.promise(() => again.text()), "")
+      const other = yield* send(`/jobs/${id}`, { headers: { "if-none-match": '"something-else"' } })
+      assert.strictEqual(other.status, 200)
+    })
+  )
+
+  it.effect("a failed job has an ETag but must be revalidated (it may be sent round again)", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      yield* finish(id, "failed")
+      const response = yield* send(`/jobs/${id}`)
+      assert.strictEqual(response.headers.get("cache-control"), "private, no-cache")
+      const etag = response.headers.get("etag") ?? ""
+      assert.strictEqual((yield* send(`/jobs/${id}`, { headers: { "if-none-match": etag } })).status, 304)
+    })
+  )
+})
+
 layer(TestServer, live)("POST /vendor-webhook/{vendor}", (it) => {
   it.effect("a correctly signed callback completes the job with the cleaned data", () =>
     Effect.gen(function* () {

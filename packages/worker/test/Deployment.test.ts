@@ -1,0 +1,201 @@
+/**
+ * The split deployment, as operators run it: one API server, several worker processes and both
+ * mock vendors, each its own process, sharing Redis (queue, rate limits and, with no MongoDB here,
+ * the job store). These tests drive it over HTTP the way clients do and read the vendors' own
+ * records of what arrived.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { ChildProcess } from "@vendorflow/core/testing"
+import { Duration, Effect, Schedule } from "effect"
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+const path = (relative: string) => fileURLToPath(new URL(relative, import.meta.url))
+const bins = {
+  server: path("../../server/src/bin.ts"),
+  worker: path("../src/bin.ts"),
+  mockSync: path("../../adapters/mock-sync/src/bin.ts"),
+  mockAsync: path("../../adapters/mock-async/src/bin.ts")
+}
+
+const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+
+// Deletes every key under the prefix (the shared Redis keeps other tests' keys too).
+const dropKeys = (url: string, prefix: string) =>
+  Effect.sync(() => {
+    const keys = execFileSync("redis-cli", ["-u", url, "--scan", "--pattern", `${prefix}*`], { encoding: "utf8" })
+      .split("\n")
+      .filter((key) => key !== "")
+    for (let i = 0; i < keys.length; i += 500) execFileSync("redis-cli", ["-u", url, "DEL", ...keys.slice(i, i + 500)])
+  })
+
+const listening = /listening on (http:\/\/\S+)|Listening on (http:\/\/\S+)/
+
+const urlOf = (process: ChildProcess.Running) =>
+  Effect.map(process.waitFor(listening), (match) => (match[1] ?? match[2] ?? "").replace(/\/$/, ""))
+
+interface Stack {
+  readonly api: string
+  readonly sync: string
+  readonly async: string
+  readonly workers: ReadonlyArray<ChildProcess.Running>
+  readonly startWorker: () => Effect.Effect<ChildProcess.Running, never, import("effect").Scope.Scope>
+}
+
+/** Starts both mock vendors, the API and `workers` workers on one Redis key prefix. */
+const startStack = (options: {
+  readonly workers: number
+  readonly redisUrl: string
+  readonly env?: Record<string, string>
+  readonly syncLimit: string
+  readonly syncLatency: string
+}) =>
+  Effect.gen(function* () {
+    const prefix = `vf-test-${crypto.randomUUID().slice(0, 8)}:`
+    yield* Effect.addFinalizer(() => dropKeys(options.redisUrl, prefix))
+    const mockSync = yield* ChildProcess.start(bins.mockSync, {
+      PORT: "0",
+      MOCK_SYNC_RATE_LIMIT: options.syncLimit,
+      MOCK_SYNC_LATENCY_MS: options.syncLatency
+    })
+    const mockAsync = yield* ChildProcess.start(bins.mockAsync, { PORT: "0", MOCK_ASYNC_DELAY_MS: "200-600" })
+    const sync = yield* urlOf(mockSync)
+    const async = yield* urlOf(mockAsync)
+    const shared = {
+      REDIS_URL: options.redisUrl,
+      REDIS_PREFIX: prefix,
+      MOCK_SYNC_URL: sync,
+      MOCK_ASYNC_URL: async,
+      MOCK_SYNC_RATE_LIMIT: options.syncLimit,
+      ...options.env
+    }
+    const server = yield* ChildProcess.start(bins.server, { ...shared, PORT: "0" })
+    const api = yield* urlOf(server)
+    const startWorker = () =>
+      Effect.tap(ChildProcess.start(bins.worker, { ...shared, PUBLIC_URL: api }), (worker) =>
+        worker.waitFor(/vendorflow-worker: consuming/)
+      )
+    const workers = yield* Effect.forEach(Array.from({ length: options.workers }), startWorker)
+    const stack: Stack = { api, sync, async, workers, startWorker }
+    return stack
+  })
+
+const submit = (api: string, payload: object) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${api}/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(payload)
+    })
+    return { status: response.status, body: (await response.json()) as { request_id?: string } }
+  })
+
+const readJob = (api: string, id: string) =>
+  Effect.promise(async () => (await (await fetch(`${api}/jobs/${id}`)).json()) as { status: string; attempts: number })
+
+/** Polls every job until all are finished; fails with the unfinished ones past `within`. */
+const awaitAll = (api: string, ids: ReadonlyArray<string>, within: Duration.Input) =>
+  Effect.gen(function* () {
+    let unfinished = [...ids]
+    const finished = new Map<string, { status: string; attempts: number }>()
+    yield* Effect.gen(function* () {
+      const jobs = yield* Effect.forEach(unfinished, (id) => Effect.map(readJob(api, id), (job) => [id, job] as const), {
+        concurrency: 20
+      })
+      for (const [id, job] of jobs) if (job.status === "complete" || job.status === "failed") finished.set(id, job)
+      unfinished = unfinished.filter((id) => !finished.has(id))
+    }).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: () => unfinished.length === 0 }),
+      Effect.timeoutOrElse({
+        duration: within,
+        orElse: () => Effect.die(new Error(`${unfinished.length} job(s) unfinished, e.g. ${unfinished.slice(0, 3)}`))
+      })
+    )
+    return finished
+  })
+
+interface Arrival {
+  readonly at: number
+  readonly jobId: string | null
+  readonly status: number
+}
+
+const arrivals = (vendor: string) =>
+  Effect.promise(async () => (await (await fetch(`${vendor}/arrivals`)).json()) as ReadonlyArray<Arrival>)
+
+const worstWindow = (arrived: ReadonlyArray<Arrival>) => {
+  const at = arrived.map((a) => a.at).sort((a, b) => a - b)
+  return Math.max(0, ...at.map((start) => at.filter((t) => t >= start && t < start + 1000).length))
+}
+
+const duplicates = (arrived: ReadonlyArray<Arrival>) => {
+  const seen = new Set<string>()
+  return arrived.filter((a) => a.jobId !== null && (seen.has(a.jobId) ? true : (seen.add(a.jobId), false)))
+}
+
+describe("split deployment on Redis", () => {
+  it.live(
+    "600 jobs across both vendors, 3 workers, sync limited to 20/s: all complete, limit held, no job twice",
+    () =>
+      Effect.gen(function* () {
+        const stack = yield* startStack({ workers: 3, redisUrl, syncLimit: "20/1s", syncLatency: "0-50" })
+        const started = Date.now()
+        const submitted = yield* Effect.forEach(
+          Array.from({ length: 600 }, (_, i) => i),
+          (i) => submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i }),
+          { concurrency: 50 }
+        )
+        assert.deepStrictEqual(submitted.filter((r) => r.status !== 200), [])
+        const ids = submitted.map((r) => r.body.request_id ?? "")
+        const finished = yield* awaitAll(stack.api, ids, "90 seconds")
+        const elapsed = (Date.now() - started) / 1000
+        const statuses = [...finished.values()].map((job) => job.status)
+        assert.strictEqual(statuses.filter((s) => s === "complete").length, 600)
+
+        const syncArrivals = yield* arrivals(stack.sync)
+        const asyncArrivals = yield* arrivals(stack.async)
+        assert.strictEqual(syncArrivals.length, 300)
+        assert.deepStrictEqual(duplicates(syncArrivals), [])
+        assert.deepStrictEqual(duplicates(asyncArrivals), [])
+        assert.deepStrictEqual(syncArrivals.filter((a) => a.status !== 200), [])
+        const worst = worstWindow(syncArrivals)
+        assert.isAtMost(worst, 20)
+        yield* Effect.log(
+          `600 jobs in ${elapsed.toFixed(1)} s; sync: ${syncArrivals.length} calls, worst 1 s window ${worst}, ` +
+            `${(300 / elapsed).toFixed(1)} calls/s overall`
+        )
+      }),
+    { timeout: 150_000 }
+  )
+
+  it.live(
+    "kill -9 of a worker holding in-flight jobs: every job still completes after the visibility timeout",
+    () =>
+      Effect.gen(function* () {
+        const stack = yield* startStack({
+          workers: 2,
+          redisUrl,
+          syncLimit: "1000/1s",
+          syncLatency: "1000-1500",
+          env: { QUEUE_VISIBILITY_TIMEOUT: "3 seconds" }
+        })
+        const submitted = yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => i), (i) =>
+          submit(stack.api, { vendor: "sync", n: i })
+        )
+        const ids = submitted.map((r) => r.body.request_id ?? "")
+        // Wait until calls are in flight, then kill one worker outright.
+        yield* arrivals(stack.sync).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (a) => a.length >= 4 })
+        )
+        const victim = stack.workers[0]!
+        assert.strictEqual(yield* victim.stop("SIGKILL"), null)
+        const finished = yield* awaitAll(stack.api, ids, "60 seconds")
+        const jobs = [...finished.values()]
+        assert.strictEqual(jobs.filter((job) => job.status === "complete").length, 30)
+        const retried = jobs.filter((job) => job.attempts > 1).length
+        assert.isAbove(retried, 0, "the killed worker's jobs were taken over")
+        yield* Effect.log(`kill -9: 30/30 complete, ${retried} taken over from the killed worker`)
+      }),
+    { timeout: 120_000 }
+  )
+})
