@@ -40,7 +40,7 @@ const Backends = Layer.mergeAll(
 )
 
 // No webhooks in this app: the sync vendor answers in its HTTP response.
-const Engine = Consumer.layer.pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" })))
+const Engine = Consumer.layer().pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" })))
 
 const App = Layer.mergeAll(Jobs.layer, Engine).pipe(Layer.provideMerge(Backends))
 

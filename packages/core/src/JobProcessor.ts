@@ -97,6 +97,30 @@ export const make = (options: Options) =>
         yield* queue.ack(delivery)
       }).pipe(Effect.catchTag("VendorError", (error) => fail(job, delivery, error)))
 
+    // Returns a claimed job to pending, undoing its attempt count, and delivers it again later.
+    const handBack = (job: Job, delivery: Delivery, delayMillis: number) =>
+      store
+        .transition({
+          id: job.id,
+          from: "processing",
+          to: "pending",
+          expectedVersion: job.version,
+          set: { attempts: job.attempts - 1 }
+        })
+        .pipe(Effect.andThen(queue.retryLater(delivery, delayMillis)))
+
+    const attempt = (job: Job, vendor: Vendor, delivery: Delivery) =>
+      Effect.gen(function* () {
+        if (vendor.rateLimit !== undefined) {
+          const waited = yield* limiter.wait(vendor.name, vendor.rateLimit).pipe(Effect.result)
+          if (waited._tag === "Failure") {
+            yield* Effect.logWarning("rate-limit store unreachable; handing the job back", waited.failure)
+            return yield* handBack(job, delivery, retryDelay)
+          }
+        }
+        yield* callVendor(job, vendor, delivery)
+      })
+
     // A new attempt: from pending (the usual case), or from processing when an earlier attempt was
     // abandoned (its worker died; its delivery was reclaimed, or the sweeper sent the job round
     // again). Bumping the version fences the abandoned attempt off. `None`: nothing to do.
@@ -129,16 +153,10 @@ export const make = (options: Options) =>
         })
         return yield* queue.deadLetter(delivery, `UnknownVendor: ${job.vendor}`)
       }
-      const rateLimit = vendor.value.rateLimit
-      if (rateLimit !== undefined) {
-        const waited = yield* limiter.wait(vendor.value.name, rateLimit).pipe(Effect.result)
-        if (waited._tag === "Failure") {
-          yield* Effect.logWarning("rate-limit store unreachable; handing the job back", waited.failure)
-          yield* store.transition({ id: job.id, from: "processing", to: "pending", expectedVersion: job.version })
-          return yield* queue.retryLater(delivery, retryDelay)
-        }
-      }
-      yield* callVendor(job, vendor.value, delivery)
+      yield* attempt(job, vendor.value, delivery).pipe(
+        // Shutdown ran out of grace mid-attempt: the attempt did not happen, the job goes back.
+        Effect.onInterrupt(() => Effect.ignore(handBack(job, delivery, 0)))
+      )
     })
 
     return JobProcessor.of({ process })

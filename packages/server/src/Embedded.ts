@@ -72,7 +72,7 @@ const vendors = (options: Options) =>
 const engine = (publicUrl: string | undefined) =>
   Layer.unwrap(
     HttpServer.addressFormattedWith((address) =>
-      Effect.succeed(Consumer.layer.pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: publicUrl ?? address }))))
+      Effect.succeed(Consumer.layer().pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: publicUrl ?? address }))))
     )
   )
 

@@ -23,4 +23,4 @@ export const layer: Layer.Layer<
   never,
   Config.ConfigError,
   JobStore.JobStore | JobQueue.JobQueue | VendorRegistry.VendorRegistry | RateLimiter.RateLimiter | Cleaner.Cleaner
-> = Consumer.layer.pipe(Layer.provide(JobProcessor.layerConfig))
+> = Consumer.layerConfig.pipe(Layer.provide(JobProcessor.layerConfig))
