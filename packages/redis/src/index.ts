@@ -10,4 +10,5 @@
  */
 export * as RedisConnection from "./RedisConnection.ts"
 export * as RedisJobQueue from "./RedisJobQueue.ts"
+export * as RedisJobStore from "./RedisJobStore.ts"
 export * as RedisRateLimiter from "./RedisRateLimiter.ts"

@@ -1,0 +1,341 @@
+/**
+ * Core's {@link JobStore.JobStore} on Redis, so that one server process and any number of worker
+ * processes share the jobs without MongoDB.
+ *
+ * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`):
+ * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
+ *   `id`, `vendor`, `status`, `createdAt`, `updatedAt` as is; `attempts` and `version` as integers
+ *   (so `HINCRBY` can count versions); `payload`, `result`, `error` and `awaitingCallback` as JSON
+ *   text, so a payload may use any key (`$where`, `a.b`) and a `null` result stays `null`.
+ * - `p` + `jobs:<status>`: a sorted set per status of the ids of the jobs in it, scored by
+ *   `updatedAt` in ms, for `listStale`.
+ *
+ * How the operations map onto Redis (round trips in brackets):
+ * - `create` [1]: one script (`EXISTS`, then `HSET` + `ZADD`); an existing id fails with `Duplicate`.
+ * - `get` [1]: `HGETALL`.
+ * - `transition` [1]: refused with `InvalidTransition` before any I/O when {@link JobStore.isAllowed}
+ *   says no; otherwise one script that is the compare-and-set: status (and version, when given)
+ *   checked, fields set and unset, version + 1, id moved between the status sets, the new hash
+ *   returned. Same semantics as {@link JobStore.applyTransition}; "now" is the caller's `Clock`.
+ * - `listStale` [2]: `ZRANGEBYSCORE` on the status's set, then the hashes with `HGETALL`s sent
+ *   back to back on the one connection (pipelined, one wait). Ids whose hash has expired, or whose
+ *   job moved on between the two reads, are left out, so a call may return fewer than `limit`.
+ *
+ * Every read is decoded with the job schema: a hash of the wrong shape (written by hand, or by a
+ * different version) fails with a typed {@link JobStore.JobStoreError} of reason `Unavailable`
+ * whose message names the key, not with a defect. No reason fits exactly; `Unavailable` says "the
+ * store can't serve this job", as MongoDB's store does for a corrupt document. A Redis that is down
+ * or not answering fails every operation at once with `Unavailable` too (the connection does not
+ * queue commands while disconnected).
+ *
+ * Expiry of finished jobs (`finishedTtl`, `REDIS_JOB_TTL`; off by default): a transition into
+ * `complete` or `failed` sets the hash's TTL, and one out of `failed` (an operator's retry) removes
+ * it again. The id stays in the finished status's set, so `listStale` works for every status;
+ * each transition into a finished status trims that set's members older than the TTL, whose hashes
+ * are gone by then. So for finished statuses `listStale` only sees jobs that still exist (it skips
+ * the few members not yet trimmed). Give every process the same `REDIS_JOB_TTL`: a job that
+ * finished without a TTL keeps its hash but can be trimmed from the set by a process with one.
+ * A job created already finished gets no TTL (nothing here creates one).
+ *
+ * Scripts are in `src/lua/` (`jobCreate`, `jobTransition`), their KEYS and ARGV documented in
+ * their headers; each declares every key it touches.
+ *
+ * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}) and
+ * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_JOB_TTL`).
+ *
+ * @since 0.1.0
+ */
+import { Job, JobStore } from "@vendorflow/core"
+import { Clock, Config, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Redis } from "effect/persistence"
+import * as Lua from "./internal/lua.ts"
+import * as RedisConnection from "./RedisConnection.ts"
+
+/**
+ * Store settings; every field has a default.
+ *
+ * @category models
+ */
+export interface Options {
+  /**
+   * How long a job is kept after it completes or fails; off (kept for ever) when absent, zero or
+   * infinite.
+   */
+  readonly finishedTtl?: Duration.Input | undefined
+}
+
+/**
+ * The Redis keys of the store under `prefix`.
+ *
+ * @category utils
+ */
+export const keys = (prefix: string) => ({
+  job: (id: string): string => `${prefix}job:${id}`,
+  status: (status: Job.JobStatus): string => `${prefix}jobs:${status}`
+})
+
+/**
+ * A job's hash as stored: every value a string.
+ *
+ * @category models
+ */
+export const StoredJob = Schema.Struct({
+  id: Schema.String,
+  vendor: Schema.String,
+  status: Schema.String,
+  payload: Schema.fromJsonString(Schema.Unknown),
+  attempts: Schema.NumberFromString,
+  version: Schema.NumberFromString,
+  result: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
+  error: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
+  awaitingCallback: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
+  createdAt: Schema.String,
+  updatedAt: Schema.String
+})
+
+/**
+ * The codec from a job's hash to a {@link Job.Job}: decoding checks the hash's shape, then the
+ * job's (statuses, integers, the failure's fields).
+ *
+ * @category codecs
+ */
+export const JobFromHash = StoredJob.pipe(Schema.decodeTo(Job.Job))
+
+const decodeJob = Schema.decodeUnknownEffect(JobFromHash)
+
+/** The optional fields as stored, for a new job and for a transition's patch alike. */
+const optionalFields = (fields: Pick<JobStore.Patch, "result" | "error" | "awaitingCallback">): Array<string> => [
+  // `result` may be `null`, a value to store; only a missing key means "none".
+  ...("result" in fields && fields.result !== undefined ? ["result", JSON.stringify(fields.result)] : []),
+  ...(fields.error === undefined
+    ? []
+    : ["error", JSON.stringify({ reason: fields.error.reason, message: fields.error.message })]),
+  ...(fields.awaitingCallback === undefined ? [] : ["awaitingCallback", JSON.stringify(fields.awaitingCallback)])
+]
+
+/**
+ * A job's hash, flat (field, value, …) as `HSET` takes it; {@link JobFromHash} reads it back.
+ *
+ * Written by hand rather than with the codec's encoder because it runs on every `POST /jobs`: the
+ * job's class has checked its fields already, and checking them again cost about 30 µs a job, a
+ * good part of a local round trip. The store's round-trip tests keep the two in step.
+ *
+ * @category codecs
+ */
+export const toHash = (job: Job.Job): Array<string> => [
+  "id",
+  job.id,
+  "vendor",
+  job.vendor,
+  "status",
+  job.status,
+  "payload",
+  JSON.stringify(job.payload),
+  "attempts",
+  String(job.attempts),
+  "version",
+  String(job.version),
+  "createdAt",
+  job.createdAt,
+  "updatedAt",
+  job.updatedAt,
+  ...optionalFields(job)
+]
+
+/**
+ * The fields a transition's `set` writes, flat, stored as {@link toHash} stores them.
+ *
+ * @category codecs
+ */
+export const patchFields = (patch: JobStore.Patch): Array<string> => [
+  ...(patch.attempts === undefined ? [] : ["attempts", String(patch.attempts)]),
+  ...optionalFields(patch)
+]
+
+const createScript = Redis.script(
+  (job: string, statusSet: string, id: string, score: number, fields: ReadonlyArray<string>) => [
+    job,
+    statusSet,
+    id,
+    score,
+    ...fields
+  ],
+  { numberOfKeys: 2, lua: Lua.load("jobCreate") }
+).withReturnType<number>()
+
+const transitionScript = Redis.script(
+  (options: {
+    readonly job: string
+    readonly fromSet: string
+    readonly toSet: string
+    readonly id: string
+    readonly from: string
+    readonly to: string
+    readonly expectedVersion: string
+    readonly now: string
+    readonly nowMillis: number
+    readonly ttlMillis: number
+    readonly persist: boolean
+    readonly set: ReadonlyArray<string>
+    readonly unset: ReadonlyArray<string>
+  }) => [
+    options.job,
+    options.fromSet,
+    options.toSet,
+    options.id,
+    options.from,
+    options.to,
+    options.expectedVersion,
+    options.now,
+    options.nowMillis,
+    options.ttlMillis,
+    options.persist ? "1" : "0",
+    options.set.length / 2,
+    ...options.set,
+    ...options.unset
+  ],
+  { numberOfKeys: 3, lua: Lua.load("jobTransition") }
+).withReturnType<ReadonlyArray<string> | null>()
+
+/** A hash as `HGETALL` returns it, flat, as a record. */
+const recordOf = (flat: ReadonlyArray<string>): Record<string, string> => {
+  const record: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!
+  return record
+}
+
+/**
+ * The TTL of finished jobs in whole ms, or 0 when it is off.
+ *
+ * @category utils
+ */
+export const ttlMillis = (ttl: Duration.Input | undefined): number => {
+  if (ttl === undefined) return 0
+  const millis = Duration.toMillis(Duration.fromInputUnsafe(ttl))
+  return Number.isFinite(millis) && millis > 0 ? Math.max(1, Math.round(millis)) : 0
+}
+
+/**
+ * The store over the connection in context.
+ *
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (options: Options = {}) {
+  const { prefix, redis, target } = yield* RedisConnection.RedisConnection
+  const key = keys(prefix)
+  const finishedTtlMillis = ttlMillis(options.finishedTtl)
+
+  const unavailable = (what: string) => (error: Redis.RedisError) =>
+    new JobStore.JobStoreError({
+      reason: "Unavailable",
+      message: `Redis at ${target}: ${what}: ${RedisConnection.causeMessage(error)}`
+    })
+
+  const decode = (id: string, flat: ReadonlyArray<string>) =>
+    decodeJob(recordOf(flat)).pipe(
+      Effect.mapError(
+        (error) =>
+          new JobStore.JobStoreError({
+            reason: "Unavailable",
+            message: `Redis at ${target}: the hash ${key.job(id)} is not a stored job: ${error.message}`
+          })
+      )
+    )
+
+  const get = Effect.fn("RedisJobStore.get")(function* (id: Job.JobId) {
+    const flat = yield* redis
+      .send<ReadonlyArray<string>>("HGETALL", key.job(id))
+      .pipe(Effect.mapError(unavailable(`reading job ${id}`)))
+    return flat.length === 0 ? Option.none() : Option.some(yield* decode(id, flat))
+  })
+
+  return JobStore.JobStore.of({
+    create: Effect.fn("RedisJobStore.create")(function* (job: Job.Job) {
+      const created = yield* redis
+        .eval(createScript)(key.job(job.id), key.status(job.status), job.id, Date.parse(job.updatedAt), toHash(job))
+        .pipe(Effect.mapError(unavailable(`storing job ${job.id}`)))
+      if (created === 0)
+        return yield* new JobStore.JobStoreError({ reason: "Duplicate", message: `job ${job.id} exists` })
+    }),
+    get,
+    transition: Effect.fn("RedisJobStore.transition")(function* (transition: JobStore.Transition) {
+      if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
+      const nowMillis = yield* Clock.currentTimeMillis
+      const reply = yield* redis
+        .eval(transitionScript)({
+          job: key.job(transition.id),
+          fromSet: key.status(transition.from),
+          toSet: key.status(transition.to),
+          id: transition.id,
+          from: transition.from,
+          to: transition.to,
+          expectedVersion: transition.expectedVersion === undefined ? "" : String(transition.expectedVersion),
+          now: new Date(nowMillis).toISOString(),
+          nowMillis,
+          ttlMillis: Job.isFinished(transition.to) ? finishedTtlMillis : 0,
+          persist: Job.isFinished(transition.from) && !Job.isFinished(transition.to),
+          set: patchFields(transition.set ?? {}),
+          unset: [...new Set(transition.unset)]
+        })
+        .pipe(Effect.mapError(unavailable(`moving job ${transition.id} from ${transition.from} to ${transition.to}`)))
+      return reply === null ? Option.none() : Option.some(yield* decode(transition.id, reply))
+    }),
+    listStale: Effect.fn("RedisJobStore.listStale")(function* (query: JobStore.StaleQuery) {
+      const limit = Math.floor(query.limit)
+      // ZRANGEBYSCORE reads a negative count as "no limit".
+      if (!(limit > 0)) return []
+      const before = query.updatedBefore.getTime()
+      const what = `listing ${query.status} jobs`
+      const ids = yield* redis
+        .send<ReadonlyArray<string>>(
+          "ZRANGEBYSCORE",
+          key.status(query.status),
+          "-inf",
+          `(${before}`,
+          "LIMIT",
+          "0",
+          String(limit)
+        )
+        .pipe(Effect.mapError(unavailable(what)))
+      // Sent together, so the replies come back in one wait rather than one per job.
+      const hashes = yield* Effect.forEach(
+        ids,
+        (id) =>
+          redis.send<ReadonlyArray<string>>("HGETALL", key.job(id)).pipe(Effect.map((flat) => [id, flat] as const)),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.mapError(unavailable(what)))
+      const jobs = yield* Effect.forEach(
+        hashes.filter(([, flat]) => flat.length > 0),
+        ([id, flat]) => decode(id, flat)
+      )
+      return jobs.filter((job) => job.status === query.status && Date.parse(job.updatedAt) < before)
+    })
+  })
+})
+
+/**
+ * The store over a provided {@link RedisConnection.RedisConnection}.
+ *
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<JobStore.JobStore, never, RedisConnection.RedisConnection> =>
+  Layer.effect(JobStore.JobStore, make(options))
+
+/**
+ * The settings read by {@link layerConfig}: `REDIS_JOB_TTL`, how long finished jobs are kept (a
+ * duration such as `7 days`; kept for ever when unset).
+ *
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  finishedTtl: Config.option(Config.Duration("REDIS_JOB_TTL")).pipe(Config.map(Option.getOrUndefined))
+})
+
+/**
+ * The store configured from the environment, over {@link RedisConnection.layerConfig} (shared with
+ * the other layers of this package that are built alongside it).
+ *
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<JobStore.JobStore, RedisConnection.RedisConnectionError | Config.ConfigError> =
+  Layer.unwrap(Effect.map(config, layer)).pipe(Layer.provide(RedisConnection.layerConfig))

@@ -1,0 +1,313 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Job, JobStore } from "@vendorflow/core"
+import { JobStoreSuite } from "@vendorflow/core/testing"
+import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Option } from "effect"
+import { TestClock } from "effect/testing"
+import * as RedisConnection from "../src/RedisConnection.ts"
+import * as RedisJobStore from "../src/RedisJobStore.ts"
+import {
+  eventually,
+  layerCleanup,
+  randomPrefix,
+  redisServer,
+  redisServerUnavailable,
+  redisUnavailable,
+  redisUrl,
+  scratch
+} from "./RedisFixtures.ts"
+
+/** A store with connections of its own, like one server or worker process. */
+const storeOn = (
+  prefix: string,
+  options: RedisJobStore.Options = {},
+  connection: Partial<RedisConnection.Options> = {}
+) =>
+  Layer.build(
+    RedisJobStore.layer(options).pipe(Layer.provide(RedisConnection.layer({ url: redisUrl, prefix, ...connection })))
+  ).pipe(Effect.map(Context.get(JobStore.JobStore)))
+
+const pending = (payload: Job.JsonObject = { query: "acme" }, now = new Date()) =>
+  Job.makePending({ vendor: "sync", payload, now })
+
+const someOrFail = <A, E, R>(effect: Effect.Effect<Option.Option<A>, E, R>) =>
+  effect.pipe(Effect.map(Option.getOrThrow))
+
+/**
+ * A test clock for the store's calls only: the connections around them keep the live clock, whose
+ * background fibers a test clock jumping years ahead would keep waking.
+ */
+const testClock = Effect.map(TestClock.make(), (clock) => ({
+  clock,
+  on: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, Clock.Clock, clock)
+}))
+
+describe.skipIf(redisUnavailable !== undefined)(
+  `RedisJobStore${redisUnavailable === undefined ? "" : ` (${redisUnavailable})`}`,
+  () => {
+    const suitePrefix = randomPrefix()
+    JobStoreSuite.suite(
+      "redis",
+      RedisJobStore.layer().pipe(
+        Layer.provide(RedisConnection.layer({ url: redisUrl, prefix: suitePrefix })),
+        Layer.provide(layerCleanup(suitePrefix))
+      )
+    )
+
+    describe("on Redis hashes and sorted sets", () => {
+      it.live("stores a fixed set of hash fields, none taken from the payload's keys", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix)
+          const job = pending({ $where: "1", "a.b": { $set: 1 }, status: "complete", version: "9", "": null })
+          yield* store.create(job)
+          const key = RedisJobStore.keys(prefix).job(job.id)
+          const fields = yield* redis.send<Array<string>>("HKEYS", key)
+          assert.deepStrictEqual(
+            [...fields].sort(),
+            ["attempts", "createdAt", "id", "payload", "status", "updatedAt", "vendor", "version"].sort()
+          )
+          assert.deepStrictEqual(yield* redis.send<Array<string>>("HMGET", key, "status", "version", "attempts"), [
+            "pending",
+            "0",
+            "0"
+          ])
+          assert.deepStrictEqual(JSON.parse(yield* redis.send<string>("HGET", key, "payload")), job.payload)
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
+          const score = yield* redis.send<string>("ZSCORE", RedisJobStore.keys(prefix).status("pending"), job.id)
+          assert.strictEqual(Number(score), Date.parse(job.updatedAt))
+        })
+      )
+
+      it.live(
+        "agrees with core's applyTransition step by step, on the caller's clock, and moves the id between sets",
+        () =>
+          Effect.gen(function* () {
+            const { prefix, redis } = yield* scratch
+            const store = yield* storeOn(prefix)
+            const key = RedisJobStore.keys(prefix)
+            const { clock, on } = yield* testClock
+            const start = Date.parse("2030-01-01T00:00:00.000Z")
+            yield* clock.setTime(start)
+            const job = pending({ n: 1 }, new Date(start))
+            yield* store.create(job)
+            const steps: ReadonlyArray<JobStore.Transition> = [
+              { id: job.id, from: "pending", to: "processing", expectedVersion: 0, set: { attempts: 1 } },
+              { id: job.id, from: "processing", to: "processing", set: { awaitingCallback: true } },
+              {
+                id: job.id,
+                from: "processing",
+                to: "failed",
+                set: { error: { reason: "Rejected", message: "no" }, result: null },
+                unset: ["awaitingCallback"]
+              },
+              { id: job.id, from: "failed", to: "pending", unset: ["error", "result"], set: { attempts: 0 } },
+              { id: job.id, from: "pending", to: "processing", set: { attempts: 1, result: { a: [1, "b"] } } },
+              // Set and unset at once: unset wins, as in applyTransition.
+              { id: job.id, from: "processing", to: "complete", set: { result: "done" }, unset: ["result"] }
+            ]
+            let current = job
+            for (const step of steps) {
+              yield* clock.adjust("1234 millis")
+              const now = clock.currentTimeMillisUnsafe()
+              const expected = JobStore.applyTransition(current, step, new Date(now))!
+              const actual = yield* someOrFail(on(store.transition(step)))
+              assert.deepStrictEqual(actual, expected)
+              assert.deepStrictEqual(yield* store.get(job.id), Option.some(expected))
+              assert.strictEqual(Number(yield* redis.send<string>("ZSCORE", key.status(step.to), job.id)), now)
+              if (step.from !== step.to)
+                assert.isNull(yield* redis.send<string | null>("ZSCORE", key.status(step.from), job.id))
+              current = actual
+            }
+            assert.strictEqual(current.version, steps.length)
+            assert.isFalse("result" in current)
+          })
+      )
+
+      it.live("of two processes racing on the same transitions exactly one wins each", () =>
+        Effect.gen(function* () {
+          const { prefix } = yield* scratch
+          const first = yield* storeOn(prefix)
+          const second = yield* storeOn(prefix)
+          const jobs = Array.from({ length: 25 }, () => pending())
+          yield* Effect.forEach(jobs, first.create, { concurrency: "unbounded", discard: true })
+          yield* Effect.forEach(
+            jobs,
+            (job) =>
+              Effect.gen(function* () {
+                const claim = (store: JobStore.JobStore["Service"], attempts: number) =>
+                  store.transition({ id: job.id, from: "pending", to: "processing", set: { attempts } })
+                const [a, b] = yield* Effect.all([claim(first, 1), claim(second, 2)], { concurrency: 2 })
+                assert.strictEqual([a, b].filter(Option.isSome).length, 1, `job ${job.id}`)
+                const winner = Option.isSome(a) ? a : b
+                assert.deepStrictEqual(yield* second.get(job.id), winner)
+                assert.strictEqual(Option.getOrThrow(winner).version, 1)
+              }),
+            { concurrency: "unbounded", discard: true }
+          )
+        })
+      )
+
+      it.live("with a TTL, a finished job expires, and stops expiring when it is sent round again", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const key = RedisJobStore.keys(prefix)
+          const store = yield* storeOn(prefix, { finishedTtl: "1 minute" })
+          const pttl = (job: Job.Job) => redis.send<number>("PTTL", key.job(job.id))
+          const run = (job: Job.Job) =>
+            store
+              .create(job)
+              .pipe(Effect.andThen(someOrFail(store.transition({ id: job.id, from: "pending", to: "processing" }))))
+
+          const done = pending()
+          yield* run(done)
+          assert.strictEqual(yield* pttl(done), -1, "no TTL while processing")
+          yield* store.transition({ id: done.id, from: "processing", to: "complete", set: { result: 1 } })
+          const left = yield* pttl(done)
+          assert.isTrue(left > 0 && left <= 60_000, `PTTL ${left}`)
+          assert.isNotNull(yield* redis.send<string | null>("ZSCORE", key.status("complete"), done.id))
+
+          const retried = pending()
+          yield* run(retried)
+          yield* store.transition({ id: retried.id, from: "processing", to: "failed" })
+          assert.isTrue((yield* pttl(retried)) > 0)
+          yield* someOrFail(store.transition({ id: retried.id, from: "failed", to: "pending" }))
+          assert.strictEqual(yield* pttl(retried), -1, "an operator's retry removes the TTL")
+
+          const keep = yield* storeOn(prefix)
+          const kept = pending()
+          yield* keep.create(kept)
+          yield* keep.transition({ id: kept.id, from: "pending", to: "failed" })
+          assert.strictEqual(yield* pttl(kept), -1, "no TTL unless configured")
+        })
+      )
+
+      it.live("listStale skips ids whose job has expired", () =>
+        Effect.gen(function* () {
+          const { prefix } = yield* scratch
+          const store = yield* storeOn(prefix, { finishedTtl: "100 millis" })
+          const [gone, staying] = [pending(), pending()]
+          for (const job of [gone, staying]) yield* store.create(job)
+          yield* store.transition({ id: gone.id, from: "pending", to: "failed" })
+          yield* eventually(store.get(gone.id), Option.isNone, { within: "2 seconds", what: "expiry" })
+          const future = new Date(Date.now() + 60_000)
+          assert.deepStrictEqual(yield* store.listStale({ status: "failed", updatedBefore: future, limit: 10 }), [])
+          assert.deepStrictEqual(
+            (yield* store.listStale({ status: "pending", updatedBefore: future, limit: 10 })).map((job) => job.id),
+            [staying.id]
+          )
+        })
+      )
+
+      it.live("each entry into a finished status trims that set's ids older than the TTL", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix, { finishedTtl: "1 minute" })
+          const { clock, on } = yield* testClock
+          yield* clock.setTime(Date.parse("2030-01-01T00:00:00.000Z"))
+          const finish = (job: Job.Job) =>
+            store.create(job).pipe(Effect.andThen(on(store.transition({ id: job.id, from: "pending", to: "failed" }))))
+          const [early, late] = [pending(), pending()]
+          yield* finish(early)
+          yield* clock.adjust("61 seconds")
+          yield* finish(late)
+          assert.deepStrictEqual(
+            yield* redis.send<Array<string>>("ZRANGE", RedisJobStore.keys(prefix).status("failed"), "0", "-1"),
+            [late.id]
+          )
+        })
+      )
+
+      it.live("a hash of the wrong shape is a typed Unavailable error naming the key, not a crash", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix)
+          const key = RedisJobStore.keys(prefix)
+          const id = Job.makeJobId()
+          yield* redis.send("HSET", key.job(id), "id", id, "status", "pending", "payload", "{not json", "version", "x")
+          yield* redis.send("ZADD", key.status("pending"), "1", id)
+
+          const read = yield* Effect.flip(store.get(id))
+          assert.strictEqual(read._tag, "JobStoreError")
+          assert.strictEqual(read.reason, "Unavailable")
+          assert.include(read.message, key.job(id))
+          const listed = yield* Effect.flip(
+            store.listStale({ status: "pending", updatedBefore: new Date(Date.now() + 1000), limit: 10 })
+          )
+          assert.strictEqual(listed.reason, "Unavailable")
+          // The version is not an integer: the script refuses before writing anything.
+          const moved = yield* Effect.flip(store.transition({ id, from: "pending", to: "processing" }))
+          assert.strictEqual(moved.reason, "Unavailable")
+          assert.include(moved.message, "no integer version")
+          assert.strictEqual(yield* redis.send<string>("HGET", key.job(id), "status"), "pending")
+          assert.isNull(yield* redis.send<string | null>("ZSCORE", key.status("processing"), id))
+
+          // Well-formed JSON and integers, but not a job: an unknown status, a list for a payload.
+          const other = pending()
+          yield* store.create(other)
+          yield* redis.send("HSET", key.job(other.id), "status", "bogus", "payload", "[1]")
+          const wrong = yield* Effect.flip(store.get(other.id))
+          assert.strictEqual(wrong.reason, "Unavailable")
+          assert.include(wrong.message, key.job(other.id))
+        })
+      )
+
+      it.live.skipIf(redisServerUnavailable !== undefined)(
+        `fails fast with Unavailable while Redis is down, refuses forbidden transitions without I/O, recovers${
+          redisServerUnavailable === undefined ? "" : ` (${redisServerUnavailable})`
+        }`,
+        () =>
+          Effect.gen(function* () {
+            const server = yield* redisServer
+            yield* server.start
+            const store = yield* storeOn(randomPrefix(), {}, { url: server.url, reconnectMaxDelay: "200 millis" })
+            const job = pending()
+            yield* store.create(job)
+            yield* server.kill
+
+            const failsFast = <A>(what: string, effect: Effect.Effect<A, JobStore.JobStoreError>) =>
+              Effect.gen(function* () {
+                const [elapsed, error] = yield* Effect.timed(Effect.flip(effect))
+                assert.strictEqual(error.reason, "Unavailable", what)
+                assert.include(error.message, server.url, what)
+                assert.isBelow(Duration.toMillis(elapsed), 1000, `${what} took ${Duration.format(elapsed)}`)
+              })
+            yield* failsFast("create", store.create(pending()))
+            yield* failsFast("get", store.get(job.id))
+            yield* failsFast("transition", store.transition({ id: job.id, from: "pending", to: "processing" }))
+            yield* failsFast("listStale", store.listStale({ status: "pending", updatedBefore: new Date(), limit: 1 }))
+            const refused = yield* Effect.flip(store.transition({ id: job.id, from: "pending", to: "complete" }))
+            assert.strictEqual(refused.reason, "InvalidTransition")
+
+            yield* server.start
+            const again = pending()
+            yield* eventually(store.create(again).pipe(Effect.result), (result) => result._tag === "Success", {
+              within: "5 seconds",
+              what: "create after Redis came back"
+            })
+            assert.deepStrictEqual(yield* store.get(again.id), Option.some(again))
+          })
+      )
+
+      it.live("layerConfig reads REDIS_URL, REDIS_PREFIX and REDIS_JOB_TTL", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const env = (vars: Record<string, string>) =>
+            ConfigProvider.layer(ConfigProvider.fromUnknown({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix, ...vars }))
+          const store = yield* Layer.build(
+            RedisJobStore.layerConfig.pipe(Layer.provide(env({ REDIS_JOB_TTL: "2 hours" })))
+          ).pipe(Effect.map(Context.get(JobStore.JobStore)))
+          const job = pending()
+          yield* store.create(job)
+          yield* store.transition({ id: job.id, from: "pending", to: "failed" })
+          const left = yield* redis.send<number>("PTTL", RedisJobStore.keys(prefix).job(job.id))
+          assert.isTrue(left > 60 * 60_000 && left <= 2 * 60 * 60_000, `PTTL ${left}`)
+
+          const rejected = yield* Layer.build(
+            RedisJobStore.layerConfig.pipe(Layer.provide(env({ REDIS_JOB_TTL: "soon" })))
+          ).pipe(Effect.flip)
+          assert.strictEqual(rejected._tag, "ConfigError")
+        })
+      )
+    })
+  }
+)
