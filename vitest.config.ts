@@ -20,7 +20,8 @@ export default defineConfig({
       project("runtime", "packages/runtime"),
       project("server", "packages/server"),
       project("worker", "packages/worker"),
-      project("example-embedded", "examples/embedded")
+      project("example-embedded", "examples/embedded"),
+      project("load", "load")
     ]
   }
 })
