@@ -15,6 +15,7 @@ import {
   Jobs,
   JobStore,
   RateLimiter,
+  VendorCircuit,
   VendorRegistry
 } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
@@ -35,6 +36,7 @@ const Backends = Layer.mergeAll(
   JobStore.layerMemory,
   JobQueue.layerMemory,
   RateLimiter.layerMemory,
+  VendorCircuit.layerMemory(),
   Cleaner.layer,
   Vendors
 )

@@ -366,6 +366,7 @@ export const JobView = Schema.Struct({
   result: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(Job.JobFailure),
   awaiting_callback: Schema.optionalKey(Schema.Boolean),
+  next_retry_at: Schema.optionalKey(Schema.String),
   attempts: Schema.Int,
   created_at: Schema.String,
   updated_at: Schema.String
@@ -386,6 +387,7 @@ export const toJobView = (job: Job.Job): JobView => ({
   ...(job.result === undefined ? {} : { result: job.result }),
   ...(job.error === undefined ? {} : { error: job.error }),
   ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
+  ...(job.nextRetryAt === undefined ? {} : { next_retry_at: job.nextRetryAt }),
   attempts: job.attempts,
   created_at: job.createdAt,
   updated_at: job.updatedAt

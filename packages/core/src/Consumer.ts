@@ -10,7 +10,7 @@
  */
 import { Config, Duration, Effect, Fiber, Layer, Schedule } from "effect"
 import { JobProcessor } from "./JobProcessor.ts"
-import { JobQueue } from "./JobQueue.ts"
+import { type Delivery, JobQueue } from "./JobQueue.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
 
 /**
@@ -44,10 +44,17 @@ export const start = (options: Options = {}) =>
     let stopping = false
     const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
 
+    // A defect in one delivery is logged and leaves it unacknowledged (it comes back after the
+    // visibility timeout, up to the delivery limit); it never stops the loop.
+    const processOne = (delivery: Delivery) =>
+      processor
+        .process(delivery)
+        .pipe(Effect.catchDefect((defect) => Effect.logError(`consumer: job ${delivery.jobId} hit a bug`, defect)))
+
     const round = (vendor: string) =>
       queue.take(vendor, { max: 1, block: pollBlock }).pipe(
         // Taken, then asked to stop: the delivery is still run (or handed back if grace runs out).
-        Effect.flatMap((deliveries) => Effect.forEach(deliveries, processor.process, { discard: true })),
+        Effect.flatMap((deliveries) => Effect.forEach(deliveries, processOne, { discard: true })),
         Effect.tapError((error) => Effect.logWarning(`consumer for ${vendor}: ${error.message}`)),
         Effect.retry(backoff)
       )

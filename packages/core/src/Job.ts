@@ -100,6 +100,8 @@ export class Job extends Schema.Class<Job>("@vendorflow/core/Job")({
   result: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(JobFailure),
   awaitingCallback: Schema.optionalKey(Schema.Boolean),
+  /** When a job waiting for a retry is due (ISO 8601); absent otherwise. */
+  nextRetryAt: Schema.optionalKey(Schema.String),
   createdAt: Schema.String,
   updatedAt: Schema.String
 }) {}

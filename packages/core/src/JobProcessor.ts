@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option } from "effect"
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Random } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import type { Job } from "./Job.ts"
@@ -16,7 +17,8 @@ import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
 import { RateLimiter } from "./RateLimiter.ts"
-import type { Vendor, VendorError } from "./Vendor.ts"
+import { type Vendor, VendorError } from "./Vendor.ts"
+import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
 
 /**
@@ -30,6 +32,24 @@ export interface Options {
   /** How long to wait before handing a job back when the rate-limit store is unreachable. */
   readonly retryDelayMillis?: number | undefined
 }
+
+/**
+ * Attempts per job when the adapter names none.
+ *
+ * @category constants
+ */
+export const defaultMaxAttempts = 5
+
+/**
+ * The backoff before retry number `attempt` (1-based): "full jitter", a uniform draw from zero to
+ * `min(60 s, 1 s × 2^(attempt - 1))`, so that jobs failed together do not retry together.
+ * Retries go back through the queue (they must outlive the worker), so the delay is computed per
+ * attempt rather than by a `Schedule` driving an in-process loop.
+ *
+ * @category retries
+ */
+export const backoff = (attempt: number): Effect.Effect<number> =>
+  Random.nextIntBetween(0, Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1)))
 
 /**
  * The job processor service.
@@ -55,6 +75,7 @@ export const make = (options: Options) =>
     const queue = yield* JobQueue
     const registry = yield* VendorRegistry
     const limiter = yield* RateLimiter
+    const breaker = yield* CircuitBreaker.CircuitBreaker
     const context = Context.make(Cleaner, yield* Cleaner).pipe(Context.add(JobStore, store))
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
@@ -67,19 +88,57 @@ export const make = (options: Options) =>
           to: "failed",
           expectedVersion: job.version,
           set: { error: { reason: error.reason, message: error.message } },
-          unset: ["awaitingCallback"]
+          unset: ["awaitingCallback", "nextRetryAt"]
         })
         yield* queue.deadLetter(delivery, `${error.reason}: ${error.message}`)
       })
 
+    // A transient error with attempts left: back to pending with the error shown, due again after
+    // the vendor's Retry-After or a jittered backoff.
+    const retryOrFail = (job: Job, vendor: Vendor, delivery: Delivery, error: VendorError) =>
+      Effect.gen(function* () {
+        if (!error.isRetryable || job.attempts >= (vendor.maxAttempts ?? defaultMaxAttempts)) {
+          return yield* fail(job, delivery, error)
+        }
+        const delay = error.retryAfterMillis ?? (yield* backoff(job.attempts))
+        const now = yield* Clock.currentTimeMillis
+        yield* store.transition({
+          id: job.id,
+          from: "processing",
+          to: "pending",
+          expectedVersion: job.version,
+          set: {
+            error: { reason: error.reason, message: error.message },
+            nextRetryAt: new Date(now + delay).toISOString()
+          }
+        })
+        yield* queue.retryLater(delivery, delay)
+      })
+
     const callVendor = (job: Job, vendor: Vendor, delivery: Delivery) =>
       Effect.gen(function* () {
-        const outcome = yield* vendor.call({
-          jobId: job.id,
-          payload: job.payload,
-          attempt: job.attempts,
-          webhookUrl: `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`
-        })
+        const outcome = yield* breaker.execute(
+          vendor
+            .call({
+              jobId: job.id,
+              payload: job.payload,
+              attempt: job.attempts,
+              webhookUrl: `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`
+            })
+            .pipe(
+              // A bug in the adapter fails this job (not the worker), and is not retried.
+              Effect.catchDefect((defect) =>
+                Effect.fail(
+                  new VendorError({
+                    vendor: vendor.name,
+                    reason: "InvalidResponse",
+                    message: `the ${vendor.name} adapter crashed: ${String(defect)}`
+                  })
+                )
+              )
+            ),
+          { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify }
+        )
         if (outcome._tag === "Completed") {
           yield* completeJob({ job, vendor, data: outcome.result, expectedVersion: job.version }).pipe(
             Effect.provideContext(context)
@@ -95,7 +154,18 @@ export const make = (options: Options) =>
           })
         }
         yield* queue.ack(delivery)
-      }).pipe(Effect.catchTag("VendorError", (error) => fail(job, delivery, error)))
+      }).pipe(
+        Effect.catchTags({
+          VendorError: (error) => retryOrFail(job, vendor, delivery, error),
+          // The vendor's circuit is open (or another worker is probing it): the job waits, no attempt spent.
+          CircuitBreakerError: (error) =>
+            handBack(
+              job,
+              delivery,
+              error.reason._tag === "CircuitOpen" ? Duration.toMillis(error.reason.retryAfter) : retryDelay
+            )
+        })
+      )
 
     // Returns a claimed job to pending, undoing its attempt count, and delivers it again later.
     const handBack = (job: Job, delivery: Delivery, delayMillis: number) =>
@@ -131,7 +201,8 @@ export const make = (options: Options) =>
             from: job.status,
             to: "processing",
             expectedVersion: job.version,
-            set: { attempts: job.attempts + 1 }
+            set: { attempts: job.attempts + 1 },
+            unset: ["nextRetryAt"]
           })
         : Effect.succeedNone
 

@@ -35,7 +35,15 @@ export interface Patch {
   readonly result?: Schema.Json
   readonly error?: Job.JobFailure
   readonly awaitingCallback?: boolean
+  readonly nextRetryAt?: string
 }
+
+/**
+ * The fields of a job that a transition may remove.
+ *
+ * @category models
+ */
+export type OptionalField = "result" | "error" | "awaitingCallback" | "nextRetryAt"
 
 /**
  * A compare-and-set change: applied only while the job is `from` (and at `expectedVersion`, if given).
@@ -50,7 +58,7 @@ export interface Transition {
   readonly expectedVersion?: number | undefined
   readonly set?: Patch | undefined
   /** Fields to remove, e.g. the old error when a failed job is sent round again. */
-  readonly unset?: ReadonlyArray<"result" | "error" | "awaitingCallback"> | undefined
+  readonly unset?: ReadonlyArray<OptionalField> | undefined
 }
 
 /**
@@ -86,7 +94,7 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
   if (transition.expectedVersion !== undefined && job.version !== transition.expectedVersion) return undefined
   const set = transition.set ?? {}
   const unset = new Set(transition.unset)
-  const field = <K extends "result" | "error" | "awaitingCallback">(key: K): Partial<Pick<Job.Job, K>> => {
+  const field = <K extends OptionalField>(key: K): Partial<Pick<Job.Job, K>> => {
     if (unset.has(key)) return {}
     if (key in set) return { [key]: set[key] } as Partial<Pick<Job.Job, K>>
     return key in job ? ({ [key]: job[key] } as Partial<Pick<Job.Job, K>>) : {}
@@ -102,7 +110,8 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
     updatedAt: now.toISOString(),
     ...field("result"),
     ...field("error"),
-    ...field("awaitingCallback")
+    ...field("awaitingCallback"),
+    ...field("nextRetryAt")
   })
 }
 

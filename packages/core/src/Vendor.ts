@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import { type Duration, Effect, Schema } from "effect"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import { Duration, Effect, Schema } from "effect"
+import { HttpClient, HttpClientRequest, type HttpClientResponse, type HttpMethod } from "effect/http"
 import type { CleanerRules } from "./Cleaner.ts"
 import type { JobId, JsonObject } from "./Job.ts"
 
@@ -45,13 +45,14 @@ export class VendorError extends Schema.TaggedError<VendorError>()("VendorError"
 }
 
 /**
- * Why a webhook was refused. `MissingSignature` and `BadSignature` (which covers a stale timestamp)
- * answer 401; `Malformed` answers 400.
+ * Why a webhook was refused. `MissingSignature`, `BadSignature` (which covers a stale timestamp) and
+ * `Replayed` (a signed delivery seen before, inside the replay window) answer 401; `Malformed`
+ * answers 400.
  *
  * @category errors
  */
 export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookError", {
-  reason: Schema.Literals(["MissingSignature", "BadSignature", "Malformed"]),
+  reason: Schema.Literals(["MissingSignature", "BadSignature", "Replayed", "Malformed"]),
   message: Schema.String
 }) {}
 
@@ -77,6 +78,14 @@ export interface VendorRequest {
 export type VendorOutcome = { readonly _tag: "Completed"; readonly result: Schema.Json } | { readonly _tag: "Accepted" }
 
 /**
+ * What an async vendor says when asked about a job whose callback is overdue: its data, or that it
+ * is still working on it. A job the vendor gave up on is a `Rejected` {@link VendorError}.
+ *
+ * @category models
+ */
+export type StatusOutcome = { readonly _tag: "Completed"; readonly result: Schema.Json } | { readonly _tag: "Pending" }
+
+/**
  * A webhook as it arrived: lower-cased headers and the raw body (signatures cover the exact bytes).
  *
  * @category models
@@ -84,6 +93,11 @@ export type VendorOutcome = { readonly _tag: "Completed"; readonly result: Schem
 export interface WebhookRequest {
   readonly headers: Readonly<Record<string, string | undefined>>
   readonly body: string
+  /**
+   * The `token` query parameter of the webhook URL (see `WebhookSignature.callbackToken`). The
+   * engine checks it against the job, not the adapter, since only the engine knows the attempt.
+   */
+  readonly callbackToken?: string | undefined
 }
 
 /**
@@ -123,6 +137,14 @@ export interface Vendor {
   readonly call: (request: VendorRequest) => Effect.Effect<VendorOutcome, VendorError>
   /** Verifies and parses a callback; async vendors only. */
   readonly parseWebhook?: ((request: WebhookRequest) => Effect.Effect<WebhookDelivery, WebhookError>) | undefined
+  /** How long one call may take; the adapter already enforces it, the engine may budget with it. */
+  readonly timeout?: Duration.Duration | undefined
+  /** How many attempts a job gets before a transient failure fails it; none means the engine's default. */
+  readonly maxAttempts?: number | undefined
+  /** How long an accepted async job may wait for its callback before it is overdue. */
+  readonly callbackDeadline?: Duration.Duration | undefined
+  /** Asks an async vendor where an overdue job stands; for when a callback never came. */
+  readonly checkStatus?: ((request: VendorRequest) => Effect.Effect<StatusOutcome, VendorError>) | undefined
 }
 
 /**
@@ -168,49 +190,95 @@ export const errorFromStatus = (options: {
 }
 
 /**
- * POSTs a JSON body to a vendor and decodes a 2xx JSON answer with `schema`; every failure is a
- * classified {@link VendorError}. The job id goes in `Idempotency-Key` so a vendor can drop repeats.
+ * A vendor's answer as it arrived, before any decoding: what {@link Classify} functions look at.
+ *
+ * @category classification
+ */
+export interface RawAnswer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly body: string
+}
+
+/**
+ * A vendor-specific reading of an answer: `undefined` leaves it to the defaults (a 2xx answer is
+ * decoded, any other status goes through {@link errorFromStatus}); an error fails the call with it.
+ *
+ * @category classification
+ */
+export type Classify = (answer: RawAnswer) => VendorError | undefined
+
+/**
+ * Sends one request to a vendor and decodes a 2xx JSON answer with `schema`; every failure is a
+ * classified {@link VendorError}: no answer in time or no connection is `Unavailable`, a non-2xx
+ * status goes through `classify` and then {@link errorFromStatus}, an answer that is not JSON or
+ * not what `schema` expects is `InvalidResponse`. The job id goes in the idempotency header
+ * (`Idempotency-Key` unless told otherwise) so a vendor can drop repeats.
  *
  * @category http
  */
-export const postJson = Effect.fnUntraced(function* <S extends Schema.Top>(options: {
+export const sendJson = Effect.fnUntraced(function* <A>(options: {
   readonly vendor: string
   readonly url: string
-  readonly body: unknown
   readonly idempotencyKey: string
-  readonly schema: S & Schema.Codec<S["Type"], S["Encoded"], never, never>
+  readonly schema: Schema.Decoder<A>
   readonly timeout: Duration.Input
+  /** Default POST. */
+  readonly method?: HttpMethod.HttpMethod | undefined
+  /** A JSON body; none is sent when undefined. */
+  readonly body?: unknown
+  readonly query?: Readonly<Record<string, string>> | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
+  /** Default `idempotency-key`. */
+  readonly idempotencyHeader?: string | undefined
+  readonly classify?: Classify | undefined
 }) {
   const client = yield* HttpClient.HttpClient
   const { vendor } = options
-  const request = HttpClientRequest.post(options.url).pipe(
-    HttpClientRequest.setHeaders({ ...options.headers, "idempotency-key": options.idempotencyKey }),
+  const base = HttpClientRequest.make(options.method ?? "POST")(options.url).pipe(
+    HttpClientRequest.setHeaders({
+      ...options.headers,
+      [(options.idempotencyHeader ?? "idempotency-key").toLowerCase()]: options.idempotencyKey
+    }),
     HttpClientRequest.acceptJson,
-    HttpClientRequest.bodyJsonUnsafe(options.body)
+    options.query === undefined ? (request) => request : HttpClientRequest.setUrlParams(options.query)
   )
+  const request = options.body === undefined ? base : HttpClientRequest.bodyJsonUnsafe(base, options.body)
   const unavailable = (message: string) => new VendorError({ vendor, reason: "Unavailable", message })
-  const response: HttpClientResponse.HttpClientResponse = yield* client.execute(request).pipe(
+  // One budget for the whole exchange, so a vendor that trickles its body cannot hold a worker forever.
+  const exchange = Effect.gen(function* () {
+    const response: HttpClientResponse.HttpClientResponse = yield* client.execute(request)
+    const text = yield* response.text
+    return { status: response.status, headers: response.headers, body: text }
+  })
+  const answer: RawAnswer = yield* exchange.pipe(
     Effect.timeout(options.timeout),
-    Effect.catchTag("TimeoutError", () => Effect.fail(unavailable(`${vendor} did not answer in time`))),
+    Effect.catchTag("TimeoutError", () =>
+      Effect.fail(
+        unavailable(`${vendor} did not answer within ${Duration.format(Duration.fromInputUnsafe(options.timeout))}`)
+      )
+    ),
     Effect.catchTag("HttpClientError", (error) => Effect.fail(unavailable(`${vendor} unreachable: ${error.message}`)))
   )
-  const text = yield* response.text.pipe(
-    Effect.timeout(options.timeout),
-    Effect.catch(() => Effect.fail(unavailable(`${vendor} broke off its answer`)))
-  )
-  if (response.status < 200 || response.status >= 300) {
+  const classified = options.classify?.(answer)
+  if (classified !== undefined) return yield* classified
+  if (answer.status < 200 || answer.status >= 300) {
     return yield* errorFromStatus({
       vendor,
-      status: response.status,
-      retryAfter: response.headers["retry-after"],
-      body: text
+      status: answer.status,
+      retryAfter: answer.headers["retry-after"],
+      body: answer.body
     })
   }
   const invalid = (message: string) =>
-    new VendorError({ vendor, reason: "InvalidResponse", status: response.status, message })
-  if (text === "") return yield* invalid(`${vendor} answered ${response.status} with an empty body`)
-  return yield* Schema.decodeUnknownEffect(Schema.fromJsonString(options.schema))(text).pipe(
+    new VendorError({ vendor, reason: "InvalidResponse", status: answer.status, message })
+  if (answer.body === "") return yield* invalid(`${vendor} answered ${answer.status} with an empty body`)
+  const json = yield* decodeJson(answer.body).pipe(
+    Effect.mapError(() => invalid(`${vendor} answered ${answer.status} with a body that is not JSON`))
+  )
+  return yield* Schema.decodeUnknownEffect(options.schema)(json).pipe(
     Effect.mapError((error) => invalid(`${vendor} answered with an unexpected body: ${error.message}`))
   )
 })
+
+const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Unknown))

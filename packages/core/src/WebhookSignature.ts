@@ -1,10 +1,26 @@
 /**
- * Signing and verifying vendor webhooks: HMAC-SHA256 over `<timestamp>.<raw body>`, carried in one
- * header as `t=<unix seconds>,v1=<hex digest>`, compared in constant time, with a replay window.
+ * Webhook security: signing and verifying vendor callbacks, refusing replays, and the per-job
+ * callback token.
+ *
+ * - Signatures: HMAC-SHA256 over `<timestamp>.<raw body>`, carried in one header as
+ *   `t=<unix seconds>,v1=<hex digest>`, compared in constant time, refused outside a tolerance
+ *   (5 minutes by default). {@link hmacSha256} is that scheme as a {@link Scheme} value, the shape a
+ *   vendor with its own signing convention implements.
+ * - Replays: a {@link ReplayGuard} remembers each accepted signature for as long as it could still
+ *   pass the tolerance, so the same signed delivery is accepted once. {@link makeMemoryReplayGuard}
+ *   is one process's memory; a deployment with several server processes needs a shared one (e.g.
+ *   Redis `SET key 1 NX EX ttl`) provided as the {@link ReplayGuard} service.
+ * - Callback tokens: {@link callbackToken} is an HMAC of the job id and attempt under a server
+ *   secret, appended to the webhook URL ({@link withCallbackToken}); {@link verifyCallbackToken}
+ *   checks it against the job as it stands, so a leaked URL can complete neither another job nor a
+ *   later attempt of the same one.
+ *
+ * Layers: `ReplayGuard.layerMemory`.
  *
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
+import { Clock, Config, Context, Effect, Layer, type Redacted } from "effect"
 
 /**
  * The header that carries the signature.
@@ -65,3 +81,165 @@ export const verify = (options: {
   const expected = Buffer.from(digest(options.secret, timestamp, options.body), "hex")
   return timingSafeEqual(expected, Buffer.from(given, "hex")) ? "valid" : "mismatch"
 }
+
+/**
+ * A vendor's signing convention: which header carries the signature, how a delivery is signed (the
+ * simulator and tests need it) and how one is checked. {@link hmacSha256} is ours.
+ *
+ * @category signing
+ */
+export interface Scheme {
+  /** Lower case, as Node hands headers over. */
+  readonly header: string
+  readonly sign: (options: { readonly secret: string; readonly body: string; readonly timestamp: number }) => string
+  readonly verify: (options: {
+    readonly secret: string
+    readonly body: string
+    readonly header: string | undefined
+    readonly nowSeconds?: number | undefined
+    readonly toleranceSeconds?: number | undefined
+  }) => Verification
+}
+
+/**
+ * The default scheme: {@link sign} and {@link verify} in the {@link header} header.
+ *
+ * @category signing
+ */
+export const hmacSha256: Scheme = { header, sign, verify }
+
+/**
+ * Remembers signed deliveries: `claim` answers true the first time it sees `key` and false for a
+ * repeat within `ttlSeconds`.
+ *
+ * @category replay
+ */
+export class ReplayGuard extends Context.Service<
+  ReplayGuard,
+  {
+    readonly claim: (key: string, ttlSeconds: number) => Effect.Effect<boolean>
+  }
+>()("@vendorflow/core/WebhookSignature/ReplayGuard") {
+  /** One process's memory (see {@link makeMemoryReplayGuard}). */
+  static readonly layerMemory: Layer.Layer<ReplayGuard> = Layer.sync(ReplayGuard, () => makeMemoryReplayGuard())
+}
+
+/**
+ * How many signatures a memory guard keeps at most; past it the oldest are forgotten first, so a
+ * flood of valid deliveries costs bounded memory (and only the oldest could then be replayed).
+ *
+ * @category replay
+ */
+export const defaultReplayCapacity = 100_000
+
+/**
+ * A {@link ReplayGuard} in this process's memory: right for one server process, not for several
+ * behind a load balancer (each would accept the replay once).
+ *
+ * @category replay
+ */
+export const makeMemoryReplayGuard = (
+  options: { readonly capacity?: number | undefined } = {}
+): ReplayGuard["Service"] => {
+  const capacity = options.capacity ?? defaultReplayCapacity
+  // Key -> expiry (ms). Insertion order is arrival order, close enough to expiry order to prune from the front.
+  const seen = new Map<string, number>()
+  return {
+    claim: (key, ttlSeconds) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        for (const [oldest, expiry] of seen) {
+          if (expiry > now && seen.size < capacity) break
+          seen.delete(oldest)
+        }
+        const expiry = seen.get(key)
+        if (expiry !== undefined && expiry > now) return false
+        seen.set(key, now + ttlSeconds * 1000)
+        return true
+      })
+  }
+}
+
+/**
+ * How long a signature must be remembered: it passes the tolerance while its timestamp is within
+ * `toleranceSeconds` of now, and that timestamp may itself be up to `toleranceSeconds` ahead.
+ *
+ * @category replay
+ */
+export const replayWindowSeconds = (toleranceSeconds: number = defaultToleranceSeconds): number => 2 * toleranceSeconds
+
+/**
+ * The query parameter of the webhook URL that carries the callback token.
+ *
+ * @category callback tokens
+ */
+export const callbackTokenParam = "token"
+
+const tokenDigest = (secret: string, jobId: string, attempt: number): string =>
+  createHmac("sha256", secret).update(`vendorflow-callback\n${jobId}\n${attempt}`).digest("base64url")
+
+/**
+ * The token for one attempt of one job: `<attempt>.<HMAC-SHA256(secret, job id + attempt)>`.
+ *
+ * @category callback tokens
+ */
+export const callbackToken = (options: {
+  readonly secret: string
+  readonly jobId: string
+  readonly attempt: number
+}): string => `${options.attempt}.${tokenDigest(options.secret, options.jobId, options.attempt)}`
+
+/**
+ * The result of {@link verifyCallbackToken}. `superseded`: a genuine token of an earlier (or later)
+ * attempt of this job, so the callback belongs to a call that is no longer the current one.
+ *
+ * @category callback tokens
+ */
+export type TokenVerification = "valid" | "missing" | "malformed" | "mismatch" | "superseded"
+
+/**
+ * Checks a callback token against the job it claims to answer and the attempt the job is on now.
+ *
+ * @category callback tokens
+ */
+export const verifyCallbackToken = (options: {
+  readonly secret: string
+  readonly token: string | undefined
+  readonly jobId: string
+  /** The job's current attempt (`Job.attempts`). */
+  readonly attempt: number
+}): TokenVerification => {
+  if (options.token === undefined || options.token === "") return "missing"
+  const match = /^(\d{1,9})\.([A-Za-z0-9_-]{43})$/.exec(options.token)
+  if (match === null) return "malformed"
+  const attempt = Number(match[1])
+  const expected = Buffer.from(tokenDigest(options.secret, options.jobId, attempt), "base64url")
+  if (!timingSafeEqual(expected, Buffer.from(match[2] ?? "", "base64url"))) return "mismatch"
+  return attempt === options.attempt ? "valid" : "superseded"
+}
+
+/**
+ * `webhookUrl` with the token appended as `?token=` (or `&token=` when it has a query already).
+ *
+ * @category callback tokens
+ */
+export const withCallbackToken = (webhookUrl: string, token: string): string => {
+  const url = new URL(webhookUrl)
+  url.searchParams.set(callbackTokenParam, token)
+  return url.toString()
+}
+
+/**
+ * The token in a webhook URL (or in a request's path and query), if any.
+ *
+ * @category callback tokens
+ */
+export const callbackTokenOf = (url: string): string | undefined =>
+  new URL(url, "http://localhost").searchParams.get(callbackTokenParam) ?? undefined
+
+/**
+ * The server secret callback tokens are made with: `CALLBACK_TOKEN_SECRET`. Every process that
+ * makes or checks tokens (workers and servers) must share it.
+ *
+ * @category callback tokens
+ */
+export const callbackSecretConfig: Config.Config<Redacted.Redacted<string>> = Config.Redacted("CALLBACK_TOKEN_SECRET")

@@ -8,6 +8,7 @@ import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
 import * as RateLimiter from "../src/RateLimiter.ts"
 import type * as Vendor from "../src/Vendor.ts"
+import * as VendorCircuit from "../src/VendorCircuit.ts"
 import * as VendorRegistry from "../src/VendorRegistry.ts"
 
 // A vendor that answers after `millis`, and tells the test when a call has begun.
@@ -29,6 +30,7 @@ const withBackends = (vendor: Vendor.Vendor) =>
     JobQueue.layerMemory,
     RateLimiter.layerMemory,
     Cleaner.layer,
+    VendorCircuit.layerMemory(),
     Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([vendor]))
   )
 

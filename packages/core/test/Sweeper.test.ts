@@ -9,6 +9,7 @@ import * as JobStore from "../src/JobStore.ts"
 import * as RateLimiter from "../src/RateLimiter.ts"
 import * as Sweeper from "../src/Sweeper.ts"
 import type * as Vendor from "../src/Vendor.ts"
+import * as VendorCircuit from "../src/VendorCircuit.ts"
 import * as VendorRegistry from "../src/VendorRegistry.ts"
 
 // An adapter that answers at once with the payload it was sent.
@@ -26,6 +27,8 @@ const Engine = JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
       JobQueue.layerMemory,
       RateLimiter.layerMemory,
       Cleaner.layer,
+      VendorCircuit.layerMemory(),
+      VendorCircuit.layerMemory(),
       Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([echo]))
     )
   )

@@ -41,6 +41,7 @@ export const StoredJob = Schema.Struct({
   result_json: Schema.optionalKey(Schema.fromJsonString(Schema.Json)),
   error: Schema.optionalKey(Job.JobFailure),
   awaiting_callback: Schema.optionalKey(Schema.Boolean),
+  next_retry_at: Schema.optionalKey(Schema.String),
   created_at: Schema.Date,
   updated_at: Schema.Date,
   finished_at: Schema.optionalKey(Schema.Date)
@@ -73,6 +74,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...("result_json" in doc ? { result: doc.result_json } : {}),
         ...(doc.error === undefined ? {} : { error: doc.error }),
         ...(doc.awaiting_callback === undefined ? {} : { awaitingCallback: doc.awaiting_callback }),
+        ...(doc.next_retry_at === undefined ? {} : { nextRetryAt: doc.next_retry_at }),
         createdAt: doc.created_at.toISOString(),
         updatedAt: doc.updated_at.toISOString()
       }),
@@ -86,6 +88,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...("result" in job ? { result_json: job.result } : {}),
         ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
         ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
+        ...(job.nextRetryAt === undefined ? {} : { next_retry_at: job.nextRetryAt }),
         created_at: new Date(job.createdAt),
         updated_at: new Date(job.updatedAt),
         ...(Job.isFinished(job.status) ? { finished_at: new Date(job.updatedAt) } : {})
@@ -144,12 +147,14 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
     ...(set.awaitingCallback === undefined || unset.has("awaitingCallback")
       ? {}
       : { awaiting_callback: set.awaitingCallback }),
+    ...(set.nextRetryAt === undefined || unset.has("nextRetryAt") ? {} : { next_retry_at: set.nextRetryAt }),
     ...(finished ? { finished_at: now } : {})
   }
   const $unset = {
     ...(unset.has("result") ? { result_json: "" as const } : {}),
     ...(unset.has("error") ? { error: "" as const } : {}),
     ...(unset.has("awaitingCallback") ? { awaiting_callback: "" as const } : {}),
+    ...(unset.has("nextRetryAt") ? { next_retry_at: "" as const } : {}),
     ...(finished ? {} : { finished_at: "" as const })
   }
   // An empty `$unset` is refused by MongoDB before 5.0, so it is left out rather than sent empty.

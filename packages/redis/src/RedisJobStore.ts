@@ -89,6 +89,7 @@ export const StoredJob = Schema.Struct({
   result: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
   error: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
   awaitingCallback: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
+  nextRetryAt: Schema.optionalKey(Schema.String),
   createdAt: Schema.String,
   updatedAt: Schema.String
 })
@@ -104,13 +105,14 @@ export const JobFromHash = StoredJob.pipe(Schema.decodeTo(Job.Job))
 const decodeJob = Schema.decodeUnknownEffect(JobFromHash)
 
 /** The optional fields as stored, for a new job and for a transition's patch alike. */
-const optionalFields = (fields: Pick<JobStore.Patch, "result" | "error" | "awaitingCallback">): Array<string> => [
+const optionalFields = (fields: Pick<JobStore.Patch, JobStore.OptionalField>): Array<string> => [
   // `result` may be `null`, a value to store; only a missing key means "none".
   ...("result" in fields && fields.result !== undefined ? ["result", JSON.stringify(fields.result)] : []),
   ...(fields.error === undefined
     ? []
     : ["error", JSON.stringify({ reason: fields.error.reason, message: fields.error.message })]),
-  ...(fields.awaitingCallback === undefined ? [] : ["awaitingCallback", JSON.stringify(fields.awaitingCallback)])
+  ...(fields.awaitingCallback === undefined ? [] : ["awaitingCallback", JSON.stringify(fields.awaitingCallback)]),
+  ...(fields.nextRetryAt === undefined ? [] : ["nextRetryAt", fields.nextRetryAt])
 ]
 
 /**

@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+export * as RedisCircuitBreaker from "./RedisCircuitBreaker.ts"
 export * as RedisConnection from "./RedisConnection.ts"
 export * as RedisJobQueue from "./RedisJobQueue.ts"
 export * as RedisJobStore from "./RedisJobStore.ts"

@@ -1,8 +1,9 @@
 /**
  * The backends a process runs on, chosen from the environment:
  *
- * - `REDIS_URL` set: the job queue on Redis Streams and rate limits shared through Redis;
- * - `MONGODB_URI` set (with `MONGODB_DB`): the job store on MongoDB;
+ * - `REDIS_URL` set: the job queue on Redis Streams, rate limits and circuit breakers shared through Redis;
+ * - `MONGODB_URI` set (with `MONGODB_DB`): the job store on MongoDB; otherwise, with `REDIS_URL`, the
+ *   job store on Redis too (so a server and its workers share it even where there is no MongoDB);
  * - neither: the in-memory store, queue and limiter of one process (the embedded default).
  *
  * Either may be set without the other. Each backend with a server registers its health check.
@@ -11,17 +12,24 @@
  *
  * @since 0.1.0
  */
-import { Cleaner, Health, JobQueue, JobStore, RateLimiter } from "@vendorflow/core"
+import { Cleaner, Health, JobQueue, JobStore, RateLimiter, VendorCircuit } from "@vendorflow/core"
 import { MongoJobStore } from "@vendorflow/mongo"
-import { RedisConnection, RedisJobQueue, RedisRateLimiter } from "@vendorflow/redis"
+import { RedisCircuitBreaker, RedisConnection, RedisJobQueue, RedisJobStore, RedisRateLimiter } from "@vendorflow/redis"
 import { Config, Context, Effect, Layer, Option } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 
 /**
  * The services a process composes on top of: storage, queue, rate limits, cleaning and health.
  *
  * @category models
  */
-export type Services = JobStore.JobStore | JobQueue.JobQueue | RateLimiter.RateLimiter | Cleaner.Cleaner | Health.Health
+export type Services =
+  | JobStore.JobStore
+  | JobQueue.JobQueue
+  | RateLimiter.RateLimiter
+  | CircuitBreaker.CircuitBreaker
+  | Cleaner.Cleaner
+  | Health.Health
 
 /**
  * Why the backends could not start: a bad setting, or a server that is unreachable or refuses us.
@@ -50,25 +58,32 @@ export const choice: Config.Config<Choice> = Config.all({
   mongo: Config.option(Config.NonEmptyString("MONGODB_URI")).pipe(Config.map(Option.isSome))
 })
 
-const store = (mongo: boolean) =>
-  mongo
+const store = (chosen: Choice) =>
+  chosen.mongo
     ? Effect.map(Layer.build(MongoJobStore.layerConfig), (context) => {
         const mongoStore = Context.get(context, MongoJobStore.MongoJobStore)
         const check: Health.Check = { name: "mongodb", check: mongoStore.ping }
         return { store: Context.get(context, JobStore.JobStore), checks: [check] }
       })
-    : Effect.map(Layer.build(JobStore.layerMemory), (context) => ({
-        store: Context.get(context, JobStore.JobStore),
-        checks: []
-      }))
+    : chosen.redis
+      ? Effect.map(Layer.build(RedisJobStore.layerConfig), (context) => ({
+          store: Context.get(context, JobStore.JobStore),
+          checks: []
+        }))
+      : Effect.map(Layer.build(JobStore.layerMemory), (context) => ({
+          store: Context.get(context, JobStore.JobStore),
+          checks: []
+        }))
 
 const queueAndLimits = (redis: boolean) =>
   redis
     ? Effect.map(
         Layer.build(
-          Layer.mergeAll(RedisJobQueue.layerConfig, RedisRateLimiter.layer).pipe(
-            Layer.provideMerge(RedisConnection.layerConfig)
-          )
+          Layer.mergeAll(
+            RedisJobQueue.layerConfig,
+            RedisRateLimiter.layer,
+            VendorCircuit.layerConfig.pipe(Layer.provide(RedisCircuitBreaker.layerStore))
+          ).pipe(Layer.provideMerge(RedisConnection.layerConfig))
         ),
         (context) => {
           const connection = Context.get(context, RedisConnection.RedisConnection)
@@ -76,15 +91,26 @@ const queueAndLimits = (redis: boolean) =>
           return {
             queue: Context.get(context, JobQueue.JobQueue),
             limiter: Context.get(context, RateLimiter.RateLimiter),
+            breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
             checks: [check]
           }
         }
       )
-    : Effect.map(Layer.build(Layer.mergeAll(JobQueue.layerMemory, RateLimiter.layerMemory)), (context) => ({
-        queue: Context.get(context, JobQueue.JobQueue),
-        limiter: Context.get(context, RateLimiter.RateLimiter),
-        checks: []
-      }))
+    : Effect.map(
+        Layer.build(
+          Layer.mergeAll(
+            JobQueue.layerMemory,
+            RateLimiter.layerMemory,
+            VendorCircuit.layerConfig.pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
+          )
+        ),
+        (context) => ({
+          queue: Context.get(context, JobQueue.JobQueue),
+          limiter: Context.get(context, RateLimiter.RateLimiter),
+          breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
+          checks: []
+        })
+      )
 
 /**
  * The backends for a choice.
@@ -94,11 +120,12 @@ const queueAndLimits = (redis: boolean) =>
 export const layerFor = (chosen: Choice): Layer.Layer<Services, StartupError> =>
   Layer.effectContext(
     Effect.gen(function* () {
-      const storage = yield* store(chosen.mongo)
+      const storage = yield* store(chosen)
       const queueing = yield* queueAndLimits(chosen.redis)
       return Context.make(JobStore.JobStore, storage.store).pipe(
         Context.add(JobQueue.JobQueue, queueing.queue),
         Context.add(RateLimiter.RateLimiter, queueing.limiter),
+        Context.add(CircuitBreaker.CircuitBreaker, queueing.breaker),
         Context.add(Health.Health, Health.Health.of({ checks: [...storage.checks, ...queueing.checks] })),
         Context.merge(yield* Layer.build(Cleaner.layer))
       )

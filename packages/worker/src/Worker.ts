@@ -13,6 +13,7 @@ import {
   type VendorRegistry
 } from "@vendorflow/core"
 import { type Config, Layer } from "effect"
+import type { CircuitBreaker } from "effect/persistence"
 
 /**
  * The consumer loops running the engine; the engine's webhook base URL comes from `PUBLIC_URL`.
@@ -22,5 +23,10 @@ import { type Config, Layer } from "effect"
 export const layer: Layer.Layer<
   never,
   Config.ConfigError,
-  JobStore.JobStore | JobQueue.JobQueue | VendorRegistry.VendorRegistry | RateLimiter.RateLimiter | Cleaner.Cleaner
+  | JobStore.JobStore
+  | JobQueue.JobQueue
+  | VendorRegistry.VendorRegistry
+  | RateLimiter.RateLimiter
+  | CircuitBreaker.CircuitBreaker
+  | Cleaner.Cleaner
 > = Consumer.layerConfig.pipe(Layer.provide(JobProcessor.layerConfig))

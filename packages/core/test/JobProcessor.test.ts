@@ -1,0 +1,182 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option, Ref } from "effect"
+import { TestClock } from "effect/testing"
+import * as Cleaner from "../src/Cleaner.ts"
+import * as Job from "../src/Job.ts"
+import * as JobProcessor from "../src/JobProcessor.ts"
+import * as JobQueue from "../src/JobQueue.ts"
+import * as JobStore from "../src/JobStore.ts"
+import * as RateLimiter from "../src/RateLimiter.ts"
+import * as Vendor from "../src/Vendor.ts"
+import * as VendorCircuit from "../src/VendorCircuit.ts"
+import * as VendorRegistry from "../src/VendorRegistry.ts"
+
+type Answer = "ok" | "down" | "busy" | "refused" | "crash"
+
+// A vendor whose next answers the test scripts; it counts its calls.
+const scripted = Effect.gen(function* () {
+  const answers = yield* Ref.make<ReadonlyArray<Answer>>([])
+  const calls = yield* Ref.make(0)
+  const vendor: Vendor.Vendor = {
+    name: "scripted",
+    mode: "sync",
+    concurrency: 1,
+    maxAttempts: 3,
+    call: (request) =>
+      Effect.gen(function* () {
+        yield* Ref.update(calls, (n) => n + 1)
+        const [next = "ok", ...rest] = yield* Ref.get(answers)
+        yield* Ref.set(answers, rest)
+        if (next === "ok") return { _tag: "Completed", result: request.payload } as const
+        if (next === "crash") return yield* Effect.die(new TypeError("undefined is not a function"))
+        if (next === "busy") {
+          return yield* new Vendor.VendorError({
+            vendor: "scripted",
+            reason: "RateLimited",
+            message: "429",
+            retryAfterMillis: 30_000
+          })
+        }
+        const reason = next === "down" ? "Unavailable" : "Rejected"
+        return yield* new Vendor.VendorError({ vendor: "scripted", reason, message: next })
+      })
+  }
+  return { vendor, answers, calls }
+})
+
+const setUp = Effect.gen(function* () {
+  const { vendor, answers, calls } = yield* scripted
+  const context = yield* Layer.build(
+    JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(
+          JobStore.layerMemory,
+          JobQueue.layerMemory,
+          RateLimiter.layerMemory,
+          Cleaner.layer,
+          VendorCircuit.layerMemory({ failures: 3, openFor: "10 seconds" }),
+          Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([vendor]))
+        )
+      )
+    )
+  )
+  const store = yield* Effect.succeed(Context.get(context, JobStore.JobStore))
+  const queue = yield* Effect.succeed(Context.get(context, JobQueue.JobQueue))
+  const processor = yield* Effect.succeed(Context.get(context, JobProcessor.JobProcessor))
+  const submit = Effect.gen(function* () {
+    const job = Job.makePending({ vendor: "scripted", payload: { n: 1 }, now: new Date(0) })
+    yield* store.create(job)
+    yield* queue.enqueue("scripted", job.id)
+    return job.id
+  })
+  // Runs whatever is due now.
+  const work = Effect.gen(function* () {
+    const deliveries = yield* queue.take("scripted", { max: 100, block: 0 })
+    yield* Effect.forEach(deliveries, processor.process, { discard: true })
+    return deliveries.length
+  })
+  const read = (id: Job.JobId) => Effect.map(store.get(id), Option.getOrThrow)
+  return { answers, calls, submit, work, read, queue }
+})
+
+describe("JobProcessor retries and circuit breaking", () => {
+  it.effect("a transient error is retried after a backoff, with the error and next_retry_at shown meanwhile", () =>
+    Effect.gen(function* () {
+      const t = yield* setUp
+      yield* Ref.set(t.answers, ["down", "ok"])
+      const id = yield* t.submit
+      yield* t.work
+      const waiting = yield* t.read(id)
+      assert.deepStrictEqual([waiting.status, waiting.attempts, waiting.error?.reason], ["pending", 1, "Unavailable"])
+      assert.isDefined(waiting.nextRetryAt)
+      assert.isAtMost(Date.parse(waiting.nextRetryAt ?? "") - Date.parse(waiting.updatedAt), 1000)
+      yield* TestClock.adjust("1 second")
+      yield* t.work
+      const done = yield* t.read(id)
+      assert.deepStrictEqual(
+        [done.status, done.attempts, done.error, done.nextRetryAt],
+        ["complete", 2, undefined, undefined]
+      )
+    })
+  )
+
+  it.effect("Retry-After is honoured: no retry before it", () =>
+    Effect.gen(function* () {
+      const t = yield* setUp
+      yield* Ref.set(t.answers, ["busy"])
+      const id = yield* t.submit
+      yield* t.work
+      yield* TestClock.adjust("29 seconds")
+      assert.strictEqual(yield* t.work, 0)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* t.work, 1)
+      assert.strictEqual((yield* t.read(id)).status, "complete")
+    })
+  )
+
+  it.effect("after the vendor's attempt limit the job fails with the last error and a dead letter", () =>
+    Effect.gen(function* () {
+      const t = yield* setUp
+      yield* Ref.set(t.answers, ["busy", "busy", "busy"])
+      const id = yield* t.submit
+      for (let i = 0; i < 3; i++) {
+        yield* t.work
+        yield* TestClock.adjust("30 seconds")
+      }
+      const failed = yield* t.read(id)
+      assert.deepStrictEqual([failed.status, failed.attempts, failed.error?.reason], ["failed", 3, "RateLimited"])
+      assert.strictEqual(yield* Ref.get(t.calls), 3)
+      const letters = yield* t.queue.deadLetters("scripted")
+      assert.deepStrictEqual(
+        letters.map((l) => l.jobId),
+        [id]
+      )
+    })
+  )
+
+  it.effect("a permanent error fails the job at once", () =>
+    Effect.gen(function* () {
+      const t = yield* setUp
+      yield* Ref.set(t.answers, ["refused"])
+      const id = yield* t.submit
+      yield* t.work
+      const failed = yield* t.read(id)
+      assert.deepStrictEqual([failed.status, failed.attempts, failed.error?.reason], ["failed", 1, "Rejected"])
+    })
+  )
+
+  it.effect("an adapter that crashes fails its job, not the worker", () =>
+    Effect.gen(function* () {
+      const t = yield* setUp
+      yield* Ref.set(t.answers, ["crash"])
+      const id = yield* t.submit
+      yield* t.work
+      const failed = yield* t.read(id)
+      assert.deepStrictEqual([failed.status, failed.error?.reason], ["failed", "InvalidResponse"])
+      assert.match(failed.error?.message ?? "", /adapter crashed: TypeError: undefined is not a function/)
+    })
+  )
+
+  it.effect("an open circuit makes jobs wait without spending attempts, until a probe succeeds", () =>
+    Effect.gen(function* () {
+      const t = yield* setUp
+      // Three jobs fail with the vendor down: the circuit (3 consecutive failures) opens.
+      yield* Ref.set(t.answers, ["down", "down", "down"])
+      const first = yield* Effect.forEach([1, 2, 3], () => t.submit)
+      yield* t.work
+      const waiting = yield* t.submit
+      yield* TestClock.adjust("1 second")
+      yield* t.work
+      const callsWhileOpen = yield* Ref.get(t.calls)
+      const held = yield* t.read(waiting)
+      assert.deepStrictEqual([held.status, held.attempts], ["pending", 0], "held back, no attempt spent")
+      assert.strictEqual(callsWhileOpen, 3, "no call reaches a vendor whose circuit is open")
+      // The vendor is back (the script answers ok from now on); after the open period a probe goes through.
+      yield* TestClock.adjust("10 seconds")
+      yield* t.work
+      yield* TestClock.adjust("10 seconds")
+      yield* t.work
+      for (const id of [...first, waiting]) assert.strictEqual((yield* t.read(id)).status, "complete")
+    })
+  )
+})

@@ -1,0 +1,23 @@
+/**
+ * Circuit breaker state shared through Redis, so every worker sees one circuit per vendor:
+ * `effect/persistence`'s own Redis store over the process's {@link RedisConnection.RedisConnection}.
+ *
+ * Keys: `<REDIS_PREFIX>circuit:<key>`.
+ *
+ * @since 0.1.0
+ */
+import { Layer } from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import * as RedisConnection from "./RedisConnection.ts"
+
+/**
+ * The store over a provided connection, under the connection's key prefix.
+ *
+ * @category layers
+ */
+export const layerStore: Layer.Layer<CircuitBreaker.CircuitBreakerStore, never, RedisConnection.RedisConnection> =
+  Layer.unwrap(
+    RedisConnection.RedisConnection.useSync((connection) =>
+      CircuitBreaker.layerStoreRedis({ prefix: `${connection.prefix}circuit:` })
+    )
+  ).pipe(Layer.provide(RedisConnection.layerRedis))
