@@ -5,11 +5,10 @@
  *
  * @since 0.1.0
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { createServer } from "node:net"
 import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import type { Redis } from "effect/persistence"
 import * as RedisConnection from "../src/RedisConnection.ts"
+import { RedisServer } from "../src/testing/index.ts"
 
 /**
  * The shared Redis of the tests.
@@ -35,8 +34,7 @@ export const redisUnavailable: string | undefined = await Effect.runPromise(
  *
  * @category constants
  */
-export const redisServerUnavailable: string | undefined =
-  spawnSync("redis-server", ["--version"]).status === 0 ? undefined : "skipped, no redis-server binary on PATH"
+export const redisServerUnavailable: string | undefined = RedisServer.unavailable
 
 /**
  * A random key prefix, so that concurrent test runs on one Redis never meet.
@@ -125,51 +123,9 @@ export const eventually = <A, E, R>(
     })
   )
 
-const freePort = Effect.callback<number, Error>((resume) => {
-  // Below 32768, where Linux does not hand out ephemeral ports to outgoing connections.
-  const port = 20000 + Math.floor(Math.random() * 12000)
-  const probe = createServer()
-  probe.once("error", (error) => resume(Effect.fail(error)))
-  probe.listen(port, "127.0.0.1", () => probe.close(() => resume(Effect.succeed(port))))
-}).pipe(Effect.retry({ times: 20 }))
-
 /**
- * A `redis-server` of the test's own on a free port, keeping nothing on disk: `start` it, `kill`
- * it (SIGKILL, as in a crash) and `start` it again on the same port; it is killed when the scope
- * closes.
+ * A `redis-server` of the test's own that keeps nothing on disk (see `RedisServer.make`).
  *
  * @category utils
  */
-export const redisServer = Effect.gen(function* () {
-  const port = yield* freePort
-  let child: ChildProcess | undefined
-
-  const start = Effect.callback<void, Error>((resume) => {
-    const spawned = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    child = spawned
-    let output = ""
-    spawned.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes("Ready to accept connections")) resume(Effect.void)
-    })
-    spawned.once("error", (error) => resume(Effect.fail(error)))
-    spawned.once("exit", (code) => resume(Effect.fail(new Error(`redis-server exited with ${code}: ${output}`))))
-  }).pipe(
-    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail(new Error("redis-server did not start")) })
-  )
-
-  const kill = Effect.suspend(() => {
-    const running = child
-    child = undefined
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return Effect.void
-    return Effect.callback<void>((resume) => {
-      running.once("exit", () => resume(Effect.void))
-      running.kill("SIGKILL")
-    })
-  })
-
-  yield* Effect.addFinalizer(() => kill)
-  return { port, url: `redis://127.0.0.1:${port}`, start, kill }
-})
+export const redisServer = RedisServer.make()
