@@ -74,6 +74,8 @@ export class JobQueue extends Context.Service<
     /** Acknowledges the delivery and records it as a dead letter. */
     readonly deadLetter: (delivery: Delivery, reason: string) => Effect.Effect<void, JobQueueError>
     readonly deadLetters: (vendor: string) => Effect.Effect<ReadonlyArray<DeadLetter>, JobQueueError>
+    /** The vendor's backlog: deliveries waiting to be taken, in flight, and waiting to be retried. */
+    readonly depth: (vendor: string) => Effect.Effect<number, JobQueueError>
   }
 >()("@vendorflow/core/JobQueue") {}
 
@@ -87,6 +89,8 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
   const scope = yield* Effect.scope
   const queues = new Map<string, Queue.Queue<Delivery>>()
   const deadLetters: Array<DeadLetter> = []
+  const delayed = new Map<string, number>()
+  const countDelayed = (vendor: string, by: number) => delayed.set(vendor, (delayed.get(vendor) ?? 0) + by)
   let sequence = 0
 
   const queueFor = (vendor: string) =>
@@ -113,16 +117,22 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
       ),
     ack: () => Effect.void,
     retryLater: (delivery, delay) =>
-      offer(delivery.vendor, delivery.jobId, delivery.deliveryCount + 1).pipe(
-        Effect.delay(Duration.fromInputUnsafe(delay)),
-        Effect.forkIn(scope),
+      Effect.sync(() => countDelayed(delivery.vendor, 1)).pipe(
+        Effect.andThen(
+          offer(delivery.vendor, delivery.jobId, delivery.deliveryCount + 1).pipe(
+            Effect.delay(Duration.fromInputUnsafe(delay)),
+            Effect.ensuring(Effect.sync(() => countDelayed(delivery.vendor, -1))),
+            Effect.forkIn(scope)
+          )
+        ),
         Effect.asVoid
       ),
     deadLetter: (delivery, reason) =>
       Effect.sync(() => {
         deadLetters.push({ vendor: delivery.vendor, jobId: delivery.jobId, reason, at: new Date().toISOString() })
       }),
-    deadLetters: (vendor) => Effect.sync(() => deadLetters.filter((letter) => letter.vendor === vendor))
+    deadLetters: (vendor) => Effect.sync(() => deadLetters.filter((letter) => letter.vendor === vendor)),
+    depth: (vendor) => Effect.map(queueFor(vendor), (queue) => Queue.sizeUnsafe(queue) + (delayed.get(vendor) ?? 0))
   })
 })
 

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Clock, Config, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import * as Job from "./Job.ts"
@@ -27,6 +27,35 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
 }
 
 /**
+ * The vendor's backlog is past the configured depth: new jobs for it are refused until it drains.
+ *
+ * @category errors
+ */
+export class Backlogged extends Schema.TaggedError<Backlogged>()("Backlogged", {
+  vendor: Schema.String,
+  depth: Schema.Number,
+  limit: Schema.Number
+}) {
+  override get message(): string {
+    return `vendor ${this.vendor} has ${this.depth} jobs waiting (the limit is ${this.limit}); try again later`
+  }
+}
+
+/**
+ * How deep a vendor's backlog may grow before new jobs are refused, from `MAX_BACKLOG`.
+ *
+ * @category config
+ */
+export const maxBacklogConfig = Config.Int("MAX_BACKLOG").pipe(Config.withDefault(100_000))
+
+/**
+ * How long a backlog reading is reused, so that checking it costs `POST /jobs` no round trip.
+ *
+ * @category constants
+ */
+export const backlogReadingTtlMillis = 250
+
+/**
  * The Jobs service.
  *
  * @category services
@@ -38,7 +67,7 @@ export class Jobs extends Context.Service<
     readonly submit: (options: {
       readonly payload: Job.JsonObject
       readonly vendor?: string | undefined
-    }) => Effect.Effect<Job.Job, UnknownVendor | JobStoreError | JobQueueError>
+    }) => Effect.Effect<Job.Job, UnknownVendor | Backlogged | JobStoreError | JobQueueError>
     readonly get: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
     /**
      * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
@@ -63,6 +92,21 @@ export const make = Effect.gen(function* () {
   const queue = yield* JobQueue
   const registry = yield* VendorRegistry
   const cleaner = yield* Cleaner
+  const maxBacklog = yield* maxBacklogConfig
+  const readings = new Map<string, { readonly depth: number; readonly at: number }>()
+  const checkBacklog = Effect.fnUntraced(function* (vendor: string) {
+    const now = yield* Clock.currentTimeMillis
+    const cached = readings.get(vendor)
+    const depth =
+      cached !== undefined && now - cached.at < backlogReadingTtlMillis ? cached.depth : yield* queue.depth(vendor)
+    if (cached === undefined || cached.depth !== depth) readings.set(vendor, { depth, at: now })
+    if (depth >= maxBacklog) return yield* new Backlogged({ vendor, depth, limit: maxBacklog })
+  })
+  // Counts a job this process just queued into the reading, so a burst cannot overshoot the limit.
+  const countQueued = (vendor: string) => {
+    const cached = readings.get(vendor)
+    if (cached !== undefined) readings.set(vendor, { depth: cached.depth + 1, at: cached.at })
+  }
   const webhookVendors = registry.vendors.filter((vendor) => vendor.parseWebhook !== undefined).map((v) => v.name)
 
   const get = Effect.fn("Jobs.get")(function* (id: Job.JobId) {
@@ -76,6 +120,7 @@ export const make = Effect.gen(function* () {
     readonly vendor?: string | undefined
   }) {
     const vendor = yield* registry.route(options.payload, options.vendor)
+    yield* checkBacklog(vendor.name)
     const job = Job.makePending({
       vendor: vendor.name,
       payload: options.payload,
@@ -83,6 +128,7 @@ export const make = Effect.gen(function* () {
     })
     yield* store.create(job)
     yield* queue.enqueue(vendor.name, job.id)
+    countQueued(vendor.name)
     yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
     return job
   })

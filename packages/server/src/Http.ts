@@ -206,6 +206,8 @@ export const jobsHandlers = (options: Options) =>
                     known_vendors: error.known
                   })
                 ),
+              Backlogged: (error) =>
+                Effect.fail(new Api.ServiceUnavailable({ detail: error.message, retry_after: retryAfterSeconds })),
               JobStoreError: serviceUnavailable,
               JobQueueError: serviceUnavailable
             })

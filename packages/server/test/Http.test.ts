@@ -12,7 +12,7 @@ import {
   VendorRegistry,
   WebhookSignature
 } from "@vendorflow/core"
-import { Effect, Layer, Logger, Option, Schema } from "effect"
+import { ConfigProvider, Effect, Layer, Logger, Option, Schema } from "effect"
 import { FetchHttpClient, HttpServer } from "effect/http"
 import * as Server from "../src/Server.ts"
 
@@ -325,6 +325,23 @@ layer(TestServer, live)("POST /jobs and GET /jobs/{id}", (it) => {
     })
   )
 })
+
+layer(TestServer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ MAX_BACKLOG: "3" })))), live)(
+  "back-pressure",
+  (it) => {
+    it.effect("past MAX_BACKLOG jobs waiting for a vendor, POST /jobs answers 503 with Retry-After", () =>
+      Effect.gen(function* () {
+        for (let i = 0; i < 3; i++) yield* submit("/jobs?vendor=alpha", { n: i })
+        const refused = yield* postJson("/jobs?vendor=alpha", { n: 3 })
+        const problem = yield* expectProblem(refused, 503, "service-unavailable")
+        assert.strictEqual(refused.headers.get("retry-after"), "5")
+        assert.match(String(problem.detail), /alpha has 3 jobs waiting \(the limit is 3\)/)
+        // Other vendors are not held up by this one.
+        yield* submit("/jobs?vendor=beta", { n: 0 })
+      })
+    )
+  }
+)
 
 layer(TestServer, live)("caching of finished jobs", (it) => {
   const finish = (id: Job.JobId, to: "complete" | "failed") =>

@@ -6,6 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { ChildProcess } from "@vendorflow/core/testing"
+import { RedisServer } from "@vendorflow/redis/testing"
 import { Duration, Effect, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -99,9 +100,13 @@ const awaitAll = (api: string, ids: ReadonlyArray<string>, within: Duration.Inpu
     let unfinished = [...ids]
     const finished = new Map<string, { status: string; attempts: number }>()
     yield* Effect.gen(function* () {
-      const jobs = yield* Effect.forEach(unfinished, (id) => Effect.map(readJob(api, id), (job) => [id, job] as const), {
-        concurrency: 20
-      })
+      const jobs = yield* Effect.forEach(
+        unfinished,
+        (id) => Effect.map(readJob(api, id), (job) => [id, job] as const),
+        {
+          concurrency: 20
+        }
+      )
       for (const [id, job] of jobs) if (job.status === "complete" || job.status === "failed") finished.set(id, job)
       unfinished = unfinished.filter((id) => !finished.has(id))
     }).pipe(
@@ -145,7 +150,10 @@ describe("split deployment on Redis", () => {
           (i) => submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i }),
           { concurrency: 50 }
         )
-        assert.deepStrictEqual(submitted.filter((r) => r.status !== 200), [])
+        assert.deepStrictEqual(
+          submitted.filter((r) => r.status !== 200),
+          []
+        )
         const ids = submitted.map((r) => r.body.request_id ?? "")
         const finished = yield* awaitAll(stack.api, ids, "90 seconds")
         const elapsed = (Date.now() - started) / 1000
@@ -157,7 +165,10 @@ describe("split deployment on Redis", () => {
         assert.strictEqual(syncArrivals.length, 300)
         assert.deepStrictEqual(duplicates(syncArrivals), [])
         assert.deepStrictEqual(duplicates(asyncArrivals), [])
-        assert.deepStrictEqual(syncArrivals.filter((a) => a.status !== 200), [])
+        assert.deepStrictEqual(
+          syncArrivals.filter((a) => a.status !== 200),
+          []
+        )
         const worst = worstWindow(syncArrivals)
         assert.isAtMost(worst, 20)
         yield* Effect.log(
@@ -179,8 +190,9 @@ describe("split deployment on Redis", () => {
           syncLatency: "1000-1500",
           env: { QUEUE_VISIBILITY_TIMEOUT: "3 seconds" }
         })
-        const submitted = yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => i), (i) =>
-          submit(stack.api, { vendor: "sync", n: i })
+        const submitted = yield* Effect.forEach(
+          Array.from({ length: 30 }, (_, i) => i),
+          (i) => submit(stack.api, { vendor: "sync", n: i })
         )
         const ids = submitted.map((r) => r.body.request_id ?? "")
         // Wait until calls are in flight, then kill one worker outright.
@@ -195,6 +207,51 @@ describe("split deployment on Redis", () => {
         const retried = jobs.filter((job) => job.attempts > 1).length
         assert.isAbove(retried, 0, "the killed worker's jobs were taken over")
         yield* Effect.log(`kill -9: 30/30 complete, ${retried} taken over from the killed worker`)
+      }),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "Redis stopped for 10 s mid-run: POST /jobs answers 503 meanwhile, everything recovers, no accepted job is lost",
+    () =>
+      Effect.gen(function* () {
+        // A Redis of our own, with an append-only file as production Redis has, to stop and start.
+        const redis = yield* RedisServer.make({ persist: true })
+        yield* redis.start
+        const stack = yield* startStack({
+          workers: 2,
+          redisUrl: redis.url,
+          syncLimit: "1000/1s",
+          syncLatency: "20-100"
+        })
+        const accepted: Array<string> = []
+        const before = yield* Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => i),
+          (i) => submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i })
+        )
+        accepted.push(...before.map((r) => r.body.request_id ?? ""))
+        yield* redis.stop
+        const whileDown = yield* Effect.forEach(Array.from({ length: 10 }), () =>
+          submit(stack.api, { vendor: "sync" }).pipe(Effect.delay("1 second"))
+        )
+        assert.deepStrictEqual(
+          whileDown.map((r) => r.status),
+          Array.from({ length: 10 }, () => 503)
+        )
+        const problem = whileDown[0]!.body as { type?: string; status?: number }
+        assert.strictEqual(problem.status, 503)
+        yield* redis.start
+        // Back by itself: new jobs are accepted again within a few seconds.
+        const after = yield* submit(stack.api, { vendor: "sync", after: true }).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (r) => r.status === 200, times: 50 })
+        )
+        assert.strictEqual(after.status, 200)
+        accepted.push(after.body.request_id ?? "")
+        const finished = yield* awaitAll(stack.api, accepted, "60 seconds")
+        assert.strictEqual([...finished.values()].filter((job) => job.status === "complete").length, accepted.length)
+        yield* Effect.log(
+          `Redis down 10 s: ${accepted.length} accepted, all complete; 10/10 refused with 503 meanwhile`
+        )
       }),
     { timeout: 120_000 }
   )

@@ -88,6 +88,20 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
         })
       )
 
+      it.effect("depth counts what waits to be taken and what waits to be retried", () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue
+          const vendor = vendorName()
+          assert.strictEqual(yield* queue.depth(vendor), 0)
+          for (let i = 0; i < 3; i++) yield* queue.enqueue(vendor, Job.makeJobId())
+          assert.strictEqual(yield* queue.depth(vendor), 3)
+          const [first, second] = yield* queue.take(vendor, { max: 2, block: "1 second" })
+          yield* queue.ack(first!)
+          yield* queue.retryLater(second!, "10 seconds")
+          assert.strictEqual(yield* queue.depth(vendor), 2, "one waiting, one waiting to be retried")
+        })
+      )
+
       it.effect("deadLetter records the job and its reason", () =>
         Effect.gen(function* () {
           const queue = yield* JobQueue
