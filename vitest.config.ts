@@ -15,6 +15,7 @@ export default defineConfig({
       project("core", "packages/core"),
       project("redis", "packages/redis"),
       project("mongo", "packages/mongo"),
+      project("adapter-kit", "packages/adapters/kit"),
       project("adapter-mock-sync", "packages/adapters/mock-sync"),
       project("adapter-mock-async", "packages/adapters/mock-async"),
       project("runtime", "packages/runtime"),

@@ -135,17 +135,18 @@ export interface Defaults {
 }
 
 /**
- * Other environment variables to read when a `VENDOR_<NAME>_*` one is unset, for a vendor whose
- * tooling already has names of its own (the mock vendors keep `MOCK_SYNC_URL`).
+ * Other settings to read when a `VENDOR_<NAME>_*` variable is unset, for a vendor whose tooling
+ * already has names of its own (the mock vendors keep `MOCK_SYNC_URL`):
+ * `{ url: Config.String("MOCK_SYNC_URL") }`.
  *
  * @category models
  */
 export interface EnvAliases {
-  readonly url?: string | undefined
-  readonly secret?: string | undefined
-  readonly rateLimit?: string | undefined
-  readonly timeout?: string | undefined
-  readonly concurrency?: string | undefined
+  readonly url?: Config.Config<string> | undefined
+  readonly secret?: Config.Config<Redacted.Redacted<string>> | undefined
+  readonly rateLimit?: Config.Config<Vendor.RateLimit | null> | undefined
+  readonly timeout?: Config.Config<Duration.Duration> | undefined
+  readonly concurrency?: Config.Config<number> | undefined
 }
 
 interface Common<Answer, Secret extends string> {
@@ -419,19 +420,19 @@ export const envPrefix = (name: string): string =>
     .replace(/[^A-Z0-9]+/g, "_")
     .replace(/^_+|_+$/g, "")}_`
 
-// The first of `names` that is set; later names are aliases. An invalid value is an error rather
-// than a reason to fall through to the next name.
-const firstSet = <A>(names: ReadonlyArray<string | undefined>, read: (name: string) => Config.Config<A>) =>
-  names
-    .filter((name): name is string => name !== undefined)
+// The first of `configs` that is set; later ones are aliases. An invalid value is an error rather
+// than a reason to fall through to the next one.
+const firstSet = <A>(configs: ReadonlyArray<Config.Config<A> | undefined>): Config.Config<A | undefined> =>
+  configs
+    .filter((config): config is Config.Config<A> => config !== undefined)
     .reduceRight<Config.Config<Option.Option<A>>>(
-      (rest, name) =>
-        Config.option(read(name)).pipe(
-          Config.flatMap((value) => (Option.isSome(value) ? Config.succeed(value) : rest))
-        ),
+      (rest, config) =>
+        Config.option(config).pipe(Config.flatMap((value) => (Option.isSome(value) ? Config.succeed(value) : rest))),
       Config.succeed(Option.none())
     )
     .pipe(Config.map(Option.getOrUndefined))
+
+const positiveInt = (name: string) => Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), name)
 
 /**
  * The operator's settings for a definition from env (see the module docs); only what is set.
@@ -443,17 +444,13 @@ export const settingsConfig = (definition: VendorDefinition): Config.Config<Sett
   const aliases = definition.env ?? {}
   const secretNames: ReadonlyArray<string> = definition.secrets ?? []
   return Config.all({
-    url: firstSet([`${prefix}URL`, aliases.url], Config.String),
-    secret: firstSet([`${prefix}SECRET`, aliases.secret], Config.Redacted),
-    rateLimit: firstSet([`${prefix}RATE_LIMIT`, aliases.rateLimit], (name) => Config.schema(RateLimitFromString, name)),
-    timeout: firstSet([`${prefix}TIMEOUT`, aliases.timeout], (name) => Config.schema(DurationFromString, name)),
-    concurrency: firstSet([`${prefix}CONCURRENCY`, aliases.concurrency], (name) =>
-      Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), name)
-    ),
-    maxAttempts: firstSet([`${prefix}MAX_ATTEMPTS`], (name) =>
-      Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), name)
-    ),
-    callbackDeadline: firstSet([`${prefix}CALLBACK_DEADLINE`], (name) => Config.schema(DurationFromString, name)),
+    url: firstSet([Config.String(`${prefix}URL`), aliases.url]),
+    secret: firstSet([Config.Redacted(`${prefix}SECRET`), aliases.secret]),
+    rateLimit: firstSet([Config.schema(RateLimitFromString, `${prefix}RATE_LIMIT`), aliases.rateLimit]),
+    timeout: firstSet([Config.schema(DurationFromString, `${prefix}TIMEOUT`), aliases.timeout]),
+    concurrency: firstSet([positiveInt(`${prefix}CONCURRENCY`), aliases.concurrency]),
+    maxAttempts: firstSet([positiveInt(`${prefix}MAX_ATTEMPTS`)]),
+    callbackDeadline: firstSet([Config.schema(DurationFromString, `${prefix}CALLBACK_DEADLINE`)]),
     secrets: Config.all(
       Object.fromEntries(secretNames.map((secret) => [secret, Config.Redacted(`${prefix}${secret}`)]))
     )

@@ -14,10 +14,10 @@
  * @since 0.1.0
  */
 import { NodeHttpClient } from "@effect/platform-node"
+import { Callbacks } from "@vendorflow/adapter-kit/simulator"
 import { MockVendorServer } from "@vendorflow/adapter-mock-sync"
-import { WebhookSignature } from "@vendorflow/core"
-import { Clock, Config, Context, Duration, Effect, Layer, Redacted, Schedule, Schema } from "effect"
-import { HttpClient, HttpClientRequest, HttpServerResponse } from "effect/http"
+import { Clock, Config, Context, type Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { HttpClient, HttpServerResponse } from "effect/http"
 import * as MockAsyncVendor from "./MockAsyncVendor.ts"
 
 /**
@@ -48,7 +48,7 @@ export const defaultCallbackDelayMs: MockVendorServer.MillisRange = { min: 2000,
  *
  * @category constants
  */
-export const defaultWebhookRetry = { times: 4, baseDelayMs: 500 } as const
+export const defaultWebhookRetry = Callbacks.defaultRetry
 
 /**
  * The port `bin.ts` listens on when `PORT` is unset.
@@ -93,9 +93,6 @@ const ProcessBody = Schema.Struct({
   webhook_url: Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/))
 })
 
-// A delivery our webhook answered with a non-2xx status.
-class Refused extends Schema.TaggedError<Refused>()("Refused", { status: Schema.Int }) {}
-
 /**
  * Starts the server for the life of the scope; webhooks go out through the `HttpClient`.
  *
@@ -106,9 +103,6 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const scope = yield* Effect.scope
   const callbacks = MockVendorServer.makeRecorder<CallbackRecord>()
   const secret = options.webhookSecret ?? MockAsyncVendor.defaultWebhookSecret
-  const secretText = Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
-  const retry = options.webhookRetry ?? defaultWebhookRetry
-  const attemptTimeout = options.webhookTimeout ?? Duration.seconds(5)
 
   const deliver = Effect.fnUntraced(function* (body: typeof ProcessBody.Type) {
     const data = yield* MockVendorServer.work({
@@ -117,44 +111,21 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       body,
       userInfoProbability: options.userInfoProbability
     })
-    const text = JSON.stringify({ job_id: body.job_id, data })
-    let attempts = 0
-    let status: number | null = null
-    // Signed afresh on each attempt so a late retry is not refused as stale.
-    const attempt = Effect.gen(function* () {
-      attempts++
-      const timestamp = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-      const response = yield* client
-        .execute(
-          HttpClientRequest.post(body.webhook_url).pipe(
-            HttpClientRequest.setHeader(
-              WebhookSignature.header,
-              WebhookSignature.sign({ secret: secretText, body: text, timestamp })
-            ),
-            HttpClientRequest.bodyText(text, "application/json")
-          )
-        )
-        .pipe(Effect.timeout(attemptTimeout))
-      status = response.status
-      // Drained so the connection goes back to the pool.
-      yield* Effect.orElseSucceed(response.text, () => "")
-      if (response.status < 200 || response.status >= 300) return yield* new Refused({ status: response.status })
-    })
-    const result = yield* attempt.pipe(
-      Effect.retry({ schedule: Schedule.exponential(Duration.millis(retry.baseDelayMs)), times: retry.times }),
-      Effect.result
-    )
-    const outcome = result._tag === "Success" ? "delivered" : "failed"
-    if (outcome === "failed") {
-      yield* Effect.logWarning(`mock-async: callback for ${body.job_id} failed after ${attempts} attempts`)
+    const sent = yield* Callbacks.send({
+      url: body.webhook_url,
+      body: JSON.stringify({ job_id: body.job_id, data }),
+      secret: Redacted.isRedacted(secret) ? Redacted.value(secret) : secret,
+      retry: options.webhookRetry,
+      timeout: options.webhookTimeout
+    }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+    if (sent.outcome === "failed") {
+      yield* Effect.logWarning(`mock-async: callback for ${body.job_id} failed after ${sent.attempts} attempts`)
     }
     yield* callbacks.add({
       at: yield* Clock.currentTimeMillis,
       jobId: body.job_id,
       webhookUrl: body.webhook_url,
-      attempts,
-      status,
-      outcome
+      ...sent
     })
   })
 

@@ -1,20 +1,21 @@
 /**
- * The adapter for the reference asynchronous vendor: `call` hands the job over (the vendor answers
- * 202), and `parseWebhook` verifies the signed callback that later brings the data.
+ * The adapter for the reference asynchronous vendor, as a vendor definition: a call hands the job
+ * over (the vendor answers 202), and the signed callback that later brings the data is verified
+ * and parsed.
  *
- * Constructors: {@link make} (options in code) and {@link fromConfig} (`MOCK_ASYNC_URL`,
- * `WEBHOOK_SECRET`, `MOCK_ASYNC_RATE_LIMIT`).
+ * Constructors: {@link make} (options in code) and {@link fromConfig} (`VENDOR_ASYNC_*`, falling
+ * back to `MOCK_ASYNC_URL`, `MOCK_ASYNC_RATE_LIMIT` and `WEBHOOK_SECRET`, which the server reads too).
  *
  * @since 0.1.0
  */
-import { MockVendorAdapter, MockVendorServer } from "@vendorflow/adapter-mock-sync"
-import { Job, Vendor, WebhookSignature } from "@vendorflow/core"
-import { Config, Effect, Redacted, Schema } from "effect"
+import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
+import { defineVendor, type Vendor, VendorDefinition } from "@vendorflow/adapter-kit"
+import { Config, type Effect, Redacted, Schema } from "effect"
 import type { HttpClient } from "effect/http"
 
 /**
- * The webhook secret both the mock vendor and the adapter use when `WEBHOOK_SECRET` is unset. For
- * local development only.
+ * The webhook secret both the mock vendor and the adapter use when none is configured. For local
+ * development only.
  *
  * @category constants
  */
@@ -30,7 +31,7 @@ export const webhookSecretConfig: Config.Config<Redacted.Redacted<string>> = Con
 )
 
 /**
- * Where the vendor listens when `MOCK_ASYNC_URL` is unset.
+ * Where the vendor listens when no URL is configured.
  *
  * @category constants
  */
@@ -41,11 +42,9 @@ export const defaultUrl = "http://127.0.0.1:8002"
  *
  * @category models
  */
-export interface Options extends MockVendorAdapter.Options {
+export interface Options extends MockSyncVendor.Options {
   /** The secret webhooks are signed with; default {@link defaultWebhookSecret}. */
   readonly secret?: Redacted.Redacted<string> | string | undefined
-  /** How old a webhook's signature may be; default `WebhookSignature.defaultToleranceSeconds`. */
-  readonly toleranceSeconds?: number | undefined
 }
 
 /**
@@ -60,20 +59,46 @@ export const ProcessAnswer = Schema.Struct({ accepted: Schema.Literal(true) })
  *
  * @category schemas
  */
-export const Callback = Schema.Struct({ job_id: Job.JobId, data: Schema.Json })
+export const Callback = Schema.Struct({ job_id: Schema.String, data: Schema.Json })
 
-const decodeCallback = Schema.decodeUnknownEffect(Schema.fromJsonString(Callback))
+/**
+ * How the vendor calls back: `{ job_id, data }`, signed with `WebhookSignature.hmacSha256`.
+ *
+ * @category definitions
+ */
+export const webhook: VendorDefinition.WebhookSpec<typeof Callback.Type> = {
+  schema: Callback,
+  jobId: (callback) => callback.job_id,
+  result: (callback) => callback.data,
+  developmentSecret: defaultWebhookSecret
+}
 
-const refusals = {
-  malformed: "the signature header is malformed",
-  stale: "the signature's timestamp is outside the tolerance",
-  mismatch: "the signature does not match the body"
-} as const
+/**
+ * The vendor. Like the sync one it sometimes sends `user_info`, cleaned by the default PII keys.
+ *
+ * @category definitions
+ */
+export const definition = defineVendor({
+  name: "async",
+  mode: "async",
+  url: defaultUrl,
+  env: {
+    url: Config.String("MOCK_ASYNC_URL"),
+    rateLimit: Config.schema(VendorDefinition.RateLimitFromString, "MOCK_ASYNC_RATE_LIMIT"),
+    secret: Config.Redacted("WEBHOOK_SECRET")
+  },
+  request: (call) => ({
+    path: "/process",
+    body: { job_id: call.jobId, payload: call.payload, webhook_url: call.webhookUrl }
+  }),
+  response: ProcessAnswer,
+  webhook
+})
 
 /**
  * Verifies a callback's signature over its raw body, then decodes it. A missing header is
- * `MissingSignature`; a malformed, stale or mismatched one is `BadSignature`; a body that is not
- * `{ job_id, data }` is `Malformed`.
+ * `MissingSignature`; a malformed, stale or mismatched one is `BadSignature`; one seen before by
+ * this parser is `Replayed`; a body that is not `{ job_id, data }` is `Malformed`.
  *
  * @category webhooks
  */
@@ -81,77 +106,45 @@ export const parseWebhook = (options: {
   readonly secret: Redacted.Redacted<string> | string
   readonly toleranceSeconds?: number | undefined
 }) =>
-  Effect.fn("MockAsyncVendor.parseWebhook")(function* (request: Vendor.WebhookRequest) {
-    const secret = Redacted.isRedacted(options.secret) ? Redacted.value(options.secret) : options.secret
-    const verification = WebhookSignature.verify({
-      secret,
-      body: request.body,
-      header: request.headers[WebhookSignature.header],
-      toleranceSeconds: options.toleranceSeconds
-    })
-    if (verification === "missing") {
-      return yield* new Vendor.WebhookError({
-        reason: "MissingSignature",
-        message: `no ${WebhookSignature.header} header`
-      })
+  VendorDefinition.webhookParser(
+    { ...webhook, ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }) },
+    {
+      vendor: "async",
+      secret: Redacted.isRedacted(options.secret) ? Redacted.value(options.secret) : options.secret
     }
-    if (verification !== "valid") {
-      return yield* new Vendor.WebhookError({ reason: "BadSignature", message: refusals[verification] })
-    }
-    const callback = yield* decodeCallback(request.body).pipe(
-      Effect.mapError(
-        (error) =>
-          new Vendor.WebhookError({
-            reason: "Malformed",
-            message: `the callback is not { job_id, data }: ${error.message}`
-          })
-      )
-    )
-    return { jobId: callback.job_id, data: callback.data }
-  })
+  )
 
 /**
  * The adapter. It keeps the `HttpClient` it was made with.
  *
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<Vendor.Vendor, never, HttpClient.HttpClient> =>
-  Effect.map(
-    MockVendorAdapter.make({
-      ...options,
-      defaultName: "async",
-      mode: "async",
-      body: (request) => ({ job_id: request.jobId, payload: request.payload, webhook_url: request.webhookUrl }),
-      answer: ProcessAnswer,
-      outcome: () => ({ _tag: "Accepted" })
-    }),
-    (vendor) => ({
-      ...vendor,
-      parseWebhook: parseWebhook({
-        secret: options.secret ?? defaultWebhookSecret,
-        toleranceSeconds: options.toleranceSeconds
-      })
-    })
-  )
+export const make = (
+  options: Options
+): Effect.Effect<Vendor.Vendor, VendorDefinition.InvalidDefinition, HttpClient.HttpClient> =>
+  VendorDefinition.build(definition, { ...MockSyncVendor.settingsOf(options), secret: options.secret })
 
 /**
- * The options from env: `MOCK_ASYNC_URL` (default http://127.0.0.1:8002), `WEBHOOK_SECRET` (default
- * {@link defaultWebhookSecret}) and `MOCK_ASYNC_RATE_LIMIT` (the same variable the server reads).
+ * The options from env: `VENDOR_ASYNC_URL` or `MOCK_ASYNC_URL` (default http://127.0.0.1:8002),
+ * `VENDOR_ASYNC_SECRET` or `WEBHOOK_SECRET` (default {@link defaultWebhookSecret}) and
+ * `VENDOR_ASYNC_RATE_LIMIT` or `MOCK_ASYNC_RATE_LIMIT` (the variable the server reads too).
  *
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  baseUrl: Config.String("MOCK_ASYNC_URL").pipe(Config.withDefault(defaultUrl)),
-  secret: webhookSecretConfig,
-  rateLimit: MockVendorServer.vendorRateLimitConfig("MOCK_ASYNC_RATE_LIMIT")
-})
+export const config: Config.Config<Options> = VendorDefinition.settingsConfig(definition).pipe(
+  Config.map((settings) => ({
+    ...MockSyncVendor.optionsOf(settings, defaultUrl),
+    secret: settings.secret ?? Redacted.make(defaultWebhookSecret)
+  }))
+)
 
 /**
- * The adapter configured from env (see {@link config}).
+ * The adapter configured from env (see {@link config} and `VendorDefinition`'s variables).
  *
  * @category constructors
  */
-export const fromConfig: Effect.Effect<Vendor.Vendor, Config.ConfigError, HttpClient.HttpClient> = Effect.flatMap(
-  config,
-  make
-)
+export const fromConfig: Effect.Effect<
+  Vendor.Vendor,
+  Config.ConfigError | VendorDefinition.InvalidDefinition,
+  HttpClient.HttpClient
+> = VendorDefinition.fromConfig(definition)

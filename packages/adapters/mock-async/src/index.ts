@@ -1,8 +1,18 @@
 /**
  * @vendorflow/adapter-mock-async: the reference asynchronous vendor (a real HTTP server that answers
- * by signed webhook) and its adapter.
+ * by signed webhook) and its adapter. As an adapter package it provides the `async` vendor
+ * (`vendors`).
  *
  * @since 0.1.0
  */
+import * as MockAsyncVendor from "./MockAsyncVendor.ts"
+
 export * as MockAsyncServer from "./MockAsyncServer.ts"
-export * as MockAsyncVendor from "./MockAsyncVendor.ts"
+export { MockAsyncVendor }
+
+/**
+ * The vendors this adapter package provides.
+ *
+ * @category adapter
+ */
+export const vendors = [MockAsyncVendor.definition]

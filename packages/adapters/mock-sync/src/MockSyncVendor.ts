@@ -1,27 +1,36 @@
 /**
- * The adapter for the reference synchronous vendor: `call` POSTs the job to `/process` and the
- * vendor's `data` is the job's result. Failures are classified by `Vendor.postJson`.
+ * The adapter for the reference synchronous vendor, as a vendor definition: a call POSTs the job
+ * to `/process` and the vendor's `data` is the job's result.
  *
- * Constructors: {@link make} (options in code) and {@link fromConfig} (`MOCK_SYNC_URL`,
- * `MOCK_SYNC_RATE_LIMIT`).
+ * Constructors: {@link make} (options in code) and {@link fromConfig} (`VENDOR_SYNC_*`, falling
+ * back to `MOCK_SYNC_URL` and `MOCK_SYNC_RATE_LIMIT`, the variables the mock server also reads).
  *
  * @since 0.1.0
  */
-import { Job, type Vendor } from "@vendorflow/core"
+import { defineVendor, Job, type Vendor, VendorDefinition } from "@vendorflow/adapter-kit"
 import { Config, Effect, Schema } from "effect"
 import type { HttpClient } from "effect/http"
-import * as MockVendorAdapter from "./MockVendorAdapter.ts"
-import * as MockVendorServer from "./MockVendorServer.ts"
 
 /**
- * How to reach and use the vendor; the name defaults to `"sync"`.
+ * How to reach and use the vendor.
  *
  * @category models
  */
-export type Options = MockVendorAdapter.Options
+export interface Options {
+  /** Where the vendor listens, e.g. `http://127.0.0.1:8001`. */
+  readonly baseUrl: string
+  /** The name jobs use to pick this vendor; default `"sync"`. */
+  readonly name?: string | undefined
+  /** How long one call may take; default 10 seconds. */
+  readonly timeout?: VendorDefinition.Settings["timeout"]
+  /** The vendor's limit, which the worker keeps to; default none. */
+  readonly rateLimit?: Vendor.RateLimit | undefined
+  /** Calls one worker runs at once; default 5. */
+  readonly concurrency?: number | undefined
+}
 
 /**
- * Where the vendor listens when `MOCK_SYNC_URL` is unset.
+ * Where the vendor listens when no URL is configured.
  *
  * @category constants
  */
@@ -35,37 +44,84 @@ export const defaultUrl = "http://127.0.0.1:8001"
 export const ProcessAnswer = Schema.Struct({ success: Schema.Literal(true), data: Job.JsonObject })
 
 /**
+ * The `MOCK_SYNC_*` variables the definition falls back to (shared with the server).
+ *
+ * @category config
+ */
+export const legacyConfig = {
+  url: Config.String("MOCK_SYNC_URL"),
+  rateLimit: Config.schema(VendorDefinition.RateLimitFromString, "MOCK_SYNC_RATE_LIMIT")
+}
+
+/**
+ * The vendor. Its answers carry `user_info` (name, e-mail, phone) now and then: the e-mail and
+ * phone fall under the Cleaner's default PII keys.
+ *
+ * @category definitions
+ */
+export const definition = defineVendor({
+  name: "sync",
+  mode: "sync",
+  url: defaultUrl,
+  env: legacyConfig,
+  request: (call) => ({ path: "/process", body: { job_id: call.jobId, payload: call.payload } }),
+  response: ProcessAnswer,
+  result: (answer) => answer.data
+})
+
+/**
+ * The build settings for mock-vendor options.
+ *
+ * @category constructors
+ */
+export const settingsOf = (options: Options): VendorDefinition.Settings => ({
+  name: options.name,
+  url: options.baseUrl,
+  timeout: options.timeout,
+  rateLimit: options.rateLimit,
+  concurrency: options.concurrency
+})
+
+/**
+ * Mock-vendor options from settings read from env; `defaultUrl` when no URL is set.
+ *
+ * @category config
+ */
+export const optionsOf = (settings: VendorDefinition.Settings, defaultUrl: string): Options => ({
+  baseUrl: settings.url ?? defaultUrl,
+  rateLimit: settings.rateLimit ?? undefined,
+  ...(settings.timeout === undefined ? {} : { timeout: settings.timeout }),
+  ...(settings.concurrency === undefined ? {} : { concurrency: settings.concurrency })
+})
+
+/**
  * The adapter. It keeps the `HttpClient` it was made with.
  *
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<Vendor.Vendor, never, HttpClient.HttpClient> =>
-  MockVendorAdapter.make({
-    ...options,
-    defaultName: "sync",
-    mode: "sync",
-    body: (request) => ({ job_id: request.jobId, payload: request.payload }),
-    answer: ProcessAnswer,
-    outcome: (answer) => ({ _tag: "Completed", result: answer.data })
-  })
+export const make = (
+  options: Options
+): Effect.Effect<Vendor.Vendor, VendorDefinition.InvalidDefinition, HttpClient.HttpClient> =>
+  VendorDefinition.build(definition, settingsOf(options))
 
 /**
- * The options from env: `MOCK_SYNC_URL` (default http://127.0.0.1:8001) and `MOCK_SYNC_RATE_LIMIT`
- * (the same variable the server reads, so one setting tells both the vendor and the worker).
+ * The options from env: `VENDOR_SYNC_URL` or `MOCK_SYNC_URL` (default http://127.0.0.1:8001) and
+ * `VENDOR_SYNC_RATE_LIMIT` or `MOCK_SYNC_RATE_LIMIT` (the variable the server reads too, so one
+ * setting tells both the vendor and the worker).
  *
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  baseUrl: Config.String("MOCK_SYNC_URL").pipe(Config.withDefault(defaultUrl)),
-  rateLimit: MockVendorServer.vendorRateLimitConfig("MOCK_SYNC_RATE_LIMIT")
-})
+export const config: Config.Config<Options> = VendorDefinition.settingsConfig(definition).pipe(
+  Config.map((settings) => optionsOf(settings, defaultUrl))
+)
 
 /**
- * The adapter configured from env (see {@link config}).
+ * The adapter configured from env (see {@link config} and `VendorDefinition`'s variables).
  *
  * @category constructors
  */
-export const fromConfig: Effect.Effect<Vendor.Vendor, Config.ConfigError, HttpClient.HttpClient> = Effect.flatMap(
-  config,
-  make
-)
+export const fromConfig: Effect.Effect<
+  Vendor.Vendor,
+  Config.ConfigError | VendorDefinition.InvalidDefinition,
+  HttpClient.HttpClient
+> = VendorDefinition.fromConfig(definition)

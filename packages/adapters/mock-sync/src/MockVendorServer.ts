@@ -1,30 +1,18 @@
 /**
- * The plumbing every reference vendor shares: a real HTTP server on `node:http` with its own rate
- * limit, an arrivals record, `GET /health`, `GET|DELETE /arrivals`, the `POST /process` pipeline
- * (read, rate-limit, validate, answer, record), fake answer data with stray whitespace for the
- * cleaner, and the env formats for latencies (`"100-500"`) and rate limits (`"5/1s"`).
+ * What the reference vendors share: a real HTTP server with its own rate limit, an arrivals record,
+ * `GET /health`, `GET|DELETE /arrivals`, the `POST /process` pipeline (read, rate-limit, validate,
+ * answer, record), fake answer data with stray whitespace for the cleaner, and the env formats for
+ * latencies (`"100-500"`) and rate limits (`"5/1s"`). Serving and recording come from the kit's
+ * `LocalServer`, the env formats from `VendorDefinition`.
  *
  * The sync and async mock servers are thin layers over {@link serve}; a third mock vendor would be too.
  *
  * @since 0.1.0
  */
-import { createServer } from "node:http"
-import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Listen, Shutdown, type Vendor } from "@vendorflow/core"
-import {
-  Clock,
-  Config,
-  type Context,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  Random,
-  Schema,
-  SchemaIssue,
-  SchemaTransformation,
-  type Scope
-} from "effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { LocalServer } from "@vendorflow/adapter-kit/simulator"
+import { Listen, Shutdown, VendorDefinition } from "@vendorflow/core"
+import { Clock, Config, type Context, Duration, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
 import {
   HttpClient,
   HttpClientResponse,
@@ -33,17 +21,13 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
-import { NetAddress } from "effect/net"
 
 /**
  * A range of milliseconds; each use draws uniformly from `[min, max]`.
  *
  * @category models
  */
-export interface MillisRange {
-  readonly min: number
-  readonly max: number
-}
+export type MillisRange = LocalServer.MillisRange
 
 /**
  * Reads `"100-500"` (a range) or `"250"` (a fixed value) as milliseconds.
@@ -58,34 +42,12 @@ export const parseMillisRange = (text: string): MillisRange | undefined => {
   return max < min ? undefined : { min, max }
 }
 
-// A value written as a short string in env, e.g. "100-500"; `parse` answers undefined when it can't.
-const fromEnvString = <A extends object>(options: {
-  readonly type: Schema.Codec<A>
-  readonly parse: (text: string) => A | undefined
-  readonly format: (value: A) => string
-  readonly expected: string
-}): Schema.Codec<A, string> =>
-  Schema.String.pipe(
-    Schema.decodeTo(
-      options.type,
-      SchemaTransformation.transformEffect({
-        decode: (text, parseOptions) => {
-          const value = options.parse(text)
-          return value === undefined
-            ? Effect.fail(new SchemaIssue.InvalidValue({ expected: options.expected }, text, parseOptions))
-            : Effect.succeed(value)
-        },
-        encode: (value) => Effect.succeed(options.format(value))
-      })
-    )
-  )
-
 /**
  * A {@link MillisRange} decoded from its env form (`"100-500"` or `"0"`), for `Config.schema`.
  *
  * @category parsing
  */
-export const MillisRangeFromString: Schema.Codec<MillisRange, string> = fromEnvString({
+export const MillisRangeFromString: Schema.Codec<MillisRange, string> = VendorDefinition.fromEnvString({
   type: Schema.Struct({ min: Schema.Number, max: Schema.Number }),
   parse: parseMillisRange,
   format: (range) => (range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`),
@@ -102,19 +64,17 @@ export interface RateLimit {
   readonly windowMs: number
 }
 
-const unitMillis: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000 }
-
 /**
- * Reads `"5/1s"`, `"5/s"`, `"100/500ms"`, `"60/1m"` or a bare `"5"` (per second) as a {@link RateLimit}.
+ * Reads `"5/1s"`, `"5/s"`, `"100/500ms"`, `"60/1m"` or a bare `"5"` (per second) as a {@link RateLimit}
+ * (the format of `VendorDefinition.parseRateLimit`, with the window in milliseconds).
  *
  * @category parsing
  */
 export const parseRateLimit = (text: string): RateLimit | undefined => {
-  const match = /^\s*(\d+)\s*(?:\/\s*(\d+)?\s*(ms|s|m)\s*)?$/.exec(text)
-  if (match === null) return undefined
-  const limit = Number(match[1])
-  const windowMs = (match[2] === undefined ? 1 : Number(match[2])) * (unitMillis[match[3] ?? "s"] ?? 1000)
-  return limit < 1 || windowMs < 1 ? undefined : { limit, windowMs }
+  const limit = VendorDefinition.parseRateLimit(text)
+  return limit === undefined
+    ? undefined
+    : { limit: limit.limit, windowMs: Duration.toMillis(Duration.fromInputUnsafe(limit.window)) }
 }
 
 /**
@@ -122,7 +82,7 @@ export const parseRateLimit = (text: string): RateLimit | undefined => {
  *
  * @category parsing
  */
-export const RateLimitFromString: Schema.Codec<RateLimit, string> = fromEnvString({
+export const RateLimitFromString: Schema.Codec<RateLimit, string> = VendorDefinition.fromEnvString({
   type: Schema.Struct({ limit: Schema.Number, windowMs: Schema.Number }),
   parse: parseRateLimit,
   format: (limit) => `${limit.limit}/${limit.windowMs}ms`,
@@ -176,42 +136,21 @@ export const makeRateWindow = (limit: RateLimit | undefined): RateWindow => {
  *
  * @category records
  */
-export interface Recorder<A> {
-  readonly add: (entry: A) => Effect.Effect<void>
-  readonly all: Effect.Effect<ReadonlyArray<A>>
-  readonly clear: Effect.Effect<void>
-}
+export type Recorder<A> = LocalServer.Recorder<A>
 
 /**
  * An empty {@link Recorder}.
  *
  * @category records
  */
-export const makeRecorder = <A>(): Recorder<A> => {
-  let entries: Array<A> = []
-  return {
-    add: (entry) => Effect.sync(() => void entries.push(entry)),
-    all: Effect.sync(() => entries.slice()),
-    clear: Effect.sync(() => {
-      entries = []
-    })
-  }
-}
+export const makeRecorder = LocalServer.makeRecorder
 
 /**
  * `GET <path>` answering a recorder's entries as a JSON array, and `DELETE <path>` clearing it.
  *
  * @category records
  */
-export const recorderRoutes = <A>(path: `/${string}`, recorder: Recorder<A>) =>
-  [
-    HttpRouter.route(
-      "GET",
-      path,
-      Effect.map(recorder.all, (entries) => HttpServerResponse.jsonUnsafe(entries))
-    ),
-    HttpRouter.route("DELETE", path, Effect.as(recorder.clear, HttpServerResponse.empty({ status: 204 })))
-  ] as const
+export const recorderRoutes = LocalServer.recorderRoutes
 
 /**
  * One `POST /process` as the vendor saw it. `status` is what it answered, or 499 when the client
@@ -274,7 +213,7 @@ export const errorResponse = (status: number, code: string, message: string, hea
  *
  * @category timing
  */
-export const drawMillis = (range: MillisRange): Effect.Effect<number> => Random.nextIntBetween(range.min, range.max)
+export const drawMillis = LocalServer.drawMillis
 
 const people = [
   { first: "Jane", last: "Doe" },
@@ -402,7 +341,7 @@ export interface Running {
  *
  * @category constants
  */
-export const defaultHost = "127.0.0.1"
+export const defaultHost = LocalServer.defaultHost
 
 /**
  * A mock vendor's settings from env: `HOST` (default 127.0.0.1), `PORT` (default `defaultPort`; 0
@@ -437,25 +376,6 @@ export const serverConfig = (options: {
  */
 export const rateLimitConfig = (name: string): Config.Config<RateLimit | undefined> =>
   Config.option(Config.schema(RateLimitFromString, name)).pipe(Config.map(Option.getOrUndefined))
-
-/**
- * A server-side {@link RateLimit} as the limit a worker keeps to.
- *
- * @category config
- */
-export const toVendorRateLimit = (limit: RateLimit): Vendor.RateLimit => ({
-  limit: limit.limit,
-  window: Duration.millis(limit.windowMs)
-})
-
-/**
- * An optional {@link RateLimit} from the env variable `name`, as the limit a worker keeps to; an
- * adapter reads the same variable as its server so that one setting tells both.
- *
- * @category config
- */
-export const vendorRateLimitConfig = (name: string): Config.Config<Vendor.RateLimit | undefined> =>
-  rateLimitConfig(name).pipe(Config.map((limit) => (limit === undefined ? undefined : toVendorRateLimit(limit))))
 
 /**
  * Starts a mock vendor for the life of the scope. `POST /process` reads the body, takes a slot of
@@ -527,23 +447,7 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
  *
  * @category constructors
  */
-export const listen = Effect.fnUntraced(function* <E>(
-  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest.HttpServerRequest | Scope.Scope>,
-  options: { readonly host?: string | undefined; readonly port?: number | undefined } = {}
-): Effect.fn.Return<{ readonly url: string; readonly port: number }, HttpServerError.ServeError, Scope.Scope> {
-  const server = yield* NodeHttpServer.make(() => createServer(), {
-    host: options.host ?? defaultHost,
-    port: options.port ?? 0,
-    // Answers take at most seconds, so a short drain is enough and tests end fast.
-    gracefulShutdownTimeout: "2 seconds"
-  })
-  yield* server.serve(handler)
-  const address = server.address
-  // Always an inet address: we listen on a host and port, never on a unix socket.
-  return NetAddress.isInetAddress(address)
-    ? { url: NetAddress.formatUrlUnsafe(address).replace(/\/$/, ""), port: address.port }
-    : { url: NetAddress.formatSocketAddress(address), port: 0 }
-})
+export const listen = LocalServer.listen
 
 /**
  * Runs a mock vendor as the whole process: logs its URL once it listens and stops cleanly on

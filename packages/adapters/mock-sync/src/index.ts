@@ -1,12 +1,20 @@
 /**
  * @vendorflow/adapter-mock-sync: the reference synchronous vendor (a real HTTP server) and its
- * adapter, plus what every mock vendor shares (server plumbing, adapter base) and a stub server
- * for tests.
+ * adapter, plus the server plumbing every mock vendor shares. As an adapter package it provides the
+ * `sync` vendor (`vendors`).
  *
  * @since 0.1.0
  */
+import * as MockSyncVendor from "./MockSyncVendor.ts"
+
+export { StubServer } from "@vendorflow/adapter-kit/simulator"
 export * as MockSyncServer from "./MockSyncServer.ts"
-export * as MockSyncVendor from "./MockSyncVendor.ts"
-export * as MockVendorAdapter from "./MockVendorAdapter.ts"
 export * as MockVendorServer from "./MockVendorServer.ts"
-export * as StubServer from "./StubServer.ts"
+export { MockSyncVendor }
+
+/**
+ * The vendors this adapter package provides.
+ *
+ * @category adapter
+ */
+export const vendors = [MockSyncVendor.definition]
