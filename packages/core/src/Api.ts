@@ -244,6 +244,21 @@ export class InvalidPayload extends HttpApiError.Problem<InvalidPayload>()(
 ) {}
 
 /**
+ * 422: an `Idempotency-Key` that was used before with another body.
+ *
+ * @category problems
+ */
+export class IdempotencyConflict extends HttpApiError.Problem<IdempotencyConflict>()(
+  "IdempotencyConflict",
+  {
+    type: `${problemTypePrefix}idempotency-conflict`,
+    status: 422,
+    title: "Idempotency key reused"
+  },
+  { detail: Schema.String, idempotency_key: Schema.String, request_id: Schema.String }
+) {}
+
+/**
  * 422: the job names a vendor (payload `vendor` or `?vendor=`) that is not loaded.
  *
  * @category problems
@@ -448,9 +463,13 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
   .add(
     HttpApiEndpoint.post("submit", "/jobs", {
       query: { vendor: Schema.optionalKey(Schema.String) },
+      headers: {
+        "idempotency-key": Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(255)))
+      },
       payload: JobPayload,
       success: Submitted,
       error: [
+        IdempotencyConflict,
         MalformedJson,
         PayloadTooLarge,
         UnsupportedMediaType,
@@ -463,7 +482,9 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
         summary: "Submit a job",
         description:
           "Stores the job for its vendor and queues it; answers at once with the job's id. " +
-          "The vendor is the payload's `vendor`, else `?vendor=`, else the server's routing policy."
+          "The vendor is the payload's `vendor`, else `?vendor=`, else the server's routing policy. " +
+          "With an `Idempotency-Key` header, the same key and body answer the same `request_id` again " +
+          "(nothing new is queued); the same key with another body is refused with 422."
       })
     ),
     HttpApiEndpoint.get("get", "/jobs/:id", {

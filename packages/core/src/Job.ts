@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import { Schema } from "effect"
 
 /**
@@ -24,6 +25,20 @@ export type JobId = typeof JobId.Type
  * @category constructors
  */
 export const makeJobId = (): JobId => JobId.make(crypto.randomUUID())
+
+/**
+ * The job id that an idempotency key stands for: a UUID v4 in form, derived from a SHA-256 of the
+ * key, so that every server process maps the same key to the same job without asking anyone.
+ *
+ * @category constructors
+ */
+export const jobIdFor = (idempotencyKey: string): JobId => {
+  const hex = createHash("sha256").update(`vendorflow:idempotency:${idempotencyKey}`).digest("hex")
+  const variant = "89ab"[Number.parseInt(hex[16] ?? "0", 16) % 4] ?? "8"
+  return JobId.make(
+    `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`
+  )
+}
 
 /**
  * The four public statuses. Finer detail (attempts, awaiting a callback) is in other fields.

@@ -27,6 +27,20 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
 }
 
 /**
+ * An `Idempotency-Key` used before with another body (or for another vendor).
+ *
+ * @category errors
+ */
+export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>()("IdempotencyConflict", {
+  idempotencyKey: Schema.String,
+  id: Schema.String
+}) {
+  override get message(): string {
+    return `the idempotency key ${JSON.stringify(this.idempotencyKey)} was used for another request (job ${this.id})`
+  }
+}
+
+/**
  * The vendor's backlog is past the configured depth: new jobs for it are refused until it drains.
  *
  * @category errors
@@ -67,7 +81,9 @@ export class Jobs extends Context.Service<
     readonly submit: (options: {
       readonly payload: Job.JsonObject
       readonly vendor?: string | undefined
-    }) => Effect.Effect<Job.Job, UnknownVendor | Backlogged | JobStoreError | JobQueueError>
+      /** The same key with the same payload and vendor returns the first job; with others, a conflict. */
+      readonly idempotencyKey?: string | undefined
+    }) => Effect.Effect<Job.Job, UnknownVendor | Backlogged | IdempotencyConflict | JobStoreError | JobQueueError>
     readonly get: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
     /**
      * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
@@ -115,21 +131,46 @@ export const make = Effect.gen(function* () {
     return job.value
   })
 
+  // A repeat of an idempotent request: the first job when it is the same request, else a conflict.
+  const replay = (options: { readonly idempotencyKey: string; readonly job: Job.Job }) =>
+    Effect.flatMap(get(options.job.id), (existing) =>
+      existing.vendor === options.job.vendor && JSON.stringify(existing.payload) === JSON.stringify(options.job.payload)
+        ? Effect.succeed(existing)
+        : Effect.fail(new IdempotencyConflict({ idempotencyKey: options.idempotencyKey, id: existing.id }))
+    ).pipe(
+      Effect.catchTag("JobNotFound", () => Effect.die(new Error(`job ${options.job.id} vanished after a duplicate`)))
+    )
+
   const submit = Effect.fn("Jobs.submit")(function* (options: {
     readonly payload: Job.JsonObject
     readonly vendor?: string | undefined
+    readonly idempotencyKey?: string | undefined
   }) {
     const vendor = yield* registry.route(options.payload, options.vendor)
-    yield* checkBacklog(vendor.name)
+    const { idempotencyKey } = options
     const job = Job.makePending({
+      id: idempotencyKey === undefined ? undefined : Job.jobIdFor(idempotencyKey),
       vendor: vendor.name,
       payload: options.payload,
       now: new Date(yield* Clock.currentTimeMillis)
     })
-    yield* store.create(job)
+    yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
+    if (idempotencyKey !== undefined) {
+      const seen = yield* store.get(job.id)
+      if (Option.isSome(seen)) return yield* replay({ idempotencyKey, job })
+    }
+    yield* checkBacklog(vendor.name)
+    const created = yield* store.create(job).pipe(
+      Effect.as(true),
+      // Two requests with one key at once: the store lets one create the job; the other replays it.
+      Effect.catchIf(
+        (error) => error.reason === "Duplicate" && idempotencyKey !== undefined,
+        () => Effect.succeed(false)
+      )
+    )
+    if (!created && idempotencyKey !== undefined) return yield* replay({ idempotencyKey, job })
     yield* queue.enqueue(vendor.name, job.id)
     countQueued(vendor.name)
-    yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
     return job
   })
 

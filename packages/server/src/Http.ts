@@ -193,9 +193,11 @@ export const jobsHandlers = (options: Options) =>
     Effect.fnUntraced(function* (handlers) {
       const jobs = yield* Jobs.Jobs
       return handlers
-        .handleRaw("submit", ({ query, request }) =>
+        .handleRaw("submit", ({ headers, query, request }) =>
           readJsonObject(request, options.maxBodyBytes).pipe(
-            Effect.flatMap((payload) => jobs.submit({ payload, vendor: query.vendor })),
+            Effect.flatMap((payload) =>
+              jobs.submit({ payload, vendor: query.vendor, idempotencyKey: headers["idempotency-key"] })
+            ),
             Effect.map((job): Api.Submitted => ({ request_id: job.id })),
             Effect.catchTags({
               UnknownVendor: (error) =>
@@ -204,6 +206,14 @@ export const jobsHandlers = (options: Options) =>
                     detail: error.message,
                     vendor: error.vendor,
                     known_vendors: error.known
+                  })
+                ),
+              IdempotencyConflict: (error) =>
+                Effect.fail(
+                  new Api.IdempotencyConflict({
+                    detail: error.message,
+                    idempotency_key: error.idempotencyKey,
+                    request_id: error.id
                   })
                 ),
               Backlogged: (error) =>

@@ -343,6 +343,49 @@ layer(TestServer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnkn
   }
 )
 
+layer(TestServer, live)("Idempotency-Key", (it) => {
+  const post = (key: string, body: unknown, path = "/jobs?vendor=alpha") =>
+    send(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify(body)
+    })
+
+  it.effect("the same key and body answer the same request_id; another body is a 422", () =>
+    Effect.gen(function* () {
+      const key = `order-${crypto.randomUUID()}`
+      const first = yield* bodyOf(yield* post(key, { order: 1 }))
+      const again = yield* post(key, { order: 1 })
+      assert.strictEqual(again.status, 200)
+      assert.deepStrictEqual(yield* bodyOf(again), first)
+      const other = yield* post(key, { order: 2 })
+      const problem = yield* expectProblem(other, 422, "idempotency-conflict")
+      assert.strictEqual(problem["request_id"], (first as { request_id: string }).request_id)
+      const otherVendor = yield* post(key, { order: 1 }, "/jobs?vendor=beta")
+      assert.strictEqual(otherVendor.status, 422)
+    })
+  )
+
+  it.effect("concurrent requests with one key create one job and queue it once", () =>
+    Effect.gen(function* () {
+      const key = `burst-${crypto.randomUUID()}`
+      const responses = yield* Effect.all(
+        Array.from({ length: 10 }, () => post(key, { burst: true })),
+        {
+          concurrency: "unbounded"
+        }
+      )
+      const bodies = yield* Effect.forEach(responses, bodyOf)
+      assert.deepStrictEqual(new Set(responses.map((r) => r.status)), new Set([200]))
+      assert.strictEqual(new Set(bodies.map((b) => (b as { request_id: string }).request_id)).size, 1)
+      const queue = yield* JobQueue.JobQueue
+      const taken = yield* queue.take("alpha", { max: 1000, block: "100 millis" })
+      const id = (bodies[0] as { request_id: string }).request_id
+      assert.strictEqual(taken.filter((d) => d.jobId === id).length, 1)
+    })
+  )
+})
+
 layer(TestServer, live)("caching of finished jobs", (it) => {
   const finish = (id: Job.JobId, to: "complete" | "failed") =>
     JobStore.JobStore.use((store) =>
@@ -558,13 +601,13 @@ layer(TestServer, live)("ApiClient against the real server", (it) => {
   it.effect("submits a job, reads it back, and gets typed problems", () =>
     Effect.gen(function* () {
       const client = yield* ApiClient.make(yield* baseUrl)
-      const { request_id } = yield* client.jobs.submit({ payload: { query: "acme", vendor: "beta" }, query: {} })
+      const { request_id } = yield* client.jobs.submit({ payload: { query: "acme", vendor: "beta" }, query: {}, headers: {} })
       const job = yield* client.jobs.get({ params: { id: request_id } })
       assert.strictEqual(job.status, "pending")
       assert.strictEqual(job.vendor, "beta")
       const missing = yield* Effect.flip(client.jobs.get({ params: { id: Job.makeJobId() } }))
       assert.strictEqual(missing._tag, "JobNotFound")
-      const unknown = yield* Effect.flip(client.jobs.submit({ payload: {}, query: { vendor: "nope" } }))
+      const unknown = yield* Effect.flip(client.jobs.submit({ payload: {}, query: { vendor: "nope" }, headers: {} }))
       assert.strictEqual(unknown._tag, "UnknownVendor")
       const health = yield* client.system.health()
       assert.deepStrictEqual(health.vendors, ["alpha", "beta"])
