@@ -18,6 +18,7 @@ export default defineConfig({
       project("adapter-kit", "packages/adapters/kit"),
       project("adapter-mock-sync", "packages/adapters/mock-sync"),
       project("adapter-mock-async", "packages/adapters/mock-async"),
+      project("adapter-http", "packages/adapters/http"),
       project("runtime", "packages/runtime"),
       project("server", "packages/server"),
       project("worker", "packages/worker"),

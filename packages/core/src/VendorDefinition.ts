@@ -241,7 +241,7 @@ const TypeId = "~@vendorflow/core/VendorDefinition"
  *
  * @category models
  */
-export type VendorDefinition = (SyncDefinition<never, never> | AsyncDefinition<never, never, never, never>) & {
+export type VendorDefinition = (SyncDefinition<never, string> | AsyncDefinition<never, never, never, string>) & {
   readonly [TypeId]: typeof TypeId
 }
 
