@@ -451,9 +451,10 @@ export const settingsConfig = (definition: VendorDefinition): Config.Config<Sett
     concurrency: firstSet([positiveInt(`${prefix}CONCURRENCY`), aliases.concurrency]),
     maxAttempts: firstSet([positiveInt(`${prefix}MAX_ATTEMPTS`)]),
     callbackDeadline: firstSet([Config.schema(DurationFromString, `${prefix}CALLBACK_DEADLINE`)]),
+    // Each optional here, so that a missing one is reported by `build` with the variable's name.
     secrets: Config.all(
-      Object.fromEntries(secretNames.map((secret) => [secret, Config.Redacted(`${prefix}${secret}`)]))
-    )
+      Object.fromEntries(secretNames.map((secret) => [secret, firstSet([Config.Redacted(`${prefix}${secret}`)])]))
+    ).pipe(Config.map((found) => Object.fromEntries(Object.entries(found).filter(([, value]) => value !== undefined))))
   }).pipe(
     // Only what is set, so that spreading it over other settings never unsets anything.
     Config.map((settings) => Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)))

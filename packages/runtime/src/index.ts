@@ -3,5 +3,6 @@
  *
  * @since 0.1.0
  */
+export * as Adapters from "./Adapters.ts"
 export * as Backends from "./Backends.ts"
 export * as Main from "./Main.ts"

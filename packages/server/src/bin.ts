@@ -6,17 +6,14 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { MockAsyncVendor } from "@vendorflow/adapter-mock-async"
-import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { Jobs, VendorRegistry } from "@vendorflow/core"
-import { Backends, Main } from "@vendorflow/runtime"
+import { Jobs } from "@vendorflow/core"
+import { Adapters, Backends, Main } from "@vendorflow/runtime"
 import { Layer } from "effect"
 import * as Server from "./Server.ts"
 
-const Vendors = VendorRegistry.layer([MockSyncVendor.fromConfig, MockAsyncVendor.fromConfig]).pipe(
-  Layer.provide(NodeHttpClient.layerUndici)
-)
+// The vendors: the adapter packages named by VENDORFLOW_ADAPTERS and vendorflow.config.json (the two
+// mock vendors when nothing is named), each checked against this core; see `Adapters`.
+const Vendors = Adapters.layer
 
 Main.run(
   "vendorflow-server",
