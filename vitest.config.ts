@@ -23,6 +23,7 @@ export default defineConfig({
       project("server", "packages/server"),
       project("worker", "packages/worker"),
       project("example-embedded", "examples/embedded"),
+      project("example-custom-adapter", "examples/custom-adapter"),
       project("load", "load")
     ]
   }
