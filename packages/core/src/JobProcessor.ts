@@ -34,6 +34,13 @@ export interface Options {
 }
 
 /**
+ * How long an accepted async job waits for its callback when the adapter names no deadline.
+ *
+ * @category constants
+ */
+export const defaultCallbackDeadline = Duration.minutes(5)
+
+/**
  * Attempts per job when the adapter names none.
  *
  * @category constants
@@ -61,6 +68,12 @@ export class JobProcessor extends Context.Service<
   {
     /** Runs one delivery to a stored outcome. Fails only when the store or queue is unreachable. */
     readonly process: (delivery: Delivery) => Effect.Effect<void, JobStoreError | JobQueueError>
+    /**
+     * Deals with an async job whose callback is overdue: asks the vendor (`checkStatus`) where it
+     * can, else resubmits it under the same idempotency key or fails it with `callback_timeout`, as
+     * the adapter's `onCallbackTimeout` says. The sweeper calls it.
+     */
+    readonly expire: (job: Job) => Effect.Effect<void, JobStoreError | JobQueueError>
   }
 >()("@vendorflow/core/JobProcessor") {}
 
@@ -79,6 +92,7 @@ export const make = (options: Options) =>
     const context = Context.make(Cleaner, yield* Cleaner).pipe(Context.add(JobStore, store))
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
+    const webhookUrlOf = (vendor: Vendor) => `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`
 
     const fail = (job: Job, delivery: Delivery, error: VendorError) =>
       Effect.gen(function* () {
@@ -123,7 +137,7 @@ export const make = (options: Options) =>
               jobId: job.id,
               payload: job.payload,
               attempt: job.attempts,
-              webhookUrl: `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`
+              webhookUrl: webhookUrlOf(vendor)
             })
             .pipe(
               // A bug in the adapter fails this job (not the worker), and is not retried.
@@ -230,7 +244,63 @@ export const make = (options: Options) =>
       )
     })
 
-    return JobProcessor.of({ process })
+    const timedOut = (vendor: Vendor) => ({
+      reason: "callback_timeout",
+      message: `no callback from ${vendor.name} within ${Duration.format(vendor.callbackDeadline ?? defaultCallbackDeadline)}`
+    })
+
+    const expire = Effect.fn("JobProcessor.expire")(function* (job: Job) {
+      const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
+      if (Option.isNone(vendor) || job.status !== "processing" || job.awaitingCallback !== true) return
+      if (vendor.value.checkStatus !== undefined) {
+        const status = yield* vendor.value
+          .checkStatus({
+            jobId: job.id,
+            payload: job.payload,
+            attempt: job.attempts,
+            webhookUrl: webhookUrlOf(vendor.value)
+          })
+          .pipe(Effect.option)
+        if (Option.isSome(status) && status.value._tag === "Completed") {
+          yield* completeJob({
+            job,
+            vendor: vendor.value,
+            data: status.value.result,
+            expectedVersion: job.version
+          }).pipe(Effect.provideContext(context))
+          return
+        }
+        if (Option.isSome(status)) {
+          // Still working on it: another deadline's grace.
+          yield* store.transition({ id: job.id, from: "processing", to: "processing", expectedVersion: job.version })
+          return
+        }
+      }
+      const error = timedOut(vendor.value)
+      const exhausted = job.attempts >= (vendor.value.maxAttempts ?? defaultMaxAttempts)
+      if (vendor.value.onCallbackTimeout === "fail" || exhausted) {
+        yield* store.transition({
+          id: job.id,
+          from: "processing",
+          to: "failed",
+          expectedVersion: job.version,
+          set: { error },
+          unset: ["awaitingCallback"]
+        })
+        return
+      }
+      const resubmitted = yield* store.transition({
+        id: job.id,
+        from: "processing",
+        to: "pending",
+        expectedVersion: job.version,
+        set: { error },
+        unset: ["awaitingCallback"]
+      })
+      if (Option.isSome(resubmitted)) yield* queue.enqueue(job.vendor, job.id)
+    })
+
+    return JobProcessor.of({ process, expire })
   })
 
 /**

@@ -8,11 +8,15 @@
  * than let through in bursts: a burst at the end of one window and another at the start of the next
  * would put up to twice the limit into one second as the vendor sees it. The pace carries 5% headroom
  * so that jitter between us and the vendor (timers, connection set-up; 10–30 ms seen on
- * loopback) cannot squeeze `limit + 1` calls into the vendor's window.
+ * loopback) cannot squeeze `limit + 1` calls into the vendor's window; and a caller that wakes
+ * later than its slot (a busy event loop) takes a fresh one rather than bunch up with the next.
+ * How late is too late follows from the headroom: with slots `I = 1.05 W / L` apart, arrivals up to
+ * `t·I` late put at most `floor(L / 1.05 + t) + 1` calls into a window `W`, which stays within `L`
+ * while `t < L (1 - 1/1.05)`; the tolerance is 90% of that, and never more than half a slot.
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer } from "effect"
+import { Clock, Context, Duration, Effect, Layer } from "effect"
 import { RateLimiter as PersistedRateLimiter } from "effect/persistence"
 import type { RateLimit } from "./Vendor.ts"
 
@@ -31,7 +35,7 @@ export const headroom = 1.05
 export class RateLimiter extends Context.Service<
   RateLimiter,
   {
-    /** Waits until `vendor` may be called once more under `limit`; returns how long it waited. */
+    /** Waits until `vendor` may be called once more under `limit`; returns the wait its slot asked for. */
     readonly wait: (
       vendor: string,
       limit: RateLimit
@@ -49,15 +53,25 @@ export const make = Effect.gen(function* () {
   return RateLimiter.of({
     wait: Effect.fn("RateLimiter.wait")(function* (vendor, limit) {
       const interval = (Duration.toMillis(Duration.fromInputUnsafe(limit.window)) / limit.limit) * headroom
-      const { delay } = yield* limiter.consume({
-        key: `vendor:${vendor}`,
-        algorithm: "token-bucket",
-        onExceeded: "delay",
-        limit: 1,
-        window: Duration.millis(interval)
-      })
-      if (Duration.isGreaterThan(delay, Duration.zero)) yield* Effect.sleep(delay)
-      return delay
+      const tolerance = interval * Math.min(0.5, 0.9 * limit.limit * (1 - 1 / headroom))
+      let first: { readonly seen: number; readonly delay: number } | undefined
+      while (true) {
+        const { delay } = yield* limiter.consume({
+          key: `vendor:${vendor}`,
+          algorithm: "token-bucket",
+          onExceeded: "delay",
+          limit: 1,
+          window: Duration.millis(interval)
+        })
+        const seen = yield* Clock.currentTimeMillis
+        const due = seen + Duration.toMillis(delay)
+        first ??= { seen, delay: Duration.toMillis(delay) }
+        if (Duration.isGreaterThan(delay, Duration.zero)) yield* Effect.sleep(delay)
+        // The wait the store asked for, plus how much later a retaken slot came.
+        if ((yield* Clock.currentTimeMillis) - due <= tolerance) return Duration.millis(due - first.seen)
+        // Woken too late (a busy event loop): the caller with the next slot may be on time, and going
+        // now would put the two calls closer than the pace allows. Take a fresh slot instead.
+      }
     })
   })
 })

@@ -7,6 +7,10 @@
  *   gone, is `processing` (not awaiting a callback) long after it was last touched: it is queued
  *   again, and the engine starts a new attempt that fences the abandoned one off.
  *
+ * - An async job still waiting for its vendor's callback past the adapter's deadline is handed to
+ *   the engine's `expire`: asked after with `checkStatus`, resubmitted, or failed with
+ *   `callback_timeout`.
+ *
  * Before queuing, the sweeper touches the job with a compare-and-set (a same-status update), so when
  * several workers sweep at once only one of them queues it. A job that is in a long but healthy
  * backlog may be queued twice; the engine drops the extra delivery. So the thresholds should be
@@ -16,8 +20,10 @@
  */
 import { Clock, Config, Duration, Effect, Layer, Option, Schedule } from "effect"
 import type { Job } from "./Job.ts"
+import * as JobProcessor from "./JobProcessor.ts"
 import { JobQueue } from "./JobQueue.ts"
 import { JobStore } from "./JobStore.ts"
+import { VendorRegistry } from "./VendorRegistry.ts"
 
 /**
  * When the sweeper runs and what it counts as stuck.
@@ -36,13 +42,15 @@ export interface Options {
 }
 
 /**
- * Sweeps once; returns how many jobs it queued again.
+ * Sweeps once; returns how many jobs it queued again or found overdue.
  *
  * @category sweeping
  */
 export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Options = {}) {
   const store = yield* JobStore
   const queue = yield* JobQueue
+  const registry = yield* VendorRegistry
+  const processor = yield* JobProcessor.JobProcessor
   const now = yield* Clock.currentTimeMillis
   const batch = options.batch ?? 500
   const before = (after: Duration.Input | undefined) =>
@@ -72,7 +80,27 @@ export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Opti
   const counts = yield* Effect.forEach(stuck, requeue)
   const requeued = counts.reduce((sum, n) => sum + n, 0)
   if (requeued > 0) yield* Effect.logWarning(`sweeper: queued ${requeued} stuck job(s) again`)
-  return requeued
+
+  const deadlineOf = (vendor: string) =>
+    Duration.toMillis(
+      registry.vendors.find((v) => v.name === vendor)?.callbackDeadline ?? JobProcessor.defaultCallbackDeadline
+    )
+  const shortest = Math.min(
+    Duration.toMillis(JobProcessor.defaultCallbackDeadline),
+    ...registry.vendors.map((vendor) => deadlineOf(vendor.name))
+  )
+  const waiting = yield* store.listStale({
+    status: "processing",
+    updatedBefore: new Date(now - shortest),
+    limit: batch
+  })
+  const overdue = waiting.filter(
+    (job) => job.awaitingCallback === true && now - Date.parse(job.updatedAt) >= deadlineOf(job.vendor)
+  )
+  yield* Effect.forEach(overdue, processor.expire, { discard: true })
+  if (overdue.length > 0)
+    yield* Effect.logWarning(`sweeper: ${overdue.length} async job(s) past their callback deadline`)
+  return requeued + overdue.length
 })
 
 /**

@@ -143,6 +143,12 @@ export interface Vendor {
   readonly maxAttempts?: number | undefined
   /** How long an accepted async job may wait for its callback before it is overdue. */
   readonly callbackDeadline?: Duration.Duration | undefined
+  /**
+   * What happens to an overdue async job when there is no `checkStatus` (or it cannot tell):
+   * `resubmit` calls the vendor again under the same idempotency key (the default), `fail` fails
+   * the job with `callback_timeout`.
+   */
+  readonly onCallbackTimeout?: "resubmit" | "fail" | undefined
   /** Asks an async vendor where an overdue job stands; for when a callback never came. */
   readonly checkStatus?: ((request: VendorRequest) => Effect.Effect<StatusOutcome, VendorError>) | undefined
 }

@@ -97,26 +97,36 @@ describe("Sweeper", () => {
     }).pipe(Effect.provide(Engine))
   )
 
-  it.effect("leaves jobs that wait for a vendor's callback, and finished jobs, alone", () =>
-    Effect.gen(function* () {
-      const store = yield* JobStore.JobStore
-      const waiting = yield* stored()
-      yield* store.transition({
-        id: waiting.id,
-        from: "pending",
-        to: "processing",
-        set: { attempts: 1, awaitingCallback: true }
-      })
-      const finished = yield* stored()
-      yield* store.transition({
-        id: finished.id,
-        from: "pending",
-        to: "failed",
-        set: { error: { reason: "x", message: "y" } }
-      })
-      yield* TestClock.adjust("1 hour")
-      assert.strictEqual(yield* Sweeper.sweepOnce(), 0)
-    }).pipe(Effect.provide(Engine))
+  it.effect(
+    "an async job past its callback deadline is sent round again; before it, and finished jobs, are left alone",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* JobStore.JobStore
+        const waiting = yield* stored()
+        yield* store.transition({
+          id: waiting.id,
+          from: "pending",
+          to: "processing",
+          set: { attempts: 1, awaitingCallback: true }
+        })
+        const finished = yield* stored()
+        yield* store.transition({
+          id: finished.id,
+          from: "pending",
+          to: "failed",
+          set: { error: { reason: "x", message: "y" } }
+        })
+        yield* TestClock.adjust("4 minutes")
+        assert.strictEqual(yield* Sweeper.sweepOnce(), 0, "within the default 5-minute deadline")
+        yield* TestClock.adjust("2 minutes")
+        assert.strictEqual(yield* Sweeper.sweepOnce(), 1)
+        const resubmitted = yield* read(waiting.id)
+        assert.deepStrictEqual([resubmitted.status, resubmitted.error?.reason], ["pending", "callback_timeout"])
+        assert.strictEqual(yield* work, 1)
+        const done = yield* read(waiting.id)
+        assert.deepStrictEqual([done.status, done.attempts], ["complete", 2])
+        assert.strictEqual((yield* read(finished.id)).status, "failed")
+      }).pipe(Effect.provide(Engine))
   )
 
   it.effect("when two sweepers race, a stuck job is queued once", () =>

@@ -61,9 +61,10 @@ const assertPaced = (label: string, delays: ReadonlyArray<number>) => {
       n * interval - slack,
       `${label}: caller ${n} waited ${delay} ms, expected about ${n * interval}`
     )
+    // One slot more is allowed: a caller that wakes late takes a fresh slot at the back.
     assert.isAtMost(
       delay,
-      n * interval + precision,
+      (n + 1) * interval + precision,
       `${label}: caller ${n} waited ${delay} ms, expected about ${n * interval}`
     )
   })
@@ -89,7 +90,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimiter, E>): void
           const released = grants.map((grant) => grant.released).sort((a, b) => a - b)
           released.forEach((at, n) => {
             assert.isAtLeast(at, n * interval - precision, `caller ${n} went through at ${at} ms, before its turn`)
-            assert.isAtMost(at, n * interval + slack, `caller ${n} went through at ${at} ms, long after its turn`)
+            assert.isAtMost(at, (n + 1) * interval + slack, `caller ${n} went through at ${at} ms, long after its turn`)
           })
         })
       )
