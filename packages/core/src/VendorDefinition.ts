@@ -22,6 +22,7 @@
  * | `VENDOR_<NAME>_CONCURRENCY` | calls one worker runs at once |
  * | `VENDOR_<NAME>_MAX_ATTEMPTS` | attempts before a transient failure fails the job |
  * | `VENDOR_<NAME>_CALLBACK_DEADLINE` | how long an async job may wait for its callback |
+ * | `VENDOR_<NAME>_ON_CALLBACK_TIMEOUT` | `resubmit` or `fail` an overdue async job `checkStatus` cannot settle |
  *
  * `<NAME>` is the vendor's name upper-cased with every run of other characters as `_`
  * (`acme-credit` → `ACME_CREDIT`).
@@ -130,8 +131,13 @@ export interface Defaults {
   readonly timeout?: Duration.Input | string | undefined
   /** Default: the engine's. */
   readonly maxAttempts?: number | undefined
-  /** Async vendors, as `timeout`; default 15 minutes. */
+  /** Async vendors, as `timeout`; default: the engine's. */
   readonly callbackDeadline?: Duration.Input | string | undefined
+  /**
+   * Async vendors: what the engine does with an overdue job that `checkStatus` cannot settle,
+   * `resubmit` (under the same idempotency key) or `fail`; default: the engine's (`resubmit`).
+   */
+  readonly onCallbackTimeout?: "resubmit" | "fail" | undefined
 }
 
 /**
@@ -302,6 +308,7 @@ export interface Settings {
   readonly timeout?: Duration.Input | undefined
   readonly maxAttempts?: number | undefined
   readonly callbackDeadline?: Duration.Input | undefined
+  readonly onCallbackTimeout?: "resubmit" | "fail" | undefined
 }
 
 /**
@@ -317,13 +324,6 @@ export const defaultTimeout: Duration.Duration = Duration.seconds(10)
  * @category constants
  */
 export const defaultConcurrency = 5
-
-/**
- * The default time an async job may wait for its callback.
- *
- * @category constants
- */
-export const defaultCallbackDeadline: Duration.Duration = Duration.minutes(15)
 
 const unitMillis: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
@@ -451,6 +451,7 @@ export const settingsConfig = (definition: VendorDefinition): Config.Config<Sett
     concurrency: firstSet([positiveInt(`${prefix}CONCURRENCY`), aliases.concurrency]),
     maxAttempts: firstSet([positiveInt(`${prefix}MAX_ATTEMPTS`)]),
     callbackDeadline: firstSet([Config.schema(DurationFromString, `${prefix}CALLBACK_DEADLINE`)]),
+    onCallbackTimeout: firstSet([Config.Literals(["resubmit", "fail"], `${prefix}ON_CALLBACK_TIMEOUT`)]),
     // Each optional here, so that a missing one is reported by `build` with the variable's name.
     secrets: Config.all(
       Object.fromEntries(secretNames.map((secret) => [secret, firstSet([Config.Redacted(`${prefix}${secret}`)])]))
@@ -629,6 +630,9 @@ export const build = Effect.fnUntraced(function* (
   }
   if (def.mode === "sync") return base
 
+  // Unset unless the definition or the operator sets it: then the engine's default applies.
+  const deadline = settings.callbackDeadline ?? deadlineDefault
+  const onTimeout = settings.onCallbackTimeout ?? defaults.onCallbackTimeout
   const secret = settings.secret ?? def.webhook.developmentSecret
   if (secret === undefined) return yield* invalid(`${name} needs its webhook secret (${prefix}SECRET)`)
   const guard = Option.getOrElse(yield* Effect.serviceOption(WebhookSignature.ReplayGuard), () =>
@@ -649,7 +653,8 @@ export const build = Effect.fnUntraced(function* (
           )
   return {
     ...base,
-    callbackDeadline: Duration.fromInputUnsafe(settings.callbackDeadline ?? deadlineDefault ?? defaultCallbackDeadline),
+    ...(deadline === undefined ? {} : { callbackDeadline: Duration.fromInputUnsafe(deadline) }),
+    ...(onTimeout === undefined ? {} : { onCallbackTimeout: onTimeout }),
     parseWebhook: webhookParser(def.webhook, { vendor: name, secret: reveal(secret), guard }),
     ...(checkStatus === undefined ? {} : { checkStatus })
   }

@@ -238,7 +238,13 @@ describe("VendorDefinition", () => {
       const { layer } = answering(200, `{"ok":true,"done":true,"data":{"x":1}}`)
       const vendor = yield* VendorDefinition.build(async, { secret: "s" }).pipe(layer)
       assert.deepStrictEqual(yield* call(vendor), { _tag: "Accepted" })
-      assert.strictEqual(Duration.toMillis(vendor.callbackDeadline ?? Duration.zero), 15 * 60_000)
+      assert.isUndefined(vendor.callbackDeadline, "the engine's default applies")
+      const configured = yield* VendorDefinition.fromConfig(async, { secret: "s" }).pipe(
+        Effect.provide(env({ VENDOR_SLOW_CALLBACK_DEADLINE: "90s", VENDOR_SLOW_ON_CALLBACK_TIMEOUT: "fail" })),
+        layer
+      )
+      assert.strictEqual(Duration.toMillis(configured.callbackDeadline ?? Duration.zero), 90_000)
+      assert.strictEqual(configured.onCallbackTimeout, "fail")
       assert.deepStrictEqual(
         yield* (
           vendor.checkStatus?.({

@@ -75,7 +75,8 @@ export const Options = Schema.Struct({
   timeout: Schema.optionalKey(Schema.String),
   concurrency: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   maxAttempts: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
-  callbackDeadline: Schema.optionalKey(Schema.String)
+  callbackDeadline: Schema.optionalKey(Schema.String),
+  onCallbackTimeout: Schema.optionalKey(Schema.Literals(["resubmit", "fail"]))
 })
 
 /** @category models */
@@ -201,7 +202,8 @@ export const configure = (
         timeout: given.timeout,
         concurrency: given.concurrency,
         maxAttempts: given.maxAttempts,
-        callbackDeadline: given.callbackDeadline
+        callbackDeadline: given.callbackDeadline,
+        onCallbackTimeout: given.onCallbackTimeout
       }
     }
     if ((given.mode ?? "sync") === "sync") {
