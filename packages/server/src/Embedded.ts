@@ -19,6 +19,7 @@ import {
   Listen,
   type RateLimiter,
   type Vendor,
+  type VendorDefinition,
   VendorRegistry
 } from "@vendorflow/core"
 import { Backends } from "@vendorflow/runtime"

@@ -10,13 +10,15 @@ import {
   type JobQueue,
   type JobStore,
   type RateLimiter,
+  Sweeper,
   type VendorRegistry
 } from "@vendorflow/core"
 import { type Config, Layer } from "effect"
 import type { CircuitBreaker } from "effect/persistence"
 
 /**
- * The consumer loops running the engine; the engine's webhook base URL comes from `PUBLIC_URL`.
+ * The consumer loops running the engine, and the recovery sweeper; the engine's webhook base URL
+ * comes from `PUBLIC_URL`.
  *
  * @category layers
  */
@@ -29,4 +31,4 @@ export const layer: Layer.Layer<
   | RateLimiter.RateLimiter
   | CircuitBreaker.CircuitBreaker
   | Cleaner.Cleaner
-> = Consumer.layerConfig.pipe(Layer.provide(JobProcessor.layerConfig))
+> = Layer.mergeAll(Consumer.layerConfig, Sweeper.layerConfig).pipe(Layer.provide(JobProcessor.layerConfig))

@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import { Sweeper } from "@vendorflow/core"
 import { Adapters, Backends, Main } from "@vendorflow/runtime"
 import { Effect, Layer } from "effect"
 import * as Worker from "./Worker.ts"
@@ -17,7 +16,7 @@ const Vendors = Adapters.layer
 
 Main.run(
   "vendorflow-worker",
-  Layer.mergeAll(Worker.layer, Sweeper.layerConfig).pipe(
+  Worker.layer.pipe(
     Layer.provide(Layer.mergeAll(Backends.layer, Vendors)),
     Layer.tap(() => Effect.log("vendorflow-worker: consuming"))
   )

@@ -230,11 +230,13 @@ describe("split deployment on Redis", () => {
         // A Redis of our own, with an append-only file as production Redis has, to stop and start.
         const redis = yield* RedisServer.make({ persist: true })
         yield* redis.start
+        // Callbacks the vendor gave up on while Redis was down are recovered by the deadline sweep.
         const stack = yield* startStack({
           workers: 2,
           redisUrl: redis.url,
           syncLimit: "1000/1s",
-          syncLatency: "20-100"
+          syncLatency: "20-100",
+          env: { VENDOR_ASYNC_CALLBACK_DEADLINE: "3s", SWEEP_INTERVAL: "1 second" }
         })
         const accepted: Array<string> = []
         const before = yield* Effect.forEach(

@@ -47,7 +47,7 @@ export const start = (path: string, env: Record<string, string> = {}) =>
     const running: Running = {
       pid: child.pid,
       output: () => output,
-      waitFor: (pattern, within = "15 seconds") =>
+      waitFor: (pattern, within = "30 seconds") =>
         Effect.sync(() => pattern.exec(output)).pipe(
           Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (match) => match !== null }),
           Effect.flatMap((match) => (match === null ? Effect.die("unreachable") : Effect.succeed(match))),
