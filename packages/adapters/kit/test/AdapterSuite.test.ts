@@ -1,8 +1,10 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Schema } from "effect"
-import { defineVendor, permanent, transient, type VendorDefinition, WebhookSignature } from "../src/index.ts"
+import { defineVendor, Job, permanent, transient, VendorDefinition, WebhookSignature } from "../src/index.ts"
+import { VendorSimulator } from "../src/simulator/index.ts"
 import { AdapterSuite } from "../src/testing/index.ts"
-import { lookup, lookupSamples, rating, ratingSamples, ratingWebhook } from "./fixtures.ts"
+import { lookup, lookupAnswer, lookupSamples, rating, ratingSamples, ratingWebhook } from "./fixtures.ts"
 
 AdapterSuite.suite("a sync vendor", lookupSamples())
 AdapterSuite.suite("an async vendor", ratingSamples())
@@ -144,5 +146,21 @@ describe("AdapterSuite catches broken adapters by name", () => {
       assert.strictEqual(result.outcome, "passed")
       assert.isBelow(Date.now() - started, Duration.toMillis(Duration.seconds(2)))
     })
+  )
+})
+
+describe("a definition's own classification", () => {
+  it.live("reads a spent quota from a 200's headers as a rate limit with the vendor's wait", () =>
+    Effect.gen(function* () {
+      const simulator = yield* VendorSimulator.make({ respond: () => ({ status: 200, json: lookupAnswer }) })
+      const vendor = yield* VendorDefinition.build(lookup, { url: simulator.url, secrets: { API_KEY: "k" } })
+      const request = { jobId: Job.makeJobId(), payload: {}, attempt: 1, webhookUrl: "" }
+      assert.strictEqual((yield* vendor.call(request))._tag, "Completed")
+      yield* simulator.inject(
+        VendorSimulator.reply(200, { json: lookupAnswer, headers: { "x-quota-remaining": "0", "x-quota-reset": "12" } })
+      )
+      const error = yield* Effect.flip(vendor.call(request))
+      assert.deepInclude(error, { reason: "RateLimited", retryAfterMillis: 12_000, message: "lookup: quota exceeded" })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 })

@@ -3,7 +3,7 @@
  * status check, and the samples AdapterSuite needs for them. The kit's tests run the suite against
  * these and against broken copies of them.
  */
-import { Option, Schema } from "effect"
+import { Schema } from "effect"
 import { defineVendor, permanent, rateLimited, type VendorDefinition } from "../src/index.ts"
 import type { AdapterSuite } from "../src/testing/index.ts"
 
@@ -14,10 +14,10 @@ const Report = Schema.Struct({
   })
 })
 
-const QuotaError = Schema.Struct({ error: Schema.Literal("quota_exceeded"), retry_in_ms: Schema.Number })
-const quotaError = Schema.decodeUnknownOption(Schema.fromJsonString(QuotaError))
-
-/** A sync vendor: GET with the API key in a header; a 200 `{"error":"quota_exceeded"}` is its rate limit. */
+/**
+ * A sync vendor: a POST with the API key in a header. It signals a spent quota in headers, even on
+ * a 200: `x-quota-remaining: 0` with `x-quota-reset` seconds to wait.
+ */
 export const lookup = defineVendor({
   name: "lookup",
   mode: "sync",
@@ -30,10 +30,10 @@ export const lookup = defineVendor({
     body: { reference: call.jobId, subject: call.payload }
   }),
   response: Report,
-  classify: (answer) => {
-    const quota = answer.status === 200 ? quotaError(answer.body) : Option.none()
-    return Option.isSome(quota) ? rateLimited(quota.value.retry_in_ms, "lookup: quota exceeded") : undefined
-  },
+  classify: ({ headers }) =>
+    headers["x-quota-remaining"] === "0"
+      ? rateLimited(Number(headers["x-quota-reset"] ?? "60") * 1000, "lookup: quota exceeded")
+      : undefined,
   result: (answer) => answer.report,
   piiKeys: ["nationalId"],
   defaults: { rateLimit: "10/1s", timeout: "5s", concurrency: 3 }
