@@ -4,7 +4,7 @@
  * test reads the exported summary and the printed one.
  */
 import { execFile } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -43,6 +43,7 @@ describe("npm run load", () => {
       // Fast vendors, so jobs finish within the short deadline.
       { MOCK_SYNC_LATENCY_MS: "0-20", MOCK_ASYNC_DELAY_MS: "50-200" }
     )
+    assert.isTrue(existsSync(exported), `no summary; exit ${outcome.code}\n${outcome.stdout}\n${outcome.stderr}`)
     const summary = JSON.parse(readFileSync(exported, "utf8")) as Summary
     // Whether the thresholds hold depends on how busy the machine is (the whole suite runs
     // alongside); what must hold is that the verdict, the values and the exit code agree.
