@@ -20,6 +20,7 @@ import {
   OpenApi
 } from "effect/http-api"
 import * as Job from "./Job.ts"
+import type * as JobStore from "./JobStore.ts"
 
 /**
  * The API's version in OpenAPI; a test keeps it equal to `@vendorflow/core`'s package version.
@@ -244,6 +245,17 @@ export class InvalidPayload extends HttpApiError.Problem<InvalidPayload>()(
 ) {}
 
 /**
+ * 409: only a failed job can be sent round again.
+ *
+ * @category problems
+ */
+export class NotRetryable extends HttpApiError.Problem<NotRetryable>()(
+  "NotRetryable",
+  { type: `${problemTypePrefix}not-retryable`, status: 409, title: "Job is not failed" },
+  { detail: Schema.String, job_id: Schema.String, job_status: Schema.String }
+) {}
+
+/**
  * 422: an `Idempotency-Key` that was used before with another body.
  *
  * @category problems
@@ -409,6 +421,39 @@ export const toJobView = (job: Job.Job): JobView => ({
 })
 
 /**
+ * A page of jobs, and the cursor of the next page (absent on the last).
+ *
+ * @category schemas
+ */
+export const JobList = Schema.Struct({
+  jobs: Schema.Array(JobView),
+  next_cursor: Schema.optionalKey(Schema.String)
+}).annotate({ identifier: "JobList" })
+
+/** @category schemas */
+export type JobList = typeof JobList.Type
+
+/**
+ * A store cursor as the opaque string clients pass back.
+ *
+ * @category cursors
+ */
+export const encodeCursor = (cursor: JobStore.Cursor): string =>
+  Buffer.from(JSON.stringify([cursor.updatedAt, cursor.id])).toString("base64url")
+
+const CursorJson = Schema.fromJsonString(Schema.Tuple([Schema.String, Job.JobId]))
+
+/**
+ * The store cursor a client passed back; `undefined` when it is not one of ours.
+ *
+ * @category cursors
+ */
+export const decodeCursor = (text: string): JobStore.Cursor | undefined => {
+  const decoded = Schema.decodeUnknownOption(CursorJson)(Buffer.from(text, "base64url").toString("utf8"))
+  return decoded._tag === "Some" ? { updatedAt: decoded.value[0], id: decoded.value[1] } : undefined
+}
+
+/**
  * What an async vendor posts to its webhook, as the reference vendors send it. The bytes are
  * verified and parsed by the vendor's adapter, so another vendor's shape is accepted too.
  *
@@ -491,7 +536,37 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
       params: { id: Job.JobId },
       success: JobView,
       error: [JobNotFound, ServiceUnavailableWithRetryAfter]
-    }).annotateMerge(OpenApi.annotations({ summary: "Read a job" }))
+    }).annotateMerge(OpenApi.annotations({ summary: "Read a job" })),
+    HttpApiEndpoint.get("list", "/jobs", {
+      query: {
+        status: Job.JobStatus,
+        vendor: Schema.optionalKey(Schema.String),
+        limit: Schema.optionalKey(
+          Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 500 }))
+        ),
+        cursor: Schema.optionalKey(Schema.String)
+      },
+      success: JobList,
+      error: [ServiceUnavailableWithRetryAfter]
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "List jobs by status",
+        description:
+          "Jobs in one status (of one vendor, if given), most recently changed first, `limit` (default 50) " +
+          "a page. `GET /jobs?status=failed` lists the dead letters with their reasons. Pass the " +
+          "answer's `next_cursor` as `cursor` for the next page; it is absent on the last page."
+      })
+    ),
+    HttpApiEndpoint.post("retry", "/jobs/:id/retry", {
+      params: { id: Job.JobId },
+      success: JobView,
+      error: [JobNotFound, NotRetryable, ServiceUnavailableWithRetryAfter]
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Send a failed job round again",
+        description: "A failed job goes back to pending under the same id, with its attempts reset, and is queued."
+      })
+    )
   )
   .middleware(RequestValidation) {}
 

@@ -130,8 +130,65 @@ export class JobStore extends Context.Service<
     readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
     /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
     readonly listStale: (query: StaleQuery) => Effect.Effect<ReadonlyArray<Job.Job>, JobStoreError>
+    /** A page of jobs in `status` (of one vendor, if given), most recently changed first. */
+    readonly list: (query: ListQuery) => Effect.Effect<Page, JobStoreError>
   }
 >()("@vendorflow/core/JobStore") {}
+
+/**
+ * Where a page of {@link JobStore} `list` ends: the last job's `updatedAt` and id (ties in time are
+ * ordered by id, so a page boundary never skips or repeats a job).
+ *
+ * @category models
+ */
+export interface Cursor {
+  readonly updatedAt: string
+  readonly id: Job.JobId
+}
+
+/**
+ * What {@link JobStore} `list` looks for.
+ *
+ * @category models
+ */
+export interface ListQuery {
+  readonly status: Job.JobStatus
+  readonly vendor?: string | undefined
+  readonly limit: number
+  /** Continue after this cursor (the previous page's `next`). */
+  readonly after?: Cursor | undefined
+}
+
+/**
+ * A page of jobs, and where the next one starts (absent on the last page).
+ *
+ * @category models
+ */
+export interface Page {
+  readonly jobs: ReadonlyArray<Job.Job>
+  readonly next?: Cursor | undefined
+}
+
+/**
+ * Whether `job` comes after `cursor` in `list`'s order (newest first, then id descending).
+ *
+ * @category listing
+ */
+export const isAfter = (job: Pick<Job.Job, "updatedAt" | "id">, cursor: Cursor): boolean =>
+  job.updatedAt < cursor.updatedAt || (job.updatedAt === cursor.updatedAt && job.id < cursor.id)
+
+/**
+ * The page of `limit` jobs out of `more` (one more than asked for, when there is one).
+ *
+ * @category listing
+ */
+export const pageOf = (jobs: ReadonlyArray<Job.Job>, limit: number): Page => {
+  const page = jobs.slice(0, limit)
+  const last = page.at(-1)
+  return jobs.length > limit && last !== undefined
+    ? { jobs: page, next: { updatedAt: last.updatedAt, id: last.id } }
+    : { jobs: page }
+}
 
 /**
  * What {@link JobStore} `listStale` looks for.
@@ -171,6 +228,18 @@ export const makeMemory = Effect.sync(() => {
         const before = query.updatedBefore.toISOString()
         const stale = [...jobs.values()].filter((job) => job.status === query.status && job.updatedAt < before)
         return stale.sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : 1)).slice(0, Math.max(0, query.limit))
+      }),
+    list: (query) =>
+      Effect.sync(() => {
+        const { after, vendor } = query
+        const matching = [...jobs.values()].filter(
+          (job) =>
+            job.status === query.status &&
+            (vendor === undefined || job.vendor === vendor) &&
+            (after === undefined || isAfter(job, after))
+        )
+        const newestFirst = matching.sort((a, b) => (isAfter(a, b) ? 1 : -1))
+        return pageOf(newestFirst.slice(0, Math.max(0, query.limit) + 1), Math.max(0, query.limit))
       })
   })
 })

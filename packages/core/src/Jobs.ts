@@ -9,7 +9,8 @@ import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import * as Job from "./Job.ts"
 import { JobQueue, type JobQueueError } from "./JobQueue.ts"
-import { JobStore, type JobStoreError } from "./JobStore.ts"
+import { JobStore, type ListQuery, type Page } from "./JobStore.ts"
+import type { JobStoreError } from "./JobStore.ts"
 import type { WebhookError, WebhookRequest } from "./Vendor.ts"
 import { UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
 
@@ -23,6 +24,20 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
 }) {
   override get message(): string {
     return `no job with id ${this.id}`
+  }
+}
+
+/**
+ * Only a failed job can be sent round again.
+ *
+ * @category errors
+ */
+export class NotRetryable extends Schema.TaggedError<NotRetryable>()("NotRetryable", {
+  id: Schema.String,
+  status: Schema.String
+}) {
+  override get message(): string {
+    return `job ${this.id} is ${this.status}; only a failed job can be sent round again`
   }
 }
 
@@ -93,6 +108,12 @@ export class Jobs extends Context.Service<
       vendor: string,
       request: WebhookRequest
     ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | JobStoreError>
+    /** A page of jobs in a status (of one vendor), most recently changed first. */
+    readonly list: (query: ListQuery) => Effect.Effect<Page, JobStoreError>
+    /** Sends a failed job round again under the same id: pending, attempts reset, queued. */
+    readonly retry: (
+      id: Job.JobId
+    ) => Effect.Effect<Job.Job, JobNotFound | NotRetryable | JobStoreError | JobQueueError>
     /** Polls until the job is complete or failed. */
     readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
   }
@@ -197,7 +218,24 @@ export const make = Effect.gen(function* () {
     )
   })
 
-  return Jobs.of({ submit, get, receiveWebhook, awaitFinished })
+  const retry = Effect.fn("Jobs.retry")(function* (id: Job.JobId) {
+    const job = yield* get(id)
+    if (job.status !== "failed") return yield* new NotRetryable({ id, status: job.status })
+    const reset = yield* store.transition({
+      id,
+      from: "failed",
+      to: "pending",
+      expectedVersion: job.version,
+      set: { attempts: 0 },
+      unset: ["error", "nextRetryAt", "awaitingCallback"]
+    })
+    // Someone else retried it at the same moment: theirs stands.
+    if (Option.isNone(reset)) return yield* get(id)
+    yield* queue.enqueue(job.vendor, id)
+    return reset.value
+  })
+
+  return Jobs.of({ submit, get, list: store.list, retry, receiveWebhook, awaitFinished })
 })
 
 /**

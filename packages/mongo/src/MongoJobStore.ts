@@ -162,6 +162,27 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
 }
 
 /**
+ * The filter of a `list` page: the status (and vendor), after the cursor in newest-first order.
+ *
+ * @category listing
+ */
+export const listFilter = (query: JobStore.ListQuery): Filter<JobDocument> => {
+  const after = query.after
+  return {
+    status: query.status,
+    ...(query.vendor === undefined ? {} : { vendor: query.vendor }),
+    ...(after === undefined
+      ? {}
+      : {
+          $or: [
+            { updated_at: { $lt: new Date(after.updatedAt) } },
+            { updated_at: new Date(after.updatedAt), _id: { $lt: after.id } }
+          ]
+        })
+  }
+}
+
+/**
  * Options of {@link layer}.
  *
  * @category models
@@ -384,6 +405,21 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
         catch: unavailable(`listing ${query.status} jobs`)
       })
       return yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
+    }),
+    list: Effect.fn("MongoJobStore.list")(function* (query: JobStore.ListQuery) {
+      const limit = Math.max(0, Math.floor(query.limit))
+      if (limit === 0) return { jobs: [] }
+      const raws = yield* Effect.tryPromise({
+        try: () =>
+          collection
+            .find(listFilter(query))
+            .sort({ updated_at: -1, _id: -1 })
+            .limit(limit + 1)
+            .toArray(),
+        catch: unavailable(`listing ${query.status} jobs`)
+      })
+      const jobs = yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
+      return JobStore.pageOf(jobs, limit)
     }),
     client,
     db,

@@ -51,6 +51,11 @@ import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
 
+// How many set members one `list` page reads at most: a vendor filter on a set of all vendors'
+// jobs may need to look past other vendors' jobs, but never without bound.
+const listBatchSize = 200
+const listBatches = 20
+
 /**
  * Store settings; every field has a default.
  *
@@ -311,6 +316,46 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         ([id, flat]) => decode(id, flat)
       )
       return jobs.filter((job) => job.status === query.status && Date.parse(job.updatedAt) < before)
+    }),
+    list: Effect.fn("RedisJobStore.list")(function* (query: JobStore.ListQuery) {
+      const limit = Math.max(0, Math.floor(query.limit))
+      const what = `listing ${query.status} jobs`
+      const { after, vendor } = query
+      // Newest first: the status's set by score (updatedAt ms) descending; equal scores come in
+      // descending member order, which is the id order the cursor uses.
+      const found: Array<Job.Job> = []
+      let offset = 0
+      for (let batch = 0; batch < listBatches && found.length <= limit; batch++) {
+        const reply = yield* redis
+          .send<ReadonlyArray<string>>(
+            "ZREVRANGEBYSCORE",
+            key.status(query.status),
+            after === undefined ? "+inf" : String(Date.parse(after.updatedAt)),
+            "-inf",
+            "LIMIT",
+            String(offset),
+            String(listBatchSize)
+          )
+          .pipe(Effect.mapError(unavailable(what)))
+        offset += reply.length
+        const flats = yield* Effect.forEach(reply, (id) => redis.send<ReadonlyArray<string>>("HGETALL", key.job(id)), {
+          concurrency: "unbounded"
+        }).pipe(Effect.mapError(unavailable(what)))
+        const jobs = yield* Effect.forEach(
+          reply.flatMap((id, i) => (flats[i] !== undefined && flats[i].length > 0 ? [[id, flats[i]] as const] : [])),
+          ([id, flat]) => decode(id, flat)
+        )
+        found.push(
+          ...jobs.filter(
+            (job) =>
+              job.status === query.status &&
+              (vendor === undefined || job.vendor === vendor) &&
+              (after === undefined || JobStore.isAfter(job, after))
+          )
+        )
+        if (reply.length < listBatchSize) break
+      }
+      return JobStore.pageOf(found.slice(0, limit + 1), limit)
     })
   })
 })

@@ -223,6 +223,36 @@ export const jobsHandlers = (options: Options) =>
             })
           )
         )
+        .handle("list", ({ query }) =>
+          jobs
+            .list({
+              status: query.status,
+              vendor: query.vendor,
+              limit: query.limit ?? 50,
+              after: query.cursor === undefined ? undefined : Api.decodeCursor(query.cursor)
+            })
+            .pipe(
+              Effect.map((page): Api.JobList => ({
+                jobs: page.jobs.map(Api.toJobView),
+                ...(page.next === undefined ? {} : { next_cursor: Api.encodeCursor(page.next) })
+              })),
+              Effect.catchTag("JobStoreError", serviceUnavailable)
+            )
+        )
+        .handle("retry", ({ params }) =>
+          jobs.retry(params.id).pipe(
+            Effect.map(Api.toJobView),
+            Effect.catchTags({
+              JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
+              NotRetryable: (error) =>
+                Effect.fail(
+                  new Api.NotRetryable({ detail: error.message, job_id: error.id, job_status: error.status })
+                ),
+              JobStoreError: serviceUnavailable,
+              JobQueueError: serviceUnavailable
+            })
+          )
+        )
         .handleRaw("get", ({ params, request }) =>
           jobs.get(params.id).pipe(
             Effect.map((job) => cachedView(job, request.headers["if-none-match"])),

@@ -386,6 +386,65 @@ layer(TestServer, live)("Idempotency-Key", (it) => {
   )
 })
 
+layer(TestServer, live)("dead letters", (it) => {
+  const failJob = (id: Job.JobId) =>
+    JobStore.JobStore.use((store) =>
+      store.transition({
+        id,
+        from: "processing",
+        to: "failed",
+        set: { error: { reason: "Rejected", message: "400 from beta" } }
+      })
+    )
+
+  it.effect(
+    "GET /jobs?status=failed lists failed jobs with reasons, paged, by vendor; retry sends one round again",
+    () =>
+      Effect.gen(function* () {
+        const ids = yield* Effect.forEach([1, 2, 3], () => processingJob)
+        for (const id of ids) yield* failJob(id)
+        const seen: Array<string> = []
+        let cursor: string | undefined
+        for (let page = 0; page < 10; page++) {
+          const response = yield* send(
+            `/jobs?status=failed&vendor=beta&limit=2${cursor === undefined ? "" : `&cursor=${cursor}`}`
+          )
+          assert.strictEqual(response.status, 200)
+          const body = (yield* bodyOf(response)) as Api.JobList
+          assert.isAtMost(body.jobs.length, 2)
+          for (const job of body.jobs) {
+            assert.deepStrictEqual([job.status, job.vendor, job.error?.reason], ["failed", "beta", "Rejected"])
+            seen.push(job.request_id)
+          }
+          cursor = body.next_cursor
+          if (cursor === undefined) break
+        }
+        for (const id of ids) assert.include(seen, id)
+        assert.strictEqual(new Set(seen).size, seen.length)
+
+        const retried = yield* send(`/jobs/${ids[0]}/retry`, { method: "POST" })
+        assert.strictEqual(retried.status, 200)
+        const view = (yield* bodyOf(retried)) as Api.JobView
+        assert.deepStrictEqual(
+          [view.request_id, view.status, view.attempts, view.error],
+          [ids[0], "pending", 0, undefined]
+        )
+        const again = yield* send(`/jobs/${ids[0]}/retry`, { method: "POST" })
+        yield* expectProblem(again, 409, "not-retryable")
+        const missing = yield* send(`/jobs/${Job.makeJobId()}/retry`, { method: "POST" })
+        yield* expectProblem(missing, 404, "job-not-found")
+      })
+  )
+
+  it.effect("a bad status or limit is a 400 problem", () =>
+    Effect.gen(function* () {
+      yield* expectProblem(yield* send("/jobs?status=lost"), 400, "invalid-request")
+      yield* expectProblem(yield* send("/jobs?status=failed&limit=0"), 400, "invalid-request")
+      yield* expectProblem(yield* send("/jobs"), 400, "invalid-request")
+    })
+  )
+})
+
 layer(TestServer, live)("caching of finished jobs", (it) => {
   const finish = (id: Job.JobId, to: "complete" | "failed") =>
     JobStore.JobStore.use((store) =>
@@ -534,7 +593,7 @@ layer(TestServer, live)("POST /vendor-webhook/{vendor}", (it) => {
 })
 
 layer(TestServer, live)("docs, health and the rest", (it) => {
-  it.effect("GET /openapi.json is an OpenAPI 3.1 document with the four paths", () =>
+  it.effect("GET /openapi.json is an OpenAPI 3.1 document with every path", () =>
     Effect.gen(function* () {
       const response = yield* send("/openapi.json")
       assert.strictEqual(response.status, 200)
@@ -551,9 +610,10 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
         "/health",
         "/jobs",
         "/jobs/{id}",
+        "/jobs/{id}/retry",
         "/vendor-webhook/{vendor}"
       ])
-      assert.deepStrictEqual(Object.keys(doc.paths["/jobs"] ?? {}), ["post"])
+      assert.deepStrictEqual(Object.keys(doc.paths["/jobs"] ?? {}).sort(), ["get", "post"])
       assert.deepStrictEqual(Object.keys(doc.paths["/vendor-webhook/{vendor}"] ?? {}), ["post"])
     })
   )
@@ -586,9 +646,9 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
   it.effect("a wrong method on a known path is a 405 problem with Allow", () =>
     Effect.gen(function* () {
       const response = yield* send("/jobs", { method: "DELETE" })
-      assert.strictEqual(response.headers.get("allow"), "POST")
+      assert.strictEqual(response.headers.get("allow"), "GET, HEAD, POST")
       const problem = yield* expectProblem(response, 405, "method-not-allowed")
-      assert.deepStrictEqual(problem["allowed"], ["POST"])
+      assert.deepStrictEqual(problem["allowed"], ["GET", "HEAD", "POST"])
       const put = yield* send(`/jobs/${Job.makeJobId()}`, { method: "PUT", body: "{}" })
       assert.strictEqual(put.headers.get("allow"), "GET, HEAD")
       yield* expectProblem(put, 405, "method-not-allowed")
@@ -601,7 +661,11 @@ layer(TestServer, live)("ApiClient against the real server", (it) => {
   it.effect("submits a job, reads it back, and gets typed problems", () =>
     Effect.gen(function* () {
       const client = yield* ApiClient.make(yield* baseUrl)
-      const { request_id } = yield* client.jobs.submit({ payload: { query: "acme", vendor: "beta" }, query: {}, headers: {} })
+      const { request_id } = yield* client.jobs.submit({
+        payload: { query: "acme", vendor: "beta" },
+        query: {},
+        headers: {}
+      })
       const job = yield* client.jobs.get({ params: { id: request_id } })
       assert.strictEqual(job.status, "pending")
       assert.strictEqual(job.vendor, "beta")
@@ -628,7 +692,8 @@ const BrokenStore = Layer.succeed(
       ),
     get: () => Effect.fail(unavailable),
     transition: () => Effect.fail(unavailable),
-    listStale: () => Effect.fail(unavailable)
+    listStale: () => Effect.fail(unavailable),
+    list: () => Effect.fail(unavailable)
   })
 )
 

@@ -8,7 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as Job from "../Job.ts"
-import { JobStore } from "../JobStore.ts"
+import { type Cursor, isAfter, JobStore } from "../JobStore.ts"
 
 const pending = (payload: Job.JsonObject = { query: "acme" }) =>
   Job.makePending({ vendor: "sync", payload, now: new Date() })
@@ -180,6 +180,43 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           assert.strictEqual(limited.length, 1)
           const none = yield* store.listStale({ status: "processing", updatedBefore: cutoff, limit: 100 })
           assert.isFalse(none.some((job) => job.vendor === vendor))
+        })
+      )
+
+      it.effect("lists a status page by page, newest first, by vendor, never skipping or repeating a job", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const vendor = `list-${crypto.randomUUID()}`
+          const created = yield* Effect.forEach(Array.from({ length: 7 }), () =>
+            Effect.gen(function* () {
+              const job = Job.makePending({ vendor, payload: {}, now: new Date() })
+              yield* store.create(job)
+              yield* store.transition({
+                id: job.id,
+                from: "pending",
+                to: "failed",
+                set: { error: { reason: "Rejected", message: "no" } }
+              })
+              return job.id
+            })
+          )
+          const other = Job.makePending({ vendor: `${vendor}-other`, payload: {}, now: new Date() })
+          yield* store.create(other)
+          yield* store.transition({ id: other.id, from: "pending", to: "failed" })
+          const seen: Array<Job.Job> = []
+          let after: Cursor | undefined
+          for (let page = 0; page < 10; page++) {
+            const result = yield* store.list({ status: "failed", vendor, limit: 3, after })
+            assert.isAtMost(result.jobs.length, 3)
+            seen.push(...result.jobs)
+            after = result.next
+            if (after === undefined) break
+          }
+          assert.deepStrictEqual(new Set(seen.map((job) => job.id)), new Set(created))
+          assert.strictEqual(seen.length, created.length, "no job twice")
+          for (let i = 1; i < seen.length; i++) assert.isTrue(isAfter(seen[i]!, seen[i - 1]!), "newest first")
+          const pending = yield* store.list({ status: "pending", vendor, limit: 10 })
+          assert.deepStrictEqual(pending.jobs, [])
         })
       )
 
