@@ -61,7 +61,7 @@ if (values.help) {
 }
 
 const profileName = values.profile
-const profile = profileName in profiles ? profiles[profileName as keyof typeof profiles] : undefined
+const profile = Object.hasOwn(profiles, profileName) ? profiles[profileName as keyof typeof profiles] : undefined
 if (profile === undefined) fail(`no profile ${profileName}; there are ${Object.keys(profiles).join(", ")}`)
 const durationScale = Number(values["duration-scale"])
 if (!(durationScale > 0)) fail(`--duration-scale must be a positive number, not ${values["duration-scale"]}`)
