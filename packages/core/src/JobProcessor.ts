@@ -17,6 +17,7 @@ import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
 import { RateLimiter } from "./RateLimiter.ts"
+import * as Metrics from "./Metrics.ts"
 import { type Vendor, VendorError } from "./Vendor.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
@@ -105,6 +106,8 @@ export const make = (options: Options) =>
           unset: ["awaitingCallback", "nextRetryAt"]
         })
         yield* queue.deadLetter(delivery, `${error.reason}: ${error.message}`)
+        yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
+        yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
       })
 
     // A transient error with attempts left: back to pending with the error shown, due again after
@@ -127,32 +130,48 @@ export const make = (options: Options) =>
           }
         })
         yield* queue.retryLater(delivery, delay)
+        yield* Metrics.count(Metrics.retries, { vendor: vendor.name })
       })
 
     const callVendor = (job: Job, vendor: Vendor, delivery: Delivery) =>
       Effect.gen(function* () {
-        const outcome = yield* breaker.execute(
-          vendor
-            .call({
-              jobId: job.id,
-              payload: job.payload,
-              attempt: job.attempts,
-              webhookUrl: webhookUrlOf(vendor)
-            })
-            .pipe(
-              // A bug in the adapter fails this job (not the worker), and is not retried.
-              Effect.catchDefect((defect) =>
-                Effect.fail(
-                  new VendorError({
-                    vendor: vendor.name,
-                    reason: "InvalidResponse",
-                    message: `the ${vendor.name} adapter crashed: ${String(defect)}`
-                  })
+        const callStarted = yield* Clock.currentTimeMillis
+        const outcome = yield* breaker
+          .execute(
+            vendor
+              .call({
+                jobId: job.id,
+                payload: job.payload,
+                attempt: job.attempts,
+                webhookUrl: webhookUrlOf(vendor)
+              })
+              .pipe(
+                // A bug in the adapter fails this job (not the worker), and is not retried.
+                Effect.catchDefect((defect) =>
+                  Effect.fail(
+                    new VendorError({
+                      vendor: vendor.name,
+                      reason: "InvalidResponse",
+                      message: `the ${vendor.name} adapter crashed: ${String(defect)}`
+                    })
+                  )
                 )
-              )
+              ),
+            { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify }
+          )
+          .pipe(
+            Effect.tap(() => Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: "ok" })),
+            Effect.tapError((error) =>
+              error._tag === "VendorError"
+                ? Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: error.reason })
+                : Effect.void
             ),
-          { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify }
-        )
+            Effect.ensuring(
+              Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                Metrics.observe(Metrics.vendorCall, { vendor: vendor.name }, now - callStarted)
+              )
+            )
+          )
         if (outcome._tag === "Completed") {
           yield* completeJob({ job, vendor, data: outcome.result, expectedVersion: job.version }).pipe(
             Effect.provideContext(context)
@@ -201,6 +220,7 @@ export const make = (options: Options) =>
             yield* Effect.logWarning("rate-limit store unreachable; handing the job back", waited.failure)
             return yield* handBack(job, delivery, retryDelay)
           }
+          yield* Metrics.observe(Metrics.rateLimitWait, { vendor: vendor.name }, Duration.toMillis(waited.success))
         }
         yield* callVendor(job, vendor, delivery)
       })
@@ -227,6 +247,8 @@ export const make = (options: Options) =>
       const started = Option.isSome(found) ? yield* claim(found.value) : Option.none()
       if (Option.isNone(started)) return yield* queue.ack(delivery)
       const job = started.value
+      const waitedSince = Option.isSome(found) ? Date.parse(found.value.updatedAt) : Date.parse(job.updatedAt)
+      yield* Metrics.observe(Metrics.queueWait, { vendor: job.vendor }, Date.parse(job.updatedAt) - waitedSince)
       const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
       if (Option.isNone(vendor)) {
         yield* store.transition({
@@ -287,6 +309,7 @@ export const make = (options: Options) =>
           set: { error },
           unset: ["awaitingCallback"]
         })
+        yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
         return
       }
       const resubmitted = yield* store.transition({

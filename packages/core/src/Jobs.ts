@@ -10,6 +10,7 @@ import { completeJob } from "./internal/completion.ts"
 import * as Job from "./Job.ts"
 import { JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type ListQuery, type Page } from "./JobStore.ts"
+import * as Metrics from "./Metrics.ts"
 import type { JobStoreError } from "./JobStore.ts"
 import type { WebhookError, WebhookRequest } from "./Vendor.ts"
 import { UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
@@ -192,6 +193,7 @@ export const make = Effect.gen(function* () {
     if (!created && idempotencyKey !== undefined) return yield* replay({ idempotencyKey, job })
     yield* queue.enqueue(vendor.name, job.id)
     countQueued(vendor.name)
+    yield* Metrics.count(Metrics.jobsCreated, { vendor: vendor.name })
     return job
   })
 

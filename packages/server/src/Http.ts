@@ -11,7 +11,17 @@
  *
  * @since 0.1.0
  */
-import { Api, Health, Job, Jobs, type JobQueue, type JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import {
+  Api,
+  Health,
+  Job,
+  Jobs,
+  type JobQueue,
+  type JobStore,
+  Metrics,
+  type Vendor,
+  VendorRegistry
+} from "@vendorflow/core"
 import { ByteSize, Cause, Config, Effect, Layer, SchemaIssue } from "effect"
 import {
   FindMyWay,
@@ -24,6 +34,7 @@ import {
   ProblemDetails
 } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
 
 /**
  * The largest request body accepted by default: 1 MiB.
@@ -300,7 +311,10 @@ export const webhooksHandlers = (options: Options) =>
                   known_vendors: webhookVendors
                 })
               ),
-            WebhookError: (error) => Effect.fail(webhookProblem(error)),
+            WebhookError: (error) =>
+              Metrics.count(Metrics.webhooksRejected, { vendor: params.vendor, reason: error.reason }).pipe(
+                Effect.andThen(Effect.fail(webhookProblem(error)))
+              ),
             JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
             JobStoreError: serviceUnavailable
           })
@@ -498,6 +512,7 @@ export const layerWith = (options: Options) =>
       )
     ),
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
+    PrometheusMetrics.layerHttp({ path: "/metrics" }),
     problems(options)
   )
 

@@ -136,6 +136,31 @@ describe("the whole job flow", () => {
       })
     )
 
+    it.effect("GET /metrics counts the jobs a run made, in Prometheus text format", () =>
+      Effect.gen(function* () {
+        const scrape = Effect.flatMap(request("/metrics"), (response) => Effect.promise(() => response.text()))
+        const value = (text: string, series: string) => {
+          const line = text.split("\n").find((l) => l.startsWith(`${series} `))
+          return line === undefined ? 0 : Number(line.slice(series.length + 1))
+        }
+        const created = 'vendorflow_jobs_created_total{vendor="sync"}'
+        const completed = 'vendorflow_jobs_completed_total{vendor="sync"}'
+        const answered = 'vendorflow_vendor_answers_total{vendor="sync",outcome="ok"}'
+        const calls = 'vendorflow_vendor_call_ms_count{vendor="sync"}'
+        const before = yield* scrape
+        const ids = yield* Effect.forEach([1, 2, 3, 4], (n) => submit({ vendor: "sync", n }))
+        yield* Effect.forEach(ids, (id) => awaitFinished(id, "5 seconds"))
+        const after = yield* scrape
+        const response = yield* request("/metrics")
+        assert.match(response.headers.get("content-type") ?? "", /^text\/plain/)
+        assert.match(after, /# TYPE vendorflow_jobs_created_total counter/)
+        assert.match(after, /# TYPE vendorflow_vendor_call_ms histogram/)
+        for (const series of [created, completed, answered, calls]) {
+          assert.strictEqual(value(after, series) - value(before, series), 4, series)
+        }
+      })
+    )
+
     it.effect("webhooks for an unknown vendor or job are 404", () =>
       Effect.gen(function* () {
         const body = JSON.stringify({ job_id: Job.makeJobId(), data: {} })

@@ -1,7 +1,8 @@
-import { Effect, type Schema } from "effect"
+import { Effect, Option, type Schema } from "effect"
 import { Cleaner } from "../Cleaner.ts"
 import type { Job } from "../Job.ts"
 import { JobStore } from "../JobStore.ts"
+import * as Metrics from "../Metrics.ts"
 import type { Vendor } from "../Vendor.ts"
 
 /**
@@ -19,7 +20,7 @@ export const completeJob = Effect.fnUntraced(function* (options: {
   const cleaner = yield* Cleaner
   const store = yield* JobStore
   const result = yield* cleaner.clean(options.data, options.vendor.cleaning)
-  return yield* store.transition({
+  const completed = yield* store.transition({
     id: options.job.id,
     from: "processing",
     to: "complete",
@@ -27,4 +28,11 @@ export const completeJob = Effect.fnUntraced(function* (options: {
     set: { result },
     unset: ["awaitingCallback", "error"]
   })
+  if (Option.isSome(completed)) {
+    const labels = { vendor: options.vendor.name }
+    yield* Metrics.count(Metrics.jobsCompleted, labels)
+    const elapsed = Date.parse(completed.value.updatedAt) - Date.parse(completed.value.createdAt)
+    yield* Metrics.observe(Metrics.endToEnd, labels, elapsed)
+  }
+  return completed
 })

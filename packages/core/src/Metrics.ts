@@ -1,0 +1,119 @@
+/**
+ * What vendorflow counts and times, as Effect metrics; the server and each worker publish them in
+ * Prometheus text format at `GET /metrics` (`effect/observability/PrometheusMetrics`).
+ *
+ * Counters count events, histograms time them (milliseconds), and the two gauges sample a level
+ * (a vendor's backlog, whether its circuit is open). Every series carries the `vendor`.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Metric } from "effect"
+
+const latencyBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
+
+/** @category counters */
+export const jobsCreated = Metric.counter("vendorflow_jobs_created_total", {
+  description: "Jobs accepted by POST /jobs",
+  incremental: true
+})
+
+/** @category counters */
+export const jobsCompleted = Metric.counter("vendorflow_jobs_completed_total", {
+  description: "Jobs completed with a cleaned result",
+  incremental: true
+})
+
+/** @category counters */
+export const jobsFailed = Metric.counter("vendorflow_jobs_failed_total", {
+  description: "Jobs failed, by reason",
+  incremental: true
+})
+
+/** @category counters */
+export const retries = Metric.counter("vendorflow_retries_total", {
+  description: "Vendor calls scheduled again after a transient error",
+  incremental: true
+})
+
+/** @category counters */
+export const deadLetters = Metric.counter("vendorflow_dead_letters_total", {
+  description: "Deliveries given up on and recorded as dead letters",
+  incremental: true
+})
+
+/** @category counters */
+export const vendorAnswers = Metric.counter("vendorflow_vendor_answers_total", {
+  description: "Vendor calls by outcome: ok, or the error's reason",
+  incremental: true
+})
+
+/** @category counters */
+export const webhooksRejected = Metric.counter("vendorflow_webhooks_rejected_total", {
+  description: "Webhooks refused, by reason",
+  incremental: true
+})
+
+/** @category histograms */
+export const queueWait = Metric.histogram("vendorflow_queue_wait_ms", {
+  description: "From a job's last change (creation, retry) to a worker taking it",
+  boundaries: latencyBoundaries
+})
+
+/** @category histograms */
+export const vendorCall = Metric.histogram("vendorflow_vendor_call_ms", {
+  description: "One vendor call, answer or error",
+  boundaries: latencyBoundaries
+})
+
+/** @category histograms */
+export const endToEnd = Metric.histogram("vendorflow_job_end_to_end_ms", {
+  description: "From POST /jobs to the job's completion",
+  boundaries: latencyBoundaries
+})
+
+/** @category histograms */
+export const rateLimitWait = Metric.histogram("vendorflow_rate_limit_wait_ms", {
+  description: "Time a call waited for its vendor's rate limit",
+  boundaries: latencyBoundaries
+})
+
+/** @category gauges */
+export const queueDepth = Metric.gauge("vendorflow_queue_depth", {
+  description: "Jobs waiting for a vendor: queued, in flight and waiting to be retried"
+})
+
+/** @category gauges */
+export const circuitOpen = Metric.gauge("vendorflow_circuit_open", {
+  description: "1 while a vendor's circuit is open or half-open, else 0"
+})
+
+/**
+ * A series' labels.
+ *
+ * @category models
+ */
+export type Labels = Readonly<Record<string, string>>
+
+/**
+ * Adds one to a counter, with labels.
+ *
+ * @category recording
+ */
+export const count = (metric: Metric.Counter<number>, labels: Labels): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(metric, labels), 1)
+
+/**
+ * Records an observation in a histogram, with labels.
+ *
+ * @category recording
+ */
+export const observe = (metric: Metric.Histogram<number>, labels: Labels, value: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(metric, labels), value)
+
+/**
+ * Sets a gauge, with labels.
+ *
+ * @category recording
+ */
+export const set = (metric: Metric.Gauge<number>, labels: Labels, value: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(metric, labels), value)
