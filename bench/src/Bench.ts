@@ -1,0 +1,137 @@
+/**
+ * What every scenario of a run shares: the load generator, the round settings, the Redis client,
+ * the memory record and the noise meter; and the one way rounds are run, so that a subject and its
+ * baseline are always measured alike: a warm-up each, then `rounds` rounds in which the two take
+ * turns (and take turns going first), so a drift in the machine hits both.
+ */
+import type { Redis } from "ioredis"
+import type * as Load from "./Load.ts"
+import * as Machine from "./Machine.ts"
+import type * as Proc from "./Proc.ts"
+import * as Stack from "./Stack.ts"
+import * as Stats from "./Stats.ts"
+
+/**
+ * One resident-memory reading of one process.
+ */
+export interface MemoryReading {
+  readonly when: string
+  readonly process: string
+  readonly rssMiB: number
+}
+
+/**
+ * The run's shared settings and records.
+ */
+export interface Context {
+  readonly env: Stack.Env
+  readonly generator: Load.Generator
+  readonly rounds: number
+  readonly seconds: number
+  readonly warmupSeconds: number
+  /** Connections of the throughput runs (wrk `-c`). */
+  readonly connections: number
+  readonly redis: Redis
+  readonly log: (line: string) => void
+  readonly memory: Array<MemoryReading>
+}
+
+/**
+ * Records the RSS of `procs` under `when`.
+ */
+export const recordMemory = (context: Context, when: string, procs: ReadonlyArray<Proc.Proc>): void => {
+  for (const proc of procs) {
+    const rss = proc.rss()
+    if (rss !== undefined) context.memory.push({ when, process: proc.name, rssMiB: rss / 2 ** 20 })
+  }
+}
+
+/**
+ * One subject's figures over the rounds.
+ */
+export interface Measured {
+  readonly name: string
+  readonly rps: Stats.Summary
+  readonly p50: Stats.Summary
+  readonly p95: Stats.Summary
+  readonly p99: Stats.Summary
+  readonly errors: number
+  /** CPU cores the subject's processes used on average during the rounds. */
+  readonly cpuCores: Stats.Summary
+  /** CPU cores used by processes outside the bench during the rounds (noise), median. */
+  readonly foreignCores: number
+  readonly runs: ReadonlyArray<Load.Result>
+}
+
+/**
+ * A subject of a load comparison.
+ */
+export interface Subject {
+  readonly name: string
+  /** The processes whose CPU counts as the subject's. */
+  readonly procs: ReadonlyArray<Proc.Proc>
+  /** Runs before every round (e.g. deleting the last round's keys). */
+  readonly before?: (() => Promise<void>) | undefined
+  readonly run: (seconds: number) => Promise<Load.Result>
+}
+
+const cpuOf = (procs: ReadonlyArray<Proc.Proc>): number =>
+  procs.reduce((sum, proc) => sum + (proc.cpuSeconds() ?? 0), 0)
+
+/**
+ * Warms each subject up, then runs `rounds` rounds of each, alternating; returns each subject's
+ * figures in the order given.
+ */
+export const compare = async (context: Context, subjects: ReadonlyArray<Subject>): Promise<Array<Measured>> => {
+  const runs = subjects.map(() => [] as Array<{ result: Load.Result; cpu: number; foreign: number }>)
+  for (const subject of subjects) {
+    await subject.before?.()
+    const warm = await subject.run(context.warmupSeconds)
+    context.log(`  warm-up ${subject.name}: ${warm.rps.toFixed(0)} req/s`)
+  }
+  for (let round = 0; round < context.rounds; round++) {
+    const order = subjects.map((_, i) => i)
+    if (round % 2 === 1) order.reverse()
+    for (const i of order) {
+      const subject = subjects[i]!
+      await subject.before?.()
+      const noise = Machine.measureNoise()
+      const cpuBefore = cpuOf(subject.procs)
+      const result = await subject.run(context.seconds)
+      const cpu = (cpuOf(subject.procs) - cpuBefore) / result.seconds
+      const foreign = noise()?.foreignCores ?? 0
+      runs[i]!.push({ result, cpu, foreign })
+      context.log(
+        `  round ${round + 1} ${subject.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(1)} ms, ` +
+          `p99 ${result.latency.p99.toFixed(1)} ms, errors ${result.socketErrors + result.statusErrors}, ` +
+          `cpu ${cpu.toFixed(2)} cores, others ${foreign.toFixed(2)} cores`
+      )
+    }
+  }
+  return subjects.map((subject, i) => {
+    const mine = runs[i]!
+    return {
+      name: subject.name,
+      rps: Stats.summarize(mine.map((run) => run.result.rps)),
+      p50: Stats.summarize(mine.map((run) => run.result.latency.p50)),
+      p95: Stats.summarize(mine.map((run) => run.result.latency.p95)),
+      p99: Stats.summarize(mine.map((run) => run.result.latency.p99)),
+      errors: mine.reduce((sum, run) => sum + run.result.socketErrors + run.result.statusErrors, 0),
+      cpuCores: Stats.summarize(mine.map((run) => run.cpu)),
+      foreignCores: Stats.median(mine.map((run) => run.foreign)),
+      runs: mine.map((run) => run.result)
+    }
+  })
+}
+
+/**
+ * A random key prefix for one run's keys, e.g. `vf-bench-1a2b3c4d:`.
+ */
+export const randomPrefix = (what: string): string => `vf-bench-${what}-${crypto.randomUUID().slice(0, 8)}:`
+
+/**
+ * Deletes a prefix's keys, quietly.
+ */
+export const clean = (context: Context, prefix: string) => async (): Promise<void> => {
+  await Stack.dropKeys(context.redis, prefix)
+}

@@ -1,0 +1,144 @@
+/**
+ * Ingest: `POST /jobs` with the 314-byte body and `GET /jobs/{id}` on `vendorflow-server` (Redis
+ * job store and queue, no workers running) against the hand-written floor doing the same work
+ * (Fastify + `HSET` + `XADD`; Fastify + `HGET`), and, to show what the framework alone costs, the
+ * same `POST` on both with no I/O (our server on its in-memory backends, Fastify answering at once).
+ */
+import { Pool } from "undici"
+import * as Bench from "./Bench.ts"
+import { jobBody } from "./Body.ts"
+import type * as Proc from "./Proc.ts"
+import * as Stack from "./Stack.ts"
+
+/**
+ * What the ingest scenarios measured.
+ */
+export interface Result {
+  readonly post?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
+  readonly get?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
+  readonly postNoIo?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
+}
+
+/**
+ * Posts `count` jobs, `inFlight` at a time, and returns their ids.
+ */
+export const seedJobs = async (baseUrl: string, count: number, inFlight = 100): Promise<Array<string>> => {
+  const pool = new Pool(baseUrl, { connections: inFlight })
+  const ids: Array<string> = []
+  let next = 0
+  const client = async () => {
+    while (next < count) {
+      next++
+      const answer = await pool.request({
+        method: "POST",
+        path: "/jobs",
+        headers: { "content-type": "application/json" },
+        body: jobBody
+      })
+      const text = await answer.body.text()
+      if (answer.statusCode !== 200)
+        throw new Error(`seeding ${baseUrl}: POST /jobs answered ${answer.statusCode}: ${text}`)
+      ids.push((JSON.parse(text) as { readonly request_id: string }).request_id)
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, client))
+  await pool.close()
+  return ids
+}
+
+const poster = (context: Bench.Context, url: string) => (seconds: number) =>
+  context.generator.run({
+    baseUrl: url,
+    mix: { _tag: "post", path: "/jobs", body: jobBody },
+    connections: context.connections,
+    seconds
+  })
+
+/**
+ * Runs the ingest comparisons. `server` is our server on Redis under `serverPrefix`.
+ */
+export const run = async (
+  context: Bench.Context,
+  options: {
+    readonly server: Stack.Server
+    readonly serverPrefix: string
+    readonly post: boolean
+    readonly get: boolean
+    readonly noIo: boolean
+  }
+): Promise<{ readonly result: Result; readonly procs: ReadonlyArray<Proc.Proc> }> => {
+  const floorPrefix = Bench.randomPrefix("floor")
+  const floor = await Stack.floor(context.env, { name: "floor-redis", prefix: floorPrefix })
+  const procs: Array<Proc.Proc> = [options.server.proc, floor.proc]
+
+  let post: Result["post"]
+  if (options.post) {
+    context.log("POST /jobs: vendorflow-server (Redis) vs Fastify + HSET + XADD")
+    const [postVendorflow, postFloor] = await Bench.compare(context, [
+      {
+        name: "vendorflow POST /jobs",
+        procs: [options.server.proc],
+        before: Bench.clean(context, options.serverPrefix),
+        run: poster(context, options.server.url)
+      },
+      {
+        name: "floor POST /jobs",
+        procs: [floor.proc],
+        before: Bench.clean(context, floorPrefix),
+        run: poster(context, floor.url)
+      }
+    ])
+    Bench.recordMemory(context, "after POST /jobs", procs)
+    post = { vendorflow: postVendorflow!, floor: postFloor! }
+  }
+
+  let get: Result["get"]
+  if (options.get) {
+    context.log("GET /jobs/{id}: vendorflow-server (Redis) vs Fastify + HGET")
+    await Bench.clean(context, options.serverPrefix)()
+    await Bench.clean(context, floorPrefix)()
+    const seeded = 10_000
+    const [vendorflowIds, floorIds] = [await seedJobs(options.server.url, seeded), await seedJobs(floor.url, seeded)]
+    const getter = (url: string, ids: ReadonlyArray<string>) => (seconds: number) =>
+      context.generator.run({
+        baseUrl: url,
+        mix: { _tag: "get", pathPrefix: "/jobs/", ids },
+        connections: context.connections,
+        seconds
+      })
+    const [getVendorflow, getFloor] = await Bench.compare(context, [
+      {
+        name: "vendorflow GET /jobs/{id}",
+        procs: [options.server.proc],
+        run: getter(options.server.url, vendorflowIds)
+      },
+      { name: "floor GET /jobs/{id}", procs: [floor.proc], run: getter(floor.url, floorIds) }
+    ])
+    Bench.recordMemory(context, "after GET /jobs/{id}", procs)
+    get = { vendorflow: getVendorflow!, floor: getFloor! }
+  }
+  await Stack.stop(floor.proc)
+  await Bench.clean(context, floorPrefix)()
+
+  let postNoIo: Result["postNoIo"]
+  if (options.noIo) {
+    context.log("POST /jobs without I/O: vendorflow-server (in-memory backends) vs Fastify alone")
+    const memoryServer = await Stack.vendorflowServer(context.env, { name: "server-memory", prefix: undefined })
+    const bareFloor = await Stack.floor(context.env, { name: "floor-bare", prefix: undefined })
+    const [vendorflow, bare] = await Bench.compare(context, [
+      { name: "vendorflow POST /jobs (memory)", procs: [memoryServer.proc], run: poster(context, memoryServer.url) },
+      { name: "Fastify POST /jobs (no I/O)", procs: [bareFloor.proc], run: poster(context, bareFloor.url) }
+    ])
+    postNoIo = { vendorflow: vendorflow!, floor: bare! }
+    await Stack.stop(memoryServer.proc, bareFloor.proc)
+  }
+
+  return {
+    result: {
+      post,
+      get,
+      postNoIo
+    },
+    procs
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The report: one table of every figure with its spread, its baseline from the same run, the
+ * ratio, the target and whether it was met; the memory table; both as Markdown, which reads in a
+ * terminal and pastes into `docs/benchmarks.md` as it is.
+ */
+import type * as Bench from "./Bench.ts"
+import type * as EndToEnd from "./EndToEnd.ts"
+import type * as Ingest from "./Ingest.ts"
+import type * as RateLimit from "./RateLimit.ts"
+import type * as Soak from "./Soak.ts"
+import type * as Stats from "./Stats.ts"
+
+/**
+ * Everything a run measured.
+ */
+export interface Results {
+  readonly ingest?: Ingest.Result | undefined
+  readonly endToEnd?: EndToEnd.Result | undefined
+  readonly scenario?: { readonly measured: Bench.Measured; readonly connections: number } | undefined
+  readonly rateLimit?: Omit<RateLimit.Result, "procs"> | undefined
+  readonly soak?: Soak.Result | undefined
+}
+
+/**
+ * One line of the table.
+ */
+export interface Row {
+  readonly scenario: string
+  readonly vendorflow: string
+  readonly baseline: string
+  readonly ratio: string
+  readonly target: string
+  /** `true`/`false`, or undefined for an informational line. */
+  readonly met: boolean | undefined
+}
+
+const int = (value: number): string => Math.round(value).toLocaleString("en-US")
+const ms = (value: number): string => (value >= 100 ? value.toFixed(0) : value.toFixed(1))
+const spread = (summary: Stats.Summary): string => `±${((100 * summary.spread) / 2).toFixed(0)}%`
+const ratioOf = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
+
+const cpuPerRequest = (measured: Bench.Measured): string =>
+  `${int((1e6 * measured.cpuCores.median) / measured.rps.median)} µs CPU/req`
+
+const throughput = (measured: Bench.Measured): string =>
+  `${int(measured.rps.median)} req/s ${spread(measured.rps)}, p99 ${ms(measured.p99.median)} ms, ${cpuPerRequest(measured)}`
+
+const loadRow = (
+  scenario: string,
+  pair: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured },
+  floorName: string,
+  targeted: boolean
+): Row => {
+  const rps = pair.vendorflow.rps.median / pair.floor.rps.median
+  const p99 = pair.vendorflow.p99.median / pair.floor.p99.median
+  const errors = pair.vendorflow.errors + pair.floor.errors
+  return {
+    scenario,
+    vendorflow: throughput(pair.vendorflow),
+    baseline: `${floorName}: ${throughput(pair.floor)}`,
+    ratio: `${rps.toFixed(2)}× throughput, ${p99.toFixed(1)}× p99${errors > 0 ? `, ${errors} errors` : ""}`,
+    target: targeted ? "≥ 0.70× and p99 ≤ 3×" : "(context)",
+    met: targeted ? rps >= 0.7 && p99 <= 3 : undefined
+  }
+}
+
+/**
+ * The rows of the main table.
+ */
+export const rows = (results: Results): Array<Row> => {
+  const out: Array<Row> = []
+  const { endToEnd, ingest, rateLimit, scenario, soak } = results
+  if (ingest !== undefined) {
+    if (ingest.post !== undefined) out.push(loadRow("POST /jobs (Redis)", ingest.post, "Fastify + HSET + XADD", true))
+    if (ingest.get !== undefined) out.push(loadRow("GET /jobs/{id} (Redis)", ingest.get, "Fastify + HGET", true))
+    if (ingest.postNoIo !== undefined) {
+      out.push(loadRow("POST /jobs, no I/O (memory backends)", ingest.postNoIo, "Fastify alone", false))
+    }
+  }
+  if (endToEnd !== undefined) {
+    const { bullmq, undiciCeiling, vendorflow } = endToEnd
+    const ratio = vendorflow.jobsPerSecond.median / bullmq.jobsPerSecond.median
+    const failed = vendorflow.failed + bullmq.failed
+    out.push({
+      scenario: `end to end, ${int(endToEnd.jobs)} jobs, ${endToEnd.workers} worker process(es), mock at 0 ms`,
+      vendorflow: `${int(vendorflow.jobsPerSecond.median)} jobs/s ${spread(vendorflow.jobsPerSecond)} (${vendorflow.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
+      baseline: `BullMQ (concurrency ${endToEnd.bullmqConcurrency}): ${int(bullmq.jobsPerSecond.median)} jobs/s ${spread(bullmq.jobsPerSecond)} (${bullmq.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
+      ratio: `${ratio.toFixed(2)}×${failed > 0 ? `, ${failed} failed` : ""}`,
+      target: "≥ 1.25×",
+      met: ratio >= 1.25 && vendorflow.failed === 0
+    })
+    out.push({
+      scenario: "end to end vs the plain HTTP client ceiling",
+      vendorflow: `${int(vendorflow.jobsPerSecond.median)} jobs/s`,
+      baseline: `undici, ${undiciCeiling.inFlight} in flight: ${int(undiciCeiling.rps.median)} req/s ${spread(undiciCeiling.rps)}`,
+      ratio: `${ratioOf(vendorflow.jobsPerSecond.median, undiciCeiling.rps.median)} (BullMQ ${ratioOf(bullmq.jobsPerSecond.median, undiciCeiling.rps.median)})`,
+      target: "(context)",
+      met: undefined
+    })
+  }
+  if (scenario !== undefined) {
+    const measured = scenario.measured
+    out.push({
+      scenario: `original scenario: ${scenario.connections} clients, POST then GET`,
+      vendorflow: `${int(measured.rps.median)} req/s ${spread(measured.rps)}, p50 ${ms(measured.p50.median)} / p95 ${ms(measured.p95.median)} / p99 ${ms(measured.p99.median)} ms, ${measured.errors} errors`,
+      baseline: "—",
+      ratio: "—",
+      target: "0 errors, p95 ≤ 50 ms",
+      met: measured.errors === 0 && measured.p95.median <= 50
+    })
+  }
+  if (rateLimit !== undefined) {
+    out.push({
+      scenario: `rate limit L = ${rateLimit.limit}/s, ${rateLimit.workers} worker processes`,
+      vendorflow: `${rateLimit.achievedPerSecond.toFixed(1)}/s achieved, busiest 1 s window ${rateLimit.worstWindow}, ${rateLimit.refused} × 429`,
+      baseline: `L = ${rateLimit.limit}/s`,
+      ratio: `${(100 * rateLimit.achievedRatio).toFixed(1)}% of L`,
+      target: "≥ 95% of L, no 1 s window > L",
+      met: rateLimit.achievedRatio >= 0.95 && rateLimit.worstWindow <= rateLimit.limit
+    })
+  }
+  if (soak !== undefined) {
+    const worst = soak.series.reduce((a, b) => (b.growth > a.growth ? b : a))
+    out.push({
+      scenario: `soak: ${soak.minutes} min at ${soak.ratePerSecond} jobs/s (POST + GET each)`,
+      vendorflow: soak.series
+        .map((series) => `${series.process} ${series.afterOneMinuteMiB.toFixed(0)} → ${series.atEndMiB.toFixed(0)} MiB`)
+        .join(", "),
+      baseline: "RSS after 1 min",
+      ratio: `worst ${worst.growth >= 0 ? "+" : ""}${(100 * worst.growth).toFixed(1)}% (${worst.process}), ${soak.errors} errors`,
+      target: "≤ +10%",
+      met: soak.series.every((series) => series.growth <= 0.1)
+    })
+  }
+  return out
+}
+
+/**
+ * The main table as Markdown.
+ */
+export const table = (results: Results): string => {
+  const lines = [
+    "| scenario | vendorflow | baseline (same run) | ratio | target | met |",
+    "|---|---|---|---|---|---|",
+    ...rows(results).map(
+      (row) =>
+        `| ${row.scenario} | ${row.vendorflow} | ${row.baseline} | ${row.ratio} | ${row.target} | ${
+          row.met === undefined ? "" : row.met ? "yes" : "**no**"
+        } |`
+    )
+  ]
+  return lines.join("\n")
+}
+
+/**
+ * The memory readings as Markdown: one column per moment, one row per process.
+ */
+export const memoryTable = (readings: ReadonlyArray<Bench.MemoryReading>): string => {
+  const moments = [...new Set(readings.map((reading) => reading.when))]
+  const processes = [...new Set(readings.map((reading) => reading.process))]
+  const cell = (process: string, when: string) => {
+    const reading = readings.find((entry) => entry.process === process && entry.when === when)
+    return reading === undefined ? "" : reading.rssMiB.toFixed(0)
+  }
+  return [
+    `| RSS (MiB) | ${moments.join(" | ")} |`,
+    `|---|${moments.map(() => "---:").join("|")}|`,
+    ...processes.map((process) => `| ${process} | ${moments.map((when) => cell(process, when)).join(" | ")} |`)
+  ].join("\n")
+}

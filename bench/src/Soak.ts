@@ -1,0 +1,152 @@
+/**
+ * The soak (`--soak`, not run by default): a stack of its own (server, workers, mock at 0 ms)
+ * under a steady open-loop load for `minutes` minutes, `rate` jobs a second each posted and then
+ * read back, with the resident memory of the server and every worker sampled every 5 s. What it
+ * answers: does memory level off (RSS after 10 minutes within 10% of RSS after 1 minute)?
+ *
+ * Finished jobs expire after two minutes (`REDIS_JOB_TTL`) so that the shared Redis does not fill
+ * up with the soak's jobs; that is the store's own setting, not a bench-only path.
+ */
+import { performance } from "node:perf_hooks"
+import { setTimeout as sleep } from "node:timers/promises"
+import { Pool } from "undici"
+import * as Bench from "./Bench.ts"
+import { jobBody } from "./Body.ts"
+import * as Stack from "./Stack.ts"
+
+/**
+ * One process's memory over the soak.
+ */
+export interface Series {
+  readonly process: string
+  /** [seconds since the start, RSS MiB]. */
+  readonly samples: ReadonlyArray<readonly [number, number]>
+  readonly afterOneMinuteMiB: number
+  readonly atEndMiB: number
+  /** `atEnd / afterOneMinute - 1`, a fraction. */
+  readonly growth: number
+}
+
+/**
+ * What the soak measured.
+ */
+export interface Result {
+  readonly minutes: number
+  readonly ratePerSecond: number
+  readonly iterations: number
+  readonly errors: number
+  readonly series: ReadonlyArray<Series>
+}
+
+const nearest = (samples: ReadonlyArray<readonly [number, number]>, second: number): number => {
+  let best = samples[0]
+  for (const sample of samples) {
+    if (Math.abs(sample[0] - second) < Math.abs((best?.[0] ?? 0) - second)) best = sample
+  }
+  return best?.[1] ?? Number.NaN
+}
+
+/**
+ * Runs the soak.
+ */
+export const run = async (
+  context: Bench.Context,
+  options: { readonly minutes: number; readonly rate: number; readonly workers: number }
+): Promise<Result> => {
+  const prefix = Bench.randomPrefix("soak")
+  const mock = await Stack.mockSync(context.env, { name: "mock-sync-soak", latency: "0" })
+  const ttl = { ...context.env, extra: { REDIS_JOB_TTL: "2 minutes", ...context.env.extra } }
+  const server = await Stack.vendorflowServer(ttl, { name: "server-soak", prefix, mockUrl: mock.url })
+  const workers = await Stack.vendorflowWorkers(ttl, {
+    name: "worker-soak",
+    n: options.workers,
+    prefix,
+    mockUrl: mock.url,
+    publicUrl: server.url
+  })
+  const procs = [server.proc, ...workers]
+  const samples = new Map(procs.map((proc) => [proc.name, [] as Array<readonly [number, number]>]))
+  const pool = new Pool(server.url, { connections: 64 })
+  const started = performance.now()
+  const end = started + options.minutes * 60_000
+  let iterations = 0
+  let errors = 0
+  let inFlight = 0
+  const pending = new Set<Promise<void>>()
+
+  const iteration = async () => {
+    inFlight++
+    try {
+      const posted = await pool.request({
+        method: "POST",
+        path: "/jobs",
+        headers: { "content-type": "application/json" },
+        body: jobBody
+      })
+      const text = await posted.body.text()
+      if (posted.statusCode !== 200) {
+        errors++
+        return
+      }
+      const id = (JSON.parse(text) as { readonly request_id: string }).request_id
+      const read = await pool.request({ method: "GET", path: `/jobs/${id}` })
+      await read.body.dump()
+      if (read.statusCode !== 200) errors++
+      iterations++
+    } catch {
+      errors++
+    } finally {
+      inFlight--
+    }
+  }
+
+  const sampler = (async () => {
+    while (performance.now() < end) {
+      const second = (performance.now() - started) / 1000
+      for (const proc of procs) {
+        const rss = proc.rss()
+        if (rss !== undefined) samples.get(proc.name)?.push([Math.round(second), rss / 2 ** 20])
+      }
+      await sleep(5000)
+    }
+  })()
+
+  // Open loop: every 10 ms, start the iterations due by now, unless 1,000 are already in flight.
+  let due = 0
+  let lastLog = started
+  while (performance.now() < end) {
+    const now = performance.now()
+    const shouldHaveStarted = Math.floor(((now - started) / 1000) * options.rate)
+    while (due < shouldHaveStarted) {
+      due++
+      if (inFlight < 1000) {
+        const running = iteration()
+        pending.add(running)
+        void running.then(() => pending.delete(running))
+      } else errors++
+    }
+    if (now - lastLog >= 60_000) {
+      lastLog = now
+      const server = samples.get(procs[0]!.name)?.at(-1)?.[1] ?? Number.NaN
+      context.log(
+        `  soak ${Math.round((now - started) / 60_000)} min: ${iterations} iterations, ${errors} errors, server RSS ${server.toFixed(0)} MiB`
+      )
+    }
+    await sleep(10)
+  }
+  await sampler
+  await Promise.all(pending)
+  await pool.close()
+
+  const series = procs.map((proc): Series => {
+    const mine = samples.get(proc.name) ?? []
+    const afterOneMinuteMiB = nearest(mine, 60)
+    const atEndMiB = mine.at(-1)?.[1] ?? Number.NaN
+    return { process: proc.name, samples: mine, afterOneMinuteMiB, atEndMiB, growth: atEndMiB / afterOneMinuteMiB - 1 }
+  })
+  Bench.recordMemory(context, "after soak", procs)
+  await Stack.stop(...workers)
+  await Stack.stop(server.proc, mock.proc)
+  await Stack.dropKeys(context.redis, prefix)
+  return { minutes: options.minutes, ratePerSecond: options.rate, iterations, errors, series }
+}
