@@ -117,6 +117,8 @@ describe("Acme Credit end to end", () => {
         assertCompleted(yield* submitAndAwait(api, { vendor: "acme-credit", company: "Acme Corp" }))
         assert.strictEqual(yield* worker.stop("SIGTERM"), 0)
         assert.strictEqual(yield* server.stop("SIGTERM"), 0)
-      })
+      }),
+    // Two processes start while the rest of the suite runs; their start-up alone can take seconds.
+    60_000
   )
 })
