@@ -245,6 +245,23 @@ export class InvalidPayload extends HttpApiError.Problem<InvalidPayload>()(
 ) {}
 
 /**
+ * 503 from `/ready`: a backend does not answer; `checks` says which.
+ *
+ * @category problems
+ */
+export class NotReady extends HttpApiError.Problem<NotReady>()(
+  "NotReady",
+  { type: `${problemTypePrefix}not-ready`, status: 503, title: "Not ready" },
+  {
+    detail: Schema.String,
+    checks: Schema.Record(
+      Schema.String,
+      Schema.Struct({ status: Schema.String, error: Schema.optionalKey(Schema.String) })
+    )
+  }
+) {}
+
+/**
  * 409: only a failed job can be sent round again.
  *
  * @category problems
@@ -605,14 +622,23 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks")
  *
  * @category groups
  */
-export class SystemGroup extends HttpApiGroup.make("system").add(
-  HttpApiEndpoint.get("health", "/health", { success: Health }).annotateMerge(
-    OpenApi.annotations({
-      summary: "Liveness, the loaded vendors, and whether each backend (Redis, MongoDB) answers",
-      description: "Always 200 while the process serves; `status` is `degraded` when a backend is down."
-    })
+export class SystemGroup extends HttpApiGroup.make("system")
+  .add(
+    HttpApiEndpoint.get("health", "/health", { success: Health }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Liveness, the loaded vendors, and whether each backend (Redis, MongoDB) answers",
+        description: "Always 200 while the process serves; `status` is `degraded` when a backend is down."
+      })
+    )
   )
-) {}
+  .add(
+    HttpApiEndpoint.get("ready", "/ready", { success: Health, error: NotReady }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Readiness: 200 while every backend answers, 503 otherwise",
+        description: "For a load balancer or an orchestrator: take the instance out of rotation while it answers 503."
+      })
+    )
+  ) {}
 
 /**
  * The vendorflow HTTP API.

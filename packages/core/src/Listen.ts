@@ -6,12 +6,20 @@
 import { Config, Schema } from "effect"
 
 /**
+ * A TCP port as an environment variable holds it: 0 to 65535.
+ *
+ * @category config
+ */
+export const PortFromString = Schema.NumberFromString.check(
+  Schema.isInt(),
+  Schema.isBetween({ minimum: 0, maximum: 65535 })
+)
+
+/**
  * A TCP port from the variable `name`, `defaultPort` when unset; 0 asks the OS for a free one
  * (which `Config.Port` refuses), as tests and side-by-side runs need.
  *
  * @category config
  */
 export const portConfig = (name: string, defaultPort: number): Config.Config<number> =>
-  Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), name).pipe(
-    Config.withDefault(defaultPort)
-  )
+  Config.schema(PortFromString, name).pipe(Config.withDefault(defaultPort))

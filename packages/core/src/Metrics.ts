@@ -7,7 +7,11 @@
  *
  * @since 0.1.0
  */
-import { Effect, Metric } from "effect"
+import { Effect, Layer, Metric, Schedule } from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import { JobQueue } from "./JobQueue.ts"
+import * as VendorCircuit from "./VendorCircuit.ts"
+import { VendorRegistry } from "./VendorRegistry.ts"
 
 const latencyBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
 
@@ -117,3 +121,35 @@ export const observe = (metric: Metric.Histogram<number>, labels: Labels, value:
  */
 export const set = (metric: Metric.Gauge<number>, labels: Labels, value: number): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(metric, labels), value)
+
+/**
+ * Samples the gauges once: each vendor's backlog and whether its circuit is open.
+ *
+ * @category sampling
+ */
+export const sample = Effect.gen(function* () {
+  const queue = yield* JobQueue
+  const registry = yield* VendorRegistry
+  const breaker = yield* CircuitBreaker.CircuitBreaker
+  yield* Effect.forEach(
+    registry.vendors,
+    (vendor) =>
+      Effect.gen(function* () {
+        const labels = { vendor: vendor.name }
+        const depth = yield* queue.depth(vendor.name).pipe(Effect.option)
+        if (depth._tag === "Some") yield* set(queueDepth, labels, depth.value)
+        const state = yield* breaker.state(VendorCircuit.key(vendor.name)).pipe(Effect.option)
+        if (state._tag === "Some") yield* set(circuitOpen, labels, state.value._tag === "Closed" ? 0 : 1)
+      }),
+    { discard: true }
+  )
+})
+
+/**
+ * Samples the gauges every 5 seconds for the life of the layer.
+ *
+ * @category layers
+ */
+export const layerSampler = Layer.effectDiscard(
+  Effect.forkScoped(sample.pipe(Effect.repeat(Schedule.spaced("5 seconds"))))
+)

@@ -17,6 +17,7 @@ import {
   Jobs,
   type JobStore,
   Listen,
+  Metrics,
   type RateLimiter,
   type Vendor,
   type VendorDefinition,
@@ -73,7 +74,11 @@ const vendors = (options: Options) =>
 const engine = (publicUrl: string | undefined) =>
   Layer.unwrap(
     HttpServer.addressFormattedWith((address) =>
-      Effect.succeed(Consumer.layer().pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: publicUrl ?? address }))))
+      Effect.succeed(
+        Layer.mergeAll(Consumer.layer(), Metrics.layerSampler).pipe(
+          Layer.provide(JobProcessor.layer({ webhookBaseUrl: publicUrl ?? address }))
+        )
+      )
     )
   )
 

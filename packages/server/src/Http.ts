@@ -335,9 +335,24 @@ export const systemHandlers = HttpApiBuilder.group(
     const registry = yield* VendorRegistry.VendorRegistry
     const health = yield* Health.Health
     const vendors = registry.vendors.map((vendor) => vendor.name)
-    return handlers.handle("health", () =>
-      Effect.map(Health.report.pipe(Effect.provideService(Health.Health, health)), (report) => ({ ...report, vendors }))
-    )
+    const report = Health.report.pipe(Effect.provideService(Health.Health, health))
+    return handlers
+      .handle("health", () => Effect.map(report, (result) => ({ ...result, vendors })))
+      .handle("ready", () =>
+        Effect.flatMap(report, (result) =>
+          result.status === "ok"
+            ? Effect.succeed({ ...result, vendors })
+            : Effect.fail(
+                new Api.NotReady({
+                  detail: `not ready: ${Object.entries(result.checks)
+                    .filter(([, check]) => check.status === "down")
+                    .map(([name]) => name)
+                    .join(", ")} down`,
+                  checks: result.checks
+                })
+              )
+        )
+      )
   })
 )
 

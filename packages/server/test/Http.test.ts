@@ -611,6 +611,7 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
         "/jobs",
         "/jobs/{id}",
         "/jobs/{id}/retry",
+        "/ready",
         "/vendor-webhook/{vendor}"
       ])
       assert.deepStrictEqual(Object.keys(doc.paths["/jobs"] ?? {}).sort(), ["get", "post"])
@@ -624,6 +625,12 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
       assert.strictEqual(response.status, 200)
       assert.match(response.headers.get("content-type") ?? "", /^text\/html/)
       assert.include(yield* Effect.promise(() => response.text()), "<html")
+    })
+  )
+
+  it.effect("GET /ready is 200 while every backend answers", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* send("/ready")).status, 200)
     })
   )
 
@@ -705,7 +712,7 @@ const DegradedServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress
           BrokenStore,
           JobQueue.layerMemory,
           Cleaner.layer,
-          Health.layerNone,
+          Health.layer([{ name: "store", check: Effect.fail({ message: "store at 10.0.0.1 is down" }) }]),
           Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha, beta]))
         )
       )
@@ -716,6 +723,16 @@ const DegradedServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress
 )
 
 layer(DegradedServer, live)("a degraded store", (it) => {
+  it.effect("/health stays 200 but says degraded; /ready answers 503 naming what is down", () =>
+    Effect.gen(function* () {
+      const health = yield* send("/health")
+      assert.strictEqual(health.status, 200)
+      assert.strictEqual(((yield* bodyOf(health)) as { status: string }).status, "degraded")
+      const problem = yield* expectProblem(yield* send("/ready"), 503, "not-ready")
+      assert.match(String(problem.detail), /store down/)
+    })
+  )
+
   it.effect("store unavailable is a 503 problem with Retry-After", () =>
     Effect.gen(function* () {
       const submitted = yield* postJson("/jobs", { query: "acme" })

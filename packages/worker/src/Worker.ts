@@ -8,13 +8,19 @@ import {
   Consumer,
   JobProcessor,
   type JobQueue,
+  Listen,
+  Metrics,
   type JobStore,
   type RateLimiter,
   Sweeper,
   type VendorRegistry
 } from "@vendorflow/core"
-import { type Config, Layer } from "effect"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Config, Effect, Layer } from "effect"
+import { HttpRouter, type HttpServerError } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
 import type { CircuitBreaker } from "effect/persistence"
+import { createServer } from "node:http"
 
 /**
  * The consumer loops running the engine, and the recovery sweeper; the engine's webhook base URL
@@ -31,4 +37,23 @@ export const layer: Layer.Layer<
   | RateLimiter.RateLimiter
   | CircuitBreaker.CircuitBreaker
   | Cleaner.Cleaner
-> = Layer.mergeAll(Consumer.layerConfig, Sweeper.layerConfig).pipe(Layer.provide(JobProcessor.layerConfig))
+> = Layer.mergeAll(Consumer.layerConfig, Sweeper.layerConfig, Metrics.layerSampler).pipe(
+  Layer.provide(JobProcessor.layerConfig)
+)
+
+/**
+ * `GET /metrics` (Prometheus text) on `METRICS_PORT` (and `HOST`), when that is set; off otherwise,
+ * so several workers on one host don't contend for a port (in a container, set it: 9464 by convention).
+ *
+ * @category layers
+ */
+export const layerMetricsServer: Layer.Layer<never, Config.ConfigError | HttpServerError.ServeError> = Layer.unwrap(
+  Effect.gen(function* () {
+    const port = yield* Config.option(Config.schema(Listen.PortFromString, "METRICS_PORT"))
+    const host = yield* Config.String("HOST").pipe(Config.withDefault("127.0.0.1"))
+    if (port._tag === "None") return Layer.empty
+    return HttpRouter.serve(PrometheusMetrics.layerHttp({ path: "/metrics" }), { disableLogger: true }).pipe(
+      Layer.provide(NodeHttpServer.layer(createServer, { port: port.value, host }))
+    )
+  })
+)

@@ -16,7 +16,7 @@ const Vendors = Adapters.layer
 
 Main.run(
   "vendorflow-worker",
-  Worker.layer.pipe(
+  Layer.mergeAll(Worker.layer, Worker.layerMetricsServer).pipe(
     Layer.provide(Layer.mergeAll(Backends.layer, Vendors)),
     Layer.tap(() => Effect.log("vendorflow-worker: consuming"))
   )
