@@ -323,7 +323,12 @@ export const make = (options: Options) =>
       if (Option.isSome(resubmitted)) yield* queue.enqueue(job.vendor, job.id)
     })
 
-    return JobProcessor.of({ process, expire })
+    return JobProcessor.of({
+      // Every log line of a delivery's run names its job and vendor.
+      process: (delivery) =>
+        process(delivery).pipe(Effect.annotateLogs({ job_id: delivery.jobId, vendor: delivery.vendor })),
+      expire: (job) => expire(job).pipe(Effect.annotateLogs({ job_id: job.id, vendor: job.vendor }))
+    })
   })
 
 /**

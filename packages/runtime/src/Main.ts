@@ -1,13 +1,15 @@
 /**
  * Runs a vendorflow process: launches its layer under `NodeRuntime.runMain`, turns a start-up
  * failure (a bad URL, an unreachable server, a missing adapter) into one clear line on stderr and
- * exit code 1, and exits 0 after a SIGINT/SIGTERM shutdown.
+ * exit code 1, and exits 0 after a SIGINT/SIGTERM shutdown. Logs and traces as
+ * {@link Observability} configures them.
  *
  * @since 0.1.0
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Shutdown } from "@vendorflow/core"
 import { Cause, Console, Effect, Layer } from "effect"
+import * as Observability from "./Observability.ts"
 
 const messageOf = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
@@ -21,7 +23,7 @@ const messageOf = (error: unknown): string =>
  */
 export const run = <E>(name: string, layer: Layer.Layer<never, E>): void =>
   NodeRuntime.runMain(
-    Layer.launch(layer).pipe(
+    Layer.launch(layer.pipe(Layer.provide(Observability.layer(name)))).pipe(
       Effect.catchCause((cause) =>
         Cause.hasInterruptsOnly(cause)
           ? Effect.failCause(cause)

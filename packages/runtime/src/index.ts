@@ -6,3 +6,4 @@
 export * as Adapters from "./Adapters.ts"
 export * as Backends from "./Backends.ts"
 export * as Main from "./Main.ts"
+export * as Observability from "./Observability.ts"
