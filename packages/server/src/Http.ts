@@ -22,7 +22,7 @@ import {
   type Vendor,
   VendorRegistry
 } from "@vendorflow/core"
-import { ByteSize, Cause, Config, Effect, Layer, SchemaIssue } from "effect"
+import { ByteSize, Cause, Config, Effect, Layer, Result, SchemaIssue } from "effect"
 import {
   FindMyWay,
   HttpIncomingMessage,
@@ -97,12 +97,47 @@ const isBodyTooLarge = (error: HttpServerError.HttpServerError): boolean =>
 const readText = (request: HttpServerRequest.HttpServerRequest, maxBodyBytes: number) => {
   const declared = Number(request.headers["content-length"])
   if (declared > maxBodyBytes) return Effect.fail(tooLarge(maxBodyBytes))
-  return request.text.pipe(
+  return request.arrayBuffer.pipe(
     Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
     Effect.mapError((error) =>
       isBodyTooLarge(error) ? tooLarge(maxBodyBytes) : new Api.MalformedJson({ detail: "The body could not be read." })
-    )
+    ),
+    Effect.flatMap((bytes) => Effect.fromResult(decodeUtf8(new Uint8Array(bytes))))
   )
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * A body's bytes as text; bytes that are not UTF-8 are a 400, not replacement characters in a
+ * stored payload.
+ *
+ * @category handlers
+ */
+export const decodeUtf8 = (bytes: Uint8Array): Result.Result<string, Api.MalformedJson> =>
+  Result.try({
+    try: () => utf8.decode(bytes),
+    catch: () => new Api.MalformedJson({ detail: "The body is not valid UTF-8." })
+  })
+
+/**
+ * How deeply a payload may nest. JSON.parse takes any depth, but a payload is stored, queued and
+ * sent on to vendors, and MongoDB documents stop at 100 levels.
+ *
+ * @category constants
+ */
+export const maxJsonDepth = 64
+
+/** Whether `value` nests deeper than `limit`, found without recursion (the input may be hostile). */
+const nestsDeeperThan = (value: unknown, limit: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() ?? [undefined, 0]
+    if (typeof current !== "object" || current === null) continue
+    if (depth > limit) return true
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return false
 }
 
 const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
@@ -148,22 +183,39 @@ const readJsonObject = Effect.fnUntraced(function* (
   const unsupported = contentTypeProblem(contentType)
   if (unsupported !== undefined) return yield* new Api.UnsupportedMediaType({ detail: unsupported })
   const text = yield* readText(request, maxBodyBytes)
-  if (text.trim() === "") return yield* new Api.MalformedJson({ detail: "The body is empty; send a JSON object." })
-  const value: unknown = yield* Effect.try({
-    try: () => JSON.parse(text),
+  return yield* Effect.fromResult(parseJsonObject(text))
+})
+
+/**
+ * The text of a `POST /jobs` body as a JSON object, or the problem that explains why not (400 for
+ * an empty or malformed body, 422 for JSON that is not an object or names a vendor that is not a
+ * string). Shared by the full route and the hot path (`HotPath.ts`).
+ *
+ * @category handlers
+ */
+export const parseJsonObject = (text: string): Result.Result<Job.JsonObject, Api.MalformedJson | Api.InvalidPayload> => {
+  if (text.trim() === "") return Result.fail(new Api.MalformedJson({ detail: "The body is empty; send a JSON object." }))
+  return Result.try({
+    try: (): unknown => JSON.parse(text),
     catch: (error) =>
       new Api.MalformedJson({
         detail: `The body is not well-formed JSON: ${error instanceof Error ? error.message : String(error)}.`
       })
-  })
-  if (!isJsonObject(value)) {
-    return yield* new Api.InvalidPayload({ detail: `Expected a JSON object, got ${describeJson(value)}.` })
-  }
-  if (value["vendor"] !== undefined && typeof value["vendor"] !== "string") {
-    return yield* new Api.InvalidPayload({ detail: "The payload's vendor must be a string." })
-  }
-  return value
-})
+  }).pipe(
+    Result.flatMap((value): Result.Result<Job.JsonObject, Api.MalformedJson | Api.InvalidPayload> => {
+      if (!isJsonObject(value)) {
+        return Result.fail(new Api.InvalidPayload({ detail: `Expected a JSON object, got ${describeJson(value)}.` }))
+      }
+      if (value["vendor"] !== undefined && typeof value["vendor"] !== "string") {
+        return Result.fail(new Api.InvalidPayload({ detail: "The payload's vendor must be a string." }))
+      }
+      if (nestsDeeperThan(value, maxJsonDepth)) {
+        return Result.fail(new Api.InvalidPayload({ detail: `The payload nests deeper than ${maxJsonDepth} levels.` }))
+      }
+      return Result.succeed(value)
+    })
+  )
+}
 
 // ---------------------------------------------------------------------------------------------
 // Handlers
@@ -193,6 +245,61 @@ export const cachedView = (job: Job.Job, ifNoneMatch: string | undefined): HttpS
 }
 
 /**
+ * Submits a job and answers `{ request_id }`, or fails with the problem the API answers for the
+ * service's error. Shared by the full route and the hot path (`HotPath.ts`).
+ *
+ * @category handlers
+ */
+export const submitJob = (
+  jobs: Jobs.Jobs["Service"],
+  options: {
+    readonly payload: Job.JsonObject
+    readonly vendor?: string | undefined
+    readonly idempotencyKey?: string | undefined
+  }
+) =>
+  jobs.submit(options).pipe(
+    Effect.map((job): Api.Submitted => ({ request_id: job.id })),
+    Effect.catchTags({
+      UnknownVendor: (error) =>
+        Effect.fail(
+          new Api.UnknownVendor({
+            detail: error.message,
+            vendor: error.vendor,
+            known_vendors: error.known
+          })
+        ),
+      IdempotencyConflict: (error) =>
+        Effect.fail(
+          new Api.IdempotencyConflict({
+            detail: error.message,
+            idempotency_key: error.idempotencyKey,
+            request_id: error.id
+          })
+        ),
+      Backlogged: (error) =>
+        Effect.fail(new Api.ServiceUnavailable({ detail: error.message, retry_after: retryAfterSeconds })),
+      JobStoreError: serviceUnavailable,
+      JobQueueError: serviceUnavailable
+    })
+  )
+
+/**
+ * Reads a job back as {@link cachedView} answers it, or fails with the problem the API answers.
+ * Shared by the full route and the hot path (`HotPath.ts`).
+ *
+ * @category handlers
+ */
+export const readJob = (jobs: Jobs.Jobs["Service"], id: Job.JobId, ifNoneMatch: string | undefined) =>
+  jobs.get(id).pipe(
+    Effect.map((job) => cachedView(job, ifNoneMatch)),
+    Effect.catchTags({
+      JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
+      JobStoreError: serviceUnavailable
+    })
+  )
+
+/**
  * The handlers of `POST /jobs` and `GET /jobs/{id}`.
  *
  * @category handlers
@@ -207,31 +314,8 @@ export const jobsHandlers = (options: Options) =>
         .handleRaw("submit", ({ headers, query, request }) =>
           readJsonObject(request, options.maxBodyBytes).pipe(
             Effect.flatMap((payload) =>
-              jobs.submit({ payload, vendor: query.vendor, idempotencyKey: headers["idempotency-key"] })
-            ),
-            Effect.map((job): Api.Submitted => ({ request_id: job.id })),
-            Effect.catchTags({
-              UnknownVendor: (error) =>
-                Effect.fail(
-                  new Api.UnknownVendor({
-                    detail: error.message,
-                    vendor: error.vendor,
-                    known_vendors: error.known
-                  })
-                ),
-              IdempotencyConflict: (error) =>
-                Effect.fail(
-                  new Api.IdempotencyConflict({
-                    detail: error.message,
-                    idempotency_key: error.idempotencyKey,
-                    request_id: error.id
-                  })
-                ),
-              Backlogged: (error) =>
-                Effect.fail(new Api.ServiceUnavailable({ detail: error.message, retry_after: retryAfterSeconds })),
-              JobStoreError: serviceUnavailable,
-              JobQueueError: serviceUnavailable
-            })
+              submitJob(jobs, { payload, vendor: query.vendor, idempotencyKey: headers["idempotency-key"] })
+            )
           )
         )
         .handle("list", ({ query }) =>
@@ -264,15 +348,7 @@ export const jobsHandlers = (options: Options) =>
             })
           )
         )
-        .handleRaw("get", ({ params, request }) =>
-          jobs.get(params.id).pipe(
-            Effect.map((job) => cachedView(job, request.headers["if-none-match"])),
-            Effect.catchTags({
-              JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
-              JobStoreError: serviceUnavailable
-            })
-          )
-        )
+        .handleRaw("get", ({ params, request }) => readJob(jobs, params.id, request.headers["if-none-match"]))
     })
   )
 
