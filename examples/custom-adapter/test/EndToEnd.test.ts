@@ -111,7 +111,7 @@ describe("Acme Credit end to end", () => {
         const bin = (path: string) => fileURLToPath(new URL(`../../../packages/${path}`, import.meta.url))
         const shared = { ...adapterEnv(acme.url), REDIS_URL: redisUrl, REDIS_PREFIX: prefix }
         const server = yield* ChildProcess.start(bin("server/src/bin.ts"), { ...shared, PORT: "0" })
-        const [, api = ""] = yield* server.waitFor(/Listening on (http:\/\/\S+)/)
+        const [, api = ""] = yield* server.waitFor(/Listening on (http:\/\/[^\s"]+)/)
         const worker = yield* ChildProcess.start(bin("worker/src/bin.ts"), { ...shared, PUBLIC_URL: api })
         yield* worker.waitFor(/vendorflow-worker: consuming/)
         assertCompleted(yield* submitAndAwait(api, { vendor: "acme-credit", company: "Acme Corp" }))

@@ -296,7 +296,7 @@ describe("the server process", () => {
         VENDORFLOW_ADAPTERS: "@vendorflow/example-custom-adapter",
         VENDOR_ACME_CREDIT_API_KEY: "k"
       })
-      const [, url] = yield* server.waitFor(/Listening on (http:\/\/\S+)/)
+      const [, url] = yield* server.waitFor(/Listening on (http:\/\/[^\s"]+)/)
       const health = yield* Effect.promise(() =>
         fetch(`${url}/health`).then((r) => r.json() as Promise<{ vendors: Array<string> }>)
       )
