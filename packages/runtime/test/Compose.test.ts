@@ -288,6 +288,14 @@ describe("docker-compose.yml", () => {
   })
 })
 
+describe("docs/operations.md", () => {
+  it("documents every variable the code reads", () => {
+    const documented = read("docs/operations.md")
+    const missing = [...readByCode.keys()].filter((name) => !documented.includes(`\`${name}\``)).sort()
+    assert.deepStrictEqual(missing, [])
+  })
+})
+
 describe("Dockerfile", () => {
   const dockerfile = read("Dockerfile")
 
