@@ -1,7 +1,7 @@
 /**
  * What the reference vendors share: a real HTTP server with its own rate limit, an arrivals record,
- * `GET /health`, `GET|DELETE /arrivals`, the `POST /process` pipeline (read, rate-limit, validate,
- * answer, record), fake answer data with stray whitespace for the cleaner, and the env formats for
+ * `GET /health`, `GET|DELETE /arrivals`, the `POST /process` pipeline (read, rate-limit, scripted
+ * faults, validate, answer, record), fake answer data with stray whitespace for the cleaner, and the env formats for
  * latencies (`"100-500"`) and rate limits (`"5/1s"`). Serving and recording come from the kit's
  * `LocalServer`, the env formats from `VendorDefinition`.
  *
@@ -21,6 +21,7 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
+import * as FaultScript from "./FaultScript.ts"
 
 /**
  * A range of milliseconds; each use draws uniformly from `[min, max]`.
@@ -154,7 +155,8 @@ export const recorderRoutes = LocalServer.recorderRoutes
 
 /**
  * One `POST /process` as the vendor saw it. `status` is what it answered, or 499 when the client
- * hung up first. Records are kept in the order answered; `at` is when the request arrived.
+ * hung up first; `fault`, the scripted fault it got (see `FaultScript`), if any. Records are kept
+ * in the order answered; `at` is when the request arrived.
  *
  * @category records
  */
@@ -162,7 +164,8 @@ export const Arrival = Schema.Struct({
   at: Schema.Number,
   jobId: Schema.NullOr(Schema.String),
   idempotencyKey: Schema.NullOr(Schema.String),
-  status: Schema.Int
+  status: Schema.Int,
+  fault: Schema.optionalKey(Schema.String)
 })
 
 /** @category records */
@@ -321,6 +324,8 @@ export interface ServerOptions {
   readonly rateLimit?: RateLimit | undefined
   /** How often an answer carries `user_info`; default 0.3. */
   readonly userInfoProbability?: number | undefined
+  /** Scripted faults for `POST /process` (see `FaultScript`); default none. */
+  readonly faults?: FaultScript.Plan<FaultScript.AnswerFault> | undefined
 }
 
 /**
@@ -346,7 +351,8 @@ export const defaultHost = LocalServer.defaultHost
 /**
  * A mock vendor's settings from env: `HOST` (default 127.0.0.1), `PORT` (default `defaultPort`; 0
  * picks a free port), `<prefix>_<timingName>` (a {@link MillisRange}), `<prefix>_RATE_LIMIT` (a
- * {@link RateLimit}, default none) and `<prefix>_USER_INFO_PROBABILITY`.
+ * {@link RateLimit}, default none), `<prefix>_USER_INFO_PROBABILITY` and `<prefix>_FAULTS` (a
+ * `FaultScript` answer plan, default none).
  *
  * @category config
  */
@@ -366,7 +372,10 @@ export const serverConfig = (options: {
     userInfoProbability: Config.schema(
       Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
       `${options.prefix}_USER_INFO_PROBABILITY`
-    ).pipe(Config.withDefault(defaultUserInfoProbability))
+    ).pipe(Config.withDefault(defaultUserInfoProbability)),
+    faults: Config.option(Config.schema(FaultScript.AnswerPlanFromString, `${options.prefix}_FAULTS`)).pipe(
+      Config.map(Option.getOrUndefined)
+    )
   })
 
 /**
@@ -380,8 +389,9 @@ export const rateLimitConfig = (name: string): Config.Config<RateLimit | undefin
 /**
  * Starts a mock vendor for the life of the scope. `POST /process` reads the body, takes a slot of
  * the rate limit (every arrival counts, malformed or not, as at a real vendor's gateway), answers
- * 429 with `Retry-After` when over it, 400 when the body is not JSON or fails `body`, and otherwise
- * whatever `process` answers; each arrival is recorded with the status it got.
+ * 429 with `Retry-After` when over it, then the job's next scripted fault if `faults` has one, 400
+ * when the body is not JSON or fails `body`, and otherwise whatever `process` answers; each arrival
+ * is recorded with the status (and fault) it got.
  *
  * @category constructors
  */
@@ -391,12 +401,14 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
   /** 0 picks a free port. */
   readonly port?: number | undefined
   readonly rateLimit?: RateLimit | undefined
+  readonly faults?: FaultScript.Plan<FaultScript.AnswerFault> | undefined
   readonly body: Schema.Decoder<B>
   readonly process: (body: B) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   readonly routes?: ReadonlyArray<HttpRouter.Route<never, never>> | undefined
 }): Effect.fn.Return<Running, HttpServerError.ServeError, Scope.Scope> {
   const arrivals = makeRecorder<Arrival>()
   const window = makeRateWindow(options.rateLimit)
+  const dealer = FaultScript.makeDealer(options.faults)
   const decodeBody = Schema.decodeUnknownEffect(options.body)
 
   const processRoute = HttpRouter.route("POST", "/process", (request: HttpServerRequest.HttpServerRequest) =>
@@ -405,9 +417,10 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
       const text = yield* Effect.option(request.text)
       const json = text._tag === "Some" ? parseJson(text.value) : text
       const identified = json._tag === "Some" ? identify(json.value) : json
-      const arrival = {
+      const jobId = identified._tag === "Some" ? identified.value.job_id : null
+      let arrival: Omit<Arrival, "status"> = {
         at,
-        jobId: identified._tag === "Some" ? identified.value.job_id : null,
+        jobId,
         idempotencyKey: request.headers["idempotency-key"] ?? null
       }
       const answer = Effect.gen(function* () {
@@ -417,6 +430,12 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
           return errorResponse(429, "rate_limited", `${options.name}: rate limit exceeded, retry in ${seconds}s`, {
             "retry-after": String(seconds)
           })
+        }
+        const step = jobId === null ? undefined : dealer.next(jobId)
+        if (step !== undefined && step.fault._tag !== "Ok") {
+          arrival = { ...arrival, fault: step.label }
+          const faulty = yield* scripted(options.name, step.fault)
+          if (faulty !== undefined) return faulty
         }
         if (json._tag === "None") return errorResponse(400, "invalid_json", "the body is not valid JSON")
         const body = yield* Effect.result(decodeBody(json.value))
@@ -441,6 +460,34 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
   const { port, url } = yield* listen(router.asHttpEffect(), options)
   return { url, port, arrivals: arrivals.all, clearArrivals: arrivals.clear }
 })
+
+// A scripted fault's answer, or undefined when the normal answer follows (late, for `Slow`).
+const scripted = (
+  name: string,
+  fault: FaultScript.AnswerFault
+): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> => {
+  switch (fault._tag) {
+    case "Ok":
+      return Effect.undefined
+    case "Slow":
+      return Effect.as(Effect.sleep(fault.millis), undefined)
+    case "Garbage":
+      return Effect.succeed(
+        HttpServerResponse.text("<html><body><h1>Service Temporarily Unavailable</h1></body></html>", {
+          status: 200,
+          contentType: "text/html"
+        })
+      )
+    case "Status":
+      return Effect.succeed(
+        fault.status === 429
+          ? errorResponse(429, "rate_limited", `${name}: rate limit exceeded (scripted)`, {
+              "retry-after": String(fault.retryAfterSeconds ?? 1)
+            })
+          : errorResponse(fault.status, "scripted_fault", `${name}: scripted ${fault.status}`)
+      )
+  }
+}
 
 /**
  * Serves `handler` on `node:http` for the life of the scope and tells where.

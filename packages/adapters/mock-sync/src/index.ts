@@ -8,6 +8,7 @@
 import * as MockSyncVendor from "./MockSyncVendor.ts"
 
 export { StubServer } from "@vendorflow/adapter-kit/simulator"
+export * as FaultScript from "./FaultScript.ts"
 export * as MockSyncServer from "./MockSyncServer.ts"
 export * as MockVendorServer from "./MockVendorServer.ts"
 export { MockSyncVendor }

@@ -1,8 +1,9 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Schema } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Schedule, Schema } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { TestClock } from "effect/testing"
+import * as FaultScript from "../src/FaultScript.ts"
 import * as MockSyncServer from "../src/MockSyncServer.ts"
 import * as MockVendorServer from "../src/MockVendorServer.ts"
 
@@ -37,6 +38,18 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
       )
     )
     return { status: response.status, headers: response.headers, json: yield* response.json }
+  })
+
+// The answer as text, whatever its content type.
+const postRaw = (url: string, jobId: string) =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(
+      HttpClientRequest.post(`${url}/process`).pipe(
+        HttpClientRequest.bodyText(JSON.stringify({ job_id: jobId }), "application/json")
+      )
+    )
+    return { status: response.status, headers: response.headers, text: yield* response.text }
   })
 
 const postJob = (url: string, jobId: string) =>
@@ -156,6 +169,135 @@ describe("MockSyncServer", () => {
       Effect.provide(NodeHttpClient.layerUndici)
     )
   )
+})
+
+describe("MockSyncServer scripted faults", () => {
+  it.live("deals scripts to jobs in turn and plays each job's steps in order, then answers normally", () =>
+    Effect.gen(function* () {
+      const server = yield* MockSyncServer.MockSyncServer
+      // a gets "503,429:2", b gets "garbage", c gets the first script again.
+      const order = ["a", "b", "c", "a", "b", "c", "a", "c", "c"]
+      const answers = yield* Effect.forEach(order, (id) => postRaw(server.url, id))
+      assert.deepStrictEqual(
+        answers.map((a) => [a.status, a.headers["retry-after"] ?? null]),
+        [
+          [503, null],
+          [200, null],
+          [503, null],
+          [429, "2"],
+          [200, null],
+          [429, "2"],
+          [200, null],
+          [200, null],
+          [200, null]
+        ]
+      )
+      assert.match(answers[1]?.text ?? "", /^<html>/)
+      assert.strictEqual(answers[1]?.headers["content-type"], "text/html")
+      assert.deepStrictEqual(
+        (yield* server.arrivals).map((a) => [a.jobId, a.status, a.fault ?? null]),
+        [
+          ["a", 503, "503"],
+          ["b", 200, "garbage"],
+          ["c", 503, "503"],
+          ["a", 429, "429:2"],
+          ["b", 200, null],
+          ["c", 429, "429:2"],
+          ["a", 200, null],
+          ["c", 200, null],
+          ["c", 200, null]
+        ]
+      )
+    }).pipe(
+      Effect.provide(
+        MockSyncServer.layerConfig().pipe(
+          Layer.provide(
+            ConfigProvider.layer(
+              ConfigProvider.fromUnknown({
+                PORT: "0",
+                MOCK_SYNC_LATENCY_MS: "0",
+                MOCK_SYNC_FAULTS: "503,429:2|garbage"
+              })
+            )
+          )
+        )
+      ),
+      Effect.provide(NodeHttpClient.layerUndici)
+    )
+  )
+
+  it.live("answers a slow step late, and records 499 when the caller gave up first", () =>
+    Effect.gen(function* () {
+      const server = yield* MockSyncServer.make({
+        ...fast,
+        faults: FaultScript.parse("slow:400,slow:2000", FaultScript.parseAnswerStep)
+      })
+      const started = Date.now()
+      const late = yield* postRaw(server.url, "s")
+      assert.strictEqual(late.status, 200)
+      assert.isAtLeast(Date.now() - started, 400)
+      const gaveUp = yield* postRaw(server.url, "s").pipe(Effect.timeout("200 millis"), Effect.exit)
+      assert.isTrue(Exit.isFailure(gaveUp))
+      const arrivals = yield* server.arrivals.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (all) => all.length === 2 }),
+        Effect.timeout("5 seconds")
+      )
+      assert.deepStrictEqual(
+        arrivals.map((a) => [a.status, a.fault ?? null]),
+        [
+          [200, "slow:400"],
+          [499, "slow:2000"]
+        ]
+      )
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+})
+
+describe("FaultScript parsing", () => {
+  it("reads answer plans: scripts by |, steps by comma, xN repeats", () => {
+    const plan = FaultScript.parse("503x2,429:3 | ok | slow:250,garbage,502", FaultScript.parseAnswerStep)
+    assert.deepStrictEqual(
+      plan?.scripts.map((script) => script.map((step) => step.label)),
+      [["503", "503", "429:3"], ["ok"], ["slow:250", "garbage", "502"]]
+    )
+    assert.deepStrictEqual(plan?.scripts[0]?.[2]?.fault, { _tag: "Status", status: 429, retryAfterSeconds: 3 })
+    assert.deepStrictEqual(FaultScript.parse("429", FaultScript.parseAnswerStep)?.scripts[0]?.[0]?.fault, {
+      _tag: "Status",
+      status: 429,
+      retryAfterSeconds: 1
+    })
+    assert.deepStrictEqual(FaultScript.parse("", FaultScript.parseAnswerStep), { scripts: [] })
+    assert.isUndefined(FaultScript.parse("200", FaultScript.parseAnswerStep))
+    assert.isUndefined(FaultScript.parse("503,,ok", FaultScript.parseAnswerStep))
+    assert.isUndefined(FaultScript.parse("explode", FaultScript.parseAnswerStep))
+  })
+
+  it("reads callback plans", () => {
+    const plan = FaultScript.parse("hold,ok|dropx2|duplicate", FaultScript.parseCallbackStep)
+    assert.deepStrictEqual(
+      plan?.scripts.map((script) => script.map((step) => step.fault)),
+      [["hold", "ok"], ["drop", "drop"], ["duplicate"]]
+    )
+    assert.isUndefined(FaultScript.parse("503", FaultScript.parseCallbackStep))
+  })
+
+  it.effect("refuses an unreadable plan in env", () =>
+    Effect.gen(function* () {
+      const read = yield* Effect.exit(
+        MockSyncServer.config.parse(ConfigProvider.fromUnknown({ MOCK_SYNC_FAULTS: "503,teapot" }))
+      )
+      assert.isTrue(Exit.isFailure(read))
+    })
+  )
+
+  it("deals scripts round the jobs in order of first arrival", () => {
+    const dealer = FaultScript.makeDealer(FaultScript.parse("503|ok,502", FaultScript.parseAnswerStep))
+    assert.deepStrictEqual(
+      ["x", "y", "z", "y", "x", "y"].map((id) => dealer.next(id)?.label ?? null),
+      ["503", "ok", "503", "502", null, null]
+    )
+    assert.isUndefined(FaultScript.makeDealer(undefined).next("x"))
+  })
 })
 
 describe("MockVendorServer parsing", () => {

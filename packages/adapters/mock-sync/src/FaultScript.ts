@@ -1,0 +1,190 @@
+/**
+ * Scripted faults for the mock vendors, read from env so that a mock vendor running as its own
+ * process misbehaves on cue (the kit's `VendorSimulator` does the same in-process, from code).
+ *
+ * A plan is one or more scripts separated by `|`, dealt to jobs in turn as each job first arrives:
+ * the first job gets the first script, the second job the second, and so on round. A script is
+ * steps separated by `,`; a job's n-th arrival gets its script's n-th step, and everything past
+ * the end behaves normally. `<step>x<n>` repeats a step n times. So `503x3|ok|503x9` makes every
+ * third job fail three times before it gets through, and every third job fail for good.
+ *
+ * Answer steps (`MOCK_SYNC_FAULTS`, `MOCK_ASYNC_FAULTS`), for `POST /process`:
+ * - `ok`: the normal answer;
+ * - a status from 400 to 599, e.g. `503`: that status with a JSON error body;
+ * - `429:<seconds>`: 429 with `Retry-After: <seconds>` (plain `429` is `429:1`);
+ * - `garbage`: 200 with an HTML page instead of JSON, as a misconfigured proxy answers;
+ * - `slow:<ms>`: the normal answer, `ms` late (a vendor slower than the caller's timeout).
+ *
+ * Callback steps (`MOCK_ASYNC_CALLBACK_FAULTS`), for the async vendor's n-th callback of a job
+ * (one per accepted `POST /process`):
+ * - `ok`: sent as usual;
+ * - `drop`: never sent (the vendor forgot the job);
+ * - `duplicate`: sent twice, one after the other;
+ * - `hold`: kept back until the job's next callback has been sent, then sent: out of order.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { VendorDefinition } from "@vendorflow/core"
+
+/**
+ * A scripted answer to one `POST /process`.
+ *
+ * @category models
+ */
+export const AnswerFault = Schema.Union([
+  Schema.TaggedStruct("Ok", {}),
+  Schema.TaggedStruct("Status", { status: Schema.Int, retryAfterSeconds: Schema.optionalKey(Schema.Int) }),
+  Schema.TaggedStruct("Garbage", {}),
+  Schema.TaggedStruct("Slow", { millis: Schema.Int })
+])
+
+/** @category models */
+export type AnswerFault = typeof AnswerFault.Type
+
+/**
+ * A scripted fate for one callback.
+ *
+ * @category models
+ */
+export const CallbackFault = Schema.Literals(["ok", "drop", "duplicate", "hold"])
+
+/** @category models */
+export type CallbackFault = typeof CallbackFault.Type
+
+/**
+ * One step: what it does, and how it was written (recorded with the arrival or callback it hit).
+ *
+ * @category models
+ */
+export interface Step<A> {
+  readonly fault: A
+  readonly label: string
+}
+
+/**
+ * Scripts dealt to jobs in turn, each a list of steps.
+ *
+ * @category models
+ */
+export interface Plan<A> {
+  readonly scripts: ReadonlyArray<ReadonlyArray<Step<A>>>
+}
+
+const planSchema = <A>(fault: Schema.Codec<A>): Schema.Codec<Plan<A>> =>
+  Schema.Struct({ scripts: Schema.Array(Schema.Array(Schema.Struct({ fault, label: Schema.String }))) })
+
+/**
+ * Reads one answer step, or undefined.
+ *
+ * @category parsing
+ */
+export const parseAnswerStep = (text: string): AnswerFault | undefined => {
+  if (text === "ok") return { _tag: "Ok" }
+  if (text === "garbage") return { _tag: "Garbage" }
+  const slow = /^slow:(\d+)$/.exec(text)
+  if (slow !== null) return { _tag: "Slow", millis: Number(slow[1]) }
+  const limited = /^429(?::(\d+))?$/.exec(text)
+  if (limited !== null) return { _tag: "Status", status: 429, retryAfterSeconds: Number(limited[1] ?? "1") }
+  const status = /^([45]\d\d)$/.exec(text)
+  return status === null ? undefined : { _tag: "Status", status: Number(status[1]) }
+}
+
+/**
+ * Reads one callback step, or undefined.
+ *
+ * @category parsing
+ */
+export const parseCallbackStep = (text: string): CallbackFault | undefined =>
+  text === "ok" || text === "drop" || text === "duplicate" || text === "hold" ? text : undefined
+
+/**
+ * Reads a plan (see the module docs) with `step` reading each step; undefined when any part is
+ * unreadable, an empty text is no plan.
+ *
+ * @category parsing
+ */
+export const parse = <A>(text: string, step: (text: string) => A | undefined): Plan<A> | undefined => {
+  if (text.trim() === "") return { scripts: [] }
+  const scripts: Array<Array<Step<A>>> = []
+  for (const script of text.split("|")) {
+    const steps: Array<Step<A>> = []
+    for (const raw of script.split(",")) {
+      const match = /^\s*(\S+?)(?:x(\d+))?\s*$/.exec(raw)
+      const fault = match === null ? undefined : step(match[1] ?? "")
+      if (match === null || fault === undefined) return undefined
+      const times = Number(match[2] ?? "1")
+      for (let i = 0; i < times; i++) steps.push({ fault, label: match[1] ?? "" })
+    }
+    scripts.push(steps)
+  }
+  return { scripts }
+}
+
+const format = <A>(plan: Plan<A>): string =>
+  plan.scripts.map((script) => script.map((step) => step.label).join(",")).join("|")
+
+const planCodec = <A>(
+  fault: Schema.Codec<A>,
+  step: (text: string) => A | undefined,
+  expected: string
+): Schema.Codec<Plan<A>, string> =>
+  VendorDefinition.fromEnvString({
+    type: planSchema(fault),
+    parse: (text) => parse(text, step),
+    format,
+    expected
+  })
+
+/**
+ * An answer plan from its env form, for `Config.schema`.
+ *
+ * @category parsing
+ */
+export const AnswerPlanFromString: Schema.Codec<Plan<AnswerFault>, string> = planCodec(
+  AnswerFault,
+  parseAnswerStep,
+  `answer faults like "503x3|ok|429:2,slow:3000|garbage"`
+)
+
+/**
+ * A callback plan from its env form, for `Config.schema`.
+ *
+ * @category parsing
+ */
+export const CallbackPlanFromString: Schema.Codec<Plan<CallbackFault>, string> = planCodec(
+  CallbackFault,
+  parseCallbackStep,
+  `callback faults like "drop|duplicate|hold,ok"`
+)
+
+/**
+ * Deals a plan's scripts to jobs and answers each job's next step.
+ *
+ * @category models
+ */
+export interface Dealer<A> {
+  /** The step for `jobId`'s next arrival; undefined past the end of its script (or with no plan). */
+  readonly next: (jobId: string) => Step<A> | undefined
+}
+
+/**
+ * A {@link Dealer} for `plan`; with no plan (or an empty one) every step is undefined.
+ *
+ * @category constructors
+ */
+export const makeDealer = <A>(plan: Plan<A> | undefined): Dealer<A> => {
+  const scripts = plan?.scripts ?? []
+  const seen = new Map<string, { readonly script: ReadonlyArray<Step<A>>; count: number }>()
+  return {
+    next: (jobId) => {
+      if (scripts.length === 0) return undefined
+      let entry = seen.get(jobId)
+      if (entry === undefined) {
+        entry = { script: scripts[seen.size % scripts.length] ?? [], count: 0 }
+        seen.set(jobId, entry)
+      }
+      return entry.script[entry.count++]
+    }
+  }
+}
