@@ -2,6 +2,8 @@
  * The reference asynchronous vendor: a real HTTP server that accepts `POST /process` at once (202)
  * and, after a random delay, POSTs the data to the job's `webhook_url`, signed with the shared
  * secret. Failed deliveries are retried with exponential backoff; every outcome is recorded.
+ * Scripted faults (`FaultScript`) make it misbehave on cue: its answers (`MOCK_ASYNC_FAULTS`) and
+ * its callbacks (`MOCK_ASYNC_CALLBACK_FAULTS`: dropped, duplicated, or held back and sent out of order).
  *
  * Routes: `POST /process` `{ job_id, payload, webhook_url }` → 202 `{ accepted: true, job_id }`
  * (429 over the limit, 400 on a bad body); `GET /health`; `GET|DELETE /arrivals`;
@@ -15,8 +17,8 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { Callbacks } from "@vendorflow/adapter-kit/simulator"
-import { MockVendorServer } from "@vendorflow/adapter-mock-sync"
-import { Clock, Config, Context, type Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { FaultScript, MockVendorServer } from "@vendorflow/adapter-mock-sync"
+import { Clock, Config, Context, type Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpClient, HttpServerResponse } from "effect/http"
 import * as MockAsyncVendor from "./MockAsyncVendor.ts"
 
@@ -34,6 +36,8 @@ export interface Options extends MockVendorServer.ServerOptions {
   readonly webhookRetry?: { readonly times: number; readonly baseDelayMs: number } | undefined
   /** How long one delivery attempt may take; default 5 seconds. */
   readonly webhookTimeout?: Duration.Input | undefined
+  /** Scripted fates for callbacks, the n-th step for a job's n-th callback; default none. */
+  readonly callbackFaults?: FaultScript.Plan<FaultScript.CallbackFault> | undefined
 }
 
 /**
@@ -59,7 +63,8 @@ export const defaultPort = 8002
 
 /**
  * One callback's fate: the status our webhook last answered (none if it never answered), after how
- * many attempts, and whether it was delivered in the end.
+ * many attempts, and whether it was delivered in the end (or `dropped`, never sent, by a scripted
+ * fault); `fault`, the scripted fault it got, if any.
  *
  * @category records
  */
@@ -69,7 +74,8 @@ export const CallbackRecord = Schema.Struct({
   webhookUrl: Schema.String,
   attempts: Schema.Int,
   status: Schema.NullOr(Schema.Int),
-  outcome: Schema.Literals(["delivered", "failed"])
+  outcome: Schema.Literals(["delivered", "failed", "dropped"]),
+  fault: Schema.optionalKey(Schema.String)
 })
 
 /** @category records */
@@ -103,30 +109,71 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const scope = yield* Effect.scope
   const callbacks = MockVendorServer.makeRecorder<CallbackRecord>()
   const secret = options.webhookSecret ?? MockAsyncVendor.defaultWebhookSecret
+  const dealer = FaultScript.makeDealer(options.callbackFaults)
+  // Callbacks held back (`hold`), per job, until that job's next callback has been sent.
+  const held = new Map<string, Array<Effect.Effect<void>>>()
 
-  const deliver = Effect.fnUntraced(function* (body: typeof ProcessBody.Type) {
+  const send = (body: typeof ProcessBody.Type, data: unknown, fault: string | undefined) =>
+    Effect.gen(function* () {
+      const sent = yield* Callbacks.send({
+        url: body.webhook_url,
+        body: JSON.stringify({ job_id: body.job_id, data }),
+        secret: Redacted.isRedacted(secret) ? Redacted.value(secret) : secret,
+        retry: options.webhookRetry,
+        timeout: options.webhookTimeout
+      }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      if (sent.outcome === "failed") {
+        yield* Effect.logWarning(`mock-async: callback for ${body.job_id} failed after ${sent.attempts} attempts`)
+      }
+      yield* callbacks.add({
+        at: yield* Clock.currentTimeMillis,
+        jobId: body.job_id,
+        webhookUrl: body.webhook_url,
+        ...sent,
+        ...(fault === undefined ? {} : { fault })
+      })
+    })
+
+  const releaseHeld = (jobId: string) =>
+    Effect.suspend(() => {
+      const waiting = held.get(jobId) ?? []
+      held.delete(jobId)
+      return Effect.all(waiting, { discard: true })
+    })
+
+  const deliver = Effect.fnUntraced(function* (
+    body: typeof ProcessBody.Type,
+    step: FaultScript.Step<FaultScript.CallbackFault> | undefined
+  ) {
     const data = yield* MockVendorServer.work({
       vendorType: "async",
       within: options.callbackDelayMs ?? defaultCallbackDelayMs,
       body,
       userInfoProbability: options.userInfoProbability
     })
-    const sent = yield* Callbacks.send({
-      url: body.webhook_url,
-      body: JSON.stringify({ job_id: body.job_id, data }),
-      secret: Redacted.isRedacted(secret) ? Redacted.value(secret) : secret,
-      retry: options.webhookRetry,
-      timeout: options.webhookTimeout
-    }).pipe(Effect.provideService(HttpClient.HttpClient, client))
-    if (sent.outcome === "failed") {
-      yield* Effect.logWarning(`mock-async: callback for ${body.job_id} failed after ${sent.attempts} attempts`)
+    switch (step?.fault) {
+      case "drop":
+        return yield* callbacks.add({
+          at: yield* Clock.currentTimeMillis,
+          jobId: body.job_id,
+          webhookUrl: body.webhook_url,
+          attempts: 0,
+          status: null,
+          outcome: "dropped",
+          fault: step.label
+        })
+      case "hold": {
+        const later = send(body, data, step.label)
+        return void held.set(body.job_id, [...(held.get(body.job_id) ?? []), later])
+      }
+      case "duplicate":
+        yield* send(body, data, step.label)
+        yield* send(body, data, step.label)
+        break
+      default:
+        yield* send(body, data, undefined)
     }
-    yield* callbacks.add({
-      at: yield* Clock.currentTimeMillis,
-      jobId: body.job_id,
-      webhookUrl: body.webhook_url,
-      ...sent
-    })
+    yield* releaseHeld(body.job_id)
   })
 
   const running = yield* MockVendorServer.serve({
@@ -134,10 +181,14 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     host: options.host,
     port: options.port,
     rateLimit: options.rateLimit,
+    faults: options.faults,
     body: ProcessBody,
     process: (body) =>
       Effect.as(
-        Effect.forkIn(deliver(body), scope),
+        Effect.forkIn(
+          Effect.suspend(() => deliver(body, dealer.next(body.job_id))),
+          scope
+        ),
         HttpServerResponse.jsonUnsafe({ accepted: true, job_id: body.job_id }, { status: 202 })
       ),
     routes: MockVendorServer.recorderRoutes("/callbacks", callbacks)
@@ -156,8 +207,9 @@ export const layer = (options: Options = {}) =>
 /**
  * The options from env: `PORT` (default 8002), `HOST` (default 127.0.0.1), `MOCK_ASYNC_DELAY_MS`
  * (`"2000-5000"` or `"0"`), `MOCK_ASYNC_RATE_LIMIT` (`"5/1s"` or `"5"`),
- * `MOCK_ASYNC_USER_INFO_PROBABILITY` and `WEBHOOK_SECRET`. `PORT` and `HOST` are the process's own,
- * so this suits a process that runs this vendor alone.
+ * `MOCK_ASYNC_USER_INFO_PROBABILITY`, `MOCK_ASYNC_FAULTS` and `MOCK_ASYNC_CALLBACK_FAULTS` (scripted
+ * faults, see `FaultScript`) and `WEBHOOK_SECRET`. `PORT` and `HOST` are the process's own, so this
+ * suits a process that runs this vendor alone.
  *
  * @category config
  */
@@ -168,12 +220,16 @@ export const config: Config.Config<Options> = Config.all({
     timingName: "DELAY_MS",
     defaultTiming: defaultCallbackDelayMs
   }),
-  webhookSecret: MockAsyncVendor.webhookSecretConfig
+  webhookSecret: MockAsyncVendor.webhookSecretConfig,
+  callbackFaults: Config.option(Config.schema(FaultScript.CallbackPlanFromString, "MOCK_ASYNC_CALLBACK_FAULTS")).pipe(
+    Config.map(Option.getOrUndefined)
+  )
 }).pipe(
-  Config.map(({ server: { timing, ...server }, webhookSecret }) => ({
+  Config.map(({ server: { timing, ...server }, webhookSecret, callbackFaults }) => ({
     ...server,
     callbackDelayMs: timing,
-    webhookSecret
+    webhookSecret,
+    callbackFaults
   }))
 )
 

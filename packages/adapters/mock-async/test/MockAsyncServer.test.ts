@@ -4,7 +4,7 @@ import { StubServer } from "@vendorflow/adapter-kit/simulator"
 import { Job, type Vendor } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Schedule, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Schedule, Scope } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import * as MockAsyncServer from "../src/MockAsyncServer.ts"
 import * as MockAsyncVendor from "../src/MockAsyncVendor.ts"
@@ -150,6 +150,61 @@ describe("MockAsyncServer", () => {
       assert.deepStrictEqual(yield* server.callbacks, [])
       assert.deepStrictEqual(yield* receiver.received, [])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+})
+
+describe("MockAsyncServer scripted callback faults", () => {
+  it.live("drops, duplicates, and holds a callback back until the job's next one (out of order)", () =>
+    Effect.gen(function* () {
+      const server = yield* MockAsyncServer.MockAsyncServer
+      const receiver = yield* StubServer.make(() => ({ status: 204 }))
+      const vendor = yield* MockAsyncVendor.make({ baseUrl: server.url })
+      // Dealt in turn: the first job "drop", the second "duplicate", the third "hold,ok".
+      const [dropped, duplicated, held] = [request(receiver.url), request(receiver.url), request(receiver.url)]
+      for (const sent of [dropped, duplicated, held]) yield* vendor.call(sent)
+      const firstRound = yield* eventually(server.callbacks, (all) => all.length === 3)
+      assert.deepStrictEqual(
+        firstRound.map((c) => [c.jobId, c.outcome, c.fault ?? null]).sort(),
+        [
+          [dropped.jobId, "dropped", "drop"],
+          [duplicated.jobId, "delivered", "duplicate"],
+          [duplicated.jobId, "delivered", "duplicate"]
+        ].sort()
+      )
+      // The held job is resubmitted: its second callback goes first, then the held one.
+      yield* vendor.call({ ...held, attempt: 2 })
+      const all = yield* eventually(server.callbacks, (all) => all.length === 5)
+      assert.deepStrictEqual(
+        all.slice(3).map((c) => [c.jobId, c.outcome, c.fault ?? null]),
+        [
+          [held.jobId, "delivered", null],
+          [held.jobId, "delivered", "hold"]
+        ]
+      )
+      const bodies = (yield* receiver.received).filter((r) => r.body.includes(held.jobId)).map((r) => r.body)
+      assert.strictEqual(bodies.length, 2)
+      assert.notStrictEqual(bodies[0], bodies[1], "each callback carries its own answer")
+      assert.strictEqual(
+        (yield* receiver.received).filter((r) => r.body.includes(dropped.jobId)).length,
+        0,
+        "a dropped callback is never sent"
+      )
+    }).pipe(
+      Effect.provide(
+        MockAsyncServer.layerConfig().pipe(
+          Layer.provide(
+            ConfigProvider.layer(
+              ConfigProvider.fromUnknown({
+                PORT: "0",
+                MOCK_ASYNC_DELAY_MS: "0-20",
+                MOCK_ASYNC_CALLBACK_FAULTS: "drop|duplicate|hold,ok"
+              })
+            )
+          )
+        )
+      ),
+      Effect.provide(NodeHttpClient.layerUndici)
+    )
   )
 })
 
