@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { defineVendor, permanent, rateLimited } from "@vendorflow/adapter-kit"
+import { defineVendor, permanent, rateLimited, type VendorDefinition } from "@vendorflow/adapter-kit"
 import { Option, Schema } from "effect"
 
 /**
@@ -62,4 +62,4 @@ export const acmeCredit = defineVendor({
  *
  * @category adapter
  */
-export const vendors = [acmeCredit]
+export const vendors: ReadonlyArray<VendorDefinition.VendorDefinition> = [acmeCredit]

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { VendorDefinition } from "@vendorflow/adapter-kit"
 import * as HttpVendor from "./HttpVendor.ts"
 
 export { HttpVendor }
@@ -14,4 +15,4 @@ export { HttpVendor }
  *
  * @category adapter
  */
-export const configure = HttpVendor.configure
+export const configure: NonNullable<VendorDefinition.AdapterModule["configure"]> = HttpVendor.configure

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { VendorDefinition } from "@vendorflow/adapter-kit"
 import * as MockAsyncVendor from "./MockAsyncVendor.ts"
 
 export * as MockAsyncServer from "./MockAsyncServer.ts"
@@ -15,4 +16,4 @@ export { MockAsyncVendor }
  *
  * @category adapter
  */
-export const vendors = [MockAsyncVendor.definition]
+export const vendors: ReadonlyArray<VendorDefinition.VendorDefinition> = [MockAsyncVendor.definition]

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { VendorDefinition } from "@vendorflow/adapter-kit"
 import * as MockSyncVendor from "./MockSyncVendor.ts"
 
 export { StubServer } from "@vendorflow/adapter-kit/simulator"
@@ -18,4 +19,4 @@ export { MockSyncVendor }
  *
  * @category adapter
  */
-export const vendors = [MockSyncVendor.definition]
+export const vendors: ReadonlyArray<VendorDefinition.VendorDefinition> = [MockSyncVendor.definition]
