@@ -21,4 +21,32 @@ describe("vendorflow-worker", () => {
       assert.strictEqual(yield* worker.stop("SIGINT"), 0)
     })
   )
+
+  it.live("an unreachable or malformed backend URL: one clear line and exit 1 at start-up, not a hang", () =>
+    Effect.gen(function* () {
+      for (const [env, expected] of [
+        [
+          { REDIS_URL: "redis://127.0.0.1:1" },
+          /^vendorflow-worker: cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/m
+        ],
+        [{ REDIS_URL: "not a url" }, /^vendorflow-worker: the Redis URL is not a URL/m],
+        [
+          { MONGODB_URI: "mongodb://127.0.0.1:1", MONGODB_SERVER_SELECTION_TIMEOUT: "1 second" },
+          /^vendorflow-worker: MongoDB: connecting for database "vendorflow" failed/m
+        ]
+      ] as const) {
+        const worker = yield* ChildProcess.start(bin, env)
+        const code = yield* worker.exited("20 seconds")
+        assert.strictEqual(code, 1)
+        assert.match(worker.output(), expected)
+        assert.strictEqual(
+          worker
+            .output()
+            .split("\n")
+            .filter((line) => line.startsWith("vendorflow-worker:")).length,
+          1
+        )
+      }
+    })
+  )
 })

@@ -19,6 +19,8 @@ export interface Running {
   readonly output: () => string
   /** The first match of `pattern` in its output, waiting at most `within`. */
   readonly waitFor: (pattern: RegExp, within?: Duration.Input) => Effect.Effect<RegExpExecArray>
+  /** Waits at most `within` for the process to end by itself; its exit code. */
+  readonly exited: (within?: Duration.Input) => Effect.Effect<number | null>
   /** Sends `signal` and waits at most `within` for the exit code (`null` when a signal ended it). */
   readonly stop: (signal: NodeJS.Signals, within?: Duration.Input) => Effect.Effect<number | null>
 }
@@ -44,6 +46,16 @@ export const start = (path: string, env: Record<string, string> = {}) =>
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    const waitExit = (within: Duration.Input) =>
+      Effect.promise(() => exited).pipe(
+        Effect.timeoutOrElse({
+          duration: within,
+          orElse: () =>
+            Effect.die(
+              new Error(`still running after ${Duration.format(Duration.fromInputUnsafe(within))}; output:\n${output}`)
+            )
+        })
+      )
     const running: Running = {
       pid: child.pid,
       output: () => output,
@@ -61,19 +73,9 @@ export const start = (path: string, env: Record<string, string> = {}) =>
               )
           })
         ),
+      exited: (within = "15 seconds") => waitExit(within),
       stop: (signal, within = "15 seconds") =>
-        Effect.sync(() => child.kill(signal)).pipe(
-          Effect.andThen(Effect.promise(() => exited)),
-          Effect.timeoutOrElse({
-            duration: within,
-            orElse: () =>
-              Effect.die(
-                new Error(
-                  `still running ${Duration.format(Duration.fromInputUnsafe(within))} after ${signal}; output:\n${output}`
-                )
-              )
-          })
-        )
+        Effect.sync(() => child.kill(signal)).pipe(Effect.andThen(waitExit(within)))
     }
     return running
   })
