@@ -193,8 +193,11 @@ const readJsonObject = Effect.fnUntraced(function* (
  *
  * @category handlers
  */
-export const parseJsonObject = (text: string): Result.Result<Job.JsonObject, Api.MalformedJson | Api.InvalidPayload> => {
-  if (text.trim() === "") return Result.fail(new Api.MalformedJson({ detail: "The body is empty; send a JSON object." }))
+export const parseJsonObject = (
+  text: string
+): Result.Result<Job.JsonObject, Api.MalformedJson | Api.InvalidPayload> => {
+  if (text.trim() === "")
+    return Result.fail(new Api.MalformedJson({ detail: "The body is empty; send a JSON object." }))
   return Result.try({
     try: (): unknown => JSON.parse(text),
     catch: (error) =>

@@ -14,6 +14,7 @@ import { type Health, type Jobs, Listen, type VendorRegistry } from "@vendorflow
 import { Config, Duration, Effect, Layer } from "effect"
 import { type Etag, type HttpPlatform, HttpRouter, type HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
+import * as HotPath from "./HotPath.ts"
 import * as Http from "./Http.ts"
 
 /**
@@ -33,6 +34,11 @@ export interface Options {
   readonly logRequests?: boolean | undefined
   /** Log the address once listening; on by default. */
   readonly logAddress?: boolean | undefined
+  /**
+   * Answer the plain `POST /jobs` and `GET /jobs/{id}` on the hot path (`HotPath.ts`); on by default,
+   * off when `logRequests` is on (the hot path logs no request lines). `HOT_PATH=false` turns it off.
+   */
+  readonly hotPath?: boolean | undefined
 }
 
 /**
@@ -44,7 +50,8 @@ export const config: Config.Config<Options> = Config.all({
   port: Listen.portConfig("PORT", 8000),
   host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
   maxBodyBytes: Http.maxBodyBytesConfig,
-  logRequests: Config.Boolean("LOG_REQUESTS").pipe(Config.withDefault(false))
+  logRequests: Config.Boolean("LOG_REQUESTS").pipe(Config.withDefault(false)),
+  hotPath: Config.Boolean("HOT_PATH").pipe(Config.withDefault(true))
 })
 
 /**
@@ -63,15 +70,21 @@ export const layerWith = (
   HttpRouter.serve(Http.layerWith({ maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes }), {
     disableLogger: options.logRequests !== true,
     disableListenLog: options.logAddress === false
-  }).pipe(
-    Layer.provideMerge(
-      NodeHttpServer.layer(createServer, {
-        port: options.port,
-        host: options.host,
-        gracefulShutdownTimeout: options.gracefulShutdownTimeout ?? Duration.seconds(10)
-      })
+  }).pipe(Layer.provideMerge(nodeServer(options)))
+
+const nodeServer = (options: Options) => {
+  const listen = {
+    port: options.port,
+    host: options.host,
+    gracefulShutdownTimeout: options.gracefulShutdownTimeout ?? Duration.seconds(10)
+  }
+  if (options.hotPath === false || options.logRequests === true) return NodeHttpServer.layer(createServer, listen)
+  return Layer.unwrap(
+    Effect.map(HotPath.make({ maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes }), (hot) =>
+      NodeHttpServer.layer(() => new HotPath.HotServer(hot), listen)
     )
   )
+}
 
 /**
  * Serves every route, configured from the environment (see the module docs). Needs the `Jobs`

@@ -1,0 +1,182 @@
+/**
+ * The hot path: which requests it takes, and that for every request it takes it answers exactly
+ * what the full app answers (status, the headers that carry meaning, body), on one shared store.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Cleaner, Health, JobQueue, Jobs, JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { Context, Effect, Layer, Option } from "effect"
+import { HttpServer } from "effect/http"
+import type { AddressInfo } from "node:net"
+import * as HotPath from "../src/HotPath.ts"
+import * as Server from "../src/Server.ts"
+
+const notCalled = () => Effect.die(new Error("no consumer runs here"))
+const alpha: Vendor.Vendor = { name: "alpha", mode: "sync", concurrency: 1, call: notCalled }
+
+const Core = Jobs.layer.pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      JobStore.layerMemory,
+      JobQueue.layerMemory,
+      Cleaner.layer,
+      Health.layerNone,
+      Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha]))
+    )
+  )
+)
+
+const live = { excludeTestServices: true }
+const maxBodyBytes = 4096
+
+interface Answer {
+  readonly status: number
+  readonly headers: Record<string, string | null>
+  readonly body: string
+}
+
+// Headers that carry meaning; Date and Keep-Alive come from Node either way.
+const compared = ["content-type", "content-length", "cache-control", "etag", "retry-after", "allow"]
+
+const fetchAnswer = (url: string, init?: RequestInit) =>
+  Effect.promise(async (): Promise<Answer> => {
+    const response = await fetch(url, init)
+    const headers: Record<string, string | null> = {}
+    for (const name of compared) headers[name] = response.headers.get(name)
+    return { status: response.status, headers, body: await response.text() }
+  })
+
+const json = (body: string | Uint8Array, headers: Record<string, string> = {}): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/json", ...headers },
+  body
+})
+
+// ---------------------------------------------------------------------------------------------
+// Which requests the hot path takes
+// ---------------------------------------------------------------------------------------------
+
+/** A hot server whose full app answers 599, so a test can tell who answered. */
+const routing = Effect.gen(function* () {
+  const handler = yield* HotPath.make({ maxBodyBytes })
+  const server = new HotPath.HotServer(handler)
+  server.on("request", (_request, response) => {
+    response.writeHead(599)
+    response.end()
+  })
+  yield* Effect.acquireRelease(
+    Effect.callback<void>((resume) => {
+      server.listen(0, "127.0.0.1", () => resume(Effect.void))
+    }),
+    () =>
+      Effect.callback<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
+  const { port } = server.address() as AddressInfo
+  return `http://127.0.0.1:${port}`
+})
+
+layer(Core, live)("the hot path takes", (it) => {
+  it.effect("the plain POST /jobs and GET /jobs/{id}, and leaves everything else to the full app", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const base = yield* routing
+        const status = (path: string, init?: RequestInit) =>
+          Effect.map(fetchAnswer(`${base}${path}`, init), (answer) => answer.status)
+        const posted = yield* fetchAnswer(`${base}/jobs`, json('{"company":"Acme"}'))
+        assert.strictEqual(posted.status, 200)
+        const id = (JSON.parse(posted.body) as { readonly request_id: string }).request_id
+        assert.strictEqual(yield* status(`/jobs/${id}`), 200)
+        // Problems the hot path answers itself: the body is read, so it must.
+        assert.strictEqual(yield* status("/jobs", json('{"company":')), 400)
+        assert.strictEqual(yield* status("/jobs", json("[1]")), 422)
+        assert.strictEqual(yield* status(`/jobs/${crypto.randomUUID()}`), 404)
+        // Everything else goes to the full app.
+        const full = [
+          yield* status("/jobs?vendor=alpha", json("{}")),
+          yield* status("/jobs", json("{}", { "idempotency-key": "k1" })),
+          yield* status("/jobs", json("{}", { "content-type": "application/json; charset=utf-8" })),
+          yield* status("/jobs", json("{}", { "content-type": "application/merge-patch+json" })),
+          yield* status("/jobs", { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" }),
+          yield* status("/jobs", json("x".repeat(maxBodyBytes + 1))),
+          yield* status("/jobs", { method: "POST", headers: { "content-type": "application/json" } }),
+          yield* status("/jobs/not-a-uuid"),
+          yield* status(`/jobs/${id}?x=1`),
+          yield* status(`/jobs/${id}/retry`, json("{}")),
+          yield* status("/jobs?status=failed"),
+          yield* status("/health"),
+          yield* status(`/jobs/${id}`, { method: "HEAD" })
+        ]
+        assert.deepStrictEqual(
+          full,
+          full.map(() => 599)
+        )
+      })
+    )
+  )
+})
+
+// ---------------------------------------------------------------------------------------------
+// The same answers as the full app
+// ---------------------------------------------------------------------------------------------
+
+// Two servers on the test's one store: the full app alone, and the full app behind the hot path.
+const Full = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false, maxBodyBytes, hotPath: false })
+const Hot = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false, maxBodyBytes })
+const urlOf = (server: typeof Full) =>
+  Effect.map(Layer.build(server), (context) =>
+    HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+  )
+const bases = Effect.all([urlOf(Full), urlOf(Hot)])
+
+/** The answer with what differs by nature (a new id) put in its place. */
+const normalize = (answer: Answer): Answer => ({
+  ...answer,
+  body: answer.body.replace(/"request_id":"[0-9a-f-]{36}"/, '"request_id":"<id>"')
+})
+
+layer(Core, live)("the hot path answers as the full app", (it) => {
+  it.effect("for good and bad bodies, known and unknown jobs, and cache validators", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const [full, hot] = yield* bases
+        const both = (path: string, init?: RequestInit) =>
+          Effect.all([fetchAnswer(`${full}${path}`, init), fetchAnswer(`${hot}${path}`, init)])
+        const same = Effect.fnUntraced(function* (what: string, path: string, init?: RequestInit) {
+          const [fromFull, fromHot] = yield* both(path, init)
+          assert.deepStrictEqual(normalize(fromHot), normalize(fromFull), what)
+          return fromHot
+        })
+        yield* same("a good job", "/jobs", json('{"company":"  Acme  ","vendor":"alpha"}'))
+        yield* same("malformed JSON", "/jobs", json('{"company":'))
+        yield* same("a blank body", "/jobs", json("   "))
+        yield* same("an array", "/jobs", json("[1,2]"))
+        yield* same("null", "/jobs", json("null"))
+        yield* same("a vendor that is not a string", "/jobs", json('{"vendor":5}'))
+        yield* same("an unknown vendor", "/jobs", json('{"vendor":"nope"}'))
+        yield* same("a byte order mark", "/jobs", json('\uFEFF{"company":"Acme"}'))
+        yield* same("invalid UTF-8", "/jobs", json(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])))
+        yield* same("deep JSON", "/jobs", json(`${"[".repeat(500)}${"]".repeat(500)}`))
+
+        const posted = yield* fetchAnswer(`${hot}/jobs`, json('{"company":"Acme"}'))
+        const id = (JSON.parse(posted.body) as { readonly request_id: string }).request_id
+        yield* same("a pending job", `/jobs/${id}`)
+        yield* same("an unknown job", `/jobs/${crypto.randomUUID()}`)
+
+        // A finished job carries validators; the hot path revalidates as the full app does.
+        const store = yield* JobStore.JobStore
+        const current = yield* store.get(id as Parameters<typeof store.get>[0])
+        assert.isTrue(Option.isSome(current))
+        yield* store.transition({ id: current.pipe(Option.getOrThrow).id, from: "pending", to: "failed" })
+        const failed = yield* same("a failed job", `/jobs/${id}`)
+        assert.isNotNull(failed.headers["etag"])
+        const etag = failed.headers["etag"] ?? ""
+        const notModified = yield* same("a matching If-None-Match", `/jobs/${id}`, {
+          headers: { "if-none-match": `"other", ${etag}` }
+        })
+        assert.strictEqual(notModified.status, 304)
+        yield* same("a stale If-None-Match", `/jobs/${id}`, { headers: { "if-none-match": '"other"' } })
+      })
+    )
+  )
+})
