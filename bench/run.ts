@@ -17,7 +17,9 @@
  * `--scenario-connections=200`, `--soak-minutes=10`, `--soak-rate=500`, `--no-io` / `--no-no-io`
  * (the framework-only comparison, on by default), `--generator=wrk|undici`, `--redis-url=<url>`
  * (default `REDIS_URL` or redis://127.0.0.1:6379), `--env=K=V` (repeatable: extra environment for
- * our server and workers, for tuning), `--out=<file>`.
+ * our server and workers, for tuning), `--variant-env=K=V` (repeatable: a second server with these
+ * settings too, measured beside the first in the POST and GET rounds: a before and after in one
+ * run, e.g. `--variant-env=HOT_PATH=false`), `--out=<file>`.
  */
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -66,6 +68,7 @@ const { values } = parseArgs({
     generator: { type: "string" },
     "redis-url": { type: "string", default: process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379" },
     env: { type: "string", multiple: true, default: [] },
+    "variant-env": { type: "string", multiple: true, default: [] },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   },
@@ -112,12 +115,17 @@ const settings = {
   soakRate: number("soak-rate", values["soak-rate"], 500),
   noIo: selected.has("noio") && values["no-io"] && !values["no-no-io"]
 }
-const extra: Record<string, string> = {}
-for (const pair of values.env) {
-  const at = pair.indexOf("=")
-  if (at <= 0) throw new Error(`--env expects K=V, not ${pair}`)
-  extra[pair.slice(0, at)] = pair.slice(at + 1)
+const pairs = (flag: string, list: ReadonlyArray<string>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const pair of list) {
+    const at = pair.indexOf("=")
+    if (at <= 0) throw new Error(`--${flag} expects K=V, not ${pair}`)
+    out[pair.slice(0, at)] = pair.slice(at + 1)
+  }
+  return out
 }
+const extra = pairs("env", values.env)
+const variantEnv = pairs("variant-env", values["variant-env"])
 
 const generator = Load.pick({
   force: values.generator === "wrk" || values.generator === "undici" ? values.generator : undefined,
@@ -179,7 +187,20 @@ try {
   if (selected.has("post") || selected.has("get") || settings.noIo) {
     log("== ingest")
     const ingestServer = await serverFor("ingest")
+    let variant: Ingest.Variant | undefined
+    if (Object.keys(variantEnv).length > 0) {
+      const variantPrefix = Bench.randomPrefix("variant")
+      const name = Object.entries(variantEnv)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(" ")
+      const variantServer = await Stack.vendorflowServer(
+        { ...context.env, extra: { ...extra, ...variantEnv } },
+        { name: "server-variant", prefix: variantPrefix }
+      )
+      variant = { name, server: variantServer, prefix: variantPrefix }
+    }
     const ingest = await Ingest.run(context, {
+      variant,
       server: ingestServer,
       serverPrefix: prefix,
       post: selected.has("post"),
@@ -188,6 +209,10 @@ try {
     })
     results.ingest = ingest.result
     await Stack.dropKeys(redis, prefix)
+    if (variant !== undefined) {
+      await Stack.stop(variant.server.proc)
+      await Stack.dropKeys(redis, variant.prefix)
+    }
   }
 
   if (selected.has("e2e")) {

@@ -90,8 +90,8 @@ export const compare = async (context: Context, subjects: ReadonlyArray<Subject>
     context.log(`  warm-up ${subject.name}: ${warm.rps.toFixed(0)} req/s`)
   }
   for (let round = 0; round < context.rounds; round++) {
-    const order = subjects.map((_, i) => i)
-    if (round % 2 === 1) order.reverse()
+    // Each round starts with the next subject, so none always runs first (or last).
+    const order = subjects.map((_, i) => (i + round) % subjects.length)
     for (const i of order) {
       const subject = subjects[i]!
       await subject.before?.()

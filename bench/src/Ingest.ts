@@ -17,6 +17,23 @@ export interface Result {
   readonly post?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
   readonly get?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
   readonly postNoIo?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
+  /** The same runs on a second server with other settings (`--variant-env`), for a before and after. */
+  readonly variant?:
+    | {
+        readonly name: string
+        readonly post?: Bench.Measured | undefined
+        readonly get?: Bench.Measured | undefined
+      }
+    | undefined
+}
+
+/**
+ * A second vendorflow server measured beside the first, e.g. with an optimisation turned off.
+ */
+export interface Variant {
+  readonly name: string
+  readonly server: Stack.Server
+  readonly prefix: string
 }
 
 /**
@@ -65,16 +82,21 @@ export const run = async (
     readonly post: boolean
     readonly get: boolean
     readonly noIo: boolean
+    readonly variant?: Variant | undefined
   }
 ): Promise<{ readonly result: Result; readonly procs: ReadonlyArray<Proc.Proc> }> => {
   const floorPrefix = Bench.randomPrefix("floor")
   const floor = await Stack.floor(context.env, { name: "floor-redis", prefix: floorPrefix })
   const procs: Array<Proc.Proc> = [options.server.proc, floor.proc]
+  const variant = options.variant
+  if (variant !== undefined) procs.push(variant.server.proc)
+  let variantPost: Bench.Measured | undefined
+  let variantGet: Bench.Measured | undefined
 
   let post: Result["post"]
   if (options.post) {
     context.log("POST /jobs: vendorflow-server (Redis) vs Fastify + HSET + XADD")
-    const [postVendorflow, postFloor] = await Bench.compare(context, [
+    const [postVendorflow, postFloor, postVariant] = await Bench.compare(context, [
       {
         name: "vendorflow POST /jobs",
         procs: [options.server.proc],
@@ -86,8 +108,19 @@ export const run = async (
         procs: [floor.proc],
         before: Bench.clean(context, floorPrefix),
         run: poster(context, floor.url)
-      }
+      },
+      ...(variant === undefined
+        ? []
+        : [
+            {
+              name: `vendorflow POST /jobs [${variant.name}]`,
+              procs: [variant.server.proc],
+              before: Bench.clean(context, variant.prefix),
+              run: poster(context, variant.server.url)
+            }
+          ])
     ])
+    variantPost = postVariant
     Bench.recordMemory(context, "after POST /jobs", procs)
     post = { vendorflow: postVendorflow!, floor: postFloor! }
   }
@@ -99,6 +132,8 @@ export const run = async (
     await Bench.clean(context, floorPrefix)()
     const seeded = 10_000
     const [vendorflowIds, floorIds] = [await seedJobs(options.server.url, seeded), await seedJobs(floor.url, seeded)]
+    if (variant !== undefined) await Bench.clean(context, variant.prefix)()
+    const variantIds = variant === undefined ? [] : await seedJobs(variant.server.url, seeded)
     const getter = (url: string, ids: ReadonlyArray<string>) => (seconds: number) =>
       context.generator.run({
         baseUrl: url,
@@ -106,14 +141,24 @@ export const run = async (
         connections: context.connections,
         seconds
       })
-    const [getVendorflow, getFloor] = await Bench.compare(context, [
+    const [getVendorflow, getFloor, getVariant] = await Bench.compare(context, [
       {
         name: "vendorflow GET /jobs/{id}",
         procs: [options.server.proc],
         run: getter(options.server.url, vendorflowIds)
       },
-      { name: "floor GET /jobs/{id}", procs: [floor.proc], run: getter(floor.url, floorIds) }
+      { name: "floor GET /jobs/{id}", procs: [floor.proc], run: getter(floor.url, floorIds) },
+      ...(variant === undefined
+        ? []
+        : [
+            {
+              name: `vendorflow GET /jobs/{id} [${variant.name}]`,
+              procs: [variant.server.proc],
+              run: getter(variant.server.url, variantIds)
+            }
+          ])
     ])
+    variantGet = getVariant
     Bench.recordMemory(context, "after GET /jobs/{id}", procs)
     get = { vendorflow: getVendorflow!, floor: getFloor! }
   }
@@ -137,7 +182,8 @@ export const run = async (
     result: {
       post,
       get,
-      postNoIo
+      postNoIo,
+      variant: variant === undefined ? undefined : { name: variant.name, post: variantPost, get: variantGet }
     },
     procs
   }

@@ -73,6 +73,27 @@ export const rows = (results: Results): Array<Row> => {
   if (ingest !== undefined) {
     if (ingest.post !== undefined) out.push(loadRow("POST /jobs (Redis)", ingest.post, "Fastify + HSET + XADD", true))
     if (ingest.get !== undefined) out.push(loadRow("GET /jobs/{id} (Redis)", ingest.get, "Fastify + HGET", true))
+    const variant = ingest.variant
+    if (variant?.post !== undefined && ingest.post !== undefined) {
+      out.push(
+        loadRow(
+          `POST /jobs (Redis) [${variant.name}]`,
+          { vendorflow: variant.post, floor: ingest.post.floor },
+          "Fastify + HSET + XADD",
+          false
+        )
+      )
+    }
+    if (variant?.get !== undefined && ingest.get !== undefined) {
+      out.push(
+        loadRow(
+          `GET /jobs/{id} (Redis) [${variant.name}]`,
+          { vendorflow: variant.get, floor: ingest.get.floor },
+          "Fastify + HGET",
+          false
+        )
+      )
+    }
     if (ingest.postNoIo !== undefined) {
       out.push(loadRow("POST /jobs, no I/O (memory backends)", ingest.postNoIo, "Fastify alone", false))
     }
