@@ -1,15 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Layer, Option, Scope } from "effect"
-import * as Cleaner from "../src/Cleaner.ts"
 import * as Consumer from "../src/Consumer.ts"
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
-import * as RateLimiter from "../src/RateLimiter.ts"
 import type * as Vendor from "../src/Vendor.ts"
-import * as VendorCircuit from "../src/VendorCircuit.ts"
-import * as VendorRegistry from "../src/VendorRegistry.ts"
+import { layerBackends } from "./support/Engine.ts"
 
 // A vendor that answers after `millis`, and tells the test when a call has begun.
 const slowVendor = (millis: number, started: Deferred.Deferred<void>): Vendor.Vendor => ({
@@ -24,15 +21,7 @@ const slowVendor = (millis: number, started: Deferred.Deferred<void>): Vendor.Ve
 })
 
 // Backends outlive the consumer, as the queue and store of a real deployment outlive a worker.
-const withBackends = (vendor: Vendor.Vendor) =>
-  Layer.mergeAll(
-    JobStore.layerMemory,
-    JobQueue.layerMemory,
-    RateLimiter.layerMemory,
-    Cleaner.layer,
-    VendorCircuit.layerMemory(),
-    Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([vendor]))
-  )
+const withBackends = (vendor: Vendor.Vendor) => layerBackends([vendor])
 
 const submitted = Effect.gen(function* () {
   const store = yield* JobStore.JobStore

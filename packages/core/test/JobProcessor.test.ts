@@ -1,15 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Ref } from "effect"
 import { TestClock } from "effect/testing"
-import * as Cleaner from "../src/Cleaner.ts"
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
-import * as RateLimiter from "../src/RateLimiter.ts"
 import * as Vendor from "../src/Vendor.ts"
-import * as VendorCircuit from "../src/VendorCircuit.ts"
-import * as VendorRegistry from "../src/VendorRegistry.ts"
+import { layerEngine } from "./support/Engine.ts"
 
 type Answer = "ok" | "down" | "busy" | "refused" | "crash"
 
@@ -46,20 +43,7 @@ const scripted = Effect.gen(function* () {
 
 const setUp = Effect.gen(function* () {
   const { vendor, answers, calls } = yield* scripted
-  const context = yield* Layer.build(
-    JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
-      Layer.provideMerge(
-        Layer.mergeAll(
-          JobStore.layerMemory,
-          JobQueue.layerMemory,
-          RateLimiter.layerMemory,
-          Cleaner.layer,
-          VendorCircuit.layerMemory({ failures: 3, openFor: "10 seconds" }),
-          Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([vendor]))
-        )
-      )
-    )
-  )
+  const context = yield* Layer.build(layerEngine([vendor], { failures: 3, openFor: "10 seconds" }))
   const store = yield* Effect.succeed(Context.get(context, JobStore.JobStore))
   const queue = yield* Effect.succeed(Context.get(context, JobQueue.JobQueue))
   const processor = yield* Effect.succeed(Context.get(context, JobProcessor.JobProcessor))

@@ -1,16 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Option } from "effect"
 import { TestClock } from "effect/testing"
-import * as Cleaner from "../src/Cleaner.ts"
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
-import * as RateLimiter from "../src/RateLimiter.ts"
 import * as Sweeper from "../src/Sweeper.ts"
 import type * as Vendor from "../src/Vendor.ts"
-import * as VendorCircuit from "../src/VendorCircuit.ts"
-import * as VendorRegistry from "../src/VendorRegistry.ts"
+import { layerEngine } from "./support/Engine.ts"
 
 // An adapter that answers at once with the payload it was sent.
 const echo: Vendor.Vendor = {
@@ -20,19 +17,7 @@ const echo: Vendor.Vendor = {
   call: (request) => Effect.succeed({ _tag: "Completed", result: request.payload })
 }
 
-const Engine = JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      JobStore.layerMemory,
-      JobQueue.layerMemory,
-      RateLimiter.layerMemory,
-      Cleaner.layer,
-      VendorCircuit.layerMemory(),
-      VendorCircuit.layerMemory(),
-      Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([echo]))
-    )
-  )
-)
+const Engine = layerEngine([echo])
 
 const stored = Effect.fnUntraced(function* (payload: Job.JsonObject = { n: 1 }) {
   const store = yield* JobStore.JobStore
