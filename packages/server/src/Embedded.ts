@@ -8,21 +8,10 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import {
-  type Cleaner,
-  Consumer,
-  type Health,
-  JobProcessor,
-  type JobQueue,
-  Jobs,
-  type JobStore,
-  Listen,
-  Metrics,
-  type RateLimiter,
-  type Vendor,
-  type VendorDefinition,
-  VendorRegistry
-} from "@vendorflow/core"
+import { Consumer, JobProcessor, Jobs, Listen, Metrics, type Vendor, VendorRegistry } from "@vendorflow/core"
+// Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
+// oxlint-disable-next-line no-unused-vars
+import type { VendorDefinition } from "@vendorflow/core"
 import { Backends } from "@vendorflow/runtime"
 import { Config, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"

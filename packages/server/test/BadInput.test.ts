@@ -5,22 +5,12 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { MockAsyncVendor } from "@vendorflow/adapter-mock-async"
-import {
-  Api,
-  Cleaner,
-  Health,
-  JobQueue,
-  Jobs,
-  JobStore,
-  Vendor,
-  VendorRegistry,
-  WebhookSignature
-} from "@vendorflow/core"
-import { Effect, Layer } from "effect"
+import { Api, Vendor, WebhookSignature } from "@vendorflow/core"
+import { Effect } from "effect"
 import { HttpServer } from "effect/http"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
-import * as Server from "../src/Server.ts"
+import * as TestServerLayer from "./support/TestServer.ts"
 
 const secret = "bad-input-secret"
 
@@ -33,21 +23,7 @@ const acme: Vendor.Vendor = {
   parseWebhook: MockAsyncVendor.parseWebhook({ secret })
 }
 
-const TestServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(
-  Layer.provideMerge(
-    Jobs.layer.pipe(
-      Layer.provideMerge(
-        Layer.mergeAll(
-          JobStore.layerMemory,
-          JobQueue.layerMemory,
-          Cleaner.layer,
-          Health.layerNone,
-          Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([acme]))
-        )
-      )
-    )
-  )
-)
+const TestServer = TestServerLayer.layer([acme])
 
 const port = Effect.map(HttpServer.HttpServer, (server) =>
   Number(new URL(HttpServer.formatAddress(server.address)).port)

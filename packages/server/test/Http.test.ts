@@ -1,20 +1,9 @@
 import { assert, layer } from "@effect/vitest"
-import {
-  Api,
-  ApiClient,
-  Cleaner,
-  Health,
-  Job,
-  JobQueue,
-  Jobs,
-  JobStore,
-  Vendor,
-  VendorRegistry,
-  WebhookSignature
-} from "@vendorflow/core"
+import { Api, ApiClient, Cleaner, Health, Job, JobQueue, JobStore, Vendor, WebhookSignature } from "@vendorflow/core"
 import { ConfigProvider, Effect, Layer, Logger, Option, Schema } from "effect"
 import { FetchHttpClient, HttpServer } from "effect/http"
-import * as Server from "../src/Server.ts"
+import * as TestServerLayer from "./support/TestServer.ts"
+import { MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: two vendors, the real core memory layers, the server on a free port
@@ -26,46 +15,16 @@ const notCalled = () => Effect.die(new Error("API tests run no consumer, so no v
 
 const alpha: Vendor.Vendor = { name: "alpha", mode: "sync", concurrency: 1, call: notCalled }
 
-const WebhookJson = Schema.fromJsonString(Schema.Struct({ job_id: Job.JobId, data: Schema.Json }))
-
-// An async vendor whose webhook verification is the real signing code, keyed by a test secret.
+// An async vendor whose webhooks are checked by the reference adapter's own code, with a test secret.
 const beta: Vendor.Vendor = {
   name: "beta",
   mode: "async",
   concurrency: 1,
   call: notCalled,
-  parseWebhook: (request) => {
-    const verification = WebhookSignature.verify({
-      secret,
-      body: request.body,
-      header: request.headers[WebhookSignature.header]
-    })
-    if (verification === "missing") {
-      return Effect.fail(new Vendor.WebhookError({ reason: "MissingSignature", message: "no signature" }))
-    }
-    if (verification !== "valid") {
-      return Effect.fail(new Vendor.WebhookError({ reason: "BadSignature", message: `signature ${verification}` }))
-    }
-    return Schema.decodeUnknownEffect(WebhookJson)(request.body).pipe(
-      Effect.map((body) => ({ jobId: body.job_id, data: body.data })),
-      Effect.mapError((error) => new Vendor.WebhookError({ reason: "Malformed", message: error.message }))
-    )
-  }
+  parseWebhook: MockAsyncVendor.parseWebhook({ secret })
 }
 
-const Core = Jobs.layer.pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      JobStore.layerMemory,
-      JobQueue.layerMemory,
-      Cleaner.layer,
-      Health.layerNone,
-      Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha, beta]))
-    )
-  )
-)
-
-const TestServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(Layer.provideMerge(Core))
+const TestServer = TestServerLayer.layer([alpha, beta])
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -704,20 +663,10 @@ const BrokenStore = Layer.succeed(
   })
 )
 
-const DegradedServer = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(
-  Layer.provideMerge(
-    Jobs.layer.pipe(
-      Layer.provideMerge(
-        Layer.mergeAll(
-          BrokenStore,
-          JobQueue.layerMemory,
-          Cleaner.layer,
-          Health.layer([{ name: "store", check: Effect.fail({ message: "store at 10.0.0.1 is down" }) }]),
-          Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha, beta]))
-        )
-      )
-    )
-  ),
+const DegradedServer = TestServerLayer.layer([alpha, beta], {
+  store: BrokenStore,
+  health: Health.layer([{ name: "store", check: Effect.fail({ message: "store at 10.0.0.1 is down" }) }])
+}).pipe(
   // The server logs the 503s and the defect; the assertions are on the responses.
   Layer.provide(Logger.layer([]))
 )

@@ -1,0 +1,31 @@
+/**
+ * The API server on a free port over core's memory layers and the test's own vendors, with no
+ * consumer running: what the HTTP tests share. A test may swap the store or the health checks.
+ */
+import { Cleaner, Health, JobQueue, Jobs, JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { Layer } from "effect"
+import * as Server from "../../src/Server.ts"
+
+/** The server, exposing the core services it runs on so a test can look inside. */
+export const layer = (
+  vendors: ReadonlyArray<Vendor.Vendor>,
+  options: {
+    readonly store?: Layer.Layer<JobStore.JobStore> | undefined
+    readonly health?: Layer.Layer<Health.Health> | undefined
+  } = {}
+) =>
+  Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(
+    Layer.provideMerge(
+      Jobs.layer.pipe(
+        Layer.provideMerge(
+          Layer.mergeAll(
+            options.store ?? JobStore.layerMemory,
+            JobQueue.layerMemory,
+            Cleaner.layer,
+            options.health ?? Health.layerNone,
+            Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make(vendors))
+          )
+        )
+      )
+    )
+  )
