@@ -182,6 +182,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     port: options.port,
     rateLimit: options.rateLimit,
     faults: options.faults,
+    outages: options.outages,
     body: ProcessBody,
     process: (body) =>
       Effect.as(
@@ -207,7 +208,7 @@ export const layer = (options: Options = {}) =>
 /**
  * The options from env: `PORT` (default 8002), `HOST` (default 127.0.0.1), `MOCK_ASYNC_DELAY_MS`
  * (`"2000-5000"` or `"0"`), `MOCK_ASYNC_RATE_LIMIT` (`"5/1s"` or `"5"`),
- * `MOCK_ASYNC_USER_INFO_PROBABILITY`, `MOCK_ASYNC_FAULTS` and `MOCK_ASYNC_CALLBACK_FAULTS` (scripted
+ * `MOCK_ASYNC_USER_INFO_PROBABILITY`, `MOCK_ASYNC_FAULTS`, `MOCK_ASYNC_OUTAGES` and `MOCK_ASYNC_CALLBACK_FAULTS` (scripted
  * faults, see `FaultScript`) and `WEBHOOK_SECRET`. `PORT` and `HOST` are the process's own, so this
  * suits a process that runs this vendor alone.
  *

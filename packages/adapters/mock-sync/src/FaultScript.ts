@@ -22,6 +22,10 @@
  * - `duplicate`: sent twice, one after the other;
  * - `hold`: kept back until the job's next callback has been sent, then sent: out of order.
  *
+ * Outages (`MOCK_SYNC_OUTAGES`, `MOCK_ASYNC_OUTAGES`) are vendor-wide rather than per job: in each
+ * window the vendor answers every `POST /process` with a 5xx. `503:1000-7000,502:12000-13000` is 503
+ * from 1 s to 7 s after its first `POST /process`, and 502 from 12 s to 13 s.
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"
@@ -157,6 +161,52 @@ export const CallbackPlanFromString: Schema.Codec<Plan<CallbackFault>, string> =
   parseCallbackStep,
   `callback faults like "drop|duplicate|hold,ok"`
 )
+
+/**
+ * A window, in ms after the vendor's first `POST /process`, in which it answers every one `status`.
+ *
+ * @category models
+ */
+export const Outage = Schema.Struct({ status: Schema.Int, fromMs: Schema.Int, toMs: Schema.Int })
+
+/** @category models */
+export type Outage = typeof Outage.Type
+
+/**
+ * Reads outages (`503:1000-7000,502:12000-13000`), or undefined.
+ *
+ * @category parsing
+ */
+export const parseOutages = (text: string): ReadonlyArray<Outage> | undefined => {
+  const outages: Array<Outage> = []
+  for (const part of text.split(",")) {
+    if (part.trim() === "") continue
+    const match = /^\s*(5\d\d):(\d+)-(\d+)\s*$/.exec(part)
+    if (match === null || Number(match[3]) <= Number(match[2])) return undefined
+    outages.push({ status: Number(match[1]), fromMs: Number(match[2]), toMs: Number(match[3]) })
+  }
+  return outages
+}
+
+/**
+ * Outages from their env form, for `Config.schema`.
+ *
+ * @category parsing
+ */
+export const OutagesFromString: Schema.Codec<ReadonlyArray<Outage>, string> = VendorDefinition.fromEnvString({
+  type: Schema.Array(Outage),
+  parse: parseOutages,
+  format: (outages) => outages.map((o) => `${o.status}:${o.fromMs}-${o.toMs}`).join(","),
+  expected: `outages like "503:1000-7000,502:12000-13000"`
+})
+
+/**
+ * The outage in force `elapsed` ms after the first arrival, if any.
+ *
+ * @category outages
+ */
+export const outageAt = (outages: ReadonlyArray<Outage>, elapsed: number): Outage | undefined =>
+  outages.find((outage) => elapsed >= outage.fromMs && elapsed < outage.toMs)
 
 /**
  * Deals a plan's scripts to jobs and answers each job's next step.

@@ -1,7 +1,7 @@
 /**
  * The reference synchronous vendor: a real HTTP server that answers `POST /process` with its data
  * after a random latency, under its own rate limit, and records every arrival. It misbehaves on cue
- * when given scripted faults (`FaultScript`, `MOCK_SYNC_FAULTS`).
+ * when given scripted faults (`FaultScript`, `MOCK_SYNC_FAULTS`, `MOCK_SYNC_OUTAGES`).
  *
  * Routes: `POST /process` `{ job_id, payload }` → 200 `{ success: true, data }` (429 over the limit,
  * 400 on a bad body); `GET /health`; `GET /arrivals`, `DELETE /arrivals`.
@@ -61,6 +61,7 @@ export const make = (options: Options = {}) =>
     port: options.port,
     rateLimit: options.rateLimit,
     faults: options.faults,
+    outages: options.outages,
     body: ProcessBody,
     process: (body) =>
       MockVendorServer.work({
@@ -81,7 +82,8 @@ export const layer = (options: Options = {}) => Layer.effect(MockSyncServer, mak
 /**
  * The options from env: `PORT` (default 8001), `HOST` (default 127.0.0.1), `MOCK_SYNC_LATENCY_MS`
  * (`"100-500"` or `"0"`), `MOCK_SYNC_RATE_LIMIT` (`"5/1s"` or `"5"`), `MOCK_SYNC_USER_INFO_PROBABILITY`,
- * `MOCK_SYNC_FAULTS` (scripted faults, see `FaultScript`: `"503x3|ok|slow:3000"`).
+ * `MOCK_SYNC_FAULTS` and `MOCK_SYNC_OUTAGES` (scripted faults, see `FaultScript`: `"503x3|ok|slow:3000"`,
+ * `"503:1000-7000"`).
  * `PORT` and `HOST` are the process's own, so this suits a process that runs this vendor alone.
  *
  * @category config

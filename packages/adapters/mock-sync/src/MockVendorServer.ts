@@ -326,6 +326,8 @@ export interface ServerOptions {
   readonly userInfoProbability?: number | undefined
   /** Scripted faults for `POST /process` (see `FaultScript`); default none. */
   readonly faults?: FaultScript.Plan<FaultScript.AnswerFault> | undefined
+  /** Vendor-wide 5xx windows (see `FaultScript`); default none. */
+  readonly outages?: ReadonlyArray<FaultScript.Outage> | undefined
 }
 
 /**
@@ -351,8 +353,8 @@ export const defaultHost = LocalServer.defaultHost
 /**
  * A mock vendor's settings from env: `HOST` (default 127.0.0.1), `PORT` (default `defaultPort`; 0
  * picks a free port), `<prefix>_<timingName>` (a {@link MillisRange}), `<prefix>_RATE_LIMIT` (a
- * {@link RateLimit}, default none), `<prefix>_USER_INFO_PROBABILITY` and `<prefix>_FAULTS` (a
- * `FaultScript` answer plan, default none).
+ * {@link RateLimit}, default none), `<prefix>_USER_INFO_PROBABILITY`, `<prefix>_FAULTS` (a
+ * `FaultScript` answer plan, default none) and `<prefix>_OUTAGES` (`FaultScript` outages, default none).
  *
  * @category config
  */
@@ -375,6 +377,9 @@ export const serverConfig = (options: {
     ).pipe(Config.withDefault(defaultUserInfoProbability)),
     faults: Config.option(Config.schema(FaultScript.AnswerPlanFromString, `${options.prefix}_FAULTS`)).pipe(
       Config.map(Option.getOrUndefined)
+    ),
+    outages: Config.option(Config.schema(FaultScript.OutagesFromString, `${options.prefix}_OUTAGES`)).pipe(
+      Config.map(Option.getOrUndefined)
     )
   })
 
@@ -389,7 +394,8 @@ export const rateLimitConfig = (name: string): Config.Config<RateLimit | undefin
 /**
  * Starts a mock vendor for the life of the scope. `POST /process` reads the body, takes a slot of
  * the rate limit (every arrival counts, malformed or not, as at a real vendor's gateway), answers
- * 429 with `Retry-After` when over it, then the job's next scripted fault if `faults` has one, 400
+ * 429 with `Retry-After` when over it, then the 5xx of an outage in force, else the job's next
+ * scripted fault if `faults` has one, 400
  * when the body is not JSON or fails `body`, and otherwise whatever `process` answers; each arrival
  * is recorded with the status (and fault) it got.
  *
@@ -402,6 +408,7 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
   readonly port?: number | undefined
   readonly rateLimit?: RateLimit | undefined
   readonly faults?: FaultScript.Plan<FaultScript.AnswerFault> | undefined
+  readonly outages?: ReadonlyArray<FaultScript.Outage> | undefined
   readonly body: Schema.Decoder<B>
   readonly process: (body: B) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   readonly routes?: ReadonlyArray<HttpRouter.Route<never, never>> | undefined
@@ -409,6 +416,7 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
   const arrivals = makeRecorder<Arrival>()
   const window = makeRateWindow(options.rateLimit)
   const dealer = FaultScript.makeDealer(options.faults)
+  let firstArrival: number | undefined
   const decodeBody = Schema.decodeUnknownEffect(options.body)
 
   const processRoute = HttpRouter.route("POST", "/process", (request: HttpServerRequest.HttpServerRequest) =>
@@ -430,6 +438,12 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
           return errorResponse(429, "rate_limited", `${options.name}: rate limit exceeded, retry in ${seconds}s`, {
             "retry-after": String(seconds)
           })
+        }
+        firstArrival ??= at
+        const outage = FaultScript.outageAt(options.outages ?? [], at - firstArrival)
+        if (outage !== undefined) {
+          arrival = { ...arrival, fault: `outage:${outage.status}` }
+          return errorResponse(outage.status, "outage", `${options.name}: down (scripted outage)`)
         }
         const step = jobId === null ? undefined : dealer.next(jobId)
         if (step !== undefined && step.fault._tag !== "Ok") {

@@ -253,7 +253,42 @@ describe("MockSyncServer scripted faults", () => {
   )
 })
 
+describe("MockSyncServer outages", () => {
+  it.live("answers every call in an outage window with its 5xx, and jobs' scripts wait until it ends", () =>
+    Effect.gen(function* () {
+      const server = yield* MockSyncServer.make({
+        ...fast,
+        outages: FaultScript.parseOutages("503:0-400"),
+        faults: FaultScript.parse("502", FaultScript.parseAnswerStep)
+      })
+      const during = yield* Effect.forEach(["a", "b", "a"], (id) => postRaw(server.url, id))
+      const first = (yield* server.arrivals)[0]?.at ?? 0
+      yield* Effect.sleep(Math.max(0, first + 450 - Date.now()))
+      const after = yield* Effect.forEach(["a", "a"], (id) => postRaw(server.url, id))
+      assert.deepStrictEqual(
+        [...during, ...after].map((a) => a.status),
+        [503, 503, 503, 502, 200]
+      )
+      assert.deepStrictEqual(
+        (yield* server.arrivals).map((a) => a.fault ?? null),
+        ["outage:503", "outage:503", "outage:503", "502", null]
+      )
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+})
+
 describe("FaultScript parsing", () => {
+  it("reads outages", () => {
+    assert.deepStrictEqual(FaultScript.parseOutages("503:1000-7000, 502:12000-13000"), [
+      { status: 503, fromMs: 1000, toMs: 7000 },
+      { status: 502, fromMs: 12000, toMs: 13000 }
+    ])
+    assert.isUndefined(FaultScript.parseOutages("503:7000-1000"))
+    assert.isUndefined(FaultScript.parseOutages("429:0-1000"))
+    assert.deepStrictEqual(FaultScript.outageAt(FaultScript.parseOutages("503:100-200") ?? [], 150)?.status, 503)
+    assert.isUndefined(FaultScript.outageAt(FaultScript.parseOutages("503:100-200") ?? [], 200))
+  })
+
   it("reads answer plans: scripts by |, steps by comma, xN repeats", () => {
     const plan = FaultScript.parse("503x2,429:3 | ok | slow:250,garbage,502", FaultScript.parseAnswerStep)
     assert.deepStrictEqual(
