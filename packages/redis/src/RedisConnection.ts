@@ -128,6 +128,30 @@ const parseUrl = (raw: string) =>
   )
 
 /**
+ * Holds a connection's writes until the end of the current turn of the event loop, so that the
+ * commands issued meanwhile (by every request and job in flight) leave in one write instead of one
+ * write each: under load each write was a system call, and those cost the server more CPU than all
+ * of the rest of `POST /jobs` (see `docs/benchmarks.md`). Unlike ioredis's `enableAutoPipelining`
+ * it never makes a command wait for the replies to earlier ones.
+ */
+const batchWrites = (connection: IORedis) => {
+  let held = false
+  return () => {
+    if (held) return
+    const stream = connection.stream
+    // Only a connected socket: before that ioredis queues nothing (no offline queue) and fails fast.
+    if (stream === undefined || !stream.writable || connection.status !== "ready") return
+    held = true
+    stream.cork()
+    setImmediate(() => {
+      held = false
+      // The socket corked, even if ioredis has reconnected on another one since.
+      if (stream.writableCorked > 0) stream.uncork()
+    })
+  }
+}
+
+/**
  * Opens the connections; they close with the scope.
  *
  * @category constructors
@@ -212,14 +236,18 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.forkScoped
   )
 
-  const sendWith =
-    (connection: IORedis) =>
-    <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
+  const sendWith = (connection: IORedis) => {
+    const batch = batchWrites(connection)
+    return <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
       Effect.tryPromise({
         // ioredis types every reply as unknown; callers name the shape they expect.
-        try: () => connection.call(command, [...args]) as Promise<A>,
+        try: () => {
+          batch()
+          return connection.call(command, [...args]) as Promise<A>
+        },
         catch: (cause) => new Redis.RedisError({ cause })
       })
+  }
 
   const connectBlocking = Effect.gen(function* () {
     let blockingError = "connection closed"
