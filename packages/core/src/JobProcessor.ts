@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Random } from "effect"
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Random, Redacted } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
@@ -21,6 +21,7 @@ import * as Metrics from "./Metrics.ts"
 import { type Vendor, VendorError } from "./Vendor.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
+import * as WebhookSignature from "./WebhookSignature.ts"
 
 /**
  * The engine's settings.
@@ -30,6 +31,8 @@ import { VendorRegistry } from "./VendorRegistry.ts"
 export interface Options {
   /** Our public base URL; async vendors post to `<base>/vendor-webhook/<vendor>`. */
   readonly webhookBaseUrl: string
+  /** The secret of the callback tokens in webhook URLs; the server checks them with the same one. */
+  readonly callbackSecret?: Redacted.Redacted<string> | undefined
   /** How long to wait before handing a job back when the rate-limit store is unreachable. */
   readonly retryDelayMillis?: number | undefined
 }
@@ -93,7 +96,16 @@ export const make = (options: Options) =>
     const context = Context.make(Cleaner, yield* Cleaner).pipe(Context.add(JobStore, store))
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
-    const webhookUrlOf = (vendor: Vendor) => `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`
+    const callbackSecret = Redacted.value(
+      options.callbackSecret ?? Redacted.make(WebhookSignature.defaultCallbackSecret)
+    )
+    // Where the vendor posts its callback for this attempt of this job: the token in the URL lets
+    // only this job be completed through it.
+    const webhookUrlOf = (vendor: Vendor, job: Job) =>
+      WebhookSignature.withCallbackToken(
+        `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`,
+        WebhookSignature.callbackToken({ secret: callbackSecret, jobId: job.id, attempt: job.attempts })
+      )
 
     const fail = (job: Job, delivery: Delivery, error: VendorError) =>
       Effect.gen(function* () {
@@ -143,7 +155,7 @@ export const make = (options: Options) =>
                 jobId: job.id,
                 payload: job.payload,
                 attempt: job.attempts,
-                webhookUrl: webhookUrlOf(vendor)
+                webhookUrl: webhookUrlOf(vendor, job)
               })
               .pipe(
                 // A bug in the adapter fails this job (not the worker), and is not retried.
@@ -280,7 +292,7 @@ export const make = (options: Options) =>
             jobId: job.id,
             payload: job.payload,
             attempt: job.attempts,
-            webhookUrl: webhookUrlOf(vendor.value)
+            webhookUrl: webhookUrlOf(vendor.value, job)
           })
           .pipe(Effect.option)
         if (Option.isSome(status) && status.value._tag === "Completed") {
@@ -347,6 +359,6 @@ export const layerConfig = Layer.unwrap(
   Effect.gen(function* () {
     const port = yield* portConfig("PORT", 8000)
     const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
-    return layer({ webhookBaseUrl })
+    return layer({ webhookBaseUrl, callbackSecret: yield* WebhookSignature.callbackSecretConfig })
   })
 )

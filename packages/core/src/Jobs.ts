@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Clock, Config, Context, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import * as Job from "./Job.ts"
@@ -12,8 +12,9 @@ import { JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type ListQuery, type Page } from "./JobStore.ts"
 import * as Metrics from "./Metrics.ts"
 import type { JobStoreError } from "./JobStore.ts"
-import type { WebhookError, WebhookRequest } from "./Vendor.ts"
+import { WebhookError, type WebhookRequest } from "./Vendor.ts"
 import { UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
+import * as WebhookSignature from "./WebhookSignature.ts"
 
 /**
  * No job has this id (or it belongs to another vendor than the webhook that names it).
@@ -131,6 +132,7 @@ export const make = Effect.gen(function* () {
   const registry = yield* VendorRegistry
   const cleaner = yield* Cleaner
   const maxBacklog = yield* maxBacklogConfig
+  const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecretConfig)
   const readings = new Map<string, { readonly depth: number; readonly at: number }>()
   const checkBacklog = Effect.fnUntraced(function* (vendor: string) {
     const now = yield* Clock.currentTimeMillis
@@ -205,6 +207,17 @@ export const make = Effect.gen(function* () {
     const delivery = yield* vendor.parseWebhook(request)
     const job = yield* get(delivery.jobId)
     if (job.vendor !== vendor.name) return yield* new JobNotFound({ id: delivery.jobId })
+    // The token in the URL was made for this job: a URL leaked for one job cannot complete another.
+    // A token of an earlier attempt of this job is its own (a resubmission reuses the vendor's job).
+    const token = WebhookSignature.verifyCallbackToken({
+      secret: callbackSecret,
+      token: request.callbackToken,
+      jobId: job.id,
+      attempt: job.attempts
+    })
+    if (token !== "valid" && token !== "superseded") {
+      return yield* new WebhookError({ reason: "BadSignature", message: `the callback URL's token is ${token}` })
+    }
     if (Job.isFinished(job.status)) return job
     const completed = yield* completeJob({ job, vendor, data: delivery.data }).pipe(
       Effect.provideService(Cleaner, cleaner),

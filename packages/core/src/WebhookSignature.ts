@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Clock, Config, Context, Effect, Layer, type Redacted } from "effect"
+import { Clock, Config, Context, Effect, Layer, Redacted } from "effect"
 
 /**
  * The header that carries the signature.
@@ -237,9 +237,19 @@ export const callbackTokenOf = (url: string): string | undefined =>
   new URL(url, "http://localhost").searchParams.get(callbackTokenParam) ?? undefined
 
 /**
+ * The callback-token secret of a development setup, used when `CALLBACK_TOKEN_SECRET` is unset;
+ * set your own anywhere else.
+ *
+ * @category callback tokens
+ */
+export const defaultCallbackSecret = "vendorflow-dev-callback-secret"
+
+/**
  * The server secret callback tokens are made with: `CALLBACK_TOKEN_SECRET`. Every process that
  * makes or checks tokens (workers and servers) must share it.
  *
  * @category callback tokens
  */
-export const callbackSecretConfig: Config.Config<Redacted.Redacted<string>> = Config.Redacted("CALLBACK_TOKEN_SECRET")
+export const callbackSecretConfig: Config.Config<Redacted.Redacted<string>> = Config.Redacted(
+  "CALLBACK_TOKEN_SECRET"
+).pipe(Config.withDefault(Redacted.make(defaultCallbackSecret)))

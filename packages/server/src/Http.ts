@@ -20,7 +20,8 @@ import {
   type JobStore,
   Metrics,
   type Vendor,
-  VendorRegistry
+  VendorRegistry,
+  WebhookSignature
 } from "@vendorflow/core"
 import { ByteSize, Cause, Config, Effect, Layer, Result, SchemaIssue } from "effect"
 import {
@@ -379,7 +380,13 @@ export const webhooksHandlers = (options: Options) =>
         readText(request, options.maxBodyBytes).pipe(
           Effect.catchTag("MalformedJson", (error) => Effect.fail(new Api.MalformedWebhook({ detail: error.detail }))),
           // Node lower-cases header names already; the adapter contract relies on it.
-          Effect.flatMap((body) => jobs.receiveWebhook(params.vendor, { headers: request.headers, body })),
+          Effect.flatMap((body) =>
+            jobs.receiveWebhook(params.vendor, {
+              headers: request.headers,
+              body,
+              callbackToken: WebhookSignature.callbackTokenOf(request.url)
+            })
+          ),
           Effect.map(Api.toJobView),
           Effect.catchTags({
             UnknownVendor: (error) =>

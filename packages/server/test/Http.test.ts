@@ -105,8 +105,23 @@ const processingJob = Effect.gen(function* () {
   return id
 })
 
-const postWebhook = (vendor: string, body: string, headers: Record<string, string>) =>
-  send(`/vendor-webhook/${vendor}`, { method: "POST", headers, body })
+/** The callback token the engine puts in the webhook URL of a job's first attempt. */
+const tokenFor = (jobId: string) =>
+  WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, attempt: 1 })
+
+// Posts to the webhook URL of the job the body names (as the vendor does), or with the token given.
+const postWebhook = (vendor: string, body: string, headers: Record<string, string>, token?: string) => {
+  const named = (() => {
+    try {
+      const parsed: unknown = JSON.parse(body)
+      return typeof parsed === "object" && parsed !== null && "job_id" in parsed ? String(parsed.job_id) : ""
+    } catch {
+      return ""
+    }
+  })()
+  const query = `?token=${encodeURIComponent(token ?? tokenFor(named))}`
+  return send(`/vendor-webhook/${vendor}${query}`, { method: "POST", headers, body })
+}
 
 // ---------------------------------------------------------------------------------------------
 // Tests
@@ -462,6 +477,22 @@ layer(TestServer, live)("POST /vendor-webhook/{vendor}", (it) => {
       const stored = yield* readJob(id)
       assert.strictEqual(stored.status, "complete")
       assert.deepStrictEqual(stored.result, Cleaner.clean(data))
+    })
+  )
+
+  it.effect("a callback URL's token must be this job's: another job's, a forged or a missing token is a 401", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      const other = yield* processingJob
+      const body = JSON.stringify({ job_id: id, data: { n: 1 } })
+      yield* expectProblem(yield* postWebhook("beta", body, signed(body), tokenFor(other)), 401, "invalid-signature")
+      yield* expectProblem(yield* postWebhook("beta", body, signed(body), "1.forged"), 401, "invalid-signature")
+      const bare = yield* send(`/vendor-webhook/beta`, { method: "POST", headers: signed(body), body })
+      yield* expectProblem(bare, 401, "invalid-signature")
+      assert.strictEqual((yield* readJob(id)).status, "processing")
+      // The same signed bytes again would be a replay; the vendor's next delivery is signed anew.
+      const next = JSON.stringify({ job_id: id, data: { n: 2 } })
+      assert.strictEqual((yield* postWebhook("beta", next, signed(next))).status, 200)
     })
   )
 
