@@ -15,8 +15,12 @@
  * connection and otherwise fails with one {@link RedisConnectionError} naming the server (never its
  * credentials) and the last connection error.
  *
- * Layers: {@link layer}, {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`), and {@link layerRedis},
- * which offers `effect/persistence`'s `Redis` service over the same connections.
+ * Commands sent on the command connection in one turn of the event loop leave in one write at its
+ * end (see `redis`), except on `redisImmediate`, where each leaves at once.
+ *
+ * Layers: {@link layer}, {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`), and {@link layerRedis}
+ * and {@link layerRedisImmediate}, which offer `effect/persistence`'s `Redis` service over the same
+ * connections.
  *
  * @since 0.1.0
  */
@@ -81,8 +85,16 @@ export class RedisConnection extends Context.Service<
     readonly prefix: string
     /** The server, without credentials, for logs and error messages. */
     readonly target: string
-    /** `effect/persistence`'s Redis service: `send`/`eval` on the command connection, `reserve` for blocking reads. */
+    /**
+     * `effect/persistence`'s Redis service: `send`/`eval` on the command connection, `reserve` for
+     * blocking reads. Commands sent in one turn of the event loop leave together at its end.
+     */
     readonly redis: Redis.Redis["Service"]
+    /**
+     * The same connections, but a command leaves at once: for scripts whose timing matters more
+     * than a system call, such as shared rate limits, which pace calls by the caller's clock.
+     */
+    readonly redisImmediate: Redis.Redis["Service"]
     /** How long a command may take; bounds waits around blocking reads too. */
     readonly commandTimeout: Duration.Duration
     /** One round trip to Redis, for readiness checks such as `/health`. */
@@ -135,19 +147,26 @@ const parseUrl = (raw: string) =>
  * it never makes a command wait for the replies to earlier ones.
  */
 const batchWrites = (connection: IORedis) => {
-  let held = false
-  return () => {
-    if (held) return
-    const stream = connection.stream
-    // Only a connected socket: before that ioredis queues nothing (no offline queue) and fails fast.
-    if (stream === undefined || !stream.writable || connection.status !== "ready") return
-    held = true
-    stream.cork()
-    setImmediate(() => {
-      held = false
-      // The socket corked, even if ioredis has reconnected on another one since.
-      if (stream.writableCorked > 0) stream.uncork()
-    })
+  let held: IORedis["stream"] | undefined
+  const release = () => {
+    const stream = held
+    held = undefined
+    // The socket corked, even if ioredis has reconnected on another one since.
+    if (stream !== undefined && stream.writableCorked > 0) stream.uncork()
+  }
+  return {
+    /** Holds what is written from now until the end of this turn. */
+    hold: () => {
+      if (held !== undefined) return
+      const stream = connection.stream
+      // Only a connected socket: before that ioredis queues nothing (no offline queue) and fails fast.
+      if (stream === undefined || !stream.writable || connection.status !== "ready") return
+      held = stream
+      stream.cork()
+      setImmediate(release)
+    },
+    /** Sends what is held now, so that the next command leaves at once. */
+    release
   }
 }
 
@@ -236,13 +255,24 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.forkScoped
   )
 
-  const sendWith = (connection: IORedis) => {
-    const batch = batchWrites(connection)
+  const batches = new WeakMap<IORedis, ReturnType<typeof batchWrites>>()
+  const batchOf = (connection: IORedis) => {
+    const existing = batches.get(connection)
+    if (existing !== undefined) return existing
+    const created = batchWrites(connection)
+    batches.set(connection, created)
+    return created
+  }
+
+  // `immediate`: the command leaves at once (with whatever was held), for timing that matters.
+  const sendWith = (connection: IORedis, immediate = false) => {
+    const batch = batchOf(connection)
     return <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
       Effect.tryPromise({
         // ioredis types every reply as unknown; callers name the shape they expect.
         try: () => {
-          batch()
+          if (immediate) batch.release()
+          else batch.hold()
           return connection.call(command, [...args]) as Promise<A>
         },
         catch: (cause) => new Redis.RedisError({ cause })
@@ -269,33 +299,37 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     return { send: sendWith(connection), close: Effect.sync(() => connection.disconnect()) }
   })
 
-  const redis = yield* Redis.make({
-    send: sendWith(client),
-    connect: connectBlocking,
-    pool: { maxConnections: options.maxBlockingConnections ?? 64, idleTimeout: "60 seconds" },
-    subscribe: (channel, onMessage) =>
-      Effect.gen(function* () {
-        const ended = yield* Deferred.make<void, Redis.RedisError>()
-        const subscriber = yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            const created = new IORedis(url, { ...base, lazyConnect: true, connectionName: "vendorflow-subscriber" })
-            // Failures surface through `ended`; the listener only keeps ioredis from printing them.
-            created.on("error", () => {})
-            created.on("message", (from: string, message: string) => onMessage({ channel: from, message }))
-            created.on("end", () =>
-              Deferred.doneUnsafe(ended, Effect.fail(new Redis.RedisError({ cause: new Error("subscriber closed") })))
-            )
-            return created
-          }),
-          (created) => Effect.sync(() => created.disconnect())
-        )
-        yield* Effect.tryPromise({ try: () => subscriber.connect(), catch: (cause) => new Redis.RedisError({ cause }) })
-        yield* Effect.tryPromise({
-          try: () => subscriber.subscribe(channel),
-          catch: (cause) => new Redis.RedisError({ cause })
-        })
-        return Deferred.await(ended)
+  const subscribe: Parameters<typeof Redis.make>[0]["subscribe"] = (channel, onMessage) =>
+    Effect.gen(function* () {
+      const ended = yield* Deferred.make<void, Redis.RedisError>()
+      const subscriber = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const created = new IORedis(url, { ...base, lazyConnect: true, connectionName: "vendorflow-subscriber" })
+          // Failures surface through `ended`; the listener only keeps ioredis from printing them.
+          created.on("error", () => {})
+          created.on("message", (from: string, message: string) => onMessage({ channel: from, message }))
+          created.on("end", () =>
+            Deferred.doneUnsafe(ended, Effect.fail(new Redis.RedisError({ cause: new Error("subscriber closed") })))
+          )
+          return created
+        }),
+        (created) => Effect.sync(() => created.disconnect())
+      )
+      yield* Effect.tryPromise({ try: () => subscriber.connect(), catch: (cause) => new Redis.RedisError({ cause }) })
+      yield* Effect.tryPromise({
+        try: () => subscriber.subscribe(channel),
+        catch: (cause) => new Redis.RedisError({ cause })
       })
+      return Deferred.await(ended)
+    })
+
+  const pool = { maxConnections: options.maxBlockingConnections ?? 64, idleTimeout: "60 seconds" } as const
+  const redis = yield* Redis.make({ send: sendWith(client), connect: connectBlocking, pool, subscribe })
+  const redisImmediate = yield* Redis.make({
+    send: sendWith(client, true),
+    connect: connectBlocking,
+    pool,
+    subscribe
   })
 
   const ping = Clock.currentTimeMillis.pipe(
@@ -312,7 +346,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.withSpan("RedisConnection.ping")
   )
 
-  return RedisConnection.of({ prefix, target, redis, commandTimeout, ping })
+  return RedisConnection.of({ prefix, target, redis, redisImmediate, commandTimeout, ping })
 })
 
 /**
@@ -351,4 +385,15 @@ export const layerConfig: Layer.Layer<RedisConnection, RedisConnectionError | Co
 export const layerRedis: Layer.Layer<Redis.Redis, never, RedisConnection> = Layer.effect(
   Redis.Redis,
   RedisConnection.useSync((connection) => connection.redis)
+)
+
+/**
+ * {@link layerRedis} whose commands leave at once rather than with the turn's others (see
+ * `redisImmediate`), for stores whose timing matters, such as rate limits.
+ *
+ * @category layers
+ */
+export const layerRedisImmediate: Layer.Layer<Redis.Redis, never, RedisConnection> = Layer.effect(
+  Redis.Redis,
+  RedisConnection.useSync((connection) => connection.redisImmediate)
 )

@@ -45,7 +45,7 @@ export const layerStore: Layer.Layer<PersistedRateLimiter.RateLimiterStore, neve
     RedisConnection.RedisConnection.useSync((connection) =>
       PersistedRateLimiter.layerStoreRedis({ prefix: `${connection.prefix}${keyPrefix}` })
     )
-  ).pipe(Layer.provide(RedisConnection.layerRedis))
+  ).pipe(Layer.provide(RedisConnection.layerRedisImmediate))
 
 /**
  * Core's rate limiter over a provided {@link RedisConnection.RedisConnection}.
