@@ -1,8 +1,8 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
 
-const project = (name: string, root: string) => ({
+const project = (name: string, root: string, exclude: ReadonlyArray<string> = []) => ({
   extends: true as const,
-  test: { name, root, include: ["test/**/*.test.ts"] }
+  test: { name, root, include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...exclude] }
 })
 
 export default defineConfig({
@@ -21,7 +21,20 @@ export default defineConfig({
       project("adapter-http", "packages/adapters/http"),
       project("runtime", "packages/runtime"),
       project("server", "packages/server"),
-      project("worker", "packages/worker"),
+      // The fault suite is its own project: `npm test` leaves it out, `npm run test:faults` runs it.
+      project("worker", "packages/worker", ["test/faults/**"]),
+      {
+        extends: true as const,
+        test: {
+          name: "faults",
+          root: "packages/worker",
+          include: ["test/faults/**/*.test.ts"],
+          // Each scenario starts its own processes and waits on deadlines and backoffs, so the
+          // files run two at a time (`npm run test:faults` caps the workers at 2).
+          testTimeout: 120_000,
+          hookTimeout: 60_000
+        }
+      },
       project("example-embedded", "examples/embedded"),
       project("example-custom-adapter", "examples/custom-adapter"),
       project("load", "load")

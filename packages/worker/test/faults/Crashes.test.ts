@@ -1,0 +1,173 @@
+/**
+ * Processes and Redis failing under the split deployment: a worker killed with SIGKILL mid-call,
+ * Redis crashing and coming back (with its append-only file, as in production), and SIGTERM to the
+ * API server and to a worker under load. Every accepted job must end complete, none completed
+ * twice; a job may be *called* twice (the killed worker's call, then the one that took it over).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { RedisServer } from "@vendorflow/redis/testing"
+import { Effect, Fiber, Schedule } from "effect"
+import * as Stack from "../support/Stack.ts"
+import * as Audit from "./Audit.ts"
+
+const limit = Audit.vendorLimit
+
+// Waits until the sync vendor has answered at least `n` calls.
+const answered = (stack: Stack.Stack, n: number) =>
+  Stack.arrivals(stack.sync).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= n }),
+    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`fewer than ${n} calls`)) })
+  )
+
+// Sends `signal` and returns the exit code and how long the process took to exit.
+const stopTimed = (process: { readonly stop: Stack.Stack["server"]["stop"] }, signal: NodeJS.Signals) =>
+  Effect.gen(function* () {
+    const sent = Date.now()
+    const code = yield* process.stop(signal, "30 seconds")
+    return { code, millis: Date.now() - sent }
+  })
+
+const calledMoreThanOnce = (arrived: ReadonlyArray<Stack.Arrival>) =>
+  [...Audit.byJob(arrived).values()].filter((calls) => calls.length > 1).length
+
+describe("crashes and restarts", () => {
+  it.live(
+    "kill -9 of a worker mid-call: its jobs are taken over after the visibility timeout, none completed twice",
+    () =>
+      Effect.gen(function* () {
+        const stack = yield* Stack.start({
+          workers: 2,
+          redisUrl: Stack.redisUrl,
+          vendors: ["sync"],
+          syncLimit: `${limit}/1s`,
+          syncLatency: "1000-1500",
+          env: { ...Audit.pacedEnv, QUEUE_VISIBILITY_TIMEOUT: "3 seconds" }
+        })
+        const started = Date.now()
+        const ids = yield* Audit.submitMany(stack, 30, "sync")
+        // Calls are in flight on both workers once a few have been answered.
+        yield* answered(stack, 4)
+        assert.strictEqual(yield* stack.workers[0]!.stop("SIGKILL"), null)
+        const outcome = yield* Audit.settle(stack, ids, "60 seconds")
+        const seconds = (Date.now() - started) / 1000
+        assert.strictEqual(outcome.complete, 30)
+        const abandoned = outcome.sync.filter((call) => call.status === 499).length
+        const twice = calledMoreThanOnce(outcome.sync)
+        assert.isAbove(twice, 0, "the killed worker's jobs were taken over")
+        const worst = Audit.assertLimitHeld(outcome.sync, limit)
+        yield* Audit.report(
+          "kill -9 of a worker mid-call",
+          outcome,
+          `${outcome.sync.length} calls; ${twice} jobs called twice (taken over), ${abandoned} calls cut off by the ` +
+            `kill (vendor saw 499); worst 1 s ${worst}/${limit}; ${seconds.toFixed(0)} s`
+        )
+      })
+  )
+
+  it.live("Redis crashes (SIGKILL) mid-run and restarts 3 s later: every accepted job completes once", () =>
+    Effect.gen(function* () {
+      // A Redis of our own, with an append-only file as production Redis has, to kill and restart.
+      const redis = yield* RedisServer.make({ persist: true })
+      yield* redis.start
+      const stack = yield* Stack.start({
+        workers: 2,
+        redisUrl: redis.url,
+        syncLimit: `${limit}/1s`,
+        syncLatency: "200-600",
+        env: {
+          ...Audit.pacedEnv,
+          QUEUE_VISIBILITY_TIMEOUT: "5 seconds",
+          VENDOR_ASYNC_CALLBACK_DEADLINE: "5s",
+          SWEEP_INTERVAL: "1 second"
+        }
+      })
+      const started = Date.now()
+      const ids = yield* Audit.submitMany(stack, 40, (i) => (i % 2 === 0 ? "sync" : "async"))
+      yield* answered(stack, 5)
+      yield* redis.kill
+      // The outage itself: Redis stays down this long whatever the stack does meanwhile.
+      yield* Effect.sleep("3 seconds")
+      yield* redis.start
+      const outcome = yield* Audit.settle(stack, ids, "90 seconds")
+      const seconds = (Date.now() - started) / 1000
+      assert.strictEqual(outcome.complete, 40)
+      const twice = calledMoreThanOnce(outcome.sync) + calledMoreThanOnce(outcome.async)
+      const late = outcome.callbacks.filter((callback) => callback.attempts > 1).length
+      const worst = Audit.assertLimitHeld(outcome.sync, limit)
+      yield* Audit.report(
+        "Redis crash and restart",
+        outcome,
+        `${outcome.sync.length + outcome.async.length} calls; ${twice} jobs called twice (in flight when Redis ` +
+          `went); ${late} callbacks retried by the vendor until the API could store them; worst 1 s ` +
+          `${worst}/${limit}; ${seconds.toFixed(0)} s`
+      )
+    })
+  )
+
+  it.live("SIGTERM to a worker and to the server under load: both exit 0 within their grace, nothing is lost", () =>
+    Effect.gen(function* () {
+      const graceMillis = 3000
+      const stack = yield* Stack.start({
+        workers: 2,
+        redisUrl: Stack.redisUrl,
+        syncLimit: `${limit}/1s`,
+        // Every call takes seconds, so a worker always has some in flight; those outlasting its
+        // grace are interrupted and handed back.
+        syncLatency: "1500-5000",
+        env: {
+          ...Audit.pacedEnv,
+          VENDOR_SYNC_CONCURRENCY: "10",
+          SHUTDOWN_GRACE: `${graceMillis} millis`,
+          VENDOR_ASYNC_CALLBACK_DEADLINE: "5s",
+          SWEEP_INTERVAL: "1 second"
+        }
+      })
+      const started = Date.now()
+      // A client submitting 80 jobs, 10 a second, each under its own Idempotency-Key, trying again
+      // while the API is away.
+      let accepted = 0
+      const load = yield* Effect.forEach(
+        Array.from({ length: 80 }, (_, i) => i),
+        (i) =>
+          Stack.submitUntilAccepted(
+            stack.api,
+            { vendor: i % 2 === 0 ? "sync" : "async", n: i },
+            `${stack.prefix}${i}`,
+            "60 seconds"
+          ).pipe(
+            Effect.tap(() => Effect.sync(() => accepted++)),
+            Effect.delay("100 millis")
+          )
+      ).pipe(Effect.forkScoped)
+      yield* Effect.sync(() => accepted).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (n) => n >= 20 }),
+        Effect.timeout("60 seconds")
+      )
+      const [worker, server] = yield* Effect.all(
+        [stopTimed(stack.workers[0]!, "SIGTERM"), stopTimed(stack.server, "SIGTERM")],
+        { concurrency: "unbounded" }
+      )
+      const acceptedMeanwhile = accepted
+      yield* Effect.all([stack.startServer(), stack.startWorker()], { concurrency: "unbounded" })
+      const ids = yield* Fiber.join(load)
+      assert.strictEqual(new Set(ids).size, 80, "one job per key")
+      const outcome = yield* Audit.settle(stack, ids, "90 seconds")
+      const seconds = (Date.now() - started) / 1000
+      assert.strictEqual(outcome.complete, 80)
+      assert.deepStrictEqual([worker.code, server.code], [0, 0], "exit codes")
+      assert.isAtMost(worker.millis, graceMillis + 2000, "the worker exits within its grace (and teardown)")
+      assert.isAtMost(server.millis, 10_000 + 2000, "the server exits within its 10 s drain")
+      const interrupted = outcome.sync.filter((call) => call.status === 499).length
+      const twice = calledMoreThanOnce(outcome.sync)
+      const worst = Audit.assertLimitHeld(outcome.sync, limit)
+      yield* Audit.report(
+        "SIGTERM to a worker and the server under load",
+        outcome,
+        `worker exit 0 in ${(worker.millis / 1000).toFixed(1)} s (grace ${graceMillis / 1000} s), ${interrupted} ` +
+          `calls cut at the grace (vendor saw 499), ${twice} jobs called again; server exit 0 in ` +
+          `${(server.millis / 1000).toFixed(1)} s; ${acceptedMeanwhile}/80 accepted by then, the rest after the ` +
+          `restart; worst 1 s ${worst}/${limit}; ${seconds.toFixed(0)} s`
+      )
+    })
+  )
+})
