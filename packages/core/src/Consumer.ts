@@ -1,6 +1,11 @@
 /**
- * The consumer: the loops that take deliveries from the queue and run them through the
- * {@link JobProcessor}, `vendor.concurrency` at a time for each loaded vendor.
+ * The consumer: for each loaded vendor, one loop that takes deliveries from the queue and runs them
+ * through the {@link JobProcessor}, `vendor.concurrency` at a time.
+ *
+ * The loop takes as many deliveries at once as there are free slots, so under load one `take` (on
+ * Redis: one reclaim script and one `XREADGROUP`) feeds many jobs instead of one each, and only one
+ * blocking read per vendor is ever waiting. Each delivery runs in a fiber of its own; a slot frees
+ * when it ends.
  *
  * A layer with no service: while it is alive, jobs are worked off. When its scope closes (SIGTERM),
  * it shuts down gracefully: the loops stop taking, the calls in flight get `grace` to finish, and
@@ -8,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Effect, Fiber, Layer, Schedule } from "effect"
+import { Config, Duration, Effect, Fiber, FiberSet, Layer, Schedule, Semaphore } from "effect"
 import { JobProcessor } from "./JobProcessor.ts"
 import { type Delivery, JobQueue } from "./JobQueue.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
@@ -51,23 +56,56 @@ export const start = (options: Options = {}) =>
         .process(delivery)
         .pipe(Effect.catchDefect((defect) => Effect.logError(`consumer: job ${delivery.jobId} hit a bug`, defect)))
 
-    const round = (vendor: string) =>
-      queue.take(vendor, { max: 1, block: pollBlock }).pipe(
-        // Taken, then asked to stop: the delivery is still run (or handed back if grace runs out).
-        Effect.flatMap((deliveries) => Effect.forEach(deliveries, processOne, { discard: true })),
-        Effect.tapError((error) => Effect.logWarning(`consumer for ${vendor}: ${error.message}`)),
-        Effect.retry(backoff)
-      )
-
-    const loop = (vendor: string) =>
-      Effect.whileLoop({ while: () => !stopping, body: () => round(vendor), step: () => {} })
+    // One vendor's loop: wait for a free slot, take up to as many deliveries as there are free slots,
+    // run each in a fiber that frees its slot when done. Taken, then asked to stop: what was taken
+    // is still run (or handed back if grace runs out), and the loop ends once all of it has.
+    const loop = (vendor: string, concurrency: number) =>
+      Effect.gen(function* () {
+        const slots = yield* Semaphore.make(concurrency)
+        const running = yield* FiberSet.make<void>()
+        let busy = 0
+        // Runs that failed in a row: a store or queue outage, after which the loop backs off.
+        let failing = 0
+        // Such a run's delivery stays unacknowledged and comes back later.
+        const run = (delivery: Delivery) =>
+          processOne(delivery).pipe(
+            Effect.matchEffect({
+              onSuccess: () => Effect.sync(() => (failing = 0)),
+              onFailure: (error) =>
+                Effect.logWarning(`consumer for ${vendor}: ${error.message}`).pipe(
+                  Effect.andThen(Effect.sync(() => failing++))
+                )
+            }),
+            Effect.ensuring(
+              Effect.suspend(() => {
+                busy--
+                return Semaphore.release(slots, 1)
+              })
+            )
+          )
+        const round = Effect.gen(function* () {
+          if (failing > 0) yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failing, 6)))
+          yield* Semaphore.take(slots, 1)
+          // Only this loop takes slots, so the others free now can be had without waiting.
+          const wanted = concurrency - busy
+          if (wanted > 1) yield* Semaphore.take(slots, wanted - 1)
+          const deliveries = yield* queue.take(vendor, { max: wanted, block: pollBlock }).pipe(
+            Effect.tapError((error) => Effect.logWarning(`consumer for ${vendor}: ${error.message}`)),
+            Effect.retry(backoff)
+          )
+          busy += deliveries.length
+          if (deliveries.length < wanted) yield* Semaphore.release(slots, wanted - deliveries.length)
+          for (const delivery of deliveries) yield* FiberSet.run(running, run(delivery))
+        })
+        yield* Effect.whileLoop({ while: () => !stopping, body: () => round, step: () => {} })
+        yield* FiberSet.awaitEmpty(running)
+      }).pipe(Effect.scoped)
 
     const loops = yield* Effect.forkScoped(
-      Effect.forEach(
-        registry.vendors.flatMap((vendor) => Array.from({ length: vendor.concurrency }, () => vendor.name)),
-        loop,
-        { concurrency: "unbounded", discard: true }
-      )
+      Effect.forEach(registry.vendors, (vendor) => loop(vendor.name, Math.max(1, vendor.concurrency)), {
+        concurrency: "unbounded",
+        discard: true
+      })
     )
 
     // Added after the fork, so it runs before the scope interrupts the loops.

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Deferred, Effect, Exit, Layer, Option, Schedule, Scope } from "effect"
 import * as Consumer from "../src/Consumer.ts"
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
@@ -82,6 +82,81 @@ describe("Consumer shutdown", () => {
           [job.id]
         )
       }).pipe(Effect.provide(withBackends(vendor)))
+    })
+  )
+})
+
+// A vendor that counts the calls running at once and answers after `millis`.
+const countingVendor = (millis: number, concurrency: number) => {
+  let running = 0
+  const seen = { most: 0, calls: 0 }
+  const vendor: Vendor.Vendor = {
+    name: "slow",
+    mode: "sync",
+    concurrency,
+    call: (request) =>
+      Effect.sync(() => {
+        running++
+        seen.calls++
+        seen.most = Math.max(seen.most, running)
+      }).pipe(
+        Effect.andThen(Effect.sleep(millis)),
+        Effect.ensuring(Effect.sync(() => running--)),
+        Effect.as({ _tag: "Completed", result: request.payload } as const)
+      )
+  }
+  return { vendor, seen }
+}
+
+// The memory queue, recording how many deliveries each take asked for and got.
+const spiedQueue = (takes: Array<readonly [asked: number, got: number]>) =>
+  Layer.effect(
+    JobQueue.JobQueue,
+    Effect.gen(function* () {
+      const queue = yield* JobQueue.JobQueue
+      return JobQueue.JobQueue.of({
+        ...queue,
+        take: (vendor, options) =>
+          Effect.tap(queue.take(vendor, options), (deliveries) =>
+            Effect.sync(() => {
+              takes.push([options.max, deliveries.length])
+            })
+          )
+      })
+    })
+  )
+
+describe("Consumer", () => {
+  it.live("takes as many deliveries at once as it has free slots, and never runs more than that", () =>
+    Effect.gen(function* () {
+      const { seen, vendor } = countingVendor(100, 4)
+      const takes: Array<readonly [number, number]> = []
+      yield* Effect.gen(function* () {
+        const jobs = yield* Effect.forEach(Array.from({ length: 10 }), () => submitted)
+        const scope = yield* Scope.make()
+        yield* Layer.buildWithScope(
+          Consumer.layer({ grace: "5 seconds" }).pipe(
+            Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://x" })),
+            Layer.provide(spiedQueue(takes))
+          ),
+          scope
+        )
+        yield* Effect.forEach(jobs, (job) =>
+          read(job.id).pipe(
+            Effect.repeat({ until: (now) => now.status === "complete", schedule: Schedule.spaced("20 millis") })
+          )
+        )
+        yield* Scope.close(scope, Exit.void)
+      }).pipe(Effect.provide(withBackends(vendor)))
+      assert.strictEqual(seen.calls, 10)
+      assert.strictEqual(seen.most, 4, "at most `concurrency` calls at once, and that many when there is work")
+      assert.deepStrictEqual(takes[0], [4, 4], "the first take fills every slot")
+      const taken = takes.reduce((sum, [, got]) => sum + got, 0)
+      assert.strictEqual(taken, 10)
+      assert.isTrue(
+        takes.every(([asked]) => asked >= 1 && asked <= 4),
+        `each take asks for the free slots: ${JSON.stringify(takes)}`
+      )
     })
   )
 })
