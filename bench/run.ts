@@ -7,13 +7,13 @@
  *
  *     npm run bench                          # everything but the soak, in under 10 minutes
  *     npm run bench -- --soak                # and the 10-minute soak
- *     npm run bench -- --only=ingest,e2e     # some: post, get, noio (ingest = all three), e2e, scenario, ratelimit
+ *     npm run bench -- --only=ingest,e2e     # some: post, get, noio (ingest = all three), e2e, scenario, ratelimit, soak
  *     npm run bench -- --profile             # CPU profiles of every process, one per hot path
  *     npm run bench -- --quick               # a smoke run: short rounds, fewer jobs
  *
  * Options: `--rounds=3`, `--seconds=8` (per round), `--warmup=3`, `--connections=100`,
  * `--workers=2` (worker processes end to end and in the scenario), `--e2e-jobs=20000`,
- * `--bullmq-concurrency=100`, `--rate-limit=50`, `--rate-workers=3`, `--rate-seconds=12`,
+ * `--bullmq-concurrency=100` (also our workers' `VENDOR_SYNC_CONCURRENCY` end to end), `--rate-limit=50`, `--rate-workers=3`, `--rate-seconds=12`,
  * `--scenario-connections=200`, `--soak-minutes=10`, `--soak-rate=500`, `--no-io` / `--no-no-io`
  * (the framework-only comparison, on by default), `--generator=wrk|undici`, `--redis-url=<url>`
  * (default `REDIS_URL` or redis://127.0.0.1:6379), `--env=K=V` (repeatable: extra environment for
@@ -41,7 +41,7 @@ import * as Soak from "./src/Soak.ts"
 import * as Stack from "./src/Stack.ts"
 import * as Stats from "./src/Stats.ts"
 
-const scenarios = ["post", "get", "noio", "e2e", "scenario", "ratelimit"] as const
+const scenarios = ["post", "get", "noio", "e2e", "scenario", "ratelimit", "soak"] as const
 type Scenario = (typeof scenarios)[number]
 
 const { values } = parseArgs({
@@ -92,7 +92,7 @@ const quick = values.quick
 // `ingest` stands for post, get and noio.
 const selected = new Set<Scenario>(
   values.only === undefined
-    ? scenarios
+    ? scenarios.filter((name) => name !== "soak" || values.soak)
     : values.only.split(",").flatMap((name): Array<Scenario> => {
         if (name === "ingest") return ["post", "get", "noio"]
         if (!(scenarios as ReadonlyArray<string>).includes(name)) throw new Error(`--only: no scenario ${name}`)
@@ -219,12 +219,14 @@ try {
     log(`== end to end (${settings.workers} worker processes each, ${settings.e2eJobs} jobs a round)`)
     const mock = await Stack.mockSync(context.env, { name: "mock-sync-0ms", latency: "0" })
     const e2eServer = await serverFor("e2e", mock.url)
+    // As many jobs at once per worker process as each BullMQ worker runs (its `concurrency`).
     const workers = await Stack.vendorflowWorkers(context.env, {
       name: "worker-e2e",
       n: settings.workers,
       prefix,
       mockUrl: mock.url,
-      publicUrl: e2eServer.url
+      publicUrl: e2eServer.url,
+      vars: { VENDOR_SYNC_CONCURRENCY: String(settings.bullmqConcurrency) }
     })
     Bench.recordMemory(context, "idle", workers)
     const queueName = "bench"
@@ -327,7 +329,7 @@ try {
     results.rateLimit = rate
   }
 
-  if (values.soak) {
+  if (selected.has("soak")) {
     log(`== soak (${settings.soakMinutes} min at ${settings.soakRate} jobs/s)`)
     results.soak = await Soak.run(context, {
       minutes: settings.soakMinutes,

@@ -79,6 +79,16 @@ const cpuOf = (procs: ReadonlyArray<Proc.Proc>): number =>
   procs.reduce((sum, proc) => sum + (proc.cpuSeconds() ?? 0), 0)
 
 /**
+ * The CPU seconds Redis has used so far (`INFO cpu`): Redis is single-threaded, so a round in
+ * which it used close to one core was bound by Redis.
+ */
+export const redisCpu = async (redis: Redis): Promise<number> => {
+  const info = await redis.info("cpu")
+  const value = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? "0")
+  return value("used_cpu_sys") + value("used_cpu_user")
+}
+
+/**
  * Warms each subject up, then runs `rounds` rounds of each, alternating; returns each subject's
  * figures in the order given.
  */
@@ -97,14 +107,16 @@ export const compare = async (context: Context, subjects: ReadonlyArray<Subject>
       await subject.before?.()
       const noise = Machine.measureNoise()
       const cpuBefore = cpuOf(subject.procs)
+      const redisBefore = await redisCpu(context.redis)
       const result = await subject.run(context.seconds)
       const cpu = (cpuOf(subject.procs) - cpuBefore) / result.seconds
+      const redisCores = ((await redisCpu(context.redis)) - redisBefore) / result.seconds
       const foreign = noise()?.foreignCores ?? 0
       runs[i]!.push({ result, cpu, foreign })
       context.log(
         `  round ${round + 1} ${subject.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(1)} ms, ` +
           `p99 ${result.latency.p99.toFixed(1)} ms, errors ${result.socketErrors + result.statusErrors}, ` +
-          `cpu ${cpu.toFixed(2)} cores, others ${foreign.toFixed(2)} cores`
+          `cpu ${cpu.toFixed(2)} cores, redis ${redisCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores`
       )
     }
   }

@@ -187,13 +187,16 @@ export const compare = async (
       await subject.before?.()
       const noise = Machine.measureNoise()
       const cpuBefore = cpuOf(subject.procs)
+      const redisBefore = await Bench.redisCpu(context.redis)
+      const started = performance.now()
       const result = await subject.run(jobs)
+      const redisCores = ((await Bench.redisCpu(context.redis)) - redisBefore) / ((performance.now() - started) / 1000)
       const cpuPer1000 = ((cpuOf(subject.procs) - cpuBefore) / jobs) * 1000
       const foreign = noise()?.foreignCores ?? 0
       rounds[i]!.push({ round: result, cpuPer1000, foreign })
       context.log(
         `  round ${round + 1} ${subject.name}: ${result.jobsPerSecond.toFixed(0)} jobs/s, ${result.failed} failed, ` +
-          `${cpuPer1000.toFixed(2)} CPU s per 1,000 jobs, others ${foreign.toFixed(2)} cores` +
+          `${cpuPer1000.toFixed(2)} CPU s per 1,000 jobs, redis ${redisCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores` +
           (result.detail === undefined ? "" : `; ${result.detail}`)
       )
     }

@@ -227,8 +227,8 @@ const postHeaders = { "content-type": "application/json" }
  * A closed loop on undici in this process: `connections` loops, each sending its next request when
  * the last one is answered. It shares the CPU with what it measures, so it reads lower than wrk.
  */
-export const undici: Generator = {
-  name: "undici closed loop (in the bench process; wrk not installed)",
+export const undici = (why: string): Generator => ({
+  name: `undici closed loop in the bench process (${why})`,
   run: async (run) => {
     const pool = new Pool(run.baseUrl, { connections: run.connections, pipelining: 1 })
     const latencies = new Stats.Samples()
@@ -290,7 +290,7 @@ export const undici: Generator = {
       statusErrors
     }
   }
-}
+})
 
 /**
  * wrk where it is installed (unless `force` says `undici`), else the undici loop.
@@ -299,5 +299,5 @@ export const pick = (options: { readonly force?: "wrk" | "undici" | undefined; r
   const version = options.force === "undici" ? undefined : wrkVersion()
   if (version !== undefined) return wrk(version, options.threads)
   if (options.force === "wrk") throw new Error("--generator=wrk: wrk is not installed (apt-get install -y wrk)")
-  return undici
+  return undici(options.force === "undici" ? "--generator=undici" : "wrk is not installed")
 }
