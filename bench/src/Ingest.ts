@@ -130,7 +130,7 @@ export const run = async (
     context.log("GET /jobs/{id}: vendorflow-server (Redis) vs Fastify + HGET")
     await Bench.clean(context, options.serverPrefix)()
     await Bench.clean(context, floorPrefix)()
-    const seeded = 10_000
+    const seeded = 5000
     const [vendorflowIds, floorIds] = [await seedJobs(options.server.url, seeded), await seedJobs(floor.url, seeded)]
     if (variant !== undefined) await Bench.clean(context, variant.prefix)()
     const variantIds = variant === undefined ? [] : await seedJobs(variant.server.url, seeded)
