@@ -213,6 +213,8 @@ export const make = (options: Options) =>
       )
 
     // Returns a claimed job to pending, undoing its attempt count, and delivers it again later.
+    // Nor does it count as a delivery: a job held back by an open circuit through many openings must
+    // not reach the queue's delivery limit and be dead-lettered while its record says pending.
     const handBack = (job: Job, delivery: Delivery, delayMillis: number) =>
       store
         .transition({
@@ -222,7 +224,11 @@ export const make = (options: Options) =>
           expectedVersion: job.version,
           set: { attempts: job.attempts - 1 }
         })
-        .pipe(Effect.andThen(queue.retryLater(delivery, delayMillis)))
+        .pipe(
+          Effect.andThen(
+            queue.retryLater({ ...delivery, deliveryCount: Math.max(0, delivery.deliveryCount - 1) }, delayMillis)
+          )
+        )
 
     const attempt = (job: Job, vendor: Vendor, delivery: Delivery) =>
       Effect.gen(function* () {
