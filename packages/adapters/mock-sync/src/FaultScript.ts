@@ -24,7 +24,8 @@
  *
  * Outages (`MOCK_SYNC_OUTAGES`, `MOCK_ASYNC_OUTAGES`) are vendor-wide rather than per job: in each
  * window the vendor answers every `POST /process` with a 5xx. `503:1000-7000,502:12000-13000` is 503
- * from 1 s to 7 s after its first `POST /process`, and 502 from 12 s to 13 s.
+ * from 1 s to 7 s after its first `POST /process`, and 502 from 12 s to 13 s; `503/3000:1000-7000`
+ * answers each 503 only after 3 s, as a struggling vendor does.
  *
  * @since 0.1.0
  */
@@ -163,17 +164,18 @@ export const CallbackPlanFromString: Schema.Codec<Plan<CallbackFault>, string> =
 )
 
 /**
- * A window, in ms after the vendor's first `POST /process`, in which it answers every one `status`.
+ * A window, in ms after the vendor's first `POST /process`, in which it answers every one `status`,
+ * `delayMs` late.
  *
  * @category models
  */
-export const Outage = Schema.Struct({ status: Schema.Int, fromMs: Schema.Int, toMs: Schema.Int })
+export const Outage = Schema.Struct({ status: Schema.Int, delayMs: Schema.Int, fromMs: Schema.Int, toMs: Schema.Int })
 
 /** @category models */
 export type Outage = typeof Outage.Type
 
 /**
- * Reads outages (`503:1000-7000,502:12000-13000`), or undefined.
+ * Reads outages (`503:1000-7000,502/3000:12000-13000`), or undefined.
  *
  * @category parsing
  */
@@ -181,9 +183,14 @@ export const parseOutages = (text: string): ReadonlyArray<Outage> | undefined =>
   const outages: Array<Outage> = []
   for (const part of text.split(",")) {
     if (part.trim() === "") continue
-    const match = /^\s*(5\d\d):(\d+)-(\d+)\s*$/.exec(part)
-    if (match === null || Number(match[3]) <= Number(match[2])) return undefined
-    outages.push({ status: Number(match[1]), fromMs: Number(match[2]), toMs: Number(match[3]) })
+    const match = /^\s*(5\d\d)(?:\/(\d+))?:(\d+)-(\d+)\s*$/.exec(part)
+    if (match === null || Number(match[4]) <= Number(match[3])) return undefined
+    outages.push({
+      status: Number(match[1]),
+      delayMs: Number(match[2] ?? "0"),
+      fromMs: Number(match[3]),
+      toMs: Number(match[4])
+    })
   }
   return outages
 }
@@ -196,7 +203,8 @@ export const parseOutages = (text: string): ReadonlyArray<Outage> | undefined =>
 export const OutagesFromString: Schema.Codec<ReadonlyArray<Outage>, string> = VendorDefinition.fromEnvString({
   type: Schema.Array(Outage),
   parse: parseOutages,
-  format: (outages) => outages.map((o) => `${o.status}:${o.fromMs}-${o.toMs}`).join(","),
+  format: (outages) =>
+    outages.map((o) => `${o.status}${o.delayMs > 0 ? `/${o.delayMs}` : ""}:${o.fromMs}-${o.toMs}`).join(","),
   expected: `outages like "503:1000-7000,502:12000-13000"`
 })
 

@@ -443,6 +443,7 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
         const outage = FaultScript.outageAt(options.outages ?? [], at - firstArrival)
         if (outage !== undefined) {
           arrival = { ...arrival, fault: `outage:${outage.status}` }
+          if (outage.delayMs > 0) yield* Effect.sleep(outage.delayMs)
           return errorResponse(outage.status, "outage", `${options.name}: down (scripted outage)`)
         }
         const step = jobId === null ? undefined : dealer.next(jobId)

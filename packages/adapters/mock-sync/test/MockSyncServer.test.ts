@@ -258,10 +258,12 @@ describe("MockSyncServer outages", () => {
     Effect.gen(function* () {
       const server = yield* MockSyncServer.make({
         ...fast,
-        outages: FaultScript.parseOutages("503:0-400"),
+        outages: FaultScript.parseOutages("503/100:0-400"),
         faults: FaultScript.parse("502", FaultScript.parseAnswerStep)
       })
+      const sent = Date.now()
       const during = yield* Effect.forEach(["a", "b", "a"], (id) => postRaw(server.url, id))
+      assert.isAtLeast(Date.now() - sent, 300, "each outage answer 100 ms late")
       const first = (yield* server.arrivals)[0]?.at ?? 0
       yield* Effect.sleep(Math.max(0, first + 450 - Date.now()))
       const after = yield* Effect.forEach(["a", "a"], (id) => postRaw(server.url, id))
@@ -279,9 +281,9 @@ describe("MockSyncServer outages", () => {
 
 describe("FaultScript parsing", () => {
   it("reads outages", () => {
-    assert.deepStrictEqual(FaultScript.parseOutages("503:1000-7000, 502:12000-13000"), [
-      { status: 503, fromMs: 1000, toMs: 7000 },
-      { status: 502, fromMs: 12000, toMs: 13000 }
+    assert.deepStrictEqual(FaultScript.parseOutages("503:1000-7000, 502/3000:12000-13000"), [
+      { status: 503, delayMs: 0, fromMs: 1000, toMs: 7000 },
+      { status: 502, delayMs: 3000, fromMs: 12000, toMs: 13000 }
     ])
     assert.isUndefined(FaultScript.parseOutages("503:7000-1000"))
     assert.isUndefined(FaultScript.parseOutages("429:0-1000"))
