@@ -116,16 +116,21 @@ describe("callback faults", () => {
         if (held === undefined) continue
         assert.isAbove(held.at, Date.parse(outcome.jobs.get(id)?.updated_at ?? ""), `job ${id}: held callback late`)
       }
-      // Repeats were answered without an error that would make a vendor retry forever: 2xx, or
-      // refused once as a replay (same signature) and then accepted unchanged.
-      const repeats = outcome.callbacks.filter((callback) => callback.fault !== undefined)
-      const refusedFirst = repeats.filter((callback) => callback.attempts > 1).length
+      // How the webhook answered the repeats: a copy with the same signature is refused as a replay
+      // (401) and the vendor sends it again, signed afresh; the job is returned as it is.
+      const copies = outcome.callbacks.filter((callback) => callback.fault === "duplicate")
+      const stale = outcome.callbacks.filter((callback) => callback.fault === "hold")
+      const answers = (list: ReadonlyArray<Stack.Callback>) =>
+        Object.entries(Audit.tallyOf(list.map((callback) => `${callback.status ?? "none"}`)))
+          .map(([status, n]) => `${n}× ${status}`)
+          .join(", ")
       yield* Audit.report(
         "duplicate and out-of-order callbacks",
         outcome,
-        `${outcome.async.length} calls, ${outcome.callbacks.length} callbacks (${repeats.length} duplicate or ` +
-          `stale, ${refusedFirst} of them refused at first as replays); no job changed after completing; ` +
-          `${seconds.toFixed(0)} s`
+        `${outcome.async.length} calls, ${outcome.callbacks.length} callbacks: ${copies.length} sent as duplicate ` +
+          `pairs (last answered ${answers(copies)}; ${copies.filter((c) => c.attempts > 1).length} refused first ` +
+          `as replays), ${stale.length} stale, after a newer attempt had completed the job (last answered ` +
+          `${answers(stale)}); no job changed after completing; ${seconds.toFixed(0)} s`
       )
     })
   )

@@ -22,13 +22,13 @@ const noCircuit = { CIRCUIT_FAILURES: "1000" }
 
 const start = (syncEnv: Record<string, string>, env: Record<string, string> = {}) =>
   Stack.start({
-    workers: 2,
+    workers: 1,
     redisUrl: Stack.redisUrl,
     vendors: ["sync"],
     syncLimit: `${limit}/1s`,
     syncLatency: "20-80",
     syncEnv,
-    env: { ...Audit.pacedEnv, VENDOR_SYNC_CONCURRENCY: "10", ...env }
+    env: { ...Audit.pacedEnv, VENDOR_SYNC_CONCURRENCY: "20", ...env }
   })
 
 /** `complete after 503,503,200`: a job's outcome and what the vendor answered each of its calls. */

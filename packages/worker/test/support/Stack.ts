@@ -34,7 +34,7 @@ export const dropKeys = (url: string, prefix: string) =>
     do {
       const [next = "0", ...keys] = execFileSync(
         "redis-cli",
-        ["-u", url, "SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", "20000"],
+        ["-u", url, "SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", "5000"],
         { encoding: "utf8" }
       )
         .split("\n")
@@ -49,6 +49,28 @@ const listening = /listening on (http:\/\/\S+)|Listening on (http:\/\/\S+)/
 /** Waits for a process to say where it listens. */
 export const urlOf = (process: ChildProcess.Running) =>
   Effect.map(process.waitFor(listening, "60 seconds"), (match) => (match[1] ?? match[2] ?? "").replace(/\/$/, ""))
+
+// How our processes fail at start-up: one line naming the process, then exit 1 (`Main.run`).
+const startupFailure = /^vendorflow-(?:server|worker): (?!consuming$).*$/m
+
+/**
+ * Starts `bin` and waits until its output matches `ready`. A process that fails at start-up (say,
+ * the shared Redis did not answer its first command within its 3 s while the machine is busy
+ * starting a dozen processes) is started once more, rather than waited on for a minute.
+ */
+const launch = (bin: string, env: Record<string, string>, ready: RegExp) =>
+  Effect.gen(function* () {
+    const process = yield* ChildProcess.start(bin, env)
+    const failed = Effect.flatMap(process.waitFor(startupFailure, "60 seconds"), ([line]) =>
+      Effect.fail(new Error(line))
+    )
+    yield* Effect.raceFirst(process.waitFor(ready, "60 seconds"), failed)
+    return process
+  }).pipe(
+    Effect.tapError((error) => Effect.logWarning(`${error.message}; starting it again`)),
+    Effect.retry({ times: 1 }),
+    Effect.orDie
+  )
 
 /** A running stack. */
 export interface Stack {
@@ -127,11 +149,8 @@ export const start = (options: Options) =>
       PUBLIC_URL: api,
       ...options.env
     }
-    const startServer = () => Effect.tap(ChildProcess.start(bins.server, { ...shared, PORT: String(apiPort) }), urlOf)
-    const startWorker = () =>
-      Effect.tap(ChildProcess.start(bins.worker, shared), (worker) =>
-        worker.waitFor(/vendorflow-worker: consuming/, "60 seconds")
-      )
+    const startServer = () => launch(bins.server, { ...shared, PORT: String(apiPort) }, listening)
+    const startWorker = () => launch(bins.worker, shared, /vendorflow-worker: consuming/)
     const [server, workers] = yield* Effect.all(
       [
         startServer(),
