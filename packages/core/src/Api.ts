@@ -489,6 +489,8 @@ export const WebhookBody = Schema.Struct({
 export const Health = Schema.Struct({
   status: Schema.Literals(["ok", "degraded"]),
   vendors: Schema.Array(Schema.String),
+  /** Each vendor's circuit: `Closed`, `Open` (its jobs wait), `HalfOpen` (a probe is out), or `Unknown`. */
+  circuits: Schema.Record(Schema.String, Schema.String),
   checks: Schema.Record(
     Schema.String,
     Schema.Union([

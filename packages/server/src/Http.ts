@@ -20,6 +20,7 @@ import {
   type JobStore,
   Metrics,
   type Vendor,
+  VendorCircuit,
   VendorRegistry,
   WebhookSignature
 } from "@vendorflow/core"
@@ -36,6 +37,7 @@ import {
 } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
+import { CircuitBreaker } from "effect/persistence"
 
 /**
  * The largest request body accepted by default: 1 MiB.
@@ -421,7 +423,21 @@ export const systemHandlers = HttpApiBuilder.group(
     const registry = yield* VendorRegistry.VendorRegistry
     const health = yield* Health.Health
     const vendors = registry.vendors.map((vendor) => vendor.name)
-    const report = Health.report.pipe(Effect.provideService(Health.Health, health))
+    const breaker = yield* Effect.serviceOption(CircuitBreaker.CircuitBreaker)
+    // Each vendor's circuit as the shared store has it (when this process has a breaker).
+    const circuits = Effect.forEach(breaker._tag === "Some" ? vendors : [], (vendor) =>
+      breaker._tag === "Some"
+        ? breaker.value.state(VendorCircuit.key(vendor)).pipe(
+            Effect.map((state) => [vendor, state._tag] as const),
+            Effect.orElseSucceed(() => [vendor, "Unknown"] as const)
+          )
+        : Effect.succeed([vendor, "Unknown"] as const)
+    ).pipe(Effect.map((entries) => Object.fromEntries(entries)))
+    const report = Effect.zipWith(
+      Health.report.pipe(Effect.provideService(Health.Health, health)),
+      circuits,
+      (result, states) => ({ ...result, circuits: states })
+    )
     return handlers
       .handle("health", () => Effect.map(report, (result) => ({ ...result, vendors })))
       .handle("ready", () =>

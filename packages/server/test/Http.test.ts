@@ -628,7 +628,12 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
     Effect.gen(function* () {
       const response = yield* send("/health")
       assert.strictEqual(response.status, 200)
-      assert.deepStrictEqual(yield* bodyOf(response), { status: "ok", checks: {}, vendors: ["alpha", "beta"] })
+      assert.deepStrictEqual(yield* bodyOf(response), {
+        status: "ok",
+        checks: {},
+        circuits: {},
+        vendors: ["alpha", "beta"]
+      })
     })
   )
 
