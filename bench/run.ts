@@ -14,7 +14,7 @@
  * Options: `--rounds=3`, `--seconds=8` (per round), `--warmup=3`, `--connections=100`,
  * `--workers=2` (worker processes end to end and in the scenario),
  * `--e2e-jobs=10000`, `--bullmq-concurrency=100` (also our workers' `VENDOR_SYNC_CONCURRENCY` end to end), `--rate-limit=50`, `--rate-workers=3`, `--rate-seconds=12`,
- * `--scenario-connections=200`, `--soak-minutes=10`, `--soak-rate=500`, `--no-io` / `--no-no-io`
+ * `--scenario-connections=200`, `--soak-minutes=10`, `--soak-rate=100` (jobs a second, each posted and read back), `--no-io` / `--no-no-io`
  * (the framework-only comparison, on by default), `--generator=wrk|undici`, `--redis-url=<url>`
  * (default `REDIS_URL` or redis://127.0.0.1:6379), `--env=K=V` (repeatable: extra environment for
  * our server and workers, for tuning), `--variant-env=K=V` (repeatable: a second server with these
@@ -62,7 +62,7 @@ const { values } = parseArgs({
     "rate-seconds": { type: "string" },
     "scenario-connections": { type: "string", default: "200" },
     "soak-minutes": { type: "string", default: "10" },
-    "soak-rate": { type: "string", default: "500" },
+    "soak-rate": { type: "string", default: "100" },
     "no-io": { type: "boolean", default: true },
     "no-no-io": { type: "boolean", default: false },
     generator: { type: "string" },
@@ -112,7 +112,7 @@ const settings = {
   rateSeconds: number("rate-seconds", values["rate-seconds"], quick ? 5 : 12),
   scenarioConnections: number("scenario-connections", values["scenario-connections"], 200),
   soakMinutes: number("soak-minutes", values["soak-minutes"], 10),
-  soakRate: number("soak-rate", values["soak-rate"], 500),
+  soakRate: number("soak-rate", values["soak-rate"], 100),
   noIo: selected.has("noio") && values["no-io"] && !values["no-no-io"]
 }
 const pairs = (flag: string, list: ReadonlyArray<string>): Record<string, string> => {
