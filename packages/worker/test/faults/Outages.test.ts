@@ -84,11 +84,11 @@ describe("vendor outage", () => {
       })
   )
 
-  // Fails (an engine bug, see docs/reliability.md, "Known failures"): every time the circuit turns
-  // a job away (open, or half-open while a probe runs) it is handed back, and the queue counts a
-  // delivery; at QUEUE_DELIVERY_LIMIT (5) it dead-letters the job while its record stays `pending`,
-  // until the sweeper's SWEEP_PENDING_AFTER (10 min). A vendor whose 503s take 3 s keeps the
-  // circuit half-open for 3 s per probe, and waiting jobs are turned away about once a second.
+  // Every time the circuit turns a job away (open, or half-open while a probe runs) the job is
+  // handed back; a vendor whose 503s take 3 s keeps the circuit half-open for 3 s per probe, so
+  // waiting jobs are turned away about once a second. Until a0a278e each hand-back counted as a
+  // delivery, and at QUEUE_DELIVERY_LIMIT (5) the queue dead-lettered the job while its record
+  // stayed `pending` (11 of these 30, at the circuit's defaults).
   it.live("5xx burst with slow 503s, circuit at its defaults: no job is dead-lettered while it waits", () =>
     outage({
       window: "503/3000:300-9300",

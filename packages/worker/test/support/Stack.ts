@@ -44,31 +44,35 @@ export const dropKeys = (url: string, prefix: string) =>
     } while (cursor !== "0")
   })
 
-const listening = /listening on (http:\/\/\S+)|Listening on (http:\/\/\S+)/
-
-/** Waits for a process to say where it listens. */
-export const urlOf = (process: ChildProcess.Running) =>
-  Effect.map(process.waitFor(listening, "60 seconds"), (match) => (match[1] ?? match[2] ?? "").replace(/\/$/, ""))
+// What the API server and the mock vendors log once they listen.
+const listening = /[Ll]istening on http:\/\/\S+/
 
 // How our processes fail at start-up: one line naming the process, then exit 1 (`Main.run`).
 const startupFailure = /^vendorflow-(?:server|worker): (?!consuming$).*$/m
 
+// Whether the process `pid` is still running (signal 0 only checks).
+const alive = (pid: number | undefined) =>
+  Effect.try(() => pid !== undefined && process.kill(pid, 0)).pipe(Effect.orElseSucceed(() => false))
+
 /**
  * Starts `bin` and waits until its output matches `ready`. A process that fails at start-up (say,
  * the shared Redis did not answer its first command within its 3 s while the machine is busy
- * starting a dozen processes) is started once more, rather than waited on for a minute.
+ * starting a dozen processes), or exits before it is ready, is started again, up to three times,
+ * rather than waited on for a minute.
  */
 const launch = (bin: string, env: Record<string, string>, ready: RegExp) =>
   Effect.gen(function* () {
-    const process = yield* ChildProcess.start(bin, env)
-    const failed = Effect.flatMap(process.waitFor(startupFailure, "60 seconds"), ([line]) =>
-      Effect.fail(new Error(line))
+    const child = yield* ChildProcess.start(bin, env)
+    const failed = Effect.flatMap(child.waitFor(startupFailure, "60 seconds"), ([line]) => Effect.fail(new Error(line)))
+    const exited = alive(child.pid).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("200 millis"), while: (running) => running }),
+      Effect.andThen(Effect.fail(new Error(`${bin} exited before it was ready: ${child.output()}`)))
     )
-    yield* Effect.raceFirst(process.waitFor(ready, "60 seconds"), failed)
-    return process
+    const match = yield* Effect.raceFirst(child.waitFor(ready, "60 seconds"), Effect.raceFirst(failed, exited))
+    return { child, match }
   }).pipe(
     Effect.tapError((error) => Effect.logWarning(`${error.message}; starting it again`)),
-    Effect.retry({ times: 1 }),
+    Effect.retry({ times: 3, schedule: Schedule.spaced("1 second") }),
     Effect.orDie
   )
 
@@ -122,21 +126,25 @@ export const start = (options: Options) =>
     const mocks = [
       ...(vendors.includes("sync")
         ? [
-            ChildProcess.start(bins.mockSync, {
-              PORT: String(syncPort),
-              MOCK_SYNC_RATE_LIMIT: options.syncLimit,
-              MOCK_SYNC_LATENCY_MS: options.syncLatency,
-              ...options.syncEnv
-            })
+            launch(
+              bins.mockSync,
+              {
+                PORT: String(syncPort),
+                MOCK_SYNC_RATE_LIMIT: options.syncLimit,
+                MOCK_SYNC_LATENCY_MS: options.syncLatency,
+                ...options.syncEnv
+              },
+              listening
+            )
           ]
         : []),
       ...(vendors.includes("async")
         ? [
-            ChildProcess.start(bins.mockAsync, {
-              PORT: String(asyncPort),
-              MOCK_ASYNC_DELAY_MS: "200-600",
-              ...options.asyncEnv
-            })
+            launch(
+              bins.mockAsync,
+              { PORT: String(asyncPort), MOCK_ASYNC_DELAY_MS: "200-600", ...options.asyncEnv },
+              listening
+            )
           ]
         : [])
     ]
@@ -149,13 +157,15 @@ export const start = (options: Options) =>
       PUBLIC_URL: api,
       ...options.env
     }
-    const startServer = () => launch(bins.server, { ...shared, PORT: String(apiPort) }, listening)
-    const startWorker = () => launch(bins.worker, shared, /vendorflow-worker: consuming/)
+    const startServer = () =>
+      Effect.map(launch(bins.server, { ...shared, PORT: String(apiPort) }, listening), ({ child }) => child)
+    const startWorker = () =>
+      Effect.map(launch(bins.worker, shared, /vendorflow-worker: consuming/), ({ child }) => child)
     const [server, workers] = yield* Effect.all(
       [
         startServer(),
         Effect.forEach(Array.from({ length: options.workers }), startWorker, { concurrency: "unbounded" }),
-        Effect.forEach(mocks, (mock) => Effect.flatMap(mock, urlOf), { concurrency: "unbounded" })
+        Effect.all(mocks, { concurrency: "unbounded" })
       ],
       { concurrency: "unbounded" }
     )
@@ -303,6 +313,10 @@ export interface Callback {
 /** The mock async vendor's `/callbacks`. */
 export const callbacks = (vendor: string) =>
   Effect.promise(async () => (await (await fetch(`${vendor}/callbacks`)).json()) as ReadonlyArray<Callback>)
+
+/** Runs one `redis-cli` command against `url` and returns its raw output. */
+export const redisCli = (url: string, ...args: ReadonlyArray<string>) =>
+  Effect.sync(() => execFileSync("redis-cli", ["-u", url, ...args], { encoding: "utf8" }))
 
 /** A dead letter in a vendor's dead-letter stream. */
 export interface DeadLetter {
