@@ -21,6 +21,7 @@ import {
 } from "effect/http-api"
 import * as Job from "./Job.ts"
 import type * as JobStore from "./JobStore.ts"
+import * as Stats from "./Stats.ts"
 
 /**
  * The API's version in OpenAPI; a test keeps it equal to `@vendorflow/core`'s package version.
@@ -643,6 +644,23 @@ export class SystemGroup extends HttpApiGroup.make("system")
   ) {}
 
 /**
+ * The operator's dashboard figures (`Stats.ts`).
+ *
+ * @category groups
+ */
+export class StatsGroup extends HttpApiGroup.make("stats").add(
+  HttpApiEndpoint.get("stats", "/stats", { success: Stats.Report }).annotateMerge(
+    OpenApi.annotations({
+      summary: "Per vendor throughput, success and failure rates, latency, backlog, rate-limit use and circuit",
+      description:
+        "For the last 5 and 60 minutes, with a 10-second series of the last 5 minutes for live charts. " +
+        "Calls, outcomes and latencies are what this process recorded (`collecting` is false where it " +
+        "runs no engine, e.g. the split deployment's server); backlog and circuit come from the shared backends."
+    })
+  )
+) {}
+
+/**
  * The vendorflow HTTP API.
  *
  * @category api
@@ -651,6 +669,7 @@ export class Api extends HttpApi.make("vendorflow")
   .add(JobsGroup)
   .add(WebhooksGroup)
   .add(SystemGroup)
+  .add(StatsGroup)
   .annotateMerge(
     OpenApi.annotations({
       title: "vendorflow",

@@ -17,6 +17,7 @@ import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
 import { RateLimiter } from "./RateLimiter.ts"
+import * as Stats from "./Stats.ts"
 import * as Metrics from "./Metrics.ts"
 import { type Vendor, VendorError } from "./Vendor.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
@@ -93,6 +94,8 @@ export const make = (options: Options) =>
     const registry = yield* VendorRegistry
     const limiter = yield* RateLimiter
     const breaker = yield* CircuitBreaker.CircuitBreaker
+    // The dashboard's windowed stats (`Stats.ts`); records nothing unless the process provides a collector.
+    const stats = yield* Stats.Stats
     const context = Context.make(Cleaner, yield* Cleaner).pipe(Context.add(JobStore, store))
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
@@ -120,6 +123,7 @@ export const make = (options: Options) =>
         yield* queue.deadLetter(delivery, `${error.reason}: ${error.message}`)
         yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
         yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
+        yield* stats.recordFailed(job.vendor, error.reason)
       })
 
     // A transient error with attempts left: back to pending with the error shown, due again after
@@ -182,7 +186,8 @@ export const make = (options: Options) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) =>
                 Metrics.observe(Metrics.vendorCall, { vendor: vendor.name }, now - callStarted)
               )
-            )
+            ),
+            Effect.onExit((exit) => Stats.recordCallExit(stats, { vendor: vendor.name, startedAt: callStarted }, exit))
           )
         if (outcome._tag === "Completed") {
           yield* completeJob({ job, vendor, data: outcome.result, expectedVersion: job.version }).pipe(

@@ -8,7 +8,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { Consumer, JobProcessor, Jobs, Listen, Metrics, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { Consumer, JobProcessor, Jobs, Listen, Metrics, Stats, type Vendor, VendorRegistry } from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
 import type { VendorDefinition } from "@vendorflow/core"
@@ -83,7 +83,9 @@ export const layerWith = (options: Options) => {
   return engine(options.publicUrl).pipe(
     Layer.provideMerge(api),
     Layer.provideMerge(backends),
-    Layer.provideMerge(vendors(options))
+    Layer.provideMerge(vendors(options)),
+    // One collector for the engine that records and the API that answers `GET /stats`.
+    Layer.provideMerge(Stats.layerMemory)
   )
 }
 

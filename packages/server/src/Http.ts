@@ -16,15 +16,16 @@ import {
   Health,
   Job,
   Jobs,
-  type JobQueue,
+  JobQueue,
   type JobStore,
   Metrics,
+  Stats,
   type Vendor,
   VendorCircuit,
   VendorRegistry,
   WebhookSignature
 } from "@vendorflow/core"
-import { ByteSize, Cause, Config, Effect, Layer, Result, SchemaIssue } from "effect"
+import { ByteSize, Cause, Config, Effect, Layer, type Option, Result, SchemaIssue } from "effect"
 import {
   FindMyWay,
   HttpIncomingMessage,
@@ -38,6 +39,7 @@ import {
 import { HttpApi, HttpApiBuilder, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { CircuitBreaker } from "effect/persistence"
+import * as Dashboard from "./Dashboard.ts"
 
 /**
  * The largest request body accepted by default: 1 MiB.
@@ -424,14 +426,10 @@ export const systemHandlers = HttpApiBuilder.group(
     const health = yield* Health.Health
     const vendors = registry.vendors.map((vendor) => vendor.name)
     const breaker = yield* Effect.serviceOption(CircuitBreaker.CircuitBreaker)
+    const circuitOf = circuitState(breaker)
     // Each vendor's circuit as the shared store has it (when this process has a breaker).
     const circuits = Effect.forEach(breaker._tag === "Some" ? vendors : [], (vendor) =>
-      breaker._tag === "Some"
-        ? breaker.value.state(VendorCircuit.key(vendor)).pipe(
-            Effect.map((state) => [vendor, state._tag] as const),
-            Effect.orElseSucceed(() => [vendor, "Unknown"] as const)
-          )
-        : Effect.succeed([vendor, "Unknown"] as const)
+      Effect.map(circuitOf(vendor), (state) => [vendor, state] as const)
     ).pipe(Effect.map((entries) => Object.fromEntries(entries)))
     const report = Effect.zipWith(
       Health.report.pipe(Effect.provideService(Health.Health, health)),
@@ -455,6 +453,45 @@ export const systemHandlers = HttpApiBuilder.group(
               )
         )
       )
+  })
+)
+
+/** A vendor's circuit as the breaker's store has it: `Closed`, `Open`, `HalfOpen`, or `Unknown`. */
+const circuitState =
+  (breaker: Option.Option<CircuitBreaker.CircuitBreaker>) =>
+  (vendor: string): Effect.Effect<string> =>
+    breaker._tag === "Some"
+      ? breaker.value.state(VendorCircuit.key(vendor)).pipe(
+          Effect.map((state): string => state._tag),
+          Effect.orElseSucceed(() => "Unknown")
+        )
+      : Effect.succeed("Unknown")
+
+/**
+ * The handler of `GET /stats`: the process's collector (`Stats`), with each vendor's backlog and
+ * circuit read from the queue and breaker this process shares with the workers.
+ *
+ * @category handlers
+ */
+export const statsHandlers = HttpApiBuilder.group(
+  Api.Api,
+  "stats",
+  Effect.fnUntraced(function* (handlers) {
+    const registry = yield* VendorRegistry.VendorRegistry
+    const queue = yield* Effect.serviceOption(JobQueue.JobQueue)
+    const collector = yield* Stats.Stats
+    const circuit = circuitState(yield* Effect.serviceOption(CircuitBreaker.CircuitBreaker))
+    const vendors = registry.vendors.map((vendor) => ({
+      name: vendor.name,
+      mode: vendor.mode,
+      rateLimit: vendor.rateLimit
+    }))
+    const backlog = (vendor: string): Effect.Effect<number | undefined> =>
+      queue._tag === "Some"
+        ? queue.value.depth(vendor).pipe(Effect.orElseSucceed(() => undefined))
+        : Effect.succeed(undefined)
+    const report = Stats.report({ vendors, backlog, circuit }).pipe(Effect.provideService(Stats.Stats, collector))
+    return handlers.handle("stats", () => report)
   })
 )
 
@@ -509,6 +546,8 @@ const makeRouteTable = () => {
   })
   table.on("GET", "/openapi.json", true)
   table.on("GET", "/docs", true)
+  table.on("GET", "/ui", true)
+  table.on("GET", "/ui/*", true)
   return table
 }
 
@@ -614,7 +653,8 @@ export const problems = (options: Options) => {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Every route: the API, `GET /openapi.json`, `GET /docs`, and problem answers for the rest.
+ * Every route: the API, `GET /openapi.json`, `GET /docs`, the dashboard at `GET /ui/`, and problem
+ * answers for the rest.
  * Serve it with `HttpRouter.serve` (see `Server.ts`).
  *
  * @category layers
@@ -623,13 +663,14 @@ export const layerWith = (options: Options) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(Api.Api, { openapiPath: "/openapi.json" }).pipe(
       Layer.provide(
-        Layer.mergeAll(jobsHandlers(options), webhooksHandlers(options), systemHandlers).pipe(
+        Layer.mergeAll(jobsHandlers(options), webhooksHandlers(options), systemHandlers, statsHandlers).pipe(
           Layer.provide(requestValidation)
         )
       )
     ),
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    Dashboard.layer,
     problems(options)
   )
 

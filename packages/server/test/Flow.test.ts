@@ -5,7 +5,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer } from "@vendorflow/adapter-mock-sync"
-import { Api, Job, WebhookSignature } from "@vendorflow/core"
+import { Api, Job, Stats, WebhookSignature } from "@vendorflow/core"
 import { Duration, Effect, Schedule, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as Embedded from "../src/Embedded.ts"
@@ -169,6 +169,34 @@ describe("the whole job flow", () => {
       Effect.gen(function* () {
         const health = (yield* json(yield* request("/health"))) as { circuits: Record<string, string> }
         assert.deepStrictEqual(health.circuits, { sync: "Closed", async: "Closed" })
+      })
+    )
+
+    it.effect("GET /stats counts each vendor's calls and completions, sync and through the webhook", () =>
+      Effect.gen(function* () {
+        const ids = yield* Effect.forEach(["sync", "async"], (vendor) => submit({ vendor }))
+        yield* Effect.forEach(ids, (id) => awaitFinished(id, "6 seconds"))
+        const response = yield* request("/stats")
+        assert.strictEqual(response.status, 200)
+        const stats = yield* Schema.decodeUnknownEffect(Stats.Report)(yield* json(response))
+        assert.isTrue(stats.collecting)
+        assert.deepStrictEqual(
+          stats.vendors.map((vendor) => [vendor.vendor, vendor.mode, vendor.circuit]),
+          [
+            ["sync", "sync", "Closed"],
+            ["async", "async", "Closed"]
+          ]
+        )
+        for (const vendor of stats.vendors) {
+          const [five, sixty] = vendor.windows
+          assert.isAtLeast(five?.completed ?? 0, 1, vendor.vendor)
+          assert.isAtLeast(five?.calls ?? 0, 1, vendor.vendor)
+          assert.isDefined(five?.call_latency_ms, vendor.vendor)
+          assert.isDefined(five?.end_to_end_ms, vendor.vendor)
+          assert.strictEqual(sixty?.minutes, 60)
+          assert.isNumber(vendor.backlog)
+          assert.strictEqual(vendor.series.length, 30)
+        }
       })
     )
 

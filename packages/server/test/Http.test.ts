@@ -602,6 +602,7 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
         "/jobs/{id}",
         "/jobs/{id}/retry",
         "/ready",
+        "/stats",
         "/vendor-webhook/{vendor}"
       ])
       assert.deepStrictEqual(Object.keys(doc.paths["/jobs"] ?? {}).sort(), ["get", "post"])

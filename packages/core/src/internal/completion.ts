@@ -3,6 +3,7 @@ import { Cleaner } from "../Cleaner.ts"
 import type { Job } from "../Job.ts"
 import { JobStore } from "../JobStore.ts"
 import * as Metrics from "../Metrics.ts"
+import { Stats } from "../Stats.ts"
 import type { Vendor } from "../Vendor.ts"
 
 /**
@@ -33,6 +34,7 @@ export const completeJob = Effect.fnUntraced(function* (options: {
     yield* Metrics.count(Metrics.jobsCompleted, labels)
     const elapsed = Date.parse(completed.value.updatedAt) - Date.parse(completed.value.createdAt)
     yield* Metrics.observe(Metrics.endToEnd, labels, elapsed)
+    yield* (yield* Stats).recordCompleted(options.vendor.name, elapsed)
   }
   return completed
 })

@@ -1,0 +1,498 @@
+/**
+ * Windowed statistics for the operator's dashboard (`GET /stats`): per vendor, the vendor calls and
+ * job outcomes of the last 5 and 60 minutes, their rates, latency percentiles, and a short series
+ * for the live charts.
+ *
+ * A collector keeps what one process saw, in 10-second buckets for an hour, with latencies in
+ * log-spaced bins (each 4% wide) so memory stays bounded however busy a vendor is. The engine feeds
+ * it where it records outcomes (`JobProcessor`, job completion); the server reads it.
+ *
+ * `Stats` is a reference whose default collects nothing, so a process that provides no collector
+ * (the split deployment's server) still answers, with `collecting: false`.
+ *
+ * Offers {@link layerMemory} and {@link report} (assembles the API's answer).
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+
+/**
+ * The width of one bucket.
+ *
+ * @category constants
+ */
+export const bucketMillis = 10_000
+
+/**
+ * The windows reported, in minutes; the longest is how long buckets are kept.
+ *
+ * @category constants
+ */
+export const windows = [5, 60] as const
+
+/**
+ * How far back the live-chart series goes, in minutes (one point per bucket).
+ *
+ * @category constants
+ */
+export const seriesMinutes = 5
+
+const keptBuckets = (60 * 60_000) / bucketMillis + 1
+const binBase = Math.log(1.04)
+const binOf = (millis: number) => Math.floor(Math.log1p(Math.max(0, millis)) / binBase)
+const valueOfBin = (bin: number) => Math.round(Math.expm1((bin + 0.5) * binBase))
+
+// ---------------------------------------------------------------------------------------------
+// Wire schemas
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The 50th and 95th percentile of a latency, in milliseconds.
+ *
+ * @category schemas
+ */
+export const Percentiles = Schema.Struct({ p50: Schema.Number, p95: Schema.Number }).annotate({
+  identifier: "Percentiles"
+})
+
+/**
+ * One vendor over one window.
+ *
+ * @category schemas
+ */
+export const WindowStats = Schema.Struct({
+  minutes: Schema.Int,
+  /** Vendor calls answered (success or error); calls refused by an open circuit are not calls. */
+  calls: Schema.Int,
+  call_errors: Schema.Record(Schema.String, Schema.Int),
+  /** Share of calls answered without error; absent when there were no calls. */
+  call_success_rate: Schema.optionalKey(Schema.Number),
+  completed: Schema.Int,
+  failed: Schema.Int,
+  failure_reasons: Schema.Record(Schema.String, Schema.Int),
+  /** completed / (completed + failed); absent when no job finished. */
+  success_rate: Schema.optionalKey(Schema.Number),
+  failure_rate: Schema.optionalKey(Schema.Number),
+  /** Jobs finished (completed or failed) per minute over the part of the window this process saw. */
+  throughput_per_minute: Schema.Number,
+  /** One vendor call, answer or error. */
+  call_latency_ms: Schema.optionalKey(Percentiles),
+  /** From `POST /jobs` to the job's completion. */
+  end_to_end_ms: Schema.optionalKey(Percentiles)
+}).annotate({ identifier: "WindowStats" })
+
+/** @category schemas */
+export type WindowStats = typeof WindowStats.Type
+
+/**
+ * One point of a vendor's live-chart series: one bucket.
+ *
+ * @category schemas
+ */
+export const Point = Schema.Struct({
+  /** The bucket's start, in milliseconds since the epoch. */
+  at: Schema.Number,
+  calls: Schema.Int,
+  completed: Schema.Int,
+  failed: Schema.Int,
+  call_p95_ms: Schema.optionalKey(Schema.Number)
+}).annotate({ identifier: "StatsPoint" })
+
+/** @category schemas */
+export type Point = typeof Point.Type
+
+/**
+ * A vendor's rate limit and how much of it the last minute's calls used.
+ *
+ * @category schemas
+ */
+export const RateLimitUse = Schema.Struct({
+  limit: Schema.Number,
+  window_ms: Schema.Number,
+  /** The limit as calls per second. */
+  limit_per_second: Schema.Number,
+  /** Calls per second over the last minute (as seen by this process). */
+  used_per_second: Schema.Number,
+  /** used_per_second / limit_per_second. */
+  use: Schema.Number
+}).annotate({ identifier: "RateLimitUse" })
+
+/**
+ * One vendor's stats.
+ *
+ * @category schemas
+ */
+export const VendorStats = Schema.Struct({
+  vendor: Schema.String,
+  mode: Schema.Literals(["sync", "async"]),
+  /** Jobs waiting for the vendor (queued, in flight, waiting to be retried); absent if unknown. */
+  backlog: Schema.optionalKey(Schema.Int),
+  /** `Closed`, `Open`, `HalfOpen`, or `Unknown` when this process cannot see the circuit. */
+  circuit: Schema.String,
+  rate_limit: Schema.optionalKey(RateLimitUse),
+  windows: Schema.Array(WindowStats),
+  series: Schema.Array(Point)
+}).annotate({ identifier: "VendorStats" })
+
+/** @category schemas */
+export type VendorStats = typeof VendorStats.Type
+
+/**
+ * The answer to `GET /stats`.
+ *
+ * @category schemas
+ */
+export const Report = Schema.Struct({
+  generated_at: Schema.String,
+  /** Whether this process records outcomes (it runs the engine); if not, windows are empty. */
+  collecting: Schema.Boolean,
+  bucket_seconds: Schema.Int,
+  vendors: Schema.Array(VendorStats)
+}).annotate({ identifier: "StatsReport" })
+
+/** @category schemas */
+export type Report = typeof Report.Type
+
+// ---------------------------------------------------------------------------------------------
+// Collector
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What one vendor's calls and jobs added up to over a window.
+ *
+ * @category models
+ */
+export interface Summary {
+  readonly calls: number
+  readonly callErrors: Readonly<Record<string, number>>
+  readonly completed: number
+  readonly failed: number
+  readonly failureReasons: Readonly<Record<string, number>>
+  readonly callLatency?: { readonly p50: number; readonly p95: number } | undefined
+  readonly endToEnd?: { readonly p50: number; readonly p95: number } | undefined
+  /** How much of the window the collector saw (it may have started later), in milliseconds. */
+  readonly observedMillis: number
+}
+
+/**
+ * A collector of outcomes.
+ *
+ * @category models
+ */
+export interface Collector {
+  /** False for the default, which drops everything. */
+  readonly collecting: boolean
+  /** One vendor call that was answered: `ok`, or the error's reason. */
+  readonly recordCall: (vendor: string, outcome: string, millis: number) => Effect.Effect<void>
+  /** A job completed, `millis` after it was submitted. */
+  readonly recordCompleted: (vendor: string, millis: number) => Effect.Effect<void>
+  /** A job failed for good. */
+  readonly recordFailed: (vendor: string, reason: string) => Effect.Effect<void>
+  /** One vendor's totals over the last `minutes`. */
+  readonly summary: (vendor: string, minutes: number) => Effect.Effect<Summary>
+  /** One vendor's buckets over the last `minutes`, oldest first, empty ones included. */
+  readonly series: (vendor: string, minutes: number) => Effect.Effect<ReadonlyArray<Point>>
+}
+
+const empty: Summary = { calls: 0, callErrors: {}, completed: 0, failed: 0, failureReasons: {}, observedMillis: 0 }
+
+/**
+ * The collector that records nothing: the default of {@link Stats}.
+ *
+ * @category constructors
+ */
+export const disabled: Collector = {
+  collecting: false,
+  recordCall: () => Effect.void,
+  recordCompleted: () => Effect.void,
+  recordFailed: () => Effect.void,
+  summary: () => Effect.succeed(empty),
+  series: () => Effect.succeed([])
+}
+
+/**
+ * The process's collector; by default {@link disabled}.
+ *
+ * @category services
+ */
+export const Stats = Context.Reference<Collector>("@vendorflow/core/Stats", { defaultValue: () => disabled })
+
+interface Bucket {
+  readonly index: number
+  calls: number
+  readonly callErrors: Map<string, number>
+  completed: number
+  failed: number
+  readonly failureReasons: Map<string, number>
+  readonly callLatency: Map<number, number>
+  readonly endToEnd: Map<number, number>
+}
+
+const bump = <K>(map: Map<K, number>, key: K) => map.set(key, (map.get(key) ?? 0) + 1)
+
+const add = <K>(into: Map<K, number>, from: Map<K, number>) => {
+  for (const [key, n] of from) into.set(key, (into.get(key) ?? 0) + n)
+}
+
+const percentiles = (bins: Map<number, number>): { p50: number; p95: number } | undefined => {
+  let total = 0
+  for (const n of bins.values()) total += n
+  if (total === 0) return undefined
+  const sorted = [...bins.entries()].sort(([a], [b]) => a - b)
+  const at = (q: number) => {
+    const rank = Math.ceil(q * total)
+    let seen = 0
+    for (const [bin, n] of sorted) {
+      seen += n
+      if (seen >= rank) return valueOfBin(bin)
+    }
+    return valueOfBin(sorted[sorted.length - 1]?.[0] ?? 0)
+  }
+  return { p50: at(0.5), p95: at(0.95) }
+}
+
+/**
+ * A collector in memory, for one process.
+ *
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Collector> = Effect.gen(function* () {
+  const startedAt = yield* Clock.currentTimeMillis
+  const vendors = new Map<string, Map<number, Bucket>>()
+
+  const bucketAt = (vendor: string, now: number): Bucket => {
+    const index = Math.floor(now / bucketMillis)
+    let buckets = vendors.get(vendor)
+    if (buckets === undefined) {
+      buckets = new Map()
+      vendors.set(vendor, buckets)
+    }
+    let bucket = buckets.get(index)
+    if (bucket === undefined) {
+      bucket = {
+        index,
+        calls: 0,
+        callErrors: new Map(),
+        completed: 0,
+        failed: 0,
+        failureReasons: new Map(),
+        callLatency: new Map(),
+        endToEnd: new Map()
+      }
+      buckets.set(index, bucket)
+      // Buckets come into being in time order, so the first keys are the oldest.
+      for (const old of buckets.keys()) {
+        if (old > index - keptBuckets) break
+        buckets.delete(old)
+      }
+    }
+    return bucket
+  }
+
+  const update = (vendor: string, f: (bucket: Bucket) => void) =>
+    Effect.map(Clock.currentTimeMillis, (now) => f(bucketAt(vendor, now)))
+
+  const within = (vendor: string, minutes: number, now: number) => {
+    const first = Math.floor((now - minutes * 60_000) / bucketMillis) + 1
+    const buckets = vendors.get(vendor)
+    return { first, last: Math.floor(now / bucketMillis), buckets }
+  }
+
+  return {
+    collecting: true,
+    recordCall: (vendor, outcome, millis) =>
+      update(vendor, (bucket) => {
+        bucket.calls += 1
+        if (outcome !== "ok") bump(bucket.callErrors, outcome)
+        bump(bucket.callLatency, binOf(millis))
+      }),
+    recordCompleted: (vendor, millis) =>
+      update(vendor, (bucket) => {
+        bucket.completed += 1
+        bump(bucket.endToEnd, binOf(millis))
+      }),
+    recordFailed: (vendor, reason) =>
+      update(vendor, (bucket) => {
+        bucket.failed += 1
+        bump(bucket.failureReasons, reason)
+      }),
+    summary: (vendor, minutes) =>
+      Effect.map(Clock.currentTimeMillis, (now): Summary => {
+        const { first, buckets } = within(vendor, minutes, now)
+        const observedMillis = Math.min(minutes * 60_000, Math.max(1, now - startedAt))
+        if (buckets === undefined) return { ...empty, observedMillis }
+        let calls = 0
+        let completed = 0
+        let failed = 0
+        const callErrors = new Map<string, number>()
+        const failureReasons = new Map<string, number>()
+        const callLatency = new Map<number, number>()
+        const endToEnd = new Map<number, number>()
+        for (const bucket of buckets.values()) {
+          if (bucket.index < first) continue
+          calls += bucket.calls
+          completed += bucket.completed
+          failed += bucket.failed
+          add(callErrors, bucket.callErrors)
+          add(failureReasons, bucket.failureReasons)
+          add(callLatency, bucket.callLatency)
+          add(endToEnd, bucket.endToEnd)
+        }
+        return {
+          calls,
+          callErrors: Object.fromEntries(callErrors),
+          completed,
+          failed,
+          failureReasons: Object.fromEntries(failureReasons),
+          callLatency: percentiles(callLatency),
+          endToEnd: percentiles(endToEnd),
+          observedMillis
+        }
+      }),
+    series: (vendor, minutes) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const { first, last, buckets } = within(vendor, minutes, now)
+        const points: Array<Point> = []
+        for (let index = first; index <= last; index++) {
+          const bucket = buckets?.get(index)
+          const p95 = bucket === undefined ? undefined : percentiles(bucket.callLatency)?.p95
+          points.push({
+            at: index * bucketMillis,
+            calls: bucket?.calls ?? 0,
+            completed: bucket?.completed ?? 0,
+            failed: bucket?.failed ?? 0,
+            ...(p95 === undefined ? {} : { call_p95_ms: p95 })
+          })
+        }
+        return points
+      })
+  }
+})
+
+/**
+ * The in-memory collector as the process's {@link Stats}.
+ *
+ * @category layers
+ */
+export const layerMemory = Layer.effect(Stats, makeMemory)
+
+// ---------------------------------------------------------------------------------------------
+// Recording
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Records a vendor call's exit: success is `ok`, a typed error with a `reason` is that reason; a
+ * refusal by the circuit breaker or an interruption is not a call and is not recorded.
+ *
+ * @category recording
+ */
+export const recordCallExit = (
+  collector: Collector,
+  options: { readonly vendor: string; readonly startedAt: number },
+  exit: Exit.Exit<unknown, { readonly _tag: string; readonly reason?: unknown }>
+): Effect.Effect<void> => {
+  if (!collector.collecting) return Effect.void
+  const outcome = Exit.isSuccess(exit)
+    ? Option.some("ok")
+    : Option.flatMap(Cause.findErrorOption(exit.cause), (error) =>
+        error._tag === "VendorError" && typeof error.reason === "string" ? Option.some(error.reason) : Option.none()
+      )
+  if (Option.isNone(outcome)) return Effect.void
+  return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    collector.recordCall(options.vendor, outcome.value, now - options.startedAt)
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What the report needs to know of a vendor besides the collector's figures.
+ *
+ * @category models
+ */
+export interface VendorInfo {
+  readonly name: string
+  readonly mode: "sync" | "async"
+  readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input } | undefined
+}
+
+const rate = (part: number, whole: number) => (whole === 0 ? undefined : part / whole)
+
+const toWindow = (minutes: number, summary: Summary): WindowStats => {
+  const finished = summary.completed + summary.failed
+  const callSuccess = rate(summary.calls - Object.values(summary.callErrors).reduce((a, b) => a + b, 0), summary.calls)
+  const success = rate(summary.completed, finished)
+  const failure = rate(summary.failed, finished)
+  return {
+    minutes,
+    calls: summary.calls,
+    call_errors: summary.callErrors,
+    ...(callSuccess === undefined ? {} : { call_success_rate: callSuccess }),
+    completed: summary.completed,
+    failed: summary.failed,
+    failure_reasons: summary.failureReasons,
+    ...(success === undefined ? {} : { success_rate: success }),
+    ...(failure === undefined ? {} : { failure_rate: failure }),
+    throughput_per_minute: finished / (summary.observedMillis / 60_000),
+    ...(summary.callLatency === undefined ? {} : { call_latency_ms: summary.callLatency }),
+    ...(summary.endToEnd === undefined ? {} : { end_to_end_ms: summary.endToEnd })
+  }
+}
+
+/**
+ * The `GET /stats` answer: the collector's figures for each vendor, with its backlog and circuit
+ * as the given functions read them (`undefined` backlog when it cannot be read).
+ *
+ * @category report
+ */
+export const report = Effect.fnUntraced(function* (options: {
+  readonly vendors: ReadonlyArray<VendorInfo>
+  readonly backlog: (vendor: string) => Effect.Effect<number | undefined>
+  readonly circuit: (vendor: string) => Effect.Effect<string>
+}) {
+  const collector = yield* Stats
+  const now = yield* Clock.currentTimeMillis
+  const vendors = yield* Effect.forEach(
+    options.vendors,
+    Effect.fnUntraced(function* (vendor) {
+      const summaries = yield* Effect.forEach(windows, (minutes) => collector.summary(vendor.name, minutes))
+      const backlog = yield* options.backlog(vendor.name)
+      const circuit = yield* options.circuit(vendor.name)
+      const series = yield* collector.series(vendor.name, seriesMinutes)
+      const lastMinute = yield* collector.summary(vendor.name, 1)
+      const rateLimit = vendor.rateLimit
+      const windowMillis = rateLimit === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(rateLimit.window))
+      const limitPerSecond = rateLimit === undefined ? 0 : rateLimit.limit / (windowMillis / 1000)
+      const usedPerSecond = lastMinute.calls / (lastMinute.observedMillis / 1000)
+      const stats: VendorStats = {
+        vendor: vendor.name,
+        mode: vendor.mode,
+        ...(backlog === undefined ? {} : { backlog }),
+        circuit,
+        ...(rateLimit === undefined
+          ? {}
+          : {
+              rate_limit: {
+                limit: rateLimit.limit,
+                window_ms: windowMillis,
+                limit_per_second: limitPerSecond,
+                used_per_second: usedPerSecond,
+                use: usedPerSecond / limitPerSecond
+              }
+            }),
+        windows: summaries.map((summary, i) => toWindow(windows[i] ?? 0, summary)),
+        series
+      }
+      return stats
+    })
+  )
+  const answer: Report = {
+    generated_at: new Date(now).toISOString(),
+    collecting: collector.collecting,
+    bucket_seconds: bucketMillis / 1000,
+    vendors
+  }
+  return answer
+})
