@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Random, Redacted } from "effect"
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Random, Redacted, Schedule } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
@@ -62,6 +62,17 @@ export const defaultMaxAttempts = 5
  */
 export const backoff = (attempt: number): Effect.Effect<number> =>
   Random.nextIntBetween(0, Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1)))
+
+/**
+ * How a queue write that nothing else would repeat soon is tried again: exponential from 100 ms, at
+ * most 5 s apart, for up to a minute. A job the store already holds as `pending` and that never
+ * reached the queue otherwise waits for the sweeper's `SWEEP_PENDING_AFTER` (10 minutes).
+ *
+ * @category retries
+ */
+export const requeueRetry = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
+  Schedule.upTo({ duration: Duration.minutes(1) })
+)
 
 /**
  * The job processor service.
@@ -343,7 +354,22 @@ export const make = (options: Options) =>
         set: { error },
         unset: ["awaitingCallback"]
       })
-      if (Option.isSome(resubmitted)) yield* queue.enqueue(job.vendor, job.id)
+      if (Option.isNone(resubmitted)) return
+      // Stored as pending but not queued yet: if the queue stays away past the retries, the job goes
+      // back to awaiting its callback (unless something moved it meanwhile), so the next sweep
+      // expires it again rather than leaving it for the stale-pending sweep.
+      yield* queue.enqueue(job.vendor, job.id).pipe(
+        Effect.retry(requeueRetry),
+        Effect.tapError(() =>
+          store.transition({
+            id: job.id,
+            from: "pending",
+            to: "processing",
+            expectedVersion: resubmitted.value.version,
+            set: { awaitingCallback: true }
+          })
+        )
+      )
     })
 
     return JobProcessor.of({

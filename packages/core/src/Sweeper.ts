@@ -41,6 +41,9 @@ export interface Options {
   readonly batch?: number | undefined
 }
 
+// One job's failure is logged and the sweep goes on with the others.
+const logFailure = (error: { readonly message: string }) => Effect.logWarning(`sweeper: ${error.message}`)
+
 /**
  * Sweeps once; returns how many jobs it queued again or found overdue.
  *
@@ -61,9 +64,11 @@ export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Opti
       Effect.flatMap(
         Option.match({
           onNone: () => Effect.succeed(0),
-          onSome: (touched) => Effect.as(queue.enqueue(touched.vendor, touched.id), 1)
+          onSome: (touched) =>
+            Effect.as(queue.enqueue(touched.vendor, touched.id).pipe(Effect.retry(JobProcessor.requeueRetry)), 1)
         })
-      )
+      ),
+      Effect.catch((error) => Effect.as(logFailure(error), 0))
     )
 
   const pending = yield* store.listStale({
@@ -97,7 +102,7 @@ export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Opti
   const overdue = waiting.filter(
     (job) => job.awaitingCallback === true && now - Date.parse(job.updatedAt) >= deadlineOf(job.vendor)
   )
-  yield* Effect.forEach(overdue, processor.expire, { discard: true })
+  yield* Effect.forEach(overdue, (job) => Effect.catch(processor.expire(job), logFailure), { discard: true })
   if (overdue.length > 0)
     yield* Effect.logWarning(`sweeper: ${overdue.length} async job(s) past their callback deadline`)
   return requeued + overdue.length
@@ -110,7 +115,7 @@ export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Opti
  */
 export const run = (options: Options = {}) =>
   sweepOnce(options).pipe(
-    Effect.catch((error) => Effect.as(Effect.logWarning(`sweeper: ${error.message}`), 0)),
+    Effect.catch((error) => Effect.as(logFailure(error), 0)),
     Effect.repeat(Schedule.spaced(options.interval ?? Duration.seconds(30))),
     Effect.asVoid
   )

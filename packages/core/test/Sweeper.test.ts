@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
@@ -33,6 +33,44 @@ const work = Effect.gen(function* () {
   const deliveries = yield* queue.take("echo", { max: 100, block: 0 })
   yield* Effect.forEach(deliveries, processor.process, { discard: true })
   return deliveries.length
+})
+
+// The memory queue, refusing every enqueue while `refusing.writes` is set.
+const refusing = { writes: false }
+const RefusingQueue = Layer.effect(
+  JobQueue.JobQueue,
+  Effect.gen(function* () {
+    const queue = yield* JobQueue.JobQueue
+    return JobQueue.JobQueue.of({
+      ...queue,
+      enqueue: (vendor, jobId) =>
+        Effect.suspend(() =>
+          refusing.writes
+            ? Effect.fail(new JobQueue.JobQueueError({ reason: "Unavailable", message: "refused" }))
+            : queue.enqueue(vendor, jobId)
+        )
+    })
+  })
+).pipe(Layer.provide(JobQueue.layerMemory))
+
+// Joins `fiber`, moving the test clock on a second at a time while it sleeps.
+const clockedJoin = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function* () {
+    while (fiber.pollUnsafe() === undefined) yield* TestClock.adjust("1 second")
+    return yield* Fiber.join(fiber)
+  })
+
+// A job whose async call was accepted and whose callback never came.
+const awaitingCallback = Effect.gen(function* () {
+  const store = yield* JobStore.JobStore
+  const job = yield* stored()
+  yield* store.transition({
+    id: job.id,
+    from: "pending",
+    to: "processing",
+    set: { attempts: 1, awaitingCallback: true }
+  })
+  return job
 })
 
 const read = (id: Job.JobId) => JobStore.JobStore.use((store) => store.get(id)).pipe(Effect.map(Option.getOrThrow))
@@ -112,6 +150,43 @@ describe("Sweeper", () => {
         assert.deepStrictEqual([done.status, done.attempts], ["complete", 2])
         assert.strictEqual((yield* read(finished.id)).status, "failed")
       }).pipe(Effect.provide(Engine))
+  )
+
+  it.effect("an overdue async job is resubmitted once the queue takes writes again, within the retries", () =>
+    Effect.gen(function* () {
+      const job = yield* awaitingCallback
+      yield* TestClock.adjust("6 minutes")
+      refusing.writes = true
+      const sweep = yield* Effect.forkChild(Sweeper.sweepOnce())
+      yield* TestClock.adjust("3 seconds")
+      refusing.writes = false
+      assert.strictEqual(yield* clockedJoin(sweep), 1)
+      assert.strictEqual(yield* work, 1)
+      const done = yield* read(job.id)
+      assert.deepStrictEqual([done.status, done.attempts], ["complete", 2])
+    }).pipe(Effect.provide(layerEngine([echo], {}, RefusingQueue)))
+  )
+
+  it.effect(
+    "when the queue refuses writes past the retries, the job awaits its callback again and a later sweep resubmits it",
+    () =>
+      Effect.gen(function* () {
+        const job = yield* awaitingCallback
+        const other = yield* awaitingCallback
+        yield* TestClock.adjust("6 minutes")
+        refusing.writes = true
+        const sweep = yield* Effect.forkChild(Sweeper.sweepOnce())
+        assert.strictEqual(yield* clockedJoin(sweep), 2, "one job's failure does not stop the sweep")
+        for (const id of [job.id, other.id]) {
+          const waiting = yield* read(id)
+          assert.deepStrictEqual([waiting.status, waiting.awaitingCallback], ["processing", true])
+        }
+        refusing.writes = false
+        yield* TestClock.adjust("6 minutes")
+        assert.strictEqual(yield* Sweeper.sweepOnce(), 2)
+        assert.strictEqual(yield* work, 2)
+        assert.strictEqual((yield* read(job.id)).status, "complete")
+      }).pipe(Effect.provide(layerEngine([echo], {}, RefusingQueue)))
   )
 
   it.effect("when two sweepers race, a stuck job is queued once", () =>

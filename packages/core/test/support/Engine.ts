@@ -12,10 +12,14 @@ import * as VendorCircuit from "../../src/VendorCircuit.ts"
 import * as VendorRegistry from "../../src/VendorRegistry.ts"
 
 /** Store, queue, limiter, cleaner, circuit breaker and a registry of `vendors`, all in memory. */
-export const layerBackends = (vendors: ReadonlyArray<Vendor.Vendor>, circuit: VendorCircuit.Options = {}) =>
+export const layerBackends = (
+  vendors: ReadonlyArray<Vendor.Vendor>,
+  circuit: VendorCircuit.Options = {},
+  queue: Layer.Layer<JobQueue.JobQueue> = JobQueue.layerMemory
+) =>
   Layer.mergeAll(
     JobStore.layerMemory,
-    JobQueue.layerMemory,
+    queue,
     RateLimiter.layerMemory,
     Cleaner.layer,
     VendorCircuit.layerMemory(circuit),
@@ -23,5 +27,11 @@ export const layerBackends = (vendors: ReadonlyArray<Vendor.Vendor>, circuit: Ve
   )
 
 /** The job processor over {@link layerBackends}, which it also exposes. */
-export const layerEngine = (vendors: ReadonlyArray<Vendor.Vendor>, circuit: VendorCircuit.Options = {}) =>
-  JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(Layer.provideMerge(layerBackends(vendors, circuit)))
+export const layerEngine = (
+  vendors: ReadonlyArray<Vendor.Vendor>,
+  circuit: VendorCircuit.Options = {},
+  queue: Layer.Layer<JobQueue.JobQueue> = JobQueue.layerMemory
+) =>
+  JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
+    Layer.provideMerge(layerBackends(vendors, circuit, queue))
+  )

@@ -104,14 +104,10 @@ describe("crashes and restarts", () => {
     })
   )
 
-  // Known to fail, so marked `fails` to keep CI green until it is fixed (then drop `.fails`): an
-  // engine bug, see docs/reliability.md, "Known failures". `JobProcessor.expire` resubmits an
-  // overdue async job by moving it to `pending` in the store, then queuing it; when the queue write
-  // fails (Redis blipping under a MongoDB store, or the queue's connection still reconnecting after
-  // a Redis restart while the store's is back), the job stays `pending` with nothing queued until
-  // SWEEP_PENDING_AFTER (10 minutes). Here the queue refuses writes for 4 s (its stream is swapped
-  // for a key of the wrong type) while the store goes on working.
-  it.live.fails("the queue refuses writes while overdue async jobs are resubmitted: they are still resubmitted", () =>
+  // The regression test for `JobProcessor.expire` stranding a resubmitted async job as `pending`
+  // when its queue write failed (docs/reliability.md). Here the queue refuses writes for 4 s (its
+  // stream is swapped for a key of the wrong type) while the store goes on working.
+  it.live("the queue refuses writes while overdue async jobs are resubmitted: they are still resubmitted", () =>
     Effect.gen(function* () {
       const stack = yield* Stack.start({
         workers: 1,
