@@ -35,6 +35,19 @@ export default defineConfig({
           hookTimeout: 60_000
         }
       },
+      {
+        extends: true as const,
+        test: {
+          name: "ui",
+          root: "packages/ui",
+          include: ["test/**/*.test.ts"],
+          // Builds the dashboard first when it is missing or older than its sources.
+          globalSetup: ["test/support/globalSetup.ts"],
+          // One stack and one Chromium for the file; each test waits on conditions with deadlines.
+          testTimeout: 60_000,
+          hookTimeout: 60_000
+        }
+      },
       project("example-embedded", "examples/embedded"),
       project("example-custom-adapter", "examples/custom-adapter"),
       project("load", "load")

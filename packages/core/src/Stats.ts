@@ -73,7 +73,7 @@ export const WindowStats = Schema.Struct({
   /** completed / (completed + failed); absent when no job finished. */
   success_rate: Schema.optionalKey(Schema.Number),
   failure_rate: Schema.optionalKey(Schema.Number),
-  /** Jobs finished (completed or failed) per minute over the part of the window this process saw. */
+  /** Jobs finished (completed or failed) per minute over the part of the window this process saw (a minute at least). */
   throughput_per_minute: Schema.Number,
   /** One vendor call, answer or error. */
   call_latency_ms: Schema.optionalKey(Percentiles),
@@ -319,7 +319,8 @@ export const makeMemory: Effect.Effect<Collector> = Effect.gen(function* () {
     summary: (vendor, minutes) =>
       Effect.map(Clock.currentTimeMillis, (now): Summary => {
         const { first, buckets } = within(vendor, minutes, now)
-        const observedMillis = Math.min(minutes * 60_000, Math.max(1, now - startedAt))
+        // A process up for seconds would extrapolate a few jobs into a rate: a minute is the least.
+        const observedMillis = Math.min(minutes * 60_000, Math.max(60_000, now - startedAt))
         if (buckets === undefined) return { ...empty, observedMillis }
         let calls = 0
         let completed = 0
