@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Context, Schema } from "effect"
 import {
   HttpApi,
   HttpApiEndpoint,
@@ -19,6 +19,7 @@ import {
   HttpApiSchema,
   OpenApi
 } from "effect/http-api"
+import type * as Access from "./Access.ts"
 import * as Job from "./Job.ts"
 import type * as JobStore from "./JobStore.ts"
 import * as Stats from "./Stats.ts"
@@ -120,6 +121,104 @@ export class InvalidSignature extends HttpApiError.Problem<InvalidSignature>()(
     detail: Schema.String
   }
 ) {}
+
+/**
+ * 401: the API has keys (`API_KEYS`) and the request carries none, or one that is not valid.
+ * Answered with `WWW-Authenticate: Bearer`.
+ *
+ * @category problems
+ */
+export class Unauthorized extends HttpApiError.Problem<Unauthorized>()(
+  "Unauthorized",
+  {
+    type: `${problemTypePrefix}unauthorized`,
+    status: 401,
+    title: "API key required"
+  },
+  {
+    detail: Schema.String
+  }
+) {}
+
+/**
+ * 401 as declared on endpoints: {@link Unauthorized} with `WWW-Authenticate: Bearer`.
+ *
+ * @category problems
+ */
+export const UnauthorizedWithChallenge = Unauthorized.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: Unauthorized, headers: { "www-authenticate": Schema.String } },
+    {
+      decode: ({ body }) => body,
+      encode: (problem) => ({ body: problem, headers: { "www-authenticate": 'Bearer realm="vendorflow"' } })
+    }
+  )
+)
+
+/**
+ * 429: the API key used up its requests for the window (`API_RATE_LIMIT`); retry after
+ * `retry_after` seconds.
+ *
+ * @category problems
+ */
+export class TooManyRequests extends HttpApiError.Problem<TooManyRequests>()(
+  "TooManyRequests",
+  {
+    type: `${problemTypePrefix}too-many-requests`,
+    status: 429,
+    title: "Too many requests"
+  },
+  {
+    detail: Schema.String,
+    limit: Schema.Int,
+    window_seconds: Schema.Int,
+    retry_after: Schema.Int
+  }
+) {}
+
+/**
+ * The `RateLimit-Policy` and `RateLimit` headers (IETF draft "RateLimit header fields for HTTP")
+ * for where a key stands: `"default";q=<limit>;w=<window s>` and `"default";r=<remaining>;t=<reset s>`.
+ * Every answer to a keyed request carries them.
+ *
+ * @category problems
+ */
+export const rateLimitHeaders = (
+  quota: Access.Quota
+): { readonly "ratelimit-policy": string; readonly ratelimit: string } => ({
+  "ratelimit-policy": `"default";q=${quota.limit};w=${quota.windowSeconds}`,
+  ratelimit: `"default";r=${quota.remaining};t=${quota.resetSeconds}`
+})
+
+/**
+ * 429 as declared on endpoints: {@link TooManyRequests} with `Retry-After` and the `RateLimit`
+ * headers.
+ *
+ * @category problems
+ */
+export const TooManyRequestsWithHeaders = TooManyRequests.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    {
+      body: TooManyRequests,
+      headers: { "retry-after": Schema.NumberFromString, "ratelimit-policy": Schema.String, ratelimit: Schema.String }
+    },
+    {
+      decode: ({ body }) => body,
+      encode: (problem) => ({
+        body: problem,
+        headers: {
+          "retry-after": problem.retry_after,
+          ...rateLimitHeaders({
+            limit: problem.limit,
+            remaining: 0,
+            resetSeconds: problem.retry_after,
+            windowSeconds: problem.window_seconds
+          })
+        }
+      })
+    }
+  )
+)
 
 /**
  * 404: no job has this id.
@@ -520,6 +619,27 @@ export class RequestValidation extends HttpApiMiddleware.Service<RequestValidati
 ) {}
 
 /**
+ * The caller of a request, as {@link Authorization} found it (`Access`).
+ *
+ * @category middleware
+ */
+export class CurrentCaller extends Context.Service<CurrentCaller, Access.Caller>()(
+  "@vendorflow/core/Api/CurrentCaller"
+) {}
+
+/**
+ * Checks the request's API key and counts it against the key's rate limit (`Access`); provides
+ * {@link CurrentCaller}. Declared on the groups a client calls (jobs, stats); webhooks and the
+ * system endpoints need no key. The server provides it.
+ *
+ * @category middleware
+ */
+export class Authorization extends HttpApiMiddleware.Service<Authorization, { provides: CurrentCaller }>()(
+  "@vendorflow/core/Api/Authorization",
+  { error: [UnauthorizedWithChallenge, TooManyRequestsWithHeaders] }
+) {}
+
+/**
  * Submitting and reading jobs.
  *
  * @category groups
@@ -588,7 +708,8 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
       })
     )
   )
-  .middleware(RequestValidation) {}
+  .middleware(RequestValidation)
+  .middleware(Authorization) {}
 
 /**
  * Async vendors' callbacks.
@@ -648,17 +769,47 @@ export class SystemGroup extends HttpApiGroup.make("system")
  *
  * @category groups
  */
-export class StatsGroup extends HttpApiGroup.make("stats").add(
-  HttpApiEndpoint.get("stats", "/stats", { success: Stats.Report }).annotateMerge(
-    OpenApi.annotations({
-      summary: "Per vendor throughput, success and failure rates, latency, backlog, rate-limit use and circuit",
-      description:
-        "For the last 5 and 60 minutes, with a 10-second series of the last 5 minutes for live charts. " +
-        "Calls, outcomes and latencies are what this process recorded (`collecting` is false where it " +
-        "runs no engine, e.g. the split deployment's server); backlog and circuit come from the shared backends."
-    })
+export class StatsGroup extends HttpApiGroup.make("stats")
+  .add(
+    HttpApiEndpoint.get("stats", "/stats", { success: Stats.Report }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Per vendor throughput, success and failure rates, latency, backlog, rate-limit use and circuit",
+        description:
+          "For the last 5 and 60 minutes, with a 10-second series of the last 5 minutes for live charts. " +
+          "Calls, outcomes and latencies are what this process recorded (`collecting` is false where it " +
+          "runs no engine, e.g. the split deployment's server); backlog and circuit come from the shared backends."
+      })
+    )
   )
-) {}
+  .middleware(Authorization) {}
+
+// The key schemes in OpenAPI, on the operations of the groups that declare `Authorization`. Added
+// by hand: `HttpApiSecurity` schemes would be tried one after another, and a rate-limited key in
+// the first would be reported as a missing key in the second.
+const keyedPaths = ["/jobs", "/stats"]
+type Spec = Record<string, unknown>
+const isObject = (value: unknown): value is Spec => typeof value === "object" && value !== null
+const documentKeys = (spec: Spec): Spec => {
+  const paths = isObject(spec["paths"]) ? spec["paths"] : {}
+  for (const [path, operations] of Object.entries(paths)) {
+    if (!keyedPaths.some((keyed) => path === keyed || path.startsWith(`${keyed}/`))) continue
+    for (const operation of isObject(operations) ? Object.values(operations) : []) {
+      if (isObject(operation)) operation["security"] = [{ bearer: [] }, { apiKey: [] }]
+    }
+  }
+  const components = isObject(spec["components"]) ? spec["components"] : {}
+  return {
+    ...spec,
+    components: {
+      ...components,
+      securitySchemes: {
+        ...(isObject(components["securitySchemes"]) ? components["securitySchemes"] : {}),
+        bearer: { type: "http", scheme: "bearer", description: "An API key from `API_KEYS`, when keys are on." },
+        apiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "The same key, in its own header." }
+      }
+    }
+  }
+}
 
 /**
  * The vendorflow HTTP API.
@@ -676,6 +827,8 @@ export class Api extends HttpApi.make("vendorflow")
       version,
       description:
         "One API for fetching data from many external data vendors: jobs in, cleaned results out. " +
-        "Every error is an RFC 9457 `application/problem+json` body."
+        "Every error is an RFC 9457 `application/problem+json` body. When the server has API keys " +
+        "(`API_KEYS`), the jobs and stats endpoints need one, and each key sees only its own jobs.",
+      transform: documentKeys
     })
   ) {}

@@ -117,6 +117,8 @@ export class Job extends Schema.Class<Job>("@vendorflow/core/Job")({
   awaitingCallback: Schema.optionalKey(Schema.Boolean),
   /** When a job waiting for a retry is due (ISO 8601); absent otherwise. */
   nextRetryAt: Schema.optionalKey(Schema.String),
+  /** The name of the API key that created the job (`Access`); absent when keys are off. */
+  owner: Schema.optionalKey(Schema.String),
   createdAt: Schema.String,
   updatedAt: Schema.String
 }) {}
@@ -130,6 +132,7 @@ export const makePending = (options: {
   readonly id?: JobId | undefined
   readonly vendor: string
   readonly payload: JsonObject
+  readonly owner?: string | undefined
   readonly now: Date
 }): Job => {
   const at = options.now.toISOString()
@@ -140,6 +143,7 @@ export const makePending = (options: {
     payload: options.payload,
     attempts: 0,
     version: 0,
+    ...(options.owner === undefined ? {} : { owner: options.owner }),
     createdAt: at,
     updatedAt: at
   })

@@ -154,10 +154,23 @@ export interface Cursor {
 export interface ListQuery {
   readonly status: Job.JobStatus
   readonly vendor?: string | undefined
+  /** Only the jobs of this API key (`Job.owner`). */
+  readonly owner?: string | undefined
   readonly limit: number
   /** Continue after this cursor (the previous page's `next`). */
   readonly after?: Cursor | undefined
 }
+
+/**
+ * Whether `job` belongs on a {@link JobStore} `list` page for `query`, the cursor aside from order.
+ *
+ * @category listing
+ */
+export const isListed = (job: Job.Job, query: ListQuery): boolean =>
+  job.status === query.status &&
+  (query.vendor === undefined || job.vendor === query.vendor) &&
+  (query.owner === undefined || job.owner === query.owner) &&
+  (query.after === undefined || isAfter(job, query.after))
 
 /**
  * A page of jobs, and where the next one starts (absent on the last page).
@@ -231,13 +244,7 @@ export const makeMemory = Effect.sync(() => {
       }),
     list: (query) =>
       Effect.sync(() => {
-        const { after, vendor } = query
-        const matching = [...jobs.values()].filter(
-          (job) =>
-            job.status === query.status &&
-            (vendor === undefined || job.vendor === vendor) &&
-            (after === undefined || isAfter(job, after))
-        )
+        const matching = [...jobs.values()].filter((job) => isListed(job, query))
         const newestFirst = matching.sort((a, b) => (isAfter(a, b) ? 1 : -1))
         return pageOf(newestFirst.slice(0, Math.max(0, query.limit) + 1), Math.max(0, query.limit))
       })

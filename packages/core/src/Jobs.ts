@@ -98,10 +98,16 @@ export class Jobs extends Context.Service<
     readonly submit: (options: {
       readonly payload: Job.JsonObject
       readonly vendor?: string | undefined
-      /** The same key with the same payload and vendor returns the first job; with others, a conflict. */
+      /**
+       * The same key with the same payload and vendor returns the first job; with others, a conflict.
+       * Keys are the owner's own: two owners may use the same key for different jobs.
+       */
       readonly idempotencyKey?: string | undefined
+      /** The API key's name that submits it (`Access`); only it will see the job. */
+      readonly owner?: string | undefined
     }) => Effect.Effect<Job.Job, UnknownVendor | Backlogged | IdempotencyConflict | JobStoreError | JobQueueError>
-    readonly get: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+    /** A job; another owner's job is not found, as if it did not exist. No owner: any job. */
+    readonly get: (id: Job.JobId, owner?: string | undefined) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
     /**
      * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
      * and returns the job as it is.
@@ -110,11 +116,12 @@ export class Jobs extends Context.Service<
       vendor: string,
       request: WebhookRequest
     ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | JobStoreError>
-    /** A page of jobs in a status (of one vendor), most recently changed first. */
+    /** A page of jobs in a status (of one vendor, of one owner), most recently changed first. */
     readonly list: (query: ListQuery) => Effect.Effect<Page, JobStoreError>
     /** Sends a failed job round again under the same id: pending, attempts reset, queued. */
     readonly retry: (
-      id: Job.JobId
+      id: Job.JobId,
+      owner?: string | undefined
     ) => Effect.Effect<Job.Job, JobNotFound | NotRetryable | JobStoreError | JobQueueError>
     /** Polls until the job is complete or failed. */
     readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
@@ -149,9 +156,9 @@ export const make = Effect.gen(function* () {
   }
   const webhookVendors = registry.vendors.filter((vendor) => vendor.parseWebhook !== undefined).map((v) => v.name)
 
-  const get = Effect.fn("Jobs.get")(function* (id: Job.JobId) {
+  const get = Effect.fn("Jobs.get")(function* (id: Job.JobId, owner?: string | undefined) {
     const job = yield* store.get(id)
-    if (Option.isNone(job)) return yield* new JobNotFound({ id })
+    if (Option.isNone(job) || (owner !== undefined && job.value.owner !== owner)) return yield* new JobNotFound({ id })
     return job.value
   })
 
@@ -169,13 +176,19 @@ export const make = Effect.gen(function* () {
     readonly payload: Job.JsonObject
     readonly vendor?: string | undefined
     readonly idempotencyKey?: string | undefined
+    readonly owner?: string | undefined
   }) {
     const vendor = yield* registry.route(options.payload, options.vendor)
-    const { idempotencyKey } = options
+    const { idempotencyKey, owner } = options
     const job = Job.makePending({
-      id: idempotencyKey === undefined ? undefined : Job.jobIdFor(idempotencyKey),
+      // A NUL cannot occur in an HTTP header, so no owner's key can pass for another's.
+      id:
+        idempotencyKey === undefined
+          ? undefined
+          : Job.jobIdFor(owner === undefined ? idempotencyKey : `${owner}\u0000${idempotencyKey}`),
       vendor: vendor.name,
       payload: options.payload,
+      owner,
       now: new Date(yield* Clock.currentTimeMillis)
     })
     yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
@@ -233,8 +246,8 @@ export const make = Effect.gen(function* () {
     )
   })
 
-  const retry = Effect.fn("Jobs.retry")(function* (id: Job.JobId) {
-    const job = yield* get(id)
+  const retry = Effect.fn("Jobs.retry")(function* (id: Job.JobId, owner?: string | undefined) {
+    const job = yield* get(id, owner)
     if (job.status !== "failed") return yield* new NotRetryable({ id, status: job.status })
     const reset = yield* store.transition({
       id,
@@ -245,7 +258,7 @@ export const make = Effect.gen(function* () {
       unset: ["error", "nextRetryAt", "awaitingCallback"]
     })
     // Someone else retried it at the same moment: theirs stands.
-    if (Option.isNone(reset)) return yield* get(id)
+    if (Option.isNone(reset)) return yield* get(id, owner)
     yield* queue.enqueue(job.vendor, id)
     return reset.value
   })

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as Access from "./Access.ts"
 export * as Api from "./Api.ts"
 export * as ApiClient from "./ApiClient.ts"
 export * as Cleaner from "./Cleaner.ts"

@@ -59,11 +59,25 @@ describe("Api", () => {
     const doc = OpenApi.fromApi(Api.Api)
     const statuses = (path: string, method: "get" | "post") =>
       Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort()
-    assert.deepStrictEqual(statuses("/jobs", "post"), ["200", "400", "413", "415", "422", "503"])
-    assert.deepStrictEqual(statuses("/jobs/{id}", "get"), ["200", "400", "404", "503"])
+    assert.deepStrictEqual(statuses("/jobs", "post"), ["200", "400", "401", "413", "415", "422", "429", "503"])
+    assert.deepStrictEqual(statuses("/jobs/{id}", "get"), ["200", "400", "401", "404", "429", "503"])
     assert.deepStrictEqual(statuses("/vendor-webhook/{vendor}", "post"), ["200", "400", "401", "404", "413", "503"])
     assert.deepStrictEqual(statuses("/health", "get"), ["200"])
     assert.strictEqual(doc.info.title, "vendorflow")
+  })
+
+  it("documents the API key schemes on the jobs and stats endpoints only", () => {
+    const doc = OpenApi.fromApi(Api.Api) as unknown as {
+      readonly components: { readonly securitySchemes: Record<string, unknown> }
+      readonly paths: Record<string, Record<string, { readonly security?: unknown }>>
+    }
+    assert.deepStrictEqual(Object.keys(doc.components.securitySchemes).sort(), ["apiKey", "bearer"])
+    const keyed = [{ bearer: [] }, { apiKey: [] }]
+    assert.deepStrictEqual(doc.paths["/jobs"]?.["post"]?.security, keyed)
+    assert.deepStrictEqual(doc.paths["/jobs/{id}/retry"]?.["post"]?.security, keyed)
+    assert.deepStrictEqual(doc.paths["/stats"]?.["get"]?.security, keyed)
+    assert.deepStrictEqual(doc.paths["/vendor-webhook/{vendor}"]?.["post"]?.security, [])
+    assert.deepStrictEqual(doc.paths["/health"]?.["get"]?.security, [])
   })
 
   it("shows a job in snake_case, leaving out what it does not have", () => {

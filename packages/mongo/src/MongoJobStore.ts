@@ -42,6 +42,7 @@ export const StoredJob = Schema.Struct({
   error: Schema.optionalKey(Job.JobFailure),
   awaiting_callback: Schema.optionalKey(Schema.Boolean),
   next_retry_at: Schema.optionalKey(Schema.String),
+  owner: Schema.optionalKey(Schema.String),
   created_at: Schema.Date,
   updated_at: Schema.Date,
   finished_at: Schema.optionalKey(Schema.Date)
@@ -75,6 +76,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...(doc.error === undefined ? {} : { error: doc.error }),
         ...(doc.awaiting_callback === undefined ? {} : { awaitingCallback: doc.awaiting_callback }),
         ...(doc.next_retry_at === undefined ? {} : { nextRetryAt: doc.next_retry_at }),
+        ...(doc.owner === undefined ? {} : { owner: doc.owner }),
         createdAt: doc.created_at.toISOString(),
         updatedAt: doc.updated_at.toISOString()
       }),
@@ -89,6 +91,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
         ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
         ...(job.nextRetryAt === undefined ? {} : { next_retry_at: job.nextRetryAt }),
+        ...(job.owner === undefined ? {} : { owner: job.owner }),
         created_at: new Date(job.createdAt),
         updated_at: new Date(job.updatedAt),
         ...(Job.isFinished(job.status) ? { finished_at: new Date(job.updatedAt) } : {})
@@ -162,7 +165,8 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
 }
 
 /**
- * The filter of a `list` page: the status (and vendor), after the cursor in newest-first order.
+ * The filter of a `list` page: the status (and vendor, and owner), after the cursor in newest-first
+ * order.
  *
  * @category listing
  */
@@ -171,6 +175,7 @@ export const listFilter = (query: JobStore.ListQuery): Filter<JobDocument> => {
   return {
     status: query.status,
     ...(query.vendor === undefined ? {} : { vendor: query.vendor }),
+    ...(query.owner === undefined ? {} : { owner: query.owner }),
     ...(after === undefined
       ? {}
       : {
@@ -223,13 +228,15 @@ export const finishedTtlIndexName = "finished_at_1"
 
 /**
  * The indexes made at start-up (the TTL index is handled apart, see {@link make}): status by age for
- * the sweepers, vendor by status for per-vendor counts.
+ * the sweepers and the job list, vendor by status for per-vendor counts, owner by status for a key's
+ * job list.
  *
  * @category constants
  */
 export const indexes = [
   { key: { status: 1, updated_at: 1 }, name: "status_1_updated_at_1" },
-  { key: { vendor: 1, status: 1 }, name: "vendor_1_status_1" }
+  { key: { vendor: 1, status: 1 }, name: "vendor_1_status_1" },
+  { key: { owner: 1, status: 1, updated_at: -1 }, name: "owner_1_status_1_updated_at_-1" }
 ] as const
 
 /**

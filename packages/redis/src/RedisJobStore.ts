@@ -51,8 +51,8 @@ import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
 
-// How many set members one `list` page reads at most: a vendor filter on a set of all vendors'
-// jobs may need to look past other vendors' jobs, but never without bound.
+// How many set members one `list` page reads at most: a vendor or owner filter on a set of all
+// jobs may need to look past other vendors' or keys' jobs, but never without bound.
 const listBatchSize = 200
 const listBatches = 20
 
@@ -95,6 +95,7 @@ export const StoredJob = Schema.Struct({
   error: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
   awaitingCallback: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
   nextRetryAt: Schema.optionalKey(Schema.String),
+  owner: Schema.optionalKey(Schema.String),
   createdAt: Schema.String,
   updatedAt: Schema.String
 })
@@ -146,6 +147,7 @@ export const toHash = (job: Job.Job): Array<string> => [
   job.createdAt,
   "updatedAt",
   job.updatedAt,
+  ...(job.owner === undefined ? [] : ["owner", job.owner]),
   ...optionalFields(job)
 ]
 
@@ -320,7 +322,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     list: Effect.fn("RedisJobStore.list")(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))
       const what = `listing ${query.status} jobs`
-      const { after, vendor } = query
+      const { after } = query
       // Newest first: the status's set by score (updatedAt ms) descending; equal scores come in
       // descending member order, which is the id order the cursor uses.
       const found: Array<Job.Job> = []
@@ -345,14 +347,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
           reply.flatMap((id, i) => (flats[i] !== undefined && flats[i].length > 0 ? [[id, flats[i]] as const] : [])),
           ([id, flat]) => decode(id, flat)
         )
-        found.push(
-          ...jobs.filter(
-            (job) =>
-              job.status === query.status &&
-              (vendor === undefined || job.vendor === vendor) &&
-              (after === undefined || JobStore.isAfter(job, after))
-          )
-        )
+        found.push(...jobs.filter((job) => JobStore.isListed(job, query)))
         if (reply.length < listBatchSize) break
       }
       return JobStore.pageOf(found.slice(0, limit + 1), limit)

@@ -12,11 +12,11 @@
  *
  * @since 0.1.0
  */
-import { Cleaner, Health, JobQueue, JobStore, RateLimiter, VendorCircuit } from "@vendorflow/core"
+import { Access, Cleaner, Health, JobQueue, JobStore, RateLimiter, VendorCircuit } from "@vendorflow/core"
 import { MongoJobStore } from "@vendorflow/mongo"
 import { RedisCircuitBreaker, RedisConnection, RedisJobQueue, RedisJobStore, RedisRateLimiter } from "@vendorflow/redis"
 import { Config, Context, Effect, Layer, Option } from "effect"
-import { CircuitBreaker } from "effect/persistence"
+import { CircuitBreaker, RateLimiter as PersistedRateLimiter } from "effect/persistence"
 
 /**
  * The services a process composes on top of: storage, queue, rate limits, cleaning and health.
@@ -30,6 +30,7 @@ export type Services =
   | CircuitBreaker.CircuitBreaker
   | Cleaner.Cleaner
   | Health.Health
+  | Access.Access
 
 /**
  * Why the backends could not start: a bad setting, or a server that is unreachable or refuses us.
@@ -82,6 +83,7 @@ const queueAndLimits = (redis: boolean) =>
           Layer.mergeAll(
             RedisJobQueue.layerConfig,
             RedisRateLimiter.layer,
+            Access.layer.pipe(Layer.provide(RedisRateLimiter.layerStore)),
             VendorCircuit.layerConfig.pipe(Layer.provide(RedisCircuitBreaker.layerStore))
           ).pipe(Layer.provideMerge(RedisConnection.layerConfig))
         ),
@@ -91,6 +93,7 @@ const queueAndLimits = (redis: boolean) =>
           return {
             queue: Context.get(context, JobQueue.JobQueue),
             limiter: Context.get(context, RateLimiter.RateLimiter),
+            access: Context.get(context, Access.Access),
             breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
             checks: [check]
           }
@@ -101,12 +104,14 @@ const queueAndLimits = (redis: boolean) =>
           Layer.mergeAll(
             JobQueue.layerMemory,
             RateLimiter.layerMemory,
+            Access.layer.pipe(Layer.provide(PersistedRateLimiter.layerStoreMemory)),
             VendorCircuit.layerConfig.pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
           )
         ),
         (context) => ({
           queue: Context.get(context, JobQueue.JobQueue),
           limiter: Context.get(context, RateLimiter.RateLimiter),
+          access: Context.get(context, Access.Access),
           breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
           checks: []
         })
@@ -125,6 +130,7 @@ export const layerFor = (chosen: Choice): Layer.Layer<Services, StartupError> =>
       return Context.make(JobStore.JobStore, storage.store).pipe(
         Context.add(JobQueue.JobQueue, queueing.queue),
         Context.add(RateLimiter.RateLimiter, queueing.limiter),
+        Context.add(Access.Access, queueing.access),
         Context.add(CircuitBreaker.CircuitBreaker, queueing.breaker),
         Context.add(Health.Health, Health.Health.of({ checks: [...storage.checks, ...queueing.checks] })),
         Context.merge(yield* Layer.build(Cleaner.layer))

@@ -13,14 +13,17 @@
  * path on, and `HotPath.test.ts` sends the same requests to a server with it off and one with it on
  * and compares. The API contract, and so the OpenAPI document, is unchanged.
  *
+ * With API keys on, the hot path checks and counts the key as the full app's `Authorization`
+ * middleware does (`Access`, `Http.accessProblem`) and answers with the same `RateLimit` headers.
+ *
  * Each request runs as a fiber in the server's scope, interrupted when the client goes away, as the
  * full app's are.
  *
  * @since 0.1.0
  */
 import { type IncomingMessage, Server, type ServerResponse } from "node:http"
-import { Api, Job, Jobs } from "@vendorflow/core"
-import { Cause, Effect, Exit, Fiber, Schema } from "effect"
+import { Access, Api, Job, Jobs } from "@vendorflow/core"
+import { Cause, Effect, Exit, Fiber, Result, Schema } from "effect"
 import { HttpServerRespondable, type HttpServerResponse } from "effect/http"
 import * as Http from "./Http.ts"
 
@@ -38,26 +41,51 @@ const jobPathPrefix = "/jobs/"
 // What the full app answers for a defect (see `Http.problems`).
 const internalError = new Api.InternalError({ detail: "The server failed; the error is logged." })
 
+type Headers = Readonly<Record<string, string>>
+
 /** Writes an `HttpServerResponse` built by the shared handlers (a body of bytes, or none). */
-const write = (response: ServerResponse, answer: HttpServerResponse.HttpServerResponse): void => {
+const write = (response: ServerResponse, answer: HttpServerResponse.HttpServerResponse, extra: Headers = {}): void => {
   const body = answer.body
   if (body._tag === "Uint8Array") {
     response.writeHead(answer.status, {
       ...answer.headers,
+      ...extra,
       "content-type": body.contentType,
       "content-length": String(body.body.byteLength)
     })
     response.end(body.body)
     return
   }
-  response.writeHead(answer.status, answer.headers)
+  response.writeHead(answer.status, { ...answer.headers, ...extra })
   response.end()
 }
 
-const writeJson = (response: ServerResponse, status: number, value: unknown): void => {
+const writeJson = (response: ServerResponse, status: number, value: unknown, extra: Headers): void => {
   const text = JSON.stringify(value)
-  response.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) })
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(text)),
+    ...extra
+  })
   response.end(text)
+}
+
+// The headers the API declares on a problem (`Api.*WithHeaders`), which the full app's encoder adds.
+const problemHeaders = (problem: HttpServerRespondable.Respondable): Headers => {
+  if (problem instanceof Api.ServiceUnavailable) return { "retry-after": String(problem.retry_after) }
+  if (problem instanceof Api.Unauthorized) return { "www-authenticate": 'Bearer realm="vendorflow"' }
+  if (problem instanceof Api.TooManyRequests) {
+    return {
+      "retry-after": String(problem.retry_after),
+      ...Api.rateLimitHeaders({
+        limit: problem.limit,
+        remaining: 0,
+        resetSeconds: problem.retry_after,
+        windowSeconds: problem.window_seconds
+      })
+    }
+  }
+  return {}
 }
 
 /**
@@ -67,19 +95,27 @@ const writeJson = (response: ServerResponse, status: number, value: unknown): vo
  */
 export const make = Effect.fnUntraced(function* (options: { readonly maxBodyBytes: number }) {
   const jobs = yield* Jobs.Jobs
+  const access = yield* Access.Access
   const context = yield* Effect.context<never>()
   const scope = yield* Effect.scope
   const runFork = Effect.runForkWith(context)
 
-  // A problem as the API renders it; a 503 also carries its Retry-After header, as declared.
-  const writeProblem = (response: ServerResponse, problem: HttpServerRespondable.Respondable) => {
-    const rendered = Effect.runSync(HttpServerRespondable.toResponse(problem))
-    if (problem instanceof Api.ServiceUnavailable) {
-      write(response, { ...rendered, headers: { ...rendered.headers, "retry-after": String(problem.retry_after) } })
-    } else {
-      write(response, rendered)
-    }
-  }
+  // A problem as the API renders it, with the headers the API declares on it.
+  const writeProblem = (response: ServerResponse, problem: HttpServerRespondable.Respondable) =>
+    write(response, Effect.runSync(HttpServerRespondable.toResponse(problem)), problemHeaders(problem))
+
+  // Checks and counts the request's key first, as the full app's `Authorization` middleware does,
+  // then runs `use` as its owner; answers `use`'s value with the `RateLimit` headers of a keyed call.
+  const authorized = <A, E>(request: IncomingMessage, use: (owner: string | undefined) => Effect.Effect<A, E>) =>
+    access.authorize(Access.credentialOf(request.headers)).pipe(
+      Effect.mapError(Http.accessProblem),
+      Effect.flatMap(({ caller, quota }) =>
+        Effect.map(use(caller.owner), (value) => ({
+          value,
+          headers: quota === undefined ? {} : Api.rateLimitHeaders(quota)
+        }))
+      )
+    )
 
   /** Runs `effect` for one request and answers with `onSuccess`, a problem, or a logged 500. */
   const run = <A, E extends HttpServerRespondable.Respondable>(
@@ -112,19 +148,19 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
     request.on("end", () => {
       const text = Http.decodeUtf8(chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks))
-      if (text._tag === "Failure") return writeProblem(response, text.failure)
-      const payload = Http.parseJsonObject(text.success)
-      if (payload._tag === "Failure") return writeProblem(response, payload.failure)
-      run(request, response, Http.submitJob(jobs, { payload: payload.success }), (submitted) =>
-        writeJson(response, 200, submitted)
+      const payload = Result.flatMap(text, Http.parseJsonObject)
+      const submitted = authorized(request, (owner) =>
+        Effect.flatMap(Effect.fromResult(payload), (body) => Http.submitJob(jobs, { payload: body, owner }))
       )
+      run(request, response, submitted, ({ value, headers }) => writeJson(response, 200, value, headers))
     })
   }
 
-  const read = (request: IncomingMessage, response: ServerResponse, id: Job.JobId) =>
-    run(request, response, Http.readJob(jobs, id, request.headers["if-none-match"]), (answer) =>
-      write(response, answer)
-    )
+  const read = (request: IncomingMessage, response: ServerResponse, id: Job.JobId) => {
+    const ifNoneMatch = request.headers["if-none-match"]
+    const answer = authorized(request, (owner) => Http.readJob(jobs, id, { ifNoneMatch, owner }))
+    run(request, response, answer, ({ value, headers }) => write(response, value, headers))
+  }
 
   const handler: Handler = (request, response) => {
     const { headers, method, url } = request

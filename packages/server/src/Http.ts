@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import {
+  Access,
   Api,
   Health,
   Job,
@@ -65,6 +66,30 @@ export const maxBodyBytesConfig: Config.Config<number> = Config.Int("MAX_BODY_BY
 export interface Options {
   /** The largest request body accepted, in bytes. */
   readonly maxBodyBytes: number
+  /** Origins a browser may call the API from (CORS); none by default, so CORS is off. */
+  readonly corsOrigins?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The CORS origins from `CORS_ORIGINS` (comma-separated, e.g. `https://ops.example.com`; `*` for
+ * any); empty by default, and then no CORS headers are sent.
+ *
+ * @category config
+ */
+export const corsOriginsConfig: Config.Config<ReadonlyArray<string>> = Config.String("CORS_ORIGINS").pipe(
+  Config.withDefault(""),
+  Config.map((text) =>
+    text
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== "")
+  )
+)
+
+// What a browser client may send and read across origins.
+const corsHeaders = {
+  allowedHeaders: ["content-type", "authorization", "x-api-key", "idempotency-key", "if-none-match"],
+  exposedHeaders: ["ratelimit", "ratelimit-policy", "retry-after", "etag", "www-authenticate"]
 }
 
 // A degraded store or queue usually recovers within seconds; clients should not hammer it.
@@ -264,6 +289,7 @@ export const submitJob = (
     readonly payload: Job.JsonObject
     readonly vendor?: string | undefined
     readonly idempotencyKey?: string | undefined
+    readonly owner?: string | undefined
   }
 ) =>
   jobs.submit(options).pipe(
@@ -298,9 +324,13 @@ export const submitJob = (
  *
  * @category handlers
  */
-export const readJob = (jobs: Jobs.Jobs["Service"], id: Job.JobId, ifNoneMatch: string | undefined) =>
-  jobs.get(id).pipe(
-    Effect.map((job) => cachedView(job, ifNoneMatch)),
+export const readJob = (
+  jobs: Jobs.Jobs["Service"],
+  id: Job.JobId,
+  options: { readonly ifNoneMatch: string | undefined; readonly owner: string | undefined }
+) =>
+  jobs.get(id, options.owner).pipe(
+    Effect.map((job) => cachedView(job, options.ifNoneMatch)),
     Effect.catchTags({
       JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
       JobStoreError: serviceUnavailable
@@ -320,30 +350,35 @@ export const jobsHandlers = (options: Options) =>
       const jobs = yield* Jobs.Jobs
       return handlers
         .handleRaw("submit", ({ headers, query, request }) =>
-          readJsonObject(request, options.maxBodyBytes).pipe(
-            Effect.flatMap((payload) =>
-              submitJob(jobs, { payload, vendor: query.vendor, idempotencyKey: headers["idempotency-key"] })
+          Effect.flatMap(Api.CurrentCaller, ({ owner }) =>
+            readJsonObject(request, options.maxBodyBytes).pipe(
+              Effect.flatMap((payload) =>
+                submitJob(jobs, { payload, vendor: query.vendor, idempotencyKey: headers["idempotency-key"], owner })
+              )
             )
           )
         )
         .handle("list", ({ query }) =>
-          jobs
-            .list({
-              status: query.status,
-              vendor: query.vendor,
-              limit: query.limit ?? 50,
-              after: query.cursor === undefined ? undefined : Api.decodeCursor(query.cursor)
-            })
-            .pipe(
-              Effect.map((page): Api.JobList => ({
-                jobs: page.jobs.map(Api.toJobView),
-                ...(page.next === undefined ? {} : { next_cursor: Api.encodeCursor(page.next) })
-              })),
-              Effect.catchTag("JobStoreError", serviceUnavailable)
-            )
+          Effect.flatMap(Api.CurrentCaller, ({ owner }) =>
+            jobs
+              .list({
+                status: query.status,
+                vendor: query.vendor,
+                owner,
+                limit: query.limit ?? 50,
+                after: query.cursor === undefined ? undefined : Api.decodeCursor(query.cursor)
+              })
+              .pipe(
+                Effect.map((page): Api.JobList => ({
+                  jobs: page.jobs.map(Api.toJobView),
+                  ...(page.next === undefined ? {} : { next_cursor: Api.encodeCursor(page.next) })
+                })),
+                Effect.catchTag("JobStoreError", serviceUnavailable)
+              )
+          )
         )
         .handle("retry", ({ params }) =>
-          jobs.retry(params.id).pipe(
+          Effect.flatMap(Api.CurrentCaller, ({ owner }) => jobs.retry(params.id, owner)).pipe(
             Effect.map(Api.toJobView),
             Effect.catchTags({
               JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
@@ -356,7 +391,11 @@ export const jobsHandlers = (options: Options) =>
             })
           )
         )
-        .handleRaw("get", ({ params, request }) => readJob(jobs, params.id, request.headers["if-none-match"]))
+        .handleRaw("get", ({ params, request }) =>
+          Effect.flatMap(Api.CurrentCaller, ({ owner }) =>
+            readJob(jobs, params.id, { ifNoneMatch: request.headers["if-none-match"], owner })
+          )
+        )
     })
   )
 
@@ -492,6 +531,48 @@ export const statsHandlers = HttpApiBuilder.group(
         : Effect.succeed(undefined)
     const report = Stats.report({ vendors, backlog, circuit }).pipe(Effect.provideService(Stats.Stats, collector))
     return handlers.handle("stats", () => report)
+  })
+)
+
+/**
+ * The problem the API answers for an access refusal. Shared by the middleware and the hot path.
+ *
+ * @category middleware
+ */
+export const accessProblem = (error: Access.Unauthorized | Access.RateLimited) =>
+  error._tag === "Unauthorized"
+    ? new Api.Unauthorized({ detail: error.message })
+    : new Api.TooManyRequests({
+        detail: error.message,
+        limit: error.limit,
+        window_seconds: error.windowSeconds,
+        retry_after: error.retryAfterSeconds
+      })
+
+/**
+ * Implements {@link Api.Authorization} over the `Access` service: the request's key is checked
+ * and counted, the caller provided to the handler, and a keyed answer carries the `RateLimit`
+ * headers.
+ *
+ * @category middleware
+ */
+export const authorization: Layer.Layer<Api.Authorization, never, Access.Access> = Layer.effect(
+  Api.Authorization,
+  Effect.gen(function* () {
+    const access = yield* Access.Access
+    return Api.Authorization.of((httpEffect) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        access.authorize(Access.credentialOf(request.headers)).pipe(
+          Effect.mapError(accessProblem),
+          Effect.flatMap(({ caller, quota }) => {
+            const handled = Effect.provideService(httpEffect, Api.CurrentCaller, caller)
+            return quota === undefined
+              ? handled
+              : Effect.map(handled, HttpServerResponse.setHeaders(Api.rateLimitHeaders(quota)))
+          })
+        )
+      )
+    )
   })
 )
 
@@ -664,14 +745,17 @@ export const layerWith = (options: Options) =>
     HttpApiBuilder.layer(Api.Api, { openapiPath: "/openapi.json" }).pipe(
       Layer.provide(
         Layer.mergeAll(jobsHandlers(options), webhooksHandlers(options), systemHandlers, statsHandlers).pipe(
-          Layer.provide(requestValidation)
+          Layer.provide([requestValidation, authorization])
         )
       )
     ),
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
     Dashboard.layer,
-    problems(options)
+    problems(options),
+    options.corsOrigins === undefined || options.corsOrigins.length === 0
+      ? Layer.empty
+      : HttpRouter.cors({ allowedOrigins: options.corsOrigins, ...corsHeaders })
   )
 
 /**

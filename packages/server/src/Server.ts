@@ -4,13 +4,13 @@
  *
  * Offers {@link layer} (configured from the environment: `PORT`, default 8000; `HOST`, default
  * `127.0.0.1`, so a development all-in-one is not reachable from the network, set `0.0.0.0` in a
- * container; `MAX_BODY_BYTES`; `LOG_REQUESTS`), {@link layerWith} (explicit options, e.g. port 0 in
+ * container; `MAX_BODY_BYTES`; `CORS_ORIGINS`; `LOG_REQUESTS`; `HOT_PATH`), {@link layerWith} (explicit options, e.g. port 0 in
  * tests).
  *
  * @since 0.1.0
  */
 import { NodeHttpServer, type NodeServices } from "@effect/platform-node"
-import { type Health, type Jobs, Listen, type VendorRegistry } from "@vendorflow/core"
+import { type Access, type Health, type Jobs, Listen, type VendorRegistry } from "@vendorflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
 import { type Etag, type HttpPlatform, HttpRouter, type HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
@@ -28,6 +28,8 @@ export interface Options {
   readonly host: string
   /** The largest request body accepted, in bytes; 1 MiB by default. */
   readonly maxBodyBytes?: number | undefined
+  /** Origins a browser may call the API from (CORS); none by default. */
+  readonly corsOrigins?: ReadonlyArray<string> | undefined
   /** How long shutdown waits for in-flight requests; 10 seconds by default. */
   readonly gracefulShutdownTimeout?: Duration.Input | undefined
   /** Log one line per request (off by default: it costs throughput on the hot path). */
@@ -36,7 +38,8 @@ export interface Options {
   readonly logAddress?: boolean | undefined
   /**
    * Answer the plain `POST /jobs` and `GET /jobs/{id}` on the hot path (`HotPath.ts`); on by default,
-   * off when `logRequests` is on (the hot path logs no request lines). `HOT_PATH=false` turns it off.
+   * off when `logRequests` is on (the hot path logs no request lines) or CORS is (it adds no CORS
+   * headers). `HOT_PATH=false` turns it off.
    */
   readonly hotPath?: boolean | undefined
 }
@@ -50,6 +53,7 @@ export const config: Config.Config<Options> = Config.all({
   port: Listen.portConfig("PORT", 8000),
   host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
   maxBodyBytes: Http.maxBodyBytesConfig,
+  corsOrigins: Http.corsOriginsConfig,
   logRequests: Config.Boolean("LOG_REQUESTS").pipe(Config.withDefault(false)),
   hotPath: Config.Boolean("HOT_PATH").pipe(Config.withDefault(true))
 })
@@ -65,12 +69,15 @@ export const layerWith = (
 ): Layer.Layer<
   HttpServer.HttpServer | NodeServices.NodeServices | HttpPlatform.HttpPlatform | Etag.Generator,
   HttpServerError.ServeError,
-  Jobs.Jobs | VendorRegistry.VendorRegistry | Health.Health
+  Jobs.Jobs | VendorRegistry.VendorRegistry | Health.Health | Access.Access
 > =>
-  HttpRouter.serve(Http.layerWith({ maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes }), {
-    disableLogger: options.logRequests !== true,
-    disableListenLog: options.logAddress === false
-  }).pipe(Layer.provideMerge(nodeServer(options)))
+  HttpRouter.serve(
+    Http.layerWith({
+      maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes,
+      corsOrigins: options.corsOrigins
+    }),
+    { disableLogger: options.logRequests !== true, disableListenLog: options.logAddress === false }
+  ).pipe(Layer.provideMerge(nodeServer(options)))
 
 const nodeServer = (options: Options) => {
   const listen = {
@@ -78,7 +85,10 @@ const nodeServer = (options: Options) => {
     host: options.host,
     gracefulShutdownTimeout: options.gracefulShutdownTimeout ?? Duration.seconds(10)
   }
-  if (options.hotPath === false || options.logRequests === true) return NodeHttpServer.layer(createServer, listen)
+  const corsOn = options.corsOrigins !== undefined && options.corsOrigins.length > 0
+  if (options.hotPath === false || options.logRequests === true || corsOn) {
+    return NodeHttpServer.layer(createServer, listen)
+  }
   return Layer.unwrap(
     Effect.map(HotPath.make({ maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes }), (hot) =>
       NodeHttpServer.layer(() => new HotPath.HotServer(hot), listen)
@@ -88,7 +98,7 @@ const nodeServer = (options: Options) => {
 
 /**
  * Serves every route, configured from the environment (see the module docs). Needs the `Jobs`
- * service and the vendor registry.
+ * service, the vendor registry, health checks and `Access`.
  *
  * @category layers
  */

@@ -3,8 +3,8 @@
  * what the full app answers (status, the headers that carry meaning, body), on one shared store.
  */
 import { assert, layer } from "@effect/vitest"
-import { Cleaner, Health, JobQueue, Jobs, JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
-import { Context, Effect, Layer, Option } from "effect"
+import { Access, Cleaner, Health, JobQueue, Jobs, JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import type { AddressInfo } from "node:net"
 import * as HotPath from "../src/HotPath.ts"
@@ -13,17 +13,21 @@ import * as Server from "../src/Server.ts"
 const notCalled = () => Effect.die(new Error("no consumer runs here"))
 const alpha: Vendor.Vendor = { name: "alpha", mode: "sync", concurrency: 1, call: notCalled }
 
-const Core = Jobs.layer.pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      JobStore.layerMemory,
-      JobQueue.layerMemory,
-      Cleaner.layer,
-      Health.layerNone,
-      Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha]))
+const coreWith = (access: Access.Options) =>
+  Jobs.layer.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        JobStore.layerMemory,
+        JobQueue.layerMemory,
+        Cleaner.layer,
+        Health.layerNone,
+        Access.layerMemory(access),
+        Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha]))
+      )
     )
   )
-)
+
+const Core = coreWith({ keys: new Map() })
 
 const live = { excludeTestServices: true }
 const maxBodyBytes = 4096
@@ -35,7 +39,16 @@ interface Answer {
 }
 
 // Headers that carry meaning; Date and Keep-Alive come from Node either way.
-const compared = ["content-type", "content-length", "cache-control", "etag", "retry-after", "allow"]
+const compared = [
+  "content-type",
+  "content-length",
+  "cache-control",
+  "etag",
+  "retry-after",
+  "allow",
+  "www-authenticate",
+  "ratelimit-policy"
+]
 
 const fetchAnswer = (url: string, init?: RequestInit) =>
   Effect.promise(async (): Promise<Answer> => {
@@ -176,6 +189,45 @@ layer(Core, live)("the hot path answers as the full app", (it) => {
         })
         assert.strictEqual(notModified.status, 304)
         yield* same("a stale If-None-Match", `/jobs/${id}`, { headers: { "if-none-match": '"other"' } })
+      })
+    )
+  )
+})
+
+const alice = { authorization: "Bearer alice-secret" }
+const bob = { "x-api-key": "bob-secret" }
+const Keyed = coreWith({
+  keys: new Map([
+    ["alice", Redacted.make("alice-secret")],
+    ["bob", Redacted.make("bob-secret")]
+  ]),
+  rateLimit: { limit: 1000, window: Duration.minutes(10) }
+})
+
+layer(Keyed, live)("with API keys, the hot path answers as the full app", (it) => {
+  it.effect("for missing and unknown keys, a key's own job and another key's", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const [full, hot] = yield* bases
+        const same = Effect.fnUntraced(function* (what: string, path: string, init?: RequestInit) {
+          const [fromFull, fromHot] = yield* Effect.all([
+            fetchAnswer(`${full}${path}`, init),
+            fetchAnswer(`${hot}${path}`, init)
+          ])
+          assert.deepStrictEqual(normalize(fromHot), normalize(fromFull), what)
+          return fromHot
+        })
+        assert.strictEqual((yield* same("no key", "/jobs", json('{"company":"Acme"}'))).status, 401)
+        yield* same("an unknown key", "/jobs", json('{"company":"Acme"}', { authorization: "Bearer nope" }))
+        // The key is checked before the body is read, so a keyless bad body is a 401 either way.
+        assert.strictEqual((yield* same("no key and a bad body", "/jobs", json('{"company":'))).status, 401)
+        yield* same("a bad body with a key", "/jobs", json('{"company":', alice))
+        const posted = yield* same("a good job", "/jobs", json('{"company":"Acme"}', alice))
+        assert.isNotNull(posted.headers["ratelimit-policy"])
+        const id = (JSON.parse(posted.body) as { readonly request_id: string }).request_id
+        assert.strictEqual((yield* same("its owner reads it", `/jobs/${id}`, { headers: alice })).status, 200)
+        assert.strictEqual((yield* same("another key reads it", `/jobs/${id}`, { headers: bob })).status, 404)
+        assert.strictEqual((yield* same("no key reads it", `/jobs/${id}`)).status, 401)
       })
     )
   )

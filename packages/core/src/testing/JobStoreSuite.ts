@@ -220,6 +220,25 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         })
       )
 
+      it.effect("keeps a job's owner, and lists only that owner's jobs when asked", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const vendor = `owners-${crypto.randomUUID()}`
+          const [alice, bob, nobody] = ["alice", "bob", undefined].map((owner) =>
+            Job.makePending({ vendor, payload: {}, owner, now: new Date() })
+          )
+          yield* Effect.forEach([alice!, bob!, nobody!], (job) => store.create(job), { discard: true })
+          assert.strictEqual((yield* store.get(alice!.id)).pipe(Option.getOrThrow).owner, "alice")
+          const listed = (owner: string | undefined) =>
+            store
+              .list({ status: "pending", vendor, owner, limit: 10 })
+              .pipe(Effect.map((page) => page.jobs.map((job) => job.id).sort()))
+          assert.deepStrictEqual(yield* listed("alice"), [alice!.id])
+          assert.deepStrictEqual(yield* listed("bob"), [bob!.id])
+          assert.deepStrictEqual(yield* listed(undefined), [alice!.id, bob!.id, nobody!.id].sort())
+        })
+      )
+
       it.effect("keeps payload keys that start with $ or contain a dot", () =>
         Effect.gen(function* () {
           const store = yield* JobStore

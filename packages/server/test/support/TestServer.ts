@@ -1,8 +1,9 @@
 /**
  * The API server on a free port over core's memory layers and the test's own vendors, with no
- * consumer running: what the HTTP tests share. A test may swap the store or the health checks.
+ * consumer running: what the HTTP tests share. A test may swap the store or the health checks, or
+ * turn API keys on.
  */
-import { Cleaner, Health, JobQueue, Jobs, JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { Access, Cleaner, Health, JobQueue, Jobs, JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
 import { Layer } from "effect"
 import * as Server from "../../src/Server.ts"
 
@@ -12,9 +13,11 @@ export const layer = (
   options: {
     readonly store?: Layer.Layer<JobStore.JobStore> | undefined
     readonly health?: Layer.Layer<Health.Health> | undefined
+    readonly access?: Access.Options | undefined
+    readonly corsOrigins?: ReadonlyArray<string> | undefined
   } = {}
 ) =>
-  Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(
+  Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false, corsOrigins: options.corsOrigins }).pipe(
     Layer.provideMerge(
       Jobs.layer.pipe(
         Layer.provideMerge(
@@ -23,6 +26,7 @@ export const layer = (
             JobQueue.layerMemory,
             Cleaner.layer,
             options.health ?? Health.layerNone,
+            Access.layerMemory(options.access ?? { keys: new Map() }),
             Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make(vendors))
           )
         )
