@@ -20,6 +20,7 @@ import {
   OpenApi
 } from "effect/http-api"
 import type * as Access from "./Access.ts"
+import { traceIdOf } from "./internal/traceContext.ts"
 import * as Job from "./Job.ts"
 import type * as JobStore from "./JobStore.ts"
 import * as Stats from "./Stats.ts"
@@ -510,6 +511,8 @@ export const JobView = Schema.Struct({
   result: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(Job.JobFailure),
   awaiting_callback: Schema.optionalKey(Schema.Boolean),
+  /** The id of the trace the job's spans join (OTLP, when tracing is on). */
+  trace_id: Schema.optionalKey(Schema.String),
   next_retry_at: Schema.optionalKey(Schema.String),
   attempts: Schema.Int,
   created_at: Schema.String,
@@ -518,6 +521,11 @@ export const JobView = Schema.Struct({
 
 /** @category schemas */
 export type JobView = typeof JobView.Type
+
+const traceIdView = (traceparent: string | undefined): { readonly trace_id?: string } => {
+  const traceId = traceIdOf(traceparent)
+  return traceId === undefined ? {} : { trace_id: traceId }
+}
 
 /**
  * The client's view of a stored job.
@@ -531,6 +539,7 @@ export const toJobView = (job: Job.Job): JobView => ({
   ...(job.result === undefined ? {} : { result: job.result }),
   ...(job.error === undefined ? {} : { error: job.error }),
   ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
+  ...traceIdView(job.traceparent),
   ...(job.nextRetryAt === undefined ? {} : { next_retry_at: job.nextRetryAt }),
   attempts: job.attempts,
   created_at: job.createdAt,

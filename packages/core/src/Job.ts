@@ -119,6 +119,11 @@ export class Job extends Schema.Class<Job>("@vendorflow/core/Job")({
   nextRetryAt: Schema.optionalKey(Schema.String),
   /** The name of the API key that created the job (`Access`); absent when keys are off. */
   owner: Schema.optionalKey(Schema.String),
+  /**
+   * The W3C `traceparent` of the span that submitted the job: the worker's spans and the webhook's
+   * completion join that trace.
+   */
+  traceparent: Schema.optionalKey(Schema.String),
   createdAt: Schema.String,
   updatedAt: Schema.String
 }) {}
@@ -133,6 +138,7 @@ export const makePending = (options: {
   readonly vendor: string
   readonly payload: JsonObject
   readonly owner?: string | undefined
+  readonly traceparent?: string | undefined
   readonly now: Date
 }): Job => {
   const at = options.now.toISOString()
@@ -144,6 +150,7 @@ export const makePending = (options: {
     attempts: 0,
     version: 0,
     ...(options.owner === undefined ? {} : { owner: options.owner }),
+    ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
     createdAt: at,
     updatedAt: at
   })

@@ -12,6 +12,7 @@ import { Clock, Config, Context, Duration, Effect, Layer, Option, Random, Redact
 import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
+import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
 import type { Job } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
@@ -274,9 +275,20 @@ export const make = (options: Options) =>
           })
         : Effect.succeedNone
 
-    const process = Effect.fn("JobProcessor.process")(function* (delivery: Delivery) {
-      yield* Effect.annotateCurrentSpan({ "job.id": delivery.jobId, "job.vendor": delivery.vendor })
-      const found = yield* store.get(delivery.jobId)
+    // One delivery, in the job's own trace (the span that submitted it, `Job.traceparent`).
+    const process = (delivery: Delivery) =>
+      Effect.flatMap(store.get(delivery.jobId), (found) => {
+        const traceparent = Option.isSome(found) ? found.value.traceparent : undefined
+        return processFound(delivery, found).pipe(
+          withSpanUnder("JobProcessor.process", traceparent, {
+            "job.id": delivery.jobId,
+            "job.vendor": delivery.vendor
+          }),
+          Effect.annotateLogs(traceparent === undefined ? {} : { trace_id: traceIdOf(traceparent) })
+        )
+      })
+
+    const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
       // Unknown, or finished, or waiting for its vendor's callback: nothing left to do here.
       const started = Option.isSome(found) ? yield* claim(found.value) : Option.none()
       if (Option.isNone(started)) return yield* queue.ack(delivery)
@@ -305,7 +317,7 @@ export const make = (options: Options) =>
       message: `no callback from ${vendor.name} within ${Duration.format(vendor.callbackDeadline ?? defaultCallbackDeadline)}`
     })
 
-    const expire = Effect.fn("JobProcessor.expire")(function* (job: Job) {
+    const expire = Effect.fnUntraced(function* (job: Job) {
       const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
       if (Option.isNone(vendor) || job.status !== "processing" || job.awaitingCallback !== true) return
       if (vendor.value.checkStatus !== undefined) {
@@ -376,7 +388,11 @@ export const make = (options: Options) =>
       // Every log line of a delivery's run names its job and vendor.
       process: (delivery) =>
         process(delivery).pipe(Effect.annotateLogs({ job_id: delivery.jobId, vendor: delivery.vendor })),
-      expire: (job) => expire(job).pipe(Effect.annotateLogs({ job_id: job.id, vendor: job.vendor }))
+      expire: (job) =>
+        expire(job).pipe(
+          withSpanUnder("JobProcessor.expire", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor }),
+          Effect.annotateLogs({ job_id: job.id, vendor: job.vendor })
+        )
     })
   })
 

@@ -7,6 +7,7 @@
 import { Clock, Config, Context, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
+import { currentTraceparent, withSpanUnder } from "./internal/traceContext.ts"
 import * as Job from "./Job.ts"
 import { JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type ListQuery, type Page } from "./JobStore.ts"
@@ -189,6 +190,7 @@ export const make = Effect.gen(function* () {
       vendor: vendor.name,
       payload: options.payload,
       owner,
+      traceparent: yield* currentTraceparent,
       now: new Date(yield* Clock.currentTimeMillis)
     })
     yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
@@ -234,7 +236,9 @@ export const make = Effect.gen(function* () {
     if (Job.isFinished(job.status)) return job
     const completed = yield* completeJob({ job, vendor, data: delivery.data }).pipe(
       Effect.provideService(Cleaner, cleaner),
-      Effect.provideService(JobStore, store)
+      Effect.provideService(JobStore, store),
+      // The completion joins the job's trace; the request's own span stays in the vendor's.
+      withSpanUnder("Jobs.completeFromWebhook", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor })
     )
     // None: a concurrent delivery finished it first; answer with the job as it now is.
     return Option.isSome(completed) ? completed.value : yield* get(delivery.jobId)

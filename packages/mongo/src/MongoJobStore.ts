@@ -43,6 +43,7 @@ export const StoredJob = Schema.Struct({
   awaiting_callback: Schema.optionalKey(Schema.Boolean),
   next_retry_at: Schema.optionalKey(Schema.String),
   owner: Schema.optionalKey(Schema.String),
+  traceparent: Schema.optionalKey(Schema.String),
   created_at: Schema.Date,
   updated_at: Schema.Date,
   finished_at: Schema.optionalKey(Schema.Date)
@@ -77,6 +78,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...(doc.awaiting_callback === undefined ? {} : { awaitingCallback: doc.awaiting_callback }),
         ...(doc.next_retry_at === undefined ? {} : { nextRetryAt: doc.next_retry_at }),
         ...(doc.owner === undefined ? {} : { owner: doc.owner }),
+        ...(doc.traceparent === undefined ? {} : { traceparent: doc.traceparent }),
         createdAt: doc.created_at.toISOString(),
         updatedAt: doc.updated_at.toISOString()
       }),
@@ -92,6 +94,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
         ...(job.nextRetryAt === undefined ? {} : { next_retry_at: job.nextRetryAt }),
         ...(job.owner === undefined ? {} : { owner: job.owner }),
+        ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
         created_at: new Date(job.createdAt),
         updated_at: new Date(job.updatedAt),
         ...(Job.isFinished(job.status) ? { finished_at: new Date(job.updatedAt) } : {})

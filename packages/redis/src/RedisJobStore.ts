@@ -96,6 +96,7 @@ export const StoredJob = Schema.Struct({
   awaitingCallback: Schema.optionalKey(Schema.fromJsonString(Schema.Unknown)),
   nextRetryAt: Schema.optionalKey(Schema.String),
   owner: Schema.optionalKey(Schema.String),
+  traceparent: Schema.optionalKey(Schema.String),
   createdAt: Schema.String,
   updatedAt: Schema.String
 })
@@ -148,6 +149,7 @@ export const toHash = (job: Job.Job): Array<string> => [
   "updatedAt",
   job.updatedAt,
   ...(job.owner === undefined ? [] : ["owner", job.owner]),
+  ...(job.traceparent === undefined ? [] : ["traceparent", job.traceparent]),
   ...optionalFields(job)
 ]
 

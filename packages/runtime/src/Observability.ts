@@ -3,8 +3,8 @@
  *
  * - `LOG_LEVEL` (`Trace` … `Fatal`, default `Info`) and `LOG_FORMAT`: `json`, one JSON object a
  *   line (the default when `NODE_ENV=production`, as in the image), or `text`, Effect's one-line
- *   format (the default otherwise). The engine annotates its lines with the job id
- *   and vendor. Payloads and results are never logged, so no PII reaches a log.
+ *   format (the default otherwise). The engine annotates its lines with the job id, vendor and
+ *   trace id. Payloads and results are never logged, so no PII reaches a log.
  * - `OTEL_EXPORTER_OTLP_ENDPOINT` set: spans (the `Effect.fn` spans of every public operation) and
  *   metrics go to that OTLP/HTTP collector, as `OTEL_SERVICE_NAME` (default: the process's name).
  *   Unset: tracing is off.

@@ -11,7 +11,12 @@ import * as Job from "../Job.ts"
 import { type Cursor, isAfter, JobStore } from "../JobStore.ts"
 
 const pending = (payload: Job.JsonObject = { query: "acme" }) =>
-  Job.makePending({ vendor: "sync", payload, now: new Date() })
+  Job.makePending({
+    vendor: "sync",
+    payload,
+    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    now: new Date()
+  })
 
 const startProcessing = (job: Job.Job) =>
   JobStore.use((store) =>
