@@ -1,7 +1,8 @@
 /**
  * A job's page: its status, a timeline built from what the record holds (created, attempts, the
- * last error, a retry due, waiting for a callback, finished), the cleaned result (the store only
- * ever holds cleaned data), its error, and a retry button when it failed. Polled until finished.
+ * last error, a retry due, waiting for a callback, finished), its trace id (when the record has
+ * one), the cleaned result (the store only ever holds cleaned data), its error, and a retry button
+ * when it failed. Polled until finished.
  */
 import { useState } from "preact/hooks"
 import { getJob, type JobView, messageOf, retryJob } from "../api.ts"
@@ -88,7 +89,13 @@ export const JobPage = ({ id }: { readonly id: string }) => {
               </div>
               <div>
                 <dt>Trace id</dt>
-                <dd class="muted">not recorded in the job record</dd>
+                {view.trace_id === undefined ? (
+                  <dd class="muted">not recorded</dd>
+                ) : (
+                  <dd data-testid="job-trace">
+                    <code>{view.trace_id}</code>
+                  </dd>
+                )}
               </div>
             </dl>
             {view.status === "failed" && (
