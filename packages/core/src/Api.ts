@@ -24,6 +24,7 @@ import { traceIdOf } from "./internal/traceContext.ts"
 import * as Job from "./Job.ts"
 import type * as JobStore from "./JobStore.ts"
 import * as Stats from "./Stats.ts"
+import * as Workers from "./Workers.ts"
 
 /**
  * The API's version in OpenAPI; a test keeps it equal to `@vendorflow/core`'s package version.
@@ -600,6 +601,8 @@ export const Health = Schema.Struct({
   vendors: Schema.Array(Schema.String),
   /** Each vendor's circuit: `Closed`, `Open` (its jobs wait), `HalfOpen` (a probe is out), or `Unknown`. */
   circuits: Schema.Record(Schema.String, Schema.String),
+  /** The workers whose heartbeat is within its TTL (`WORKER_HEARTBEAT_INTERVAL`, 15 s), latest first. */
+  workers: Schema.Array(Workers.WorkerBeat),
   checks: Schema.Record(
     Schema.String,
     Schema.Union([
@@ -767,8 +770,10 @@ export class SystemGroup extends HttpApiGroup.make("system")
   .add(
     HttpApiEndpoint.get("ready", "/ready", { success: Health, error: NotReady }).annotateMerge(
       OpenApi.annotations({
-        summary: "Readiness: 200 while every backend answers, 503 otherwise",
-        description: "For a load balancer or an orchestrator: take the instance out of rotation while it answers 503."
+        summary: "Readiness: 200 while every backend answers (and enough workers beat), 503 otherwise",
+        description:
+          "For a load balancer or an orchestrator: take the instance out of rotation while it answers 503. " +
+          "With `READY_MIN_WORKERS` set above 0, fewer live workers than that is a `workers` check that is down."
       })
     )
   ) {}

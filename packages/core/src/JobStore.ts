@@ -104,6 +104,8 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
     vendor: job.vendor,
     payload: job.payload,
     createdAt: job.createdAt,
+    ...(job.owner === undefined ? {} : { owner: job.owner }),
+    ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
     status: transition.to,
     attempts: set.attempts ?? job.attempts,
     version: job.version + 1,

@@ -12,9 +12,16 @@
  *
  * @since 0.1.0
  */
-import { Access, Cleaner, Health, JobQueue, JobStore, RateLimiter, VendorCircuit } from "@vendorflow/core"
+import { Access, Cleaner, Health, JobQueue, JobStore, RateLimiter, VendorCircuit, Workers } from "@vendorflow/core"
 import { MongoJobStore } from "@vendorflow/mongo"
-import { RedisCircuitBreaker, RedisConnection, RedisJobQueue, RedisJobStore, RedisRateLimiter } from "@vendorflow/redis"
+import {
+  RedisCircuitBreaker,
+  RedisConnection,
+  RedisJobQueue,
+  RedisJobStore,
+  RedisRateLimiter,
+  RedisWorkers
+} from "@vendorflow/redis"
 import { Config, Context, Effect, Layer, Option } from "effect"
 import { CircuitBreaker, RateLimiter as PersistedRateLimiter } from "effect/persistence"
 
@@ -31,6 +38,7 @@ export type Services =
   | Cleaner.Cleaner
   | Health.Health
   | Access.Access
+  | Workers.Workers
 
 /**
  * Why the backends could not start: a bad setting, or a server that is unreachable or refuses us.
@@ -84,6 +92,7 @@ const queueAndLimits = (redis: boolean) =>
             RedisJobQueue.layerConfig,
             RedisRateLimiter.layer,
             Access.layer.pipe(Layer.provide(RedisRateLimiter.layerStore)),
+            RedisWorkers.layer,
             VendorCircuit.layerConfig.pipe(Layer.provide(RedisCircuitBreaker.layerStore))
           ).pipe(Layer.provideMerge(RedisConnection.layerConfig))
         ),
@@ -94,6 +103,7 @@ const queueAndLimits = (redis: boolean) =>
             queue: Context.get(context, JobQueue.JobQueue),
             limiter: Context.get(context, RateLimiter.RateLimiter),
             access: Context.get(context, Access.Access),
+            workers: Context.get(context, Workers.Workers),
             breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
             checks: [check]
           }
@@ -105,6 +115,7 @@ const queueAndLimits = (redis: boolean) =>
             JobQueue.layerMemory,
             RateLimiter.layerMemory,
             Access.layer.pipe(Layer.provide(PersistedRateLimiter.layerStoreMemory)),
+            Workers.layerMemory,
             VendorCircuit.layerConfig.pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
           )
         ),
@@ -112,6 +123,7 @@ const queueAndLimits = (redis: boolean) =>
           queue: Context.get(context, JobQueue.JobQueue),
           limiter: Context.get(context, RateLimiter.RateLimiter),
           access: Context.get(context, Access.Access),
+          workers: Context.get(context, Workers.Workers),
           breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
           checks: []
         })
@@ -131,6 +143,7 @@ export const layerFor = (chosen: Choice): Layer.Layer<Services, StartupError> =>
         Context.add(JobQueue.JobQueue, queueing.queue),
         Context.add(RateLimiter.RateLimiter, queueing.limiter),
         Context.add(Access.Access, queueing.access),
+        Context.add(Workers.Workers, queueing.workers),
         Context.add(CircuitBreaker.CircuitBreaker, queueing.breaker),
         Context.add(Health.Health, Health.Health.of({ checks: [...storage.checks, ...queueing.checks] })),
         Context.merge(yield* Layer.build(Cleaner.layer))

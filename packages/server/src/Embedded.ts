@@ -8,7 +8,17 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { Consumer, JobProcessor, Jobs, Listen, Metrics, Stats, type Vendor, VendorRegistry } from "@vendorflow/core"
+import {
+  Consumer,
+  JobProcessor,
+  Jobs,
+  Listen,
+  Metrics,
+  Stats,
+  type Vendor,
+  VendorRegistry,
+  Workers
+} from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
 import type { VendorDefinition } from "@vendorflow/core"
@@ -64,7 +74,7 @@ const engine = (publicUrl: string | undefined) =>
   Layer.unwrap(
     HttpServer.addressFormattedWith((address) =>
       Effect.succeed(
-        Layer.mergeAll(Consumer.layer(), Metrics.layerSampler).pipe(
+        Layer.mergeAll(Consumer.layer(), Metrics.layerSampler, Workers.layerHeartbeat).pipe(
           Layer.provide(JobProcessor.layer({ webhookBaseUrl: publicUrl ?? address }))
         )
       )

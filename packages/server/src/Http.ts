@@ -24,7 +24,8 @@ import {
   type Vendor,
   VendorCircuit,
   VendorRegistry,
-  WebhookSignature
+  WebhookSignature,
+  Workers
 } from "@vendorflow/core"
 import { ByteSize, Cause, Config, Effect, Layer, type Option, Result, SchemaIssue } from "effect"
 import {
@@ -68,6 +69,8 @@ export interface Options {
   readonly maxBodyBytes: number
   /** Origins a browser may call the API from (CORS); none by default, so CORS is off. */
   readonly corsOrigins?: ReadonlyArray<string> | undefined
+  /** `/ready` answers 503 while fewer workers than this beat; 0 (the default): workers don't count. */
+  readonly readyMinWorkers?: number | undefined
 }
 
 /**
@@ -453,47 +456,71 @@ export const webhooksHandlers = (options: Options) =>
   )
 
 /**
- * The handler of `GET /health`.
+ * The handlers of `GET /health` and `GET /ready`: the backends' checks, each vendor's circuit, and
+ * the live workers.
  *
  * @category handlers
  */
-export const systemHandlers = HttpApiBuilder.group(
-  Api.Api,
-  "system",
-  Effect.fnUntraced(function* (handlers) {
-    const registry = yield* VendorRegistry.VendorRegistry
-    const health = yield* Health.Health
-    const vendors = registry.vendors.map((vendor) => vendor.name)
-    const breaker = yield* Effect.serviceOption(CircuitBreaker.CircuitBreaker)
-    const circuitOf = circuitState(breaker)
-    // Each vendor's circuit as the shared store has it (when this process has a breaker).
-    const circuits = Effect.forEach(breaker._tag === "Some" ? vendors : [], (vendor) =>
-      Effect.map(circuitOf(vendor), (state) => [vendor, state] as const)
-    ).pipe(Effect.map((entries) => Object.fromEntries(entries)))
-    const report = Effect.zipWith(
-      Health.report.pipe(Effect.provideService(Health.Health, health)),
-      circuits,
-      (result, states) => ({ ...result, circuits: states })
-    )
-    return handlers
-      .handle("health", () => Effect.map(report, (result) => ({ ...result, vendors })))
-      .handle("ready", () =>
-        Effect.flatMap(report, (result) =>
-          result.status === "ok"
-            ? Effect.succeed({ ...result, vendors })
-            : Effect.fail(
-                new Api.NotReady({
-                  detail: `not ready: ${Object.entries(result.checks)
-                    .filter(([, check]) => check.status === "down")
-                    .map(([name]) => name)
-                    .join(", ")} down`,
-                  checks: result.checks
-                })
-              )
-        )
+export const systemHandlers = (options: Options) =>
+  HttpApiBuilder.group(
+    Api.Api,
+    "system",
+    Effect.fnUntraced(function* (handlers) {
+      const registry = yield* VendorRegistry.VendorRegistry
+      const health = yield* Health.Health
+      const vendors = registry.vendors.map((vendor) => vendor.name)
+      const breaker = yield* Effect.serviceOption(CircuitBreaker.CircuitBreaker)
+      const circuitOf = circuitState(breaker)
+      // Each vendor's circuit as the shared store has it (when this process has a breaker).
+      const circuits = Effect.forEach(breaker._tag === "Some" ? vendors : [], (vendor) =>
+        Effect.map(circuitOf(vendor), (state) => [vendor, state] as const)
+      ).pipe(Effect.map((entries) => Object.fromEntries(entries)))
+      const workers = yield* Workers.Workers
+      const readyMinWorkers = options.readyMinWorkers ?? 0
+      const alive = workers.alive.pipe(
+        Effect.catch((error) => Effect.as(Effect.logWarning("cannot read the workers' heartbeats", error), []))
       )
-  })
-)
+      // Readiness counts the live workers only when asked to: an API without workers still takes jobs.
+      const workersCheck: ReadonlyArray<Health.Check> =
+        readyMinWorkers > 0
+          ? [
+              {
+                name: "workers",
+                check: Effect.flatMap(workers.alive, (beats) =>
+                  beats.length >= readyMinWorkers
+                    ? Effect.void
+                    : Effect.fail({
+                        message: `${beats.length} live worker(s), READY_MIN_WORKERS is ${readyMinWorkers}`
+                      })
+                )
+              }
+            ]
+          : []
+      const checked = Health.Health.of({ checks: [...health.checks, ...workersCheck] })
+      const report = Effect.all({
+        result: Health.report.pipe(Effect.provideService(Health.Health, checked)),
+        states: circuits,
+        beats: alive
+      }).pipe(Effect.map(({ result, states, beats }) => ({ ...result, circuits: states, workers: beats })))
+      return handlers
+        .handle("health", () => Effect.map(report, (result) => ({ ...result, vendors })))
+        .handle("ready", () =>
+          Effect.flatMap(report, (result) =>
+            result.status === "ok"
+              ? Effect.succeed({ ...result, vendors })
+              : Effect.fail(
+                  new Api.NotReady({
+                    detail: `not ready: ${Object.entries(result.checks)
+                      .filter(([, check]) => check.status === "down")
+                      .map(([name]) => name)
+                      .join(", ")} down`,
+                    checks: result.checks
+                  })
+                )
+          )
+        )
+    })
+  )
 
 /** A vendor's circuit as the breaker's store has it: `Closed`, `Open`, `HalfOpen`, or `Unknown`. */
 const circuitState =
@@ -744,7 +771,7 @@ export const layerWith = (options: Options) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(Api.Api, { openapiPath: "/openapi.json" }).pipe(
       Layer.provide(
-        Layer.mergeAll(jobsHandlers(options), webhooksHandlers(options), systemHandlers, statsHandlers).pipe(
+        Layer.mergeAll(jobsHandlers(options), webhooksHandlers(options), systemHandlers(options), statsHandlers).pipe(
           Layer.provide([requestValidation, authorization])
         )
       )

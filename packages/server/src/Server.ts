@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { NodeHttpServer, type NodeServices } from "@effect/platform-node"
-import { type Access, type Health, type Jobs, Listen, type VendorRegistry } from "@vendorflow/core"
+import { type Access, type Health, type Jobs, Listen, type VendorRegistry, type Workers } from "@vendorflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
 import { type Etag, type HttpPlatform, HttpRouter, type HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
@@ -30,6 +30,8 @@ export interface Options {
   readonly maxBodyBytes?: number | undefined
   /** Origins a browser may call the API from (CORS); none by default. */
   readonly corsOrigins?: ReadonlyArray<string> | undefined
+  /** `/ready` answers 503 while fewer workers than this beat; 0 by default (workers don't count). */
+  readonly readyMinWorkers?: number | undefined
   /** How long shutdown waits for in-flight requests; 10 seconds by default. */
   readonly gracefulShutdownTimeout?: Duration.Input | undefined
   /** Log one line per request (off by default: it costs throughput on the hot path). */
@@ -54,6 +56,7 @@ export const config: Config.Config<Options> = Config.all({
   host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
   maxBodyBytes: Http.maxBodyBytesConfig,
   corsOrigins: Http.corsOriginsConfig,
+  readyMinWorkers: Config.Int("READY_MIN_WORKERS").pipe(Config.withDefault(0)),
   logRequests: Config.Boolean("LOG_REQUESTS").pipe(Config.withDefault(false)),
   hotPath: Config.Boolean("HOT_PATH").pipe(Config.withDefault(true))
 })
@@ -69,12 +72,13 @@ export const layerWith = (
 ): Layer.Layer<
   HttpServer.HttpServer | NodeServices.NodeServices | HttpPlatform.HttpPlatform | Etag.Generator,
   HttpServerError.ServeError,
-  Jobs.Jobs | VendorRegistry.VendorRegistry | Health.Health | Access.Access
+  Jobs.Jobs | VendorRegistry.VendorRegistry | Health.Health | Access.Access | Workers.Workers
 > =>
   HttpRouter.serve(
     Http.layerWith({
       maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes,
-      corsOrigins: options.corsOrigins
+      corsOrigins: options.corsOrigins,
+      readyMinWorkers: options.readyMinWorkers
     }),
     { disableLogger: options.logRequests !== true, disableListenLog: options.logAddress === false }
   ).pipe(Layer.provideMerge(nodeServer(options)))
@@ -98,7 +102,7 @@ const nodeServer = (options: Options) => {
 
 /**
  * Serves every route, configured from the environment (see the module docs). Needs the `Jobs`
- * service, the vendor registry, health checks and `Access`.
+ * service, the vendor registry, health checks, `Access` and the workers' registry.
  *
  * @category layers
  */

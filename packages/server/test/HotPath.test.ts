@@ -3,29 +3,18 @@
  * what the full app answers (status, the headers that carry meaning, body), on one shared store.
  */
 import { assert, layer } from "@effect/vitest"
-import { Access, Cleaner, Health, JobQueue, Jobs, JobStore, type Vendor, VendorRegistry } from "@vendorflow/core"
+import { type Access, JobStore, type Vendor } from "@vendorflow/core"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import type { AddressInfo } from "node:net"
 import * as HotPath from "../src/HotPath.ts"
 import * as Server from "../src/Server.ts"
+import * as TestServer from "./support/TestServer.ts"
 
 const notCalled = () => Effect.die(new Error("no consumer runs here"))
 const alpha: Vendor.Vendor = { name: "alpha", mode: "sync", concurrency: 1, call: notCalled }
 
-const coreWith = (access: Access.Options) =>
-  Jobs.layer.pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        JobStore.layerMemory,
-        JobQueue.layerMemory,
-        Cleaner.layer,
-        Health.layerNone,
-        Access.layerMemory(access),
-        Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make([alpha]))
-      )
-    )
-  )
+const coreWith = (access: Access.Options) => TestServer.layerCore([alpha], { access })
 
 const Core = coreWith({ keys: new Map() })
 

@@ -633,7 +633,8 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
         status: "ok",
         checks: {},
         circuits: {},
-        vendors: ["alpha", "beta"]
+        vendors: ["alpha", "beta"],
+        workers: []
       })
     })
   )

@@ -13,7 +13,8 @@ import {
   type JobStore,
   type RateLimiter,
   Sweeper,
-  type VendorRegistry
+  type VendorRegistry,
+  Workers
 } from "@vendorflow/core"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Effect, Layer } from "effect"
@@ -23,8 +24,8 @@ import type { CircuitBreaker } from "effect/persistence"
 import { createServer } from "node:http"
 
 /**
- * The consumer loops running the engine, and the recovery sweeper; the engine's webhook base URL
- * comes from `PUBLIC_URL`.
+ * The consumer loops running the engine, the recovery sweeper and the worker's heartbeat; the
+ * engine's webhook base URL comes from `PUBLIC_URL`.
  *
  * @category layers
  */
@@ -37,7 +38,8 @@ export const layer: Layer.Layer<
   | RateLimiter.RateLimiter
   | CircuitBreaker.CircuitBreaker
   | Cleaner.Cleaner
-> = Layer.mergeAll(Consumer.layerConfig, Sweeper.layerConfig, Metrics.layerSampler).pipe(
+  | Workers.Workers
+> = Layer.mergeAll(Consumer.layerConfig, Sweeper.layerConfig, Metrics.layerSampler, Workers.layerHeartbeat).pipe(
   Layer.provide(JobProcessor.layerConfig)
 )
 

@@ -230,7 +230,13 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           const store = yield* JobStore
           const vendor = `owners-${crypto.randomUUID()}`
           const [alice, bob, nobody] = ["alice", "bob", undefined].map((owner) =>
-            Job.makePending({ vendor, payload: {}, owner, now: new Date() })
+            Job.makePending({
+              vendor,
+              payload: {},
+              owner,
+              traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+              now: new Date()
+            })
           )
           yield* Effect.forEach([alice!, bob!, nobody!], (job) => store.create(job), { discard: true })
           assert.strictEqual((yield* store.get(alice!.id)).pipe(Option.getOrThrow).owner, "alice")
@@ -241,6 +247,15 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           assert.deepStrictEqual(yield* listed("alice"), [alice!.id])
           assert.deepStrictEqual(yield* listed("bob"), [bob!.id])
           assert.deepStrictEqual(yield* listed(undefined), [alice!.id, bob!.id, nobody!.id].sort())
+          // A transition keeps what the job was made with.
+          yield* store.transition({
+            id: alice!.id,
+            from: "pending",
+            to: "failed",
+            set: { error: { reason: "x", message: "y" } }
+          })
+          const failed = (yield* store.get(alice!.id)).pipe(Option.getOrThrow)
+          assert.deepStrictEqual([failed.owner, failed.traceparent], ["alice", alice!.traceparent])
         })
       )
 
