@@ -61,8 +61,16 @@ interface Process {
 // Variables that would point a child somewhere other than where this stack puts it.
 const placement = ["PORT", "HOST", "PUBLIC_URL", "MOCK_SYNC_URL", "MOCK_ASYNC_URL", "MOCK_SYNC_PORT", "MOCK_ASYNC_PORT"]
 
+// The scenario is a closed loop with no pause, and the mock vendors finish a few dozen jobs a
+// second, so every job the API takes adds to the backlog: a fast API passes the default
+// back-pressure limit (`MAX_BACKLOG`, 100,000 a vendor) within a minute and answers 503 from then
+// on. The original scenario had no such limit, so these stacks raise it unless it is set.
+const loadBacklogLimit = "1000000"
+
+const backlogLimit = () => process.env["MAX_BACKLOG"] ?? loadBacklogLimit
+
 const baseEnv = (): Record<string, string> => {
-  const env: Record<string, string> = {}
+  const env: Record<string, string> = { MAX_BACKLOG: loadBacklogLimit }
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined && !placement.includes(name)) env[name] = value
   }
@@ -181,7 +189,7 @@ export const startStack = async (target: Target): Promise<Stack> => {
       const baseUrl = await urlOf(all, /at (http:\/\/\S+): API docs/)
       return {
         baseUrl,
-        description: "embedded (all-in-one process, in-memory store and queue)",
+        description: `embedded (all-in-one process, in-memory store and queue; MAX_BACKLOG=${backlogLimit()})`,
         logs,
         stop: cleanUp
       }
@@ -216,7 +224,7 @@ export const startStack = async (target: Target): Promise<Stack> => {
     await Promise.all(workers.map((worker) => worker.waitFor(/vendorflow-worker: consuming/)))
     return {
       baseUrl,
-      description: `redis (split: vendorflow-server, ${target.workers} vendorflow-worker, 2 mock vendors; REDIS_PREFIX=${prefix})`,
+      description: `redis (split: vendorflow-server, ${target.workers} vendorflow-worker, 2 mock vendors; REDIS_PREFIX=${prefix}; MAX_BACKLOG=${backlogLimit()})`,
       logs,
       stop: cleanUp
     }
