@@ -27,11 +27,20 @@ COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && npm cache clean --force
 
+# The dashboard: Vite (a dev dependency) builds it into packages/server/assets/ui, which is all the
+# runtime image takes from this stage.
+FROM base AS ui
+COPY --from=manifests /manifests/ ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN node packages/ui/scripts/build.ts --force
+
 FROM base AS runtime
 ENV NODE_ENV=production \
     NODE_OPTIONS=--conditions=@vendorflow/source
 COPY --from=deps /app/ ./
 COPY . .
+COPY --from=ui /app/packages/server/assets/ui/ ./packages/server/assets/ui/
 # Files stay root's: the process can read its code but not change it.
 USER node
 EXPOSE 8000
