@@ -13,7 +13,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
-import type { Job } from "./Job.ts"
+import { isFinished, type Job } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
@@ -288,7 +288,31 @@ export const make = (options: Options) =>
         )
       })
 
+    // The queue's delivery limit is used up (a job that crashed its workers, or was handed out
+    // more often than the limit allows): the job is given up on, never run again.
+    const giveUp = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
+      const job = Option.getOrUndefined(found)
+      const reason = `handed to workers ${delivery.deliveryCount - 1} times without an outcome`
+      if (job !== undefined && !isFinished(job.status) && job.awaitingCallback !== true) {
+        const failed = yield* store.transition({
+          id: job.id,
+          from: job.status,
+          to: "failed",
+          expectedVersion: job.version,
+          set: { error: { reason: "DeliveryLimit", message: reason } },
+          unset: ["awaitingCallback", "nextRetryAt"]
+        })
+        if (Option.isSome(failed)) {
+          yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: "DeliveryLimit" })
+          yield* Effect.logWarning(`job failed: ${reason}`)
+        }
+      }
+      yield* queue.deadLetter({ ...delivery, deliveryCount: delivery.deliveryCount - 1 }, `DeliveryLimit: ${reason}`)
+      yield* Metrics.count(Metrics.deadLetters, { vendor: delivery.vendor })
+    })
+
     const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
+      if (delivery.exhausted === true) return yield* giveUp(delivery, found)
       // Unknown, or finished, or waiting for its vendor's callback: nothing left to do here.
       const started = Option.isSome(found) ? yield* claim(found.value) : Option.none()
       if (Option.isNone(started)) return yield* queue.ack(delivery)

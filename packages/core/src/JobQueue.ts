@@ -36,6 +36,12 @@ export interface Delivery {
   readonly jobId: JobId
   /** 1 on first delivery; more when the entry was redelivered after a crash. */
   readonly deliveryCount: number
+  /**
+   * The queue's delivery limit is used up: the job must not be run again. The engine fails its
+   * record (`DeliveryLimit`) and dead-letters the delivery, so the record never says `pending`
+   * while the queue has given up on it.
+   */
+  readonly exhausted?: boolean | undefined
 }
 
 /**

@@ -164,3 +164,40 @@ describe("JobProcessor retries and circuit breaking", () => {
     })
   )
 })
+
+describe("JobProcessor and the queue's delivery limit", () => {
+  it.effect("a delivery past the limit fails the job's record and dead-letters it, without calling the vendor", () =>
+    Effect.gen(function* () {
+      const { calls, vendor } = yield* scripted
+      const context = yield* Layer.build(layerEngine([vendor]))
+      const store = Context.get(context, JobStore.JobStore)
+      const queue = Context.get(context, JobQueue.JobQueue)
+      const processor = Context.get(context, JobProcessor.JobProcessor)
+      const job = Job.makePending({ vendor: vendor.name, payload: {}, now: new Date() })
+      yield* store.create(job)
+      const finished = Job.makePending({ vendor: vendor.name, payload: {}, now: new Date() })
+      yield* store.create(finished)
+      yield* store.transition({ id: finished.id, from: "pending", to: "failed" })
+
+      for (const id of [job.id, finished.id]) {
+        yield* processor.process({
+          id: `entry-${id}`,
+          vendor: vendor.name,
+          jobId: id,
+          deliveryCount: 6,
+          exhausted: true
+        })
+      }
+      const failed = (yield* store.get(job.id)).pipe(Option.getOrThrow)
+      assert.deepStrictEqual([failed.status, failed.error?.reason], ["failed", "DeliveryLimit"])
+      const untouched = (yield* store.get(finished.id)).pipe(Option.getOrThrow)
+      assert.deepStrictEqual([untouched.status, untouched.error], ["failed", undefined])
+      const letters = yield* queue.deadLetters(vendor.name)
+      assert.deepStrictEqual(
+        letters.map((letter) => letter.jobId),
+        [job.id, finished.id]
+      )
+      assert.strictEqual(yield* Ref.get(calls), 0)
+    }).pipe(Effect.scoped)
+  )
+})

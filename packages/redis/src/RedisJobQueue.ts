@@ -16,9 +16,9 @@
  *   dedicated connection, never the shared command connection. Each process reads as its own
  *   consumer (`hostname-pid-random`). A delivery's count is the entry's `deliveries` field plus
  *   the entry's delivery counter from `XPENDING`.
- * - delivery limit: no job is handed to workers more than `deliveryLimit` times in all, counting
- *   crash redeliveries and retries: past it, the job goes to the dead-letter stream with the
- *   reason `DeliveryLimit: …` instead (checked when reclaiming and when a retry falls due).
+ * - delivery limit: no job is run more than `deliveryLimit` times in all, counting crash
+ *   redeliveries and retries: a delivery past it comes out marked `exhausted`, and the engine fails
+ *   the job's record (`DeliveryLimit`) and dead-letters it, so the record and the dead letters agree.
  * - `ack`: `XACK`. Acknowledged entries stay in the stream until trimming rather than being
  *   `XDEL`eted one by one: that saves a write per job, keeps recent history readable with `XRANGE`,
  *   and `XTRIM MINID ~` frees whole nodes at once where `XDEL` leaves tombstones behind.
@@ -36,7 +36,7 @@
  * else its `last-delivered-id` (everything after it is undelivered). Everything below that id is
  * delivered and acknowledged. So the stream holds at most about `maxLength` entries plus the
  * unacknowledged ones; a stuck pending entry holds trimming back until it is reclaimed, and
- * reclaiming ends with an acknowledgement or a dead letter after `deliveryLimit` tries.
+ * reclaiming ends with an acknowledgement or, past `deliveryLimit`, a dead letter.
  *
  * Every change to more than one key is one Lua script in `src/lua/`, whose header documents its
  * KEYS and ARGV; scripts run with `EVALSHA` and are reloaded when Redis has forgotten them.
@@ -117,27 +117,12 @@ const enqueueScript = Redis.script(
 const reclaimScript = Redis.script(
   (options: {
     readonly stream: string
-    readonly dead: string
     readonly consumer: string
     readonly minIdleMillis: number
     readonly count: number
     readonly cursor: string
-    readonly deliveryLimit: number
-    readonly at: string
-    readonly maxLength: number
-  }) => [
-    options.stream,
-    options.dead,
-    group,
-    options.consumer,
-    options.minIdleMillis,
-    options.count,
-    options.cursor,
-    options.deliveryLimit,
-    options.at,
-    options.maxLength
-  ],
-  { numberOfKeys: 2, lua: Lua.load("reclaim") }
+  }) => [options.stream, group, options.consumer, options.minIdleMillis, options.count, options.cursor],
+  { numberOfKeys: 1, lua: Lua.load("reclaim") }
 ).withReturnType<unknown>()
 
 const retryScript = Redis.script(
@@ -153,16 +138,8 @@ const retryScript = Redis.script(
 ).withReturnType<number>()
 
 const promoteScript = Redis.script(
-  (
-    delayed: string,
-    stream: string,
-    dead: string,
-    batch: number,
-    deliveryLimit: number,
-    at: string,
-    maxLength: number
-  ) => [delayed, stream, dead, group, batch, deliveryLimit, at, maxLength],
-  { numberOfKeys: 3, lua: Lua.load("promote") }
+  (delayed: string, stream: string, batch: number) => [delayed, stream, group, batch],
+  { numberOfKeys: 2, lua: Lua.load("promote") }
 ).withReturnType<number>()
 
 const deadLetterScript = Redis.script(
@@ -293,10 +270,34 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   ) =>
     Effect.forEach(rows, ([id, rawJobId, deliveryCount]) => {
       const jobId = decodeJobId(rawJobId)
-      if (Option.isSome(jobId))
-        return Effect.succeed(Option.some<JobQueue.Delivery>({ id, vendor, jobId: jobId.value, deliveryCount }))
-      // Left pending on purpose: reclaiming it counts deliveries until the limit dead-letters it.
-      return Effect.logWarning(`skipping stream entry ${id} of ${vendor}: not a job id`).pipe(Effect.as(Option.none()))
+      const exhausted = deliveryCount > deliveryLimit
+      if (Option.isSome(jobId)) {
+        return Effect.succeed(
+          Option.some<JobQueue.Delivery>({
+            id,
+            vendor,
+            jobId: jobId.value,
+            deliveryCount,
+            ...(exhausted ? { exhausted } : {})
+          })
+        )
+      }
+      // Not a job: left pending, so reclaiming counts its deliveries, until the limit dead-letters it.
+      const skipped = Effect.logWarning(`skipping stream entry ${id} of ${vendor}: not a job id`)
+      const given = exhausted
+        ? Effect.flatMap(now, (at) =>
+            redis.eval(deadLetterScript)({
+              ...keys(prefix, vendor),
+              id,
+              jobId: rawJobId ?? "",
+              reason: "DeliveryLimit: not a job id",
+              at,
+              deliveries: deliveryCount - 1,
+              maxLength
+            })
+          ).pipe(Effect.mapError(unavailable), Effect.asVoid)
+        : skipped
+      return Effect.as(given, Option.none())
     }).pipe(Effect.map((found) => found.flatMap((delivery) => (Option.isSome(delivery) ? [delivery.value] : []))))
 
   const read = (stream: string, count: number, blockMillis: number) => {
@@ -338,14 +339,10 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       stream,
       redis.eval(reclaimScript)({
         stream,
-        dead,
         consumer,
         minIdleMillis: visibilityMillis,
         count,
-        cursor: cursors.get(vendor) ?? "0-0",
-        deliveryLimit,
-        at: yield* now,
-        maxLength
+        cursor: cursors.get(vendor) ?? "0-0"
       })
     ).pipe(Effect.mapError(unavailable))
     const [cursor, reclaimed] = yield* decode(ReclaimReply, reclaimReply)
@@ -368,16 +365,8 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
 
   const promote = (vendor: string): Effect.Effect<void, Redis.RedisError> =>
     Effect.gen(function* () {
-      const { dead, delayed, stream } = keys(prefix, vendor)
-      const moved = yield* redis.eval(promoteScript)(
-        delayed,
-        stream,
-        dead,
-        promoteBatch,
-        deliveryLimit,
-        yield* now,
-        maxLength
-      )
+      const { delayed, stream } = keys(prefix, vendor)
+      const moved = yield* redis.eval(promoteScript)(delayed, stream, promoteBatch)
       if (moved >= promoteBatch) yield* promote(vendor)
     })
 

@@ -69,38 +69,83 @@ describe.skipIf(redisUnavailable !== undefined)(
         })
       )
 
-      it.live("a job past the delivery limit goes to the dead letters with a reason, and is not delivered again", () =>
+      it.live(
+        "past the delivery limit a job comes out once more, marked exhausted; dead-lettered, it is not delivered again",
+        () =>
+          Effect.gen(function* () {
+            const { prefix, redis } = yield* scratch
+            const queue = yield* queueOn(prefix, { visibilityTimeout: "150 millis", deliveryLimit: 3 })
+            const vendor = vendorName()
+            const id = Job.makeJobId()
+            yield* queue.enqueue(vendor, id)
+            const seen: Array<JobQueue.Delivery> = []
+            // Take without ever acknowledging, as a worker that crashes on this job would.
+            const last = yield* eventually(
+              queue.take(vendor, { max: 1, block: "50 millis" }).pipe(
+                Effect.tap((taken) => Effect.sync(() => seen.push(...taken))),
+                Effect.map((taken) => taken.find((delivery) => delivery.exhausted === true))
+              ),
+              (found) => found !== undefined,
+              { within: "5 seconds", what: "an exhausted delivery" }
+            )
+            assert.deepStrictEqual(
+              seen.map((d) => [d.deliveryCount, d.exhausted ?? false]),
+              [
+                [1, false],
+                [2, false],
+                [3, false],
+                [4, true]
+              ]
+            )
+            // The engine gives it up: a dead letter, and the entry acknowledged.
+            yield* queue.deadLetter(last!, "DeliveryLimit: handed to workers 3 times without an outcome")
+            const letters = yield* queue.deadLetters(vendor)
+            assert.deepStrictEqual(
+              letters.map((l) => l.jobId),
+              [id]
+            )
+            assert.match(letters[0]!.reason, /^DeliveryLimit/)
+            assert.deepStrictEqual(yield* queue.take(vendor, { max: 1, block: "400 millis" }), [])
+            const [pending] = yield* redis.send<[number]>(
+              "XPENDING",
+              RedisJobQueue.keys(prefix, vendor).stream,
+              RedisJobQueue.group
+            )
+            assert.strictEqual(pending, 0)
+          })
+      )
+
+      it.live("a retry that falls due past the delivery limit comes out marked exhausted", () =>
         Effect.gen(function* () {
-          const { prefix, redis } = yield* scratch
-          const queue = yield* queueOn(prefix, { visibilityTimeout: "150 millis", deliveryLimit: 3 })
+          const { prefix } = yield* scratch
+          const queue = yield* queueOn(prefix, { deliveryLimit: 2, pollInterval: "10 millis" })
           const vendor = vendorName()
-          const id = Job.makeJobId()
-          yield* queue.enqueue(vendor, id)
-          const counts: Array<number> = []
-          // Take without ever acknowledging, as a worker that crashes on this job would.
+          yield* queue.enqueue(vendor, Job.makeJobId())
+          const counts: Array<readonly [number, boolean]> = []
           yield* eventually(
-            queue.take(vendor, { max: 1, block: "50 millis" }).pipe(
-              Effect.tap((taken) => Effect.sync(() => counts.push(...taken.map((d) => d.deliveryCount)))),
-              Effect.andThen(queue.deadLetters(vendor))
+            queue.take(vendor, { max: 1, block: "100 millis" }).pipe(
+              Effect.tap((taken) =>
+                Effect.forEach(
+                  taken,
+                  (delivery) =>
+                    Effect.sync(() => counts.push([delivery.deliveryCount, delivery.exhausted ?? false])).pipe(
+                      Effect.andThen(
+                        delivery.exhausted === true ? queue.ack(delivery) : queue.retryLater(delivery, "20 millis")
+                      )
+                    ),
+                  { discard: true }
+                )
+              ),
+              Effect.map(() => counts.length)
             ),
-            nonEmpty,
-            { within: "5 seconds", what: "dead letter" }
+            (n) => n >= 3,
+            { within: "5 seconds", what: "three deliveries" }
           )
-          assert.deepStrictEqual(counts, [1, 2, 3])
-          const letters = yield* queue.deadLetters(vendor)
-          assert.deepStrictEqual(
-            letters.map((l) => l.jobId),
-            [id]
-          )
-          assert.match(letters[0]!.reason, /^DeliveryLimit: not acknowledged after 3 deliveries/)
-          assert.isFalse(Number.isNaN(Date.parse(letters[0]!.at)))
-          assert.deepStrictEqual(yield* queue.take(vendor, { max: 1, block: "400 millis" }), [])
-          const [pending] = yield* redis.send<[number]>(
-            "XPENDING",
-            RedisJobQueue.keys(prefix, vendor).stream,
-            RedisJobQueue.group
-          )
-          assert.strictEqual(pending, 0)
+          assert.deepStrictEqual(counts, [
+            [1, false],
+            [2, false],
+            [3, true]
+          ])
         })
       )
 
@@ -279,15 +324,14 @@ describe.skipIf(redisUnavailable !== undefined)(
           yield* queue.enqueue(vendor, id)
           assert.strictEqual(yield* redis.send<number>("EXISTS", RedisJobQueue.keys(prefix, vendor).stream), 1)
           yield* queue.take(vendor, { max: 1, block: "1 second" })
-          // Limit 1 and 200 ms: the first reclaim dead-letters it.
-          const letters = yield* eventually(
-            queue.take(vendor, { max: 1, block: "50 millis" }).pipe(Effect.andThen(queue.deadLetters(vendor))),
-            nonEmpty,
-            { within: "3 seconds", what: "dead letter" }
-          )
+          // Limit 1 and 200 ms: the first reclaim hands it out exhausted.
+          const reclaimed = yield* eventually(queue.take(vendor, { max: 1, block: "50 millis" }), nonEmpty, {
+            within: "3 seconds",
+            what: "reclaimed delivery"
+          })
           assert.deepStrictEqual(
-            letters.map((l) => l.jobId),
-            [id]
+            reclaimed.map((d) => [d.jobId, d.deliveryCount, d.exhausted]),
+            [[id, 2, true]]
           )
 
           const rejected = yield* Layer.build(

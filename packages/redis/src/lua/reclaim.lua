@@ -1,18 +1,14 @@
 -- reclaim: claims entries that sat unacknowledged past the visibility timeout (their consumer is
--- presumed dead) for this consumer, and dead-letters those that used up the delivery limit.
--- Claiming, counting and dead-lettering are one step, so two workers reclaiming at once can
--- neither both get an entry nor both dead-letter it.
+-- presumed dead) for this consumer, with each one's delivery count. Claiming and counting are one
+-- step, so two workers reclaiming at once cannot both get an entry. Whether a count is past the
+-- delivery limit is the caller's to judge: it hands such a job to the engine to be given up on.
 --
 -- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
--- KEYS[2]  the vendor's dead-letter stream  <prefix>dead:<vendor>
 -- ARGV[1]  consumer group name
 -- ARGV[2]  this consumer's name
 -- ARGV[3]  visibility timeout, ms (minimum idle time of an entry to reclaim)
 -- ARGV[4]  how many entries to claim at most
 -- ARGV[5]  XAUTOCLAIM cursor to start from ("0-0" for the start of the pending list)
--- ARGV[6]  delivery limit: a job is handed to workers at most this many times
--- ARGV[7]  now, ISO-8601 (recorded on dead letters)
--- ARGV[8]  max length of the dead-letter stream (approximate)
 -- returns  { next cursor, { { entry id, job id, delivery count }, ... } }
 --
 -- A job's delivery count is the `deliveries` field of its entry (deliveries before this entry
@@ -20,9 +16,7 @@
 -- XAUTOCLAIM has just incremented.
 
 local stream = KEYS[1]
-local dead = KEYS[2]
 local group = ARGV[1]
-local limit = tonumber(ARGV[6])
 
 local claimed = redis.call("XAUTOCLAIM", stream, group, ARGV[2], ARGV[3], ARGV[5], "COUNT", ARGV[4])
 local out = {}
@@ -34,19 +28,11 @@ for _, entry in ipairs(claimed[2]) do
   if type(entry[2]) == "table" then
     for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
   end
-  local info = redis.call("XPENDING", stream, group, id, id, 1)
-  local count = (tonumber(fields["deliveries"]) or 0) + (info[1] and tonumber(info[1][4]) or 1)
   if fields["jobId"] == nil then
     redis.call("XACK", stream, group, id)
-  elseif count > limit then
-    redis.call("XADD", dead, "MAXLEN", "~", ARGV[8], "*",
-      "jobId", fields["jobId"],
-      "reason", "DeliveryLimit: not acknowledged after " .. (count - 1) .. " deliveries (limit " .. limit .. ")",
-      "at", ARGV[7],
-      "deliveries", tostring(count - 1),
-      "entry", id)
-    redis.call("XACK", stream, group, id)
   else
+    local info = redis.call("XPENDING", stream, group, id, id, 1)
+    local count = (tonumber(fields["deliveries"]) or 0) + (info[1] and tonumber(info[1][4]) or 1)
     table.insert(out, { id, fields["jobId"], count })
   end
 end
