@@ -331,7 +331,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       readonly block: Duration.Input
     }
   ) {
-    const { dead, stream } = keys(prefix, vendor)
+    const { stream } = keys(prefix, vendor)
     const count = Math.max(1, Math.floor(takeOptions.max))
     yield* consume(vendor).pipe(Effect.mapError(unavailable))
 
