@@ -790,8 +790,9 @@ export class StatsGroup extends HttpApiGroup.make("stats")
         summary: "Per vendor throughput, success and failure rates, latency, backlog, rate-limit use and circuit",
         description:
           "For the last 5 and 60 minutes, with a 10-second series of the last 5 minutes for live charts. " +
-          "Calls, outcomes and latencies are what this process recorded (`collecting` is false where it " +
-          "runs no engine, e.g. the split deployment's server); backlog and circuit come from the shared backends."
+          "Calls, outcomes and latencies are what every process recorded: shared through Redis when the " +
+          "deployment has it, else this process's own (`collecting` is false where no collector is provided); " +
+          "backlog and circuit come from the shared backends."
       })
     )
   )

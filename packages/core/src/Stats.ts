@@ -3,9 +3,11 @@
  * job outcomes of the last 5 and 60 minutes, their rates, latency percentiles, and a short series
  * for the live charts.
  *
- * A collector keeps what one process saw, in 10-second buckets for an hour, with latencies in
- * log-spaced bins (each 4% wide) so memory stays bounded however busy a vendor is. The engine feeds
- * it where it records outcomes (`JobProcessor`, job completion); the server reads it.
+ * A collector keeps 10-second buckets for an hour, with latencies in log-spaced bins (each 4% wide)
+ * so memory stays bounded however busy a vendor is: in the process ({@link makeMemory}), or in
+ * Redis, shared by the server and every worker of a split deployment (`@vendorflow/redis`'s
+ * `RedisStats`, over {@link makeWith}). The engine feeds it where it records outcomes
+ * (`JobProcessor`, job completion); the server reads it.
  *
  * `Stats` is a reference whose default collects nothing, so a process that provides no collector
  * (the split deployment's server) still answers, with `collecting: false`.
@@ -37,7 +39,12 @@ export const windows = [5, 60] as const
  */
 export const seriesMinutes = 5
 
-const keptBuckets = (60 * 60_000) / bucketMillis + 1
+/**
+ * How many buckets a collector keeps: an hour's, and the one filling up.
+ *
+ * @category constants
+ */
+export const keptBuckets = (60 * 60_000) / bucketMillis + 1
 const binBase = Math.log(1.04)
 const binOf = (millis: number) => Math.floor(Math.log1p(Math.max(0, millis)) / binBase)
 const valueOfBin = (bin: number) => Math.round(Math.expm1((bin + 0.5) * binBase))
@@ -217,7 +224,13 @@ export const disabled: Collector = {
  */
 export const Stats = Context.Reference<Collector>("@vendorflow/core/Stats", { defaultValue: () => disabled })
 
-interface Bucket {
+/**
+ * One vendor's figures over one bucket's 10 seconds, as collectors keep them: counts, and latencies
+ * as counts per log-spaced bin.
+ *
+ * @category buckets
+ */
+export interface Bucket {
   readonly index: number
   calls: number
   readonly callErrors: Map<string, number>
@@ -228,10 +241,41 @@ interface Bucket {
   readonly endToEnd: Map<number, number>
 }
 
-const bump = <K>(map: Map<K, number>, key: K) => map.set(key, (map.get(key) ?? 0) + 1)
+/**
+ * An empty bucket; `index` is its start time divided by {@link bucketMillis}.
+ *
+ * @category buckets
+ */
+export const emptyBucket = (index: number): Bucket => ({
+  index,
+  calls: 0,
+  callErrors: new Map(),
+  completed: 0,
+  failed: 0,
+  failureReasons: new Map(),
+  callLatency: new Map(),
+  endToEnd: new Map()
+})
+
+const bump = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by)
 
 const add = <K>(into: Map<K, number>, from: Map<K, number>) => {
-  for (const [key, n] of from) into.set(key, (into.get(key) ?? 0) + n)
+  for (const [key, n] of from) bump(into, key, n)
+}
+
+/**
+ * Adds `from`'s figures into `into` (for a collector that merges buckets from several processes).
+ *
+ * @category buckets
+ */
+export const addBucket = (into: Bucket, from: Bucket): void => {
+  into.calls += from.calls
+  into.completed += from.completed
+  into.failed += from.failed
+  add(into.callErrors, from.callErrors)
+  add(into.failureReasons, from.failureReasons)
+  add(into.callLatency, from.callLatency)
+  add(into.endToEnd, from.endToEnd)
 }
 
 const percentiles = (bins: Map<number, number>): { p50: number; p95: number } | undefined => {
@@ -252,50 +296,33 @@ const percentiles = (bins: Map<number, number>): { p50: number; p95: number } | 
 }
 
 /**
- * A collector in memory, for one process.
+ * Where a collector keeps its buckets: in the process ({@link makeMemory}), or shared by every
+ * process (`@vendorflow/redis`'s `RedisStats`).
+ *
+ * @category buckets
+ */
+export interface BucketStore {
+  /** Applies `change` to the vendor's bucket at `now`. */
+  readonly update: (vendor: string, now: number, change: (bucket: Bucket) => void) => Effect.Effect<void>
+  /** The vendor's buckets with indexes from `first` to `last`, by index (missing ones are empty). */
+  readonly read: (vendor: string, first: number, last: number) => Effect.Effect<ReadonlyMap<number, Bucket>>
+  /** Since when the store has been collecting (ms), for rates over a window it saw only part of. */
+  readonly startedAt: Effect.Effect<number>
+}
+
+/**
+ * A collector over a bucket store.
  *
  * @category constructors
  */
-export const makeMemory: Effect.Effect<Collector> = Effect.gen(function* () {
-  const startedAt = yield* Clock.currentTimeMillis
-  const vendors = new Map<string, Map<number, Bucket>>()
-
-  const bucketAt = (vendor: string, now: number): Bucket => {
-    const index = Math.floor(now / bucketMillis)
-    let buckets = vendors.get(vendor)
-    if (buckets === undefined) {
-      buckets = new Map()
-      vendors.set(vendor, buckets)
-    }
-    let bucket = buckets.get(index)
-    if (bucket === undefined) {
-      bucket = {
-        index,
-        calls: 0,
-        callErrors: new Map(),
-        completed: 0,
-        failed: 0,
-        failureReasons: new Map(),
-        callLatency: new Map(),
-        endToEnd: new Map()
-      }
-      buckets.set(index, bucket)
-      // Buckets come into being in time order, so the first keys are the oldest.
-      for (const old of buckets.keys()) {
-        if (old > index - keptBuckets) break
-        buckets.delete(old)
-      }
-    }
-    return bucket
-  }
-
-  const update = (vendor: string, f: (bucket: Bucket) => void) =>
-    Effect.map(Clock.currentTimeMillis, (now) => f(bucketAt(vendor, now)))
+export const makeWith = (store: BucketStore): Collector => {
+  const update = (vendor: string, change: (bucket: Bucket) => void) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => store.update(vendor, now, change))
 
   const within = (vendor: string, minutes: number, now: number) => {
     const first = Math.floor((now - minutes * 60_000) / bucketMillis) + 1
-    const buckets = vendors.get(vendor)
-    return { first, last: Math.floor(now / bucketMillis), buckets }
+    const last = Math.floor(now / bucketMillis)
+    return Effect.map(store.read(vendor, first, last), (buckets) => ({ first, last, buckets }))
   }
 
   return {
@@ -317,45 +344,32 @@ export const makeMemory: Effect.Effect<Collector> = Effect.gen(function* () {
         bump(bucket.failureReasons, reason)
       }),
     summary: (vendor, minutes) =>
-      Effect.map(Clock.currentTimeMillis, (now): Summary => {
-        const { first, buckets } = within(vendor, minutes, now)
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const startedAt = yield* store.startedAt
+        const { buckets } = yield* within(vendor, minutes, now)
         // A process up for seconds would extrapolate a few jobs into a rate: a minute is the least.
         const observedMillis = Math.min(minutes * 60_000, Math.max(60_000, now - startedAt))
-        if (buckets === undefined) return { ...empty, observedMillis }
-        let calls = 0
-        let completed = 0
-        let failed = 0
-        const callErrors = new Map<string, number>()
-        const failureReasons = new Map<string, number>()
-        const callLatency = new Map<number, number>()
-        const endToEnd = new Map<number, number>()
-        for (const bucket of buckets.values()) {
-          if (bucket.index < first) continue
-          calls += bucket.calls
-          completed += bucket.completed
-          failed += bucket.failed
-          add(callErrors, bucket.callErrors)
-          add(failureReasons, bucket.failureReasons)
-          add(callLatency, bucket.callLatency)
-          add(endToEnd, bucket.endToEnd)
-        }
+        const total = emptyBucket(0)
+        for (const bucket of buckets.values()) addBucket(total, bucket)
         return {
-          calls,
-          callErrors: Object.fromEntries(callErrors),
-          completed,
-          failed,
-          failureReasons: Object.fromEntries(failureReasons),
-          callLatency: percentiles(callLatency),
-          endToEnd: percentiles(endToEnd),
+          calls: total.calls,
+          callErrors: Object.fromEntries(total.callErrors),
+          completed: total.completed,
+          failed: total.failed,
+          failureReasons: Object.fromEntries(total.failureReasons),
+          callLatency: percentiles(total.callLatency),
+          endToEnd: percentiles(total.endToEnd),
           observedMillis
         }
       }),
     series: (vendor, minutes) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const { first, last, buckets } = within(vendor, minutes, now)
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const { first, last, buckets } = yield* within(vendor, minutes, now)
         const points: Array<Point> = []
         for (let index = first; index <= last; index++) {
-          const bucket = buckets?.get(index)
+          const bucket = buckets.get(index)
           const p95 = bucket === undefined ? undefined : percentiles(bucket.callLatency)?.p95
           points.push({
             at: index * bucketMillis,
@@ -368,6 +382,47 @@ export const makeMemory: Effect.Effect<Collector> = Effect.gen(function* () {
         return points
       })
   }
+}
+
+/**
+ * A collector in memory, for one process.
+ *
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Collector> = Effect.gen(function* () {
+  const startedAt = yield* Clock.currentTimeMillis
+  const vendors = new Map<string, Map<number, Bucket>>()
+  return makeWith({
+    update: (vendor, now, change) =>
+      Effect.sync(() => {
+        const index = Math.floor(now / bucketMillis)
+        let buckets = vendors.get(vendor)
+        if (buckets === undefined) {
+          buckets = new Map()
+          vendors.set(vendor, buckets)
+        }
+        let bucket = buckets.get(index)
+        if (bucket === undefined) {
+          bucket = emptyBucket(index)
+          buckets.set(index, bucket)
+          // Buckets come into being in time order, so the first keys are the oldest.
+          for (const old of buckets.keys()) {
+            if (old > index - keptBuckets) break
+            buckets.delete(old)
+          }
+        }
+        change(bucket)
+      }),
+    read: (vendor, first, last) =>
+      Effect.sync(() => {
+        const found = new Map<number, Bucket>()
+        for (const [index, bucket] of vendors.get(vendor) ?? []) {
+          if (index >= first && index <= last) found.set(index, bucket)
+        }
+        return found
+      }),
+    startedAt: Effect.succeed(startedAt)
+  })
 })
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The backends a process runs on, chosen from the environment:
  *
- * - `REDIS_URL` set: the job queue on Redis Streams, rate limits and circuit breakers shared through Redis;
+ * - `REDIS_URL` set: the job queue on Redis Streams; rate limits, circuit breakers, worker heartbeats
+ *   and the dashboard's statistics shared through Redis;
  * - `MONGODB_URI` set (with `MONGODB_DB`): the job store on MongoDB; otherwise, with `REDIS_URL`, the
  *   job store on Redis too (so a server and its workers share it even where there is no MongoDB);
  * - neither: the in-memory store, queue and limiter of one process (the embedded default).
@@ -12,7 +13,17 @@
  *
  * @since 0.1.0
  */
-import { Access, Cleaner, Health, JobQueue, JobStore, RateLimiter, VendorCircuit, Workers } from "@vendorflow/core"
+import {
+  Access,
+  Cleaner,
+  Health,
+  JobQueue,
+  JobStore,
+  RateLimiter,
+  Stats,
+  VendorCircuit,
+  Workers
+} from "@vendorflow/core"
 import { MongoJobStore } from "@vendorflow/mongo"
 import {
   RedisCircuitBreaker,
@@ -20,6 +31,7 @@ import {
   RedisJobQueue,
   RedisJobStore,
   RedisRateLimiter,
+  RedisStats,
   RedisWorkers
 } from "@vendorflow/redis"
 import { Config, Context, Effect, Layer, Option } from "effect"
@@ -93,6 +105,7 @@ const queueAndLimits = (redis: boolean) =>
             RedisRateLimiter.layer,
             Access.layer.pipe(Layer.provide(RedisRateLimiter.layerStore)),
             RedisWorkers.layer,
+            RedisStats.layer(),
             VendorCircuit.layerConfig.pipe(Layer.provide(RedisCircuitBreaker.layerStore))
           ).pipe(Layer.provideMerge(RedisConnection.layerConfig))
         ),
@@ -104,6 +117,7 @@ const queueAndLimits = (redis: boolean) =>
             limiter: Context.get(context, RateLimiter.RateLimiter),
             access: Context.get(context, Access.Access),
             workers: Context.get(context, Workers.Workers),
+            stats: Context.get(context, Stats.Stats),
             breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
             checks: [check]
           }
@@ -116,6 +130,7 @@ const queueAndLimits = (redis: boolean) =>
             RateLimiter.layerMemory,
             Access.layer.pipe(Layer.provide(PersistedRateLimiter.layerStoreMemory)),
             Workers.layerMemory,
+            Stats.layerMemory,
             VendorCircuit.layerConfig.pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
           )
         ),
@@ -124,6 +139,7 @@ const queueAndLimits = (redis: boolean) =>
           limiter: Context.get(context, RateLimiter.RateLimiter),
           access: Context.get(context, Access.Access),
           workers: Context.get(context, Workers.Workers),
+          stats: Context.get(context, Stats.Stats),
           breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
           checks: []
         })
@@ -144,6 +160,7 @@ export const layerFor = (chosen: Choice): Layer.Layer<Services, StartupError> =>
         Context.add(RateLimiter.RateLimiter, queueing.limiter),
         Context.add(Access.Access, queueing.access),
         Context.add(Workers.Workers, queueing.workers),
+        Context.add(Stats.Stats, queueing.stats),
         Context.add(CircuitBreaker.CircuitBreaker, queueing.breaker),
         Context.add(Health.Health, Health.Health.of({ checks: [...storage.checks, ...queueing.checks] })),
         Context.merge(yield* Layer.build(Cleaner.layer))

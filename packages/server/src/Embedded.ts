@@ -8,17 +8,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import {
-  Consumer,
-  JobProcessor,
-  Jobs,
-  Listen,
-  Metrics,
-  Stats,
-  type Vendor,
-  VendorRegistry,
-  Workers
-} from "@vendorflow/core"
+import { Consumer, JobProcessor, Jobs, Listen, Metrics, type Vendor, VendorRegistry, Workers } from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
 import type { VendorDefinition } from "@vendorflow/core"
@@ -93,9 +83,7 @@ export const layerWith = (options: Options) => {
   return engine(options.publicUrl).pipe(
     Layer.provideMerge(api),
     Layer.provideMerge(backends),
-    Layer.provideMerge(vendors(options)),
-    // One collector for the engine that records and the API that answers `GET /stats`.
-    Layer.provideMerge(Stats.layerMemory)
+    Layer.provideMerge(vendors(options))
   )
 }
 

@@ -54,6 +54,22 @@ describe("split deployment on Redis", () => {
         assert.isAtMost(refused, Math.ceil(admitted.length * 0.02))
         const worst = worstWindow(admitted)
         assert.isAtMost(worst, 20)
+        // The dashboard's figures: the API reads what the workers recorded, through Redis.
+        yield* Effect.promise(() =>
+          fetch(`${stack.api}/stats`).then(
+            (r) =>
+              r.json() as Promise<{
+                vendors: ReadonlyArray<{ vendor: string; windows: ReadonlyArray<{ completed: number }> }>
+              }>
+          )
+        ).pipe(
+          Effect.map((stats) => stats.vendors.map((v) => [v.vendor, v.windows[0]?.completed])),
+          Effect.repeat({
+            schedule: Schedule.spaced("200 millis"),
+            until: (completed) => completed.every(([, n]) => n === 300)
+          }),
+          Effect.timeout("10 seconds")
+        )
         yield* Effect.log(
           `600 jobs in ${elapsed.toFixed(1)} s; sync: ${syncArrivals.length} calls (${refused} refused), worst 1 s window ${worst}, ` +
             `${(300 / elapsed).toFixed(1)} calls/s overall`
