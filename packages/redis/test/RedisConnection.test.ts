@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
-import { redisServer, redisServerUnavailable, redisUnavailable, redisUrl } from "./RedisFixtures.ts"
+import { redisServer, redisServerUnavailable, redisUnavailable, redisUrl, ownServerTitle } from "./RedisFixtures.ts"
 
 const connect = (url: string) =>
   Effect.map(Layer.build(RedisConnection.layer({ url })), (context) =>
@@ -35,9 +35,7 @@ describe.skipIf(redisUnavailable !== undefined)(
     )
 
     it.live.skipIf(redisServerUnavailable !== undefined)(
-      `commands sent in one turn reach Redis in a few reads, not one each${
-        redisServerUnavailable === undefined ? "" : ` (${redisServerUnavailable})`
-      }`,
+      ownServerTitle("commands sent in one turn reach Redis in a few reads, not one each"),
       () =>
         Effect.gen(function* () {
           const server = yield* redisServer

@@ -37,6 +37,14 @@ export const redisUnavailable: string | undefined = await Effect.runPromise(
 export const redisServerUnavailable: string | undefined = RedisServer.unavailable
 
 /**
+ * A test's title with, where it is skipped for want of a `redis-server` of its own, the reason.
+ *
+ * @category utils
+ */
+export const ownServerTitle = (title: string): string =>
+  redisServerUnavailable === undefined ? title : `${title} (${redisServerUnavailable})`
+
+/**
  * A random key prefix, so that concurrent test runs on one Redis never meet.
  *
  * @category utils

@@ -13,7 +13,8 @@ import {
   redisUnavailable,
   redisUrl,
   scratch,
-  vendorName
+  vendorName,
+  ownServerTitle
 } from "./RedisFixtures.ts"
 
 /** A queue instance of its own (its own connections and consumer name), like one worker process. */
@@ -234,9 +235,7 @@ describe.skipIf(redisUnavailable !== undefined)(
       )
 
       it.live.skipIf(redisServerUnavailable !== undefined)(
-        `fails fast while Redis is down, and recovers by itself when it is back${
-          redisServerUnavailable === undefined ? "" : ` (${redisServerUnavailable})`
-        }`,
+        ownServerTitle("fails fast while Redis is down, and recovers by itself when it is back"),
         () =>
           Effect.gen(function* () {
             const server = yield* redisServer

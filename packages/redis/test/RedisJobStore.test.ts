@@ -13,7 +13,8 @@ import {
   redisServerUnavailable,
   redisUnavailable,
   redisUrl,
-  scratch
+  scratch,
+  ownServerTitle
 } from "./RedisFixtures.ts"
 
 /** A store with connections of its own, like one server or worker process. */
@@ -252,9 +253,9 @@ describe.skipIf(redisUnavailable !== undefined)(
       )
 
       it.live.skipIf(redisServerUnavailable !== undefined)(
-        `fails fast with Unavailable while Redis is down, refuses forbidden transitions without I/O, recovers${
-          redisServerUnavailable === undefined ? "" : ` (${redisServerUnavailable})`
-        }`,
+        ownServerTitle(
+          "fails fast with Unavailable while Redis is down, refuses forbidden transitions without I/O, recovers"
+        ),
         () =>
           Effect.gen(function* () {
             const server = yield* redisServer

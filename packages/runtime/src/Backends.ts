@@ -2,7 +2,7 @@
  * The backends a process runs on, chosen from the environment:
  *
  * - `REDIS_URL` set: the job queue on Redis Streams; rate limits, circuit breakers, worker heartbeats
- *   and the dashboard's statistics shared through Redis;
+ *   the dashboard's statistics and the webhook replay guard shared through Redis;
  * - `MONGODB_URI` set (with `MONGODB_DB`): the job store on MongoDB; otherwise, with `REDIS_URL`, the
  *   job store on Redis too (so a server and its workers share it even where there is no MongoDB);
  * - neither: the in-memory store, queue and limiter of one process (the embedded default).
@@ -22,6 +22,7 @@ import {
   RateLimiter,
   Stats,
   VendorCircuit,
+  WebhookSignature,
   Workers
 } from "@vendorflow/core"
 import { MongoJobStore } from "@vendorflow/mongo"
@@ -31,6 +32,7 @@ import {
   RedisJobQueue,
   RedisJobStore,
   RedisRateLimiter,
+  RedisReplayGuard,
   RedisStats,
   RedisWorkers
 } from "@vendorflow/redis"
@@ -51,6 +53,7 @@ export type Services =
   | Health.Health
   | Access.Access
   | Workers.Workers
+  | WebhookSignature.ReplayGuard
 
 /**
  * Why the backends could not start: a bad setting, or a server that is unreachable or refuses us.
@@ -106,6 +109,7 @@ const queueAndLimits = (redis: boolean) =>
             Access.layer.pipe(Layer.provide(RedisRateLimiter.layerStore)),
             RedisWorkers.layer,
             RedisStats.layer(),
+            RedisReplayGuard.layer,
             VendorCircuit.layerConfig.pipe(Layer.provide(RedisCircuitBreaker.layerStore))
           ).pipe(Layer.provideMerge(RedisConnection.layerConfig))
         ),
@@ -118,6 +122,7 @@ const queueAndLimits = (redis: boolean) =>
             access: Context.get(context, Access.Access),
             workers: Context.get(context, Workers.Workers),
             stats: Context.get(context, Stats.Stats),
+            replayGuard: Context.get(context, WebhookSignature.ReplayGuard),
             breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
             checks: [check]
           }
@@ -131,6 +136,7 @@ const queueAndLimits = (redis: boolean) =>
             Access.layer.pipe(Layer.provide(PersistedRateLimiter.layerStoreMemory)),
             Workers.layerMemory,
             Stats.layerMemory,
+            WebhookSignature.ReplayGuard.layerMemory,
             VendorCircuit.layerConfig.pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
           )
         ),
@@ -140,6 +146,7 @@ const queueAndLimits = (redis: boolean) =>
           access: Context.get(context, Access.Access),
           workers: Context.get(context, Workers.Workers),
           stats: Context.get(context, Stats.Stats),
+          replayGuard: Context.get(context, WebhookSignature.ReplayGuard),
           breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
           checks: []
         })
@@ -161,6 +168,7 @@ export const layerFor = (chosen: Choice): Layer.Layer<Services, StartupError> =>
         Context.add(Access.Access, queueing.access),
         Context.add(Workers.Workers, queueing.workers),
         Context.add(Stats.Stats, queueing.stats),
+        Context.add(WebhookSignature.ReplayGuard, queueing.replayGuard),
         Context.add(CircuitBreaker.CircuitBreaker, queueing.breaker),
         Context.add(Health.Health, Health.Health.of({ checks: [...storage.checks, ...queueing.checks] })),
         Context.merge(yield* Layer.build(Cleaner.layer))

@@ -17,5 +17,6 @@ const Vendors = Adapters.layer
 
 Main.run(
   "vendorflow-server",
-  Server.layer.pipe(Layer.provide(Jobs.layer), Layer.provideMerge(Layer.mergeAll(Backends.layer, Vendors)))
+  // The adapters are built over the backends, so they share its webhook replay guard (Redis when set).
+  Server.layer.pipe(Layer.provide(Jobs.layer), Layer.provideMerge(Vendors.pipe(Layer.provideMerge(Backends.layer))))
 )

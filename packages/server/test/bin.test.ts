@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
+import { WebhookSignature } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { Effect, Schedule } from "effect"
+import { execFileSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 const entry = (name: string) => fileURLToPath(new URL(`../src/${name}`, import.meta.url))
@@ -41,5 +43,51 @@ describe("processes", () => {
       assert.strictEqual(job.status, "complete")
       assert.strictEqual(yield* all.stop("SIGTERM"), 0)
     })
+  )
+
+  it.live("two vendorflow-server processes on one Redis accept a signed webhook once between them", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const prefix = `test:${crypto.randomUUID().slice(0, 8)}:`
+        const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+        const env = { PORT: "0", REDIS_URL: redisUrl, REDIS_PREFIX: prefix }
+        // The test's keys go with it (the replay marks would expire in 10 minutes anyway).
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const keys = execFileSync("redis-cli", ["-u", redisUrl, "--scan", "--pattern", `${prefix}*`], {
+              encoding: "utf8"
+            })
+              .split("\n")
+              .filter((key) => key !== "")
+            if (keys.length > 0) execFileSync("redis-cli", ["-u", redisUrl, "DEL", ...keys])
+          })
+        )
+        const servers = yield* Effect.all([
+          ChildProcess.start(entry("bin.ts"), env),
+          ChildProcess.start(entry("bin.ts"), env)
+        ])
+        const urls = yield* Effect.forEach(servers, (server) =>
+          Effect.map(server.waitFor(/Listening on (http:\/\/\S+)/), ([, url]) => url)
+        )
+        const body = JSON.stringify({ job_id: crypto.randomUUID(), status: "completed", data: {} })
+        const timestamp = Math.floor(Date.now() / 1000)
+        const headers = {
+          "content-type": "application/json",
+          [WebhookSignature.header]: WebhookSignature.sign({ secret: "vendorflow-dev-secret", body, timestamp })
+        }
+        const send = (url: string | undefined) =>
+          Effect.promise(() =>
+            fetch(`${url}/vendor-webhook/async?token=x`, { method: "POST", headers, body }).then(async (r) => ({
+              status: r.status,
+              detail: ((await r.json()) as { detail: string }).detail
+            }))
+          )
+        // The first server takes the delivery (and finds no such job); the other refuses the replay.
+        assert.strictEqual((yield* send(urls[0])).status, 404)
+        const replayed = yield* send(urls[1])
+        assert.deepStrictEqual(replayed, { status: 401, detail: "this signed delivery was received before" })
+        for (const server of servers) assert.strictEqual(yield* server.stop("SIGTERM"), 0)
+      })
+    )
   )
 })

@@ -1,0 +1,45 @@
+/**
+ * The webhook replay guard shared through Redis (core's `WebhookSignature.ReplayGuard`), so a
+ * signed delivery is accepted once by all API processes together, not once by each.
+ *
+ * A claim is `SET <prefix>replay:<signature> 1 NX EX <ttl>`: the first process to set it accepts the
+ * delivery. While Redis does not answer, the process's own memory guard decides (and a warning is
+ * logged), so callbacks keep being judged: a replay could then be accepted once more by another
+ * process, the guard's behaviour before Redis.
+ *
+ * @since 0.1.0
+ */
+import { WebhookSignature } from "@vendorflow/core"
+import { Effect, Layer } from "effect"
+import * as RedisConnection from "./RedisConnection.ts"
+
+/**
+ * The guard over the connection in context.
+ *
+ * @category constructors
+ */
+export const make = Effect.gen(function* () {
+  const { prefix, redis, target } = yield* RedisConnection.RedisConnection
+  const local = WebhookSignature.makeMemoryReplayGuard()
+  return WebhookSignature.ReplayGuard.of({
+    claim: (key, ttlSeconds) =>
+      redis.send<string | null>("SET", `${prefix}replay:${key}`, "1", "NX", "EX", String(Math.max(1, ttlSeconds))).pipe(
+        Effect.map((reply) => reply === "OK"),
+        Effect.catch((error) =>
+          Effect.logWarning(
+            `replay guard: Redis at ${target}: ${RedisConnection.causeMessage(error)}; this process decides alone`
+          ).pipe(Effect.andThen(local.claim(key, ttlSeconds)))
+        )
+      )
+  })
+})
+
+/**
+ * The guard over a provided connection.
+ *
+ * @category layers
+ */
+export const layer: Layer.Layer<WebhookSignature.ReplayGuard, never, RedisConnection.RedisConnection> = Layer.effect(
+  WebhookSignature.ReplayGuard,
+  make
+)
