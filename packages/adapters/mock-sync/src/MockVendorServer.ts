@@ -106,6 +106,9 @@ export type Admission = { readonly _tag: "Admitted" } | { readonly _tag: "Limite
  * @category rate limiting
  */
 export interface RateWindow {
+  /** The verdict for a request at `now` (ms). */
+  readonly admitAt: (now: number) => Admission
+  /** The verdict for a request now, by the clock. */
   readonly take: Effect.Effect<Admission>
 }
 
@@ -115,21 +118,20 @@ export interface RateWindow {
  * @category rate limiting
  */
 export const makeRateWindow = (limit: RateLimit | undefined): RateWindow => {
-  if (limit === undefined) return { take: Effect.succeed({ _tag: "Admitted" }) }
+  if (limit === undefined) return { admitAt: () => ({ _tag: "Admitted" }), take: Effect.succeed({ _tag: "Admitted" }) }
   // Admission times, oldest first; never longer than `limit`.
   const admitted: Array<number> = []
-  return {
-    take: Effect.map(Clock.currentTimeMillis, (now): Admission => {
-      while (admitted.length > 0 && (admitted[0] ?? now) <= now - limit.windowMs) admitted.shift()
-      if (admitted.length < limit.limit) {
-        admitted.push(now)
-        return { _tag: "Admitted" }
-      }
-      const freeAt = (admitted[0] ?? now) + limit.windowMs
-      // Whole seconds, as HTTP has it, rounded up so a client that waits that long is admitted.
-      return { _tag: "Limited", retryAfterSeconds: Math.max(1, Math.ceil((freeAt - now) / 1000)) }
-    })
+  const admitAt = (now: number): Admission => {
+    while (admitted.length > 0 && (admitted[0] ?? now) <= now - limit.windowMs) admitted.shift()
+    if (admitted.length < limit.limit) {
+      admitted.push(now)
+      return { _tag: "Admitted" }
+    }
+    const freeAt = (admitted[0] ?? now) + limit.windowMs
+    // Whole seconds, as HTTP has it, rounded up so a client that waits that long is admitted.
+    return { _tag: "Limited", retryAfterSeconds: Math.max(1, Math.ceil((freeAt - now) / 1000)) }
   }
+  return { admitAt, take: Effect.map(Clock.currentTimeMillis, admitAt) }
 }
 
 /**
@@ -421,8 +423,11 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
 
   const processRoute = HttpRouter.route("POST", "/process", (request: HttpServerRequest.HttpServerRequest) =>
     Effect.gen(function* () {
-      const at = yield* Clock.currentTimeMillis
       const text = yield* Effect.option(request.text)
+      // When the call counts, for the rate window and the arrivals record alike: once its body is
+      // in (reading it takes a busy process a variable while, which would skew the record against
+      // the window by as much).
+      const at = yield* Clock.currentTimeMillis
       const json = text._tag === "Some" ? parseJson(text.value) : text
       const identified = json._tag === "Some" ? identify(json.value) : json
       const jobId = identified._tag === "Some" ? identified.value.job_id : null
@@ -432,7 +437,7 @@ export const serve = Effect.fnUntraced(function* <B>(options: {
         idempotencyKey: request.headers["idempotency-key"] ?? null
       }
       const answer = Effect.gen(function* () {
-        const admission = yield* window.take
+        const admission = window.admitAt(at)
         if (admission._tag === "Limited") {
           const seconds = admission.retryAfterSeconds
           return errorResponse(429, "rate_limited", `${options.name}: rate limit exceeded, retry in ${seconds}s`, {
