@@ -143,6 +143,13 @@ export class Unauthorized extends HttpApiError.Problem<Unauthorized>()(
 ) {}
 
 /**
+ * The `WWW-Authenticate` challenge of a 401 {@link Unauthorized}.
+ *
+ * @category problems
+ */
+export const bearerChallenge = 'Bearer realm="vendorflow"'
+
+/**
  * 401 as declared on endpoints: {@link Unauthorized} with `WWW-Authenticate: Bearer`.
  *
  * @category problems
@@ -152,7 +159,7 @@ export const UnauthorizedWithChallenge = Unauthorized.pipe(
     { body: Unauthorized, headers: { "www-authenticate": Schema.String } },
     {
       decode: ({ body }) => body,
-      encode: (problem) => ({ body: problem, headers: { "www-authenticate": 'Bearer realm="vendorflow"' } })
+      encode: (problem) => ({ body: problem, headers: { "www-authenticate": bearerChallenge } })
     }
   )
 )
@@ -193,6 +200,19 @@ export const rateLimitHeaders = (
 })
 
 /**
+ * The `RateLimit` headers of a 429 {@link TooManyRequests}: nothing left until the window resets.
+ *
+ * @category problems
+ */
+export const exhaustedRateLimitHeaders = (problem: TooManyRequests) =>
+  rateLimitHeaders({
+    limit: problem.limit,
+    remaining: 0,
+    resetSeconds: problem.retry_after,
+    windowSeconds: problem.window_seconds
+  })
+
+/**
  * 429 as declared on endpoints: {@link TooManyRequests} with `Retry-After` and the `RateLimit`
  * headers.
  *
@@ -208,15 +228,7 @@ export const TooManyRequestsWithHeaders = TooManyRequests.pipe(
       decode: ({ body }) => body,
       encode: (problem) => ({
         body: problem,
-        headers: {
-          "retry-after": problem.retry_after,
-          ...rateLimitHeaders({
-            limit: problem.limit,
-            remaining: 0,
-            resetSeconds: problem.retry_after,
-            windowSeconds: problem.window_seconds
-          })
-        }
+        headers: { "retry-after": problem.retry_after, ...exhaustedRateLimitHeaders(problem) }
       })
     }
   )

@@ -283,11 +283,12 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         )
       }
       // Not a job: left pending, so reclaiming counts its deliveries, until the limit dead-letters it.
-      const skipped = Effect.logWarning(`skipping stream entry ${id} of ${vendor}: not a job id`)
+      const { dead, stream } = keys(prefix, vendor)
       const given = exhausted
         ? Effect.flatMap(now, (at) =>
             redis.eval(deadLetterScript)({
-              ...keys(prefix, vendor),
+              stream,
+              dead,
               id,
               jobId: rawJobId ?? "",
               reason: "DeliveryLimit: not a job id",
@@ -296,7 +297,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
               maxLength
             })
           ).pipe(Effect.mapError(unavailable), Effect.asVoid)
-        : skipped
+        : Effect.logWarning(`skipping stream entry ${id} of ${vendor}: not a job id`)
       return Effect.as(given, Option.none())
     }).pipe(Effect.map((found) => found.flatMap((delivery) => (Option.isSome(delivery) ? [delivery.value] : []))))
 

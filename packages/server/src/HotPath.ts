@@ -73,17 +73,9 @@ const writeJson = (response: ServerResponse, status: number, value: unknown, ext
 // The headers the API declares on a problem (`Api.*WithHeaders`), which the full app's encoder adds.
 const problemHeaders = (problem: HttpServerRespondable.Respondable): Headers => {
   if (problem instanceof Api.ServiceUnavailable) return { "retry-after": String(problem.retry_after) }
-  if (problem instanceof Api.Unauthorized) return { "www-authenticate": 'Bearer realm="vendorflow"' }
+  if (problem instanceof Api.Unauthorized) return { "www-authenticate": Api.bearerChallenge }
   if (problem instanceof Api.TooManyRequests) {
-    return {
-      "retry-after": String(problem.retry_after),
-      ...Api.rateLimitHeaders({
-        limit: problem.limit,
-        remaining: 0,
-        resetSeconds: problem.retry_after,
-        windowSeconds: problem.window_seconds
-      })
-    }
+    return { "retry-after": String(problem.retry_after), ...Api.exhaustedRateLimitHeaders(problem) }
   }
   return {}
 }

@@ -477,31 +477,32 @@ export const systemHandlers = (options: Options) =>
       ).pipe(Effect.map((entries) => Object.fromEntries(entries)))
       const workers = yield* Workers.Workers
       const readyMinWorkers = options.readyMinWorkers ?? 0
-      const alive = workers.alive.pipe(
-        Effect.catch((error) => Effect.as(Effect.logWarning("cannot read the workers' heartbeats", error), []))
-      )
-      // Readiness counts the live workers only when asked to: an API without workers still takes jobs.
-      const workersCheck: ReadonlyArray<Health.Check> =
-        readyMinWorkers > 0
-          ? [
-              {
-                name: "workers",
-                check: Effect.flatMap(workers.alive, (beats) =>
-                  beats.length >= readyMinWorkers
-                    ? Effect.void
-                    : Effect.fail({
-                        message: `${beats.length} live worker(s), READY_MIN_WORKERS is ${readyMinWorkers}`
-                      })
-                )
-              }
-            ]
-          : []
-      const checked = Health.Health.of({ checks: [...health.checks, ...workersCheck] })
-      const report = Effect.all({
-        result: Health.report.pipe(Effect.provideService(Health.Health, checked)),
-        states: circuits,
-        beats: alive
-      }).pipe(Effect.map(({ result, states, beats }) => ({ ...result, circuits: states, workers: beats })))
+      // The workers are read once a request: listed in the report, and, when asked to, counted for
+      // readiness (an API without workers still takes jobs).
+      const report = Effect.gen(function* () {
+        const read = yield* Effect.result(workers.alive)
+        if (read._tag === "Failure") yield* Effect.logWarning("cannot read the workers' heartbeats", read.failure)
+        const beats = read._tag === "Success" ? read.success : []
+        const workersCheck: ReadonlyArray<Health.Check> =
+          readyMinWorkers > 0
+            ? [
+                {
+                  name: "workers",
+                  check:
+                    read._tag === "Failure"
+                      ? Effect.fail(read.failure)
+                      : beats.length >= readyMinWorkers
+                        ? Effect.void
+                        : Effect.fail({
+                            message: `${beats.length} live worker(s), READY_MIN_WORKERS is ${readyMinWorkers}`
+                          })
+                }
+              ]
+            : []
+        const checked = Health.Health.of({ checks: [...health.checks, ...workersCheck] })
+        const result = yield* Health.report.pipe(Effect.provideService(Health.Health, checked))
+        return { ...result, circuits: yield* circuits, workers: beats }
+      })
       return handlers
         .handle("health", () => Effect.map(report, (result) => ({ ...result, vendors })))
         .handle("ready", () =>
