@@ -168,12 +168,7 @@ export const run = async (
   let postNoIo: Result["postNoIo"]
   if (options.noIo) {
     context.log("POST /jobs without I/O: vendorflow-server (in-memory backends) vs Fastify alone")
-    // Nothing consumes its in-memory queue, so the back-pressure limit (MAX_BACKLOG, 100,000 jobs
-    // waiting) would start answering 503 within the rounds; this comparison is about the framework.
-    const memoryServer = await Stack.vendorflowServer(
-      { ...context.env, extra: { MAX_BACKLOG: "100000000", ...context.env.extra } },
-      { name: "server-memory", prefix: undefined }
-    )
+    const memoryServer = await Stack.vendorflowServer(context.env, { name: "server-memory", prefix: undefined })
     const bareFloor = await Stack.floor(context.env, { name: "floor-bare", prefix: undefined })
     const [vendorflow, bare] = await Bench.compare(context, [
       { name: "vendorflow POST /jobs (memory)", procs: [memoryServer.proc], run: poster(context, memoryServer.url) },

@@ -72,6 +72,11 @@ export const vendorflowServer = async (
   const vars: Record<string, string> = {
     PORT: "0",
     HOST: "127.0.0.1",
+    // The scenarios post far faster than any vendor here is called (in the original scenario the
+    // mock takes 100-500 ms a call; in the ingest rounds nothing consumes), so the back-pressure
+    // limit (100,000 jobs waiting) would answer 503 within a round, as designed; the original
+    // scenario had no such limit, and `npm run load` raises it the same way.
+    MAX_BACKLOG: "100000000",
     ...(options.prefix === undefined ? {} : { REDIS_URL: env.redisUrl, REDIS_PREFIX: options.prefix }),
     ...(options.mockUrl === undefined ? {} : { MOCK_SYNC_URL: options.mockUrl }),
     ...env.extra
