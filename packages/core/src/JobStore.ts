@@ -224,12 +224,12 @@ export interface StaleQuery {
 export const makeMemory = Effect.sync(() => {
   const jobs = new Map<string, Job.Job>()
   return JobStore.of({
-    create: Effect.fn("JobStore.create")(function* (job) {
+    create: Effect.fnUntraced(function* (job) {
       if (jobs.has(job.id)) return yield* new JobStoreError({ reason: "Duplicate", message: `job ${job.id} exists` })
       jobs.set(job.id, job)
     }),
     get: (id) => Effect.sync(() => Option.fromUndefinedOr(jobs.get(id))),
-    transition: Effect.fn("JobStore.transition")(function* (transition) {
+    transition: Effect.fnUntraced(function* (transition) {
       if (!isAllowed(transition)) return yield* invalidTransition(transition)
       const now = new Date(yield* Clock.currentTimeMillis)
       const current = jobs.get(transition.id)

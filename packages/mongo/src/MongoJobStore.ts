@@ -367,7 +367,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
     )
   }
 
-  const get = Effect.fn("MongoJobStore.get")(function* (id: Job.JobId) {
+  const get = Effect.fnUntraced(function* (id: Job.JobId) {
     const raw = yield* Effect.tryPromise({
       try: () => collection.findOne({ _id: id }),
       catch: unavailable(`reading job ${id}`)
@@ -376,7 +376,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
   })
 
   return MongoJobStore.of({
-    create: Effect.fn("MongoJobStore.create")(function* (job: Job.Job) {
+    create: Effect.fnUntraced(function* (job: Job.Job) {
       // A job whose timestamps are not dates breaks the Job model's own contract: a caller's bug.
       const document = yield* toDocument(job).pipe(Effect.orDie)
       yield* Effect.tryPromise({
@@ -388,7 +388,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
       })
     }),
     get,
-    transition: Effect.fn("MongoJobStore.transition")(function* (transition: JobStore.Transition) {
+    transition: Effect.fnUntraced(function* (transition: JobStore.Transition) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const now = new Date(yield* Clock.currentTimeMillis)
       const raw = yield* Effect.tryPromise({
@@ -402,7 +402,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
       return raw === null ? Option.none() : Option.some(yield* decodeStored(transition.id, raw))
     }),
     ping,
-    listStale: Effect.fn("MongoJobStore.listStale")(function* (query: JobStore.StaleQuery) {
+    listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
       // MongoDB reads a limit of 0 as "no limit" and a negative one as "one batch".
       if (query.limit <= 0) return []
       const raws = yield* Effect.tryPromise({
@@ -416,7 +416,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
       })
       return yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
     }),
-    list: Effect.fn("MongoJobStore.list")(function* (query: JobStore.ListQuery) {
+    list: Effect.fnUntraced(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))
       if (limit === 0) return { jobs: [] }
       const raws = yield* Effect.tryPromise({

@@ -325,7 +325,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     )
   }
 
-  const take = Effect.fn("RedisJobQueue.take")(function* (
+  const take = Effect.fnUntraced(function* (
     vendor: string,
     takeOptions: {
       readonly max: number
@@ -407,18 +407,18 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   )
 
   return JobQueue.JobQueue.of({
-    enqueue: Effect.fn("RedisJobQueue.enqueue")(function* (vendor, jobId) {
+    enqueue: Effect.fnUntraced(function* (vendor, jobId) {
       yield* redis
         .eval(enqueueScript)(keys(prefix, vendor).stream, group, jobId, 0, maxLength)
         .pipe(Effect.mapError(unavailable))
     }),
     take,
-    ack: Effect.fn("RedisJobQueue.ack")(function* (delivery) {
+    ack: Effect.fnUntraced(function* (delivery) {
       yield* redis
         .send("XACK", keys(prefix, delivery.vendor).stream, group, delivery.id)
         .pipe(Effect.mapError(unavailable))
     }),
-    retryLater: Effect.fn("RedisJobQueue.retryLater")(function* (delivery, delay) {
+    retryLater: Effect.fnUntraced(function* (delivery, delay) {
       const { delayed, stream } = keys(prefix, delivery.vendor)
       const delayMillis = Math.max(0, Math.round(Duration.toMillis(Duration.fromInputUnsafe(delay))))
       yield* consume(delivery.vendor).pipe(
@@ -434,7 +434,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         Effect.mapError(unavailable)
       )
     }),
-    deadLetter: Effect.fn("RedisJobQueue.deadLetter")(function* (delivery, reason) {
+    deadLetter: Effect.fnUntraced(function* (delivery, reason) {
       const { dead, stream } = keys(prefix, delivery.vendor)
       yield* redis
         .eval(deadLetterScript)({
@@ -449,7 +449,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         })
         .pipe(Effect.mapError(unavailable))
     }),
-    depth: Effect.fn("RedisJobQueue.depth")(function* (vendor) {
+    depth: Effect.fnUntraced(function* (vendor) {
       const { stream, delayed } = keys(prefix, vendor)
       const [groups, waitingToRetry] = yield* Effect.all(
         [
@@ -472,7 +472,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       const pending = Number(ours?.get("pending") ?? 0)
       return (Number.isFinite(lag) ? lag : 0) + pending + waitingToRetry
     }),
-    deadLetters: Effect.fn("RedisJobQueue.deadLetters")(function* (vendor) {
+    deadLetters: Effect.fnUntraced(function* (vendor) {
       const reply = yield* redis
         .send<unknown>("XRANGE", keys(prefix, vendor).dead, "-", "+")
         .pipe(Effect.mapError(unavailable))

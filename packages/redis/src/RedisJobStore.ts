@@ -253,7 +253,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       )
     )
 
-  const get = Effect.fn("RedisJobStore.get")(function* (id: Job.JobId) {
+  const get = Effect.fnUntraced(function* (id: Job.JobId) {
     const flat = yield* redis
       .send<ReadonlyArray<string>>("HGETALL", key.job(id))
       .pipe(Effect.mapError(unavailable(`reading job ${id}`)))
@@ -261,7 +261,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   })
 
   return JobStore.JobStore.of({
-    create: Effect.fn("RedisJobStore.create")(function* (job: Job.Job) {
+    create: Effect.fnUntraced(function* (job: Job.Job) {
       const created = yield* redis
         .eval(createScript)(key.job(job.id), key.status(job.status), job.id, Date.parse(job.updatedAt), toHash(job))
         .pipe(Effect.mapError(unavailable(`storing job ${job.id}`)))
@@ -269,7 +269,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         return yield* new JobStore.JobStoreError({ reason: "Duplicate", message: `job ${job.id} exists` })
     }),
     get,
-    transition: Effect.fn("RedisJobStore.transition")(function* (transition: JobStore.Transition) {
+    transition: Effect.fnUntraced(function* (transition: JobStore.Transition) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const nowMillis = yield* Clock.currentTimeMillis
       const reply = yield* redis
@@ -291,7 +291,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         .pipe(Effect.mapError(unavailable(`moving job ${transition.id} from ${transition.from} to ${transition.to}`)))
       return reply === null ? Option.none() : Option.some(yield* decode(transition.id, reply))
     }),
-    listStale: Effect.fn("RedisJobStore.listStale")(function* (query: JobStore.StaleQuery) {
+    listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
       const limit = Math.floor(query.limit)
       // ZRANGEBYSCORE reads a negative count as "no limit".
       if (!(limit > 0)) return []
@@ -321,7 +321,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       )
       return jobs.filter((job) => job.status === query.status && Date.parse(job.updatedAt) < before)
     }),
-    list: Effect.fn("RedisJobStore.list")(function* (query: JobStore.ListQuery) {
+    list: Effect.fnUntraced(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))
       const what = `listing ${query.status} jobs`
       const { after } = query
