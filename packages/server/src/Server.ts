@@ -44,6 +44,12 @@ export interface Options {
    * headers). `HOT_PATH=false` turns it off.
    */
   readonly hotPath?: boolean | undefined
+  /**
+   * Bind a socket of this process's own on a port that other processes share (`SO_REUSEPORT`, Linux
+   * 3.9+; an error at start-up where unsupported): the kernel spreads connections over them. Off by
+   * default; `vendorflow-server` turns it on in each of its `SERVER_PROCESSES` (see `Processes.ts`).
+   */
+  readonly reusePort?: boolean | undefined
 }
 
 /**
@@ -87,7 +93,10 @@ const nodeServer = (options: Options) => {
   const listen = {
     port: options.port,
     host: options.host,
-    gracefulShutdownTimeout: options.gracefulShutdownTimeout ?? Duration.seconds(10)
+    gracefulShutdownTimeout: options.gracefulShutdownTimeout ?? Duration.seconds(10),
+    reusePort: options.reusePort === true,
+    // A cluster worker otherwise listens on a handle shared from the primary, not a socket of its own.
+    exclusive: options.reusePort === true
   }
   const corsOn = options.corsOrigins !== undefined && options.corsOrigins.length > 0
   if (options.hotPath === false || options.logRequests === true || corsOn) {

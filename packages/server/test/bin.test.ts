@@ -3,9 +3,41 @@ import { WebhookSignature } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { Effect, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
+import { request } from "node:http"
 import { fileURLToPath } from "node:url"
 
 const entry = (name: string) => fileURLToPath(new URL(`../src/${name}`, import.meta.url))
+
+// The environment of a server on the test Redis under a fresh prefix; the test's keys go with its scope.
+const redisEnv = Effect.gen(function* () {
+  const prefix = `test:${crypto.randomUUID().slice(0, 8)}:`
+  const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      const keys = execFileSync("redis-cli", ["-u", redisUrl, "--scan", "--pattern", `${prefix}*`], {
+        encoding: "utf8"
+      })
+        .split("\n")
+        .filter((key) => key !== "")
+      if (keys.length > 0) execFileSync("redis-cli", ["-u", redisUrl, "DEL", ...keys])
+    })
+  )
+  return { PORT: "0", REDIS_URL: redisUrl, REDIS_PREFIX: prefix }
+})
+
+// One request on a connection of its own (fetch would keep one alive), so the kernel picks a process each time.
+const send = (url: string, options: { readonly method: string; readonly body?: string }) =>
+  Effect.callback<{ readonly status: number; readonly body: string }>((resume) => {
+    const outgoing = request(url, { method: options.method, agent: false }, (response) => {
+      let body = ""
+      response.setEncoding("utf8")
+      response.on("data", (chunk: string) => (body += chunk))
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body })))
+    })
+    outgoing.on("error", (error) => resume(Effect.die(error)))
+    if (options.body !== undefined) outgoing.setHeader("content-type", "application/json")
+    outgoing.end(options.body)
+  })
 
 describe("processes", () => {
   it.live("vendorflow-server answers /health and exits 0 on SIGTERM", () =>
@@ -48,20 +80,7 @@ describe("processes", () => {
   it.live("two vendorflow-server processes on one Redis accept a signed webhook once between them", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const prefix = `test:${crypto.randomUUID().slice(0, 8)}:`
-        const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
-        const env = { PORT: "0", REDIS_URL: redisUrl, REDIS_PREFIX: prefix }
-        // The test's keys go with it (the replay marks would expire in 10 minutes anyway).
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            const keys = execFileSync("redis-cli", ["-u", redisUrl, "--scan", "--pattern", `${prefix}*`], {
-              encoding: "utf8"
-            })
-              .split("\n")
-              .filter((key) => key !== "")
-            if (keys.length > 0) execFileSync("redis-cli", ["-u", redisUrl, "DEL", ...keys])
-          })
-        )
+        const env = yield* redisEnv
         const servers = yield* Effect.all([
           ChildProcess.start(entry("bin.ts"), env),
           ChildProcess.start(entry("bin.ts"), env)
@@ -75,7 +94,7 @@ describe("processes", () => {
           "content-type": "application/json",
           [WebhookSignature.header]: WebhookSignature.sign({ secret: "vendorflow-dev-secret", body, timestamp })
         }
-        const send = (url: string | undefined) =>
+        const deliver = (url: string | undefined) =>
           Effect.promise(() =>
             fetch(`${url}/vendor-webhook/async?token=x`, { method: "POST", headers, body }).then(async (r) => ({
               status: r.status,
@@ -83,11 +102,56 @@ describe("processes", () => {
             }))
           )
         // The first server takes the delivery (and finds no such job); the other refuses the replay.
-        assert.strictEqual((yield* send(urls[0])).status, 404)
-        const replayed = yield* send(urls[1])
+        assert.strictEqual((yield* deliver(urls[0])).status, 404)
+        const replayed = yield* deliver(urls[1])
         assert.deepStrictEqual(replayed, { status: 401, detail: "this signed delivery was received before" })
         for (const server of servers) assert.strictEqual(yield* server.stop("SIGTERM"), 0)
       })
     )
+  )
+
+  it.live("SERVER_PROCESSES=2 serves one port from two processes on one Redis and exits 0 on SIGTERM", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const supervisor = yield* ChildProcess.start(entry("bin.ts"), { ...(yield* redisEnv), SERVER_PROCESSES: "2" })
+        // Two processes bound the same address: each worker logs its own line.
+        const [, url = ""] = yield* supervisor.waitFor(/Listening on (http:\/\/\S+)\n[\s\S]*Listening on \1\n/)
+        const submitted = yield* Effect.forEach(
+          Array.from({ length: 12 }),
+          () => send(`${url}/jobs`, { method: "POST", body: '{"vendor":"sync"}' }),
+          { concurrency: 4 }
+        )
+        for (const answer of submitted) assert.strictEqual(answer.status, 200, answer.body)
+        const ids = submitted.map((answer) => (JSON.parse(answer.body) as { request_id: string }).request_id)
+        const read = yield* Effect.forEach(ids, (id) => send(`${url}/jobs/${id}`, { method: "GET" }), {
+          concurrency: 4
+        })
+        read.forEach((answer, i) => {
+          assert.strictEqual(answer.status, 200, answer.body)
+          assert.strictEqual((JSON.parse(answer.body) as { request_id: string }).request_id, ids[i])
+        })
+        assert.strictEqual(yield* supervisor.stop("SIGTERM"), 0)
+      })
+    )
+  )
+
+  it.live("SERVER_PROCESSES=2 without REDIS_URL exits 1 with one line naming REDIS_URL", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* ChildProcess.start(entry("bin.ts"), { PORT: "0", SERVER_PROCESSES: "2", REDIS_URL: "" })
+      assert.strictEqual(yield* supervisor.exited(), 1)
+      const lines = supervisor.output().trim().split("\n")
+      assert.strictEqual(lines.length, 1, supervisor.output())
+      assert.match(lines[0] ?? "", /^vendorflow-server: .*REDIS_URL/)
+    })
+  )
+
+  it.live("SERVER_PROCESSES=abc exits 1 with one line naming the setting", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* ChildProcess.start(entry("bin.ts"), { PORT: "0", SERVER_PROCESSES: "abc" })
+      assert.strictEqual(yield* supervisor.exited(), 1)
+      const lines = supervisor.output().trim().split("\n")
+      assert.strictEqual(lines.length, 1, supervisor.output())
+      assert.match(lines[0] ?? "", /^vendorflow-server: SERVER_PROCESSES .*"abc"/)
+    })
   )
 })
