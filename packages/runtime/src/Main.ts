@@ -11,10 +11,13 @@ import { Shutdown } from "@vendorflow/core"
 import { Cause, Console, Effect, Layer } from "effect"
 import * as Observability from "./Observability.ts"
 
-const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
-    ? error.message
-    : String(error)
+// An error's message; a wrapper with none (the HTTP server's `ServeError` for a port in use) says
+// what its cause says.
+const messageOf = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return String(error)
+  if ("message" in error && typeof error.message === "string" && error.message !== "") return error.message
+  return "cause" in error && error.cause !== undefined ? messageOf(error.cause) : String(error)
+}
 
 /**
  * Runs `layer` as the whole process named `name`.

@@ -4,6 +4,7 @@ import { ChildProcess } from "@vendorflow/core/testing"
 import { Effect, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
 import { request } from "node:http"
+import { type AddressInfo, createServer, type Server } from "node:net"
 import { fileURLToPath } from "node:url"
 
 const entry = (name: string) => fileURLToPath(new URL(`../src/${name}`, import.meta.url))
@@ -143,6 +144,24 @@ describe("processes", () => {
       assert.strictEqual(lines.length, 1, supervisor.output())
       assert.match(lines[0] ?? "", /^vendorflow-server: .*REDIS_URL/)
     })
+  )
+
+  it.live("a port in use stops vendorflow-server with exit 1 and a line that says so", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const taken = yield* Effect.acquireRelease(
+          Effect.callback<Server>((resume) => {
+            const server = createServer()
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const { port } = taken.address() as AddressInfo
+        const server = yield* ChildProcess.start(entry("bin.ts"), { PORT: String(port) })
+        assert.strictEqual(yield* server.exited(), 1)
+        assert.match(server.output(), new RegExp(`vendorflow-server: listen EADDRINUSE.*:${port}\\n`))
+      })
+    )
   )
 
   it.live("SERVER_PROCESSES=abc exits 1 with one line naming the setting", () =>
