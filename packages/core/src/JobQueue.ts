@@ -65,6 +65,8 @@ export class JobQueue extends Context.Service<
   JobQueue,
   {
     readonly enqueue: (vendor: string, jobId: JobId) => Effect.Effect<void, JobQueueError>
+    /** Queues several jobs for one vendor, in order, in one round trip where the queue can. */
+    readonly enqueueMany: (vendor: string, jobIds: ReadonlyArray<JobId>) => Effect.Effect<void, JobQueueError>
     /** Up to `max` deliveries, waiting at most `block` for the first; empty when none came. */
     readonly take: (
       vendor: string,
@@ -108,13 +110,17 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
       return created
     })
 
-  const offer = (vendor: string, jobId: JobId, deliveryCount: number) =>
+  const offer = (vendor: string, jobIds: ReadonlyArray<JobId>, deliveryCount: number) =>
     Effect.flatMap(queueFor(vendor), (queue) =>
-      Queue.offer(queue, { id: `${++sequence}`, vendor, jobId, deliveryCount })
-    )
+      Queue.offerAll(
+        queue,
+        jobIds.map((jobId) => ({ id: `${++sequence}`, vendor, jobId, deliveryCount }))
+      )
+    ).pipe(Effect.asVoid)
 
   return JobQueue.of({
-    enqueue: (vendor, jobId) => Effect.asVoid(offer(vendor, jobId, 1)),
+    enqueue: (vendor, jobId) => offer(vendor, [jobId], 1),
+    enqueueMany: (vendor, jobIds) => offer(vendor, jobIds, 1),
     take: (vendor, options) =>
       queueFor(vendor).pipe(
         Effect.flatMap((queue) => Queue.takeBetween(queue, 1, options.max)),
@@ -125,7 +131,7 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
     retryLater: (delivery, delay) =>
       Effect.sync(() => countDelayed(delivery.vendor, 1)).pipe(
         Effect.andThen(
-          offer(delivery.vendor, delivery.jobId, delivery.deliveryCount + 1).pipe(
+          offer(delivery.vendor, [delivery.jobId], delivery.deliveryCount + 1).pipe(
             Effect.delay(Duration.fromInputUnsafe(delay)),
             Effect.ensuring(Effect.sync(() => countDelayed(delivery.vendor, -1))),
             Effect.forkIn(scope)

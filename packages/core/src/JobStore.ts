@@ -26,6 +26,17 @@ export class JobStoreError extends Schema.TaggedError<JobStoreError>()("JobStore
 }
 
 /**
+ * The error for new jobs whose ids exist, naming them.
+ *
+ * @category errors
+ */
+export const duplicate = (ids: ReadonlyArray<Job.JobId>): JobStoreError =>
+  new JobStoreError({
+    reason: "Duplicate",
+    message: ids.length === 1 ? `job ${ids[0]} exists` : `jobs ${ids.join(", ")} exist`
+  })
+
+/**
  * Fields a transition may set alongside the status.
  *
  * @category models
@@ -127,7 +138,16 @@ export class JobStore extends Context.Service<
   {
     /** Stores a new job; fails with `Duplicate` if its id exists. */
     readonly create: (job: Job.Job) => Effect.Effect<void, JobStoreError>
+    /**
+     * Stores new jobs whose ids are fresh (submissions without an idempotency key), in one round trip
+     * where the store can. Fails with `Duplicate` if one of the ids exists (the others are stored).
+     */
+    readonly createMany: (jobs: ReadonlyArray<Job.Job>) => Effect.Effect<void, JobStoreError>
     readonly get: (id: Job.JobId) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
+    /** Several jobs at once, each in its id's place (`None` where there is none), in one round trip where the store can. */
+    readonly getMany: (
+      ids: ReadonlyArray<Job.JobId>
+    ) => Effect.Effect<ReadonlyArray<Option.Option<Job.Job>>, JobStoreError>
     /** The updated job, or `None` when the job was missing or not in the expected state. */
     readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
     /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
@@ -223,12 +243,20 @@ export interface StaleQuery {
  */
 export const makeMemory = Effect.sync(() => {
   const jobs = new Map<string, Job.Job>()
+  const read = (id: Job.JobId) => Option.fromUndefinedOr(jobs.get(id))
+  const createMany = Effect.fnUntraced(function* (batch: ReadonlyArray<Job.Job>) {
+    const existing: Array<Job.JobId> = []
+    for (const job of batch) {
+      if (jobs.has(job.id)) existing.push(job.id)
+      else jobs.set(job.id, job)
+    }
+    if (existing.length > 0) return yield* duplicate(existing)
+  })
   return JobStore.of({
-    create: Effect.fnUntraced(function* (job) {
-      if (jobs.has(job.id)) return yield* new JobStoreError({ reason: "Duplicate", message: `job ${job.id} exists` })
-      jobs.set(job.id, job)
-    }),
-    get: (id) => Effect.sync(() => Option.fromUndefinedOr(jobs.get(id))),
+    create: (job) => createMany([job]),
+    createMany,
+    get: (id) => Effect.sync(() => read(id)),
+    getMany: (ids) => Effect.sync(() => ids.map(read)),
     transition: Effect.fnUntraced(function* (transition) {
       if (!isAllowed(transition)) return yield* invalidTransition(transition)
       const now = new Date(yield* Clock.currentTimeMillis)

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
+import { Clock, Config, Context, Effect, Layer, Option, Redacted, Result, Schedule, Schema } from "effect"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import { currentTraceparent, withSpanUnder } from "./internal/traceContext.ts"
@@ -88,6 +88,30 @@ export const maxBacklogConfig = Config.Int("MAX_BACKLOG").pipe(Config.withDefaul
 export const backlogReadingTtlMillis = 250
 
 /**
+ * One job to submit without an idempotency key (see `Jobs.submitMany`).
+ *
+ * @category models
+ */
+export interface Submission {
+  readonly payload: Job.JsonObject
+  /** The vendor asked for (`?vendor=`); the payload's `vendor` field wins. */
+  readonly vendor?: string | undefined
+  /** The API key's name that submits it (`Access`); only it will see the job. */
+  readonly owner?: string | undefined
+}
+
+/**
+ * One job to read (see `Jobs.getMany`).
+ *
+ * @category models
+ */
+export interface Read {
+  readonly id: Job.JobId
+  /** The API key's name that reads it: another owner's job is not found. No owner: any job. */
+  readonly owner?: string | undefined
+}
+
+/**
  * The Jobs service.
  *
  * @category services
@@ -107,8 +131,26 @@ export class Jobs extends Context.Service<
       /** The API key's name that submits it (`Access`); only it will see the job. */
       readonly owner?: string | undefined
     }) => Effect.Effect<Job.Job, UnknownVendor | Backlogged | IdempotencyConflict | JobStoreError | JobQueueError>
+    /**
+     * Stores and queues submissions without an idempotency key together: one store write for the
+     * lot and one queue write per vendor, where {@link submit} makes two writes a job. What the API
+     * does with the plain `POST /jobs` that arrive in one turn of the event loop. Each submission's
+     * outcome is in its place: its job, or why it was refused. The jobs share the call's span, so
+     * their traces start at the same submission.
+     */
+    readonly submitMany: (
+      submissions: ReadonlyArray<Submission>
+    ) => Effect.Effect<ReadonlyArray<Result.Result<Job.Job, UnknownVendor | Backlogged>>, JobStoreError | JobQueueError>
     /** A job; another owner's job is not found, as if it did not exist. No owner: any job. */
     readonly get: (id: Job.JobId, owner?: string | undefined) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+    /**
+     * Several jobs, as {@link get} reads each, with one store read for the lot: what the API does
+     * with the `GET /jobs/{id}` that arrive in one turn of the event loop. Each read's outcome is in
+     * its place.
+     */
+    readonly getMany: (
+      reads: ReadonlyArray<Read>
+    ) => Effect.Effect<ReadonlyArray<Result.Result<Job.Job, JobNotFound>>, JobStoreError>
     /**
      * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
      * and returns the job as it is.
@@ -150,17 +192,27 @@ export const make = Effect.gen(function* () {
     if (cached === undefined || cached.depth !== depth) readings.set(vendor, { depth, at: now })
     if (depth >= maxBacklog) return yield* new Backlogged({ vendor, depth, limit: maxBacklog })
   })
-  // Counts a job this process just queued into the reading, so a burst cannot overshoot the limit.
-  const countQueued = (vendor: string) => {
+  // Counts jobs this process just queued into the reading, so a burst cannot overshoot the limit.
+  const countQueued = (vendor: string, jobs: number) => {
     const cached = readings.get(vendor)
-    if (cached !== undefined) readings.set(vendor, { depth: cached.depth + 1, at: cached.at })
+    if (cached !== undefined) readings.set(vendor, { depth: cached.depth + jobs, at: cached.at })
   }
   const webhookVendors = registry.vendors.filter((vendor) => vendor.parseWebhook !== undefined).map((v) => v.name)
 
+  // The stored job as its reader may see it: another owner's is not found.
+  const visible = (job: Option.Option<Job.Job>, { id, owner }: Read): Result.Result<Job.Job, JobNotFound> =>
+    Option.isNone(job) || (owner !== undefined && job.value.owner !== owner)
+      ? Result.fail(new JobNotFound({ id }))
+      : Result.succeed(job.value)
+
   const get = Effect.fn("Jobs.get")(function* (id: Job.JobId, owner?: string | undefined) {
-    const job = yield* store.get(id)
-    if (Option.isNone(job) || (owner !== undefined && job.value.owner !== owner)) return yield* new JobNotFound({ id })
-    return job.value
+    return yield* Effect.fromResult(visible(yield* store.get(id), { id, owner }))
+  })
+
+  const getMany = Effect.fn("Jobs.getMany")(function* (reads: ReadonlyArray<Read>) {
+    yield* Effect.annotateCurrentSpan({ "jobs.count": reads.length })
+    const jobs = yield* store.getMany(reads.map((read) => read.id))
+    return reads.map((read, i) => visible(jobs[i] ?? Option.none(), read))
   })
 
   // A repeat of an idempotent request: the first job when it is the same request, else a conflict.
@@ -173,20 +225,82 @@ export const make = Effect.gen(function* () {
       Effect.catchTag("JobNotFound", () => Effect.die(new Error(`job ${options.job.id} vanished after a duplicate`)))
     )
 
+  // Routes, stores and queues submissions without an idempotency key: one store write for them all
+  // and one queue write per vendor. Inside the span of `submit` or `submitMany`, whose trace the
+  // jobs join. A vendor's backlog is checked once for its share of the lot.
+  const storeAndQueue = Effect.fnUntraced(function* (submissions: ReadonlyArray<Submission>) {
+    const traceparent = yield* currentTraceparent
+    const now = new Date(yield* Clock.currentTimeMillis)
+    const outcomes: Array<Result.Result<Job.Job, UnknownVendor | Backlogged>> = []
+    // Each vendor's jobs, and where their outcomes are.
+    const byVendor = new Map<string, { readonly jobs: Array<Job.Job>; readonly at: Array<number> }>()
+    for (const submission of submissions) {
+      const vendor = yield* Effect.result(registry.route(submission.payload, submission.vendor))
+      if (Result.isFailure(vendor)) {
+        outcomes.push(Result.fail(vendor.failure))
+        continue
+      }
+      const { name } = vendor.success
+      const job = Job.makePending({
+        vendor: name,
+        payload: submission.payload,
+        owner: submission.owner,
+        traceparent,
+        now
+      })
+      const share = byVendor.get(name) ?? { jobs: [], at: [] }
+      byVendor.set(name, share)
+      share.jobs.push(job)
+      share.at.push(outcomes.length)
+      outcomes.push(Result.succeed(job))
+    }
+    const accepted: Array<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]> = []
+    for (const [vendor, { jobs, at }] of byVendor) {
+      const refused = yield* checkBacklog(vendor).pipe(
+        Effect.as(undefined),
+        Effect.catchTag("Backlogged", Effect.succeed)
+      )
+      if (refused === undefined) accepted.push([vendor, jobs])
+      else for (const index of at) outcomes[index] = Result.fail(refused)
+    }
+    if (accepted.length === 0) return outcomes
+    yield* store.createMany(accepted.flatMap(([, jobs]) => jobs))
+    yield* Effect.forEach(
+      accepted,
+      ([vendor, jobs]) =>
+        queue.enqueueMany(
+          vendor,
+          jobs.map((job) => job.id)
+        ),
+      {
+        concurrency: "unbounded",
+        discard: true
+      }
+    )
+    for (const [vendor, jobs] of accepted) {
+      countQueued(vendor, jobs.length)
+      yield* Metrics.count(Metrics.jobsCreated, { vendor }, jobs.length)
+    }
+    return outcomes
+  })
+
   const submit = Effect.fn("Jobs.submit")(function* (options: {
     readonly payload: Job.JsonObject
     readonly vendor?: string | undefined
     readonly idempotencyKey?: string | undefined
     readonly owner?: string | undefined
   }) {
-    const vendor = yield* registry.route(options.payload, options.vendor)
     const { idempotencyKey, owner } = options
+    if (idempotencyKey === undefined) {
+      const [outcome] = yield* storeAndQueue([options])
+      const job = yield* Effect.fromResult(outcome!)
+      yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": job.vendor })
+      return job
+    }
+    const vendor = yield* registry.route(options.payload, options.vendor)
     const job = Job.makePending({
       // A NUL cannot occur in an HTTP header, so no owner's key can pass for another's.
-      id:
-        idempotencyKey === undefined
-          ? undefined
-          : Job.jobIdFor(owner === undefined ? idempotencyKey : `${owner}\u0000${idempotencyKey}`),
+      id: Job.jobIdFor(owner === undefined ? idempotencyKey : `${owner}\u0000${idempotencyKey}`),
       vendor: vendor.name,
       payload: options.payload,
       owner,
@@ -194,24 +308,27 @@ export const make = Effect.gen(function* () {
       now: new Date(yield* Clock.currentTimeMillis)
     })
     yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
-    if (idempotencyKey !== undefined) {
-      const seen = yield* store.get(job.id)
-      if (Option.isSome(seen)) return yield* replay({ idempotencyKey, job })
-    }
+    const seen = yield* store.get(job.id)
+    if (Option.isSome(seen)) return yield* replay({ idempotencyKey, job })
     yield* checkBacklog(vendor.name)
     const created = yield* store.create(job).pipe(
       Effect.as(true),
       // Two requests with one key at once: the store lets one create the job; the other replays it.
       Effect.catchIf(
-        (error) => error.reason === "Duplicate" && idempotencyKey !== undefined,
+        (error) => error.reason === "Duplicate",
         () => Effect.succeed(false)
       )
     )
-    if (!created && idempotencyKey !== undefined) return yield* replay({ idempotencyKey, job })
+    if (!created) return yield* replay({ idempotencyKey, job })
     yield* queue.enqueue(vendor.name, job.id)
-    countQueued(vendor.name)
+    countQueued(vendor.name, 1)
     yield* Metrics.count(Metrics.jobsCreated, { vendor: vendor.name })
     return job
+  })
+
+  const submitMany = Effect.fn("Jobs.submitMany")(function* (submissions: ReadonlyArray<Submission>) {
+    yield* Effect.annotateCurrentSpan({ "jobs.count": submissions.length })
+    return yield* storeAndQueue(submissions)
   })
 
   const receiveWebhook = Effect.fn("Jobs.receiveWebhook")(function* (vendorName: string, request: WebhookRequest) {
@@ -267,7 +384,7 @@ export const make = Effect.gen(function* () {
     return reset.value
   })
 
-  return Jobs.of({ submit, get, list: store.list, retry, receiveWebhook, awaitFinished })
+  return Jobs.of({ submit, submitMany, get, getMany, list: store.list, retry, receiveWebhook, awaitFinished })
 })
 
 /**

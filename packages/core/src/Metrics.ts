@@ -99,12 +99,12 @@ export const circuitOpen = Metric.gauge("vendorflow_circuit_open", {
 export type Labels = Readonly<Record<string, string>>
 
 /**
- * Adds one to a counter, with labels.
+ * Adds to a counter (one by default), with labels.
  *
  * @category recording
  */
-export const count = (metric: Metric.Counter<number>, labels: Labels): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(metric, labels), 1)
+export const count = (metric: Metric.Counter<number>, labels: Labels, by = 1): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(metric, labels), by)
 
 /**
  * Records an observation in a histogram, with labels.

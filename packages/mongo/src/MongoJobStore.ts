@@ -24,7 +24,15 @@
  */
 import { Job, JobStore } from "@vendorflow/core"
 import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Schema, SchemaTransformation } from "effect"
-import { type Collection, type Db, type Filter, MongoClient, MongoServerError, type UpdateFilter } from "mongodb"
+import {
+  type Collection,
+  type Db,
+  type Filter,
+  MongoBulkWriteError,
+  MongoClient,
+  MongoServerError,
+  type UpdateFilter
+} from "mongodb"
 
 /**
  * A job as stored: what decodes from (and encodes to) a MongoDB document.
@@ -288,6 +296,27 @@ const IndexKeySpecsConflict = 86
 const NamespaceNotFound = 26
 const IndexNotFound = 27
 
+/** The ids a failed insert of `jobs` found existing, when ids that exist are all that went wrong. */
+const existingIds = (jobs: ReadonlyArray<Job.Job>, cause: unknown): ReadonlyArray<Job.JobId> => {
+  if (cause instanceof MongoBulkWriteError) {
+    // A bulk write's error carries the code of its first write error only, so each one is checked.
+    const errors = [cause.writeErrors].flat()
+    return errors.every((error) => error.code === DuplicateKey)
+      ? errors.flatMap((error) => jobs[error.index]?.id ?? [])
+      : []
+  }
+  return hasCode(cause, DuplicateKey) ? jobs.map((job) => job.id) : []
+}
+
+/** A failed insert of `jobs`: `Duplicate` (the others are stored) or `Unavailable`, as {@link existingIds} says. */
+const insertFailure =
+  (jobs: ReadonlyArray<Job.Job>) =>
+  (cause: unknown): JobStore.JobStoreError => {
+    const existing = existingIds(jobs, cause)
+    if (existing.length > 0) return JobStore.duplicate(existing)
+    return unavailable(jobs.length === 1 ? `storing job ${jobs[0]!.id}` : `storing ${jobs.length} jobs`)(cause)
+  }
+
 const decodeStored = (id: string, raw: unknown) =>
   fromDocument(raw).pipe(
     // No reason fits a corrupt document exactly; `Unavailable` says "the store can't serve this job",
@@ -375,19 +404,34 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
     return raw === null ? Option.none() : Option.some(yield* decodeStored(id, raw))
   })
 
+  const getMany = Effect.fnUntraced(function* (ids: ReadonlyArray<Job.JobId>) {
+    if (ids.length === 0) return []
+    const raws = yield* Effect.tryPromise({
+      try: () => collection.find({ _id: { $in: [...new Set(ids)] } }).toArray(),
+      catch: unavailable(ids.length === 1 ? `reading job ${ids[0]}` : `reading ${ids.length} jobs`)
+    })
+    const jobs = yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
+    const byId = new Map(jobs.map((job) => [job.id, job]))
+    return ids.map((id) => Option.fromUndefinedOr(byId.get(id)))
+  })
+
   return MongoJobStore.of({
     create: Effect.fnUntraced(function* (job: Job.Job) {
       // A job whose timestamps are not dates breaks the Job model's own contract: a caller's bug.
       const document = yield* toDocument(job).pipe(Effect.orDie)
+      yield* Effect.tryPromise({ try: () => collection.insertOne(document), catch: insertFailure([job]) })
+    }),
+    createMany: Effect.fnUntraced(function* (jobs: ReadonlyArray<Job.Job>) {
+      if (jobs.length === 0) return
+      const documents = yield* Effect.forEach(jobs, (job) => toDocument(job)).pipe(Effect.orDie)
+      // Unordered: a duplicate id does not stop the jobs after it from being stored.
       yield* Effect.tryPromise({
-        try: () => collection.insertOne(document),
-        catch: (cause) =>
-          hasCode(cause, DuplicateKey)
-            ? new JobStore.JobStoreError({ reason: "Duplicate", message: `job ${job.id} exists` })
-            : unavailable(`storing job ${job.id}`)(cause)
+        try: () => collection.insertMany(documents, { ordered: false }),
+        catch: insertFailure(jobs)
       })
     }),
     get,
+    getMany,
     transition: Effect.fnUntraced(function* (transition: JobStore.Transition) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const now = new Date(yield* Clock.currentTimeMillis)

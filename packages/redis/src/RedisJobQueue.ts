@@ -10,7 +10,8 @@
  * - `p` + `dead:v`: the dead letters (`jobId`, `reason`, `at`).
  *
  * How the operations map onto Redis:
- * - `enqueue`: `XADD`, trimming as described below.
+ * - `enqueue` and `enqueueMany`: one script for all the ids, an `XADD` each, trimming as described
+ *   below.
  * - `take`: first reclaims entries that sat unacknowledged past the visibility timeout (their
  *   worker is presumed dead) with `XAUTOCLAIM`, then reads new ones with `XREADGROUP … BLOCK` on a
  *   dedicated connection, never the shared command connection. Each process reads as its own
@@ -104,15 +105,9 @@ export const keys = (prefix: string, vendor: string) => ({
 })
 
 const enqueueScript = Redis.script(
-  (stream: string, group: string, jobId: string, deliveries: number, maxLength: number) => [
-    stream,
-    group,
-    jobId,
-    deliveries,
-    maxLength
-  ],
+  (stream: string, maxLength: number, jobIds: ReadonlyArray<string>) => [stream, group, maxLength, ...jobIds],
   { numberOfKeys: 1, lua: Lua.load("enqueue") }
-).withReturnType<string>()
+).withReturnType<number>()
 
 const reclaimScript = Redis.script(
   (options: {
@@ -406,12 +401,14 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     ).pipe(Effect.timeoutOption(connection.commandTimeout), Effect.ignore)
   )
 
+  const enqueueMany = Effect.fnUntraced(function* (vendor: string, jobIds: ReadonlyArray<Job.JobId>) {
+    if (jobIds.length === 0) return
+    yield* redis.eval(enqueueScript)(keys(prefix, vendor).stream, maxLength, jobIds).pipe(Effect.mapError(unavailable))
+  })
+
   return JobQueue.JobQueue.of({
-    enqueue: Effect.fnUntraced(function* (vendor, jobId) {
-      yield* redis
-        .eval(enqueueScript)(keys(prefix, vendor).stream, group, jobId, 0, maxLength)
-        .pipe(Effect.mapError(unavailable))
-    }),
+    enqueue: (vendor, jobId) => enqueueMany(vendor, [jobId]),
+    enqueueMany,
     take,
     ack: Effect.fnUntraced(function* (delivery) {
       yield* redis

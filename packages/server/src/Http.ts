@@ -281,8 +281,32 @@ export const cachedView = (job: Job.Job, ifNoneMatch: string | undefined): HttpS
 }
 
 /**
+ * The problem the API answers for a submission the service refused.
+ *
+ * @category handlers
+ */
+export const submissionProblem = (
+  error: VendorRegistry.UnknownVendor | Jobs.Backlogged | Jobs.IdempotencyConflict
+): Api.UnknownVendor | Api.ServiceUnavailable | Api.IdempotencyConflict => {
+  switch (error._tag) {
+    case "UnknownVendor":
+      return new Api.UnknownVendor({ detail: error.message, vendor: error.vendor, known_vendors: error.known })
+    case "Backlogged":
+      return new Api.ServiceUnavailable({ detail: error.message, retry_after: retryAfterSeconds })
+    case "IdempotencyConflict":
+      return new Api.IdempotencyConflict({
+        detail: error.message,
+        idempotency_key: error.idempotencyKey,
+        request_id: error.id
+      })
+  }
+}
+
+const submitted = (job: Job.Job): Api.Submitted => ({ request_id: job.id })
+
+/**
  * Submits a job and answers `{ request_id }`, or fails with the problem the API answers for the
- * service's error. Shared by the full route and the hot path (`HotPath.ts`).
+ * service's error. The full route's way; the hot path batches with {@link submitJobs}.
  *
  * @category handlers
  */
@@ -296,29 +320,29 @@ export const submitJob = (
   }
 ) =>
   jobs.submit(options).pipe(
-    Effect.map((job): Api.Submitted => ({ request_id: job.id })),
+    Effect.map(submitted),
     Effect.catchTags({
-      UnknownVendor: (error) =>
-        Effect.fail(
-          new Api.UnknownVendor({
-            detail: error.message,
-            vendor: error.vendor,
-            known_vendors: error.known
-          })
-        ),
-      IdempotencyConflict: (error) =>
-        Effect.fail(
-          new Api.IdempotencyConflict({
-            detail: error.message,
-            idempotency_key: error.idempotencyKey,
-            request_id: error.id
-          })
-        ),
-      Backlogged: (error) =>
-        Effect.fail(new Api.ServiceUnavailable({ detail: error.message, retry_after: retryAfterSeconds })),
+      UnknownVendor: (error) => Effect.fail(submissionProblem(error)),
+      Backlogged: (error) => Effect.fail(submissionProblem(error)),
+      IdempotencyConflict: (error) => Effect.fail(submissionProblem(error)),
       JobStoreError: serviceUnavailable,
       JobQueueError: serviceUnavailable
     })
+  )
+
+/**
+ * Submits plain jobs together (`Jobs.submitMany`): each answer is `{ request_id }` or the problem
+ * the API answers for that submission, as {@link submitJob} would; a store or queue that fails
+ * fails them all with its problem.
+ *
+ * @category handlers
+ */
+export const submitJobs = (jobs: Jobs.Jobs["Service"], submissions: ReadonlyArray<Jobs.Submission>) =>
+  jobs.submitMany(submissions).pipe(
+    Effect.map((outcomes) =>
+      outcomes.map((outcome) => Result.mapBoth(outcome, { onSuccess: submitted, onFailure: submissionProblem }))
+    ),
+    Effect.catchTags({ JobStoreError: serviceUnavailable, JobQueueError: serviceUnavailable })
   )
 
 /**
@@ -335,9 +359,30 @@ export const readJob = (
   jobs.get(id, options.owner).pipe(
     Effect.map((job) => cachedView(job, options.ifNoneMatch)),
     Effect.catchTags({
-      JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
+      JobNotFound: (error) => Effect.fail(notFound(error)),
       JobStoreError: serviceUnavailable
     })
+  )
+
+const notFound = (error: Jobs.JobNotFound) => new Api.JobNotFound({ detail: error.message, job_id: error.id })
+
+/**
+ * Reads jobs together (`Jobs.getMany`): each answer is what {@link readJob} answers for that read;
+ * a store that fails fails them all with its problem.
+ *
+ * @category handlers
+ */
+export const readJobs = (
+  jobs: Jobs.Jobs["Service"],
+  reads: ReadonlyArray<Jobs.Read & { readonly ifNoneMatch: string | undefined }>
+) =>
+  jobs.getMany(reads).pipe(
+    Effect.map((outcomes) =>
+      outcomes.map((outcome, i) =>
+        Result.mapBoth(outcome, { onSuccess: (job) => cachedView(job, reads[i]?.ifNoneMatch), onFailure: notFound })
+      )
+    ),
+    Effect.catchTag("JobStoreError", serviceUnavailable)
   )
 
 /**

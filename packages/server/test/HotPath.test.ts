@@ -3,7 +3,7 @@
  * what the full app answers (status, the headers that carry meaning, body), on one shared store.
  */
 import { assert, layer } from "@effect/vitest"
-import { type Access, JobStore, type Vendor } from "@vendorflow/core"
+import { type Access, JobQueue, JobStore, type Vendor } from "@vendorflow/core"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import type { AddressInfo } from "node:net"
@@ -78,6 +78,8 @@ const routing = Effect.gen(function* () {
   return `http://127.0.0.1:${port}`
 })
 
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
 layer(Core, live)("the hot path takes", (it) => {
   it.effect("the plain POST /jobs and GET /jobs/{id}, and leaves everything else to the full app", () =>
     Effect.scoped(
@@ -107,11 +109,65 @@ layer(Core, live)("the hot path takes", (it) => {
           yield* status(`/jobs/${id}/retry`, json("{}")),
           yield* status("/jobs?status=failed"),
           yield* status("/health"),
-          yield* status(`/jobs/${id}`, { method: "HEAD" })
+          yield* status(`/jobs/${id}`, { method: "HEAD" }),
+          // A trace to continue: the full app's request span does that.
+          yield* status("/jobs", json("{}", { traceparent })),
+          yield* status(`/jobs/${id}`, { headers: { traceparent } })
         ]
         assert.deepStrictEqual(
           full,
           full.map(() => 599)
+        )
+      })
+    )
+  )
+})
+
+layer(Core, live)("the hot path handles together", (it) => {
+  it.effect("the jobs posted and read at once: each answered, stored and queued once, the unknown refused alone", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const base = yield* routing
+        const bodies = Array.from({ length: 60 }, (_, i) => (i === 30 ? '{"vendor":"nope"}' : `{"n":${i}}`))
+        // All at once, so that they arrive together.
+        const answers = yield* Effect.forEach(bodies, (body) => fetchAnswer(`${base}/jobs`, json(body)), {
+          concurrency: "unbounded"
+        })
+        assert.deepStrictEqual(
+          answers.map((answer) => answer.status),
+          bodies.map((_, i) => (i === 30 ? 422 : 200))
+        )
+        assert.strictEqual(JSON.parse(answers[30]!.body).vendor, "nope")
+        const ids = answers.flatMap((answer) =>
+          answer.status === 200 ? [(JSON.parse(answer.body) as { readonly request_id: string }).request_id] : []
+        )
+        assert.strictEqual(new Set(ids).size, 59)
+        const store = yield* JobStore.JobStore
+        for (const [i, id] of ids.entries()) {
+          const job = yield* store.get(id as Parameters<typeof store.get>[0])
+          assert.deepStrictEqual(
+            Option.map(job, (stored) => stored.payload),
+            Option.some({ n: i < 30 ? i : i + 1 })
+          )
+        }
+        // Read back all at once too, with an unknown id among them.
+        const unknown = crypto.randomUUID()
+        const reads = yield* Effect.forEach(
+          [...ids.slice(0, 20), unknown, ...ids.slice(20)],
+          (id) => fetchAnswer(`${base}/jobs/${id}`),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(reads[20]?.status, 404)
+        assert.strictEqual(JSON.parse(reads[20]?.body ?? "{}").job_id, unknown)
+        assert.deepStrictEqual(
+          reads.filter((_, i) => i !== 20).map((answer) => [answer.status, JSON.parse(answer.body).request_id]),
+          ids.map((id) => [200, id])
+        )
+        const queue = yield* JobQueue.JobQueue
+        const queued = yield* queue.take("alpha", { max: 100, block: 0 })
+        assert.sameMembers(
+          queued.map((delivery) => delivery.jobId),
+          ids
         )
       })
     )

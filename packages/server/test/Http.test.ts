@@ -694,7 +694,14 @@ const BrokenStore = Layer.succeed(
           ? new JobStore.JobStoreError({ reason: "Duplicate", message: "secret internals" })
           : unavailable
       ),
+    createMany: (jobs) =>
+      Effect.fail(
+        jobs.some((job) => job.payload["bug"] === true)
+          ? new JobStore.JobStoreError({ reason: "Duplicate", message: "secret internals" })
+          : unavailable
+      ),
     get: () => Effect.fail(unavailable),
+    getMany: () => Effect.fail(unavailable),
     transition: () => Effect.fail(unavailable),
     listStale: () => Effect.fail(unavailable),
     list: () => Effect.fail(unavailable)

@@ -37,6 +37,26 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
         })
       )
 
+      it.effect("enqueueMany queues a batch in order, counted by depth; an empty batch queues nothing", () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue
+          const vendor = vendorName()
+          yield* queue.enqueueMany(vendor, [])
+          assert.strictEqual(yield* queue.depth(vendor), 0)
+          const ids = Array.from({ length: 5 }, () => Job.makeJobId())
+          yield* queue.enqueueMany(vendor, ids.slice(0, 4))
+          yield* queue.enqueue(vendor, ids[4]!)
+          assert.strictEqual(yield* queue.depth(vendor), 5)
+          const taken = yield* queue.take(vendor, { max: 10, block: "1 second" })
+          assert.deepStrictEqual(
+            taken.map((d) => [d.jobId, d.deliveryCount]),
+            ids.map((id) => [id, 1])
+          )
+          for (const delivery of taken) yield* queue.ack(delivery)
+          assert.deepStrictEqual(yield* queue.take(vendor, { max: 10, block: "50 millis" }), [])
+        })
+      )
+
       it.effect("takes at most max, and keeps vendors apart", () =>
         Effect.gen(function* () {
           const queue = yield* JobQueue

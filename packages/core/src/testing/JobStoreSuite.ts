@@ -56,6 +56,58 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         })
       )
 
+      it.effect("stores a batch in one call: each job readable unchanged and listed under its status", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const vendor = `batch-${crypto.randomUUID()}`
+          const jobs = [
+            ...["alice", undefined].map((owner) =>
+              Job.makePending({ vendor, payload: { n: 1 }, owner, now: new Date() })
+            ),
+            // Not what `POST /jobs` makes, but a batch may mix statuses.
+            new Job.Job({ ...Job.makePending({ vendor, payload: {}, now: new Date() }), status: "processing" })
+          ]
+          yield* store.createMany(jobs)
+          for (const job of jobs) assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
+          const listed = (status: Job.JobStatus) =>
+            store.list({ status, vendor, limit: 10 }).pipe(Effect.map((page) => page.jobs.map((job) => job.id).sort()))
+          assert.deepStrictEqual(yield* listed("pending"), [jobs[0]!.id, jobs[1]!.id].sort())
+          assert.deepStrictEqual(yield* listed("processing"), [jobs[2]!.id])
+          yield* store.createMany([])
+        })
+      )
+
+      it.effect("a batch with ids that exist fails with Duplicate naming them, and stores the others", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const existing = pending()
+          yield* store.create(existing)
+          const clash = Job.makePending({ id: existing.id, vendor: "other", payload: { clash: true }, now: new Date() })
+          const fresh = [pending(), pending()]
+          const error = yield* Effect.flip(store.createMany([fresh[0]!, clash, fresh[1]!, fresh[0]!]))
+          assert.strictEqual(error.reason, "Duplicate")
+          assert.include(error.message, existing.id)
+          assert.deepStrictEqual(yield* store.get(existing.id), Option.some(existing), "not overwritten")
+          for (const job of fresh) assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
+        })
+      )
+
+      it.effect("reads several jobs in one call, each in its id's place as get answers it, None where missing", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const [a, b] = [pending(), pending({ query: "globex" })]
+          yield* store.createMany([a, b])
+          // The current record, not the one created.
+          const started = yield* startProcessing(b)
+          const ids = [a.id, Job.makeJobId(), b.id, a.id]
+          const many = yield* store.getMany(ids)
+          assert.deepStrictEqual(many, [Option.some(a), Option.none(), Option.some(started), Option.some(a)])
+          assert.deepStrictEqual(many, yield* Effect.forEach(ids, (id) => store.get(id)))
+          assert.deepStrictEqual(yield* store.getMany([b.id]), [Option.some(started)])
+          assert.deepStrictEqual(yield* store.getMany([]), [])
+        })
+      )
+
       it.effect("answers None for an unknown id", () =>
         Effect.gen(function* () {
           const store = yield* JobStore

@@ -1,12 +1,15 @@
--- enqueue: adds a job to a vendor's stream and, once the stream is longer than ARGV[4], trims the
--- entries that the consumer group is done with. Never trims an entry that is unacknowledged.
+-- enqueue: adds new jobs to a vendor's stream, one entry each, in order, and then, once the stream
+-- is longer than ARGV[2], trims the entries that the consumer group is done with. Never trims an
+-- entry that is unacknowledged. One script for one job (`enqueue`) or a batch (`enqueueMany`).
 --
--- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
--- ARGV[1]  consumer group name              "workers"
--- ARGV[2]  job id
--- ARGV[3]  deliveries so far (0 for a new job, more when a delayed retry comes back)
--- ARGV[4]  max length: trimming starts past it (never below the group's oldest unacknowledged entry)
--- returns  the new entry id
+-- KEYS[1]    the vendor's stream              <prefix>stream:<vendor>
+-- ARGV[1]    consumer group name              "workers"
+-- ARGV[2]    max length: trimming starts past it (never below the group's oldest unacknowledged entry)
+-- ARGV[3…]   the job ids
+-- returns    how many entries were added
+--
+-- A batch is one event-loop turn's submissions for the vendor, a few hundred at most: Redis takes
+-- any number of arguments, and an XADD each holds Redis up for well under a ms in all.
 --
 -- Why not plain `XADD MAXLEN ~ N`: MAXLEN counts every entry, acknowledged or not, so a backlog
 -- longer than N would lose jobs nobody has read yet. Here the trim point is MINID = the oldest
@@ -23,7 +26,10 @@ if redis.call("EXISTS", stream) == 0 then
   redis.call("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
 end
 
-local id = redis.call("XADD", stream, "*", "jobId", ARGV[2], "deliveries", ARGV[3])
+-- New jobs, so no deliveries so far; `promote` adds retries, with their counts, itself.
+for i = 3, #ARGV do
+  redis.call("XADD", stream, "*", "jobId", ARGV[i], "deliveries", "0")
+end
 
 local function parse(entry_id)
   local ms, seq = string.match(entry_id, "^(%d+)-(%d+)$")
@@ -36,7 +42,7 @@ local function less(a, b)
   return ams < bms or (ams == bms and aseq < bseq)
 end
 
-if redis.call("XLEN", stream) > tonumber(ARGV[4]) then
+if redis.call("XLEN", stream) > tonumber(ARGV[2]) then
   local last_delivered = nil
   for _, info in ipairs(redis.call("XINFO", "GROUPS", stream)) do
     local fields = {}
@@ -51,4 +57,4 @@ if redis.call("XLEN", stream) > tonumber(ARGV[4]) then
   end
 end
 
-return id
+return #ARGV - 2

@@ -1,17 +1,35 @@
--- jobCreate: stores a new job's hash and adds its id to its status's sorted set, in one step,
--- unless a job with that id exists. One round trip on the `POST /jobs` path, and never a hash
--- without its set member (the sweepers would not find it) or a member without its hash.
+-- jobCreate: stores new jobs, each as its hash plus its id in its status's sorted set, unless a job
+-- with its id exists. One round trip on the `POST /jobs` path, for one job (`create`) or a batch
+-- (`createMany`), and never a hash without its set member (the sweepers would not find it) or a
+-- member without its hash.
 --
--- KEYS[1]  the job's hash                   <prefix>job:<id>
--- KEYS[2]  the sorted set of its status     <prefix>jobs:<status>
--- ARGV[1]  job id (the set member)
--- ARGV[2]  updatedAt, ms since the epoch (the member's score)
--- ARGV[3…] the hash's fields and values: field, value, field, value, …
--- returns  1 when the job was stored, 0 when a job with that id exists (nothing is written)
+-- For job i, from 1:
+-- KEYS[2i-1]  its hash                      <prefix>job:<id>
+-- KEYS[2i]    the sorted set of its status  <prefix>jobs:<status>
+-- ARGV, one group per job, in the order of KEYS:
+--   id (the set member), updatedAt in ms since the epoch (the member's score), n: how many hash
+--   fields, then the 2n fields and values: field, value, field, value, …
+-- returns  the ids of the jobs that exist already, for which nothing is written; the others are
+--          stored (an empty list when all were). A command that fails ends the script with an
+--          error: the jobs before it stay stored, the job it was writing and those after it are not.
+--
+-- A batch is one event-loop turn's submissions, a few hundred jobs at most: Redis takes any number
+-- of arguments, and such a script holds Redis up for a few ms at most.
 
-if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
--- ZADD first: it is the command that can fail (a score that is not a number), and Redis does not
--- undo a script's earlier writes when a later command fails.
-redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
-redis.call("HSET", KEYS[1], unpack(ARGV, 3))
-return 1
+local existing = {}
+local at = 1
+for i = 1, #KEYS, 2 do
+  local id, score = ARGV[at], ARGV[at + 1]
+  local first = at + 3
+  local last = first + 2 * tonumber(ARGV[at + 2]) - 1
+  at = last + 1
+  if redis.call("EXISTS", KEYS[i]) == 1 then
+    existing[#existing + 1] = id
+  else
+    -- ZADD first: it is the command that can fail (a score that is not a number), and Redis does
+    -- not undo a script's earlier writes when a later command fails; so a job is never half stored.
+    redis.call("ZADD", KEYS[i + 1], score, id)
+    redis.call("HSET", KEYS[i], unpack(ARGV, first, last))
+  end
+end
+return existing
