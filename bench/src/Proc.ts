@@ -33,9 +33,9 @@ export interface Proc {
   readonly pid: number
   /** The first match of `pattern` in its output, within `withinMillis`. */
   readonly waitFor: (pattern: RegExp, withinMillis?: number) => Promise<RegExpExecArray>
-  /** Resident set size in bytes, or undefined where `/proc` is not there. */
+  /** Resident set size in bytes (with its child processes'), or undefined where `/proc` is not there. */
   readonly rss: () => number | undefined
-  /** User + system CPU time so far, in seconds, or undefined where `/proc` is not there. */
+  /** User + system CPU time so far (with its child processes'), in seconds, or undefined where `/proc` is not there. */
   readonly cpuSeconds: () => number | undefined
   /** SIGTERM, then SIGKILL after 15 s; resolves with the exit code. */
   readonly stop: () => Promise<number | null>
@@ -98,6 +98,30 @@ export const cpuSecondsOf = (pid: number): number | undefined => {
     return undefined
   }
 }
+
+// A process's live children, e.g. the servers a `SERVER_PROCESSES` supervisor forked.
+const childrenOf = (pid: number): ReadonlyArray<number> => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(" ")
+      .filter((child) => child !== "")
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * A figure of a process summed with its descendants', so that a supervisor counts with the
+ * processes it runs; `undefined` when the process is gone.
+ */
+export const withDescendants =
+  (of: (pid: number) => number | undefined) =>
+  (pid: number): number | undefined => {
+    const own = of(pid)
+    if (own === undefined) return undefined
+    return childrenOf(pid).reduce((sum, child) => sum + (withDescendants(of)(child) ?? 0), own)
+  }
 
 /**
  * Options of {@link start}.
@@ -177,8 +201,8 @@ export const start = (options: StartOptions): Proc => {
     name: options.name,
     pid,
     waitFor,
-    rss: () => rssOf(pid),
-    cpuSeconds: () => cpuSecondsOf(pid),
+    rss: () => withDescendants(rssOf)(pid),
+    cpuSeconds: () => withDescendants(cpuSecondsOf)(pid),
     stop,
     exited
   }

@@ -248,6 +248,10 @@ describe.skipIf(redisUnavailable !== undefined)(
           yield* redis.send("HSET", key.job(other.id), "status", "bogus", "payload", "[1]")
           const wrong = yield* Effect.flip(store.get(other.id))
           assert.strictEqual(wrong.reason, "Unavailable")
+          // Read in a batch, such a hash fails the batch the same way.
+          const batch = yield* Effect.flip(store.getMany([pending().id, other.id]))
+          assert.strictEqual(batch.reason, "Unavailable")
+          assert.include(batch.message, key.job(other.id))
           assert.include(wrong.message, key.job(other.id))
         })
       )
