@@ -161,45 +161,58 @@ export const make = (options: Options) =>
         yield* Metrics.count(Metrics.retries, { vendor: vendor.name })
       })
 
+    // Waits for the vendor's rate-limit slot, if it has a limit.
+    const pace = (vendor: Vendor) =>
+      vendor.rateLimit === undefined
+        ? Effect.void
+        : Effect.flatMap(limiter.wait(vendor.name, vendor.rateLimit), (waited) =>
+            Metrics.observe(Metrics.rateLimitWait, { vendor: vendor.name }, Duration.toMillis(waited))
+          )
+
     const callVendor = (job: Job, vendor: Vendor, delivery: Delivery) =>
       Effect.gen(function* () {
-        const callStarted = yield* Clock.currentTimeMillis
-        const outcome = yield* breaker
-          .execute(
-            vendor
-              .call({
-                jobId: job.id,
-                payload: job.payload,
-                attempt: job.attempts,
-                webhookUrl: webhookUrlOf(vendor, job)
-              })
-              .pipe(
-                // A bug in the adapter fails this job (not the worker), and is not retried.
-                Effect.catchDefect((defect) =>
-                  Effect.fail(
-                    new VendorError({
-                      vendor: vendor.name,
-                      reason: "InvalidResponse",
-                      message: `the ${vendor.name} adapter crashed: ${String(defect)}`
-                    })
-                  )
+        // The circuit admits the call first, then the call waits for its rate-limit slot: nothing
+        // (such as the breaker's round trip to a shared store) comes between the slot and the call,
+        // which would bunch calls that left the limiter evenly paced; and a call the circuit turns
+        // away spends no slot.
+        const call = Effect.flatMap(Effect.andThen(pace(vendor), Clock.currentTimeMillis), (callStarted) =>
+          vendor
+            .call({
+              jobId: job.id,
+              payload: job.payload,
+              attempt: job.attempts,
+              webhookUrl: webhookUrlOf(vendor, job)
+            })
+            .pipe(
+              // A bug in the adapter fails this job (not the worker), and is not retried.
+              Effect.catchDefect((defect) =>
+                Effect.fail(
+                  new VendorError({
+                    vendor: vendor.name,
+                    reason: "InvalidResponse",
+                    message: `the ${vendor.name} adapter crashed: ${String(defect)}`
+                  })
                 )
               ),
-            { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify }
-          )
+              Effect.ensuring(
+                Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                  Metrics.observe(Metrics.vendorCall, { vendor: vendor.name }, now - callStarted)
+                )
+              ),
+              Effect.onExit((exit) =>
+                Stats.recordCallExit(stats, { vendor: vendor.name, startedAt: callStarted }, exit)
+              )
+            )
+        )
+        const outcome = yield* breaker
+          .execute(call, { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify })
           .pipe(
             Effect.tap(() => Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: "ok" })),
             Effect.tapError((error) =>
               error._tag === "VendorError"
                 ? Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: error.reason })
                 : Effect.void
-            ),
-            Effect.ensuring(
-              Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                Metrics.observe(Metrics.vendorCall, { vendor: vendor.name }, now - callStarted)
-              )
-            ),
-            Effect.onExit((exit) => Stats.recordCallExit(stats, { vendor: vendor.name, startedAt: callStarted }, exit))
+            )
           )
         if (outcome._tag === "Completed") {
           yield* completeJob({ job, vendor, data: outcome.result, expectedVersion: job.version }).pipe(
@@ -225,6 +238,11 @@ export const make = (options: Options) =>
               job,
               delivery,
               error.reason._tag === "CircuitOpen" ? Duration.toMillis(error.reason.retryAfter) : retryDelay
+            ),
+          // The rate-limit store is unreachable: no call without a slot; the job waits, no attempt spent.
+          RateLimiterError: (error) =>
+            Effect.logWarning("rate-limit store unreachable; handing the job back", error).pipe(
+              Effect.andThen(handBack(job, delivery, retryDelay))
             )
         })
       )
@@ -246,19 +264,6 @@ export const make = (options: Options) =>
             queue.retryLater({ ...delivery, deliveryCount: Math.max(0, delivery.deliveryCount - 1) }, delayMillis)
           )
         )
-
-    const attempt = (job: Job, vendor: Vendor, delivery: Delivery) =>
-      Effect.gen(function* () {
-        if (vendor.rateLimit !== undefined) {
-          const waited = yield* limiter.wait(vendor.name, vendor.rateLimit).pipe(Effect.result)
-          if (waited._tag === "Failure") {
-            yield* Effect.logWarning("rate-limit store unreachable; handing the job back", waited.failure)
-            return yield* handBack(job, delivery, retryDelay)
-          }
-          yield* Metrics.observe(Metrics.rateLimitWait, { vendor: vendor.name }, Duration.toMillis(waited.success))
-        }
-        yield* callVendor(job, vendor, delivery)
-      })
 
     // A new attempt: from pending (the usual case), or from processing when an earlier attempt was
     // abandoned (its worker died; its delivery was reclaimed, or the sweeper sent the job round
@@ -330,7 +335,7 @@ export const make = (options: Options) =>
         })
         return yield* queue.deadLetter(delivery, `UnknownVendor: ${job.vendor}`)
       }
-      yield* attempt(job, vendor.value, delivery).pipe(
+      yield* callVendor(job, vendor.value, delivery).pipe(
         // Shutdown ran out of grace mid-attempt: the attempt did not happen, the job goes back.
         Effect.onInterrupt(() => Effect.ignore(handBack(job, delivery, 0)))
       )

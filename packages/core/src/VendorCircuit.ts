@@ -14,7 +14,7 @@
  */
 import { Cause, Config, Duration, Effect, Exit, Layer, Option, Schedule } from "effect"
 import { CircuitBreaker } from "effect/persistence"
-import type { VendorError } from "./Vendor.ts"
+import { VendorError } from "./Vendor.ts"
 
 /**
  * When a circuit opens and for how long.
@@ -47,10 +47,11 @@ export const key = (vendor: string): string => `vendor:${vendor}`
  *
  * @category classification
  */
-export const classify = <A>(exit: Exit.Exit<A, VendorError>): CircuitBreaker.Outcome => {
+export const classify = <A, E>(exit: Exit.Exit<A, E>): CircuitBreaker.Outcome => {
   if (Exit.isSuccess(exit)) return CircuitBreaker.success
   const error = Cause.findErrorOption(exit.cause)
-  if (Option.isNone(error)) return CircuitBreaker.ignored
+  // Interrupted, or failed before the vendor was called (its rate limiter's store was down).
+  if (Option.isNone(error) || !(error.value instanceof VendorError)) return CircuitBreaker.ignored
   if (error.value.reason === "Unavailable") return CircuitBreaker.failure()
   return error.value.reason === "RateLimited" ? CircuitBreaker.ignored : CircuitBreaker.success
 }
