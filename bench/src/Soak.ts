@@ -4,8 +4,10 @@
  * read back, with the resident memory of the server and every worker sampled every 5 s. What it
  * answers: does memory level off (RSS after 10 minutes within 10% of RSS after 1 minute)?
  *
- * Finished jobs expire after two minutes (`REDIS_JOB_TTL`) so that the shared Redis does not fill
- * up with the soak's jobs; that is the store's own setting, not a bench-only path.
+ * Finished jobs expire after two minutes (`REDIS_JOB_TTL`) and the stream is trimmed past 10,000
+ * entries (`QUEUE_MAXLEN`), the store's and the queue's own retention settings, set low so that the
+ * soak reaches them; Redis is sampled every minute to show it holds no more than they allow: the
+ * job hashes (about `rate` × the TTL once jobs expire), the stream's length, and its used memory.
  */
 import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
@@ -28,6 +30,19 @@ export interface Series {
 }
 
 /**
+ * What the soak's Redis held at one minute.
+ */
+export interface RedisSample {
+  readonly minute: number
+  /** Job hashes under the soak's prefix. */
+  readonly jobs: number
+  /** Entries in the vendor's stream. */
+  readonly stream: number
+  /** Redis's `used_memory`, MiB (the whole server; nothing else runs meanwhile). */
+  readonly usedMiB: number
+}
+
+/**
  * What the soak measured.
  */
 export interface Result {
@@ -36,7 +51,15 @@ export interface Result {
   readonly iterations: number
   readonly errors: number
   readonly series: ReadonlyArray<Series>
+  readonly redis: {
+    readonly samples: ReadonlyArray<RedisSample>
+    /** What retention allows: job hashes, `rate` × TTL; stream entries, `QUEUE_MAXLEN`. */
+    readonly allowed: { readonly jobs: number; readonly stream: number }
+  }
 }
+
+const ttlSeconds = 120
+const streamMaxLength = 10_000
 
 const nearest = (samples: ReadonlyArray<readonly [number, number]>, second: number): number => {
   let best = samples[0]
@@ -55,7 +78,10 @@ export const run = async (
 ): Promise<Result> => {
   const prefix = Bench.randomPrefix("soak")
   const mock = await Stack.mockSync(context.env, { name: "mock-sync-soak", latency: "0" })
-  const ttl = { ...context.env, extra: { REDIS_JOB_TTL: "2 minutes", ...context.env.extra } }
+  const ttl = {
+    ...context.env,
+    extra: { REDIS_JOB_TTL: `${ttlSeconds} seconds`, QUEUE_MAXLEN: String(streamMaxLength), ...context.env.extra }
+  }
   const server = await Stack.vendorflowServer(ttl, { name: "server-soak", prefix, mockUrl: mock.url })
   const workers = await Stack.vendorflowWorkers(ttl, {
     name: "worker-soak",
@@ -100,6 +126,27 @@ export const run = async (
     }
   }
 
+  const countKeys = async (pattern: string) => {
+    let cursor = "0"
+    let count = 0
+    do {
+      const [next, keys] = await context.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000)
+      cursor = next
+      count += keys.length
+    } while (cursor !== "0")
+    return count
+  }
+  const redisSamples: Array<RedisSample> = []
+  const sampleRedis = async (minute: number) => {
+    const memory = /used_memory:(\d+)/.exec(await context.redis.info("memory"))
+    redisSamples.push({
+      minute,
+      jobs: await countKeys(`${prefix}job:*`),
+      stream: await context.redis.xlen(`${prefix}stream:sync`),
+      usedMiB: Number(memory?.[1] ?? Number.NaN) / 2 ** 20
+    })
+  }
+
   const sampler = (async () => {
     while (performance.now() < end) {
       const second = (performance.now() - started) / 1000
@@ -127,9 +174,13 @@ export const run = async (
     }
     if (now - lastLog >= 60_000) {
       lastLog = now
+      const minute = Math.round((now - started) / 60_000)
       const server = samples.get(procs[0]!.name)?.at(-1)?.[1] ?? Number.NaN
+      await sampleRedis(minute)
+      const redis = redisSamples.at(-1)
       context.log(
-        `  soak ${Math.round((now - started) / 60_000)} min: ${iterations} iterations, ${errors} errors, server RSS ${server.toFixed(0)} MiB`
+        `  soak ${minute} min: ${iterations} iterations, ${errors} errors, server RSS ${server.toFixed(0)} MiB; ` +
+          `Redis: ${redis?.jobs} job hashes, stream ${redis?.stream}, used ${redis?.usedMiB.toFixed(0)} MiB`
       )
     }
     await sleep(10)
@@ -137,6 +188,7 @@ export const run = async (
   await sampler
   await Promise.all(pending)
   await pool.close()
+  await sampleRedis(options.minutes)
 
   const series = procs.map((proc): Series => {
     const mine = samples.get(proc.name) ?? []
@@ -148,5 +200,12 @@ export const run = async (
   await Stack.stop(...workers)
   await Stack.stop(server.proc, mock.proc)
   await Stack.dropKeys(context.redis, prefix)
-  return { minutes: options.minutes, ratePerSecond: options.rate, iterations, errors, series }
+  return {
+    minutes: options.minutes,
+    ratePerSecond: options.rate,
+    iterations,
+    errors,
+    series,
+    redis: { samples: redisSamples, allowed: { jobs: options.rate * ttlSeconds, stream: streamMaxLength } }
+  }
 }
