@@ -192,6 +192,10 @@ const recordOf = (flat: ReadonlyArray<string>): Record<string, string> => {
 
 const decodeJob = Schema.decodeUnknownResult(Job.Job)
 
+// The optional fields, as `toHash` stores them.
+const jsonFields = ["result", "error", "awaitingCallback"] as const
+const textFields = ["nextRetryAt", "owner", "traceparent"] as const
+
 /**
  * Reads a job back from its hash, flat as `HGETALL` gives it and as {@link toHash} wrote it: the
  * JSON fields parsed and the counters read as numbers here, then every field checked by the job's
@@ -203,25 +207,19 @@ const decodeJob = Schema.decodeUnknownResult(Job.Job)
  */
 export const fromHash = (flat: ReadonlyArray<string>): Result.Result<Job.Job, string> => {
   const hash = recordOf(flat)
-  const text = (field: string) => (hash[field] === undefined ? {} : { [field]: hash[field] })
-  const json = (field: string) => (hash[field] === undefined ? {} : { [field]: JSON.parse(hash[field]) as unknown })
   try {
-    const fields = {
-      ...text("id"),
-      ...text("vendor"),
-      ...text("status"),
-      ...json("payload"),
+    const fields: Record<string, unknown> = {
+      id: hash["id"],
+      vendor: hash["vendor"],
+      status: hash["status"],
+      payload: hash["payload"] === undefined ? undefined : JSON.parse(hash["payload"]),
       attempts: Number(hash["attempts"]),
       version: Number(hash["version"]),
-      ...json("result"),
-      ...json("error"),
-      ...json("awaitingCallback"),
-      ...text("nextRetryAt"),
-      ...text("owner"),
-      ...text("traceparent"),
-      ...text("createdAt"),
-      ...text("updatedAt")
+      createdAt: hash["createdAt"],
+      updatedAt: hash["updatedAt"]
     }
+    for (const field of jsonFields) if (hash[field] !== undefined) fields[field] = JSON.parse(hash[field])
+    for (const field of textFields) if (hash[field] !== undefined) fields[field] = hash[field]
     return Result.mapError(decodeJob(fields), (error) => error.message)
   } catch (error) {
     return Result.fail(`a JSON field does not parse: ${error instanceof Error ? error.message : String(error)}`)
