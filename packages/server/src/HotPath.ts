@@ -193,9 +193,7 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
   const submitLater = batched("POST /jobs", (submissions: ReadonlyArray<Jobs.Submission>) =>
     Http.submitJobs(jobs, submissions)
   )
-  const readLater = batched("GET /jobs/{id}", (reads: ReadonlyArray<Parameters<typeof Http.readJobs>[1][number]>) =>
-    Http.readJobs(jobs, reads)
-  )
+  const readLater = batched("GET /jobs/{id}", (reads: ReadonlyArray<Http.JobRead>) => Http.readJobs(jobs, reads))
 
   // Answers a batched item on its response, unless the client has gone.
   const answerWith =

@@ -367,15 +367,21 @@ export const readJob = (
 const notFound = (error: Jobs.JobNotFound) => new Api.JobNotFound({ detail: error.message, job_id: error.id })
 
 /**
+ * One read of {@link readJobs}: the job, its reader, and the validators the client already holds.
+ *
+ * @category handlers
+ */
+export interface JobRead extends Jobs.Read {
+  readonly ifNoneMatch: string | undefined
+}
+
+/**
  * Reads jobs together (`Jobs.getMany`): each answer is what {@link readJob} answers for that read;
  * a store that fails fails them all with its problem.
  *
  * @category handlers
  */
-export const readJobs = (
-  jobs: Jobs.Jobs["Service"],
-  reads: ReadonlyArray<Jobs.Read & { readonly ifNoneMatch: string | undefined }>
-) =>
+export const readJobs = (jobs: Jobs.Jobs["Service"], reads: ReadonlyArray<JobRead>) =>
   jobs.getMany(reads).pipe(
     Effect.map((outcomes) =>
       outcomes.map((outcome, i) =>
