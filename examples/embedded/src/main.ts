@@ -5,7 +5,6 @@
  * in-process, submits a few jobs and waits for their cleaned results. The mock vendor itself is
  * started here too (on a free port) so the example runs anywhere.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
 import {
   Cleaner,
@@ -30,7 +29,7 @@ const Vendors = Layer.unwrap(
     const sync = MockSyncVendor.make({ baseUrl: server.url, rateLimit: { limit: 20, window: "1 second" } })
     return VendorRegistry.layer([sync])
   })
-).pipe(Layer.provide([Vendor, NodeHttpClient.layerUndici]))
+).pipe(Layer.provide(Vendor))
 
 const Backends = Layer.mergeAll(
   JobStore.layerMemory,

@@ -30,7 +30,7 @@
  * @since 0.1.0
  */
 import { Clock, Config, Duration, Effect, Option, Redacted, Schema, SchemaIssue, SchemaTransformation } from "effect"
-import { HttpClient, type HttpMethod } from "effect/http"
+import type { HttpMethod } from "effect/http"
 import type { CleanerRules } from "./Cleaner.ts"
 import { JobId, type JsonObject } from "./Job.ts"
 import * as Vendor from "./Vendor.ts"
@@ -503,7 +503,7 @@ const durationOf = (input: Duration.Input | string | undefined): Duration.Durati
 
 /**
  * Builds a definition into the `Vendor` the engine uses, with `settings` over the definition's
- * defaults. Needs an `HttpClient`, which the vendor keeps; a `WebhookSignature.ReplayGuard` in
+ * defaults. Calls go through the {@link Vendor.HttpDispatcher} in context when it is built; a `WebhookSignature.ReplayGuard` in
  * context is used for webhooks, else each vendor remembers signatures in its own memory.
  *
  * @category constructors
@@ -511,7 +511,7 @@ const durationOf = (input: Duration.Input | string | undefined): Duration.Durati
 export const build = Effect.fnUntraced(function* (
   definition: VendorDefinition,
   settings: Settings = {}
-): Effect.fn.Return<Vendor.Vendor, InvalidDefinition, HttpClient.HttpClient> {
+): Effect.fn.Return<Vendor.Vendor, InvalidDefinition> {
   // The definition's functions are typed against its own schemas; here they meet only values those
   // schemas decoded, so widening them to unknown loses nothing.
   const def = definition as unknown as
@@ -548,7 +548,7 @@ export const build = Effect.fnUntraced(function* (
     def.piiKeys === undefined && def.keepKeys === undefined
       ? undefined
       : { piiKeys: def.piiKeys, keepKeys: def.keepKeys }
-  const client = yield* HttpClient.HttpClient
+  const dispatcher = yield* Vendor.HttpDispatcher
   const classify = def.classify === undefined ? undefined : Option.liftThrowable(def.classify)
   const vendorClassify: Vendor.Classify | undefined =
     classify === undefined
@@ -596,8 +596,9 @@ export const build = Effect.fnUntraced(function* (
       idempotencyHeader: def.idempotencyHeader,
       schema,
       timeout,
-      classify: vendorClassify
-    }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      classify: vendorClassify,
+      dispatcher
+    })
 
   const call = (request: Vendor.VendorRequest): Effect.Effect<Vendor.VendorOutcome, Vendor.VendorError> => {
     const input = toCall(request)
@@ -614,7 +615,12 @@ export const build = Effect.fnUntraced(function* (
             )
           : Effect.succeed({ _tag: "Accepted" })
       ),
-      Effect.withSpan("Vendor.call", { attributes: { vendor: name, jobId: request.jobId, attempt: request.attempt } })
+      Effect.withSpan(
+        "Vendor.call",
+        { attributes: { vendor: name, jobId: request.jobId, attempt: request.attempt } },
+        // Where it was called from says nothing here (always the engine), and capturing it costs.
+        { captureStackTrace: false }
+      )
     )
   }
 

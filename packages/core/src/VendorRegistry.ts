@@ -93,7 +93,7 @@ export const routingConfig: Config.Config<Routing> = Config.String("DEFAULT_VEND
 )
 
 /**
- * A registry over adapters that are built by effects (they usually need an `HttpClient`), routed
+ * A registry over adapters that are built by effects, routed
  * by `DEFAULT_VENDOR`.
  *
  * @category layers

@@ -1,23 +1,48 @@
 import { assert, describe, it } from "@effect/vitest"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Agent } from "undici"
 import { Config, ConfigProvider, Duration, Effect, Exit, Redacted, Schema } from "effect"
-import { HttpClient, HttpClientResponse } from "effect/http"
 import { TestClock } from "effect/testing"
 import { makeJobId } from "../src/Job.ts"
-import type * as Vendor from "../src/Vendor.ts"
+import * as Vendor from "../src/Vendor.ts"
 import * as VendorDefinition from "../src/VendorDefinition.ts"
 import * as WebhookSignature from "../src/WebhookSignature.ts"
 
-// Answers every request with `status` and `body`, and remembers what was sent; no sockets.
-const answering = (status: number, body: string, headers: Record<string, string> = {}) => {
-  const sent: Array<{ readonly method: string; readonly url: string; readonly headers: Record<string, string> }> = []
-  const client = HttpClient.make((request, url) =>
-    Effect.sync(() => {
-      sent.push({ method: request.method, url: url.toString(), headers: { ...request.headers } })
-      return HttpClientResponse.fromWeb(request, new Response(body === "" ? null : body, { status, headers }))
+// A real HTTP server answering every request with `status` and `body`, for the life of the test.
+// The vendors' URLs name hosts that do not exist (vendor.test): a dispatcher sends every request
+// to this server instead, and records the method, the URL as the adapter built it, and the headers.
+const answering = (status: number, body: string, headers: Record<string, string> = {}) =>
+  Effect.gen(function* () {
+    const sent: Array<{ readonly method: string; readonly url: string; readonly headers: Record<string, string> }> = []
+    const server = createServer((_request, response) => {
+      response.writeHead(status, headers)
+      response.end(body)
     })
-  )
-  return { sent, layer: Effect.provideService(HttpClient.HttpClient, client) }
-}
+    yield* Effect.acquireRelease(
+      Effect.promise(() => new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening))),
+      () => Effect.promise(() => new Promise((closed) => server.close(closed)))
+    )
+    const { port } = server.address() as AddressInfo
+    const agent = yield* Effect.acquireRelease(
+      Effect.sync(() => new Agent()),
+      (agent) => Effect.promise(() => agent.close())
+    )
+    const dispatcher = agent.compose((dispatch) => (options, handler) => {
+      const asked = new Headers(options.headers as Record<string, string>)
+      sent.push({
+        method: options.method,
+        url: `${options.origin}${options.path}`,
+        headers: Object.fromEntries(asked.entries())
+      })
+      return dispatch({ ...options, origin: `http://127.0.0.1:${port}` }, handler)
+    })
+    return {
+      sent,
+      layer: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.provideService(effect, Vendor.HttpDispatcher, dispatcher)
+    }
+  })
 
 const Answer = Schema.Struct({ value: Schema.Number })
 
@@ -99,7 +124,7 @@ describe("VendorDefinition", () => {
 
   it.effect("builds with the definition's defaults; the PII keys go to the cleaner", () =>
     Effect.gen(function* () {
-      const { layer } = answering(200, "{}")
+      const { layer } = yield* answering(200, "{}")
       const vendor = yield* VendorDefinition.build(sync, { secrets: { API_KEY: "k" } }).pipe(layer)
       assert.strictEqual(vendor.name, "acme-credit")
       assert.strictEqual(vendor.mode, "sync")
@@ -116,7 +141,7 @@ describe("VendorDefinition", () => {
 
   it.effect("sends the request the definition builds, with the job id as idempotency key", () =>
     Effect.gen(function* () {
-      const { layer, sent } = answering(200, `{"value":7}`)
+      const { layer, sent } = yield* answering(200, `{"value":7}`)
       const vendor = yield* VendorDefinition.build(sync, { secrets: { API_KEY: Redacted.make("k-1") } }).pipe(layer)
       const outcome = yield* call(vendor)
       assert.deepStrictEqual(outcome, { _tag: "Completed", result: { score: 7 } })
@@ -129,13 +154,13 @@ describe("VendorDefinition", () => {
 
   it.effect("classifies with the definition first, then by status", () =>
     Effect.gen(function* () {
-      const build = (status: number, body: string, headers?: Record<string, string>) => {
-        const { layer } = answering(status, body, headers)
-        return VendorDefinition.build(sync, { secrets: { API_KEY: "k" } }).pipe(
-          Effect.flatMap((vendor) => Effect.flip(call(vendor))),
-          layer
+      const build = (status: number, body: string, headers?: Record<string, string>) =>
+        Effect.flatMap(answering(status, body, headers), ({ layer }) =>
+          VendorDefinition.build(sync, { secrets: { API_KEY: "k" } }).pipe(
+            Effect.flatMap((vendor) => Effect.flip(call(vendor))),
+            layer
+          )
         )
-      }
       const quota = yield* build(200, `{"error":"quota"}`)
       assert.deepInclude(quota, { reason: "RateLimited", retryAfterMillis: 1500, status: 200 })
       assert.deepInclude(yield* build(429, "", { "retry-after": "3" }), {
@@ -158,7 +183,7 @@ describe("VendorDefinition", () => {
           throw new Error("no q")
         }
       })
-      const { layer } = answering(200, `{"value":1}`)
+      const { layer } = yield* answering(200, `{"value":1}`)
       const error = yield* VendorDefinition.build(throwing).pipe(
         Effect.flatMap((vendor) => Effect.flip(call(vendor))),
         layer
@@ -170,7 +195,7 @@ describe("VendorDefinition", () => {
 
   it.effect("refuses to build a bad name, a missing secret or an unreadable default", () =>
     Effect.gen(function* () {
-      const { layer } = answering(200, "{}")
+      const { layer } = yield* answering(200, "{}")
       const failure = (definition: VendorDefinition.VendorDefinition, settings?: VendorDefinition.Settings) =>
         VendorDefinition.build(definition, settings).pipe(Effect.flip, layer)
       assert.match((yield* failure(sync, { name: "Acme Credit", secrets: { API_KEY: "k" } })).message, /lower case/)
@@ -183,7 +208,7 @@ describe("VendorDefinition", () => {
 
   it.effect("reads the operator's overrides from VENDOR_<NAME>_*, and aliases when those are unset", () =>
     Effect.gen(function* () {
-      const { layer, sent } = answering(200, `{"value":1}`)
+      const { layer, sent } = yield* answering(200, `{"value":1}`)
       const vendor = yield* VendorDefinition.fromConfig(sync).pipe(
         Effect.provide(
           env({
@@ -235,7 +260,7 @@ describe("VendorDefinition", () => {
   it.effect("builds an async vendor: accepted calls, verified webhooks, status checks", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(1_700_000_000_000)
-      const { layer } = answering(200, `{"ok":true,"done":true,"data":{"x":1}}`)
+      const { layer } = yield* answering(200, `{"ok":true,"done":true,"data":{"x":1}}`)
       const vendor = yield* VendorDefinition.build(async, { secret: "s" }).pipe(layer)
       assert.deepStrictEqual(yield* call(vendor), { _tag: "Accepted" })
       assert.isUndefined(vendor.callbackDeadline, "the engine's default applies")
@@ -292,7 +317,7 @@ describe("VendorDefinition", () => {
 
   it.live("shares a ReplayGuard from context across vendors", () =>
     Effect.gen(function* () {
-      const { layer } = answering(200, "{}")
+      const { layer } = yield* answering(200, "{}")
       const claims: Array<string> = []
       const guard = WebhookSignature.ReplayGuard.of({
         claim: (key) => Effect.sync(() => (claims.push(key), true))

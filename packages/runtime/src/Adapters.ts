@@ -32,10 +32,8 @@
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { NodeHttpClient } from "@effect/platform-node"
 import { VendorDefinition, VendorRegistry } from "@vendorflow/core"
 import { Config, Effect, Layer, Option, Schema, SemVerRange } from "effect"
-import type { HttpClient } from "effect/http"
 
 /**
  * One entry under `vendors` in the config file: the adapter package and its options.
@@ -347,11 +345,7 @@ const settingsProblem = (vendor: string, error: Config.ConfigError): string =>
  */
 export const layerWith = (
   chosen: Selection
-): Layer.Layer<
-  VendorRegistry.VendorRegistry,
-  AdapterError | Config.ConfigError | VendorRegistry.UnknownVendor,
-  HttpClient.HttpClient
-> =>
+): Layer.Layer<VendorRegistry.VendorRegistry, AdapterError | Config.ConfigError | VendorRegistry.UnknownVendor> =>
   Layer.effect(
     VendorRegistry.VendorRegistry,
     Effect.gen(function* () {
@@ -381,4 +375,4 @@ export const layerWith = (
 export const layer: Layer.Layer<
   VendorRegistry.VendorRegistry,
   AdapterError | Config.ConfigError | VendorRegistry.UnknownVendor
-> = Layer.unwrap(Effect.map(selection, layerWith)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+> = Layer.unwrap(Effect.map(selection, layerWith))

@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
 import { Consumer, JobProcessor, Jobs, Listen, Metrics, type Vendor, VendorRegistry, Workers } from "@vendorflow/core"
@@ -54,8 +53,7 @@ const vendors = (options: Options) =>
         MockSyncServer.layerConfig({ port: MockSyncServer.defaultPort, ...options.mockSync }),
         MockAsyncServer.layerConfig({ port: MockAsyncServer.defaultPort, ...options.mockAsync })
       )
-    ),
-    Layer.provide(NodeHttpClient.layerUndici)
+    )
   )
 
 // The consumer must know our URL for async vendors' callbacks, which with port 0 is known only

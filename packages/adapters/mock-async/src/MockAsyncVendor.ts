@@ -11,7 +11,6 @@
 import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
 import { defineVendor, type Vendor, VendorDefinition } from "@vendorflow/adapter-kit"
 import { Config, type Effect, Redacted, Schema } from "effect"
-import type { HttpClient } from "effect/http"
 
 /**
  * The webhook secret both the mock vendor and the adapter use when none is configured. For local
@@ -115,13 +114,11 @@ export const parseWebhook = (options: {
   )
 
 /**
- * The adapter. It keeps the `HttpClient` it was made with.
+ * The adapter.
  *
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<Vendor.Vendor, VendorDefinition.InvalidDefinition, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<Vendor.Vendor, VendorDefinition.InvalidDefinition> =>
   VendorDefinition.build(definition, { ...MockSyncVendor.settingsOf(options), secret: options.secret })
 
 /**
@@ -143,8 +140,5 @@ export const config: Config.Config<Options> = VendorDefinition.settingsConfig(de
  *
  * @category constructors
  */
-export const fromConfig: Effect.Effect<
-  Vendor.Vendor,
-  Config.ConfigError | VendorDefinition.InvalidDefinition,
-  HttpClient.HttpClient
-> = VendorDefinition.fromConfig(definition)
+export const fromConfig: Effect.Effect<Vendor.Vendor, Config.ConfigError | VendorDefinition.InvalidDefinition> =
+  VendorDefinition.fromConfig(definition)

@@ -9,7 +9,6 @@
  */
 import { defineVendor, Job, type Vendor, VendorDefinition } from "@vendorflow/adapter-kit"
 import { Config, Effect, Schema } from "effect"
-import type { HttpClient } from "effect/http"
 
 /**
  * How to reach and use the vendor.
@@ -95,13 +94,11 @@ export const optionsOf = (settings: VendorDefinition.Settings, defaultUrl: strin
 })
 
 /**
- * The adapter. It keeps the `HttpClient` it was made with.
+ * The adapter.
  *
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<Vendor.Vendor, VendorDefinition.InvalidDefinition, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<Vendor.Vendor, VendorDefinition.InvalidDefinition> =>
   VendorDefinition.build(definition, settingsOf(options))
 
 /**
@@ -120,8 +117,5 @@ export const config: Config.Config<Options> = VendorDefinition.settingsConfig(de
  *
  * @category constructors
  */
-export const fromConfig: Effect.Effect<
-  Vendor.Vendor,
-  Config.ConfigError | VendorDefinition.InvalidDefinition,
-  HttpClient.HttpClient
-> = VendorDefinition.fromConfig(definition)
+export const fromConfig: Effect.Effect<Vendor.Vendor, Config.ConfigError | VendorDefinition.InvalidDefinition> =
+  VendorDefinition.fromConfig(definition)
