@@ -8,11 +8,12 @@
  * cannot read (`Rejected`, `InvalidResponse`) shows the vendor is up, and counts as a success.
  *
  * Offers {@link layerMemory} (one process) and {@link layer} over any circuit breaker store;
- * `@vendorflow/redis` offers the store through Redis, so every worker sees one circuit per vendor.
+ * `@vendorflow/redis` offers the store through Redis, so every worker sees one circuit per vendor,
+ * seen through {@link withLocalView} so that a healthy vendor's calls cost no round trip to it.
  *
  * @since 0.1.0
  */
-import { Cause, Config, Duration, Effect, Exit, Layer, Option, Schedule } from "effect"
+import { Cause, Clock, Config, Duration, Effect, Exit, Layer, Option, Schedule } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { VendorError } from "./Vendor.ts"
 
@@ -54,6 +55,79 @@ export const classify = <A, E>(exit: Exit.Exit<A, E>): CircuitBreaker.Outcome =>
   if (Option.isNone(error) || !(error.value instanceof VendorError)) return CircuitBreaker.ignored
   if (error.value.reason === "Unavailable") return CircuitBreaker.failure()
   return error.value.reason === "RateLimited" ? CircuitBreaker.ignored : CircuitBreaker.success
+}
+
+/**
+ * How long a process trusts its own view of a closed circuit before it asks the shared store again.
+ *
+ * @category constants
+ */
+export const localViewMillis = 1000
+
+/**
+ * A shared store seen through this process's view of its closed circuits. Asking a shared store
+ * to admit every call and to record every success cost each job two round trips to Redis and
+ * about 60 µs of the worker's CPU, while a healthy vendor's circuit never changes. So:
+ *
+ * - a circuit the store said was closed is taken as closed, under the same generation, for
+ *   {@link localViewMillis}; then the store is asked again. A circuit opened by another process
+ *   is seen within that time; one opened by this process's own outcome, at once;
+ * - every failure is recorded, and so is the first success after a failure of this process, which
+ *   ends the streak it was part of. Other successes change nothing in a closed circuit whose
+ *   streak is already over, and are not sent;
+ * - open and half-open circuits, and probes, always go to the store.
+ *
+ * The cost: a streak of failures from other processes is ended by this process's successes only
+ * when this process has failed too, so with several workers a circuit can open on failures that
+ * successes elsewhere interleaved; and calls admitted under a view may run for up to
+ * {@link localViewMillis} after another process opened the circuit (their outcomes, stamped with
+ * the old generation, are then dropped by the store).
+ *
+ * @category constructors
+ */
+export const withLocalView = (
+  store: CircuitBreaker.CircuitBreakerStore["Service"],
+  options: { readonly refreshMillis?: number | undefined } = {}
+): CircuitBreaker.CircuitBreakerStore["Service"] => {
+  const refreshMillis = options.refreshMillis ?? localViewMillis
+  // Per circuit key: what the store last said of a closed circuit, and whether this process has
+  // recorded a failure since it last recorded a success.
+  const views = new Map<string, { generation: number; consecutiveOpenings: number; seenAt: number }>()
+  const failedSinceSuccess = new Set<string>()
+  return {
+    admit: (key) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const view = views.get(key)
+        if (view !== undefined && now - view.seenAt < refreshMillis) {
+          return Effect.succeed({ ...view, probe: false, transition: undefined })
+        }
+        return store.admit(key).pipe(
+          Effect.tap((admission) =>
+            Effect.sync(() => {
+              if (admission.probe) views.delete(key)
+              else views.set(key, { ...admission, seenAt: now })
+            })
+          ),
+          Effect.tapError(() => Effect.sync(() => views.delete(key)))
+        )
+      }),
+    record: (options) => {
+      const { key, outcome } = options
+      // A view exists only for a closed circuit admitted without a probe.
+      if (views.has(key) && outcome !== "Failure" && (outcome === "Ignored" || !failedSinceSuccess.has(key))) {
+        return Effect.undefined
+      }
+      if (outcome === "Failure") failedSinceSuccess.add(key)
+      if (outcome === "Success") failedSinceSuccess.delete(key)
+      // The circuit changed (this outcome opened it, or closed it after a probe): ask the store next time.
+      return Effect.tap(store.record(options), (transition) =>
+        Effect.sync(() => {
+          if (transition !== undefined) views.delete(key)
+        })
+      )
+    },
+    state: store.state
+  }
 }
 
 /**

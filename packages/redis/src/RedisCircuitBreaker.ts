@@ -1,12 +1,15 @@
 /**
  * Circuit breaker state shared through Redis, so every worker sees one circuit per vendor:
- * `effect/persistence`'s own Redis store over the process's {@link RedisConnection.RedisConnection}.
+ * `effect/persistence`'s own Redis store over the process's {@link RedisConnection.RedisConnection},
+ * seen through the process's view of its closed circuits (`VendorCircuit.withLocalView`), so that a
+ * healthy vendor's calls make no round trip for the breaker.
  *
  * Keys: `<REDIS_PREFIX>circuit:<key>`.
  *
  * @since 0.1.0
  */
-import { Layer } from "effect"
+import { VendorCircuit } from "@vendorflow/core"
+import { Effect, Layer } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import * as RedisConnection from "./RedisConnection.ts"
 
@@ -16,8 +19,15 @@ import * as RedisConnection from "./RedisConnection.ts"
  * @category layers
  */
 export const layerStore: Layer.Layer<CircuitBreaker.CircuitBreakerStore, never, RedisConnection.RedisConnection> =
-  Layer.unwrap(
-    RedisConnection.RedisConnection.useSync((connection) =>
-      CircuitBreaker.layerStoreRedis({ prefix: `${connection.prefix}circuit:` })
+  Layer.effect(
+    CircuitBreaker.CircuitBreakerStore,
+    CircuitBreaker.CircuitBreakerStore.useSync((store) => VendorCircuit.withLocalView(store))
+  ).pipe(
+    Layer.provide(
+      Layer.unwrap(
+        RedisConnection.RedisConnection.useSync((connection) =>
+          CircuitBreaker.layerStoreRedis({ prefix: `${connection.prefix}circuit:` })
+        )
+      ).pipe(Layer.provide(RedisConnection.layerRedis))
     )
-  ).pipe(Layer.provide(RedisConnection.layerRedis))
+  )
