@@ -20,7 +20,7 @@ import { portConfig } from "./Listen.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as Stats from "./Stats.ts"
 import * as Metrics from "./Metrics.ts"
-import { type Vendor, VendorError } from "./Vendor.ts"
+import { type Vendor, VendorError, type VendorRequest } from "./Vendor.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
 import * as WebhookSignature from "./WebhookSignature.ts"
@@ -114,13 +114,20 @@ export const make = (options: Options) =>
     const callbackSecret = Redacted.value(
       options.callbackSecret ?? Redacted.make(WebhookSignature.defaultCallbackSecret)
     )
-    // Where the vendor posts its callback for this attempt of this job: the token in the URL lets
-    // only this job be completed through it.
-    const webhookUrlOf = (vendor: Vendor, job: Job) =>
-      WebhookSignature.withCallbackToken(
-        `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`,
-        WebhookSignature.callbackToken({ secret: callbackSecret, jobId: job.id, attempt: job.attempts })
-      )
+    // What the adapter gets for this attempt of this job. The webhook URL is where the vendor posts
+    // its callback: the token in it lets only this job be completed through it. It is made when
+    // read, since only async vendors read it and it costs an HMAC and a URL parse.
+    const requestFor = (vendor: Vendor, job: Job): VendorRequest => ({
+      jobId: job.id,
+      payload: job.payload,
+      attempt: job.attempts,
+      get webhookUrl() {
+        return WebhookSignature.withCallbackToken(
+          `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`,
+          WebhookSignature.callbackToken({ secret: callbackSecret, jobId: job.id, attempt: job.attempts })
+        )
+      }
+    })
 
     const fail = (job: Job, delivery: Delivery, error: VendorError) =>
       Effect.gen(function* () {
@@ -176,33 +183,24 @@ export const make = (options: Options) =>
         // which would bunch calls that left the limiter evenly paced; and a call the circuit turns
         // away spends no slot.
         const call = Effect.flatMap(Effect.andThen(pace(vendor), Clock.currentTimeMillis), (callStarted) =>
-          vendor
-            .call({
-              jobId: job.id,
-              payload: job.payload,
-              attempt: job.attempts,
-              webhookUrl: webhookUrlOf(vendor, job)
-            })
-            .pipe(
-              // A bug in the adapter fails this job (not the worker), and is not retried.
-              Effect.catchDefect((defect) =>
-                Effect.fail(
-                  new VendorError({
-                    vendor: vendor.name,
-                    reason: "InvalidResponse",
-                    message: `the ${vendor.name} adapter crashed: ${String(defect)}`
-                  })
-                )
-              ),
-              Effect.ensuring(
-                Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                  Metrics.observe(Metrics.vendorCall, { vendor: vendor.name }, now - callStarted)
-                )
-              ),
-              Effect.onExit((exit) =>
-                Stats.recordCallExit(stats, { vendor: vendor.name, startedAt: callStarted }, exit)
+          vendor.call(requestFor(vendor, job)).pipe(
+            // A bug in the adapter fails this job (not the worker), and is not retried.
+            Effect.catchDefect((defect) =>
+              Effect.fail(
+                new VendorError({
+                  vendor: vendor.name,
+                  reason: "InvalidResponse",
+                  message: `the ${vendor.name} adapter crashed: ${String(defect)}`
+                })
               )
-            )
+            ),
+            Effect.ensuring(
+              Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                Metrics.observe(Metrics.vendorCall, { vendor: vendor.name }, now - callStarted)
+              )
+            ),
+            Effect.onExit((exit) => Stats.recordCallExit(stats, { vendor: vendor.name, startedAt: callStarted }, exit))
+          )
         )
         const outcome = yield* breaker
           .execute(call, { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify })
@@ -350,14 +348,7 @@ export const make = (options: Options) =>
       const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
       if (Option.isNone(vendor) || job.status !== "processing" || job.awaitingCallback !== true) return
       if (vendor.value.checkStatus !== undefined) {
-        const status = yield* vendor.value
-          .checkStatus({
-            jobId: job.id,
-            payload: job.payload,
-            attempt: job.attempts,
-            webhookUrl: webhookUrlOf(vendor.value, job)
-          })
-          .pipe(Effect.option)
+        const status = yield* vendor.value.checkStatus(requestFor(vendor.value, job)).pipe(Effect.option)
         if (Option.isSome(status) && status.value._tag === "Completed") {
           yield* completeJob({
             job,

@@ -579,8 +579,14 @@ export const build = Effect.fnUntraced(function* (
         })
     })
 
+  // Not a spread: the engine makes `webhookUrl` only when it is read.
   const toCall = (request: Vendor.VendorRequest): Call<string> => ({
-    ...request,
+    jobId: request.jobId,
+    payload: request.payload,
+    attempt: request.attempt,
+    get webhookUrl() {
+      return request.webhookUrl
+    },
     secret: (secret) => secrets.get(secret) ?? ""
   })
 
