@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { VendorCircuit } from "@vendorflow/core"
-import { Effect, Layer } from "effect"
+import { Layer } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import * as RedisConnection from "./RedisConnection.ts"
 
