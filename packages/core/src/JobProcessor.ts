@@ -8,12 +8,26 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Random, Redacted, Schedule } from "effect"
+import {
+  Clock,
+  Config,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Random,
+  Redacted,
+  Request,
+  RequestResolver,
+  Schedule
+} from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
-import { isFinished, type Job } from "./Job.ts"
+import { isFinished, type Job, type JobId } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
@@ -74,6 +88,12 @@ export const backoff = (attempt: number): Effect.Effect<number> =>
 export const requeueRetry = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(
   Schedule.upTo({ duration: Duration.minutes(1) })
 )
+
+// A delivery's read of its job, batched with the reads of the deliveries started with it.
+interface ReadJob extends Request.Request<Option.Option<Job>, JobStoreError> {
+  readonly id: JobId
+}
+const ReadJob = Request.of<ReadJob>()
 
 /**
  * The job processor service.
@@ -278,9 +298,17 @@ export const make = (options: Options) =>
           })
         : Effect.succeedNone
 
+    // The reads of deliveries started together (the consumer starts a take's deliveries in one
+    // turn) go to the store as one `getMany`: Effect's request batching collects them.
+    const reads = RequestResolver.make<ReadJob>((entries) =>
+      Effect.map(store.getMany(entries.map((entry) => entry.request.id)), (found) => {
+        entries.forEach((entry, i) => entry.completeUnsafe(Exit.succeed(found[i] ?? Option.none())))
+      })
+    )
+
     // One delivery, in the job's own trace (the span that submitted it, `Job.traceparent`).
     const process = (delivery: Delivery) =>
-      Effect.flatMap(store.get(delivery.jobId), (found) => {
+      Effect.flatMap(Effect.request(ReadJob({ id: delivery.jobId }), reads), (found) => {
         const traceparent = Option.isSome(found) ? found.value.traceparent : undefined
         return processFound(delivery, found).pipe(
           withSpanUnder("JobProcessor.process", traceparent, {

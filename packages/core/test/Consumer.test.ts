@@ -108,6 +108,23 @@ const countingVendor = (millis: number, concurrency: number) => {
   return { vendor, seen }
 }
 
+// The memory store, recording how many jobs each `getMany` read.
+const spiedStore = (reads: Array<number>) =>
+  Layer.effect(
+    JobStore.JobStore,
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      return JobStore.JobStore.of({
+        ...store,
+        getMany: (ids) =>
+          Effect.andThen(
+            Effect.sync(() => reads.push(ids.length)),
+            store.getMany(ids)
+          )
+      })
+    })
+  )
+
 // The memory queue, recording how many deliveries each take asked for and got.
 const spiedQueue = (takes: Array<readonly [asked: number, got: number]>) =>
   Layer.effect(
@@ -127,36 +144,44 @@ const spiedQueue = (takes: Array<readonly [asked: number, got: number]>) =>
   )
 
 describe("Consumer", () => {
-  it.live("takes as many deliveries at once as it has free slots, and never runs more than that", () =>
-    Effect.gen(function* () {
-      const { seen, vendor } = countingVendor(100, 4)
-      const takes: Array<readonly [number, number]> = []
-      yield* Effect.gen(function* () {
-        const jobs = yield* Effect.forEach(Array.from({ length: 10 }), () => submitted)
-        const scope = yield* Scope.make()
-        yield* Layer.buildWithScope(
-          Consumer.layer({ grace: "5 seconds" }).pipe(
-            Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://x" })),
-            Layer.provide(spiedQueue(takes))
-          ),
-          scope
-        )
-        yield* Effect.forEach(jobs, (job) =>
-          read(job.id).pipe(
-            Effect.repeat({ until: (now) => now.status === "complete", schedule: Schedule.spaced("20 millis") })
+  it.live(
+    "takes as many deliveries at once as it has free slots, reads their jobs together, and never runs more than that",
+    () =>
+      Effect.gen(function* () {
+        const { seen, vendor } = countingVendor(100, 4)
+        const takes: Array<readonly [number, number]> = []
+        const reads: Array<number> = []
+        yield* Effect.gen(function* () {
+          const jobs = yield* Effect.forEach(Array.from({ length: 10 }), () => submitted)
+          const scope = yield* Scope.make()
+          yield* Layer.buildWithScope(
+            Consumer.layer({ grace: "5 seconds" }).pipe(
+              Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://x" }).pipe(Layer.provide(spiedStore(reads)))),
+              Layer.provide(spiedQueue(takes))
+            ),
+            scope
           )
+          yield* Effect.forEach(jobs, (job) =>
+            read(job.id).pipe(
+              Effect.repeat({ until: (now) => now.status === "complete", schedule: Schedule.spaced("20 millis") })
+            )
+          )
+          yield* Scope.close(scope, Exit.void)
+        }).pipe(Effect.provide(withBackends(vendor)))
+        assert.strictEqual(seen.calls, 10)
+        assert.strictEqual(seen.most, 4, "at most `concurrency` calls at once, and that many when there is work")
+        assert.deepStrictEqual(takes[0], [4, 4], "the first take fills every slot")
+        const taken = takes.reduce((sum, [, got]) => sum + got, 0)
+        assert.strictEqual(taken, 10)
+        assert.strictEqual(reads[0], 4, "the first take's jobs are read in one store read")
+        assert.strictEqual(
+          reads.reduce((sum, n) => sum + n, 0),
+          10
         )
-        yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(withBackends(vendor)))
-      assert.strictEqual(seen.calls, 10)
-      assert.strictEqual(seen.most, 4, "at most `concurrency` calls at once, and that many when there is work")
-      assert.deepStrictEqual(takes[0], [4, 4], "the first take fills every slot")
-      const taken = takes.reduce((sum, [, got]) => sum + got, 0)
-      assert.strictEqual(taken, 10)
-      assert.isTrue(
-        takes.every(([asked]) => asked >= 1 && asked <= 4),
-        `each take asks for the free slots: ${JSON.stringify(takes)}`
-      )
-    })
+        assert.isTrue(
+          takes.every(([asked]) => asked >= 1 && asked <= 4),
+          `each take asks for the free slots: ${JSON.stringify(takes)}`
+        )
+      })
   )
 })
