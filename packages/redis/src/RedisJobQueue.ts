@@ -53,7 +53,19 @@
  */
 import { hostname } from "node:os"
 import { Job, JobQueue } from "@vendorflow/core"
-import { Clock, Config, Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
+import {
+  Clock,
+  Config,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Request,
+  RequestResolver,
+  Schedule,
+  Schema
+} from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
@@ -192,6 +204,13 @@ const fieldsOf = (flat: ReadonlyArray<string>): ReadonlyMap<string, string> => {
 }
 
 const decodeJobId = Schema.decodeUnknownOption(Job.JobId)
+
+// One delivery's acknowledgement, batched with the others of its vendor that finish with it.
+interface Ack extends Request.Request<void, JobQueue.JobQueueError> {
+  readonly vendor: string
+  readonly id: string
+}
+const Ack = Request.of<Ack>()
 
 /**
  * The queue over the connection in context; its poller runs until the scope closes.
@@ -406,15 +425,22 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     yield* redis.eval(enqueueScript)(keys(prefix, vendor).stream, maxLength, jobIds).pipe(Effect.mapError(unavailable))
   })
 
+  // The acknowledgements of one vendor's deliveries that finish together (those of one take,
+  // which run in step) leave as one `XACK`: Effect's request batching collects them.
+  const acks = RequestResolver.makeGrouped<Ack, string>({
+    key: ({ request }) => request.vendor,
+    resolver: (entries, vendor) =>
+      redis.send("XACK", keys(prefix, vendor).stream, group, ...entries.map((entry) => entry.request.id)).pipe(
+        Effect.mapError(unavailable),
+        Effect.map(() => entries.forEach((entry) => entry.completeUnsafe(Exit.void)))
+      )
+  })
+
   return JobQueue.JobQueue.of({
     enqueue: (vendor, jobId) => enqueueMany(vendor, [jobId]),
     enqueueMany,
     take,
-    ack: Effect.fnUntraced(function* (delivery) {
-      yield* redis
-        .send("XACK", keys(prefix, delivery.vendor).stream, group, delivery.id)
-        .pipe(Effect.mapError(unavailable))
-    }),
+    ack: (delivery) => Effect.request(Ack({ vendor: delivery.vendor, id: delivery.id }), acks),
     retryLater: Effect.fnUntraced(function* (delivery, delay) {
       const { delayed, stream } = keys(prefix, delivery.vendor)
       const delayMillis = Math.max(0, Math.round(Duration.toMillis(Duration.fromInputUnsafe(delay))))
