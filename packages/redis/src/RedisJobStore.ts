@@ -39,7 +39,7 @@
  * finished without a TTL keeps its hash but can be trimmed from the set by a process with one.
  * A job created already finished gets no TTL (nothing here creates one).
  *
- * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransition`), their KEYS and ARGV
+ * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`), their KEYS and ARGV
  * documented in their headers; each declares every key it touches.
  *
  * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}) and
@@ -48,7 +48,7 @@
  * @since 0.1.0
  */
 import { Job, JobStore } from "@vendorflow/core"
-import { Clock, Config, Duration, Effect, Layer, Option, Result, Schema } from "effect"
+import { Clock, Config, Duration, Effect, Exit, Layer, Option, Request, RequestResolver, Result, Schema } from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
@@ -149,39 +149,26 @@ const getManyScript = Redis.script(
   { numberOfKeys: (_key, ids) => ids.length, lua: Lua.load("jobGetMany") }
 ).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
 
-const transitionScript = Redis.script(
-  (options: {
-    readonly job: string
-    readonly fromSet: string
-    readonly toSet: string
-    readonly id: string
-    readonly from: string
-    readonly to: string
-    readonly expectedVersion: string
-    readonly now: string
-    readonly nowMillis: number
-    readonly ttlMillis: number
-    readonly persist: boolean
-    readonly set: ReadonlyArray<string>
-    readonly unset: ReadonlyArray<string>
-  }) => [
-    options.job,
-    options.fromSet,
-    options.toSet,
-    options.id,
-    options.from,
-    options.to,
-    options.expectedVersion,
-    options.now,
-    options.nowMillis,
-    options.ttlMillis,
-    options.persist ? "1" : "0",
-    options.set.length / 2,
-    ...options.set,
-    ...options.unset
+/** One transition as `jobTransitions` takes it: its three keys, then its arguments. */
+interface ScriptTransition {
+  readonly keys: readonly [job: string, fromSet: string, toSet: string]
+  readonly args: ReadonlyArray<string | number>
+}
+
+const transitionsScript = Redis.script(
+  (transitions: ReadonlyArray<ScriptTransition>) => [
+    ...transitions.flatMap((transition) => transition.keys),
+    ...transitions.flatMap((transition) => [transition.args.length, ...transition.args])
   ],
-  { numberOfKeys: 3, lua: Lua.load("jobTransition") }
-).withReturnType<ReadonlyArray<string> | null>()
+  { numberOfKeys: (transitions) => 3 * transitions.length, lua: Lua.load("jobTransitions") }
+).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
+
+// A transition's request, batched with the others made in the same turn (see `transition`).
+interface TransitionRequest extends Request.Request<Option.Option<Job.Job>, JobStore.JobStoreError> {
+  readonly transition: JobStore.Transition
+  readonly script: ScriptTransition
+}
+const TransitionRequest = Request.of<TransitionRequest>()
 
 /** A hash as `HGETALL` returns it, flat, as a record. */
 const recordOf = (flat: ReadonlyArray<string>): Record<string, string> => {
@@ -253,17 +240,16 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       message: `Redis at ${target}: ${what}: ${RedisConnection.causeMessage(error)}`
     })
 
-  const decode = (id: string, flat: ReadonlyArray<string>) =>
-    Effect.fromResult(
-      Result.mapError(
-        fromHash(flat),
-        (problem) =>
-          new JobStore.JobStoreError({
-            reason: "Unavailable",
-            message: `Redis at ${target}: the hash ${key.job(id)} is not a stored job: ${problem}`
-          })
-      )
+  const decoded = (id: string, flat: ReadonlyArray<string>) =>
+    Result.mapError(
+      fromHash(flat),
+      (problem) =>
+        new JobStore.JobStoreError({
+          reason: "Unavailable",
+          message: `Redis at ${target}: the hash ${key.job(id)} is not a stored job: ${problem}`
+        })
     )
+  const decode = (id: string, flat: ReadonlyArray<string>) => Effect.fromResult(decoded(id, flat))
 
   /** A job's hash as `HGETALL` returns it, decoded; `None` when it is empty (there is no such job). */
   const found = (id: Job.JobId, flat: ReadonlyArray<string>) =>
@@ -296,6 +282,38 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     if (existing.length > 0) return yield* JobStore.duplicate(existing)
   })
 
+  // The transitions made in one turn (the claims, or the completions, of the jobs a worker took
+  // together) go to Redis as one script: Effect's request batching collects them. Each keeps its
+  // own outcome.
+  const transitions = RequestResolver.make<TransitionRequest>((entries) =>
+    redis
+      .eval(transitionsScript)(entries.map((entry) => entry.request.script))
+      .pipe(
+        Effect.mapError(
+          unavailable(
+            entries.length === 1
+              ? `moving job ${entries[0]!.request.transition.id} from ${entries[0]!.request.transition.from} to ${entries[0]!.request.transition.to}`
+              : `moving ${entries.length} jobs`
+          )
+        ),
+        Effect.map((replies) =>
+          entries.forEach((entry, i) => {
+            const reply = replies[i] ?? []
+            if (reply.length === 0) return entry.completeUnsafe(Exit.succeed(Option.none()))
+            // One string: the problem with this job's hash; nothing was written for it.
+            if (reply.length === 1) {
+              const message = `Redis at ${target}: ${reply[0]}`
+              return entry.completeUnsafe(Exit.fail(new JobStore.JobStoreError({ reason: "Unavailable", message })))
+            }
+            const job = decoded(entry.request.transition.id, reply)
+            entry.completeUnsafe(
+              Result.isSuccess(job) ? Exit.succeed(Option.some(job.success)) : Exit.fail(job.failure)
+            )
+          })
+        )
+      )
+  )
+
   return JobStore.JobStore.of({
     create: (job) => createMany([job]),
     createMany,
@@ -304,24 +322,24 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     transition: Effect.fnUntraced(function* (transition: JobStore.Transition) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const nowMillis = yield* Clock.currentTimeMillis
-      const reply = yield* redis
-        .eval(transitionScript)({
-          job: key.job(transition.id),
-          fromSet: key.status(transition.from),
-          toSet: key.status(transition.to),
-          id: transition.id,
-          from: transition.from,
-          to: transition.to,
-          expectedVersion: transition.expectedVersion === undefined ? "" : String(transition.expectedVersion),
-          now: new Date(nowMillis).toISOString(),
+      const set = patchFields(transition.set ?? {})
+      const script: ScriptTransition = {
+        keys: [key.job(transition.id), key.status(transition.from), key.status(transition.to)],
+        args: [
+          transition.id,
+          transition.from,
+          transition.to,
+          transition.expectedVersion === undefined ? "" : String(transition.expectedVersion),
+          new Date(nowMillis).toISOString(),
           nowMillis,
-          ttlMillis: Job.isFinished(transition.to) ? finishedTtlMillis : 0,
-          persist: Job.isFinished(transition.from) && !Job.isFinished(transition.to),
-          set: patchFields(transition.set ?? {}),
-          unset: [...new Set(transition.unset)]
-        })
-        .pipe(Effect.mapError(unavailable(`moving job ${transition.id} from ${transition.from} to ${transition.to}`)))
-      return reply === null ? Option.none() : Option.some(yield* decode(transition.id, reply))
+          Job.isFinished(transition.to) ? finishedTtlMillis : 0,
+          Job.isFinished(transition.from) && !Job.isFinished(transition.to) ? "1" : "0",
+          set.length / 2,
+          ...set,
+          ...new Set(transition.unset)
+        ]
+      }
+      return yield* Effect.request(TransitionRequest({ transition, script }), transitions)
     }),
     listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
       const limit = Math.floor(query.limit)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Job, JobStore } from "@vendorflow/core"
 import { JobStoreSuite } from "@vendorflow/core/testing"
-import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Option } from "effect"
+import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobStore from "../src/RedisJobStore.ts"
@@ -215,6 +215,33 @@ describe.skipIf(redisUnavailable !== undefined)(
             yield* redis.send<Array<string>>("ZRANGE", RedisJobStore.keys(prefix).status("failed"), "0", "-1"),
             [late.id]
           )
+        })
+      )
+
+      // Made in one turn, they go to Redis as one script (the bench's command counts show it).
+      it.live("transitions made at once each keep their own outcome: applied, stale, or a damaged hash", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix)
+          const key = RedisJobStore.keys(prefix)
+          const [claimed, stale, damaged] = [pending(), pending(), pending()]
+          yield* Effect.forEach([claimed, stale, damaged], (job) => store.create(job))
+          yield* redis.send("HSET", key.job(damaged.id), "version", "x")
+          const outcomes = yield* Effect.all(
+            [
+              store.transition({ id: claimed.id, from: "pending", to: "processing", expectedVersion: claimed.version }),
+              store.transition({ id: stale.id, from: "pending", to: "processing", expectedVersion: stale.version + 1 }),
+              store.transition({ id: damaged.id, from: "pending", to: "processing" })
+            ].map((transition) => Effect.result(transition)),
+            { concurrency: "unbounded" }
+          )
+          const [first, second, third] = outcomes
+          assert.isTrue(Result.isSuccess(first!) && Option.isSome(first.success))
+          assert.strictEqual(Result.isSuccess(first!) && Option.getOrUndefined(first.success)?.status, "processing")
+          assert.isTrue(Result.isSuccess(second!) && Option.isNone(second.success), "a stale version moves nothing")
+          assert.isTrue(Result.isFailure(third!) && third.failure.message.includes("no integer version"))
+          assert.strictEqual(yield* redis.send<string>("HGET", key.job(stale.id), "status"), "pending")
+          assert.strictEqual(yield* redis.send<string>("HGET", key.job(damaged.id), "status"), "pending")
         })
       )
 
