@@ -237,7 +237,6 @@ const exchange = (options: {
   readonly headers: Record<string, string>
   readonly body: string | null
   readonly timeoutMillis: number
-  readonly unavailable: (message: string) => VendorError
   readonly vendor: string
 }): Effect.Effect<RawAnswer, VendorError> =>
   Effect.callback<RawAnswer, VendorError>((resume) => {
@@ -263,11 +262,13 @@ const exchange = (options: {
         clearTimeout(timer)
         resume(
           Effect.fail(
-            options.unavailable(
-              timedOut
+            new VendorError({
+              vendor: options.vendor,
+              reason: "Unavailable",
+              message: timedOut
                 ? `${options.vendor} did not answer within ${Duration.format(Duration.millis(options.timeoutMillis))}`
                 : `${options.vendor} unreachable: ${error instanceof Error ? error.message : String(error)}`
-            )
+            })
           )
         )
       })
@@ -339,7 +340,6 @@ export const sendJson = <A>(options: {
       headers,
       body,
       timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)),
-      unavailable: (message) => new VendorError({ vendor, reason: "Unavailable", message }),
       vendor
     }),
     (answer) => decodeAnswer(vendor, answer, options.schema, options.classify)

@@ -113,10 +113,10 @@ export const withLocalView = (
       }),
     record: (options) => {
       const { key, outcome } = options
-      // A view exists only for a closed circuit admitted without a probe.
-      if (views.has(key) && outcome !== "Failure" && (outcome === "Ignored" || !failedSinceSuccess.has(key))) {
-        return Effect.undefined
-      }
+      // A view exists only for a closed circuit admitted without a probe: there, an ignored outcome
+      // changes nothing, and neither does a success that ends no streak of this process's.
+      const unchanged = outcome === "Ignored" || (outcome === "Success" && !failedSinceSuccess.has(key))
+      if (views.has(key) && unchanged) return Effect.undefined
       if (outcome === "Failure") failedSinceSuccess.add(key)
       if (outcome === "Success") failedSinceSuccess.delete(key)
       // The circuit changed (this outcome opened it, or closed it after a probe): ask the store next time.

@@ -503,8 +503,9 @@ const durationOf = (input: Duration.Input | string | undefined): Duration.Durati
 
 /**
  * Builds a definition into the `Vendor` the engine uses, with `settings` over the definition's
- * defaults. Calls go through the {@link Vendor.HttpDispatcher} in context when it is built; a `WebhookSignature.ReplayGuard` in
- * context is used for webhooks, else each vendor remembers signatures in its own memory.
+ * defaults. Calls go through the {@link Vendor.HttpDispatcher} in context when it is built; a
+ * `WebhookSignature.ReplayGuard` in context is used for webhooks, else each vendor remembers
+ * signatures in its own memory.
  *
  * @category constructors
  */

@@ -285,17 +285,16 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   // The transitions made in one turn (the claims, or the completions, of the jobs a worker took
   // together) go to Redis as one script: Effect's request batching collects them. Each keeps its
   // own outcome.
-  const transitions = RequestResolver.make<TransitionRequest>((entries) =>
-    redis
+  const transitions = RequestResolver.make<TransitionRequest>((entries) => {
+    const { transition } = entries[0].request
+    const what =
+      entries.length === 1
+        ? `moving job ${transition.id} from ${transition.from} to ${transition.to}`
+        : `moving ${entries.length} jobs`
+    return redis
       .eval(transitionsScript)(entries.map((entry) => entry.request.script))
       .pipe(
-        Effect.mapError(
-          unavailable(
-            entries.length === 1
-              ? `moving job ${entries[0]!.request.transition.id} from ${entries[0]!.request.transition.from} to ${entries[0]!.request.transition.to}`
-              : `moving ${entries.length} jobs`
-          )
-        ),
+        Effect.mapError(unavailable(what)),
         Effect.map((replies) =>
           entries.forEach((entry, i) => {
             const reply = replies[i] ?? []
@@ -312,7 +311,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
           })
         )
       )
-  )
+  })
 
   return JobStore.JobStore.of({
     create: (job) => createMany([job]),
