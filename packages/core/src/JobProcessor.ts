@@ -128,7 +128,7 @@ export const make = (options: Options) =>
     const breaker = yield* CircuitBreaker.CircuitBreaker
     // The dashboard's windowed stats (`Stats.ts`); records nothing unless the process provides a collector.
     const stats = yield* Stats.Stats
-    const context = Context.make(Cleaner, yield* Cleaner).pipe(Context.add(JobStore, store))
+    const completion = { cleaner: yield* Cleaner, store, stats }
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
     const callbackSecret = Redacted.value(
@@ -233,9 +233,7 @@ export const make = (options: Options) =>
             )
           )
         if (outcome._tag === "Completed") {
-          yield* completeJob({ job, vendor, data: outcome.result, expectedVersion: job.version }).pipe(
-            Effect.provideContext(context)
-          )
+          yield* completeJob(completion, { job, vendor, data: outcome.result, expectedVersion: job.version })
         } else {
           // The callback may have completed the job already; then the version moved and this is a no-op.
           yield* store.transition({
@@ -378,12 +376,12 @@ export const make = (options: Options) =>
       if (vendor.value.checkStatus !== undefined) {
         const status = yield* vendor.value.checkStatus(requestFor(vendor.value, job)).pipe(Effect.option)
         if (Option.isSome(status) && status.value._tag === "Completed") {
-          yield* completeJob({
+          yield* completeJob(completion, {
             job,
             vendor: vendor.value,
             data: status.value.result,
             expectedVersion: job.version
-          }).pipe(Effect.provideContext(context))
+          })
           return
         }
         if (Option.isSome(status)) {

@@ -12,6 +12,7 @@ import * as Job from "./Job.ts"
 import { JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type ListQuery, type Page } from "./JobStore.ts"
 import * as Metrics from "./Metrics.ts"
+import { Stats } from "./Stats.ts"
 import type { JobStoreError } from "./JobStore.ts"
 import { WebhookError, type WebhookRequest } from "./Vendor.ts"
 import { UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
@@ -351,9 +352,10 @@ export const make = Effect.gen(function* () {
       return yield* new WebhookError({ reason: "BadSignature", message: `the callback URL's token is ${token}` })
     }
     if (Job.isFinished(job.status)) return job
-    const completed = yield* completeJob({ job, vendor, data: delivery.data }).pipe(
-      Effect.provideService(Cleaner, cleaner),
-      Effect.provideService(JobStore, store),
+    const completed = yield* completeJob(
+      { cleaner, store, stats: yield* Stats },
+      { job, vendor, data: delivery.data }
+    ).pipe(
       // The completion joins the job's trace; the request's own span stays in the vendor's.
       withSpanUnder("Jobs.completeFromWebhook", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor })
     )

@@ -98,13 +98,28 @@ export const circuitOpen = Metric.gauge("vendorflow_circuit_open", {
  */
 export type Labels = Readonly<Record<string, string>>
 
+// One handle per metric and label set. A handle made by `Metric.withAttributes` works out its
+// series key (the labels sorted, as JSON) on its first update and keeps it; making a new handle
+// for every update, as the worker records several per job, worked it out every time. Label values
+// are vendor names and failure reasons, so there are as many handles as series.
+const handles = new WeakMap<Metric.Metric<number, unknown>, Map<string, Metric.Metric<number, unknown>>>()
+const labeled = <State>(metric: Metric.Metric<number, State>, labels: Labels): Metric.Metric<number, State> => {
+  let byLabels = handles.get(metric)
+  if (byLabels === undefined) handles.set(metric, (byLabels = new Map()))
+  let key = ""
+  for (const name in labels) key += `${name}\u0000${labels[name]}\u0000`
+  let handle = byLabels.get(key)
+  if (handle === undefined) byLabels.set(key, (handle = Metric.withAttributes(metric, labels)))
+  return handle as Metric.Metric<number, State>
+}
+
 /**
  * Adds to a counter (one by default), with labels.
  *
  * @category recording
  */
 export const count = (metric: Metric.Counter<number>, labels: Labels, by = 1): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(metric, labels), by)
+  Metric.update(labeled(metric, labels), by)
 
 /**
  * Records an observation in a histogram, with labels.
@@ -112,7 +127,7 @@ export const count = (metric: Metric.Counter<number>, labels: Labels, by = 1): E
  * @category recording
  */
 export const observe = (metric: Metric.Histogram<number>, labels: Labels, value: number): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(metric, labels), value)
+  Metric.update(labeled(metric, labels), value)
 
 /**
  * Sets a gauge, with labels.
@@ -120,7 +135,7 @@ export const observe = (metric: Metric.Histogram<number>, labels: Labels, value:
  * @category recording
  */
 export const set = (metric: Metric.Gauge<number>, labels: Labels, value: number): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(metric, labels), value)
+  Metric.update(labeled(metric, labels), value)
 
 /**
  * Samples the gauges once: each vendor's backlog and whether its circuit is open.

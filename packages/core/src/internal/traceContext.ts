@@ -33,10 +33,18 @@ export const parentSpan = (traceparent: string | undefined): Tracer.ExternalSpan
 /** The trace id of a `traceparent`. */
 export const traceIdOf = (traceparent: string | undefined): string | undefined => parentSpan(traceparent)?.traceId
 
-/** Runs `effect` as a span named `name`, a child of the `traceparent`'s span where there is one. */
+/**
+ * Runs `effect` as a span named `name`, a child of the `traceparent`'s span where there is one.
+ * The span does not capture where it was made (always the same line here): that costs an `Error`
+ * and its stack each time, on every delivery and webhook.
+ */
 export const withSpanUnder =
   (name: string, traceparent: string | undefined, attributes: Record<string, unknown>) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
     const parent = parentSpan(traceparent)
-    return Effect.withSpan(effect, name, parent === undefined ? { attributes } : { attributes, parent })
+    return Effect.withSpan(
+      effect,
+      name,
+      parent === undefined ? { attributes, captureStackTrace: false } : { attributes, parent, captureStackTrace: false }
+    )
   }
