@@ -18,9 +18,10 @@
  * With API keys on, the hot path checks and counts the key as the full app's `Authorization`
  * middleware does (`Access`, `Http.accessProblem`) and answers with the same `RateLimit` headers.
  *
- * Each request is checked as a fiber in the server's scope, interrupted when the client goes away,
- * as the full app's are. Then the requests that arrive in one turn of the event loop are handled
- * together, in one fiber: the submissions stored with one store write and queued with one queue
+ * A request whose key check waits for the rate limiter's store is checked as a fiber in the
+ * server's scope, interrupted when the client goes away, as the full app's are; a check decided at
+ * once (keys off) needs no fiber. Then the requests that arrive in one turn of the event loop are
+ * handled together, in one fiber: the submissions stored with one store write and queued with one queue
  * write per vendor (`Jobs.submitMany`), the reads read with one store read (`Jobs.getMany`). Under
  * load that takes the per-request work of storing, queueing and reading, which profiles showed was
  * most of a request's CPU, down to a share of one call; a request waits at most that turn for it.
@@ -87,6 +88,16 @@ const writeJson = (response: ServerResponse, status: number, value: unknown, ext
   response.end(text)
 }
 
+// An effect that is already its outcome (`Effect.succeed` and `Effect.fail` make `Exit`s).
+const isDecided = <A, E>(effect: Effect.Effect<A, E>): effect is Exit.Exit<A, E> => Exit.isExit(effect)
+
+// A job read back (`Http.jobAnswer`): the view as JSON, or a 304 with no body.
+const writeAnswer = (response: ServerResponse, answer: Http.JobAnswer, extra: Headers): void => {
+  if (answer.view !== undefined) return writeJson(response, answer.status, answer.view, { ...answer.headers, ...extra })
+  response.writeHead(answer.status, { ...answer.headers, ...extra })
+  response.end()
+}
+
 // The headers the API declares on a problem (`Api.*WithHeaders`), which the full app's encoder adds.
 const problemHeaders = (problem: HttpServerRespondable.Respondable): Headers => {
   if (problem instanceof Api.ServiceUnavailable) return { "retry-after": String(problem.retry_after) }
@@ -112,19 +123,6 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
   // A problem as the API renders it, with the headers the API declares on it.
   const writeProblem = (response: ServerResponse, problem: HttpServerRespondable.Respondable) =>
     write(response, Effect.runSync(HttpServerRespondable.toResponse(problem)), problemHeaders(problem))
-
-  // Checks and counts the request's key first, as the full app's `Authorization` middleware does,
-  // then runs `use` as its owner; answers `use`'s value with the `RateLimit` headers of a keyed call.
-  const authorized = <A, E>(request: IncomingMessage, use: (owner: string | undefined) => Effect.Effect<A, E>) =>
-    access.authorize(Access.credentialOf(request.headers)).pipe(
-      Effect.mapError(Http.accessProblem),
-      Effect.flatMap(({ caller, quota }) =>
-        Effect.map(use(caller.owner), (value) => ({
-          value,
-          headers: quota === undefined ? {} : Api.rateLimitHeaders(quota)
-        }))
-      )
-    )
 
   const logDefect = (what: string, cause: Cause.Cause<unknown>) =>
     Fiber.runIn(runFork(Effect.logError(`${what} failed`, cause)), scope)
@@ -152,6 +150,21 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
         if (!response.writableEnded) fiber.interruptUnsafe()
       })
     }
+  }
+
+  // Checks and counts the request's key first, as the full app's `Authorization` middleware does,
+  // then goes on with its owner and the `RateLimit` headers of a keyed call. A check already decided
+  // (an `Exit`: keys off) goes on at once; one that waits for the rate limiter runs as a fiber.
+  const authorized = (
+    request: IncomingMessage,
+    response: ServerResponse,
+    use: (owner: string | undefined, headers: Headers) => void
+  ) => {
+    const authorization = access.authorize(Access.credentialOf(request.headers))
+    const proceed = ({ caller, quota }: Effect.Success<typeof authorization>) =>
+      use(caller.owner, quota === undefined ? {} : Api.rateLimitHeaders(quota))
+    if (isDecided(authorization) && Exit.isSuccess(authorization)) return proceed(authorization.value)
+    run(request, response, Effect.mapError(authorization, Http.accessProblem), proceed)
   }
 
   // Collects what came in this turn of the event loop and `process`es it together at its end, as
@@ -210,25 +223,22 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
     request.on("end", () => {
       const text = Http.decodeUtf8(chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks))
       const payload = Result.flatMap(text, Http.parseJsonObject)
-      const submission = authorized(request, (owner) =>
-        Effect.map(Effect.fromResult(payload), (body): Jobs.Submission => ({ payload: body, owner }))
-      )
-      run(request, response, submission, ({ value, headers }) =>
+      authorized(request, response, (owner, headers) => {
+        if (Result.isFailure(payload)) return writeProblem(response, payload.failure)
         submitLater(
-          value,
+          { payload: payload.success, owner },
           answerWith(response, headers, (submitted) => writeJson(response, 200, submitted, headers))
         )
-      )
+      })
     })
   }
 
   const read = (request: IncomingMessage, response: ServerResponse, id: Job.JobId) => {
     const ifNoneMatch = request.headers["if-none-match"]
-    const reader = authorized(request, (owner) => Effect.succeed({ id, owner, ifNoneMatch }))
-    run(request, response, reader, ({ value, headers }) =>
+    authorized(request, response, (owner, headers) =>
       readLater(
-        value,
-        answerWith(response, headers, (view) => write(response, view, headers))
+        { id, owner, ifNoneMatch },
+        answerWith(response, headers, (answer) => writeAnswer(response, answer, headers))
       )
     )
   }

@@ -258,6 +258,19 @@ export const parseJsonObject = (
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * How a job read back is answered: its view with status 200, or no body with 304; and the
+ * caching headers.
+ *
+ * @category handlers
+ */
+export interface JobAnswer {
+  readonly status: 200 | 304
+  readonly headers: Readonly<Record<string, string>>
+  /** Absent for a 304. */
+  readonly view?: Api.JobView | undefined
+}
+
+/**
  * A job read back, with HTTP caching where it is safe: a complete job never changes again, so it
  * carries a strong `ETag` and may be cached for a year; a failed job can still be sent round again
  * by an operator, so it carries an `ETag` but must be revalidated; a pending or processing job is
@@ -265,9 +278,9 @@ export const parseJsonObject = (
  *
  * @category handlers
  */
-export const cachedView = (job: Job.Job, ifNoneMatch: string | undefined): HttpServerResponse.HttpServerResponse => {
+export const jobAnswer = (job: Job.Job, ifNoneMatch: string | undefined): JobAnswer => {
   if (!Job.isFinished(job.status)) {
-    return HttpServerResponse.jsonUnsafe(Api.toJobView(job), { headers: { "cache-control": "no-store" } })
+    return { status: 200, headers: { "cache-control": "no-store" }, view: Api.toJobView(job) }
   }
   const etag = `"${job.id}.${job.version}"`
   const headers = {
@@ -275,9 +288,19 @@ export const cachedView = (job: Job.Job, ifNoneMatch: string | undefined): HttpS
     "cache-control": job.status === "complete" ? "private, max-age=31536000, immutable" : "private, no-cache"
   }
   const matches = ifNoneMatch !== undefined && ifNoneMatch.split(",").some((tag) => tag.trim() === etag)
-  return matches
-    ? HttpServerResponse.empty({ status: 304, headers })
-    : HttpServerResponse.jsonUnsafe(Api.toJobView(job), { headers })
+  return matches ? { status: 304, headers } : { status: 200, headers, view: Api.toJobView(job) }
+}
+
+/**
+ * {@link jobAnswer} as the full app's response.
+ *
+ * @category handlers
+ */
+export const cachedView = (job: Job.Job, ifNoneMatch: string | undefined): HttpServerResponse.HttpServerResponse => {
+  const { headers, status, view } = jobAnswer(job, ifNoneMatch)
+  return view === undefined
+    ? HttpServerResponse.empty({ status, headers })
+    : HttpServerResponse.jsonUnsafe(view, { status, headers })
 }
 
 /**
@@ -376,8 +399,9 @@ export interface JobRead extends Jobs.Read {
 }
 
 /**
- * Reads jobs together (`Jobs.getMany`): each answer is what {@link readJob} answers for that read;
- * a store that fails fails them all with its problem.
+ * Reads jobs together (`Jobs.getMany`): each answer is what {@link readJob} answers for that read
+ * (as a {@link JobAnswer}, which the hot path writes itself); a store that fails fails them all
+ * with its problem.
  *
  * @category handlers
  */
@@ -385,7 +409,7 @@ export const readJobs = (jobs: Jobs.Jobs["Service"], reads: ReadonlyArray<JobRea
   jobs.getMany(reads).pipe(
     Effect.map((outcomes) =>
       outcomes.map((outcome, i) =>
-        Result.mapBoth(outcome, { onSuccess: (job) => cachedView(job, reads[i]?.ifNoneMatch), onFailure: notFound })
+        Result.mapBoth(outcome, { onSuccess: (job) => jobAnswer(job, reads[i]?.ifNoneMatch), onFailure: notFound })
       )
     ),
     Effect.catchTag("JobStoreError", serviceUnavailable)
