@@ -18,8 +18,10 @@
  * (the framework-only comparison, on by default), `--generator=wrk|undici`, `--redis-url=<url>`
  * (default `REDIS_URL` or redis://127.0.0.1:6379), `--env=K=V` (repeatable: extra environment for
  * our server and workers, for tuning), `--variant-env=K=V` (repeatable: a second server with these
- * settings too, measured beside the first in the POST and GET rounds: a before and after in one
- * run, e.g. `--variant-env=HOT_PATH=false`), `--out=<file>`.
+ * settings too, measured beside the first in the POST and GET rounds and held to the same targets;
+ * default `SERVER_PROCESSES=2`, the API as two processes on one port, one of the issue's means;
+ * `--variant-env=HOT_PATH=false` for a before and after in one run; `none` for no second server),
+ * `--out=<file>`.
  */
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -68,7 +70,7 @@ const { values } = parseArgs({
     generator: { type: "string" },
     "redis-url": { type: "string", default: process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379" },
     env: { type: "string", multiple: true, default: [] },
-    "variant-env": { type: "string", multiple: true, default: [] },
+    "variant-env": { type: "string", multiple: true, default: ["SERVER_PROCESSES=2"] },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   },
@@ -125,7 +127,10 @@ const pairs = (flag: string, list: ReadonlyArray<string>): Record<string, string
   return out
 }
 const extra = pairs("env", values.env)
-const variantEnv = pairs("variant-env", values["variant-env"])
+const variantEnv = pairs(
+  "variant-env",
+  values["variant-env"].filter((pair) => pair !== "none")
+)
 
 const generator = Load.pick({
   force: values.generator === "wrk" || values.generator === "undici" ? values.generator : undefined,

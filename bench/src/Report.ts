@@ -80,7 +80,7 @@ export const rows = (results: Results): Array<Row> => {
           `POST /jobs (Redis) [${variant.name}]`,
           { vendorflow: variant.post, floor: ingest.post.floor },
           "Fastify + HSET + XADD",
-          false
+          true
         )
       )
     }
@@ -90,7 +90,7 @@ export const rows = (results: Results): Array<Row> => {
           `GET /jobs/{id} (Redis) [${variant.name}]`,
           { vendorflow: variant.get, floor: ingest.get.floor },
           "Fastify + HGET",
-          false
+          true
         )
       )
     }
