@@ -1,0 +1,44 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Metric } from "effect"
+import * as Metrics from "../src/Metrics.ts"
+
+// What a series holds in the registry in context.
+const countOf = (metric: Metric.Counter<number>, labels: Metrics.Labels) =>
+  Effect.map(Metric.value(Metric.withAttributes(metric, labels)), (state) => state.count)
+
+describe("Metrics", () => {
+  it.effect("each label set is its own series, and repeated updates add up in it", () =>
+    Effect.gen(function* () {
+      yield* Metrics.count(Metrics.jobsCompleted, { vendor: "a" })
+      yield* Metrics.count(Metrics.jobsCompleted, { vendor: "a" })
+      yield* Metrics.count(Metrics.jobsCompleted, { vendor: "b" }, 5)
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: "a", reason: "Rejected" })
+      // The same labels written in another order are the same series.
+      yield* Metrics.count(Metrics.jobsFailed, { reason: "Rejected", vendor: "a" })
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: "a", reason: "Unavailable" })
+      assert.deepStrictEqual(
+        [
+          yield* countOf(Metrics.jobsCompleted, { vendor: "a" }),
+          yield* countOf(Metrics.jobsCompleted, { vendor: "b" }),
+          yield* countOf(Metrics.jobsFailed, { vendor: "a", reason: "Rejected" }),
+          yield* countOf(Metrics.jobsFailed, { vendor: "a", reason: "Unavailable" })
+        ],
+        [2, 5, 2, 1]
+      )
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("a series lives in the registry of the update's context, not of the first update's", () =>
+    Effect.gen(function* () {
+      const first = new Map()
+      const second = new Map()
+      yield* Metrics.count(Metrics.retries, { vendor: "a" }).pipe(Effect.provideService(Metric.MetricRegistry, first))
+      yield* Metrics.count(Metrics.retries, { vendor: "a" }, 3).pipe(
+        Effect.provideService(Metric.MetricRegistry, second)
+      )
+      const read = (registry: typeof first) =>
+        countOf(Metrics.retries, { vendor: "a" }).pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      assert.deepStrictEqual([yield* read(first), yield* read(second)], [1, 3])
+    })
+  )
+})
