@@ -40,11 +40,5 @@ export const traceIdOf = (traceparent: string | undefined): string | undefined =
  */
 export const withSpanUnder =
   (name: string, traceparent: string | undefined, attributes: Record<string, unknown>) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-    const parent = parentSpan(traceparent)
-    return Effect.withSpan(
-      effect,
-      name,
-      parent === undefined ? { attributes, captureStackTrace: false } : { attributes, parent, captureStackTrace: false }
-    )
-  }
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withSpan(effect, name, { attributes, parent: parentSpan(traceparent), captureStackTrace: false })
