@@ -268,12 +268,16 @@ try {
       ],
       settings.e2eJobs
     )
-    const ceiling: Array<number> = []
+    const ceiling: Array<{ readonly rps: number; readonly machineMicrosPerCall: number }> = []
     await EndToEnd.undiciCeiling(mock.url, settings.warmupSeconds)
     for (let round = 0; round < settings.rounds; round++) {
       await clearArrivals()
-      ceiling.push(await EndToEnd.undiciCeiling(mock.url, settings.seconds))
-      log(`  round ${round + 1} undici ceiling: ${ceiling.at(-1)?.toFixed(0)} req/s`)
+      const measured = await EndToEnd.undiciCeiling(mock.url, settings.seconds)
+      ceiling.push(measured)
+      log(
+        `  round ${round + 1} undici ceiling: ${measured.rps.toFixed(0)} req/s, ` +
+          `machine ${measured.machineMicrosPerCall.toFixed(0)} µs per call`
+      )
     }
     await clearArrivals()
     results.endToEnd = {
@@ -282,7 +286,11 @@ try {
       vendorflow: vendorflow!,
       bullmq: bullmq!,
       bullmqConcurrency: settings.bullmqConcurrency,
-      undiciCeiling: { rps: Stats.summarize(ceiling), inFlight: 100 }
+      undiciCeiling: {
+        rps: Stats.summarize(ceiling.map((round) => round.rps)),
+        inFlight: 100,
+        machineMicrosPerCall: Stats.median(ceiling.map((round) => round.machineMicrosPerCall))
+      }
     }
     Bench.recordMemory(context, "after end to end", [e2eServer.proc, ...workers, ...bullWorkers])
     await queue.obliterate({ force: true })

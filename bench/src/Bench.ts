@@ -60,6 +60,11 @@ export interface Measured {
   readonly cpuCores: Stats.Summary
   /** CPU cores used by processes outside the bench during the rounds (noise), median. */
   readonly foreignCores: number
+  /**
+   * CPU µs the whole machine spent per request, median: every process (the load generator, Redis,
+   * the subject's) and the kernel's work for them.
+   */
+  readonly machineMicrosPerRequest: number
   readonly runs: ReadonlyArray<Load.Result>
 }
 
@@ -93,7 +98,9 @@ export const redisCpu = async (redis: Redis): Promise<number> => {
  * figures in the order given.
  */
 export const compare = async (context: Context, subjects: ReadonlyArray<Subject>): Promise<Array<Measured>> => {
-  const runs = subjects.map(() => [] as Array<{ result: Load.Result; cpu: number; foreign: number }>)
+  const runs = subjects.map(
+    () => [] as Array<{ result: Load.Result; cpu: number; foreign: number; machineMicros: number }>
+  )
   for (const subject of subjects) {
     await subject.before?.()
     const warm = await subject.run(context.warmupSeconds)
@@ -111,12 +118,15 @@ export const compare = async (context: Context, subjects: ReadonlyArray<Subject>
       const result = await subject.run(context.seconds)
       const cpu = (cpuOf(subject.procs) - cpuBefore) / result.seconds
       const redisCores = ((await redisCpu(context.redis)) - redisBefore) / result.seconds
-      const foreign = noise()?.foreignCores ?? 0
-      runs[i]!.push({ result, cpu, foreign })
+      const measured = noise()
+      const foreign = measured?.foreignCores ?? 0
+      const machineMicros = ((measured?.busySeconds ?? 0) / Math.max(1, result.rps * result.seconds)) * 1e6
+      runs[i]!.push({ result, cpu, foreign, machineMicros })
       context.log(
         `  round ${round + 1} ${subject.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(1)} ms, ` +
           `p99 ${result.latency.p99.toFixed(1)} ms, errors ${result.socketErrors + result.statusErrors}, ` +
-          `cpu ${cpu.toFixed(2)} cores, redis ${redisCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores`
+          `cpu ${cpu.toFixed(2)} cores, redis ${redisCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores, ` +
+          `machine ${machineMicros.toFixed(0)} µs per request`
       )
     }
   }
@@ -131,6 +141,7 @@ export const compare = async (context: Context, subjects: ReadonlyArray<Subject>
       errors: mine.reduce((sum, run) => sum + run.result.socketErrors + run.result.statusErrors, 0),
       cpuCores: Stats.summarize(mine.map((run) => run.cpu)),
       foreignCores: Stats.median(mine.map((run) => run.foreign)),
+      machineMicrosPerRequest: Stats.median(mine.map((run) => run.machineMicros)),
       runs: mine.map((run) => run.result)
     }
   })

@@ -23,6 +23,14 @@ export interface Measured {
   readonly jobsPerSecond: Stats.Summary
   /** CPU seconds the subject's processes spent per 1,000 jobs, median. */
   readonly cpuSecondsPer1000: number
+  /**
+   * CPU µs the whole machine spent per job, median: every process (the load, Redis, the mock,
+   * the subject's) and the kernel's work for them. With the machine busy throughout, jobs/s is
+   * bound by this.
+   */
+  readonly machineMicrosPerJob: number
+  /** Cores the whole machine kept busy during the rounds, median. */
+  readonly machineCores: number
   readonly failed: number
   readonly foreignCores: number
 }
@@ -36,7 +44,12 @@ export interface Result {
   readonly vendorflow: Measured
   readonly bullmq: Measured
   readonly bullmqConcurrency: number
-  readonly undiciCeiling: { readonly rps: Stats.Summary; readonly inFlight: number }
+  readonly undiciCeiling: {
+    readonly rps: Stats.Summary
+    readonly inFlight: number
+    /** CPU µs the whole machine spent per call (this process's client and the mock), median. */
+    readonly machineMicrosPerCall: number
+  }
 }
 
 interface Round {
@@ -173,7 +186,16 @@ export const compare = async (
   subjects: ReadonlyArray<Subject>,
   jobs: number
 ): Promise<Array<Measured>> => {
-  const rounds = subjects.map(() => [] as Array<{ round: Round; cpuPer1000: number; foreign: number }>)
+  const rounds = subjects.map(
+    () =>
+      [] as Array<{
+        round: Round
+        cpuPer1000: number
+        foreign: number
+        machineMicros: number
+        machineCores: number
+      }>
+  )
   for (const subject of subjects) {
     await subject.before?.()
     const warm = await subject.run(Math.max(100, Math.round(jobs / 5)))
@@ -192,11 +214,15 @@ export const compare = async (
       const result = await subject.run(jobs)
       const redisCores = ((await Bench.redisCpu(context.redis)) - redisBefore) / ((performance.now() - started) / 1000)
       const cpuPer1000 = ((cpuOf(subject.procs) - cpuBefore) / jobs) * 1000
-      const foreign = noise()?.foreignCores ?? 0
-      rounds[i]!.push({ round: result, cpuPer1000, foreign })
+      const measured = noise()
+      const foreign = measured?.foreignCores ?? 0
+      const machineMicros = ((measured?.busySeconds ?? 0) / jobs) * 1e6
+      const machineCores = measured?.busyCores ?? 0
+      rounds[i]!.push({ round: result, cpuPer1000, foreign, machineMicros, machineCores })
       context.log(
         `  round ${round + 1} ${subject.name}: ${result.jobsPerSecond.toFixed(0)} jobs/s, ${result.failed} failed, ` +
-          `${cpuPer1000.toFixed(2)} CPU s per 1,000 jobs, redis ${redisCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores` +
+          `${cpuPer1000.toFixed(2)} CPU s per 1,000 jobs, redis ${redisCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores, ` +
+          `machine ${machineMicros.toFixed(0)} µs per job (${machineCores.toFixed(2)} cores busy)` +
           (result.detail === undefined ? "" : `; ${result.detail}`)
       )
     }
@@ -205,6 +231,8 @@ export const compare = async (
     name: subject.name,
     jobsPerSecond: Stats.summarize(rounds[i]!.map((entry) => entry.round.jobsPerSecond)),
     cpuSecondsPer1000: Stats.median(rounds[i]!.map((entry) => entry.cpuPer1000)),
+    machineMicrosPerJob: Stats.median(rounds[i]!.map((entry) => entry.machineMicros)),
+    machineCores: Stats.median(rounds[i]!.map((entry) => entry.machineCores)),
     failed: rounds[i]!.reduce((sum, entry) => sum + entry.round.failed, 0),
     foreignCores: Stats.median(rounds[i]!.map((entry) => entry.foreign))
   }))
@@ -212,9 +240,15 @@ export const compare = async (
 
 /**
  * The plain client's ceiling: undici with `inFlight` `POST /process` calls in flight against the
- * mock for `seconds`, in this process. Returns requests per second.
+ * mock for `seconds`, in this process. Returns requests per second, and the CPU µs the whole
+ * machine spent per call.
  */
-export const undiciCeiling = async (mockUrl: string, seconds: number, parallel = 100): Promise<number> => {
+export const undiciCeiling = async (
+  mockUrl: string,
+  seconds: number,
+  parallel = 100
+): Promise<{ readonly rps: number; readonly machineMicrosPerCall: number }> => {
+  const noise = Machine.measureNoise()
   const pool = new Pool(mockUrl, { connections: parallel })
   const deadline = performance.now() + seconds * 1000
   const started = performance.now()
@@ -235,6 +269,7 @@ export const undiciCeiling = async (mockUrl: string, seconds: number, parallel =
   }
   await Promise.all(Array.from({ length: parallel }, lane))
   const elapsed = (performance.now() - started) / 1000
+  const busySeconds = noise()?.busySeconds ?? 0
   await pool.close()
-  return done / elapsed
+  return { rps: done / elapsed, machineMicrosPerCall: (busySeconds / Math.max(1, done)) * 1e6 }
 }

@@ -47,6 +47,8 @@ interface Snapshot {
   /** CPU seconds of processes that are neither this bench (and its children) nor redis-server. */
   readonly foreign: number
   readonly steal: number
+  /** CPU seconds the whole machine spent working: user, nice, system, irq and softirq. */
+  readonly busy: number
   readonly total: number
 }
 
@@ -89,7 +91,8 @@ const snapshot = (): Snapshot | undefined => {
     }
     const cpuLine = readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
     const total = cpuLine.reduce((sum, value) => sum + value, 0) / ticks
-    return { at: performance.now(), foreign, steal: (cpuLine[7] ?? 0) / ticks, total }
+    const busy = [0, 1, 2, 5, 6].reduce((sum, field) => sum + (cpuLine[field] ?? 0), 0) / ticks
+    return { at: performance.now(), foreign, steal: (cpuLine[7] ?? 0) / ticks, busy, total }
   } catch {
     return undefined
   }
@@ -103,6 +106,10 @@ export interface Noise {
   readonly foreignCores: number
   /** Share of CPU time the hypervisor stole. */
   readonly stealPercent: number
+  /** CPU seconds the whole machine spent working (every process, and the kernel for them). */
+  readonly busySeconds: number
+  /** The same as cores busy on average: near the vCPU count, the machine was the limit. */
+  readonly busyCores: number
 }
 
 /**
@@ -117,7 +124,9 @@ export const measureNoise = (): (() => Noise | undefined) => {
     const total = after.total - before.total
     return {
       foreignCores: seconds > 0 ? Math.max(0, after.foreign - before.foreign) / seconds : 0,
-      stealPercent: total > 0 ? (100 * (after.steal - before.steal)) / total : 0
+      stealPercent: total > 0 ? (100 * (after.steal - before.steal)) / total : 0,
+      busySeconds: after.busy - before.busy,
+      busyCores: seconds > 0 ? (after.busy - before.busy) / seconds : 0
     }
   }
 }

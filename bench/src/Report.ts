@@ -118,6 +118,20 @@ export const rows = (results: Results): Array<Row> => {
       target: "(context)",
       met: undefined
     })
+    // What each job cost the whole machine (load, Redis, mock, subject): on a machine kept busy,
+    // jobs/s is bound by it, and it shows what any stack with an HTTP ingest has left for the rest.
+    const floorPost = ingest?.post?.floor.machineMicrosPerRequest
+    out.push({
+      scenario: "end to end, the whole machine's CPU per job",
+      vendorflow: `${int(vendorflow.machineMicrosPerJob)} µs (${vendorflow.machineCores.toFixed(1)} cores busy)`,
+      baseline:
+        `BullMQ: ${int(bullmq.machineMicrosPerJob)} µs (${bullmq.machineCores.toFixed(1)} cores busy); ` +
+        `the call alone (undici + mock): ${int(undiciCeiling.machineMicrosPerCall)} µs` +
+        (floorPost === undefined ? "" : `; a POST to the Fastify floor: ${int(floorPost)} µs`),
+      ratio: `${ratioOf(vendorflow.machineMicrosPerJob, bullmq.machineMicrosPerJob)} BullMQ's; 1.25× BullMQ's jobs/s needs ≤ ${int(bullmq.machineMicrosPerJob / 1.25)} µs`,
+      target: "(context)",
+      met: undefined
+    })
   }
   if (scenario !== undefined) {
     const measured = scenario.measured
