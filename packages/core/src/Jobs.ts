@@ -181,7 +181,8 @@ export const make = Effect.gen(function* () {
   const store = yield* JobStore
   const queue = yield* JobQueue
   const registry = yield* VendorRegistry
-  const cleaner = yield* Cleaner
+  // What a webhook's completion uses, read once as the worker's processor does.
+  const completion = { cleaner: yield* Cleaner, store, stats: yield* Stats }
   const maxBacklog = yield* maxBacklogConfig
   const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecretConfig)
   const readings = new Map<string, { readonly depth: number; readonly at: number }>()
@@ -352,10 +353,7 @@ export const make = Effect.gen(function* () {
       return yield* new WebhookError({ reason: "BadSignature", message: `the callback URL's token is ${token}` })
     }
     if (Job.isFinished(job.status)) return job
-    const completed = yield* completeJob(
-      { cleaner, store, stats: yield* Stats },
-      { job, vendor, data: delivery.data }
-    ).pipe(
+    const completed = yield* completeJob(completion, { job, vendor, data: delivery.data }).pipe(
       // The completion joins the job's trace; the request's own span stays in the vendor's.
       withSpanUnder("Jobs.completeFromWebhook", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor })
     )
