@@ -10,8 +10,8 @@
  * refused or mangled. A string is stored and returned byte for byte, whatever its keys; the cost is
  * that payloads can't be queried by field, which nothing here needs.
  *
- * Timestamps are BSON Dates (`created_at`, `updated_at`, and `finished_at` while a job is complete or
- * failed), so range queries and a TTL index work; they read back as the job's ISO strings (in
+ * Timestamps are BSON Dates (`created_at`, `updated_at`, `overdue_at` while an unfinished job has one,
+ * and `finished_at` while a job is complete or failed), so range queries and a TTL index work; they read back as the job's ISO strings (in
  * `toISOString` form, to the millisecond, which is how `Job.makePending` writes them). Every read is
  * decoded with the job schema, so a document of the wrong shape is a typed error, not a crash.
  *
@@ -50,6 +50,7 @@ export const StoredJob = Schema.Struct({
   error: Schema.optionalKey(Job.JobFailure),
   awaiting_callback: Schema.optionalKey(Schema.Boolean),
   next_retry_at: Schema.optionalKey(Schema.String),
+  overdue_at: Schema.optionalKey(Schema.Date),
   owner: Schema.optionalKey(Schema.String),
   traceparent: Schema.optionalKey(Schema.String),
   created_at: Schema.Date,
@@ -85,6 +86,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...(doc.error === undefined ? {} : { error: doc.error }),
         ...(doc.awaiting_callback === undefined ? {} : { awaitingCallback: doc.awaiting_callback }),
         ...(doc.next_retry_at === undefined ? {} : { nextRetryAt: doc.next_retry_at }),
+        ...(doc.overdue_at === undefined ? {} : { overdueAt: doc.overdue_at.toISOString() }),
         ...(doc.owner === undefined ? {} : { owner: doc.owner }),
         ...(doc.traceparent === undefined ? {} : { traceparent: doc.traceparent }),
         createdAt: doc.created_at.toISOString(),
@@ -101,6 +103,7 @@ export const JobFromDocument = StoredJob.pipe(
         ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
         ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
         ...(job.nextRetryAt === undefined ? {} : { next_retry_at: job.nextRetryAt }),
+        ...(job.overdueAt === undefined ? {} : { overdue_at: new Date(job.overdueAt) }),
         ...(job.owner === undefined ? {} : { owner: job.owner }),
         ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
         created_at: new Date(job.createdAt),
@@ -138,14 +141,15 @@ export const transitionFilter = (transition: JobStore.Transition): Filter<JobDoc
 
 /**
  * The update of a transition, matching the memory store's `applyTransition`: the new status and
- * fields, `updated_at = now`, `version + 1`; a field both set and unset ends up unset.
- * `finished_at` follows the status so the TTL index only ever sees finished jobs.
+ * fields, `updated_at = now`, `version + 1`; a field both set and unset ends up unset (and a
+ * finished job loses `overdue_at`, see `JobStore.unsetFields`). `finished_at` follows the status so
+ * the TTL index only ever sees finished jobs.
  *
  * @category transitions
  */
 export const transitionUpdate = (transition: JobStore.Transition, now: Date): UpdateFilter<JobDocument> => {
   const set = transition.set ?? {}
-  const unset = new Set(transition.unset)
+  const unset = JobStore.unsetFields(transition)
   const finished = Job.isFinished(transition.to)
   const $set = {
     status: transition.to,
@@ -162,6 +166,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
       ? {}
       : { awaiting_callback: set.awaitingCallback }),
     ...(set.nextRetryAt === undefined || unset.has("nextRetryAt") ? {} : { next_retry_at: set.nextRetryAt }),
+    ...(set.overdueAt === undefined || unset.has("overdueAt") ? {} : { overdue_at: new Date(set.overdueAt) }),
     ...(finished ? { finished_at: now } : {})
   }
   const $unset = {
@@ -169,6 +174,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
     ...(unset.has("error") ? { error: "" as const } : {}),
     ...(unset.has("awaitingCallback") ? { awaiting_callback: "" as const } : {}),
     ...(unset.has("nextRetryAt") ? { next_retry_at: "" as const } : {}),
+    ...(unset.has("overdueAt") ? { overdue_at: "" as const } : {}),
     ...(finished ? {} : { finished_at: "" as const })
   }
   // An empty `$unset` is refused by MongoDB before 5.0, so it is left out rather than sent empty.
@@ -238,14 +244,33 @@ export const config: Config.Config<Options> = Config.all({
 export const finishedTtlIndexName = "finished_at_1"
 
 /**
+ * The sweeper's query: the jobs overdue before a time, most overdue first. Only unfinished jobs
+ * have `overdue_at`, and {@link overdueIndex} serves it.
+ *
+ * @category listing
+ */
+export const overdueQuery = (query: JobStore.OverdueQuery) => ({
+  filter: { overdue_at: { $lt: query.before } } satisfies Filter<JobDocument>,
+  sort: { overdue_at: 1 } as const
+})
+
+/**
+ * The overdue index: sparse, since finished jobs (most of the collection) have no `overdue_at`.
+ *
+ * @category constants
+ */
+export const overdueIndex = { key: { overdue_at: 1 }, name: "overdue_at_1", sparse: true } as const
+
+/**
  * The indexes made at start-up (the TTL index is handled apart, see {@link make}): status by age for
- * the sweepers and the job list, vendor by status for per-vendor counts, owner by status for a key's
- * job list.
+ * the job list, the sweeper's {@link overdueIndex}, vendor by status for per-vendor counts, owner by
+ * status for a key's job list.
  *
  * @category constants
  */
 export const indexes = [
   { key: { status: 1, updated_at: 1 }, name: "status_1_updated_at_1" },
+  overdueIndex,
   { key: { vendor: 1, status: 1 }, name: "vendor_1_status_1" },
   { key: { owner: 1, status: 1, updated_at: -1 }, name: "owner_1_status_1_updated_at_-1" }
 ] as const
@@ -446,19 +471,16 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
       return raw === null ? Option.none() : Option.some(yield* decodeStored(transition.id, raw))
     }),
     ping,
-    listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
+    listOverdue: Effect.fnUntraced(function* (query: JobStore.OverdueQuery) {
       // MongoDB reads a limit of 0 as "no limit" and a negative one as "one batch".
       if (query.limit <= 0) return []
+      const { filter, sort } = overdueQuery(query)
       const raws = yield* Effect.tryPromise({
-        try: () =>
-          collection
-            .find({ status: query.status, updated_at: { $lt: query.updatedBefore } })
-            .sort({ updated_at: 1 })
-            .limit(query.limit)
-            .toArray(),
-        catch: unavailable(`listing ${query.status} jobs`)
+        try: () => collection.find(filter).sort(sort).limit(Math.floor(query.limit)).toArray(),
+        catch: unavailable("listing overdue jobs")
       })
-      return yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
+      const jobs = yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
+      return jobs.filter((job) => JobStore.isOverdue(job, query.before))
     }),
     list: Effect.fnUntraced(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))

@@ -132,32 +132,26 @@ describeMongo(title, () => {
       })
     )
 
-    withStore.effect("listStale: jobs in a status untouched since a time, oldest first, up to the limit", () =>
+    withStore.effect("listOverdue is served by the overdue index, never by a collection scan", () =>
       Effect.gen(function* () {
         const store = yield* MongoJobStore.MongoJobStore
-        // A vendor of its own keeps the other tests' jobs out of the answer.
-        const now = Date.now()
-        const old = [3, 2, 1].map(
-          (hours) => new Job.Job({ ...pendingAt(new Date(now - hours * 3_600_000)), vendor: "stale-test" })
+        const indexes = yield* indexesOf(store)
+        assert.deepStrictEqual(indexes.get(MongoJobStore.overdueIndex.name)?.["key"], { overdue_at: 1 })
+        // Enough finished and unfinished jobs that a collection scan would be a plan worth trying.
+        const jobs = Array.from({ length: 200 }, (_, i) => pendingAt(new Date(Date.now() - i * 60_000)))
+        yield* store.createMany(jobs)
+        yield* Effect.forEach(jobs.slice(0, 100), (job) =>
+          store.transition({ id: job.id, from: "pending", to: "failed" })
         )
-        const fresh = new Job.Job({ ...pendingAt(new Date(now)), vendor: "stale-test" })
-        yield* Effect.forEach([...old, fresh], store.create)
-        const stale = yield* store.listStale({
-          status: "pending",
-          updatedBefore: new Date(now - 1_800_000),
-          limit: 1_000
-        })
-        const ours = stale.filter((job) => job.vendor === "stale-test")
-        assert.deepStrictEqual(
-          ours.map((job) => job.id),
-          old.map((job) => job.id)
+        const { filter, sort } = MongoJobStore.overdueQuery({ before: new Date(), limit: 50 })
+        const plan = yield* Effect.tryPromise(() =>
+          store.collection.find(filter).sort(sort).limit(50).explain("queryPlanner")
         )
-        const limited = yield* store.listStale({
-          status: "pending",
-          updatedBefore: new Date(now - 1_800_000),
-          limit: 1
-        })
-        assert.strictEqual(limited.length, 1)
+        const winning = JSON.stringify(plan["queryPlanner"]?.["winningPlan"] ?? plan)
+        assert.include(winning, "IXSCAN", winning)
+        assert.include(winning, MongoJobStore.overdueIndex.name, winning)
+        assert.notInclude(winning, "COLLSCAN", winning)
+        assert.notInclude(winning, '"SORT"', `an in-memory sort: ${winning}`)
       })
     )
   })

@@ -126,13 +126,14 @@ describe("MongoJobStore transitions", () => {
     })
   })
 
-  it("a result with $ and dotted keys goes in as JSON text; finishing sets finished_at and sends no empty $unset", () => {
+  it("a result with $ and dotted keys goes in as JSON text; finishing sets finished_at and drops overdue_at", () => {
     const update = MongoJobStore.transitionUpdate(
       { id: Job.makeJobId(), from: "processing", to: "complete", set: { result: tricky } },
       later
     )
     assert.deepStrictEqual(update, {
       $set: { status: "complete", updated_at: later, result_json: JSON.stringify(tricky), finished_at: later },
+      $unset: { overdue_at: "" },
       $inc: { version: 1 }
     })
     assert.deepStrictEqual(restrictedKeys(update.$set), [])
@@ -160,6 +161,11 @@ describe("MongoJobStore transitions", () => {
   // must give the same job.
   const cases: ReadonlyArray<readonly [string, Job.Job, Omit<JobStore.Transition, "id">]> = [
     ["start", pending(tricky), { from: "pending", to: "processing", set: { attempts: 1 } }],
+    [
+      "lease a claimed job",
+      pending(),
+      { from: "pending", to: "processing", set: { attempts: 1, overdueAt: "2030-01-01T00:00:00.000Z" } }
+    ],
     [
       "await a callback",
       new Job.Job({ ...pending(), status: "processing", attempts: 1, version: 1 }),

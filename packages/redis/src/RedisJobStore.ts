@@ -8,20 +8,24 @@
  *   (so `HINCRBY` can count versions); `payload`, `result`, `error` and `awaitingCallback` as JSON
  *   text, so a payload may use any key (`$where`, `a.b`) and a `null` result stays `null`.
  * - `p` + `jobs:<status>`: a sorted set per status of the ids of the jobs in it, scored by
- *   `updatedAt` in ms, for `listStale`.
+ *   `updatedAt` in ms, for `list`.
+ * - `p` + `overdue`: the overdue index, a sorted set of the ids of the unfinished jobs that have an
+ *   `overdueAt`, scored by it in ms, for `listOverdue`.
  *
  * How the operations map onto Redis (round trips in brackets):
- * - `create` and `createMany` [1]: one script for all the jobs (per job `EXISTS`, then `ZADD` +
- *   `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
+ * - `create` and `createMany` [1]: one script for all the jobs (per job `EXISTS`, then the `ZADD`s
+ *   and `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
  * - `get` [1]: `HGETALL`.
  * - `getMany` [1, none for no ids]: one script, an `HGETALL` per id; one id is read as `get` reads it.
  * - `transition` [1]: refused with `InvalidTransition` before any I/O when {@link JobStore.isAllowed}
  *   says no; otherwise one script that is the compare-and-set: status (and version, when given)
- *   checked, fields set and unset, version + 1, id moved between the status sets, the new hash
- *   returned. Same semantics as {@link JobStore.applyTransition}; "now" is the caller's `Clock`.
- * - `listStale` [2]: `ZRANGEBYSCORE` on the status's set, then the hashes with `HGETALL`s sent
- *   back to back on the one connection (pipelined, one wait). Ids whose hash has expired, or whose
- *   job moved on between the two reads, are left out, so a call may return fewer than `limit`.
+ *   checked, fields set and unset, version + 1, id moved between the status sets and its overdue
+ *   score kept in step, the new hash returned. Same semantics as {@link JobStore.applyTransition};
+ *   "now" is the caller's `Clock`.
+ * - `listOverdue` [2]: `ZRANGEBYSCORE` on the overdue index, then the hashes with `HGETALL`s sent
+ *   back to back on the one connection (pipelined, one wait). Jobs that moved on between the two
+ *   reads are left out, so a call may return fewer than `limit`; an id whose hash is gone is
+ *   removed from the index, so it cannot hold the head of it.
  *
  * Every read is decoded with the job schema: a hash of the wrong shape (written by hand, or by a
  * different version) fails with a typed {@link JobStore.JobStoreError} of reason `Unavailable`
@@ -32,10 +36,9 @@
  *
  * Expiry of finished jobs (`finishedTtl`, `REDIS_JOB_TTL`; off by default): a transition into
  * `complete` or `failed` sets the hash's TTL, and one out of `failed` (an operator's retry) removes
- * it again. The id stays in the finished status's set, so `listStale` works for every status;
- * each transition into a finished status trims that set's members older than the TTL, whose hashes
- * are gone by then. So for finished statuses `listStale` only sees jobs that still exist (it skips
- * the few members not yet trimmed). Give every process the same `REDIS_JOB_TTL`: a job that
+ * it again. The id stays in the finished status's set, so `list` works for every status; each
+ * transition into a finished status trims that set's members older than the TTL, whose hashes
+ * are gone by then (`list` skips the few members not yet trimmed). Give every process the same `REDIS_JOB_TTL`: a job that
  * finished without a TTL keeps its hash but can be trimmed from the set by a process with one.
  * A job created already finished gets no TTL (nothing here creates one).
  *
@@ -78,7 +81,8 @@ export interface Options {
  */
 export const keys = (prefix: string) => ({
   job: (id: string): string => `${prefix}job:${id}`,
-  status: (status: Job.JobStatus): string => `${prefix}jobs:${status}`
+  status: (status: Job.JobStatus): string => `${prefix}jobs:${status}`,
+  overdue: `${prefix}overdue`
 })
 
 /** The optional fields as stored, for a new job and for a transition's patch alike. */
@@ -89,7 +93,8 @@ const optionalFields = (fields: Pick<JobStore.Patch, JobStore.OptionalField>): A
     ? []
     : ["error", JSON.stringify({ reason: fields.error.reason, message: fields.error.message })]),
   ...(fields.awaitingCallback === undefined ? [] : ["awaitingCallback", JSON.stringify(fields.awaitingCallback)]),
-  ...(fields.nextRetryAt === undefined ? [] : ["nextRetryAt", fields.nextRetryAt])
+  ...(fields.nextRetryAt === undefined ? [] : ["nextRetryAt", fields.nextRetryAt]),
+  ...(fields.overdueAt === undefined ? [] : ["overdueAt", fields.overdueAt])
 ]
 
 /**
@@ -133,15 +138,19 @@ export const patchFields = (patch: JobStore.Patch): Array<string> => [
   ...optionalFields(patch)
 ]
 
+/** A job's score in the overdue index, as the scripts take it: "" when it has no `overdueAt`. */
+const overdueScore = (overdueAt: string | undefined): string | number =>
+  overdueAt === undefined ? "" : Date.parse(overdueAt)
+
 const createScript = Redis.script(
   (key: ReturnType<typeof keys>, jobs: ReadonlyArray<Job.Job>) => [
-    ...jobs.flatMap((job) => [key.job(job.id), key.status(job.status)]),
+    ...jobs.flatMap((job) => [key.job(job.id), key.status(job.status), key.overdue]),
     ...jobs.flatMap((job) => {
       const fields = toHash(job)
-      return [job.id, Date.parse(job.updatedAt), fields.length / 2, ...fields]
+      return [job.id, Date.parse(job.updatedAt), overdueScore(job.overdueAt), fields.length / 2, ...fields]
     })
   ],
-  { numberOfKeys: (_key, jobs) => 2 * jobs.length, lua: Lua.load("jobCreate") }
+  { numberOfKeys: (_key, jobs) => 3 * jobs.length, lua: Lua.load("jobCreate") }
 ).withReturnType<ReadonlyArray<Job.JobId>>()
 
 const getManyScript = Redis.script(
@@ -149,9 +158,9 @@ const getManyScript = Redis.script(
   { numberOfKeys: (_key, ids) => ids.length, lua: Lua.load("jobGetMany") }
 ).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
 
-/** One transition as `jobTransitions` takes it: its three keys, then its arguments. */
+/** One transition as `jobTransitions` takes it: its four keys, then its arguments. */
 interface ScriptTransition {
-  readonly keys: readonly [job: string, fromSet: string, toSet: string]
+  readonly keys: readonly [job: string, fromSet: string, toSet: string, overdue: string]
   readonly args: ReadonlyArray<string | number>
 }
 
@@ -160,7 +169,7 @@ const transitionsScript = Redis.script(
     ...transitions.flatMap((transition) => transition.keys),
     ...transitions.flatMap((transition) => [transition.args.length, ...transition.args])
   ],
-  { numberOfKeys: (transitions) => 3 * transitions.length, lua: Lua.load("jobTransitions") }
+  { numberOfKeys: (transitions) => 4 * transitions.length, lua: Lua.load("jobTransitions") }
 ).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
 
 // A transition's request, batched with the others made in the same turn (see `transition`).
@@ -181,7 +190,7 @@ const decodeJob = Schema.decodeUnknownResult(Job.Job)
 
 // The optional fields, as `toHash` stores them.
 const jsonFields = ["result", "error", "awaitingCallback"] as const
-const textFields = ["nextRetryAt", "owner", "traceparent"] as const
+const textFields = ["nextRetryAt", "overdueAt", "owner", "traceparent"] as const
 
 /**
  * Reads a job back from its hash, flat as `HGETALL` gives it and as {@link toHash} wrote it: the
@@ -322,8 +331,9 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const nowMillis = yield* Clock.currentTimeMillis
       const set = patchFields(transition.set ?? {})
+      const unset = JobStore.unsetFields(transition)
       const script: ScriptTransition = {
-        keys: [key.job(transition.id), key.status(transition.from), key.status(transition.to)],
+        keys: [key.job(transition.id), key.status(transition.from), key.status(transition.to), key.overdue],
         args: [
           transition.id,
           transition.from,
@@ -333,25 +343,25 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
           nowMillis,
           Job.isFinished(transition.to) ? finishedTtlMillis : 0,
           Job.isFinished(transition.from) && !Job.isFinished(transition.to) ? "1" : "0",
+          unset.has("overdueAt") ? "-" : overdueScore(transition.set?.overdueAt),
           set.length / 2,
           ...set,
-          ...new Set(transition.unset)
+          ...unset
         ]
       }
       return yield* Effect.request(TransitionRequest({ transition, script }), transitions)
     }),
-    listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
+    listOverdue: Effect.fnUntraced(function* (query: JobStore.OverdueQuery) {
       const limit = Math.floor(query.limit)
       // ZRANGEBYSCORE reads a negative count as "no limit".
       if (!(limit > 0)) return []
-      const before = query.updatedBefore.getTime()
-      const what = `listing ${query.status} jobs`
+      const what = "listing overdue jobs"
       const ids = yield* redis
         .send<ReadonlyArray<string>>(
           "ZRANGEBYSCORE",
-          key.status(query.status),
+          key.overdue,
           "-inf",
-          `(${before}`,
+          `(${query.before.getTime()}`,
           "LIMIT",
           "0",
           String(limit)
@@ -364,11 +374,15 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
           redis.send<ReadonlyArray<string>>("HGETALL", key.job(id)).pipe(Effect.map((flat) => [id, flat] as const)),
         { concurrency: "unbounded" }
       ).pipe(Effect.mapError(unavailable(what)))
+      const gone = hashes.filter(([, flat]) => flat.length === 0).map(([id]) => id)
+      if (gone.length > 0) {
+        yield* redis.send("ZREM", key.overdue, ...gone).pipe(Effect.mapError(unavailable(what)))
+      }
       const jobs = yield* Effect.forEach(
         hashes.filter(([, flat]) => flat.length > 0),
         ([id, flat]) => decode(id, flat)
       )
-      return jobs.filter((job) => job.status === query.status && Date.parse(job.updatedAt) < before)
+      return jobs.filter((job) => JobStore.isOverdue(job, query.before))
     }),
     list: Effect.fnUntraced(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))
