@@ -10,10 +10,11 @@
  * refused or mangled. A string is stored and returned byte for byte, whatever its keys; the cost is
  * that payloads can't be queried by field, which nothing here needs.
  *
- * Timestamps are BSON Dates (`created_at`, `updated_at`, `overdue_at` while an unfinished job has one,
- * and `finished_at` while a job is complete or failed), so range queries and a TTL index work; they read back as the job's ISO strings (in
- * `toISOString` form, to the millisecond, which is how `Job.makePending` writes them). Every read is
- * decoded with the job schema, so a document of the wrong shape is a typed error, not a crash.
+ * Timestamps are BSON Dates (`created_at`, `updated_at`, `overdue_at` while an unfinished job has
+ * one, and `finished_at` while a job is complete or failed), so range queries and a TTL index work;
+ * they read back as the job's ISO strings (in `toISOString` form, to the millisecond, which is how
+ * `Job.makePending` writes them). Every read is decoded with the job schema, so a document of the
+ * wrong shape is a typed error, not a crash.
  *
  * Offers {@link layer} (explicit options) and {@link layerConfig} (`MONGODB_URI`, `MONGODB_DB`,
  * `MONGODB_COLLECTION`, `MONGODB_FINISHED_TTL`, `MONGODB_SERVER_SELECTION_TIMEOUT`). Both provide the
@@ -473,10 +474,11 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
     ping,
     listOverdue: Effect.fnUntraced(function* (query: JobStore.OverdueQuery) {
       // MongoDB reads a limit of 0 as "no limit" and a negative one as "one batch".
-      if (query.limit <= 0) return []
+      const limit = Math.floor(query.limit)
+      if (!(limit > 0)) return []
       const { filter, sort } = overdueQuery(query)
       const raws = yield* Effect.tryPromise({
-        try: () => collection.find(filter).sort(sort).limit(Math.floor(query.limit)).toArray(),
+        try: () => collection.find(filter).sort(sort).limit(limit).toArray(),
         catch: unavailable("listing overdue jobs")
       })
       const jobs = yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))

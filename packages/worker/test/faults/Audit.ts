@@ -1,8 +1,10 @@
 /**
  * What every fault scenario checks once its jobs are in, and the figures it reports: every accepted
  * job finished (complete, or failed with a reason), none lost, none completed twice (its version,
- * `updated_at`, result and error are the same a quiet while after it was first seen finished), the
- * vendor's rate limit held (the worst one-second window of its arrivals), and how far apart a job's
+ * `updated_at`, result and error are the same a quiet while after it was first seen finished), no
+ * job called more often than its attempts allow (counted at the mock vendor, which is what a vendor
+ * bills), every dead letter matching a failed job and every failed job dead-lettered, the vendor's
+ * rate limit held (the worst one-second window of its arrivals), and how far apart a job's
  * repeated calls came (backoff, `Retry-After`).
  */
 import { assert } from "@effect/vitest"
@@ -125,6 +127,12 @@ export interface Outcome {
   readonly failed: Readonly<Record<string, number>>
   /** Jobs whose stored outcome changed after they were first seen finished. */
   readonly duplicates: number
+  /** Vendor calls, counted at the mock vendors. */
+  readonly calls: number
+  /** Calls beyond a job's attempts, summed over the jobs: calls a second live attempt made. */
+  readonly duplicateCalls: number
+  /** The dead letters of the scenario's vendors. */
+  readonly deadLetters: number
   /** Accepted jobs that never finished or are gone. */
   readonly lost: number
   /** The jobs as last read. */
@@ -169,11 +177,16 @@ export const settle = (
     }
     const byTime = (a: { readonly at: number }, b: { readonly at: number }) => a.at - b.at
     const [sync, async, calls] = yield* records(stack)
+    const duplicateCalls = auditCalls(jobs, [...sync, ...async])
+    const deadLetters = yield* auditDeadLetters(stack, jobs)
     const outcome: Outcome = {
       accepted: ids.length,
       complete: all.filter((job) => job.status === "complete").length,
       failed,
       duplicates: changed.length,
+      calls: sync.length + async.length,
+      duplicateCalls,
+      deadLetters,
       lost,
       jobs,
       sync: [...sync].sort(byTime),
@@ -194,6 +207,46 @@ export const settle = (
     assert.notProperty(failed, "(none)", "every failed job says why")
     assert.strictEqual(ids.length, new Set(ids).size, "one job per request")
     return outcome
+  })
+
+/**
+ * Asserts that no job was called (as the vendors recorded it) more often than its attempts: each
+ * attempt makes at most one call, so a job called more often had two live attempts at once. Returns
+ * the calls beyond attempts, summed over the jobs (0 when the assertion holds).
+ */
+export const auditCalls = (jobs: ReadonlyMap<string, Stack.JobView>, arrived: ReadonlyArray<Stack.Arrival>) => {
+  const over = [...byJob(arrived)].flatMap(([id, calls]) => {
+    const attempts = jobs.get(id)?.attempts ?? 0
+    return calls.length > attempts ? [`${id}: ${calls.length} calls, ${attempts} attempts`] : []
+  })
+  assert.deepStrictEqual(over, [], "jobs called more often than their attempts")
+  return over.length
+}
+
+/**
+ * Asserts that the dead letters of the stack's vendors name failed jobs, each once, and that every
+ * failed job has its dead letter (so the dead-letter views and counts miss none). Returns how many
+ * there are.
+ */
+export const auditDeadLetters = (stack: Stack.Stack, jobs: ReadonlyMap<string, Stack.JobView>) =>
+  Effect.gen(function* () {
+    const letters = (yield* Effect.forEach(stack.vendors, (vendor) =>
+      Stack.deadLetters(stack.redisUrl, stack.prefix, vendor)
+    )).flat()
+    const named = letters.map((letter) => letter.jobId)
+    assert.deepStrictEqual(
+      letters.filter((letter) => jobs.get(letter.jobId)?.status !== "failed"),
+      [],
+      "dead letters of jobs that did not fail"
+    )
+    assert.strictEqual(new Set(named).size, named.length, "each job dead-lettered once")
+    const failed = [...jobs].filter(([, job]) => job.status === "failed").map(([id]) => id)
+    assert.deepStrictEqual(
+      failed.filter((id) => !named.includes(id)),
+      [],
+      "failed jobs without their dead letter"
+    )
+    return letters.length
   })
 
 /** A job's arrivals at a vendor, oldest first, by job id. */
@@ -243,5 +296,6 @@ export const failures = (failed: Readonly<Record<string, number>>) => {
 export const report = (scenario: string, outcome: Outcome, notes: string) =>
   Effect.log(
     `| ${scenario} | ${outcome.accepted} | ${outcome.complete} | ${failures(outcome.failed)} | ` +
-      `${outcome.duplicates} | ${outcome.lost} | ${notes} |`
+      `${outcome.duplicates} | ${outcome.lost} | ${outcome.calls} | ${outcome.duplicateCalls} | ` +
+      `${outcome.deadLetters} | ${notes} |`
   )
