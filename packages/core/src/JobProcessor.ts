@@ -266,26 +266,29 @@ export const make = (options: Options) =>
       then: (job: Job) => Effect.Effect<A, E, R>
     ) => (Option.isSome(written) ? Effect.asVoid(then(written.value)) : queue.ack(attempt.delivery))
 
-    const fail = (attempt: Attempt, error: VendorError) =>
-      Effect.gen(function* () {
-        const { job, delivery } = attempt
-        const failed = yield* store.transition({
-          id: job.id,
-          from: "processing",
-          to: "failed",
-          expectedVersion: job.version,
-          set: { error: { reason: error.reason, message: error.message } },
-          unset: ["awaitingCallback", "nextRetryAt"]
-        })
-        yield* whenWon(attempt, failed, () =>
-          Effect.gen(function* () {
-            yield* queue.deadLetter(delivery, `${error.reason}: ${error.message}`)
-            yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
-            yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
-            yield* stats.recordFailed(job.vendor, error.reason)
-          })
-        )
+    // Fails a job (a compare-and-set at the version it was read or last written at) and, if that
+    // won, dead-letters it and counts the failure. The delivery it came in, if any, is let go.
+    const failJob = Effect.fnUntraced(function* (options: {
+      readonly job: Job
+      readonly error: { readonly reason: string; readonly message: string }
+      readonly delivery?: Delivery | undefined
+    }) {
+      const { job, error, delivery } = options
+      const failed = yield* store.transition({
+        id: job.id,
+        from: job.status,
+        to: "failed",
+        expectedVersion: job.version,
+        set: { error: { reason: error.reason, message: error.message } },
+        unset: ["awaitingCallback", "nextRetryAt"]
       })
+      if (Option.isNone(failed)) return delivery === undefined ? undefined : yield* queue.ack(delivery)
+      yield* queue.deadLetter(delivery ?? { vendor: job.vendor, jobId: job.id }, `${error.reason}: ${error.message}`)
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
+      yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
+      yield* stats.recordFailed(job.vendor, error.reason)
+      yield* Effect.logWarning(`job failed: ${error.reason}: ${error.message}`)
+    })
 
     // Moves the attempt's job back to pending, to be delivered again at `due`.
     const backToPending = (job: Job, due: number, set: Patch) =>
@@ -302,7 +305,7 @@ export const make = (options: Options) =>
     const retryOrFail = (attempt: Attempt, error: VendorError) =>
       Effect.gen(function* () {
         const { job, vendor, delivery } = attempt
-        if (!error.isRetryable || job.attempts >= maxAttemptsOf(vendor)) return yield* fail(attempt, error)
+        if (!error.isRetryable || job.attempts >= maxAttemptsOf(vendor)) return yield* failJob({ job, error, delivery })
         const delay = error.retryAfterMillis ?? (yield* backoff(job.attempts))
         const due = (yield* Clock.currentTimeMillis) + delay
         const parked = yield* backToPending(job, due, {
@@ -440,28 +443,6 @@ export const make = (options: Options) =>
         unset: ["nextRetryAt"]
       })
 
-    // Gives a job up without running it: failed with `reason`, and dead-lettered, if this delivery
-    // won the compare-and-set; else the delivery is just let go.
-    const giveUp = Effect.fnUntraced(function* (
-      delivery: Delivery,
-      job: Job,
-      error: { readonly reason: string; readonly message: string }
-    ) {
-      const failed = yield* store.transition({
-        id: job.id,
-        from: job.status,
-        to: "failed",
-        expectedVersion: job.version,
-        set: { error },
-        unset: ["awaitingCallback", "nextRetryAt"]
-      })
-      if (Option.isNone(failed)) return yield* queue.ack(delivery)
-      yield* queue.deadLetter(delivery, `${error.reason}: ${error.message}`)
-      yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
-      yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
-      yield* Effect.logWarning(`job failed: ${error.message}`)
-    })
-
     // The reads of deliveries started together (the consumer starts a take's deliveries in one
     // turn) go to the store as one `getMany`: Effect's request batching collects them.
     const reads = RequestResolver.make<ReadJob>((entries) =>
@@ -493,25 +474,31 @@ export const make = (options: Options) =>
       // claim it): the job is given up on, never run again.
       if (delivery.exhausted === true) {
         const times = delivery.deliveryCount - 1
-        return yield* giveUp({ ...delivery, deliveryCount: times }, job, {
-          reason: "DeliveryLimit",
-          message: `handed to workers ${times} times without an outcome`
+        return yield* failJob({
+          job,
+          error: { reason: "DeliveryLimit", message: `handed to workers ${times} times without an outcome` },
+          delivery: { ...delivery, deliveryCount: times }
         })
       }
       const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
       if (Option.isNone(vendor)) {
-        return yield* giveUp(delivery, job, {
-          reason: "UnknownVendor",
-          message: `vendor ${job.vendor} is not loaded in this worker`
+        return yield* failJob({
+          job,
+          error: { reason: "UnknownVendor", message: `vendor ${job.vendor} is not loaded in this worker` },
+          delivery
         })
       }
       // Every attempt of this run began a call and none ended with an outcome (their workers died
       // mid-call): the limit counts calls per job, however many queue entries led to them.
       const limit = maxAttemptsOf(vendor.value)
       if (job.attempts >= limit) {
-        return yield* giveUp(delivery, job, {
-          reason: "DeliveryLimit",
-          message: `called ${job.attempts} times (its attempt limit) without an outcome`
+        return yield* failJob({
+          job,
+          error: {
+            reason: "DeliveryLimit",
+            message: `called ${job.attempts} times (its attempt limit) without an outcome`
+          },
+          delivery
         })
       }
       const claimed = yield* claim(job, now)
@@ -531,24 +518,6 @@ export const make = (options: Options) =>
     const timedOut = (vendor: Vendor) => ({
       reason: "callback_timeout",
       message: `no callback from ${vendor.name} within ${Duration.format(vendor.callbackDeadline ?? defaultCallbackDeadline)}`
-    })
-
-    // Fails an overdue async job with `callback_timeout`, and dead-letters it, if this sweep won.
-    const timeOut = Effect.fnUntraced(function* (job: Job, vendor: Vendor) {
-      const error = timedOut(vendor)
-      const failed = yield* store.transition({
-        id: job.id,
-        from: "processing",
-        to: "failed",
-        expectedVersion: job.version,
-        set: { error },
-        unset: ["awaitingCallback"]
-      })
-      if (Option.isNone(failed)) return
-      yield* queue.deadLetter({ vendor: job.vendor, jobId: job.id }, `${error.reason}: ${error.message}`)
-      yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
-      yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
-      yield* stats.recordFailed(job.vendor, error.reason)
     })
 
     const expire = Effect.fnUntraced(function* (job: Job) {
@@ -580,7 +549,7 @@ export const make = (options: Options) =>
         }
       }
       if (vendor.value.onCallbackTimeout === "fail" || job.attempts >= maxAttemptsOf(vendor.value)) {
-        return yield* timeOut(job, vendor.value)
+        return yield* failJob({ job, error: timedOut(vendor.value) })
       }
       const now = yield* Clock.currentTimeMillis
       const resubmitted = yield* store.transition({

@@ -57,6 +57,18 @@ export const submitMany = (
     return submitted.map((r) => r.body.request_id ?? "")
   })
 
+/** Waits (at most `within`) until the sync vendor has answered at least `n` calls, reading its record every `every`. */
+export const answered = (
+  stack: Stack.Stack,
+  n: number,
+  within: Duration.Input = "60 seconds",
+  every: Duration.Input = "50 millis"
+) =>
+  Stack.arrivals(stack.sync).pipe(
+    Effect.repeat({ schedule: Schedule.spaced(every), until: (all) => all.length >= n }),
+    Effect.timeoutOrElse({ duration: within, orElse: () => Effect.die(new Error(`fewer than ${n} calls`)) })
+  )
+
 // The vendors' records, empty for a vendor the stack does not run.
 const records = (stack: Stack.Stack) =>
   Effect.all([

@@ -12,13 +12,6 @@ import * as Audit from "./Audit.ts"
 
 const limit = Audit.vendorLimit
 
-// Waits until the sync vendor has answered at least `n` calls.
-const answered = (stack: Stack.Stack, n: number) =>
-  Stack.arrivals(stack.sync).pipe(
-    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= n }),
-    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`fewer than ${n} calls`)) })
-  )
-
 // Sends `signal` and returns the exit code and how long the process took to exit.
 const stopTimed = (process: { readonly stop: Stack.Stack["server"]["stop"] }, signal: NodeJS.Signals) =>
   Effect.gen(function* () {
@@ -46,7 +39,7 @@ describe("crashes and restarts", () => {
         const started = Date.now()
         const ids = yield* Audit.submitMany(stack, 30, "sync")
         // Calls are in flight on both workers once a few have been answered.
-        yield* answered(stack, 4)
+        yield* Audit.answered(stack, 4)
         assert.strictEqual(yield* stack.workers[0]!.stop("SIGKILL"), null)
         const outcome = yield* Audit.settle(stack, ids, "60 seconds")
         const seconds = (Date.now() - started) / 1000
@@ -83,7 +76,7 @@ describe("crashes and restarts", () => {
       })
       const started = Date.now()
       const ids = yield* Audit.submitMany(stack, 40, (i) => (i % 2 === 0 ? "sync" : "async"))
-      yield* answered(stack, 5)
+      yield* Audit.answered(stack, 5)
       yield* redis.kill
       // The outage itself: Redis stays down this long whatever the stack does meanwhile.
       yield* Effect.sleep("3 seconds")
@@ -161,7 +154,7 @@ describe("crashes and restarts", () => {
       })
       const started = Date.now()
       const before = yield* Audit.submitMany(stack, 10, "sync")
-      yield* answered(stack, 10)
+      yield* Audit.answered(stack, 10)
       // The stream's last id set to the largest there is: every XADD fails ("the stream has
       // exhausted the last possible ID") while every read (the backlog's depth, the workers' takes)
       // still works, so the record is stored and only the queue write after it fails.
@@ -211,7 +204,7 @@ describe("crashes and restarts", () => {
       const started = Date.now()
       const ids = yield* Audit.submitMany(stack, 150, "sync")
       // Both workers hold 30 deliveries each, most of them waiting for a rate-limit slot.
-      yield* answered(stack, 20)
+      yield* Audit.answered(stack, 20)
       const stopped = yield* stopTimed(stack.workers[0]!, "SIGTERM")
       yield* stack.startWorker()
       const outcome = yield* Audit.settle(stack, ids, "90 seconds")
