@@ -39,7 +39,7 @@ import { completeJob } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
 import { type Job, type JobId, pendingAfterConfig, pendingOverdueAt } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
-import { JobStore, type JobStoreError, type Patch } from "./JobStore.ts"
+import { JobStore, JobStoreError, type Patch } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as Stats from "./Stats.ts"
@@ -212,6 +212,18 @@ export const make = (options: Options) =>
     })
     const maxAttemptsOf = (vendor: Vendor) => vendor.maxAttempts ?? defaultMaxAttempts
 
+    // A write after the call, tried again while the store is away, for as long as a lease lasts:
+    // a call whose outcome a store blip threw away would be made again by whoever takes the job
+    // over. The compare-and-set keeps a late write from undoing such a takeover.
+    const outcomeRetry = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("1 second")]).pipe(
+      Schedule.upTo({ duration: Duration.millis(leaseMillis) })
+    )
+    const persisted = <A, E, R>(write: Effect.Effect<A, E, R>) =>
+      Effect.retry(write, {
+        schedule: outcomeRetry,
+        while: (error) => error instanceof JobStoreError && error.isRetryable
+      })
+
     // Extends the attempt's lease by a compare-and-set at its version, which fails (fencing the
     // attempt) once another attempt has taken the job or it finished. Uninterruptible, so stopping
     // the renewals waits for one in flight and the attempt's next write names the version it left.
@@ -274,14 +286,16 @@ export const make = (options: Options) =>
       readonly delivery?: Delivery | undefined
     }) {
       const { job, error, delivery } = options
-      const failed = yield* store.transition({
-        id: job.id,
-        from: job.status,
-        to: "failed",
-        expectedVersion: job.version,
-        set: { error: { reason: error.reason, message: error.message } },
-        unset: ["awaitingCallback", "nextRetryAt"]
-      })
+      const failed = yield* persisted(
+        store.transition({
+          id: job.id,
+          from: job.status,
+          to: "failed",
+          expectedVersion: job.version,
+          set: { error: { reason: error.reason, message: error.message } },
+          unset: ["awaitingCallback", "nextRetryAt"]
+        })
+      )
       if (Option.isNone(failed)) return delivery === undefined ? undefined : yield* queue.ack(delivery)
       yield* queue.deadLetter(delivery ?? { vendor: job.vendor, jobId: job.id }, `${error.reason}: ${error.message}`)
       yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
@@ -292,13 +306,15 @@ export const make = (options: Options) =>
 
     // Moves the attempt's job back to pending, to be delivered again at `due`.
     const backToPending = (job: Job, due: number, set: Patch) =>
-      store.transition({
-        id: job.id,
-        from: "processing",
-        to: "pending",
-        expectedVersion: job.version,
-        set: { ...set, overdueAt: overdueFrom(due) }
-      })
+      persisted(
+        store.transition({
+          id: job.id,
+          from: "processing",
+          to: "pending",
+          expectedVersion: job.version,
+          set: { ...set, overdueAt: overdueFrom(due) }
+        })
+      )
 
     // A transient error with attempts left: back to pending with the error shown, due again after
     // the vendor's Retry-After or a jittered backoff.
@@ -390,18 +406,20 @@ export const make = (options: Options) =>
         // Read after the call: the lease's renewals moved the version on.
         const { job, vendor } = attempt
         if (outcome._tag === "Completed") {
-          yield* completeJob(completion, { job, vendor, data: outcome.result, expectedVersion: job.version })
+          yield* persisted(completeJob(completion, { job, vendor, data: outcome.result, expectedVersion: job.version }))
         } else {
           // The callback may have completed the job already; then the version moved and this is a no-op.
           const now = yield* Clock.currentTimeMillis
           const deadline = Duration.toMillis(vendor.callbackDeadline ?? defaultCallbackDeadline)
-          yield* store.transition({
-            id: job.id,
-            from: "processing",
-            to: "processing",
-            expectedVersion: job.version,
-            set: { awaitingCallback: true, overdueAt: new Date(now + deadline).toISOString() }
-          })
+          yield* persisted(
+            store.transition({
+              id: job.id,
+              from: "processing",
+              to: "processing",
+              expectedVersion: job.version,
+              set: { awaitingCallback: true, overdueAt: new Date(now + deadline).toISOString() }
+            })
+          )
         }
         yield* queue.ack(attempt.delivery)
       }).pipe(

@@ -354,3 +354,52 @@ describe("JobProcessor: one live attempt per job", () => {
     }).pipe(Effect.scoped)
   )
 })
+
+describe("JobProcessor: a call's outcome survives a store blip", () => {
+  it.effect("the outcome's write is tried again while the store is away, so the vendor is not called again", () =>
+    Effect.gen(function* () {
+      const state = { down: false, calls: 0 }
+      // The memory store, refusing transitions while `state.down` says so.
+      const blinking = Layer.effect(
+        JobStore.JobStore,
+        Effect.map(JobStore.JobStore, (store) =>
+          JobStore.JobStore.of({
+            ...store,
+            transition: (transition) =>
+              Effect.suspend(() =>
+                state.down
+                  ? Effect.fail(new JobStore.JobStoreError({ reason: "Unavailable", message: "connection lost" }))
+                  : store.transition(transition)
+              )
+          })
+        )
+      ).pipe(Layer.provide(JobStore.layerMemory))
+      const vendor: Vendor.Vendor = {
+        name: "blip",
+        mode: "sync",
+        concurrency: 1,
+        // The store goes away while the vendor answers.
+        call: (request) =>
+          Effect.sync(() => {
+            state.calls++
+            state.down = true
+            return { _tag: "Completed", result: request.payload } as const
+          })
+      }
+      const context = yield* Layer.build(layerEngine([vendor], {}, JobQueue.layerMemory, blinking))
+      const store = Context.get(context, JobStore.JobStore)
+      const processor = Context.get(context, JobProcessor.JobProcessor)
+      const job = Job.makePending({ vendor: "blip", payload: { n: 1 }, now: new Date(0) })
+      yield* store.create(job)
+      const running = yield* Effect.forkChild(
+        processor.process({ id: "1-0", vendor: "blip", jobId: job.id, deliveryCount: 1 })
+      )
+      yield* TestClock.adjust("3 seconds")
+      state.down = false
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(running)
+      const done = Option.getOrThrow(yield* store.get(job.id))
+      assert.deepStrictEqual([done.status, done.attempts, state.calls], ["complete", 1, 1])
+    }).pipe(Effect.scoped)
+  )
+})
