@@ -87,6 +87,26 @@ export const JsonObject = Schema.Record(Schema.String, Schema.Json)
 /** @category models */
 export type JsonObject = typeof JsonObject.Type
 
+const isoTimestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+/**
+ * A time as jobs carry it (`createdAt`, `updatedAt`): `Date.prototype.toISOString`'s form, to the
+ * millisecond, in UTC, in years 0000-9999. Its text sorts in time order, which the stores' listings
+ * rely on.
+ *
+ * @category models
+ */
+export const IsoTimestamp = Schema.String.check(
+  Schema.makeFilter(
+    (text) => {
+      const millis = isoTimestampPattern.test(text) ? Date.parse(text) : Number.NaN
+      // A pattern that matches can still name no day (February 30th): then it does not read back.
+      return Number.isFinite(millis) && new Date(millis).toISOString() === text
+    },
+    { expected: "a timestamp such as 2026-01-02T03:04:05.678Z" }
+  )
+)
+
 /**
  * Why a job failed: a machine-readable reason and a message for people.
  *
