@@ -304,6 +304,36 @@ export const make = (options: Options) =>
       })
     )
 
+    // A store that refuses a delivery's read or write for good (a result too large for it, a
+    // validator, missing privileges) would refuse it on every delivery, and each delivery would call
+    // the vendor again: the job fails with the store's reason where the store lets that be written,
+    // and the delivery goes to the dead letters either way.
+    const failRejected = Effect.fnUntraced(function* (delivery: Delivery, error: JobStoreError) {
+      const failure = { reason: "StoreRejected", message: error.message }
+      yield* Effect.logError(`job failed: the store refused it: ${error.message}`)
+      yield* store.getMany([delivery.jobId]).pipe(
+        Effect.flatMap(([found]) =>
+          found !== undefined && Option.isSome(found) && !isFinished(found.value.status)
+            ? store.transition({
+                id: found.value.id,
+                from: found.value.status,
+                to: "failed",
+                expectedVersion: found.value.version,
+                set: { error: failure },
+                unset: ["awaitingCallback", "nextRetryAt"]
+              })
+            : Effect.succeedNone
+        ),
+        Effect.catch((cause: JobStoreError) =>
+          Effect.logWarning(`the job's failure could not be stored: ${cause.message}`)
+        )
+      )
+      yield* queue.deadLetter(delivery, `${failure.reason}: ${failure.message}`)
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: delivery.vendor, reason: failure.reason })
+      yield* Metrics.count(Metrics.deadLetters, { vendor: delivery.vendor })
+      yield* stats.recordFailed(delivery.vendor, failure.reason)
+    })
+
     // One delivery, in the job's own trace (the span that submitted it, `Job.traceparent`).
     const process = (delivery: Delivery) =>
       Effect.flatMap(Effect.request(ReadJob({ id: delivery.jobId }), reads), (found) => {
@@ -315,7 +345,12 @@ export const make = (options: Options) =>
           }),
           Effect.annotateLogs(traceparent === undefined ? {} : { trace_id: traceIdOf(traceparent) })
         )
-      })
+      }).pipe(
+        Effect.catchIf(
+          (error): error is JobStoreError => error._tag === "JobStoreError" && error.reason === "Rejected",
+          (error) => failRejected(delivery, error)
+        )
+      )
 
     // The queue's delivery limit is used up (a job that crashed its workers, or was handed out
     // more often than the limit allows): the job is given up on, never run again.

@@ -11,13 +11,16 @@ import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as Job from "./Job.ts"
 
 /**
- * A store failure. `Unavailable` is worth retrying; `Duplicate` (an id that exists) and
- * `InvalidTransition` (a change {@link Job.transitions} forbids) are bugs of the caller.
+ * A store failure. `Unavailable` (the store could not be reached or did not answer in time) is
+ * worth retrying. `Rejected` is not: the store answered and refused, and would refuse the same
+ * operation again (a document too large for it, a validator, missing privileges, a record it
+ * cannot read); the engine fails the job rather than run it again. `Duplicate` (an id that exists)
+ * and `InvalidTransition` (a change {@link Job.transitions} forbids) are bugs of the caller.
  *
  * @category errors
  */
 export class JobStoreError extends Schema.TaggedError<JobStoreError>()("JobStoreError", {
-  reason: Schema.Literals(["Unavailable", "Duplicate", "InvalidTransition"]),
+  reason: Schema.Literals(["Unavailable", "Rejected", "Duplicate", "InvalidTransition"]),
   message: Schema.String
 }) {
   get isRetryable(): boolean {
