@@ -545,7 +545,7 @@ const traceIdView = (traceparent: string | undefined): { readonly trace_id?: str
  *
  * @category schemas
  */
-export const toJobView = (job: Job.Job): JobView => ({
+export const toJobView = (job: Job.JobSummary): JobView => ({
   request_id: job.id,
   status: job.status,
   vendor: job.vendor,

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Schema } from "effect"
+import { Schema, Struct } from "effect"
 
 /**
  * A job's id: a UUID v4, also handed to the vendor as its idempotency key.
@@ -174,4 +174,25 @@ export const makePending = (options: {
     createdAt: at,
     updatedAt: at
   })
+}
+
+/**
+ * A job without its payload: what the listings and the reads for the API carry. No answer shows the
+ * payload, which may be as large as a request body, so the stores leave it out of these reads.
+ *
+ * @category models
+ */
+export const JobSummary = Schema.Struct(Struct.omit(Job.fields, ["payload"]))
+
+/** @category models */
+export type JobSummary = typeof JobSummary.Type
+
+/**
+ * A job's {@link JobSummary}: every field but the payload.
+ *
+ * @category constructors
+ */
+export const summaryOf = (job: Job): JobSummary => {
+  const { payload: _, ...summary } = job
+  return summary
 }

@@ -27,7 +27,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
-import { isFinished, type Job, type JobId } from "./Job.ts"
+import { isFinished, type Job, type JobId, type JobSummary } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
@@ -90,7 +90,7 @@ export const requeueRetry = Schedule.min([Schedule.exponential("100 millis"), Sc
 )
 
 // A delivery's read of its job, batched with the reads of the deliveries started with it.
-interface ReadJob extends Request.Request<Option.Option<Job>, JobStoreError> {
+interface ReadJob extends Request.Request<Option.Option<JobSummary>, JobStoreError> {
   readonly id: JobId
 }
 const ReadJob = Request.of<ReadJob>()
@@ -284,7 +284,7 @@ export const make = (options: Options) =>
     // A new attempt: from pending (the usual case), or from processing when an earlier attempt was
     // abandoned (its worker died; its delivery was reclaimed, or the sweeper sent the job round
     // again). Bumping the version fences the abandoned attempt off. `None`: nothing to do.
-    const claim = (job: Job) =>
+    const claim = (job: JobSummary) =>
       job.status === "pending" || (job.status === "processing" && job.awaitingCallback !== true)
         ? store.transition({
             id: job.id,
@@ -354,7 +354,7 @@ export const make = (options: Options) =>
 
     // The queue's delivery limit is used up (a job that crashed its workers, or was handed out
     // more often than the limit allows): the job is given up on, never run again.
-    const giveUp = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
+    const giveUp = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<JobSummary>) {
       const job = Option.getOrUndefined(found)
       const reason = `handed to workers ${delivery.deliveryCount - 1} times without an outcome`
       if (job !== undefined && !isFinished(job.status) && job.awaitingCallback !== true) {
@@ -375,7 +375,7 @@ export const make = (options: Options) =>
       yield* Metrics.count(Metrics.deadLetters, { vendor: delivery.vendor })
     })
 
-    const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
+    const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<JobSummary>) {
       if (delivery.exhausted === true) return yield* giveUp(delivery, found)
       // Unknown, or finished, or waiting for its vendor's callback: nothing left to do here.
       const started = Option.isSome(found) ? yield* claim(found.value) : Option.none()
