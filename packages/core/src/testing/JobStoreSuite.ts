@@ -367,6 +367,15 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
                   both.map((job) => job.id),
                   oneIds
                 )
+              } else {
+                // Unfiltered (API keys off), the status's jobs of every test so far: ours among them, in order.
+                const ours = new Set([...oneIds, ...manyIds])
+                const all = yield* pageThrough({ status: "pending", limit: 500 })
+                const listedOurs = all.filter((job) => ours.has(job.id)).map((job) => job.id)
+                assert.deepStrictEqual(
+                  listedOurs,
+                  oneFirst ? [...manyIds].reverse().concat(oneIds) : [...oneIds, ...[...manyIds].reverse()]
+                )
               }
             })
           )
