@@ -37,7 +37,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
-import { type Job, type JobId, pendingAfterConfig, pendingOverdueAt } from "./Job.ts"
+import { isFinished, type Job, type JobId, type JobSummary, pendingAfterConfig, pendingOverdueAt } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, JobStoreError, type Patch } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
@@ -128,7 +128,7 @@ export const enqueuePending = Effect.fnUntraced(function* (job: Job) {
 })
 
 // A delivery's read of its job, batched with the reads of the deliveries started with it.
-interface ReadJob extends Request.Request<Option.Option<Job>, JobStoreError> {
+interface ReadJob extends Request.Request<Option.Option<JobSummary>, JobStoreError> {
   readonly id: JobId
 }
 const ReadJob = Request.of<ReadJob>()
@@ -281,7 +281,7 @@ export const make = (options: Options) =>
     // Fails a job (a compare-and-set at the version it was read or last written at) and, if that
     // won, dead-letters it and counts the failure. The delivery it came in, if any, is let go.
     const failJob = Effect.fnUntraced(function* (options: {
-      readonly job: Job
+      readonly job: JobSummary
       readonly error: { readonly reason: string; readonly message: string }
       readonly delivery?: Delivery | undefined
     }) {
@@ -444,14 +444,14 @@ export const make = (options: Options) =>
     // whose attempt stopped renewing its lease (its worker died). Not a finished job, one awaiting
     // its vendor's callback, or one whose live attempt is held elsewhere: a second attempt would
     // call the vendor again.
-    const claimable = (job: Job, now: number) =>
+    const claimable = (job: JobSummary, now: number) =>
       job.status === "pending" ||
       (job.status === "processing" &&
         job.awaitingCallback !== true &&
         (job.overdueAt === undefined || Date.parse(job.overdueAt) <= now))
 
     // A new attempt. Bumping the version fences the abandoned attempt it may take over off.
-    const claim = (job: Job, now: number) =>
+    const claim = (job: JobSummary, now: number) =>
       store.transition({
         id: job.id,
         from: job.status,
@@ -469,6 +469,36 @@ export const make = (options: Options) =>
       })
     )
 
+    // A store that refuses a delivery's read or write for good (a result too large for it, a
+    // validator, missing privileges) would refuse it on every delivery, and each delivery would call
+    // the vendor again: the job fails with the store's reason where the store lets that be written,
+    // and the delivery goes to the dead letters either way.
+    const failRejected = Effect.fnUntraced(function* (delivery: Delivery, error: JobStoreError) {
+      const failure = { reason: "StoreRejected", message: error.message }
+      yield* Effect.logError(`job failed: the store refused it: ${error.message}`)
+      yield* store.getMany([delivery.jobId]).pipe(
+        Effect.flatMap(([found]) =>
+          found !== undefined && Option.isSome(found) && !isFinished(found.value.status)
+            ? store.transition({
+                id: found.value.id,
+                from: found.value.status,
+                to: "failed",
+                expectedVersion: found.value.version,
+                set: { error: failure },
+                unset: ["awaitingCallback", "nextRetryAt"]
+              })
+            : Effect.succeedNone
+        ),
+        Effect.catch((cause: JobStoreError) =>
+          Effect.logWarning(`the job's failure could not be stored: ${cause.message}`)
+        )
+      )
+      yield* queue.deadLetter(delivery, `${failure.reason}: ${failure.message}`)
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: delivery.vendor, reason: failure.reason })
+      yield* Metrics.count(Metrics.deadLetters, { vendor: delivery.vendor })
+      yield* stats.recordFailed(delivery.vendor, failure.reason)
+    })
+
     // One delivery, in the job's own trace (the span that submitted it, `Job.traceparent`).
     const process = (delivery: Delivery) =>
       Effect.flatMap(Effect.request(ReadJob({ id: delivery.jobId }), reads), (found) => {
@@ -480,9 +510,14 @@ export const make = (options: Options) =>
           }),
           Effect.annotateLogs(traceparent === undefined ? {} : { trace_id: traceIdOf(traceparent) })
         )
-      })
+      }).pipe(
+        Effect.catchIf(
+          (error): error is JobStoreError => error._tag === "JobStoreError" && error.reason === "Rejected",
+          (error) => failRejected(delivery, error)
+        )
+      )
 
-    const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
+    const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<JobSummary>) {
       const now = yield* Clock.currentTimeMillis
       // Unknown, finished, waiting for its vendor's callback, or held by a live attempt elsewhere:
       // nothing for this delivery to do.

@@ -31,8 +31,12 @@ describe("vendorflow-worker", () => {
         ],
         [{ REDIS_URL: "not a url" }, /^vendorflow-worker: the Redis URL is not a URL/m],
         [
-          { MONGODB_URI: "mongodb://127.0.0.1:1", MONGODB_SERVER_SELECTION_TIMEOUT: "1 second" },
+          { MONGODB_URI: "mongodb://127.0.0.1:1", MONGODB_TIMEOUT: "1 second" },
           /^vendorflow-worker: MongoDB: connecting for database "vendorflow" failed/m
+        ],
+        [
+          { MONGODB_URI: "mongodb://127.0.0.1:1", MONGODB_FINISHED_TTL: "0 seconds" },
+          /^vendorflow-worker: .*MONGODB_FINISHED_TTL is 0: it must be at least 1 second, or unset$/m
         ]
       ] as const) {
         const worker = yield* ChildProcess.start(bin, env)
