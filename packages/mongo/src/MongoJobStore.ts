@@ -14,8 +14,8 @@
  * Timestamps are BSON Dates (`created_at`, `updated_at`, `overdue_at` while an unfinished job has
  * one, and `finished_at` while a job is complete or failed), so range queries and a TTL index work;
  * they read back as the job's ISO strings (in `toISOString` form, to the millisecond, which is how
- * `Job.makePending` writes them). Every read is
- * decoded with the job schema, so a document of the wrong shape is a typed error, not a crash.
+ * `Job.makePending` writes them). Every read is decoded with the job schema, so a document of the
+ * wrong shape is a typed error, not a crash.
  *
  * Holding at scale:
  * - Every query the store makes is served by an index made at start-up ({@link indexes}), named in

@@ -5,9 +5,9 @@
  * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}:
  * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
  *   `id`, `vendor`, `status`, `owner`, `traceparent`, `createdAt`, `updatedAt`, `nextRetryAt`,
- *   `overdueAt` as is; `attempts` and `version` as integers (so `HINCRBY` can count versions); `payload`,
- *   `result`, `error` and `awaitingCallback` as JSON text, so a payload may use any key (`$where`,
- *   `a.b`) and a `null` result stays `null`.
+ *   `overdueAt` as is; `attempts` and `version` as integers (so `HINCRBY` can count versions);
+ *   `payload`, `result`, `error` and `awaitingCallback` as JSON text, so a payload may use any key
+ *   (`$where`, `a.b`) and a `null` result stays `null`.
  * - `p` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
  *   `jobs:<status>:owner-vendor`: the listing indexes of a status, sorted sets read in byte order
  *   (`src/lua/jobIndexes.lua` says how): all its jobs, by vendor, by owner, by owner and vendor,
