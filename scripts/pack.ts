@@ -3,7 +3,8 @@
  * and `npm publish` alike).
  *
  * Before packing: builds the package to JS and declarations (`tsc -b`, its references first), then
- * writes the manifest that ships: the repository's, without the `@vendorflow/source` export
+ * removes what an earlier build left in `dist/src` for a source that is gone, and writes the manifest
+ * that ships: the repository's, without the `@vendorflow/source` export
  * condition (which leads the repository's own processes to `src/*.ts`; Node refuses to strip types
  * under `node_modules`), without `scripts` and `devDependencies`. It refuses to pack when an
  * `exports` target or a `bin` is not built JS (or its declarations). The repository's manifest waits
@@ -12,8 +13,8 @@
  * Usage: `scripts/node.sh <repo>/scripts/pack.ts` before, `… pack.ts --restore` after.
  */
 import { execFileSync } from "node:child_process"
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const sourceCondition = "@vendorflow/source"
@@ -33,6 +34,15 @@ const withoutSource = (exports: Exports): Exports =>
 
 const targets = (exports: Exports): Array<string> =>
   exports === null ? [] : typeof exports === "string" ? [exports] : Object.values(exports).flatMap(targets)
+
+// The built files whose source (`src/<same path>.ts`) no longer exists.
+const orphans = (dir: string): Array<string> =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return orphans(path)
+    const source = join("src", relative(join("dist", "src"), path)).replace(/(\.d)?\.(js|ts)(\.map)?$/, "")
+    return existsSync(`${source}.ts`) || existsSync(`${source}.tsx`) ? [] : [path]
+  })
 
 const fail = (message: string): never => {
   console.error(`pack: ${message}`)
@@ -56,6 +66,7 @@ if (process.argv.includes("--restore")) {
     renameSync(kept, manifest)
     fail(`${source.name}: tsc -b failed`)
   }
+  if (existsSync(join("dist", "src"))) for (const path of orphans(join("dist", "src"))) rmSync(path)
   const { scripts: _scripts, devDependencies: _devDependencies, ...shipped } = source
   const exports = source.exports === undefined ? undefined : withoutSource(source.exports)
   const published = exports === undefined ? shipped : { ...shipped, exports }
