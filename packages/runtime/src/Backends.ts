@@ -95,8 +95,13 @@ const isNotInstalled = (error: unknown, name: string): boolean =>
   error.code === "ERR_MODULE_NOT_FOUND" &&
   error.message.includes(`'${name}'`)
 
-// Imports a backend package from where this module is installed.
-const load = <A>(name: string, variable: string, imported: () => Promise<A>) =>
+/**
+ * Imports backend package `name` (with `imported`, from where this module is installed), asked
+ * for by `variable`; a package that is not installed is one line saying what to install.
+ *
+ * @category loading
+ */
+export const importBackend = <A>(name: string, variable: string, imported: () => Promise<A>) =>
   Effect.tryPromise({
     try: imported,
     catch: (error) =>
@@ -115,10 +120,10 @@ const load = <A>(name: string, variable: string, imported: () => Promise<A>) =>
  */
 export const backendFor = Effect.fnUntraced(function* (chosen: Choice) {
   const shared = chosen.redis
-    ? (yield* load("@vendorflow/redis", "REDIS_URL", () => import("@vendorflow/redis"))).RedisBackend.fromEnv
+    ? (yield* importBackend("@vendorflow/redis", "REDIS_URL", () => import("@vendorflow/redis"))).RedisBackend.fromEnv
     : Backend.memory
   if (!chosen.mongo) return shared
-  const { MongoBackend } = yield* load("@vendorflow/mongo", "MONGODB_URI", () => import("@vendorflow/mongo"))
+  const { MongoBackend } = yield* importBackend("@vendorflow/mongo", "MONGODB_URI", () => import("@vendorflow/mongo"))
   return MongoBackend.fromEnv(shared)
 })
 

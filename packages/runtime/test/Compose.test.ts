@@ -330,5 +330,4 @@ describe("Dockerfile", () => {
   it("runs the API by default", () => {
     assert.match(dockerfile, /^CMD \["node", "packages\/server\/dist\/src\/bin\.js"\]$/m)
   })
-
 })
