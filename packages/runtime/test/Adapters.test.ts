@@ -230,7 +230,7 @@ describe("Adapters.selection", () => {
   it.effect("is an error in production, which loads no mock vendor by default", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(Adapters.selection.pipe(Effect.provide(env({ NODE_ENV: "production" }))))
-      assert.strictEqual(error.reason, "Unnamed")
+      assert.strictEqual(error._tag === "AdapterError" ? error.reason : error._tag, "Unnamed")
       assert.strictEqual(
         error.message,
         `no adapter is named (VENDORFLOW_ADAPTERS, package names comma-separated, or "adapters" in vendorflow.config.json); production loads no mock vendor`
