@@ -11,8 +11,9 @@
  * 3. Type-checks the app's programs with `tsc --noEmit` (strict, NodeNext, no skipLibCheck) under
  *    TypeScript 5.9 and 7: `examples/embedded` (the Promise facade with a vendor of its own, and
  *    `Vendorflow.layer`), the example adapter's AdapterSuite, and every code block of the READMEs
- *    and docs marked `<!-- runs: <file> -->`. Runs the examples with plain `node` to completed,
- *    cleaned jobs, and the AdapterSuite with vitest.
+ *    and docs marked `<!-- runs: <file> -->` or `<!-- checks: <file> -->`. Runs the examples with
+ *    plain `node` to completed, cleaned jobs, and the test files (the AdapterSuite, the adapter
+ *    guide's) with vitest.
  * 4. Starts the installed bins from `node_modules/.bin` as a user would (both mock vendors,
  *    `vendorflow-server`, `vendorflow-worker`, on free ports, on Redis under a key prefix of its
  *    own, with the example adapter named in `VENDORFLOW_ADAPTERS`); a sync, an async and an Acme
@@ -202,12 +203,14 @@ const makeApp = (app: string, tarballs: ReadonlyArray<Tarball>) => {
 }
 
 interface Block {
+  /** `runs`: type-checked, then run with node against the stack; `checks`: type-checked (and run by vitest when a test). */
+  readonly mode: "runs" | "checks"
   readonly file: string
   readonly source: string
   readonly code: string
 }
 
-/** The code blocks of the READMEs and docs marked `<!-- runs: <file> -->`. */
+/** The code blocks of the READMEs and docs marked `<!-- runs: <file> -->` or `<!-- checks: <file> -->`. */
 const docBlocks = (): Array<Block> => {
   const documents = [
     "README.md",
@@ -217,8 +220,13 @@ const docBlocks = (): Array<Block> => {
     ...publicPackages().map((dir) => `${dir}/README.md`)
   ].filter((path) => existsSync(join(root, path)))
   return documents.flatMap((source) =>
-    [...readFileSync(join(root, source), "utf8").matchAll(/<!-- runs: (\S+) -->\n```ts\n([\s\S]*?)```/g)].map(
-      ([, file = "", code = ""]) => ({ file, source, code })
+    [...readFileSync(join(root, source), "utf8").matchAll(/<!-- (runs|checks): (\S+) -->\n```ts\n([\s\S]*?)```/g)].map(
+      ([, mode, file = "", code = ""]) => ({
+        mode: mode === "runs" ? ("runs" as const) : ("checks" as const),
+        file,
+        source,
+        code
+      })
     )
   )
 }
@@ -240,7 +248,7 @@ const tsconfig = {
     noEmit: true,
     skipLibCheck: false
   },
-  include: ["*.ts", "docs/*.ts", "adapter-test/*.ts"]
+  include: ["*.ts", "docs/**/*.ts", "adapter-test/*.ts"]
 }
 
 /** The programs: the embedded examples, the example adapter's suite, the marked doc blocks. */
@@ -258,8 +266,10 @@ const writePrograms = (app: string, blocks: ReadonlyArray<Block>) => {
     join(app, "adapter-test/AcmeCredit.test.ts"),
     suite.replace(`"../src/index.ts"`, `"@vendorflow/example-custom-adapter"`)
   )
-  mkdirSync(join(app, "docs"))
-  for (const block of blocks) writeFileSync(join(app, "docs", block.file), block.code)
+  for (const block of blocks) {
+    mkdirSync(join(app, "docs", block.file, ".."), { recursive: true })
+    writeFileSync(join(app, "docs", block.file), block.code)
+  }
   writeFileSync(join(app, "tsconfig.json"), JSON.stringify(tsconfig, null, 2))
 }
 
@@ -429,7 +439,7 @@ const stack = async (app: string, blocks: ReadonlyArray<Block>) => {
     check((await ui.text()).includes("<html"), "GET /ui/ is not the dashboard")
     say("/ui/ answers 200 with the dashboard")
 
-    for (const block of blocks) {
+    for (const block of blocks.filter((b) => b.mode === "runs")) {
       const code = block.code.replaceAll("http://127.0.0.1:8000", api).replaceAll("http://127.0.0.1:8001", syncUrl)
       writeFileSync(join(app, "docs", block.file), code)
       run(process.execPath, [join("docs", block.file)], app)
@@ -472,8 +482,10 @@ try {
     check(/all 3 jobs complete, results cleaned/.test(output), `${program} did not finish its jobs:\n${output}`)
     say(`node ${program}: all 3 jobs complete, results cleaned`)
   }
-  run(process.execPath, ["node_modules/vitest/vitest.mjs", "run"], app)
-  say("the example adapter's AdapterSuite passed from its tarball")
+  const tests = run(process.execPath, ["node_modules/vitest/vitest.mjs", "run"], app)
+  const files = /Test Files\s+(\d+) passed/.exec(tests.replace(/\u001b\[[0-9;]*m/g, ""))?.[1]
+  check(files === "2", `vitest ran ${files ?? "no"} test files, not the example adapter's and the guide's:\n${tests}`)
+  say("the example adapter's AdapterSuite passed from its tarball, and the adapter guide's")
   await stack(app, blocks)
   say("passed")
 } catch (error) {
