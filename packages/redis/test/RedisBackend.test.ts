@@ -42,11 +42,12 @@ describe.skipIf(redisUnavailable !== undefined)(
 
     it.live("checks Redis's health", () =>
       Effect.gen(function* () {
-        const backend = RedisBackend.make({ url: redisUrl, prefix: randomPrefix() })
-        const report = yield* Health.report.pipe(Effect.provide(backend.layer))
+        const prefix = randomPrefix()
+        yield* Layer.build(layerCleanup(prefix))
+        const report = yield* Health.report.pipe(Effect.provide(RedisBackend.make({ url: redisUrl, prefix }).layer))
         assert.strictEqual(report.status, "ok")
         assert.deepStrictEqual(Object.keys(report.checks), ["redis"])
-      })
+      }).pipe(Effect.scoped)
     )
   }
 )
