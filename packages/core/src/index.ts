@@ -1,6 +1,7 @@
 /**
  * @vendorflow/core: jobs, vendors, rate limits and cleaning as Effect layers, with in-memory
- * implementations, the job engine, and the HTTP API contract with its typed client.
+ * implementations, the job engine, and the HTTP API contract with its typed client. The whole
+ * embedded engine is one layer, `Vendorflow.layer`, and `createVendorflow` is it behind Promises.
  *
  * @since 0.1.0
  */
