@@ -41,6 +41,7 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { stripVTControlCharacters } from "node:util"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const keep = process.argv.includes("--keep")
@@ -483,7 +484,7 @@ try {
     say(`node ${program}: all 3 jobs complete, results cleaned`)
   }
   const tests = run(process.execPath, ["node_modules/vitest/vitest.mjs", "run"], app)
-  const files = /Test Files\s+(\d+) passed/.exec(tests.replace(/\u001b\[[0-9;]*m/g, ""))?.[1]
+  const files = /Test Files\s+(\d+) passed/.exec(stripVTControlCharacters(tests))?.[1]
   check(files === "2", `vitest ran ${files ?? "no"} test files, not the example adapter's and the guide's:\n${tests}`)
   say("the example adapter's AdapterSuite passed from its tarball, and the adapter guide's")
   await stack(app, blocks)
