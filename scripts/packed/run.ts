@@ -462,6 +462,8 @@ const stack = async (app: string, blocks: ReadonlyArray<Block>) => {
     for (const process_ of running) console.error(`--- ${process_.name}:\n${process_.output()}`)
     throw error
   } finally {
+    // Stopped first, so that nothing writes a key after they are deleted.
+    await Promise.all(running.map(stop))
     vendor.server.close()
     deleteKeys(prefix)
   }
