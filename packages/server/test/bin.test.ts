@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WebhookSignature } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { request } from "node:http"
 import { type AddressInfo, createServer, type Server } from "node:net"
@@ -48,33 +48,6 @@ describe("processes", () => {
       const health = yield* Effect.promise(() => fetch(`${url}/health`))
       assert.strictEqual(health.status, 200)
       assert.strictEqual(yield* server.stop("SIGTERM"), 0)
-    })
-  )
-
-  it.live("npm start's all-in-one process runs a sync job to completion and exits 0 on SIGTERM", () =>
-    Effect.gen(function* () {
-      const all = yield* ChildProcess.start(entry("main.ts"), {
-        PORT: "0",
-        MOCK_SYNC_PORT: "0",
-        MOCK_ASYNC_PORT: "0",
-        MOCK_SYNC_LATENCY_MS: "0-20"
-      })
-      const [, url] = yield* all.waitFor(/at (http:\/\/\S+): API docs/)
-      const submitted = yield* Effect.promise(() =>
-        fetch(`${url}/jobs`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: '{"vendor":"sync"}'
-        }).then((r) => r.json() as Promise<{ request_id: string }>)
-      )
-      const read = Effect.promise(() =>
-        fetch(`${url}/jobs/${submitted.request_id}`).then((r) => r.json() as Promise<{ status: string }>)
-      )
-      const job = yield* read.pipe(
-        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (j) => j.status === "complete", times: 250 })
-      )
-      assert.strictEqual(job.status, "complete")
-      assert.strictEqual(yield* all.stop("SIGTERM"), 0)
     })
   )
 

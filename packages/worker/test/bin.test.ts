@@ -53,4 +53,15 @@ describe("vendorflow-worker", () => {
       }
     })
   )
+
+  it.live("in production with no adapter named: one line saying how to name them, and exit 1", () =>
+    Effect.gen(function* () {
+      const worker = yield* ChildProcess.start(bin, { NODE_ENV: "production", VENDORFLOW_ADAPTERS: "" })
+      assert.strictEqual(yield* worker.exited(), 1)
+      assert.strictEqual(
+        worker.output().trim(),
+        `vendorflow-worker: no adapter is named (VENDORFLOW_ADAPTERS, package names comma-separated, or "adapters" in vendorflow.config.json); production loads no mock vendor`
+      )
+    })
+  )
 })

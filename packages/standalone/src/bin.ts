@@ -1,5 +1,7 @@
+#!/usr/bin/env node
 /**
- * `npm start`: the API, the worker and both mock vendors in one process on in-memory layers.
+ * `vendorflow` (and the repository's `npm start`): the API, the worker and both mock vendors in one
+ * process on in-memory layers.
  *
  * @since 0.1.0
  */
