@@ -109,6 +109,13 @@ export interface WebhookRequest {
 export interface WebhookDelivery {
   readonly jobId: JobId
   readonly data: Schema.Json
+  /**
+   * Spends this delivery's signature in the replay guard, so that the same signed bytes are
+   * refused as `Replayed` from then on. The engine runs it once the callback is applied (or its job
+   * found complete already), never before: a delivery that could not be applied (the store was
+   * down) may come again as it was and be applied then.
+   */
+  readonly claimReplay?: Effect.Effect<void> | undefined
 }
 
 /**

@@ -32,7 +32,7 @@
 import { Clock, Config, Duration, Effect, Option, Redacted, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import type { HttpMethod } from "effect/http"
 import type { CleanerRules } from "./Cleaner.ts"
-import { JobId, type JsonObject } from "./Job.ts"
+import { JobId, type JsonObject, maxJsonDepth, nestsDeeperThan } from "./Job.ts"
 import * as Vendor from "./Vendor.ts"
 import * as WebhookSignature from "./WebhookSignature.ts"
 
@@ -680,10 +680,12 @@ const refusals: Readonly<Record<Exclude<WebhookSignature.Verification, "valid" |
 }
 
 /**
- * A webhook parser for one vendor: checks the signature over the raw body, refuses a signature it
- * has accepted before, decodes the body and finds the job. A missing header is `MissingSignature`,
- * a malformed, stale or mismatched one `BadSignature`, a repeat `Replayed`, a body the schema
- * refuses or without a job id `Malformed`.
+ * A webhook parser for one vendor: checks the signature over the raw body, refuses a signature
+ * whose callback was applied before, decodes the body and finds the job. A missing header is
+ * `MissingSignature`, a malformed, stale or mismatched one `BadSignature`, an applied one again
+ * `Replayed`, a body the schema refuses, nested deeper than `Job.maxJsonDepth` or without a job id
+ * `Malformed`. The delivery's `claimReplay` spends the signature (the engine runs it once the
+ * callback is applied).
  *
  * @category webhooks
  */
@@ -713,11 +715,12 @@ export const webhookParser = <Hook>(
     })
     if (verification === "missing") return yield* refuse("MissingSignature", `no ${scheme.header} header`)
     if (verification !== "valid") return yield* refuse("BadSignature", refusals[verification])
-    const first = yield* guard.claim(`${options.vendor}:${signature}`, WebhookSignature.replayWindowSeconds(tolerance))
-    if (!first) return yield* refuse("Replayed", "this signed delivery was received before")
+    const replayKey = `${options.vendor}:${signature}`
+    if (yield* guard.seen(replayKey)) return yield* refuse("Replayed", "this signed delivery was applied before")
     const json = yield* decodeJsonBody(request.body).pipe(
       Effect.catch(() => refuse("Malformed", "the body is not JSON"))
     )
+    if (nestsDeeperThan(json)) return yield* refuse("Malformed", `the body nests deeper than ${maxJsonDepth} levels`)
     const hook = yield* decode(json).pipe(
       Effect.catch((error) => refuse("Malformed", `the callback is not what ${options.vendor} sends: ${error.message}`))
     )
@@ -731,7 +734,8 @@ export const webhookParser = <Hook>(
       jobId: yield* decodeJobId(jobId).pipe(
         Effect.catch(() => refuse("Malformed", "the callback names no job id we issued"))
       ),
-      data
+      data,
+      claimReplay: Effect.asVoid(guard.claim(replayKey, WebhookSignature.replayWindowSeconds(tolerance)))
     }
     return delivery
   })

@@ -45,6 +45,8 @@ export const StoredJob = Schema.Struct({
   status: Job.JobStatus,
   payload_json: Schema.fromJsonString(Job.JsonObject),
   attempts: Schema.Int,
+  /** Absent in documents written before runs were counted: run 1. */
+  run: Schema.optionalKey(Schema.Int),
   version: Schema.Int,
   result_json: Schema.optionalKey(Schema.fromJsonString(Schema.Json)),
   error: Schema.optionalKey(Job.JobFailure),
@@ -80,6 +82,7 @@ export const JobFromDocument = StoredJob.pipe(
         status: doc.status,
         payload: doc.payload_json,
         attempts: doc.attempts,
+        run: doc.run ?? 1,
         version: doc.version,
         ...("result_json" in doc ? { result: doc.result_json } : {}),
         ...(doc.error === undefined ? {} : { error: doc.error }),
@@ -96,6 +99,7 @@ export const JobFromDocument = StoredJob.pipe(
         status: job.status,
         payload_json: job.payload,
         attempts: job.attempts,
+        run: job.run,
         version: job.version,
         ...("result" in job ? { result_json: job.result } : {}),
         ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
@@ -151,6 +155,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
     status: transition.to,
     updated_at: now,
     ...(set.attempts === undefined ? {} : { attempts: set.attempts }),
+    ...(set.run === undefined ? {} : { run: set.run }),
     // `result` may be `null`, a value to store; only a missing key means "leave it".
     ...("result" in set && set.result !== undefined && !unset.has("result")
       ? { result_json: JSON.stringify(set.result) }

@@ -4,8 +4,8 @@
  *
  * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`):
  * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
- *   `id`, `vendor`, `status`, `createdAt`, `updatedAt` as is; `attempts` and `version` as integers
- *   (so `HINCRBY` can count versions); `payload`, `result`, `error` and `awaitingCallback` as JSON
+ *   `id`, `vendor`, `status`, `createdAt`, `updatedAt` as is; `attempts`, `run` and `version` as
+ *   integers (so `HINCRBY` can count versions; a hash written before `run` existed reads as run 1); `payload`, `result`, `error` and `awaitingCallback` as JSON
  *   text, so a payload may use any key (`$where`, `a.b`) and a `null` result stays `null`.
  * - `p` + `jobs:<status>`: a sorted set per status of the ids of the jobs in it, scored by
  *   `updatedAt` in ms, for `listStale`.
@@ -112,6 +112,8 @@ export const toHash = (job: Job.Job): Array<string> => [
   JSON.stringify(job.payload),
   "attempts",
   String(job.attempts),
+  "run",
+  String(job.run),
   "version",
   String(job.version),
   "createdAt",
@@ -130,6 +132,7 @@ export const toHash = (job: Job.Job): Array<string> => [
  */
 export const patchFields = (patch: JobStore.Patch): Array<string> => [
   ...(patch.attempts === undefined ? [] : ["attempts", String(patch.attempts)]),
+  ...(patch.run === undefined ? [] : ["run", String(patch.run)]),
   ...optionalFields(patch)
 ]
 
@@ -201,6 +204,7 @@ export const fromHash = (flat: ReadonlyArray<string>): Result.Result<Job.Job, st
       status: hash["status"],
       payload: hash["payload"] === undefined ? undefined : JSON.parse(hash["payload"]),
       attempts: Number(hash["attempts"]),
+      run: hash["run"] === undefined ? 1 : Number(hash["run"]),
       version: Number(hash["version"]),
       createdAt: hash["createdAt"],
       updatedAt: hash["updatedAt"]

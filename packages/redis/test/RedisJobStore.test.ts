@@ -65,7 +65,7 @@ describe.skipIf(redisUnavailable !== undefined)(
           const fields = yield* redis.send<Array<string>>("HKEYS", key)
           assert.deepStrictEqual(
             [...fields].sort(),
-            ["attempts", "createdAt", "id", "payload", "status", "updatedAt", "vendor", "version"].sort()
+            ["attempts", "createdAt", "id", "payload", "run", "status", "updatedAt", "vendor", "version"].sort()
           )
           assert.deepStrictEqual(yield* redis.send<Array<string>>("HMGET", key, "status", "version", "attempts"), [
             "pending",
@@ -76,6 +76,9 @@ describe.skipIf(redisUnavailable !== undefined)(
           assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
           const score = yield* redis.send<string>("ZSCORE", RedisJobStore.keys(prefix).status("pending"), job.id)
           assert.strictEqual(Number(score), Date.parse(job.updatedAt))
+          // A hash written before runs were counted is in its first run.
+          yield* redis.send("HDEL", key, "run")
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
         })
       )
 
@@ -307,7 +310,7 @@ describe.skipIf(redisUnavailable !== undefined)(
             yield* failsFast("get", store.get(job.id))
             yield* failsFast("transition", store.transition({ id: job.id, from: "pending", to: "processing" }))
             yield* failsFast("listStale", store.listStale({ status: "pending", updatedBefore: new Date(), limit: 1 }))
-            const refused = yield* Effect.flip(store.transition({ id: job.id, from: "pending", to: "complete" }))
+            const refused = yield* Effect.flip(store.transition({ id: job.id, from: "failed", to: "complete" }))
             assert.strictEqual(refused.reason, "InvalidTransition")
 
             yield* server.start

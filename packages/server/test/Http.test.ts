@@ -105,9 +105,9 @@ const processingJob = Effect.gen(function* () {
   return id
 })
 
-/** The callback token the engine puts in the webhook URL of a job's first attempt. */
+/** The callback token the engine puts in the webhook URLs of a job's first run. */
 const tokenFor = (jobId: string) =>
-  WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, attempt: 1 })
+  WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, run: 1 })
 
 // Posts to the webhook URL of the job the body names (as the vendor does), or with the token given.
 const postWebhook = (vendor: string, body: string, headers: Record<string, string>, token?: string) => {
