@@ -19,6 +19,7 @@
  * | `VENDOR_<NAME>_<SECRET>` | each secret the definition declares, e.g. `VENDOR_ACME_CREDIT_API_KEY` |
  * | `VENDOR_<NAME>_RATE_LIMIT` | `"5/1s"`, `"100/500ms"`, `"60/1m"`, `"5"` (per second) or `"none"` |
  * | `VENDOR_<NAME>_TIMEOUT` | one call's budget: `"10s"`, `"500ms"`, `"2m"` or `"10 seconds"` |
+ * | `VENDOR_<NAME>_MAX_RESPONSE_BYTES` | the largest answer read (default 5 MiB); a larger one fails the job `InvalidResponse` |
  * | `VENDOR_<NAME>_CONCURRENCY` | calls one worker runs at once |
  * | `VENDOR_<NAME>_MAX_ATTEMPTS` | attempts before a transient failure fails the job |
  * | `VENDOR_<NAME>_CALLBACK_DEADLINE` | how long an async job may wait for its callback |
@@ -129,6 +130,8 @@ export interface Defaults {
   readonly concurrency?: number | undefined
   /** One call's budget, a `Duration.Input` or the env form (`"5s"`); default 10 seconds. */
   readonly timeout?: Duration.Input | string | undefined
+  /** The largest answer read, in bytes; default `Vendor.defaultMaxResponseBytes` (5 MiB). */
+  readonly maxResponseBytes?: number | undefined
   /** Default: the engine's. */
   readonly maxAttempts?: number | undefined
   /** Async vendors, as `timeout`; default: the engine's. */
@@ -306,6 +309,7 @@ export interface Settings {
   readonly rateLimit?: Vendor.RateLimit | null | undefined
   readonly concurrency?: number | undefined
   readonly timeout?: Duration.Input | undefined
+  readonly maxResponseBytes?: number | undefined
   readonly maxAttempts?: number | undefined
   readonly callbackDeadline?: Duration.Input | undefined
   readonly onCallbackTimeout?: "resubmit" | "fail" | undefined
@@ -449,6 +453,7 @@ export const settingsConfig = (definition: VendorDefinition): Config.Config<Sett
     rateLimit: firstSet([Config.schema(RateLimitFromString, `${prefix}RATE_LIMIT`), aliases.rateLimit]),
     timeout: firstSet([Config.schema(DurationFromString, `${prefix}TIMEOUT`), aliases.timeout]),
     concurrency: firstSet([positiveInt(`${prefix}CONCURRENCY`), aliases.concurrency]),
+    maxResponseBytes: firstSet([positiveInt(`${prefix}MAX_RESPONSE_BYTES`)]),
     maxAttempts: firstSet([positiveInt(`${prefix}MAX_ATTEMPTS`)]),
     callbackDeadline: firstSet([Config.schema(DurationFromString, `${prefix}CALLBACK_DEADLINE`)]),
     onCallbackTimeout: firstSet([Config.Literals(["resubmit", "fail"], `${prefix}ON_CALLBACK_TIMEOUT`)]),
@@ -545,6 +550,7 @@ export const build = Effect.fnUntraced(function* (
   const timeout = Duration.fromInputUnsafe(settings.timeout ?? timeoutDefault ?? defaultTimeout)
   const baseUrl = settings.url ?? def.url
   const maxAttempts = settings.maxAttempts ?? defaults.maxAttempts
+  const maxResponseBytes = settings.maxResponseBytes ?? defaults.maxResponseBytes
   const cleaning: CleanerRules | undefined =
     def.piiKeys === undefined && def.keepKeys === undefined
       ? undefined
@@ -603,6 +609,7 @@ export const build = Effect.fnUntraced(function* (
       idempotencyHeader: def.idempotencyHeader,
       schema,
       timeout,
+      maxResponseBytes,
       classify: vendorClassify,
       dispatcher
     })
