@@ -130,7 +130,7 @@ export const make = (options: Options) =>
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
     // The secret the server checks callback tokens with, from the one setting both read.
-    const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecretConfig)
+    const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
     // What the adapter gets for this attempt of this job. The webhook URL is where the vendor posts
     // its callback: the token in it lets only this job's current run be completed through it. It is
     // made when read, since only async vendors read it and it costs an HMAC and a URL parse.

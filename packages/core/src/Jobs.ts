@@ -214,7 +214,7 @@ export const make = Effect.gen(function* () {
   // What a webhook's completion uses, read once as the worker's processor does.
   const completion = { cleaner: yield* Cleaner, store, stats: yield* Stats }
   const maxBacklog = yield* maxBacklogConfig
-  const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecretConfig)
+  const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
   const readings = new Map<string, { readonly depth: number; readonly at: number }>()
   const checkBacklog = Effect.fnUntraced(function* (vendor: string) {
     const now = yield* Clock.currentTimeMillis

@@ -210,7 +210,8 @@ export interface WebhookSpec<Hook> {
   readonly toleranceSeconds?: number | undefined
   /**
    * The secret when none is configured. Only for local mock vendors: a real vendor's secret must
-   * come from `VENDOR_<NAME>_SECRET`.
+   * come from `VENDOR_<NAME>_SECRET`. With `NODE_ENV=production` a vendor whose secret is this one
+   * is not built.
    */
   readonly developmentSecret?: string | undefined
 }
@@ -655,6 +656,13 @@ export const build = Effect.fnUntraced(function* (
   const onTimeout = settings.onCallbackTimeout ?? defaults.onCallbackTimeout
   const secret = settings.secret ?? def.webhook.developmentSecret
   if (secret === undefined) return yield* invalid(`${name} needs its webhook secret (${prefix}SECRET)`)
+  const production = yield* WebhookSignature.productionConfig.pipe(Effect.mapError((error) => invalid(error.message)))
+  if (production && reveal(secret) === def.webhook.developmentSecret) {
+    return yield* invalid(
+      `${name}'s webhook secret is its development default; with NODE_ENV=production set ${prefix}SECRET` +
+        " (or the adapter's own setting, such as WEBHOOK_SECRET for the mock async vendor)"
+    )
+  }
   const guard = Option.getOrElse(yield* Effect.serviceOption(WebhookSignature.ReplayGuard), () =>
     WebhookSignature.makeMemoryReplayGuard()
   )

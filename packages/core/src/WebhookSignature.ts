@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Clock, Config, Context, Effect, Layer, Redacted } from "effect"
+import { Clock, Config, Context, Effect, Layer, Redacted, Schema } from "effect"
 
 /**
  * The header that carries the signature.
@@ -245,19 +245,54 @@ export const callbackTokenOf = (url: string): string | undefined =>
   new URL(url, "http://localhost").searchParams.get(callbackTokenParam) ?? undefined
 
 /**
+ * Whether this process runs in production: `NODE_ENV=production` (as the image sets it). There the
+ * development defaults of secrets are refused.
+ *
+ * @category secrets
+ */
+export const productionConfig: Config.Config<boolean> = Config.String("NODE_ENV").pipe(
+  Config.withDefault(""),
+  Config.map((env) => env === "production")
+)
+
+/**
+ * A secret left at its development default (unset, or set to the default) in production.
+ *
+ * @category secrets
+ */
+export class DevelopmentSecret extends Schema.TaggedError<DevelopmentSecret>()("DevelopmentSecret", {
+  setting: Schema.String
+}) {
+  override get message(): string {
+    return `${this.setting} is the development default (unset, or set to it); with NODE_ENV=production set a secret of your own`
+  }
+}
+
+/**
  * The callback-token secret of a development setup, used when `CALLBACK_TOKEN_SECRET` is unset;
- * set your own anywhere else.
+ * refused in production.
  *
  * @category callback tokens
  */
 export const defaultCallbackSecret = "vendorflow-dev-callback-secret"
 
 /**
- * The server secret callback tokens are made with: `CALLBACK_TOKEN_SECRET`. Every process that
- * makes or checks tokens (workers and servers) must share it.
+ * The server secret callback tokens are made with: `CALLBACK_TOKEN_SECRET`, the one place it is
+ * read. Every process that makes or checks tokens (workers and servers) must share it. With
+ * `NODE_ENV=production` the development default fails with {@link DevelopmentSecret}, which stops
+ * start-up with one line naming the variable.
  *
  * @category callback tokens
  */
-export const callbackSecretConfig: Config.Config<Redacted.Redacted<string>> = Config.Redacted(
-  "CALLBACK_TOKEN_SECRET"
-).pipe(Config.withDefault(Redacted.make(defaultCallbackSecret)))
+export const callbackSecret: Effect.Effect<
+  Redacted.Redacted<string>,
+  Config.ConfigError | DevelopmentSecret
+> = Effect.gen(function* () {
+  const secret = yield* Config.Redacted("CALLBACK_TOKEN_SECRET").pipe(
+    Config.withDefault(Redacted.make(defaultCallbackSecret))
+  )
+  if ((yield* productionConfig) && Redacted.value(secret) === defaultCallbackSecret) {
+    return yield* new DevelopmentSecret({ setting: "CALLBACK_TOKEN_SECRET" })
+  }
+  return secret
+})

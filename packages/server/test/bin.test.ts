@@ -171,6 +171,53 @@ describe("processes", () => {
     )
   )
 
+  it.live("with NODE_ENV=production a development secret stops each process with one line naming it", () =>
+    Effect.gen(function* () {
+      const production = { NODE_ENV: "production", PORT: "0", MOCK_SYNC_PORT: "0", MOCK_ASYNC_PORT: "0" }
+      for (const [name, env, setting] of [
+        ["bin.ts", {}, /WEBHOOK_SECRET/],
+        ["bin.ts", { WEBHOOK_SECRET: "vendorflow-dev-secret" }, /WEBHOOK_SECRET/],
+        ["bin.ts", { WEBHOOK_SECRET: "ours" }, /^vendorflow-server: CALLBACK_TOKEN_SECRET is the development default/m],
+        ["main.ts", { WEBHOOK_SECRET: "ours" }, /^vendorflow: CALLBACK_TOKEN_SECRET is the development default/m],
+        ["main.ts", { CALLBACK_TOKEN_SECRET: "ours" }, /^vendorflow: .*WEBHOOK_SECRET/m]
+      ] as const) {
+        const process = yield* ChildProcess.start(entry(name), { ...production, ...env })
+        assert.strictEqual(yield* process.exited("20 seconds"), 1, process.output())
+        const lines = process
+          .output()
+          .split("\n")
+          .filter((line) => /^vendorflow(-server)?: /.test(line))
+        assert.strictEqual(lines.length, 1, process.output())
+        assert.match(lines[0] ?? "", setting)
+      }
+    })
+  )
+
+  it.live("npm start with CALLBACK_TOKEN_SECRET set completes async jobs: tokens made and checked with it", () =>
+    Effect.gen(function* () {
+      const all = yield* ChildProcess.start(entry("main.ts"), {
+        PORT: "0",
+        MOCK_SYNC_PORT: "0",
+        MOCK_ASYNC_PORT: "0",
+        MOCK_ASYNC_DELAY_MS: "0-50",
+        CALLBACK_TOKEN_SECRET: "a secret of our own"
+      })
+      const [, url] = yield* all.waitFor(/at (http:\/\/\S+): API docs/)
+      const submitted = yield* send(`${url}/jobs`, { method: "POST", body: '{"vendor":"async"}' })
+      const id = (JSON.parse(submitted.body) as { request_id: string }).request_id
+      const job = yield* send(`${url}/jobs/${id}`, { method: "GET" }).pipe(
+        Effect.map((answer) => JSON.parse(answer.body) as { status: string }),
+        Effect.repeat({
+          schedule: Schedule.spaced("50 millis"),
+          until: (j) => j.status !== "pending" && j.status !== "processing",
+          times: 200
+        })
+      )
+      assert.strictEqual(job.status, "complete")
+      assert.strictEqual(yield* all.stop("SIGTERM"), 0)
+    })
+  )
+
   it.live("SERVER_PROCESSES=abc exits 1 with one line naming the setting", () =>
     Effect.gen(function* () {
       const supervisor = yield* ChildProcess.start(entry("bin.ts"), { PORT: "0", SERVER_PROCESSES: "abc" })
