@@ -179,7 +179,7 @@ describe("callback faults", () => {
       yield* Audit.report(
         "callbacks after the deadline's resubmit",
         outcome,
-        `${outcome.async.length} calls (${resubmitted} jobs resubmitted before their first callback came); ` +
+        `${outcome.async.length} calls (${resubmitted} jobs called again after the deadline resubmitted them); ` +
           `${outcome.callbacks.length} callbacks, last answered ${answers(outcome.callbacks)}; every job holds ` +
           `the data of a callback answered 2xx; worst 1 s ${worst}/${limit}; ` +
           `${seconds.toFixed(0)} s`
