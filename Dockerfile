@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
 # One image for every vendorflow process: the API (the default command), the worker and the two mock
-# vendors; docker-compose.yml picks one by command. Node runs the TypeScript sources as they are
-# (type stripping, no build step) with the `@vendorflow/source` export condition, as the repo does.
+# vendors; docker-compose.yml picks one by command. Node runs each package's built JavaScript, as an
+# installed package runs (`npm run build` in the build stage), with no export condition.
 #
 #   docker build -t vendorflow:0.1.0 .
-#   docker run --rm -p 8000:8000 -e HOST=0.0.0.0 vendorflow:0.1.0                       # the API
-#   docker run --rm -e REDIS_URL=... vendorflow:0.1.0 node packages/worker/src/bin.ts   # a worker
+#   docker run --rm -p 8000:8000 -e HOST=0.0.0.0 -e VENDORFLOW_ADAPTERS=... vendorflow:0.1.0                # the API
+#   docker run --rm -e REDIS_URL=... -e VENDORFLOW_ADAPTERS=... vendorflow:0.1.0 node packages/worker/dist/src/bin.js
 
 # The Node major must match .nvmrc (packages/runtime/test/Compose.test.ts checks it).
 ARG NODE_IMAGE=node:24.11-slim
@@ -27,21 +27,24 @@ COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && npm cache clean --force
 
-# The dashboard: Vite (a dev dependency) builds it into packages/server/assets/ui, which is all the
-# runtime image takes from this stage.
-FROM base AS ui
+# The build: every package's TypeScript into its dist/ (tsc -b, these three reach the others by
+# their references), and the dashboard, which Vite (a dev
+# dependency) builds into packages/server/assets/ui. The runtime image takes only these from here.
+FROM base AS build
 COPY --from=manifests /manifests/ ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN node packages/ui/scripts/build.ts --force
+RUN node node_modules/typescript/bin/tsc -b packages/standalone packages/worker packages/adapters/http \
+  && node packages/ui/scripts/build.ts --force \
+  && mkdir /built \
+  && find packages -path '*/node_modules' -prune -o -type d -path '*/dist/src' -print | xargs cp -r --parents -t /built \
+  && cp -r --parents packages/server/assets/ui /built
 
 FROM base AS runtime
-ENV NODE_ENV=production \
-    NODE_OPTIONS=--conditions=@vendorflow/source
+ENV NODE_ENV=production
 COPY --from=deps /app/ ./
-COPY . .
-COPY --from=ui /app/packages/server/assets/ui/ ./packages/server/assets/ui/
+COPY --from=build /built/ ./
 # Files stay root's: the process can read its code but not change it.
 USER node
 EXPOSE 8000
-CMD ["node", "packages/server/src/bin.ts"]
+CMD ["node", "packages/server/dist/src/bin.js"]

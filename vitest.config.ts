@@ -21,6 +21,7 @@ export default defineConfig({
       project("adapter-http", "packages/adapters/http"),
       project("runtime", "packages/runtime"),
       project("server", "packages/server"),
+      project("standalone", "packages/standalone"),
       // The fault suite is its own project: `npm test` leaves it out, `npm run test:faults` runs it.
       project("worker", "packages/worker", ["test/faults/**"]),
       {

@@ -2,7 +2,7 @@
  * The stack a load run targets, started here as real processes on free ports and stopped (and, on
  * Redis, its keys deleted) when the run ends:
  *
- * - `embedded`: the all-in-one process (`packages/server/src/main.ts`, what `npm start` runs): API,
+ * - `embedded`: the all-in-one process (`packages/standalone/src/bin.ts`, what `npm start` runs): API,
  *   worker and both mock vendors in one process on the in-memory backends;
  * - `redis`: the split deployment: both mock vendors, `vendorflow-server` and `workers`
  *   `vendorflow-worker` processes, sharing Redis under a random `REDIS_PREFIX` (queue, rate limits
@@ -25,7 +25,7 @@ const entry = (relative: string) => fileURLToPath(new URL(`../../${relative}`, i
  * The entry points the stacks run, as their packages declare them.
  */
 export const entries = {
-  embedded: entry("packages/server/src/main.ts"),
+  embedded: entry("packages/standalone/src/bin.ts"),
   server: entry("packages/server/src/bin.ts"),
   worker: entry("packages/worker/src/bin.ts"),
   mockSync: entry("packages/adapters/mock-sync/src/bin.ts"),

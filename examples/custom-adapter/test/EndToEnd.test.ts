@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { Consumer, JobProcessor, Jobs } from "@vendorflow/core"
+import { Backend, Consumer, JobProcessor, Jobs } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { Adapters, Backends } from "@vendorflow/runtime"
 import { Server } from "@vendorflow/server"
@@ -71,7 +71,7 @@ describe("Acme Credit end to end", () => {
       )
       const stack = engine.pipe(
         Layer.provideMerge(api),
-        Layer.provideMerge(Backends.layerFor({ redis: false, mongo: false })),
+        Layer.provideMerge(Backends.layerWith(Backend.memory)),
         Layer.provideMerge(Adapters.layer),
         Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(adapterEnv(acme.url))))
       )

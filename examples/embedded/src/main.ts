@@ -1,69 +1,53 @@
 /**
- * Embedding vendorflow in a plain Node app: no server, no Redis, no MongoDB.
+ * Embedding vendorflow in a plain Node app, with no Effect in sight: no server, no Redis, no
+ * MongoDB.
  *
- * The app composes core's in-memory layers with the mock-sync vendor's adapter, starts the consumer
- * in-process, submits a few jobs and waits for their cleaned results. The mock vendor itself is
- * started here too (on a free port) so the example runs anywhere.
+ * The app defines its own vendor with `defineVendor` (a company lookup, served here by a tiny HTTP
+ * server so the example runs anywhere), starts the engine with the Promise facade on the memory
+ * backend, submits a few jobs and waits for their cleaned results.
  */
-import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import {
-  Cleaner,
-  Consumer,
-  JobProcessor,
-  JobQueue,
-  Jobs,
-  JobStore,
-  RateLimiter,
-  VendorCircuit,
-  VendorRegistry
-} from "@vendorflow/core"
-import { Effect, Layer } from "effect"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { createVendorflow, defineVendor } from "@vendorflow/core"
+import { Schema } from "effect"
 
-// The vendor: a real local HTTP server, fast and always returning user_info so cleaning shows.
-const Vendor = MockSyncServer.layer({ latencyMs: { min: 5, max: 20 }, userInfoProbability: 1 })
-
-// Its adapter, registered under "sync", limited to 20 calls a second.
-const Vendors = Layer.unwrap(
-  Effect.gen(function* () {
-    const server = yield* MockSyncServer.MockSyncServer
-    const sync = MockSyncVendor.make({ baseUrl: server.url, rateLimit: { limit: 20, window: "1 second" } })
-    return VendorRegistry.layer([sync])
+// The vendor's side: answers POST /companies with what it knows, some of it personal data.
+const vendorServer = createServer((request, response) => {
+  let body = ""
+  request.on("data", (chunk: Buffer) => (body += chunk.toString()))
+  request.on("end", () => {
+    const { name } = JSON.parse(body) as { name: string }
+    response.writeHead(200, { "content-type": "application/json" })
+    response.end(JSON.stringify({ company: { name: `  ${name}  `, employees: 120, contact: `ceo@${name}.example` } }))
   })
-).pipe(Layer.provide(Vendor))
+})
+await new Promise<void>((resolve) => vendorServer.listen(0, "127.0.0.1", resolve))
+const vendorUrl = `http://127.0.0.1:${(vendorServer.address() as AddressInfo).port}`
 
-const Backends = Layer.mergeAll(
-  JobStore.layerMemory,
-  JobQueue.layerMemory,
-  RateLimiter.layerMemory,
-  VendorCircuit.layerMemory(),
-  Cleaner.layer,
-  Vendors
-)
-
-// No webhooks in this app: the sync vendor answers in its HTTP response.
-const Engine = Consumer.layer().pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" })))
-
-const App = Layer.mergeAll(Jobs.layer, Engine).pipe(Layer.provideMerge(Backends))
-
-const program = Effect.gen(function* () {
-  const jobs = yield* Jobs.Jobs
-  const submitted = yield* Effect.forEach(["acme", "globex", "initech"], (company) =>
-    jobs.submit({ payload: { company, note: "  look me up  " } })
-  )
-  const finished = yield* Effect.forEach(submitted, (job) => jobs.awaitFinished(job.id), { concurrency: "unbounded" })
-  for (const job of finished) {
-    yield* Effect.log(`${job.id} ${job.status}`, job.result)
-    if (job.status !== "complete") return yield* Effect.fail(`job ${job.id} ended ${job.status}`)
-    const text = JSON.stringify(job.result)
-    if (text.includes("@example.com")) return yield* Effect.fail(`job ${job.id} kept an e-mail address`)
-  }
-  yield* Effect.log(`all ${finished.length} jobs complete, results cleaned`)
+// Our side: how a job becomes the vendor's request, what a good answer is, what the result keeps.
+const companies = defineVendor({
+  name: "companies",
+  mode: "sync",
+  url: vendorUrl,
+  request: (call) => ({ path: "/companies", body: { name: call.payload["company"] ?? null } }),
+  response: Schema.Struct({
+    company: Schema.Struct({ name: Schema.String, employees: Schema.Number, contact: Schema.String })
+  }),
+  result: ({ company }) => company,
+  defaults: { rateLimit: "20/1s" }
 })
 
-Effect.runPromise(program.pipe(Effect.provide(App), Effect.scoped)).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error)
-    process.exit(1)
+const vf = await createVendorflow({ vendors: [companies] })
+try {
+  const submitted = await Promise.all(["acme", "globex", "initech"].map((company) => vf.submit({ company })))
+  const finished = await Promise.all(submitted.map((job) => vf.waitFor(job.id)))
+  for (const job of finished) {
+    console.log(job.id, job.status, JSON.stringify(job.result))
+    if (job.status !== "complete") throw new Error(`job ${job.id} ended ${job.status}`)
+    if (JSON.stringify(job.result).includes("@")) throw new Error(`job ${job.id} kept an e-mail address`)
   }
-)
+  console.log(`all ${finished.length} jobs complete, results cleaned`)
+} finally {
+  await vf.close()
+  vendorServer.close()
+}

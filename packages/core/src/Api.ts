@@ -557,7 +557,7 @@ const traceIdView = (traceparent: string | undefined): { readonly trace_id?: str
  *
  * @category schemas
  */
-export const toJobView = (job: Job.Job): JobView => ({
+export const toJobView = (job: Job.JobSummary): JobView => ({
   request_id: job.id,
   status: job.status,
   vendor: job.vendor,
@@ -592,10 +592,11 @@ export type JobList = typeof JobList.Type
 export const encodeCursor = (cursor: JobStore.Cursor): string =>
   Buffer.from(JSON.stringify([cursor.updatedAt, cursor.id])).toString("base64url")
 
-const CursorJson = Schema.fromJsonString(Schema.Tuple([Schema.String, Job.JobId]))
+const CursorJson = Schema.fromJsonString(Schema.Tuple([Job.IsoTimestamp, Job.JobId]))
 
 /**
- * The store cursor a client passed back; `undefined` when it is not one of ours.
+ * The store cursor a client passed back; `undefined` when it is not one of ours (then the request
+ * was refused by {@link Cursor} before it got here).
  *
  * @category cursors
  */
@@ -603,6 +604,18 @@ export const decodeCursor = (text: string): JobStore.Cursor | undefined => {
   const decoded = Schema.decodeUnknownOption(CursorJson)(Buffer.from(text, "base64url").toString("utf8"))
   return decoded._tag === "Some" ? { updatedAt: decoded.value[0], id: decoded.value[1] } : undefined
 }
+
+/**
+ * The `cursor` query parameter: a string that {@link decodeCursor} reads, so a forged or damaged
+ * cursor is a 400 before any store sees it.
+ *
+ * @category cursors
+ */
+export const Cursor = Schema.String.check(
+  Schema.makeFilter((text: string) => decodeCursor(text) !== undefined, {
+    expected: "the next_cursor of a previous page"
+  })
+)
 
 /**
  * What an async vendor posts to its webhook, as the reference vendors send it. The bytes are
@@ -720,7 +733,7 @@ export class JobsGroup extends HttpApiGroup.make("jobs")
         limit: Schema.optionalKey(
           Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 500 }))
         ),
-        cursor: Schema.optionalKey(Schema.String)
+        cursor: Schema.optionalKey(Cursor)
       },
       success: JobList,
       error: [ServiceUnavailableWithRetryAfter]

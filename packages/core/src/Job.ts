@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Schema } from "effect"
+import { Schema, Struct } from "effect"
 
 /**
  * A job's id: a UUID v4, also handed to the vendor as its idempotency key.
@@ -88,6 +88,26 @@ export const JsonObject = Schema.Record(Schema.String, Schema.Json)
 
 /** @category models */
 export type JsonObject = typeof JsonObject.Type
+
+const isoTimestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+/**
+ * A time as jobs carry it (`createdAt`, `updatedAt`): `Date.prototype.toISOString`'s form, to the
+ * millisecond, in UTC, in years 0000-9999. Its text sorts in time order, which the stores' listings
+ * rely on.
+ *
+ * @category models
+ */
+export const IsoTimestamp = Schema.String.check(
+  Schema.makeFilter(
+    (text) => {
+      const millis = isoTimestampPattern.test(text) ? Date.parse(text) : Number.NaN
+      // A pattern that matches can still name no day (February 30th): then it does not read back.
+      return Number.isFinite(millis) && new Date(millis).toISOString() === text
+    },
+    { expected: "a timestamp such as 2026-01-02T03:04:05.678Z" }
+  )
+)
 
 /**
  * How deeply JSON may nest wherever it comes in: a client's payload, a vendor's answer, a webhook.
@@ -189,4 +209,25 @@ export const makePending = (options: {
     createdAt: at,
     updatedAt: at
   })
+}
+
+/**
+ * A job without its payload: what the listings and the reads for the API carry. No answer shows the
+ * payload, which may be as large as a request body, so the stores leave it out of these reads.
+ *
+ * @category models
+ */
+export const JobSummary = Schema.Struct(Struct.omit(Job.fields, ["payload"]))
+
+/** @category models */
+export type JobSummary = typeof JobSummary.Type
+
+/**
+ * A job's {@link JobSummary}: every field but the payload.
+ *
+ * @category constructors
+ */
+export const summaryOf = (job: Job): JobSummary => {
+  const { payload: _, ...summary } = job
+  return summary
 }

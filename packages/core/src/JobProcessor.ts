@@ -27,7 +27,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob, failureOf } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
-import { isFinished, type Job, type JobId } from "./Job.ts"
+import { isFinished, type Job, type JobId, type JobSummary } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, type JobStoreError } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
@@ -88,7 +88,7 @@ export const requeueRetry = Schedule.min([Schedule.exponential("100 millis"), Sc
 )
 
 // A delivery's read of its job, batched with the reads of the deliveries started with it.
-interface ReadJob extends Request.Request<Option.Option<Job>, JobStoreError> {
+interface ReadJob extends Request.Request<Option.Option<JobSummary>, JobStoreError> {
   readonly id: JobId
 }
 const ReadJob = Request.of<ReadJob>()
@@ -282,7 +282,7 @@ export const make = (options: Options) =>
     // A new attempt: from pending (the usual case), or from processing when an earlier attempt was
     // abandoned (its worker died; its delivery was reclaimed, or the sweeper sent the job round
     // again). Bumping the version fences the abandoned attempt off. `None`: nothing to do.
-    const claim = (job: Job) =>
+    const claim = (job: JobSummary) =>
       job.status === "pending" || (job.status === "processing" && job.awaitingCallback !== true)
         ? store.transition({
             id: job.id,
@@ -302,6 +302,36 @@ export const make = (options: Options) =>
       })
     )
 
+    // A store that refuses a delivery's read or write for good (a result too large for it, a
+    // validator, missing privileges) would refuse it on every delivery, and each delivery would call
+    // the vendor again: the job fails with the store's reason where the store lets that be written,
+    // and the delivery goes to the dead letters either way.
+    const failRejected = Effect.fnUntraced(function* (delivery: Delivery, error: JobStoreError) {
+      const failure = { reason: "StoreRejected", message: error.message }
+      yield* Effect.logError(`job failed: the store refused it: ${error.message}`)
+      yield* store.getMany([delivery.jobId]).pipe(
+        Effect.flatMap(([found]) =>
+          found !== undefined && Option.isSome(found) && !isFinished(found.value.status)
+            ? store.transition({
+                id: found.value.id,
+                from: found.value.status,
+                to: "failed",
+                expectedVersion: found.value.version,
+                set: { error: failure },
+                unset: ["awaitingCallback", "nextRetryAt"]
+              })
+            : Effect.succeedNone
+        ),
+        Effect.catch((cause: JobStoreError) =>
+          Effect.logWarning(`the job's failure could not be stored: ${cause.message}`)
+        )
+      )
+      yield* queue.deadLetter(delivery, `${failure.reason}: ${failure.message}`)
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: delivery.vendor, reason: failure.reason })
+      yield* Metrics.count(Metrics.deadLetters, { vendor: delivery.vendor })
+      yield* stats.recordFailed(delivery.vendor, failure.reason)
+    })
+
     // One delivery, in the job's own trace (the span that submitted it, `Job.traceparent`).
     const process = (delivery: Delivery) =>
       Effect.flatMap(Effect.request(ReadJob({ id: delivery.jobId }), reads), (found) => {
@@ -313,11 +343,16 @@ export const make = (options: Options) =>
           }),
           Effect.annotateLogs(traceparent === undefined ? {} : { trace_id: traceIdOf(traceparent) })
         )
-      })
+      }).pipe(
+        Effect.catchIf(
+          (error): error is JobStoreError => error._tag === "JobStoreError" && error.reason === "Rejected",
+          (error) => failRejected(delivery, error)
+        )
+      )
 
     // The queue's delivery limit is used up (a job that crashed its workers, or was handed out
     // more often than the limit allows): the job is given up on, never run again.
-    const giveUp = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
+    const giveUp = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<JobSummary>) {
       const job = Option.getOrUndefined(found)
       const reason = `handed to workers ${delivery.deliveryCount - 1} times without an outcome`
       if (job !== undefined && !isFinished(job.status) && job.awaitingCallback !== true) {
@@ -338,7 +373,7 @@ export const make = (options: Options) =>
       yield* Metrics.count(Metrics.deadLetters, { vendor: delivery.vendor })
     })
 
-    const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<Job>) {
+    const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<JobSummary>) {
       if (delivery.exhausted === true) return yield* giveUp(delivery, found)
       // Unknown, or finished, or waiting for its vendor's callback: nothing left to do here.
       const started = Option.isSome(found) ? yield* claim(found.value) : Option.none()

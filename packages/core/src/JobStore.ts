@@ -11,13 +11,16 @@ import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as Job from "./Job.ts"
 
 /**
- * A store failure. `Unavailable` is worth retrying; `Duplicate` (an id that exists) and
- * `InvalidTransition` (a change {@link Job.transitions} forbids) are bugs of the caller.
+ * A store failure. `Unavailable` (the store could not be reached or did not answer in time) is
+ * worth retrying. `Rejected` is not: the store answered and refused, and would refuse the same
+ * operation again (a document too large for it, a validator, missing privileges, a record it
+ * cannot read); the engine fails the job rather than run it again. `Duplicate` (an id that exists)
+ * and `InvalidTransition` (a change {@link Job.transitions} forbids) are bugs of the caller.
  *
  * @category errors
  */
 export class JobStoreError extends Schema.TaggedError<JobStoreError>()("JobStoreError", {
-  reason: Schema.Literals(["Unavailable", "Duplicate", "InvalidTransition"]),
+  reason: Schema.Literals(["Unavailable", "Rejected", "Duplicate", "InvalidTransition"]),
   message: Schema.String
 }) {
   get isRetryable(): boolean {
@@ -146,15 +149,22 @@ export class JobStore extends Context.Service<
      */
     readonly createMany: (jobs: ReadonlyArray<Job.Job>) => Effect.Effect<void, JobStoreError>
     readonly get: (id: Job.JobId) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
-    /** Several jobs at once, each in its id's place (`None` where there is none), in one round trip where the store can. */
+    /**
+     * Several jobs at once without their payloads, each in its id's place (`None` where there is
+     * none), in one round trip where the store can: the reads of the API and the engine's first
+     * look at a delivery, none of which needs the payload.
+     */
     readonly getMany: (
       ids: ReadonlyArray<Job.JobId>
-    ) => Effect.Effect<ReadonlyArray<Option.Option<Job.Job>>, JobStoreError>
+    ) => Effect.Effect<ReadonlyArray<Option.Option<Job.JobSummary>>, JobStoreError>
     /** The updated job, or `None` when the job was missing or not in the expected state. */
     readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
     /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
     readonly listStale: (query: StaleQuery) => Effect.Effect<ReadonlyArray<Job.Job>, JobStoreError>
-    /** A page of jobs in `status` (of one vendor, if given), most recently changed first. */
+    /**
+     * A page of jobs in `status` (of one vendor, of one owner, if given), most recently changed
+     * first, without their payloads.
+     */
     readonly list: (query: ListQuery) => Effect.Effect<Page, JobStoreError>
   }
 >()("@vendorflow/core/JobStore") {}
@@ -190,7 +200,7 @@ export interface ListQuery {
  *
  * @category listing
  */
-export const isListed = (job: Job.Job, query: ListQuery): boolean =>
+export const isListed = (job: Job.JobSummary, query: ListQuery): boolean =>
   job.status === query.status &&
   (query.vendor === undefined || job.vendor === query.vendor) &&
   (query.owner === undefined || job.owner === query.owner) &&
@@ -202,7 +212,7 @@ export const isListed = (job: Job.Job, query: ListQuery): boolean =>
  * @category models
  */
 export interface Page {
-  readonly jobs: ReadonlyArray<Job.Job>
+  readonly jobs: ReadonlyArray<Job.JobSummary>
   readonly next?: Cursor | undefined
 }
 
@@ -219,7 +229,7 @@ export const isAfter = (job: Pick<Job.Job, "updatedAt" | "id">, cursor: Cursor):
  *
  * @category listing
  */
-export const pageOf = (jobs: ReadonlyArray<Job.Job>, limit: number): Page => {
+export const pageOf = (jobs: ReadonlyArray<Job.JobSummary>, limit: number): Page => {
   const page = jobs.slice(0, limit)
   const last = page.at(-1)
   return jobs.length > limit && last !== undefined
@@ -258,7 +268,7 @@ export const makeMemory = Effect.sync(() => {
     create: (job) => createMany([job]),
     createMany,
     get: (id) => Effect.sync(() => read(id)),
-    getMany: (ids) => Effect.sync(() => ids.map(read)),
+    getMany: (ids) => Effect.sync(() => ids.map((id) => Option.map(read(id), Job.summaryOf))),
     transition: Effect.fnUntraced(function* (transition) {
       if (!isAllowed(transition)) return yield* invalidTransition(transition)
       const now = new Date(yield* Clock.currentTimeMillis)
@@ -278,7 +288,8 @@ export const makeMemory = Effect.sync(() => {
       Effect.sync(() => {
         const matching = [...jobs.values()].filter((job) => isListed(job, query))
         const newestFirst = matching.sort((a, b) => (isAfter(a, b) ? 1 : -1))
-        return pageOf(newestFirst.slice(0, Math.max(0, query.limit) + 1), Math.max(0, query.limit))
+        const limit = Math.max(0, Math.floor(query.limit))
+        return pageOf(newestFirst.slice(0, limit + 1).map(Job.summaryOf), limit)
       })
   })
 })

@@ -169,13 +169,13 @@ export class Jobs extends Context.Service<
     /** A job; another owner's job is not found, as if it did not exist. No owner: any job. */
     readonly get: (id: Job.JobId, owner?: string | undefined) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
     /**
-     * Several jobs, as {@link get} reads each, with one store read for the lot: what the API does
-     * with the `GET /jobs/{id}` that arrive in one turn of the event loop. Each read's outcome is in
-     * its place.
+     * Several jobs, as {@link get} finds each but without their payloads, with one store read for the
+     * lot: what the API does with the `GET /jobs/{id}` that arrive in one turn of the event loop.
+     * Each read's outcome is in its place.
      */
     readonly getMany: (
       reads: ReadonlyArray<Read>
-    ) => Effect.Effect<ReadonlyArray<Result.Result<Job.Job, JobNotFound>>, JobStoreError>
+    ) => Effect.Effect<ReadonlyArray<Result.Result<Job.JobSummary, JobNotFound>>, JobStoreError>
     /**
      * Verifies and applies an async vendor's callback: a callback of the job's current run is applied
      * whenever the job still waits for its vendor (pending or processing), and only then, or when it
@@ -232,7 +232,10 @@ export const make = Effect.gen(function* () {
   const webhookVendors = registry.vendors.filter((vendor) => vendor.parseWebhook !== undefined).map((v) => v.name)
 
   // The stored job as its reader may see it: another owner's is not found.
-  const visible = (job: Option.Option<Job.Job>, { id, owner }: Read): Result.Result<Job.Job, JobNotFound> =>
+  const visible = <A extends Job.JobSummary>(
+    job: Option.Option<A>,
+    { id, owner }: Read
+  ): Result.Result<A, JobNotFound> =>
     Option.isNone(job) || (owner !== undefined && job.value.owner !== owner)
       ? Result.fail(new JobNotFound({ id }))
       : Result.succeed(job.value)

@@ -6,7 +6,7 @@ import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
 import * as Vendor from "../src/Vendor.ts"
-import { layerEngine } from "./support/Engine.ts"
+import { layerBackends, layerEngine } from "./support/Engine.ts"
 
 type Answer = "ok" | "down" | "busy" | "refused" | "crash"
 
@@ -199,5 +199,61 @@ describe("JobProcessor and the queue's delivery limit", () => {
       )
       assert.strictEqual(yield* Ref.get(calls), 0)
     }).pipe(Effect.scoped)
+  )
+})
+
+describe("JobProcessor and a store that refuses a write for good", () => {
+  // The memory store, refusing every transition into `refused` as a store refuses a result too
+  // large for a document, a validator's veto or missing privileges.
+  const refusingStore = (refused: Job.JobStatus) =>
+    Layer.effect(
+      JobStore.JobStore,
+      Effect.map(JobStore.makeMemory, (store) =>
+        JobStore.JobStore.of({
+          ...store,
+          transition: (transition) =>
+            transition.to === refused
+              ? Effect.fail(
+                  new JobStore.JobStoreError({ reason: "Rejected", message: `MongoDB: refusing ${transition.to}` })
+                )
+              : store.transition(transition)
+        })
+      )
+    )
+
+  const cases = [
+    ["its result", "complete", 1],
+    ["its claim", "processing", 0]
+  ] as const
+  it.effect.each(cases)(
+    "refusing %s: the job fails with the store's reason, is dead-lettered, and the vendor is not called again",
+    ([_, refused, expectedCalls]) =>
+      Effect.gen(function* () {
+        const { calls, vendor } = yield* scripted
+        const context = yield* Layer.build(
+          JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
+            Layer.provideMerge(Layer.merge(layerBackends([vendor]), refusingStore(refused)))
+          )
+        )
+        const store = Context.get(context, JobStore.JobStore)
+        const queue = Context.get(context, JobQueue.JobQueue)
+        const processor = Context.get(context, JobProcessor.JobProcessor)
+        const job = Job.makePending({ vendor: vendor.name, payload: {}, now: new Date() })
+        yield* store.create(job)
+        // Delivered twice, as a redelivery or a sweep would: the second run finds the job failed.
+        for (let round = 0; round < 2; round++) {
+          yield* queue.enqueue(vendor.name, job.id)
+          const deliveries = yield* queue.take(vendor.name, { max: 10, block: 0 })
+          yield* Effect.forEach(deliveries, processor.process, { discard: true })
+        }
+        const failed = (yield* store.get(job.id)).pipe(Option.getOrThrow)
+        assert.deepStrictEqual([failed.status, failed.error?.reason], ["failed", "StoreRejected"])
+        assert.include(failed.error?.message, `refusing ${refused}`)
+        assert.deepStrictEqual(
+          (yield* queue.deadLetters(vendor.name)).map((letter) => letter.jobId),
+          [job.id]
+        )
+        assert.strictEqual(yield* Ref.get(calls), expectedCalls)
+      }).pipe(Effect.scoped)
   )
 })

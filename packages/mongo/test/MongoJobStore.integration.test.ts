@@ -34,7 +34,22 @@ const dropOnClose = (database: string) =>
   )
 
 const storeLayer = (options: Partial<MongoJobStore.Options> & { readonly database: string }) =>
-  MongoJobStore.layer({ uri: uri(), collection: "jobs", serverSelectionTimeout: "10 seconds", ...options })
+  MongoJobStore.layer({ uri: uri(), collection: "jobs", timeout: "10 seconds", ...options })
+
+/** The URI with more query parameters, as an operator might write them. */
+const uriWith = (parameters: string) => {
+  const base = Redacted.value(uri())
+  return Redacted.make(`${base}${base.includes("?") ? "&" : "?"}${parameters}`)
+}
+
+/** Every stage of a plan (an explain's `winningPlan`, in either of the server's formats), with its index. */
+const stagesOf = (plan: unknown): ReadonlyArray<{ readonly stage: string; readonly indexName?: unknown }> => {
+  if (Array.isArray(plan)) return plan.flatMap(stagesOf)
+  if (plan === null || typeof plan !== "object") return []
+  const node = plan as Record<string, unknown>
+  const own = typeof node["stage"] === "string" ? [{ stage: node["stage"], indexName: node["indexName"] }] : []
+  return [...own, ...Object.values(node).flatMap(stagesOf)]
+}
 
 // The store on a fresh database of its own, dropped when the layer closes.
 const layerTest = (options: Partial<MongoJobStore.Options> = {}) =>
@@ -67,9 +82,69 @@ describeMongo(title, () => {
     withStore.effect("makes its indexes at start-up, and no TTL index unless configured", () =>
       Effect.gen(function* () {
         const indexes = yield* indexesOf(yield* MongoJobStore.MongoJobStore)
-        assert.deepStrictEqual(indexes.get("status_1_updated_at_1")?.["key"], { status: 1, updated_at: 1 })
-        assert.deepStrictEqual(indexes.get("vendor_1_status_1")?.["key"], { vendor: 1, status: 1 })
+        for (const index of MongoJobStore.indexes) assert.deepStrictEqual(indexes.get(index.name)?.["key"], index.key)
         assert.isFalse(indexes.has(MongoJobStore.finishedTtlIndexName))
+      })
+    )
+
+    // Any API key can list: no listing, and no sweep, may scan the collection or sort in memory.
+    withStore.effect("explain: every list and sweeper query walks its index, with no collection scan or sort", () =>
+      Effect.gen(function* () {
+        const store = yield* MongoJobStore.MongoJobStore
+        const now = new Date()
+        yield* store.createMany(
+          Array.from({ length: 50 }, (_, i) =>
+            Job.makePending({ vendor: `v${i % 3}`, owner: i % 2 === 0 ? "alice" : undefined, payload: {}, now })
+          )
+        )
+        const after = { updatedAt: now.toISOString(), id: Job.makeJobId() }
+        const queries: Array<readonly [string, MongoJobStore.FindQuery]> = []
+        for (const status of Job.JobStatus.literals) {
+          for (const filters of [{}, { vendor: "v1" }, { owner: "alice" }, { owner: "alice", vendor: "v1" }]) {
+            for (const cursor of [undefined, after]) {
+              const query = { status, ...filters, limit: 50, after: cursor }
+              queries.push([
+                `list ${JSON.stringify({ ...query, after: cursor && "cursor" })}`,
+                MongoJobStore.listQuery(query)
+              ])
+            }
+          }
+          queries.push([`listStale ${status}`, MongoJobStore.staleQuery({ status, updatedBefore: now, limit: 500 })])
+        }
+        for (const [name, query] of queries) {
+          const explained = yield* Effect.tryPromise(() =>
+            store.collection.find(query.filter, query.options).explain("queryPlanner")
+          )
+          const stages = stagesOf(explained["queryPlanner"]?.["winningPlan"])
+          const names = stages.map((stage) => stage.stage)
+          assert.notInclude(names, "COLLSCAN", name)
+          assert.notInclude(names, "SORT", name)
+          assert.isTrue(
+            stages.some((stage) => stage.stage === "IXSCAN" && stage.indexName === query.options.hint),
+            `${name} walks ${query.options.hint}: ${names.join(" < ")}`
+          )
+        }
+      })
+    )
+
+    // The update fits in a command; the document it would make (payload and result) does not.
+    withStore.effect("a result that would make the document too large is Rejected, and the job stays as it was", () =>
+      Effect.gen(function* () {
+        const store = yield* MongoJobStore.MongoJobStore
+        const job = pendingAt(new Date(), { blob: "x".repeat(1_000_000) })
+        yield* store.create(job)
+        const started = Option.getOrThrow(yield* store.transition({ id: job.id, from: "pending", to: "processing" }))
+        const error = yield* Effect.flip(
+          store.transition({
+            id: job.id,
+            from: "processing",
+            to: "complete",
+            expectedVersion: started.version,
+            set: { result: "y".repeat(16_000_000) }
+          })
+        )
+        assert.strictEqual(error.reason, "Rejected")
+        assert.deepStrictEqual(yield* store.get(job.id), Option.some(started))
       })
     )
 
@@ -125,10 +200,10 @@ describeMongo(title, () => {
         )
         const onGet = yield* Effect.flip(store.get(id))
         assert.strictEqual(onGet._tag, "JobStoreError")
-        assert.strictEqual(onGet.reason, "Unavailable")
+        assert.strictEqual(onGet.reason, "Rejected")
         assert.include(onGet.message, id)
         const onTransition = yield* Effect.flip(store.transition({ id, from: "pending", to: "processing" }))
-        assert.strictEqual(onTransition.reason, "Unavailable")
+        assert.strictEqual(onTransition.reason, "Rejected")
       })
     )
 
@@ -163,7 +238,7 @@ describeMongo(title, () => {
   })
 
   describe("start-up and several processes", () => {
-    it.live("makes the TTL index when configured, changes it when the TTL changes, drops it when unset", () =>
+    it.live("makes the TTL index when configured, changes it when the TTL changes, leaves it alone when unset", () =>
       Effect.gen(function* () {
         const database = randomDatabase()
         yield* dropOnClose(database)
@@ -180,7 +255,72 @@ describeMongo(title, () => {
         assert.strictEqual(hour?.["expireAfterSeconds"], 3600)
         assert.strictEqual((yield* ttlIndex("2 hours"))?.["expireAfterSeconds"], 7200)
         assert.strictEqual((yield* ttlIndex("2 hours"))?.["expireAfterSeconds"], 7200)
-        assert.isUndefined(yield* ttlIndex(undefined))
+        // A process without the setting may start beside those with it: it must not stop their deletions.
+        assert.strictEqual((yield* ttlIndex(undefined))?.["expireAfterSeconds"], 7200)
+      })
+    )
+
+    it.live("processes starting together, changing the TTL, all start and leave one TTL index", () =>
+      Effect.gen(function* () {
+        const database = randomDatabase()
+        yield* dropOnClose(database)
+        yield* Effect.scoped(Layer.build(storeLayer({ database, finishedTtl: "1 hour" })))
+        const started = yield* Effect.all(
+          Array.from({ length: 6 }, (_, i) =>
+            Effect.scoped(
+              Layer.build(storeLayer({ database, finishedTtl: i % 3 === 0 ? undefined : "3 hours" })).pipe(
+                Effect.map((context) => Context.get(context, MongoJobStore.MongoJobStore))
+              )
+            )
+          ),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(started.length, 6)
+        const indexes = yield* Effect.scoped(
+          Layer.build(storeLayer({ database })).pipe(
+            Effect.flatMap((context) => indexesOf(Context.get(context, MongoJobStore.MongoJobStore)))
+          )
+        )
+        assert.strictEqual(indexes.get(MongoJobStore.finishedTtlIndexName)?.["expireAfterSeconds"], 3 * 3600)
+      })
+    )
+
+    it.live("a validator's refusal is Rejected (the engine fails such a job rather than retry it)", () =>
+      Effect.gen(function* () {
+        const database = randomDatabase()
+        yield* dropOnClose(database)
+        const store = Context.get(yield* Layer.build(storeLayer({ database })), MongoJobStore.MongoJobStore)
+        yield* Effect.tryPromise(() => store.db.command({ collMod: "jobs", validator: { vendor: { $in: ["sync"] } } }))
+        const refused = yield* Effect.flip(
+          store.create(Job.makePending({ vendor: "other", payload: {}, now: new Date() }))
+        )
+        assert.strictEqual(refused.reason, "Rejected")
+        assert.match(refused.message, /validation/i)
+        yield* store.create(pendingAt(new Date()))
+      })
+    )
+
+    it.live("with a URI asking for secondary reads and w=1, the compare-and-set still reads the primary", () =>
+      Effect.gen(function* () {
+        const database = randomDatabase()
+        yield* dropOnClose(database)
+        const loose = { database, uri: uriWith("readPreference=secondaryPreferred&w=1") }
+        const first = Context.get(yield* Layer.build(storeLayer(loose)), JobStore.JobStore)
+        const second = Context.get(yield* Layer.build(storeLayer(loose)), JobStore.JobStore)
+        for (let round = 0; round < 20; round++) {
+          const job = pendingAt(new Date())
+          yield* first.create(job)
+          const [claimed] = yield* first.getMany([job.id])
+          const won = yield* second.transition({
+            id: job.id,
+            from: "pending",
+            to: "processing",
+            expectedVersion: Option.getOrThrow(claimed!).version
+          })
+          // What one process wrote, the other reads at once: the next step's version.
+          const [seen] = yield* first.getMany([job.id])
+          assert.strictEqual(Option.getOrThrow(seen!).version, Option.getOrThrow(won).version)
+        }
       })
     )
 

@@ -1,7 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Job, JobStore } from "@vendorflow/core"
 import { ConfigProvider, Duration, Effect, Layer, Redacted } from "effect"
-import type { UpdateFilter } from "mongodb"
+import {
+  BSON,
+  MongoClient,
+  MongoInvalidArgumentError,
+  MongoNetworkError,
+  MongoNetworkTimeoutError,
+  MongoNotConnectedError,
+  MongoServerError,
+  type UpdateFilter
+} from "mongodb"
 import * as MongoJobStore from "../src/MongoJobStore.ts"
 
 const at = new Date("2026-01-02T03:04:05.678Z")
@@ -199,6 +208,104 @@ describe("MongoJobStore transitions", () => {
   )
 })
 
+describe("MongoJobStore queries", () => {
+  const owner = "alice"
+  const shapes: ReadonlyArray<readonly [string, Pick<JobStore.ListQuery, "vendor" | "owner">, string]> = [
+    ["status", {}, "status_1_updated_at_-1__id_-1"],
+    ["status and vendor", { vendor: "sync" }, "status_1_vendor_1_updated_at_-1__id_-1"],
+    ["owner and status", { owner }, "owner_1_status_1_updated_at_-1__id_-1"],
+    ["owner, status and vendor", { owner, vendor: "sync" }, "owner_1_status_1_vendor_1_updated_at_-1__id_-1"]
+  ]
+
+  it.each(shapes)("a list by %s names an index whose keys are its filters, then the sort", (_, filters, name) => {
+    const query = MongoJobStore.listQuery({ status: "failed", ...filters, limit: 50 })
+    assert.strictEqual(query.options.hint, name)
+    const index = MongoJobStore.indexes.find((candidate) => candidate.name === name)
+    assert.isDefined(index)
+    // Equality fields (in any order) first, then the sort's fields in the sort's order.
+    const keys = Object.keys(index.key)
+    const equality = Object.keys(query.filter).filter((field) => field !== "updated_at" && field !== "$or")
+    assert.deepStrictEqual(keys.slice(0, equality.length).sort(), equality.sort())
+    assert.deepStrictEqual(
+      Object.entries(index.key).slice(equality.length),
+      Object.entries(query.options.sort as Record<string, number>)
+    )
+    assert.strictEqual(query.options.limit, 51)
+    assert.deepStrictEqual(query.options.projection, { payload_json: 0 })
+  })
+
+  it("a cursor bounds the scan by its time, and breaks ties of that millisecond by id", () => {
+    const id = Job.makeJobId()
+    const query = MongoJobStore.listQuery({
+      status: "failed",
+      owner,
+      limit: 10,
+      after: { updatedAt: at.toISOString(), id }
+    })
+    assert.deepStrictEqual(query.filter, {
+      status: "failed",
+      owner,
+      updated_at: { $lte: at },
+      $or: [{ updated_at: { $lt: at } }, { updated_at: at, _id: { $lt: id } }]
+    })
+  })
+
+  it("the sweepers' query reads the status index backwards, oldest first, with the payload", () => {
+    const query = MongoJobStore.staleQuery({ status: "pending", updatedBefore: at, limit: 500 })
+    assert.deepStrictEqual(query.filter, { status: "pending", updated_at: { $lt: at } })
+    assert.strictEqual(query.options.hint, "status_1_updated_at_-1__id_-1")
+    assert.deepStrictEqual(query.options.sort, { updated_at: 1, _id: 1 })
+    assert.isUndefined(query.options.projection)
+  })
+
+  it.effect("a summary document (no payload_json) decodes to the job's summary", () =>
+    Effect.gen(function* () {
+      const job = new Job.Job({
+        ...pending(tricky),
+        status: "failed",
+        result: null,
+        error: { reason: "r", message: "m" }
+      })
+      const { payload_json: _, ...summary } = yield* MongoJobStore.toDocument(job)
+      assert.deepStrictEqual(yield* MongoJobStore.summaryFromDocument(summary), Job.summaryOf(job))
+    })
+  )
+})
+
+describe("MongoJobStore errors", () => {
+  const server = (code: number, codeName: string, errorLabels: ReadonlyArray<string> = []) =>
+    new MongoServerError({ message: codeName, code, codeName, errorLabels: [...errorLabels] })
+
+  it.each([
+    ["the network", new MongoNetworkError("connection reset")],
+    ["a socket timeout", new MongoNetworkTimeoutError("timed out")],
+    ["no client", new MongoNotConnectedError("not connected")],
+    ["a server timeout (maxTimeMS)", server(50, "MaxTimeMSExpired")],
+    ["a primary that stepped down", server(189, "PrimarySteppedDown")],
+    ["a node that is not the primary", server(10107, "NotWritablePrimary")],
+    ["a write concern timeout", server(64, "WriteConcernTimeout")],
+    ["a write conflict", server(112, "WriteConflict")],
+    ["any code labelled retryable", server(1234, "Whatever", ["RetryableWriteError"])],
+    ["an overloaded server", server(462, "IngressRequestRateLimitExceeded", ["SystemOverloadedError"])],
+    ["something that is not MongoDB's", new Error("EPIPE")]
+  ])("%s is Unavailable (may pass)", (_, cause) => {
+    assert.strictEqual(MongoJobStore.classify(cause), "Unavailable")
+  })
+
+  it.each([
+    ["a document too large", server(10334, "BSONObjectTooLarge")],
+    ["an update making one too large", server(17419, "Location17419")],
+    ["a validator", server(121, "DocumentValidationFailure")],
+    ["missing privileges", server(13, "Unauthorized")],
+    ["refused credentials", server(18, "AuthenticationFailed")],
+    ["a bad query, or a hint naming a missing index", server(2, "BadValue")],
+    ["a document the driver will not send", new MongoInvalidArgumentError("Document is larger than the maximum size")],
+    ["a value BSON cannot hold", new BSON.BSONError("cannot serialize")]
+  ])("%s is Rejected (not retried)", (_, cause) => {
+    assert.strictEqual(MongoJobStore.classify(cause), "Rejected")
+  })
+})
+
 describe("MongoJobStore configuration", () => {
   const withEnv = (env: Record<string, string>) =>
     Effect.provide(Layer.fresh(ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
@@ -211,7 +318,7 @@ describe("MongoJobStore configuration", () => {
       assert.strictEqual(options.database, "vendorflow")
       assert.strictEqual(options.collection, "jobs")
       assert.isUndefined(options.finishedTtl)
-      assert.isTrue(Duration.equals(Duration.fromInputUnsafe(options.serverSelectionTimeout ?? 0), Duration.seconds(5)))
+      assert.isTrue(Duration.equals(Duration.fromInputUnsafe(options.timeout ?? 0), Duration.seconds(5)))
     })
   )
 
@@ -223,13 +330,13 @@ describe("MongoJobStore configuration", () => {
           MONGODB_DB: "vf",
           MONGODB_COLLECTION: "vf_jobs",
           MONGODB_FINISHED_TTL: "30 days",
-          MONGODB_SERVER_SELECTION_TIMEOUT: "2 seconds"
+          MONGODB_TIMEOUT: "2 seconds"
         })
       )
       assert.strictEqual(options.database, "vf")
       assert.strictEqual(options.collection, "vf_jobs")
-      assert.strictEqual(MongoJobStore.ttlSeconds(options.finishedTtl), 30 * 24 * 3600)
-      assert.strictEqual(Duration.toMillis(options.serverSelectionTimeout ?? 0), 2000)
+      assert.strictEqual(yield* MongoJobStore.ttlSeconds(options.finishedTtl), 30 * 24 * 3600)
+      assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(options.timeout ?? 0)), 2000)
     })
   )
 
@@ -240,12 +347,44 @@ describe("MongoJobStore configuration", () => {
     })
   )
 
-  it("TTL seconds: whole seconds, off when absent or infinite", () => {
-    assert.isUndefined(MongoJobStore.ttlSeconds(undefined))
-    assert.isUndefined(MongoJobStore.ttlSeconds(Duration.infinity))
-    assert.strictEqual(MongoJobStore.ttlSeconds("1500 millis"), 1)
-    assert.strictEqual(MongoJobStore.ttlSeconds("7 days"), 604_800)
-    assert.strictEqual(MongoJobStore.ttlSeconds("1000000 weeks"), 2_147_483_647)
+  it.effect("TTL seconds: whole seconds, off when absent or infinite, refused under 1 second", () =>
+    Effect.gen(function* () {
+      assert.isUndefined(yield* MongoJobStore.ttlSeconds(undefined))
+      assert.isUndefined(yield* MongoJobStore.ttlSeconds(Duration.infinity))
+      assert.strictEqual(yield* MongoJobStore.ttlSeconds("1 second"), 1)
+      assert.strictEqual(yield* MongoJobStore.ttlSeconds("1500 millis"), 1)
+      assert.strictEqual(yield* MongoJobStore.ttlSeconds("7 days"), 604_800)
+      assert.strictEqual(yield* MongoJobStore.ttlSeconds("1000000 weeks"), 2_147_483_647)
+      for (const ttl of ["0 seconds", "999 millis"] as const) {
+        const error = yield* Effect.flip(MongoJobStore.ttlSeconds(ttl))
+        assert.strictEqual(error._tag, "ConfigError")
+      }
+    })
+  )
+
+  it("one timeout drives server selection, the pool, the server's work and the socket, over the URI's", () => {
+    const { client: options, maxTimeMS } = MongoJobStore.clientOptions("2 seconds")
+    assert.strictEqual(maxTimeMS, 2000)
+    const client = new MongoClient(
+      "mongodb://db/?serverSelectionTimeoutMS=60000&socketTimeoutMS=0&connectTimeoutMS=60000&waitQueueTimeoutMS=0",
+      options
+    )
+    assert.deepInclude(client.options, {
+      serverSelectionTimeoutMS: 2000,
+      connectTimeoutMS: 2000,
+      waitQueueTimeoutMS: 2000,
+      socketTimeoutMS: 4000
+    })
+    assert.strictEqual(MongoJobStore.clientOptions(undefined).maxTimeMS, 5000)
+  })
+
+  it("the compare-and-set's collection reads the primary and writes to a majority, whatever the URI says", () => {
+    const client = new MongoClient("mongodb://db/?readPreference=secondary&w=1&journal=false")
+    const { collection, listing } = MongoJobStore.collections(client.db("vf"), "jobs", 2000)
+    assert.strictEqual(collection.readPreference?.mode, "primary")
+    assert.deepInclude(collection.writeConcern, { w: "majority", wtimeoutMS: 2000 })
+    // The lists follow the URI.
+    assert.strictEqual(listing.readPreference?.mode, "secondary")
   })
 })
 
@@ -263,13 +402,13 @@ describe("MongoJobStore start-up failures (no server needed)", () => {
         )
       )
       assert.strictEqual(error._tag, "JobStoreError")
-      assert.strictEqual(error.reason, "Unavailable")
+      assert.strictEqual(error._tag === "JobStoreError" && error.reason, "Unavailable")
       assert.include(error.message, "invalid connection string")
       assert.notInclude(error.message, "s3cret")
     })
   )
 
-  it.live("an unreachable server fails at layer build within the server selection timeout", () =>
+  it.live("an unreachable server fails at layer build within the timeout", () =>
     Effect.gen(function* () {
       const started = Date.now()
       const error = yield* Effect.flip(
@@ -278,15 +417,40 @@ describe("MongoJobStore start-up failures (no server needed)", () => {
             uri: Redacted.make("mongodb://user:s3cret@127.0.0.1:1/?authSource=admin"),
             database: "vendorflow",
             collection: "jobs",
-            serverSelectionTimeout: "300 millis"
+            timeout: "300 millis"
           })
         )
       )
       const elapsed = Date.now() - started
-      assert.strictEqual(error.reason, "Unavailable")
+      assert.strictEqual(error._tag === "JobStoreError" && error.reason, "Unavailable")
       assert.include(error.message, 'connecting for database "vendorflow" failed (server selection timeout 300 ms)')
       assert.notInclude(error.message, "s3cret")
       assert.isBelow(elapsed, 3_000)
+    })
+  )
+
+  it.live("a TTL under 1 second is refused before connecting, in one line", () =>
+    Effect.gen(function* () {
+      for (const env of [{ MONGODB_FINISHED_TTL: "0 seconds" }, { MONGODB_FINISHED_TTL: "500 millis" }]) {
+        const started = Date.now()
+        const error = yield* Effect.flip(
+          Layer.build(MongoJobStore.layerConfig).pipe(
+            Effect.provide(
+              ConfigProvider.layer(
+                ConfigProvider.fromUnknown({
+                  MONGODB_URI: "mongodb://127.0.0.1:1",
+                  MONGODB_TIMEOUT: "10 seconds",
+                  ...env
+                })
+              )
+            )
+          )
+        )
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.match(error.message, /MONGODB_FINISHED_TTL is (0|500ms): it must be at least 1 second, or unset$/)
+        assert.notInclude(error.message, "\n")
+        assert.isBelow(Date.now() - started, 2_000, "no connection was tried")
+      }
     })
   )
 })

@@ -2,45 +2,54 @@
  * Core's {@link JobStore.JobStore} on Redis, so that one server process and any number of worker
  * processes share the jobs without MongoDB.
  *
- * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`):
+ * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}:
  * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
- *   `id`, `vendor`, `status`, `createdAt`, `updatedAt` as is; `attempts`, `run` and `version` as
- *   integers (so `HINCRBY` can count versions; a hash written before `run` existed reads as run 1); `payload`, `result`, `error` and `awaitingCallback` as JSON
- *   text, so a payload may use any key (`$where`, `a.b`) and a `null` result stays `null`.
- * - `p` + `jobs:<status>`: a sorted set per status of the ids of the jobs in it, scored by
- *   `updatedAt` in ms, for `listStale`.
+ *   `id`, `vendor`, `status`, `owner`, `traceparent`, `createdAt`, `updatedAt`, `nextRetryAt` as
+ *   is; `attempts`, `run` and `version` as integers (so `HINCRBY` can count versions; a hash written
+ *   before `run` existed reads as run 1); `payload`, `result`, `error` and `awaitingCallback` as
+ *   JSON text, so a payload may use any key (`$where`, `a.b`) and a `null` result stays `null`.
+ * - `p` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
+ *   `jobs:<status>:owner-vendor`: the listing indexes of a status, sorted sets read in byte order
+ *   (`src/lua/jobIndexes.lua` says how): all its jobs, by vendor, by owner, by owner and vendor,
+ *   each in time order. A listing, filtered or not, is a seek in one of them, so an owner's jobs
+ *   page exactly however many jobs of others there are; `listStale` reads the first by time.
  *
  * How the operations map onto Redis (round trips in brackets):
- * - `create` and `createMany` [1]: one script for all the jobs (per job `EXISTS`, then `ZADD` +
+ * - `create` and `createMany` [1]: one script for all the jobs (per job `EXISTS`, then `ZADD`s +
  *   `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
  * - `get` [1]: `HGETALL`.
- * - `getMany` [1, none for no ids]: one script, an `HGETALL` per id; one id is read as `get` reads it.
+ * - `getMany` [1, none for no ids]: `HMGET` of every field but the payload, one script for several
+ *   ids.
  * - `transition` [1]: refused with `InvalidTransition` before any I/O when {@link JobStore.isAllowed}
  *   says no; otherwise one script that is the compare-and-set: status (and version, when given)
- *   checked, fields set and unset, version + 1, id moved between the status sets, the new hash
- *   returned. Same semantics as {@link JobStore.applyTransition}; "now" is the caller's `Clock`.
- * - `listStale` [2]: `ZRANGEBYSCORE` on the status's set, then the hashes with `HGETALL`s sent
- *   back to back on the one connection (pipelined, one wait). Ids whose hash has expired, or whose
- *   job moved on between the two reads, are left out, so a call may return fewer than `limit`.
+ *   checked, fields set and unset, version + 1, the index members moved, the new hash returned.
+ *   Same semantics as {@link JobStore.applyTransition}; "now" is the caller's `Clock`.
+ * - `list` [1 a batch, usually 1]: `ZREVRANGEBYLEX` on the index the query names, from the cursor,
+ *   then the jobs' fields but the payload as `getMany` reads them.
+ * - `listStale` [2]: `ZRANGEBYLEX` on the status's index, then the hashes with `HGETALL`s sent
+ *   back to back on the one connection (pipelined, one wait).
+ * Ids whose hash has expired, or whose job moved on between the two reads, are left out of the
+ * listings, so `listStale` may return fewer than `limit`; `list` reads on (a bounded number of
+ * members) and, if it stops short, answers a page with a cursor where it stopped.
  *
  * Every read is decoded with the job schema: a hash of the wrong shape (written by hand, or by a
- * different version) fails with a typed {@link JobStore.JobStoreError} of reason `Unavailable`
- * whose message names the key, not with a defect. No reason fits exactly; `Unavailable` says "the
- * store can't serve this job", as MongoDB's store does for a corrupt document. A Redis that is down
- * or not answering fails every operation at once with `Unavailable` too (the connection does not
- * queue commands while disconnected).
+ * different version) fails with a typed {@link JobStore.JobStoreError} of reason `Rejected` whose
+ * message names the key, not with a defect: reading it again would fail the same way. A Redis that
+ * is down or not answering fails every operation at once with `Unavailable` (the connection does
+ * not queue commands while disconnected).
  *
  * Expiry of finished jobs (`finishedTtl`, `REDIS_JOB_TTL`; off by default): a transition into
  * `complete` or `failed` sets the hash's TTL, and one out of `failed` (an operator's retry) removes
- * it again. The id stays in the finished status's set, so `listStale` works for every status;
- * each transition into a finished status trims that set's members older than the TTL, whose hashes
- * are gone by then. So for finished statuses `listStale` only sees jobs that still exist (it skips
- * the few members not yet trimmed). Give every process the same `REDIS_JOB_TTL`: a job that
- * finished without a TTL keeps its hash but can be trimmed from the set by a process with one.
+ * it again. The index members stay, so listings work for every status; each transition into a
+ * finished status trims the members older than the TTL from the job's groups (its vendor's, its
+ * owner's), whose hashes are gone by then. Members of a group that no job enters again stay until
+ * one does; the readers skip them. Give every process the same `REDIS_JOB_TTL`: a job that
+ * finished without a TTL keeps its hash but can be trimmed from the indexes by a process with one.
  * A job created already finished gets no TTL (nothing here creates one).
  *
- * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`), their KEYS and ARGV
- * documented in their headers; each declares every key it touches.
+ * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`, and `jobIndexes`, which
+ * the first and last share), their KEYS and ARGV documented in their headers; each declares every
+ * key it touches.
  *
  * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}) and
  * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_JOB_TTL`).
@@ -53,9 +62,9 @@ import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
 
-// How many set members one `list` page reads at most: a vendor or owner filter on a set of all
-// jobs may need to look past other vendors' or keys' jobs, but never without bound.
-const listBatchSize = 200
+// How many batches of index members one `list` page reads at most. Every member is an answer
+// unless its job expired or moved on meanwhile, so the first batch is nearly always the last; the
+// bound keeps a page's cost bounded when a run of expired members is long.
 const listBatches = 20
 
 /**
@@ -72,13 +81,61 @@ export interface Options {
 }
 
 /**
- * The Redis keys of the store under `prefix`.
+ * The Redis keys of the store under `prefix`: every key the store uses is named here.
  *
  * @category utils
  */
 export const keys = (prefix: string) => ({
   job: (id: string): string => `${prefix}job:${id}`,
-  status: (status: Job.JobStatus): string => `${prefix}jobs:${status}`
+  /** The index of all the jobs in `status`, by time (the first of {@link keys}' `indexes`). */
+  status: (status: Job.JobStatus): string => `${prefix}jobs:${status}`,
+  /**
+   * The listing indexes of `status`, in the order `lua/jobIndexes.lua` gives them: all its jobs,
+   * by vendor, by owner, by owner and vendor.
+   */
+  indexes: (status: Job.JobStatus) =>
+    [
+      `${prefix}jobs:${status}`,
+      `${prefix}jobs:${status}:vendor`,
+      `${prefix}jobs:${status}:owner`,
+      `${prefix}jobs:${status}:owner-vendor`
+    ] as const
+})
+
+/**
+ * The start of the index members of the jobs of `values` (an owner, a vendor, or both), as
+ * `lua/jobIndexes.lua` writes it: each value as its length in bytes, `:`, itself, `:`.
+ *
+ * @category utils
+ */
+export const indexGroup = (values: ReadonlyArray<string>): string =>
+  values.map((value) => `${Buffer.byteLength(value)}:${value}:`).join("")
+
+/**
+ * The index a listing reads, and the group its jobs have there.
+ *
+ * @category utils
+ */
+export const listIndex = (
+  key: ReturnType<typeof keys>,
+  query: Pick<JobStore.ListQuery, "status" | "vendor" | "owner">
+): { readonly index: string; readonly group: string } => {
+  const [all, byVendor, byOwner, byOwnerVendor] = key.indexes(query.status)
+  if (query.owner === undefined) {
+    return query.vendor === undefined
+      ? { index: all, group: "" }
+      : { index: byVendor, group: indexGroup([query.vendor]) }
+  }
+  return query.vendor === undefined
+    ? { index: byOwner, group: indexGroup([query.owner]) }
+    : { index: byOwnerVendor, group: indexGroup([query.owner, query.vendor]) }
+}
+
+// An index member ends with the job's updatedAt (24 characters), ":" and its id (36). Not checked:
+// a member of another shape names no hash, and is skipped like an expired job's.
+const positionOf = (member: string): JobStore.Cursor => ({
+  updatedAt: member.slice(-61, -37),
+  id: Job.JobId.make(member.slice(-36), { disableChecks: true })
 })
 
 /** The optional fields as stored, for a new job and for a transition's patch alike. */
@@ -136,25 +193,31 @@ export const patchFields = (patch: JobStore.Patch): Array<string> => [
   ...optionalFields(patch)
 ]
 
+const withIndexes = (script: string) => `${Lua.load("jobIndexes")}\n${Lua.load(script)}`
+
 const createScript = Redis.script(
   (key: ReturnType<typeof keys>, jobs: ReadonlyArray<Job.Job>) => [
-    ...jobs.flatMap((job) => [key.job(job.id), key.status(job.status)]),
+    ...jobs.flatMap((job) => [key.job(job.id), ...key.indexes(job.status)]),
     ...jobs.flatMap((job) => {
       const fields = toHash(job)
-      return [job.id, Date.parse(job.updatedAt), fields.length / 2, ...fields]
+      const owned = job.owner === undefined ? ["0", ""] : ["1", job.owner]
+      return [job.id, job.updatedAt, job.vendor, ...owned, fields.length / 2, ...fields]
     })
   ],
-  { numberOfKeys: (_key, jobs) => 2 * jobs.length, lua: Lua.load("jobCreate") }
+  { numberOfKeys: (_key, jobs) => 5 * jobs.length, lua: withIndexes("jobCreate") }
 ).withReturnType<ReadonlyArray<Job.JobId>>()
 
-const getManyScript = Redis.script(
-  (key: ReturnType<typeof keys>, ids: ReadonlyArray<Job.JobId>) => ids.map((id) => key.job(id)),
-  { numberOfKeys: (_key, ids) => ids.length, lua: Lua.load("jobGetMany") }
-).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
+// The hash fields of a job's summary: every field but the payload.
+const summaryFields = Object.keys(Job.JobSummary.fields)
 
-/** One transition as `jobTransitions` takes it: its three keys, then its arguments. */
+const getManyScript = Redis.script(
+  (key: ReturnType<typeof keys>, ids: ReadonlyArray<string>) => [...ids.map((id) => key.job(id)), ...summaryFields],
+  { numberOfKeys: (_key, ids) => ids.length, lua: Lua.load("jobGetMany") }
+).withReturnType<ReadonlyArray<ReadonlyArray<string | null>>>()
+
+/** One transition as `jobTransitions` takes it: its nine keys, then its arguments. */
 interface ScriptTransition {
-  readonly keys: readonly [job: string, fromSet: string, toSet: string]
+  readonly keys: ReadonlyArray<string>
   readonly args: ReadonlyArray<string | number>
 }
 
@@ -163,7 +226,7 @@ const transitionsScript = Redis.script(
     ...transitions.flatMap((transition) => transition.keys),
     ...transitions.flatMap((transition) => [transition.args.length, ...transition.args])
   ],
-  { numberOfKeys: (transitions) => 3 * transitions.length, lua: Lua.load("jobTransitions") }
+  { numberOfKeys: (transitions) => 9 * transitions.length, lua: withIndexes("jobTransitions") }
 ).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
 
 // A transition's request, batched with the others made in the same turn (see `transition`).
@@ -181,28 +244,26 @@ const recordOf = (flat: ReadonlyArray<string>): Record<string, string> => {
 }
 
 const decodeJob = Schema.decodeUnknownResult(Job.Job)
+const decodeSummary = Schema.decodeUnknownResult(Job.JobSummary)
 
 // The optional fields, as `toHash` stores them.
-const jsonFields = ["result", "error", "awaitingCallback"] as const
+const jsonFields = ["payload", "result", "error", "awaitingCallback"] as const
 const textFields = ["nextRetryAt", "owner", "traceparent"] as const
 
 /**
- * Reads a job back from its hash, flat as `HGETALL` gives it and as {@link toHash} wrote it: the
- * JSON fields parsed and the counters read as numbers here, then every field checked by the job's
- * schema, as a new job's are. Written by hand rather than as a codec over the hash for the reason
- * `toHash` is: it runs on every `GET /jobs/{id}`, and the codec cost twice as much (6 µs a job).
- * Fails with what is wrong when the hash is not a stored job.
- *
- * @category codecs
+ * The fields of a hash as {@link toHash} wrote them, ready for the job's schema: the JSON fields
+ * parsed and the counters read as numbers. Written by hand rather than as a codec over the hash for
+ * the reason `toHash` is: it runs on every `GET /jobs/{id}`, and the codec cost twice as much.
  */
-export const fromHash = (flat: ReadonlyArray<string>): Result.Result<Job.Job, string> => {
-  const hash = recordOf(flat)
+const decodeHash = <A>(
+  hash: Readonly<Record<string, string>>,
+  decode: (fields: Record<string, unknown>) => Result.Result<A, Schema.SchemaError>
+): Result.Result<A, string> => {
   try {
     const fields: Record<string, unknown> = {
       id: hash["id"],
       vendor: hash["vendor"],
       status: hash["status"],
-      payload: hash["payload"] === undefined ? undefined : JSON.parse(hash["payload"]),
       attempts: Number(hash["attempts"]),
       run: hash["run"] === undefined ? 1 : Number(hash["run"]),
       version: Number(hash["version"]),
@@ -211,10 +272,35 @@ export const fromHash = (flat: ReadonlyArray<string>): Result.Result<Job.Job, st
     }
     for (const field of jsonFields) if (hash[field] !== undefined) fields[field] = JSON.parse(hash[field])
     for (const field of textFields) if (hash[field] !== undefined) fields[field] = hash[field]
-    return Result.mapError(decodeJob(fields), (error) => error.message)
+    return Result.mapError(decode(fields), (error) => error.message)
   } catch (error) {
     return Result.fail(`a JSON field does not parse: ${error instanceof Error ? error.message : String(error)}`)
   }
+}
+
+/**
+ * Reads a job back from its hash, flat as `HGETALL` gives it and as {@link toHash} wrote it, every
+ * field checked by the job's schema, as a new job's are. Fails with what is wrong when the hash is
+ * not a stored job.
+ *
+ * @category codecs
+ */
+export const fromHash = (flat: ReadonlyArray<string>): Result.Result<Job.Job, string> =>
+  decodeHash(recordOf(flat), decodeJob)
+
+/**
+ * Reads a job's summary back from the values of its summary's fields, in the order of
+ * `Job.JobSummary`'s fields, as `HMGET` gives them (`null` for a field the hash lacks).
+ *
+ * @category codecs
+ */
+export const summaryFromValues = (values: ReadonlyArray<string | null>): Result.Result<Job.JobSummary, string> => {
+  const hash: Record<string, string> = {}
+  summaryFields.forEach((field, i) => {
+    const value = values[i]
+    if (value !== undefined && value !== null) hash[field] = value
+  })
+  return decodeHash(hash, decodeSummary)
 }
 
 /**
@@ -243,21 +329,24 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       reason: "Unavailable",
       message: `Redis at ${target}: ${what}: ${RedisConnection.causeMessage(error)}`
     })
+  // Reading the hash again would find it just as it is.
+  const rejected = (message: string) =>
+    new JobStore.JobStoreError({ reason: "Rejected", message: `Redis at ${target}: ${message}` })
+  const notAJob = (id: string) => (problem: string) =>
+    rejected(`the hash ${key.job(id)} is not a stored job: ${problem}`)
 
-  const decoded = (id: string, flat: ReadonlyArray<string>) =>
-    Result.mapError(
-      fromHash(flat),
-      (problem) =>
-        new JobStore.JobStoreError({
-          reason: "Unavailable",
-          message: `Redis at ${target}: the hash ${key.job(id)} is not a stored job: ${problem}`
-        })
-    )
+  const decoded = (id: string, flat: ReadonlyArray<string>) => Result.mapError(fromHash(flat), notAJob(id))
   const decode = (id: string, flat: ReadonlyArray<string>) => Effect.fromResult(decoded(id, flat))
 
   /** A job's hash as `HGETALL` returns it, decoded; `None` when it is empty (there is no such job). */
   const found = (id: Job.JobId, flat: ReadonlyArray<string>) =>
     flat.length === 0 ? Effect.succeedNone : Effect.asSome(decode(id, flat))
+
+  /** A job's summary as `HMGET` returns its fields, decoded; `None` when it has none (there is no such job). */
+  const foundSummary = (id: string, values: ReadonlyArray<string | null>) =>
+    values.every((value) => value === null)
+      ? Effect.succeedNone
+      : Effect.asSome(Effect.fromResult(Result.mapError(summaryFromValues(values), notAJob(id))))
 
   const get = Effect.fnUntraced(function* (id: Job.JobId) {
     const flat = yield* redis
@@ -266,14 +355,18 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     return yield* found(id, flat)
   })
 
-  const getMany = Effect.fnUntraced(function* (ids: ReadonlyArray<Job.JobId>) {
+  /** The summaries of the jobs `ids` name, in their places. */
+  const readSummaries = Effect.fnUntraced(function* (ids: ReadonlyArray<string>, what: string) {
     if (ids.length === 0) return []
-    // The common batch under light load: a plain HGETALL costs Redis less than running a script.
-    if (ids.length === 1) return [yield* get(ids[0]!)]
-    const flats = yield* redis
-      .eval(getManyScript)(key, ids)
-      .pipe(Effect.mapError(unavailable(`reading ${ids.length} jobs`)))
-    return yield* Effect.forEach(ids, (id, i) => found(id, flats[i] ?? []))
+    // The common batch under light load: a plain HMGET costs Redis less than running a script.
+    const replies = yield* (
+      ids.length === 1
+        ? Effect.map(redis.send<ReadonlyArray<string | null>>("HMGET", key.job(ids[0]!), ...summaryFields), (reply) => [
+            reply
+          ])
+        : redis.eval(getManyScript)(key, ids)
+    ).pipe(Effect.mapError(unavailable(what)))
+    return yield* Effect.forEach(ids, (id, i) => foundSummary(id, replies[i] ?? []))
   })
 
   const createMany = Effect.fnUntraced(function* (jobs: ReadonlyArray<Job.Job>) {
@@ -304,10 +397,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
             const reply = replies[i] ?? []
             if (reply.length === 0) return entry.completeUnsafe(Exit.succeed(Option.none()))
             // One string: the problem with this job's hash; nothing was written for it.
-            if (reply.length === 1) {
-              const message = `Redis at ${target}: ${reply[0]}`
-              return entry.completeUnsafe(Exit.fail(new JobStore.JobStoreError({ reason: "Unavailable", message })))
-            }
+            if (reply.length === 1) return entry.completeUnsafe(Exit.fail(rejected(reply[0]!)))
             const job = decoded(entry.request.transition.id, reply)
             entry.completeUnsafe(
               Result.isSuccess(job) ? Exit.succeed(Option.some(job.success)) : Exit.fail(job.failure)
@@ -321,21 +411,22 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     create: (job) => createMany([job]),
     createMany,
     get,
-    getMany,
+    getMany: (ids) => readSummaries(ids, ids.length === 1 ? `reading job ${ids[0]}` : `reading ${ids.length} jobs`),
     transition: Effect.fnUntraced(function* (transition: JobStore.Transition) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const nowMillis = yield* Clock.currentTimeMillis
       const set = patchFields(transition.set ?? {})
+      const ttl = Job.isFinished(transition.to) ? finishedTtlMillis : 0
       const script: ScriptTransition = {
-        keys: [key.job(transition.id), key.status(transition.from), key.status(transition.to)],
+        keys: [key.job(transition.id), ...key.indexes(transition.from), ...key.indexes(transition.to)],
         args: [
           transition.id,
           transition.from,
           transition.to,
           transition.expectedVersion === undefined ? "" : String(transition.expectedVersion),
           new Date(nowMillis).toISOString(),
-          nowMillis,
-          Job.isFinished(transition.to) ? finishedTtlMillis : 0,
+          ttl,
+          ttl > 0 ? new Date(nowMillis - ttl).toISOString() : "",
           Job.isFinished(transition.from) && !Job.isFinished(transition.to) ? "1" : "0",
           set.length / 2,
           ...set,
@@ -346,16 +437,16 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     }),
     listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
       const limit = Math.floor(query.limit)
-      // ZRANGEBYSCORE reads a negative count as "no limit".
+      // ZRANGEBYLEX reads a negative count as "no limit".
       if (!(limit > 0)) return []
       const before = query.updatedBefore.getTime()
       const what = `listing ${query.status} jobs`
-      const ids = yield* redis
+      const members = yield* redis
         .send<ReadonlyArray<string>>(
-          "ZRANGEBYSCORE",
+          "ZRANGEBYLEX",
           key.status(query.status),
-          "-inf",
-          `(${before}`,
+          "-",
+          `(${query.updatedBefore.toISOString()}`,
           "LIMIT",
           "0",
           String(limit)
@@ -363,7 +454,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         .pipe(Effect.mapError(unavailable(what)))
       // Sent together, so the replies come back in one wait rather than one per job.
       const hashes = yield* Effect.forEach(
-        ids,
+        members.map((member) => positionOf(member).id),
         (id) =>
           redis.send<ReadonlyArray<string>>("HGETALL", key.job(id)).pipe(Effect.map((flat) => [id, flat] as const)),
         { concurrency: "unbounded" }
@@ -376,36 +467,44 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     }),
     list: Effect.fnUntraced(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))
+      if (limit === 0) return { jobs: [] }
       const what = `listing ${query.status} jobs`
-      const { after } = query
-      // Newest first: the status's set by score (updatedAt ms) descending; equal scores come in
-      // descending member order, which is the id order the cursor uses.
-      const found: Array<Job.Job> = []
-      let offset = 0
-      for (let batch = 0; batch < listBatches && found.length <= limit; batch++) {
-        const reply = yield* redis
+      const { index, group } = listIndex(key, query)
+      const found: Array<Job.JobSummary> = []
+      // Newest first: down the index from the cursor, within the query's group.
+      let position = query.after
+      for (let batch = 0; batch < listBatches; batch++) {
+        const count = batch === 0 ? limit + 1 : Math.max(limit + 1 - found.length, 100)
+        const members = yield* redis
           .send<ReadonlyArray<string>>(
-            "ZREVRANGEBYSCORE",
-            key.status(query.status),
-            after === undefined ? "+inf" : String(Date.parse(after.updatedAt)),
-            "-inf",
+            "ZREVRANGEBYLEX",
+            index,
+            position === undefined
+              ? group === ""
+                ? "+"
+                : `(${group};`
+              : `(${group}${position.updatedAt}:${position.id}`,
+            group === "" ? "-" : `[${group}`,
             "LIMIT",
-            String(offset),
-            String(listBatchSize)
+            "0",
+            String(count)
           )
           .pipe(Effect.mapError(unavailable(what)))
-        offset += reply.length
-        const flats = yield* Effect.forEach(reply, (id) => redis.send<ReadonlyArray<string>>("HGETALL", key.job(id)), {
-          concurrency: "unbounded"
-        }).pipe(Effect.mapError(unavailable(what)))
-        const jobs = yield* Effect.forEach(
-          reply.flatMap((id, i) => (flats[i] !== undefined && flats[i].length > 0 ? [[id, flats[i]] as const] : [])),
-          ([id, flat]) => decode(id, flat)
+        if (members.length === 0) return JobStore.pageOf(found, limit)
+        position = positionOf(members.at(-1)!)
+        const summaries = yield* readSummaries(
+          members.map((member) => positionOf(member).id),
+          what
         )
-        found.push(...jobs.filter((job) => JobStore.isListed(job, query)))
-        if (reply.length < listBatchSize) break
+        // A member whose job expired or moved on since is no answer; the job is listed where it is now.
+        for (const summary of summaries) {
+          if (Option.isSome(summary) && JobStore.isListed(summary.value, query)) found.push(summary.value)
+        }
+        if (found.length > limit || members.length < count) return JobStore.pageOf(found, limit)
       }
-      return JobStore.pageOf(found.slice(0, limit + 1), limit)
+      // Stopped short of a full page (a long run of expired members): the page so far, and the
+      // cursor of the last member looked at, so the next page goes on from there.
+      return { jobs: found, next: position }
     })
   })
 })

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Job, JobStore } from "@vendorflow/core"
 import { JobStoreSuite } from "@vendorflow/core/testing"
 import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Option, Result } from "effect"
+import type { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobStore from "../src/RedisJobStore.ts"
@@ -32,6 +33,20 @@ const pending = (payload: Job.JsonObject = { query: "acme" }, now = new Date()) 
 
 const someOrFail = <A, E, R>(effect: Effect.Effect<Option.Option<A>, E, R>) =>
   effect.pipe(Effect.map(Option.getOrThrow))
+
+/** Whether each listing index of the job's status holds it under its current time. */
+const indexed = (redis: Redis.Redis["Service"], prefix: string, job: Job.Job) =>
+  Effect.forEach(
+    RedisJobStore.keys(prefix)
+      .indexes(job.status)
+      .slice(0, job.owner === undefined ? 2 : 4),
+    (index, i) => {
+      const group = RedisJobStore.indexGroup([[], [job.vendor], [job.owner ?? ""], [job.owner ?? "", job.vendor]][i]!)
+      return redis
+        .send<string | null>("ZSCORE", index, `${group}${job.updatedAt}:${job.id}`)
+        .pipe(Effect.map((score) => score !== null))
+    }
+  )
 
 /**
  * A test clock for the store's calls only: the connections around them keep the live clock, whose
@@ -74,21 +89,88 @@ describe.skipIf(redisUnavailable !== undefined)(
           ])
           assert.deepStrictEqual(JSON.parse(yield* redis.send<string>("HGET", key, "payload")), job.payload)
           assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
-          const score = yield* redis.send<string>("ZSCORE", RedisJobStore.keys(prefix).status("pending"), job.id)
-          assert.strictEqual(Number(score), Date.parse(job.updatedAt))
+          assert.deepStrictEqual(yield* indexed(redis, prefix, job), [true, true])
           // A hash written before runs were counted is in its first run.
           yield* redis.send("HDEL", key, "run")
           assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
         })
       )
 
+      it.live("keeps a job in the indexes of its status: all, by vendor, and by owner and both when it has one", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix)
+          const job = Job.makePending({ vendor: "v:1", owner: "alice:x", payload: {}, now: new Date() })
+          yield* store.create(job)
+          assert.deepStrictEqual(yield* indexed(redis, prefix, job), [true, true, true, true])
+          const [all, byVendor, byOwner, byOwnerVendor] = RedisJobStore.keys(prefix).indexes("pending")
+          const tail = `${job.updatedAt}:${job.id}`
+          assert.deepStrictEqual(
+            yield* Effect.forEach([all, byVendor, byOwner, byOwnerVendor], (index) =>
+              redis.send<Array<string>>("ZRANGE", index, "0", "-1")
+            ),
+            [[tail], [`3:v:1:${tail}`], [`7:alice:x:${tail}`], [`7:alice:x:3:v:1:${tail}`]]
+          )
+          const started = yield* someOrFail(store.transition({ id: job.id, from: "pending", to: "processing" }))
+          assert.deepStrictEqual(yield* indexed(redis, prefix, job), [false, false, false, false])
+          assert.deepStrictEqual(yield* indexed(redis, prefix, started), [true, true, true, true])
+        })
+      )
+
+      it.live("getMany and list read no payload: a payload that no longer parses does not stop them", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix)
+          const job = Job.makePending({ vendor: "v", owner: "alice", payload: { a: 1 }, now: new Date() })
+          yield* store.create(job)
+          yield* redis.send("HSET", RedisJobStore.keys(prefix).job(job.id), "payload", "{not json")
+          assert.strictEqual((yield* Effect.flip(store.get(job.id))).reason, "Rejected")
+          assert.deepStrictEqual(yield* store.getMany([job.id]), [Option.some(Job.summaryOf(job))])
+          assert.deepStrictEqual(yield* store.getMany([job.id, job.id]), [
+            Option.some(Job.summaryOf(job)),
+            Option.some(Job.summaryOf(job))
+          ])
+          const page = yield* store.list({ status: "pending", owner: "alice", limit: 10 })
+          assert.deepStrictEqual(page.jobs, [Job.summaryOf(job)])
+        })
+      )
+
+      it.live("a long run of members without a job ends a page early, with a cursor that goes on past them", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix)
+          const job = Job.makePending({ vendor: "v", payload: {}, now: new Date(Date.now() - 60_000) })
+          yield* store.create(job)
+          // Members of jobs whose hashes expired, newer than the one job, as a group no job entered since leaves them.
+          const byVendor = RedisJobStore.keys(prefix).indexes("pending")[1]
+          const orphans = Array.from(
+            { length: 3_000 },
+            (_, i) => `1:v:${new Date(Date.now() - i).toISOString()}:${Job.makeJobId()}`
+          )
+          for (let at = 0; at < orphans.length; at += 500) {
+            yield* redis.send("ZADD", byVendor, ...orphans.slice(at, at + 500).flatMap((member) => ["0", member]))
+          }
+          const first = yield* store.list({ status: "pending", vendor: "v", limit: 1 })
+          assert.deepStrictEqual(first.jobs, [])
+          assert.isDefined(first.next, "not the last page")
+          let after: JobStore.Cursor | undefined = first.next
+          const seen: Array<string> = []
+          for (let page = 0; after !== undefined && page < 10; page++) {
+            const next: JobStore.Page = yield* store.list({ status: "pending", vendor: "v", limit: 1, after })
+            seen.push(...next.jobs.map((listed) => listed.id))
+            after = next.next
+          }
+          assert.deepStrictEqual(seen, [job.id])
+          assert.isUndefined(after)
+        })
+      )
+
       it.live(
-        "agrees with core's applyTransition step by step, on the caller's clock, and moves the id between sets",
+        "agrees with core's applyTransition step by step, on the caller's clock, and moves the job between indexes",
         () =>
           Effect.gen(function* () {
             const { prefix, redis } = yield* scratch
             const store = yield* storeOn(prefix)
-            const key = RedisJobStore.keys(prefix)
             const { clock, on } = yield* testClock
             const start = Date.parse("2030-01-01T00:00:00.000Z")
             yield* clock.setTime(start)
@@ -117,9 +199,8 @@ describe.skipIf(redisUnavailable !== undefined)(
               const actual = yield* someOrFail(on(store.transition(step)))
               assert.deepStrictEqual(actual, expected)
               assert.deepStrictEqual(yield* store.get(job.id), Option.some(expected))
-              assert.strictEqual(Number(yield* redis.send<string>("ZSCORE", key.status(step.to), job.id)), now)
-              if (step.from !== step.to)
-                assert.isNull(yield* redis.send<string | null>("ZSCORE", key.status(step.from), job.id))
+              assert.deepStrictEqual(yield* indexed(redis, prefix, actual), [true, true], "listed under its new time")
+              assert.deepStrictEqual(yield* indexed(redis, prefix, current), [false, false], "not under the old one")
               current = actual
             }
             assert.strictEqual(current.version, steps.length)
@@ -168,7 +249,8 @@ describe.skipIf(redisUnavailable !== undefined)(
           yield* store.transition({ id: done.id, from: "processing", to: "complete", set: { result: 1 } })
           const left = yield* pttl(done)
           assert.isTrue(left > 0 && left <= 60_000, `PTTL ${left}`)
-          assert.isNotNull(yield* redis.send<string | null>("ZSCORE", key.status("complete"), done.id))
+          const completed = yield* someOrFail(store.get(done.id))
+          assert.deepStrictEqual(yield* indexed(redis, prefix, completed), [true, true])
 
           const retried = pending()
           yield* run(retried)
@@ -202,22 +284,32 @@ describe.skipIf(redisUnavailable !== undefined)(
         })
       )
 
-      it.live("each entry into a finished status trims that set's ids older than the TTL", () =>
+      it.live("each entry into a finished status trims its groups' members older than the TTL", () =>
         Effect.gen(function* () {
           const { prefix, redis } = yield* scratch
           const store = yield* storeOn(prefix, { finishedTtl: "1 minute" })
           const { clock, on } = yield* testClock
           yield* clock.setTime(Date.parse("2030-01-01T00:00:00.000Z"))
           const finish = (job: Job.Job) =>
-            store.create(job).pipe(Effect.andThen(on(store.transition({ id: job.id, from: "pending", to: "failed" }))))
-          const [early, late] = [pending(), pending()]
-          yield* finish(early)
+            store
+              .create(job)
+              .pipe(Effect.andThen(someOrFail(on(store.transition({ id: job.id, from: "pending", to: "failed" })))))
+          const owned = (owner: string) => Job.makePending({ vendor: "sync", owner, payload: {}, now: new Date() })
+          const [early, earlyOfBob] = [yield* finish(owned("alice")), yield* finish(owned("bob"))]
           yield* clock.adjust("61 seconds")
-          yield* finish(late)
-          assert.deepStrictEqual(
-            yield* redis.send<Array<string>>("ZRANGE", RedisJobStore.keys(prefix).status("failed"), "0", "-1"),
-            [late.id]
-          )
+          const late = yield* finish(owned("alice"))
+          const [all, byVendor, byOwner, byOwnerVendor] = RedisJobStore.keys(prefix).indexes("failed")
+          const members = (index: string) => redis.send<Array<string>>("ZRANGE", index, "0", "-1")
+          const tail = (job: Job.Job) => `${job.updatedAt}:${job.id}`
+          assert.deepStrictEqual(yield* members(all), [tail(late)])
+          assert.deepStrictEqual(yield* members(byVendor), [`4:sync:${tail(late)}`])
+          // Bob's group saw no entry since: his expired member stays until one comes.
+          assert.deepStrictEqual(yield* members(byOwner), [`3:bob:${tail(earlyOfBob)}`, `5:alice:${tail(late)}`])
+          assert.deepStrictEqual(yield* members(byOwnerVendor), [
+            `3:bob:4:sync:${tail(earlyOfBob)}`,
+            `5:alice:4:sync:${tail(late)}`
+          ])
+          assert.notInclude(yield* members(byOwner), `5:alice:${tail(early)}`)
         })
       )
 
@@ -248,39 +340,45 @@ describe.skipIf(redisUnavailable !== undefined)(
         })
       )
 
-      it.live("a hash of the wrong shape is a typed Unavailable error naming the key, not a crash", () =>
+      it.live("a hash of the wrong shape is a typed Rejected error naming the key, not a crash", () =>
         Effect.gen(function* () {
           const { prefix, redis } = yield* scratch
           const store = yield* storeOn(prefix)
           const key = RedisJobStore.keys(prefix)
           const id = Job.makeJobId()
-          yield* redis.send("HSET", key.job(id), "id", id, "status", "pending", "payload", "{not json", "version", "x")
-          yield* redis.send("ZADD", key.status("pending"), "1", id)
+          const updatedAt = new Date().toISOString()
+          yield* redis.send(
+            "HSET",
+            key.job(id),
+            ...["id", id, "vendor", "v", "status", "pending", "payload", "{not json", "version", "x"],
+            ...["updatedAt", updatedAt]
+          )
+          yield* redis.send("ZADD", key.status("pending"), "0", `${updatedAt}:${id}`)
 
           const read = yield* Effect.flip(store.get(id))
           assert.strictEqual(read._tag, "JobStoreError")
-          assert.strictEqual(read.reason, "Unavailable")
+          assert.strictEqual(read.reason, "Rejected")
           assert.include(read.message, key.job(id))
           const listed = yield* Effect.flip(
             store.listStale({ status: "pending", updatedBefore: new Date(Date.now() + 1000), limit: 10 })
           )
-          assert.strictEqual(listed.reason, "Unavailable")
+          assert.strictEqual(listed.reason, "Rejected")
           // The version is not an integer: the script refuses before writing anything.
           const moved = yield* Effect.flip(store.transition({ id, from: "pending", to: "processing" }))
-          assert.strictEqual(moved.reason, "Unavailable")
+          assert.strictEqual(moved.reason, "Rejected")
           assert.include(moved.message, "no integer version")
           assert.strictEqual(yield* redis.send<string>("HGET", key.job(id), "status"), "pending")
-          assert.isNull(yield* redis.send<string | null>("ZSCORE", key.status("processing"), id))
+          assert.strictEqual(yield* redis.send<number>("ZCARD", key.status("processing")), 0)
 
           // Well-formed JSON and integers, but not a job: an unknown status, a list for a payload.
           const other = pending()
           yield* store.create(other)
           yield* redis.send("HSET", key.job(other.id), "status", "bogus", "payload", "[1]")
           const wrong = yield* Effect.flip(store.get(other.id))
-          assert.strictEqual(wrong.reason, "Unavailable")
+          assert.strictEqual(wrong.reason, "Rejected")
           // Read in a batch, such a hash fails the batch the same way.
           const batch = yield* Effect.flip(store.getMany([pending().id, other.id]))
-          assert.strictEqual(batch.reason, "Unavailable")
+          assert.strictEqual(batch.reason, "Rejected")
           assert.include(batch.message, key.job(other.id))
           assert.include(wrong.message, key.job(other.id))
         })

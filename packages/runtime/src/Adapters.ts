@@ -12,14 +12,18 @@
  *
  * A package under `adapters` provides the vendors it exports as `vendors`; an entry under `vendors`
  * makes one vendor of that name with the package's `configure` and the entry's other options. With
- * nothing configured the two mock vendors are loaded, as before. Each vendor is then built with the
- * operator's `VENDOR_<NAME>_*` settings (see `VendorDefinition`).
+ * nothing configured, a development process loads the two mock vendors (when they are installed);
+ * with `NODE_ENV=production` nothing is loaded by default, and start-up stops saying how to name
+ * adapters. Each vendor is then built with the operator's `VENDOR_<NAME>_*` settings (see
+ * `VendorDefinition`).
  *
- * Every package is checked before use: it must be installed, declare the `@vendorflow/core` it was
- * built for (a `peerDependencies` or `dependencies` range in its `package.json`, else an exported
- * `coreVersion`) on the same major line as this core (`0.x` lines count as majors, as npm's caret
- * does), and export `vendors` or `configure`. Any failure stops start-up with an
- * {@link AdapterError} whose message is one line naming the package and what to do.
+ * Every package is checked before use: it must be installed, use the deployment's own copies of
+ * `@vendorflow/core` and `effect` (a package with copies of its own, such as one installed from a
+ * folder with its own `node_modules`, would fail its jobs in puzzling ways), declare the
+ * `@vendorflow/core` it was built for (a `peerDependencies` or `dependencies` range in its
+ * `package.json`, else an exported `coreVersion`) on the same major line as this core (`0.x` lines
+ * count as majors, as npm's caret does), and export `vendors` or `configure`. Any failure stops
+ * start-up with an {@link AdapterError} whose message is one line naming the package and what to do.
  *
  * Packages are imported from where this module is installed, so they must sit in the same
  * `node_modules` tree as `@vendorflow/runtime` (the usual `npm install` in the app).
@@ -29,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readFileSync, realpathSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { VendorDefinition, VendorRegistry } from "@vendorflow/core"
@@ -58,7 +62,7 @@ export interface Selection {
 }
 
 /**
- * The packages loaded when nothing is configured: the two mock vendors.
+ * The packages a development process loads when nothing is configured: the two mock vendors.
  *
  * @category constants
  */
@@ -75,15 +79,16 @@ export const defaultAdapters: ReadonlyArray<string> = [
 export const configFileName = "vendorflow.config.json"
 
 /**
- * Why the adapters could not be loaded: a package that is not installed, built for another core,
- * or that exports nothing usable; a config file that cannot be read; two vendors with one name; a
- * vendor whose `VENDOR_<NAME>_*` settings are missing or cannot be read.
+ * Why the adapters could not be loaded: a package that is not installed, built for another core or
+ * against copies of core or Effect of its own, or that exports nothing usable; a config file that
+ * cannot be read; two vendors with one name; a vendor whose `VENDOR_<NAME>_*` settings are missing
+ * or cannot be read; no adapter named in production.
  *
  * @category errors
  */
 export class AdapterError extends Schema.TaggedError<AdapterError>()("AdapterError", {
   adapter: Schema.String,
-  reason: Schema.Literals(["Missing", "Incompatible", "Invalid", "ConfigFile", "Duplicate", "Settings"]),
+  reason: Schema.Literals(["Missing", "Incompatible", "Invalid", "ConfigFile", "Duplicate", "Settings", "Unnamed"]),
   message: Schema.String
 }) {}
 
@@ -147,10 +152,34 @@ const readPackageJson = (name: string) =>
       try: () => readFileSync(path, "utf8"),
       catch: () => new AdapterError({ adapter: name, reason: "Invalid", message: `cannot read ${path}` })
     })
-    return yield* Option.match(decodePackageJson(text), {
+    const pkg = yield* Option.match(decodePackageJson(text), {
       onNone: () => fail(name, "Invalid", `adapter ${name} has an unreadable package.json (${path})`),
       onSome: Effect.succeed
     })
+    return { pkg, dir: dirname(path) }
+  })
+
+// The packages whose one copy the deployment and its adapters must share: two copies of core make
+// two registries of tagged errors and schemas, and two of Effect make values that one copy's checks
+// do not recognise (a valid integer refused as "Expected an integer").
+const shared = ["@vendorflow/core", "effect"] as const
+
+// Where `name` resolves from `dir`, as Node resolves it: from the package's real location (a folder
+// installed with `npm install ../adapter` is a link, and its imports resolve from where it is).
+const resolvedFrom = (name: string, dir: string): string | undefined => {
+  const path = findPackageJson(name, [realpathSync(dir)])
+  return path === undefined ? undefined : dirname(realpathSync(path))
+}
+
+// The first shared package that `dir` resolves to another copy than this runtime does.
+const ownCopy = (dir: string) =>
+  Effect.sync(() => {
+    for (const name of shared) {
+      const theirs = resolvedFrom(name, dir)
+      const ours = resolvedFrom(name, here)
+      if (theirs !== undefined && theirs !== ours) return { name, theirs, ours }
+    }
+    return undefined
   })
 
 /**
@@ -160,7 +189,7 @@ const readPackageJson = (name: string) =>
  */
 export const coreVersion: Effect.Effect<string, AdapterError> = Effect.flatMap(
   readPackageJson("@vendorflow/core"),
-  (pkg) =>
+  ({ pkg }) =>
     pkg.version === undefined
       ? fail("@vendorflow/core", "Invalid", "@vendorflow/core has no version")
       : Effect.succeed(pkg.version)
@@ -173,13 +202,21 @@ const isModule = (value: unknown): value is VendorDefinition.AdapterModule =>
   typeof value === "object" && value !== null
 
 /**
- * Imports an adapter package and checks it: installed, built for this core's major line, and
- * exporting `vendors` or `configure`.
+ * Imports an adapter package and checks it: installed, on this deployment's copies of core and
+ * Effect, built for this core's major line, and exporting `vendors` or `configure`.
  *
  * @category loading
  */
 export const importAdapter = Effect.fnUntraced(function* (name: string, core: string) {
-  const pkg = yield* readPackageJson(name)
+  const { pkg, dir } = yield* readPackageJson(name)
+  const copy = yield* ownCopy(dir)
+  if (copy !== undefined) {
+    return yield* fail(
+      name,
+      "Incompatible",
+      `adapter ${name} uses its own copy of ${copy.name} (${copy.theirs}), not the deployment's (${copy.ours ?? "none"}); declare ${copy.name} as a peer dependency and install the adapter from the registry or a packed tarball (npm pack), not from a folder with its own node_modules`
+    )
+  }
   const imported: unknown = yield* Effect.tryPromise({
     try: () => import(name),
     catch: (error) =>
@@ -306,7 +343,8 @@ export const readConfigFile = Effect.fnUntraced(function* (path: string, require
 /**
  * The selection from the environment: `VENDORFLOW_ADAPTERS` and the config file (at
  * `VENDORFLOW_CONFIG`, else `vendorflow.config.json` in the working directory if there is one);
- * {@link defaultAdapters} when neither names anything.
+ * when neither names anything, {@link defaultAdapters} in development and an error in production
+ * (`NODE_ENV=production`).
  *
  * @category config
  */
@@ -326,10 +364,23 @@ export const selection = Effect.gen(function* () {
     Option.isSome(configured)
   )
   const adapters = [...new Set([...listed, ...file.adapters])]
-  const chosen: Selection =
-    adapters.length === 0 && Object.keys(file.vendors).length === 0
-      ? { adapters: defaultAdapters, vendors: {} }
-      : { adapters, vendors: file.vendors }
+  if (adapters.length > 0 || Object.keys(file.vendors).length > 0) {
+    const chosen: Selection = { adapters, vendors: file.vendors }
+    return chosen
+  }
+  const unnamed = `no adapter is named (VENDORFLOW_ADAPTERS, package names comma-separated, or "adapters" in ${configFileName})`
+  if ((yield* Config.String("NODE_ENV").pipe(Config.withDefault("development"))) === "production") {
+    return yield* fail("VENDORFLOW_ADAPTERS", "Unnamed", `${unnamed}; production loads no mock vendor`)
+  }
+  const missing = defaultAdapters.filter((name) => findPackageJson(name, [here, process.cwd()]) === undefined)
+  if (missing.length > 0) {
+    return yield* fail(
+      "VENDORFLOW_ADAPTERS",
+      "Unnamed",
+      `${unnamed}, and the development default, the mock vendors, is not installed (npm install ${missing.join(" ")})`
+    )
+  }
+  const chosen: Selection = { adapters: defaultAdapters, vendors: {} }
   return chosen
 })
 

@@ -1,43 +1,35 @@
 /**
- * The backends a process runs on, chosen from the environment:
+ * The backend a process runs on, chosen from the environment:
  *
- * - `REDIS_URL` set: the job queue on Redis Streams; rate limits, circuit breakers, worker heartbeats
- *   the dashboard's statistics and the webhook replay guard shared through Redis;
- * - `MONGODB_URI` set (with `MONGODB_DB`): the job store on MongoDB; otherwise, with `REDIS_URL`, the
- *   job store on Redis too (so a server and its workers share it even where there is no MongoDB);
- * - neither: the in-memory store, queue and limiter of one process (the embedded default).
+ * - `REDIS_URL` set: `@vendorflow/redis`'s backend: the job queue on Redis Streams; rate limits,
+ *   circuit breakers, worker heartbeats, the dashboard's statistics and the webhook replay guard
+ *   shared through Redis;
+ * - `MONGODB_URI` set (with `MONGODB_DB`): the job store on MongoDB (`@vendorflow/mongo`); otherwise,
+ *   with `REDIS_URL`, the job store on Redis too (so a server and its workers share it even where
+ *   there is no MongoDB);
+ * - neither: core's memory backend, for one process (the embedded default).
  *
- * Either may be set without the other. Each backend with a server registers its health check.
- * Building the layer is the start-up check: a bad or unreachable URL fails it with one error that
- * names the server (never its credentials).
+ * Either may be set without the other. A backend package is loaded only when its variable is set,
+ * so a deployment installs only the driver it uses; a variable set without its package installed
+ * stops start-up with one line naming the package to install. Each backend with a server registers
+ * its health check. Building the layer is the start-up check: a bad or unreachable URL fails it with
+ * one error that names the server (never its credentials).
  *
  * @since 0.1.0
  */
 import {
   Access,
+  Backend,
   Cleaner,
-  Health,
-  JobQueue,
-  JobStore,
-  RateLimiter,
-  Stats,
-  VendorCircuit,
-  WebhookSignature,
-  Workers
+  type Health,
+  type JobQueue,
+  type JobStore,
+  type RateLimiter,
+  type WebhookSignature,
+  type Workers
 } from "@vendorflow/core"
-import { MongoJobStore } from "@vendorflow/mongo"
-import {
-  RedisCircuitBreaker,
-  RedisConnection,
-  RedisJobQueue,
-  RedisJobStore,
-  RedisRateLimiter,
-  RedisReplayGuard,
-  RedisStats,
-  RedisWorkers
-} from "@vendorflow/redis"
-import { Config, Context, Effect, Layer, Option } from "effect"
-import { CircuitBreaker, RateLimiter as PersistedRateLimiter } from "effect/persistence"
+import { Config, Effect, Layer, Option, Schema } from "effect"
+import type { CircuitBreaker } from "effect/persistence"
 
 /**
  * The services a process composes on top of: storage, queue, rate limits, cleaning and health.
@@ -56,11 +48,22 @@ export type Services =
   | WebhookSignature.ReplayGuard
 
 /**
- * Why the backends could not start: a bad setting, or a server that is unreachable or refuses us.
+ * A backend's variable is set, but its package is not installed (or cannot be loaded).
  *
  * @category errors
  */
-export type StartupError = Config.ConfigError | RedisConnection.RedisConnectionError | JobStore.JobStoreError
+export class BackendMissing extends Schema.TaggedError<BackendMissing>()("BackendMissing", {
+  package: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * Why the backends could not start: a bad setting, a backend package that is not installed, or a
+ * server that is unreachable or refuses us.
+ *
+ * @category errors
+ */
+export type StartupError = Backend.StartupError
 
 /**
  * Which backends the environment asks for.
@@ -82,75 +85,56 @@ export const choice: Config.Config<Choice> = Config.all({
   mongo: Config.option(Config.NonEmptyString("MONGODB_URI")).pipe(Config.map(Option.isSome))
 })
 
-const store = (chosen: Choice) =>
-  chosen.mongo
-    ? Effect.map(Layer.build(MongoJobStore.layerConfig), (context) => {
-        const mongoStore = Context.get(context, MongoJobStore.MongoJobStore)
-        const check: Health.Check = { name: "mongodb", check: mongoStore.ping }
-        return { store: Context.get(context, JobStore.JobStore), checks: [check] }
-      })
-    : chosen.redis
-      ? Effect.map(Layer.build(RedisJobStore.layerConfig), (context) => ({
-          store: Context.get(context, JobStore.JobStore),
-          checks: []
-        }))
-      : Effect.map(Layer.build(JobStore.layerMemory), (context) => ({
-          store: Context.get(context, JobStore.JobStore),
-          checks: []
-        }))
+const firstLine = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? ""
 
-const queueAndLimits = (redis: boolean) =>
-  redis
-    ? Effect.map(
-        Layer.build(
-          Layer.mergeAll(
-            RedisJobQueue.layerConfig,
-            RedisRateLimiter.layer,
-            Access.layer.pipe(Layer.provide(RedisRateLimiter.layerStore)),
-            RedisWorkers.layer,
-            RedisStats.layer(),
-            RedisReplayGuard.layer,
-            VendorCircuit.layerConfig.pipe(Layer.provide(RedisCircuitBreaker.layerStore))
-          ).pipe(Layer.provideMerge(RedisConnection.layerConfig))
-        ),
-        (context) => {
-          const connection = Context.get(context, RedisConnection.RedisConnection)
-          const check: Health.Check = { name: "redis", check: connection.ping }
-          return {
-            queue: Context.get(context, JobQueue.JobQueue),
-            limiter: Context.get(context, RateLimiter.RateLimiter),
-            access: Context.get(context, Access.Access),
-            workers: Context.get(context, Workers.Workers),
-            stats: Context.get(context, Stats.Stats),
-            replayGuard: Context.get(context, WebhookSignature.ReplayGuard),
-            breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
-            checks: [check]
-          }
-        }
-      )
-    : Effect.map(
-        Layer.build(
-          Layer.mergeAll(
-            JobQueue.layerMemory,
-            RateLimiter.layerMemory,
-            Access.layer.pipe(Layer.provide(PersistedRateLimiter.layerStoreMemory)),
-            Workers.layerMemory,
-            Stats.layerMemory,
-            WebhookSignature.ReplayGuard.layerMemory,
-            VendorCircuit.layerConfig.pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
-          )
-        ),
-        (context) => ({
-          queue: Context.get(context, JobQueue.JobQueue),
-          limiter: Context.get(context, RateLimiter.RateLimiter),
-          access: Context.get(context, Access.Access),
-          workers: Context.get(context, Workers.Workers),
-          stats: Context.get(context, Stats.Stats),
-          replayGuard: Context.get(context, WebhookSignature.ReplayGuard),
-          breaker: Context.get(context, CircuitBreaker.CircuitBreaker),
-          checks: []
-        })
-      )
+// Whether Node could not find the package `name` itself (not one of its own imports).
+const isNotInstalled = (error: unknown, name: string): boolean =>
+  error instanceof Error &&
+  "code" in error &&
+  error.code === "ERR_MODULE_NOT_FOUND" &&
+  error.message.includes(`'${name}'`)
+
+/**
+ * Imports backend package `name` (with `imported`, from where this module is installed), asked
+ * for by `variable`; a package that is not installed is one line saying what to install.
+ *
+ * @category loading
+ */
+export const importBackend = <A>(name: string, variable: string, imported: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: imported,
+    catch: (error) =>
+      new BackendMissing({
+        package: name,
+        message: isNotInstalled(error, name)
+          ? `${variable} is set, but ${name} is not installed (npm install ${name})`
+          : `${name} could not be loaded: ${firstLine(error)}`
+      })
+  })
+
+/**
+ * The backend for a choice, its packages loaded.
+ *
+ * @category constructors
+ */
+export const backendFor = Effect.fnUntraced(function* (chosen: Choice) {
+  const shared = chosen.redis
+    ? (yield* importBackend("@vendorflow/redis", "REDIS_URL", () => import("@vendorflow/redis"))).RedisBackend.fromEnv
+    : Backend.memory
+  if (!chosen.mongo) return shared
+  const { MongoBackend } = yield* importBackend("@vendorflow/mongo", "MONGODB_URI", () => import("@vendorflow/mongo"))
+  return MongoBackend.fromEnv(shared)
+})
+
+/**
+ * What a process runs on over `backend`: its services, the vendors' rate limiter and circuit
+ * breakers, API keys (`API_KEYS`, counted in the backend's rate-limit store) and the cleaner.
+ *
+ * @category layers
+ */
+export const layerWith = (backend: Backend.Backend): Layer.Layer<Services, StartupError> =>
+  Layer.mergeAll(Access.layer, Cleaner.layer).pipe(Layer.provideMerge(Backend.layerServices(backend)))
 
 /**
  * The backends for a choice.
@@ -158,23 +142,7 @@ const queueAndLimits = (redis: boolean) =>
  * @category layers
  */
 export const layerFor = (chosen: Choice): Layer.Layer<Services, StartupError> =>
-  Layer.effectContext(
-    Effect.gen(function* () {
-      const storage = yield* store(chosen)
-      const queueing = yield* queueAndLimits(chosen.redis)
-      return Context.make(JobStore.JobStore, storage.store).pipe(
-        Context.add(JobQueue.JobQueue, queueing.queue),
-        Context.add(RateLimiter.RateLimiter, queueing.limiter),
-        Context.add(Access.Access, queueing.access),
-        Context.add(Workers.Workers, queueing.workers),
-        Context.add(Stats.Stats, queueing.stats),
-        Context.add(WebhookSignature.ReplayGuard, queueing.replayGuard),
-        Context.add(CircuitBreaker.CircuitBreaker, queueing.breaker),
-        Context.add(Health.Health, Health.Health.of({ checks: [...storage.checks, ...queueing.checks] })),
-        Context.merge(yield* Layer.build(Cleaner.layer))
-      )
-    })
-  )
+  Layer.unwrap(Effect.map(backendFor(chosen), layerWith))
 
 /**
  * The backends the environment asks for (see the module docs).

@@ -26,17 +26,27 @@ const failureOf = (selection: Adapters.Selection) =>
 
 const only = (...adapters: ReadonlyArray<string>): Adapters.Selection => ({ adapters, vendors: {} })
 
-// A package installed where the runtime imports from, for the life of the scope.
-const installFixture = (name: string, packageJson: object, source: string) =>
+// A package installed where the runtime imports from, for the life of the scope, with `files`
+// (relative paths to contents) beside its package.json and index.js.
+const installFixture = (name: string, packageJson: object, source: string, files: Record<string, string> = {}) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const dir = fileURLToPath(new URL(`../node_modules/${name}/`, import.meta.url))
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(
-        join(dir, "package.json"),
-        JSON.stringify({ name, version: "2.0.0", type: "module", exports: "./index.js", ...packageJson })
-      )
-      writeFileSync(join(dir, "index.js"), source)
+      const contents = {
+        "package.json": JSON.stringify({
+          name,
+          version: "2.0.0",
+          type: "module",
+          exports: "./index.js",
+          ...packageJson
+        }),
+        "index.js": source,
+        ...files
+      }
+      for (const [path, content] of Object.entries(contents)) {
+        mkdirSync(join(dir, path, ".."), { recursive: true })
+        writeFileSync(join(dir, path), content)
+      }
       return name
     }),
     () =>
@@ -107,6 +117,26 @@ describe("Adapters.load", () => {
         message,
         /^adapter @vendorflow-fixture\/adapter-\w+@2\.0\.0 was built for @vendorflow\/core \^1\.0\.0, but this is @vendorflow\/core 0\.1\.\d+; install a version of .* made for it$/
       )
+    })
+  )
+
+  it.effect("refuses a package that brings its own copy of effect or of the core, in one line naming it", () =>
+    Effect.gen(function* () {
+      const peer = { peerDependencies: { "@vendorflow/core": "^0.1.0" } }
+      for (const copied of ["effect", "@vendorflow/core"]) {
+        const name = yield* installFixture(fixtureName(), peer, "export const vendors = []\n", {
+          [`node_modules/${copied}/package.json`]: JSON.stringify({ name: copied, version: "4.0.0" })
+        })
+        const { message, reason } = yield* failureOf(only(name))
+        assert.strictEqual(reason, "Incompatible")
+        assert.notInclude(message, "\n")
+        assert.match(
+          message,
+          new RegExp(
+            `^adapter ${name} uses its own copy of ${copied} \\(.*/${name}/node_modules/${copied}\\), not the deployment's`
+          )
+        )
+      }
     })
   )
 
@@ -194,6 +224,17 @@ describe("Adapters.selection", () => {
         adapters: Adapters.defaultAdapters,
         vendors: {}
       })
+    })
+  )
+
+  it.effect("is an error in production, which loads no mock vendor by default", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Adapters.selection.pipe(Effect.provide(env({ NODE_ENV: "production" }))))
+      assert.strictEqual(error._tag === "AdapterError" ? error.reason : error._tag, "Unnamed")
+      assert.strictEqual(
+        error.message,
+        `no adapter is named (VENDORFLOW_ADAPTERS, package names comma-separated, or "adapters" in vendorflow.config.json); production loads no mock vendor`
+      )
     })
   )
 
@@ -302,6 +343,17 @@ describe("the server process", () => {
       )
       assert.deepStrictEqual(health.vendors, ["acme-credit"])
       assert.strictEqual(yield* server.stop("SIGTERM"), 0)
+    })
+  )
+
+  it.live("in production, stops at start-up with one line when no adapter is named", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* runToExit({ NODE_ENV: "production" })
+      assert.strictEqual(code, 1)
+      assert.strictEqual(
+        output.trim(),
+        `vendorflow-server: no adapter is named (VENDORFLOW_ADAPTERS, package names comma-separated, or "adapters" in vendorflow.config.json); production loads no mock vendor`
+      )
     })
   )
 

@@ -286,11 +286,21 @@ describe("docker-compose.yml", () => {
       assert.strictEqual(s.command[0], "node", `${s.name} runs node`)
       const entry = s.command[1] ?? ""
       assert.isTrue(bins.has(join(entry)), `${s.name} runs ${entry}, which is no package's bin`)
-      assert.isTrue(existsSync(join(root, entry)), entry)
+      const source = entry.replace("/dist/src/", "/src/").replace(/\.js$/, ".ts")
+      assert.isTrue(existsSync(join(root, source)), `${entry} is built from ${source}`)
       commands.set(s.name, entry)
     }
-    assert.strictEqual(commands.get("api"), "packages/server/src/bin.ts")
-    assert.strictEqual(commands.get("worker"), "packages/worker/src/bin.ts")
+    assert.strictEqual(commands.get("api"), "packages/server/dist/src/bin.js")
+    assert.strictEqual(commands.get("worker"), "packages/worker/dist/src/bin.js")
+  })
+
+  it("names the adapters in the API and the workers, as production requires", () => {
+    for (const name of ["api", "worker"]) {
+      assert.strictEqual(
+        service(name).environment["VENDORFLOW_ADAPTERS"],
+        "@vendorflow/adapter-mock-sync,@vendorflow/adapter-mock-async"
+      )
+    }
   })
 
   it("runs the k6 scenario from load/ against the API", () => {
@@ -325,16 +335,14 @@ describe("Dockerfile", () => {
     assert.notMatch(dockerfile, /:latest\b/)
   })
 
-  it("installs what the lock file says and runs as the node user with the source condition", () => {
+  it("installs what the lock file says, builds, and runs the built JS as the node user, with no condition", () => {
     assert.match(dockerfile, /npm ci\b/)
+    assert.match(dockerfile, /tsc -b/)
     assert.match(dockerfile, /^USER node$/m)
-    const start = JSON.parse(read("package.json")) as { scripts: Record<string, string> }
-    const condition = /--conditions=(\S+)/.exec(start.scripts["start"] ?? "")?.[1]
-    assert.isDefined(condition)
-    assert.include(dockerfile, `--conditions=${condition}`)
+    assert.notInclude(dockerfile, "--conditions")
   })
 
   it("runs the API by default", () => {
-    assert.match(dockerfile, /^CMD \["node", "packages\/server\/src\/bin\.ts"\]$/m)
+    assert.match(dockerfile, /^CMD \["node", "packages\/server\/dist\/src\/bin\.js"\]$/m)
   })
 })

@@ -18,6 +18,11 @@
  * With API keys on, the hot path checks and counts the key as the full app's `Authorization`
  * middleware does (`Access`, `Http.accessProblem`) and answers with the same `RateLimit` headers.
  *
+ * No request can end the process: whatever throws while the hot path handles a request (a defect
+ * in a service, a value that cannot be written, an error it cannot render) is logged and answered
+ * with the full app's 500 problem, rendered once at start-up; a batch that fails so answers each of
+ * its requests, and the next request is served as usual.
+ *
  * A request whose key check waits for the rate limiter's store is checked as a fiber in the
  * server's scope, interrupted when the client goes away, as the full app's are; a check decided at
  * once (keys off) needs no fiber. Then the requests that arrive in one turn of the event loop are
@@ -124,8 +129,29 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
   const writeProblem = (response: ServerResponse, problem: HttpServerRespondable.Respondable) =>
     write(response, Effect.runSync(HttpServerRespondable.toResponse(problem)), problemHeaders(problem))
 
+  // Rendered now, so that answering a defect needs nothing that might be what failed.
+  const internalErrorResponse = Effect.runSync(HttpServerRespondable.toResponse(internalError))
+
   const logDefect = (what: string, cause: Cause.Cause<unknown>) =>
     Fiber.runIn(runFork(Effect.logError(`${what} failed`, cause)), scope)
+
+  // Runs one step of handling a request. What it throws is a defect: logged, and answered with the
+  // 500 problem (or, past the headers, by closing the connection), never left to end the process.
+  const guarded = (what: string, response: ServerResponse, step: () => void): void => {
+    try {
+      step()
+    } catch (defect) {
+      if (response.headersSent) response.destroy()
+      else if (!response.writableEnded) write(response, internalErrorResponse)
+      try {
+        logDefect(what, Cause.die(defect))
+      } catch {
+        console.error(`${what} failed`, defect)
+      }
+    }
+  }
+
+  const requestName = (request: IncomingMessage) => `${request.method} ${request.url}`
 
   /** Runs `effect` for one request and answers with `onSuccess`, a problem, or a logged 500. */
   const run = <A, E extends HttpServerRespondable.Respondable>(
@@ -136,15 +162,17 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
   ) => {
     const fiber = runFork(effect)
     Fiber.runIn(fiber, scope)
-    fiber.addObserver((exit) => {
-      if (response.writableEnded || response.destroyed) return
-      if (Exit.isSuccess(exit)) return onSuccess(exit.value)
-      const error = Cause.findErrorOption(exit.cause)
-      if (error._tag === "Some") return writeProblem(response, error.value)
-      if (Cause.hasInterruptsOnly(exit.cause)) return
-      logDefect(`${request.method} ${request.url}`, exit.cause)
-      writeProblem(response, internalError)
-    })
+    fiber.addObserver((exit) =>
+      guarded(requestName(request), response, () => {
+        if (response.writableEnded || response.destroyed) return
+        if (Exit.isSuccess(exit)) return onSuccess(exit.value)
+        const error = Cause.findErrorOption(exit.cause)
+        if (error._tag === "Some") return writeProblem(response, error.value)
+        if (Cause.hasInterruptsOnly(exit.cause)) return
+        logDefect(requestName(request), exit.cause)
+        writeProblem(response, internalError)
+      })
+    )
     if (fiber.pollUnsafe() === undefined) {
       response.on("close", () => {
         if (!response.writableEnded) fiber.interruptUnsafe()
@@ -184,15 +212,22 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
       if (batch.length === 0) return
       const processing = batch
       batch = []
-      const fiber = runFork(process(processing.map(({ item }) => item)))
-      Fiber.runIn(fiber, scope)
-      fiber.addObserver((exit) => {
-        if (Exit.isSuccess(exit)) return exit.value.forEach((outcome, i) => processing[i]?.answer(outcome))
-        const error = Cause.findErrorOption(exit.cause)
-        if (error._tag === "None" && !Cause.hasInterruptsOnly(exit.cause)) logDefect(what, exit.cause)
-        const problem = Result.fail(error._tag === "Some" ? error.value : internalError)
-        for (const { answer } of processing) answer(problem)
-      })
+      const answerAll = (outcome: Outcome<A>) => {
+        for (const { answer } of processing) answer(outcome)
+      }
+      try {
+        const fiber = runFork(process(processing.map(({ item }) => item)))
+        Fiber.runIn(fiber, scope)
+        fiber.addObserver((exit) => {
+          if (Exit.isSuccess(exit)) return exit.value.forEach((outcome, i) => processing[i]?.answer(outcome))
+          const error = Cause.findErrorOption(exit.cause)
+          if (error._tag === "None" && !Cause.hasInterruptsOnly(exit.cause)) logDefect(what, exit.cause)
+          answerAll(Result.fail(error._tag === "Some" ? error.value : internalError))
+        })
+      } catch (defect) {
+        logDefect(what, Cause.die(defect))
+        answerAll(Result.fail(internalError))
+      }
     }
     return (item: I, answer: (outcome: Outcome<A>) => void) => {
       batch.push({ item, answer })
@@ -210,12 +245,13 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
 
   // Answers a batched item on its response, unless the client has gone.
   const answerWith =
-    <A>(response: ServerResponse, headers: Headers, onSuccess: (value: A) => void) =>
-    (outcome: Outcome<A>) => {
-      if (response.writableEnded || response.destroyed) return
-      if (Result.isSuccess(outcome)) onSuccess(outcome.success)
-      else writeProblem(response, outcome.failure)
-    }
+    <A>(request: IncomingMessage, response: ServerResponse, headers: Headers, onSuccess: (value: A) => void) =>
+    (outcome: Outcome<A>) =>
+      guarded(requestName(request), response, () => {
+        if (response.writableEnded || response.destroyed) return
+        if (Result.isSuccess(outcome)) onSuccess(outcome.success)
+        else writeProblem(response, outcome.failure)
+      })
 
   // The key is checked before a byte of the body is read, as the full app does: a caller without
   // one costs no reading or parsing of up to the body limit.
@@ -223,15 +259,17 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
     authorized(request, response, (owner, headers) => {
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
-      request.on("end", () => {
-        const text = Http.decodeUtf8(chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks))
-        const payload = Result.flatMap(text, Http.parseJsonObject)
-        if (Result.isFailure(payload)) return writeProblem(response, payload.failure)
-        submitLater(
-          { payload: payload.success, owner },
-          answerWith(response, headers, (submitted) => writeJson(response, 200, submitted, headers))
-        )
-      })
+      request.on("end", () =>
+        guarded(requestName(request), response, () => {
+          const text = Http.decodeUtf8(chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks))
+          const payload = Result.flatMap(text, Http.parseJsonObject)
+          if (Result.isFailure(payload)) return writeProblem(response, payload.failure)
+          submitLater(
+            { payload: payload.success, owner },
+            answerWith(request, response, headers, (submitted) => writeJson(response, 200, submitted, headers))
+          )
+        })
+      )
     })
 
   const read = (request: IncomingMessage, response: ServerResponse, id: Job.JobId) => {
@@ -239,12 +277,12 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
     authorized(request, response, (owner, headers) =>
       readLater(
         { id, owner, ifNoneMatch },
-        answerWith(response, headers, (answer) => writeAnswer(response, answer, headers))
+        answerWith(request, response, headers, (answer) => writeAnswer(response, answer, headers))
       )
     )
   }
 
-  const handler: Handler = (request, response) => {
+  const take: Handler = (request, response) => {
     const { headers, method, url } = request
     // The full app continues an incoming trace (its request span); the hot path makes no such span.
     if (headers["traceparent"] !== undefined) return false
@@ -263,6 +301,14 @@ export const make = Effect.fnUntraced(function* (options: { readonly maxBodyByte
       return true
     }
     return false
+  }
+  // A request that throws while being taken is the hot path's: it answers it.
+  const handler: Handler = (request, response) => {
+    let taken = true
+    guarded(requestName(request), response, () => {
+      taken = take(request, response)
+    })
+    return taken
   }
   return handler
 })

@@ -260,7 +260,7 @@ export interface JobAnswer {
  *
  * @category handlers
  */
-export const jobAnswer = (job: Job.Job, ifNoneMatch: string | undefined): JobAnswer => {
+export const jobAnswer = (job: Job.JobSummary, ifNoneMatch: string | undefined): JobAnswer => {
   if (!Job.isFinished(job.status)) {
     return { status: 200, headers: { "cache-control": "no-store" }, view: Api.toJobView(job) }
   }
@@ -278,7 +278,10 @@ export const jobAnswer = (job: Job.Job, ifNoneMatch: string | undefined): JobAns
  *
  * @category handlers
  */
-export const cachedView = (job: Job.Job, ifNoneMatch: string | undefined): HttpServerResponse.HttpServerResponse => {
+export const cachedView = (
+  job: Job.JobSummary,
+  ifNoneMatch: string | undefined
+): HttpServerResponse.HttpServerResponse => {
   const { headers, status, view } = jobAnswer(job, ifNoneMatch)
   return view === undefined
     ? HttpServerResponse.empty({ status, headers })
@@ -361,7 +364,9 @@ export const readJob = (
   id: Job.JobId,
   options: { readonly ifNoneMatch: string | undefined; readonly owner: string | undefined }
 ) =>
-  jobs.get(id, options.owner).pipe(
+  // As one read of a batch: `getMany` leaves the payload out, which the view does not show.
+  jobs.getMany([{ id, owner: options.owner }]).pipe(
+    Effect.flatMap(([outcome]) => Effect.fromResult(outcome ?? Result.fail(new Jobs.JobNotFound({ id })))),
     Effect.map((job) => cachedView(job, options.ifNoneMatch)),
     Effect.catchTags({
       JobNotFound: (error) => Effect.fail(notFound(error)),

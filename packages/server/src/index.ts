@@ -4,6 +4,5 @@
  * @since 0.1.0
  */
 export * as Dashboard from "./Dashboard.ts"
-export * as Embedded from "./Embedded.ts"
 export * as Http from "./Http.ts"
 export * as Server from "./Server.ts"

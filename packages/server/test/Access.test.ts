@@ -4,9 +4,9 @@
  * path and the full app alike. Webhooks and health need no key.
  */
 import { assert, layer } from "@effect/vitest"
-import { Access, Api, Vendor } from "@vendorflow/core"
+import { Access, Api, ApiClient, Vendor } from "@vendorflow/core"
 import { ConfigProvider, Duration, Effect, Redacted } from "effect"
-import { HttpServer } from "effect/http"
+import { FetchHttpClient, HttpServer } from "effect/http"
 import * as TestServerLayer from "./support/TestServer.ts"
 
 const notCalled = () => Effect.die(new Error("API tests run no consumer, so no vendor is called"))
@@ -194,5 +194,20 @@ layer(TestServerLayer.layer([alpha], { corsOrigins: ["https://ops.example.com"] 
       assert.strictEqual(posted.headers.get("access-control-allow-origin"), "https://ops.example.com")
       assert.include(posted.headers.get("access-control-expose-headers") ?? "", "ratelimit")
     })
+  )
+})
+
+layer(TestServer, live)("ApiClient with an API key", (it) => {
+  it.effect("sends the key as a bearer token: its own jobs are found, another key's are not, none is a 401", () =>
+    Effect.gen(function* () {
+      const base = HttpServer.formatAddress((yield* HttpServer.HttpServer).address)
+      const carol = yield* ApiClient.make(base, { apiKey: keys.carol })
+      const { request_id } = yield* carol.jobs.submit({ payload: { company: "Acme" }, query: {}, headers: {} })
+      assert.strictEqual((yield* carol.jobs.get({ params: { id: request_id } })).request_id, request_id)
+      const bob = yield* ApiClient.make(base, { apiKey: Redacted.make(keys.bob) })
+      assert.strictEqual((yield* Effect.flip(bob.jobs.get({ params: { id: request_id } })))._tag, "JobNotFound")
+      const nobody = yield* ApiClient.make(base)
+      assert.strictEqual((yield* Effect.flip(nobody.jobs.get({ params: { id: request_id } })))._tag, "Unauthorized")
+    }).pipe(Effect.provide(FetchHttpClient.layer))
   )
 })

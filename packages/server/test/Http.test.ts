@@ -83,6 +83,20 @@ const stillServes = Effect.gen(function* () {
 
 const mib = 1024 * 1024
 
+const asCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+/** Cursors no page handed out: a date that is not one, a date in another form, a bad id, not base64 JSON. */
+const forgedCursors = [
+  asCursor(["not-a-date", Job.makeJobId()]),
+  asCursor(["1970-01-01", Job.makeJobId()]),
+  asCursor(["2026-01-02T03:04:05Z", Job.makeJobId()]),
+  asCursor(["+275760-09-13T00:00:00.000Z", Job.makeJobId()]),
+  asCursor(["2026-02-30T00:00:00.000Z", Job.makeJobId()]),
+  asCursor(["2026-01-02T03:04:05.678Z", "not-a-uuid"]),
+  asCursor({ updatedAt: "2026-01-02T03:04:05.678Z" }),
+  "%%%",
+  ""
+]
+
 // The server runs on the real clock, as it does in production: job timestamps are real.
 const live = { excludeTestServices: true }
 
@@ -415,6 +429,22 @@ layer(TestServer, live)("dead letters", (it) => {
       yield* expectProblem(yield* send("/jobs?status=lost"), 400, "invalid-request")
       yield* expectProblem(yield* send("/jobs?status=failed&limit=0"), 400, "invalid-request")
       yield* expectProblem(yield* send("/jobs"), 400, "invalid-request")
+    })
+  )
+
+  it.effect("a forged or damaged cursor is a 400 problem naming the cursor", () =>
+    Effect.gen(function* () {
+      for (const cursor of forgedCursors) {
+        const problem = yield* expectProblem(
+          yield* send(`/jobs?status=failed&cursor=${encodeURIComponent(cursor)}`),
+          400,
+          "invalid-request"
+        )
+        assert.match(problem.detail, /query\.cursor/)
+      }
+      // A real one still pages.
+      const valid = Api.encodeCursor({ updatedAt: new Date().toISOString(), id: Job.makeJobId() })
+      assert.strictEqual((yield* send(`/jobs?status=failed&cursor=${valid}`)).status, 200)
     })
   )
 })
@@ -786,6 +816,18 @@ layer(DegradedServer, live)("a degraded store", (it) => {
       const read = yield* send(`/jobs/${Job.makeJobId()}`)
       assert.strictEqual(read.headers.get("retry-after"), "5")
       yield* expectProblem(read, 503, "service-unavailable")
+    })
+  )
+
+  it.effect("a forged cursor is refused before the store is asked, so every store answers 400 alike", () =>
+    Effect.gen(function* () {
+      for (const cursor of forgedCursors) {
+        yield* expectProblem(
+          yield* send(`/jobs?status=failed&cursor=${encodeURIComponent(cursor)}`),
+          400,
+          "invalid-request"
+        )
+      }
     })
   )
 

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WebhookSignature } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { request } from "node:http"
 import { type AddressInfo, createServer, type Server } from "node:net"
@@ -48,33 +48,6 @@ describe("processes", () => {
       const health = yield* Effect.promise(() => fetch(`${url}/health`))
       assert.strictEqual(health.status, 200)
       assert.strictEqual(yield* server.stop("SIGTERM"), 0)
-    })
-  )
-
-  it.live("npm start's all-in-one process runs a sync job to completion and exits 0 on SIGTERM", () =>
-    Effect.gen(function* () {
-      const all = yield* ChildProcess.start(entry("main.ts"), {
-        PORT: "0",
-        MOCK_SYNC_PORT: "0",
-        MOCK_ASYNC_PORT: "0",
-        MOCK_SYNC_LATENCY_MS: "0-20"
-      })
-      const [, url] = yield* all.waitFor(/at (http:\/\/\S+): API docs/)
-      const submitted = yield* Effect.promise(() =>
-        fetch(`${url}/jobs`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: '{"vendor":"sync"}'
-        }).then((r) => r.json() as Promise<{ request_id: string }>)
-      )
-      const read = Effect.promise(() =>
-        fetch(`${url}/jobs/${submitted.request_id}`).then((r) => r.json() as Promise<{ status: string }>)
-      )
-      const job = yield* read.pipe(
-        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (j) => j.status === "complete", times: 250 })
-      )
-      assert.strictEqual(job.status, "complete")
-      assert.strictEqual(yield* all.stop("SIGTERM"), 0)
     })
   )
 
@@ -171,50 +144,27 @@ describe("processes", () => {
     )
   )
 
-  it.live("with NODE_ENV=production a development secret stops each process with one line naming it", () =>
+  it.live("with NODE_ENV=production a development secret stops vendorflow-server with one line naming it", () =>
     Effect.gen(function* () {
-      const production = { NODE_ENV: "production", PORT: "0", MOCK_SYNC_PORT: "0", MOCK_ASYNC_PORT: "0" }
-      for (const [name, env, setting] of [
-        ["bin.ts", {}, /WEBHOOK_SECRET/],
-        ["bin.ts", { WEBHOOK_SECRET: "vendorflow-dev-secret" }, /WEBHOOK_SECRET/],
-        ["bin.ts", { WEBHOOK_SECRET: "ours" }, /^vendorflow-server: CALLBACK_TOKEN_SECRET is the development default/m],
-        ["main.ts", { WEBHOOK_SECRET: "ours" }, /^vendorflow: CALLBACK_TOKEN_SECRET is the development default/m],
-        ["main.ts", { CALLBACK_TOKEN_SECRET: "ours" }, /^vendorflow: .*WEBHOOK_SECRET/m]
+      const production = {
+        NODE_ENV: "production",
+        PORT: "0",
+        VENDORFLOW_ADAPTERS: "@vendorflow/adapter-mock-sync,@vendorflow/adapter-mock-async"
+      }
+      for (const [env, setting] of [
+        [{}, /^vendorflow-server: .*WEBHOOK_SECRET/m],
+        [{ WEBHOOK_SECRET: "vendorflow-dev-secret" }, /^vendorflow-server: .*WEBHOOK_SECRET/m],
+        [{ WEBHOOK_SECRET: "ours" }, /^vendorflow-server: CALLBACK_TOKEN_SECRET is the development default/m]
       ] as const) {
-        const process = yield* ChildProcess.start(entry(name), { ...production, ...env })
-        assert.strictEqual(yield* process.exited("20 seconds"), 1, process.output())
-        const lines = process
+        const server = yield* ChildProcess.start(entry("bin.ts"), { ...production, ...env })
+        assert.strictEqual(yield* server.exited("20 seconds"), 1, server.output())
+        const lines = server
           .output()
           .split("\n")
-          .filter((line) => /^vendorflow(-server)?: /.test(line))
-        assert.strictEqual(lines.length, 1, process.output())
+          .filter((line) => line.startsWith("vendorflow-server: "))
+        assert.strictEqual(lines.length, 1, server.output())
         assert.match(lines[0] ?? "", setting)
       }
-    })
-  )
-
-  it.live("npm start with CALLBACK_TOKEN_SECRET set completes async jobs: tokens made and checked with it", () =>
-    Effect.gen(function* () {
-      const all = yield* ChildProcess.start(entry("main.ts"), {
-        PORT: "0",
-        MOCK_SYNC_PORT: "0",
-        MOCK_ASYNC_PORT: "0",
-        MOCK_ASYNC_DELAY_MS: "0-50",
-        CALLBACK_TOKEN_SECRET: "a secret of our own"
-      })
-      const [, url] = yield* all.waitFor(/at (http:\/\/\S+): API docs/)
-      const submitted = yield* send(`${url}/jobs`, { method: "POST", body: '{"vendor":"async"}' })
-      const id = (JSON.parse(submitted.body) as { request_id: string }).request_id
-      const job = yield* send(`${url}/jobs/${id}`, { method: "GET" }).pipe(
-        Effect.map((answer) => JSON.parse(answer.body) as { status: string }),
-        Effect.repeat({
-          schedule: Schedule.spaced("50 millis"),
-          until: (j) => j.status !== "pending" && j.status !== "processing",
-          times: 200
-        })
-      )
-      assert.strictEqual(job.status, "complete")
-      assert.strictEqual(yield* all.stop("SIGTERM"), 0)
     })
   )
 

@@ -9,7 +9,7 @@
  */
 import { FaultScript } from "@vendorflow/adapter-mock-sync"
 import type { Api } from "@vendorflow/core"
-import { Embedded } from "@vendorflow/server"
+import { Embedded } from "@vendorflow/standalone"
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
 import { HttpServer } from "effect/http"
 import { mkdirSync } from "node:fs"

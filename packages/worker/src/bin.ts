@@ -10,8 +10,8 @@ import { Adapters, Backends, Main } from "@vendorflow/runtime"
 import { Effect, Layer } from "effect"
 import * as Worker from "./Worker.ts"
 
-// The vendors: the adapter packages named by VENDORFLOW_ADAPTERS and vendorflow.config.json (the two
-// mock vendors when nothing is named), each checked against this core; see `Adapters`.
+// The vendors: the adapter packages named by VENDORFLOW_ADAPTERS and vendorflow.config.json (in
+// development, the two mock vendors when nothing is named), each checked against this core; see `Adapters`.
 const Vendors = Adapters.layer
 
 Main.run(

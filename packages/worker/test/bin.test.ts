@@ -24,7 +24,11 @@ describe("vendorflow-worker", () => {
 
   it.live("with NODE_ENV=production the development CALLBACK_TOKEN_SECRET stops it with one line naming it", () =>
     Effect.gen(function* () {
-      const worker = yield* ChildProcess.start(bin, { NODE_ENV: "production", WEBHOOK_SECRET: "ours" })
+      const worker = yield* ChildProcess.start(bin, {
+        NODE_ENV: "production",
+        VENDORFLOW_ADAPTERS: "@vendorflow/adapter-mock-sync,@vendorflow/adapter-mock-async",
+        WEBHOOK_SECRET: "ours"
+      })
       assert.strictEqual(yield* worker.exited("20 seconds"), 1)
       const lines = worker
         .output()
@@ -44,8 +48,12 @@ describe("vendorflow-worker", () => {
         ],
         [{ REDIS_URL: "not a url" }, /^vendorflow-worker: the Redis URL is not a URL/m],
         [
-          { MONGODB_URI: "mongodb://127.0.0.1:1", MONGODB_SERVER_SELECTION_TIMEOUT: "1 second" },
+          { MONGODB_URI: "mongodb://127.0.0.1:1", MONGODB_TIMEOUT: "1 second" },
           /^vendorflow-worker: MongoDB: connecting for database "vendorflow" failed/m
+        ],
+        [
+          { MONGODB_URI: "mongodb://127.0.0.1:1", MONGODB_FINISHED_TTL: "0 seconds" },
+          /^vendorflow-worker: .*MONGODB_FINISHED_TTL is 0: it must be at least 1 second, or unset$/m
         ]
       ] as const) {
         const worker = yield* ChildProcess.start(bin, env)
@@ -60,6 +68,17 @@ describe("vendorflow-worker", () => {
           1
         )
       }
+    })
+  )
+
+  it.live("in production with no adapter named: one line saying how to name them, and exit 1", () =>
+    Effect.gen(function* () {
+      const worker = yield* ChildProcess.start(bin, { NODE_ENV: "production", VENDORFLOW_ADAPTERS: "" })
+      assert.strictEqual(yield* worker.exited(), 1)
+      assert.strictEqual(
+        worker.output().trim(),
+        `vendorflow-worker: no adapter is named (VENDORFLOW_ADAPTERS, package names comma-separated, or "adapters" in vendorflow.config.json); production loads no mock vendor`
+      )
     })
   )
 })

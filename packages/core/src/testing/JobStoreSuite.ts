@@ -8,7 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as Job from "../Job.ts"
-import { type Cursor, isAfter, JobStore } from "../JobStore.ts"
+import { type Cursor, isAfter, JobStore, type ListQuery } from "../JobStore.ts"
 
 const pending = (payload: Job.JsonObject = { query: "acme" }) =>
   Job.makePending({
@@ -28,6 +28,45 @@ const startProcessing = (job: Job.Job) =>
       set: { attempts: 1 }
     })
   ).pipe(Effect.map(Option.getOrThrow))
+
+/**
+ * Every page of a listing, checking what a client relies on: no page over `limit`, every page but
+ * the last full, newest first across pages, no job twice. Returns the jobs in order.
+ */
+const pageThrough = (query: Omit<ListQuery, "after">) =>
+  Effect.gen(function* () {
+    const store = yield* JobStore
+    const seen: Array<Job.JobSummary> = []
+    let after: Cursor | undefined
+    let pages = 0
+    do {
+      const page = yield* store.list({ ...query, after })
+      pages++
+      after = page.next
+      if (after === undefined) assert.isAtMost(page.jobs.length, query.limit, `page ${pages} is over the limit`)
+      else assert.strictEqual(page.jobs.length, query.limit, `page ${pages} is short but not the last`)
+      seen.push(...page.jobs)
+    } while (after !== undefined && pages <= 100_000 / query.limit)
+    assert.isUndefined(after, "the pages came to an end")
+    for (let i = 1; i < seen.length; i++) assert.isTrue(isAfter(seen[i]!, seen[i - 1]!), "newest first, no repeats")
+    return seen
+  })
+
+// Jobs of one `group` (an owner or a vendor), one ms apart from `from` on, stored in batches.
+const storeMany = (options: { readonly by: "owner" | "vendor"; readonly group: string; readonly vendor: string }) =>
+  Effect.fnUntraced(function* (count: number, from: number) {
+    const store = yield* JobStore
+    const jobs = Array.from({ length: count }, (_, i) =>
+      Job.makePending({
+        vendor: options.by === "vendor" ? options.group : options.vendor,
+        owner: options.by === "owner" ? options.group : undefined,
+        payload: { i },
+        now: new Date(from + i)
+      })
+    )
+    for (let at = 0; at < jobs.length; at += 1_000) yield* store.createMany(jobs.slice(at, at + 1_000))
+    return jobs.map((job) => job.id)
+  })
 
 /**
  * Registers the suite under `name`, against the store that `layer` builds.
@@ -92,7 +131,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         })
       )
 
-      it.effect("reads several jobs in one call, each in its id's place as get answers it, None where missing", () =>
+      it.effect("reads several jobs in one call without payloads, each in its id's place, None where missing", () =>
         Effect.gen(function* () {
           const store = yield* JobStore
           const [a, b] = [pending(), pending({ query: "globex" })]
@@ -101,9 +140,18 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           const started = yield* startProcessing(b)
           const ids = [a.id, Job.makeJobId(), b.id, a.id]
           const many = yield* store.getMany(ids)
-          assert.deepStrictEqual(many, [Option.some(a), Option.none(), Option.some(started), Option.some(a)])
-          assert.deepStrictEqual(many, yield* Effect.forEach(ids, (id) => store.get(id)))
-          assert.deepStrictEqual(yield* store.getMany([b.id]), [Option.some(started)])
+          const [summaryA, summaryB] = [Job.summaryOf(a), Job.summaryOf(started)]
+          assert.deepStrictEqual(many, [
+            Option.some(summaryA),
+            Option.none(),
+            Option.some(summaryB),
+            Option.some(summaryA)
+          ])
+          assert.deepStrictEqual(
+            many,
+            yield* Effect.forEach(ids, (id) => Effect.map(store.get(id), Option.map(Job.summaryOf)))
+          )
+          assert.deepStrictEqual(yield* store.getMany([b.id]), [Option.some(summaryB)])
           assert.deepStrictEqual(yield* store.getMany([]), [])
         })
       )
@@ -306,22 +354,79 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           const other = Job.makePending({ vendor: `${vendor}-other`, payload: {}, now: new Date() })
           yield* store.create(other)
           yield* store.transition({ id: other.id, from: "pending", to: "failed" })
-          const seen: Array<Job.Job> = []
-          let after: Cursor | undefined
-          for (let page = 0; page < 10; page++) {
-            const result = yield* store.list({ status: "failed", vendor, limit: 3, after })
-            assert.isAtMost(result.jobs.length, 3)
-            seen.push(...result.jobs)
-            after = result.next
-            if (after === undefined) break
-          }
+          const seen = yield* pageThrough({ status: "failed", vendor, limit: 3 })
           assert.deepStrictEqual(new Set(seen.map((job) => job.id)), new Set(created))
           assert.strictEqual(seen.length, created.length, "no job twice")
-          for (let i = 1; i < seen.length; i++) assert.isTrue(isAfter(seen[i]!, seen[i - 1]!), "newest first")
           const pending = yield* store.list({ status: "pending", vendor, limit: 10 })
           assert.deepStrictEqual(pending.jobs, [])
         })
       )
+
+      it.effect("lists jobs as getMany reads them: without their payloads", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const vendor = `summary-${crypto.randomUUID()}`
+          const job = Job.makePending({
+            vendor,
+            payload: { large: "x".repeat(1_000) },
+            owner: "alice",
+            now: new Date()
+          })
+          yield* store.create(job)
+          const page = yield* store.list({ status: "pending", vendor, owner: "alice", limit: 10 })
+          assert.deepStrictEqual(page.jobs, [Job.summaryOf(job)])
+          assert.isFalse("payload" in page.jobs[0]!)
+        })
+      )
+
+      // With API keys on, every listing is one owner's: an owner's jobs behind (or ahead of)
+      // thousands of another owner's must page exactly, with no page falsely the last.
+      for (const by of ["owner", "vendor"] as const) {
+        for (const oneFirst of [true, false]) {
+          const order = oneFirst
+            ? `one job of one ${by}, then 5,000 of another`
+            : `5,000 jobs of one ${by}, then one of another`
+          it.effect(`pages through exactly each ${by}'s own jobs: ${order}`, () =>
+            Effect.gen(function* () {
+              const tag = crypto.randomUUID()
+              const vendor = `mix-${tag}`
+              const [one, many] = [`one-${tag}`, `many-${tag}`]
+              const from = Date.now() - 3_600_000
+              const ofOne = storeMany({ by, group: one, vendor })
+              const ofMany = storeMany({ by, group: many, vendor })
+              const [oneIds, manyIds] = oneFirst
+                ? [yield* ofOne(1, from), yield* ofMany(5_000, from + 1)]
+                : [yield* ofOne(1, from + 5_000), yield* ofMany(5_000, from)]
+              const listed = (group: string, limit: number) =>
+                pageThrough(
+                  by === "owner"
+                    ? { status: "pending", owner: group, limit }
+                    : { status: "pending", vendor: group, limit }
+                ).pipe(Effect.map((jobs) => jobs.map((job) => job.id)))
+              assert.deepStrictEqual(yield* listed(one, 50), oneIds)
+              assert.deepStrictEqual(yield* listed(many, 500), [...manyIds].reverse())
+              assert.deepStrictEqual(yield* listed(many, 50).pipe(Effect.map((ids) => ids.length)), 5_000)
+              if (by === "owner") {
+                // An owner's jobs of one vendor: what a key's list with `?vendor=` asks.
+                const both = yield* pageThrough({ status: "pending", owner: one, vendor, limit: 50 })
+                assert.deepStrictEqual(
+                  both.map((job) => job.id),
+                  oneIds
+                )
+              } else {
+                // Unfiltered (API keys off), the status's jobs of every test so far: ours among them, in order.
+                const ours = new Set([...oneIds, ...manyIds])
+                const all = yield* pageThrough({ status: "pending", limit: 500 })
+                const listedOurs = all.filter((job) => ours.has(job.id)).map((job) => job.id)
+                assert.deepStrictEqual(
+                  listedOurs,
+                  oneFirst ? [...manyIds].reverse().concat(oneIds) : [...oneIds, ...[...manyIds].reverse()]
+                )
+              }
+            })
+          )
+        }
+      }
 
       it.effect("keeps a job's owner, and lists only that owner's jobs when asked", () =>
         Effect.gen(function* () {

@@ -7,14 +7,24 @@
  */
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { Consumer, JobProcessor, Jobs, Listen, Metrics, type Vendor, VendorRegistry, Workers } from "@vendorflow/core"
+import {
+  Backend,
+  Consumer,
+  JobProcessor,
+  Jobs,
+  Listen,
+  Metrics,
+  type Vendor,
+  VendorRegistry,
+  Workers
+} from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
 import type { VendorDefinition, WebhookSignature } from "@vendorflow/core"
 import { Backends } from "@vendorflow/runtime"
 import { Config, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
-import * as Server from "./Server.ts"
+import { Server } from "@vendorflow/server"
 
 /**
  * Where things listen, and overrides for the mock vendors (tests make them fast and strict).
@@ -76,7 +86,7 @@ const engine = (publicUrl: string | undefined) =>
  * @category layers
  */
 export const layerWith = (options: Options) => {
-  const backends = Backends.layerFor({ redis: false, mongo: false })
+  const backends = Backends.layerWith(Backend.memory)
   const api = Server.layerWith(options.server).pipe(Layer.provideMerge(Jobs.layer))
   return engine(options.publicUrl).pipe(
     Layer.provideMerge(api),
