@@ -25,7 +25,7 @@ import {
 } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
-import { completeJob } from "./internal/completion.ts"
+import { completeJob, failureOf } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
 import { isFinished, type Job, type JobId, type JobSummary } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
@@ -47,8 +47,6 @@ import * as WebhookSignature from "./WebhookSignature.ts"
 export interface Options {
   /** Our public base URL; async vendors post to `<base>/vendor-webhook/<vendor>`. */
   readonly webhookBaseUrl: string
-  /** The secret of the callback tokens in webhook URLs; the server checks them with the same one. */
-  readonly callbackSecret?: Redacted.Redacted<string> | undefined
   /** How long to wait before handing a job back when the rate-limit store is unreachable. */
   readonly retryDelayMillis?: number | undefined
 }
@@ -131,12 +129,11 @@ export const make = (options: Options) =>
     const completion = { cleaner: yield* Cleaner, store, stats }
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
-    const callbackSecret = Redacted.value(
-      options.callbackSecret ?? Redacted.make(WebhookSignature.defaultCallbackSecret)
-    )
+    // The secret the server checks callback tokens with, from the one setting both read.
+    const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
     // What the adapter gets for this attempt of this job. The webhook URL is where the vendor posts
-    // its callback: the token in it lets only this job be completed through it. It is made when
-    // read, since only async vendors read it and it costs an HMAC and a URL parse.
+    // its callback: the token in it lets only this job's current run be completed through it. It is
+    // made when read, since only async vendors read it and it costs an HMAC and a URL parse.
     const requestFor = (vendor: Vendor, job: Job): VendorRequest => ({
       jobId: job.id,
       payload: job.payload,
@@ -144,22 +141,23 @@ export const make = (options: Options) =>
       get webhookUrl() {
         return WebhookSignature.withCallbackToken(
           `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`,
-          WebhookSignature.callbackToken({ secret: callbackSecret, jobId: job.id, attempt: job.attempts })
+          WebhookSignature.callbackToken({ secret: callbackSecret, jobId: job.id, run: job.run })
         )
       }
     })
 
     const fail = (job: Job, delivery: Delivery, error: VendorError) =>
       Effect.gen(function* () {
+        const failure = yield* failureOf(completion.cleaner, error)
         yield* store.transition({
           id: job.id,
           from: "processing",
           to: "failed",
           expectedVersion: job.version,
-          set: { error: { reason: error.reason, message: error.message } },
+          set: { error: failure },
           unset: ["awaitingCallback", "nextRetryAt"]
         })
-        yield* queue.deadLetter(delivery, `${error.reason}: ${error.message}`)
+        yield* queue.deadLetter(delivery, `${failure.reason}: ${failure.message}`)
         yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
         yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
         yield* stats.recordFailed(job.vendor, error.reason)
@@ -180,7 +178,7 @@ export const make = (options: Options) =>
           to: "pending",
           expectedVersion: job.version,
           set: {
-            error: { reason: error.reason, message: error.message },
+            error: yield* failureOf(completion.cleaner, error),
             nextRetryAt: new Date(now + delay).toISOString()
           }
         })
@@ -416,7 +414,21 @@ export const make = (options: Options) =>
             vendor: vendor.value,
             data: status.value.result,
             expectedVersion: job.version
-          })
+          }).pipe(
+            // An answer that cannot be stored fails the job with why; asking again would not help.
+            Effect.catchTag("VendorError", (error) =>
+              Effect.flatMap(failureOf(completion.cleaner, error), (failure) =>
+                store.transition({
+                  id: job.id,
+                  from: "processing",
+                  to: "failed",
+                  expectedVersion: job.version,
+                  set: { error: failure },
+                  unset: ["awaitingCallback"]
+                })
+              )
+            )
+          )
           return
         }
         if (Option.isSome(status)) {
@@ -478,7 +490,8 @@ export const make = (options: Options) =>
   })
 
 /**
- * The processor with explicit options.
+ * The processor with explicit options; the callback tokens' secret is `CALLBACK_TOKEN_SECRET`, as
+ * the server that checks them reads it.
  *
  * @category layers
  */
@@ -493,6 +506,6 @@ export const layerConfig = Layer.unwrap(
   Effect.gen(function* () {
     const port = yield* portConfig("PORT", 8000)
     const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
-    return layer({ webhookBaseUrl, callbackSecret: yield* WebhookSignature.callbackSecretConfig })
+    return layer({ webhookBaseUrl })
   })
 )

@@ -300,10 +300,14 @@ export interface Arrival {
 export const arrivals = (vendor: string) =>
   Effect.promise(async () => (await (await fetch(`${vendor}/arrivals`)).json()) as ReadonlyArray<Arrival>)
 
-/** One callback as the mock async vendor recorded it. */
+/** One callback as the mock async vendor recorded it (`at`: when its last attempt ended). */
 export interface Callback {
   readonly at: number
+  /** When its first attempt went out. */
+  readonly sentAt: number
   readonly jobId: string
+  /** The data it carried; absent for a `deep` one. */
+  readonly data?: unknown
   readonly attempts: number
   readonly status: number | null
   readonly outcome: "delivered" | "failed" | "dropped"
