@@ -387,6 +387,18 @@ export class NotRetryable extends HttpApiError.Problem<NotRetryable>()(
 ) {}
 
 /**
+ * 409: a genuine callback that its job no longer waits for: the job failed before it came, or the
+ * callback answers a call from before the job was retried. Its data was not stored.
+ *
+ * @category problems
+ */
+export class CallbackNotApplied extends HttpApiError.Problem<CallbackNotApplied>()(
+  "CallbackNotApplied",
+  { type: `${problemTypePrefix}callback-not-applied`, status: 409, title: "Callback not applied" },
+  { detail: Schema.String, job_id: Schema.String }
+) {}
+
+/**
  * 422: an `Idempotency-Key` that was used before with another body.
  *
  * @category problems
@@ -764,6 +776,7 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks")
         InvalidSignature,
         VendorNotFound,
         JobNotFound,
+        CallbackNotApplied,
         PayloadTooLarge,
         ServiceUnavailableWithRetryAfter
       ]
@@ -772,7 +785,10 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks")
         summary: "Receive a vendor's callback",
         description:
           "The vendor's adapter verifies the signature over the exact body bytes and parses it; " +
-          "the job completes with the cleaned data. A repeat for a finished job answers 200 and changes nothing."
+          "the job completes with the cleaned data, whether it was waiting for the callback or queued to be " +
+          "sent again. A 200 means the job holds a vendor's answer: a repeat for a complete job answers 200 " +
+          "and changes nothing. A callback for a failed job, or from before the job was retried, is a 409 " +
+          "and is not stored; one that could not be stored (503) may be sent again, byte for byte."
       })
     )
   )

@@ -295,42 +295,68 @@ const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown
   return proto === Object.prototype || proto === null
 }
 
-// `Object.fromEntries` defines properties, so a `__proto__` key from `JSON.parse` stays a plain key
-// instead of replacing the prototype of the result.
-const mapObject = (
-  value: Readonly<Record<string, unknown>>,
-  f: (key: string, item: unknown) => unknown
-): Record<string, unknown> => Object.fromEntries(Object.entries(value).map(([key, item]) => [key, f(key, item)]))
-
-// Kept values are copied, not shared, so the result never aliases the input.
-const copy = (value: unknown): unknown => {
-  if (isArray(value)) return value.map(copy)
-  if (isPlainObject(value)) return mapObject(value, (_key, item) => copy(item))
-  return value
-}
-
 const cleanString = (compiled: Compiled, text: string): string => {
   const trimmed = text.trim()
   return compiled.patterns ? redactPatterns(trimmed) : trimmed
 }
 
-const cleanValue = (compiled: Compiled, value: unknown): unknown => {
-  if (typeof value === "string") return cleanString(compiled, value)
-  if (isArray(value)) return value.map((item) => cleanValue(compiled, item))
-  if (isPlainObject(value)) return mapObject(value, (key, item) => cleanEntry(compiled, key, item))
-  return value
+const isContainer = (value: unknown): value is object => isArray(value) || isPlainObject(value)
+
+// An array or object being rebuilt: its items (and keys, for an object), and the results so far.
+interface Frame {
+  readonly source: object
+  /** Kept values are copied as they are, neither trimmed nor redacted. */
+  readonly keeping: boolean
+  readonly keys: ReadonlyArray<string> | undefined
+  readonly items: ReadonlyArray<unknown>
+  readonly results: Array<unknown>
 }
 
-const cleanEntry = (compiled: Compiled, key: string, item: unknown): unknown => {
-  switch (kindOf(compiled, key)) {
-    case "keep":
-      return copy(item)
-    case "pii":
-      // A missing value reveals nothing, and keeping it null keeps "not given" distinguishable.
-      return item === null || item === undefined ? item : redacted
-    case "plain":
-      return cleanValue(compiled, item)
+// Walks the value with a stack of its own rather than by recursion, so that any depth is cleaned
+// (a hostile vendor's answer nests as deep as it likes). The result never aliases the input; an
+// object that contains itself cannot be JSON and fails with an error that says so.
+const cleanValue = (compiled: Compiled, value: unknown): unknown => {
+  if (!isContainer(value)) return typeof value === "string" ? cleanString(compiled, value) : value
+  const open = new Set<object>()
+  const frameOf = (source: object, keeping: boolean): Frame => {
+    if (open.has(source)) throw new Error("the Cleaner was given a value that contains itself, which is not JSON")
+    open.add(source)
+    return isArray(source)
+      ? { source, keeping, keys: undefined, items: source, results: [] }
+      : { source, keeping, keys: Object.keys(source), items: Object.values(source), results: [] }
   }
+  const stack = [frameOf(value, false)]
+  let cleaned: unknown
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!
+    const at = frame.results.length
+    if (at < frame.items.length) {
+      const item = frame.items[at]
+      let keeping = frame.keeping
+      if (!keeping && frame.keys !== undefined) {
+        const kind = kindOf(compiled, frame.keys[at]!)
+        // A missing value reveals nothing, and keeping it null keeps "not given" distinguishable.
+        if (kind === "pii") {
+          frame.results.push(item === null || item === undefined ? item : redacted)
+          continue
+        }
+        keeping = kind === "keep"
+      }
+      if (isContainer(item)) stack.push(frameOf(item, keeping))
+      else frame.results.push(!keeping && typeof item === "string" ? cleanString(compiled, item) : item)
+      continue
+    }
+    stack.pop()
+    open.delete(frame.source)
+    // `Object.fromEntries` defines properties, so a `__proto__` key from `JSON.parse` stays a plain
+    // key instead of replacing the prototype of the result.
+    const { keys, results } = frame
+    const built = keys === undefined ? results : Object.fromEntries(keys.map((key, i) => [key, results[i]]))
+    const parent = stack[stack.length - 1]
+    if (parent === undefined) cleaned = built
+    else parent.results.push(built)
+  }
+  return cleaned
 }
 
 /**
@@ -342,7 +368,8 @@ export const isPiiKey = (key: string, rules?: CleanerRules): boolean => kindOf(c
 
 /**
  * Cleans a JSON value into a new one: trims every string, redacts values under PII keys and PII
- * inside text. Never mutates its input; object keys are kept as they are.
+ * inside text. Never mutates its input; object keys are kept as they are. Any depth is cleaned; a
+ * value that contains itself (not JSON) throws.
  *
  * @category cleaning
  */

@@ -52,12 +52,14 @@ export type JobStatus = typeof JobStatus.Type
 
 /**
  * Which status may follow which. `processing → pending` hands a job back to the queue (a retry or a
- * graceful shutdown); `failed → pending` is an operator's retry.
+ * graceful shutdown); `failed → pending` is an operator's retry; `pending → complete` is an async
+ * vendor's callback that arrives while the job waits to be sent again (after a callback deadline, a
+ * retry or a hand-back): the vendor's answer is the job's result all the same.
  *
  * @category transitions
  */
 export const transitions: { readonly [From in JobStatus]: ReadonlyArray<JobStatus> } = {
-  pending: ["processing", "failed"],
+  pending: ["processing", "complete", "failed"],
   processing: ["complete", "failed", "pending"],
   complete: [],
   failed: ["pending"]
@@ -108,6 +110,32 @@ export const IsoTimestamp = Schema.String.check(
 )
 
 /**
+ * How deeply JSON may nest wherever it comes in: a client's payload, a vendor's answer, a webhook.
+ * `JSON.parse` takes any depth, but what comes in is stored, queued and sent on, checked by
+ * recursive schemas, and MongoDB documents stop at 100 levels.
+ *
+ * @category models
+ */
+export const maxJsonDepth = 64
+
+/**
+ * Whether a parsed JSON value nests deeper than `limit` (default {@link maxJsonDepth}), found
+ * without recursion, since the value may be hostile.
+ *
+ * @category models
+ */
+export const nestsDeeperThan = (value: unknown, limit: number = maxJsonDepth): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() ?? [undefined, 0]
+    if (typeof current !== "object" || current === null) continue
+    if (depth > limit) return true
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return false
+}
+
+/**
  * Why a job failed: a machine-readable reason and a message for people.
  *
  * @category models
@@ -130,7 +158,13 @@ export class Job extends Schema.Class<Job>("@vendorflow/core/Job")({
   vendor: Schema.String,
   status: JobStatus,
   payload: JsonObject,
+  /** Vendor calls started in the current run; an operator's retry starts a new run at 0. */
   attempts: Schema.Int,
+  /**
+   * The run: 1 for a new job, one more at each operator's retry, never reset. Callback tokens name
+   * it, so a callback from a call of an earlier run cannot complete this one.
+   */
+  run: Schema.Int,
   version: Schema.Int,
   result: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(JobFailure),
@@ -201,6 +235,7 @@ export const makePending = (options: {
     status: "pending",
     payload: options.payload,
     attempts: 0,
+    run: 1,
     version: 0,
     ...(options.owner === undefined ? {} : { owner: options.owner }),
     ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),

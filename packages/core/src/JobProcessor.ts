@@ -35,7 +35,7 @@ import {
 } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
-import { completeJob } from "./internal/completion.ts"
+import { completeJob, failureOf } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
 import { isFinished, type Job, type JobId, type JobSummary, pendingAfterConfig, pendingOverdueAt } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
@@ -57,8 +57,6 @@ import * as WebhookSignature from "./WebhookSignature.ts"
 export interface Options {
   /** Our public base URL; async vendors post to `<base>/vendor-webhook/<vendor>`. */
   readonly webhookBaseUrl: string
-  /** The secret of the callback tokens in webhook URLs; the server checks them with the same one. */
-  readonly callbackSecret?: Redacted.Redacted<string> | undefined
   /** How long to wait before handing a job back when the rate-limit store is unreachable. */
   readonly retryDelayMillis?: number | undefined
   /** How long a job made pending again may wait in its queue before it is overdue; default 10 minutes. */
@@ -186,9 +184,8 @@ export const make = (options: Options) =>
     const services = Context.make(JobQueue, queue).pipe(Context.add(JobStore, store))
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
-    const callbackSecret = Redacted.value(
-      options.callbackSecret ?? Redacted.make(WebhookSignature.defaultCallbackSecret)
-    )
+    // The secret the server checks callback tokens with, from the one setting both read.
+    const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
     // An attempt holds its job by a lease in the store as long as the queue keeps a delivery with
     // its taker, and renews both a third of the way through: only an attempt that stopped renewing
     // (its worker died or hung) loses them.
@@ -197,8 +194,8 @@ export const make = (options: Options) =>
     const leaseFrom = (now: number) => new Date(now + leaseMillis).toISOString()
     const overdueFrom = (due: number) => pendingOverdueAt(due, options.pendingAfter)
     // What the adapter gets for this attempt of this job. The webhook URL is where the vendor posts
-    // its callback: the token in it lets only this job be completed through it. It is made when
-    // read, since only async vendors read it and it costs an HMAC and a URL parse.
+    // its callback: the token in it lets only this job's current run be completed through it. It is
+    // made when read, since only async vendors read it and it costs an HMAC and a URL parse.
     const requestFor = (vendor: Vendor, job: Job): VendorRequest => ({
       jobId: job.id,
       payload: job.payload,
@@ -206,7 +203,7 @@ export const make = (options: Options) =>
       get webhookUrl() {
         return WebhookSignature.withCallbackToken(
           `${webhookBase}/vendor-webhook/${encodeURIComponent(vendor.name)}`,
-          WebhookSignature.callbackToken({ secret: callbackSecret, jobId: job.id, attempt: job.attempts })
+          WebhookSignature.callbackToken({ secret: callbackSecret, jobId: job.id, run: job.run })
         )
       }
     })
@@ -286,22 +283,25 @@ export const make = (options: Options) =>
       readonly delivery?: Delivery | undefined
     }) {
       const { job, error, delivery } = options
+      // A vendor's error text may quote its body: cleaned as its data is before it is kept.
+      const failure = error instanceof VendorError ? yield* failureOf(completion.cleaner, error) : error
       const failed = yield* persisted(
         store.transition({
           id: job.id,
           from: job.status,
           to: "failed",
           expectedVersion: job.version,
-          set: { error: { reason: error.reason, message: error.message } },
+          set: { error: { reason: failure.reason, message: failure.message } },
           unset: ["awaitingCallback", "nextRetryAt"]
         })
       )
       if (Option.isNone(failed)) return delivery === undefined ? undefined : yield* queue.ack(delivery)
-      yield* queue.deadLetter(delivery ?? { vendor: job.vendor, jobId: job.id }, `${error.reason}: ${error.message}`)
-      yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
+      const deadLetter = `${failure.reason}: ${failure.message}`
+      yield* queue.deadLetter(delivery ?? { vendor: job.vendor, jobId: job.id }, deadLetter)
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: failure.reason })
       yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
-      yield* stats.recordFailed(job.vendor, error.reason)
-      yield* Effect.logWarning(`job failed: ${error.reason}: ${error.message}`)
+      yield* stats.recordFailed(job.vendor, failure.reason)
+      yield* Effect.logWarning(`job failed: ${deadLetter}`)
     })
 
     // Moves the attempt's job back to pending, to be delivered again at `due`.
@@ -325,7 +325,7 @@ export const make = (options: Options) =>
         const delay = error.retryAfterMillis ?? (yield* backoff(job.attempts))
         const due = (yield* Clock.currentTimeMillis) + delay
         const parked = yield* backToPending(job, due, {
-          error: { reason: error.reason, message: error.message },
+          error: yield* failureOf(completion.cleaner, error),
           nextRetryAt: new Date(due).toISOString()
         })
         yield* whenWon(attempt, parked, () =>
@@ -585,7 +585,10 @@ export const make = (options: Options) =>
             vendor: vendor.value,
             data: status.value.result,
             expectedVersion: job.version
-          })
+          }).pipe(
+            // An answer that cannot be stored fails the job with why; asking again would not help.
+            Effect.catchTag("VendorError", (error) => failJob({ job, error }))
+          )
           return
         }
         if (Option.isSome(status)) {
@@ -629,7 +632,8 @@ export const make = (options: Options) =>
   })
 
 /**
- * The processor with explicit options.
+ * The processor with explicit options; the callback tokens' secret is `CALLBACK_TOKEN_SECRET`, as
+ * the server that checks them reads it.
  *
  * @category layers
  */
@@ -645,10 +649,6 @@ export const layerConfig = Layer.unwrap(
   Effect.gen(function* () {
     const port = yield* portConfig("PORT", 8000)
     const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
-    return layer({
-      webhookBaseUrl,
-      callbackSecret: yield* WebhookSignature.callbackSecretConfig,
-      pendingAfter: yield* pendingAfterConfig
-    })
+    return layer({ webhookBaseUrl, pendingAfter: yield* pendingAfterConfig })
   })
 )

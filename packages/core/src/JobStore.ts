@@ -46,6 +46,7 @@ export const duplicate = (ids: ReadonlyArray<Job.JobId>): JobStoreError =>
  */
 export interface Patch {
   readonly attempts?: number
+  readonly run?: number
   readonly result?: Schema.Json
   readonly error?: Job.JobFailure
   readonly awaitingCallback?: boolean
@@ -132,6 +133,7 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
     ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
     status: transition.to,
     attempts: set.attempts ?? job.attempts,
+    run: set.run ?? job.run,
     version: job.version + 1,
     updatedAt: now.toISOString(),
     ...field("result"),

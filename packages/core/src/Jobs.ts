@@ -10,11 +10,10 @@ import { completeJob } from "./internal/completion.ts"
 import { currentTraceparent, withSpanUnder } from "./internal/traceContext.ts"
 import * as Job from "./Job.ts"
 import { JobQueue, type JobQueueError } from "./JobQueue.ts"
-import { JobStore, type ListQuery, type Page } from "./JobStore.ts"
+import { JobStore, JobStoreError, type ListQuery, type Page } from "./JobStore.ts"
 import * as Metrics from "./Metrics.ts"
 import { Stats } from "./Stats.ts"
-import type { JobStoreError } from "./JobStore.ts"
-import { WebhookError, type WebhookRequest } from "./Vendor.ts"
+import { type Vendor, WebhookError, type WebhookRequest } from "./Vendor.ts"
 import { UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
 import * as WebhookSignature from "./WebhookSignature.ts"
 
@@ -44,6 +43,31 @@ export class NotRetryable extends Schema.TaggedError<NotRetryable>()("NotRetryab
     return `job ${this.id} is ${this.status}; only a failed job can be sent round again`
   }
 }
+
+/**
+ * A genuine callback that its job no longer waits for: the job failed before it came, or it
+ * answers a call from before an operator's retry (an earlier run). Its data is not stored, and the
+ * vendor is told so rather than thanked.
+ *
+ * @category errors
+ */
+export class CallbackNotApplied extends Schema.TaggedError<CallbackNotApplied>()("CallbackNotApplied", {
+  id: Schema.String,
+  why: Schema.String
+}) {
+  override get message(): string {
+    return `the callback for job ${this.id} was not applied: ${this.why}`
+  }
+}
+
+/**
+ * How many times a callback is tried against a job that keeps changing under it (a worker
+ * claiming it, or marking it as awaiting the callback) before it is answered as if the store were
+ * unavailable, so that the vendor sends it again.
+ *
+ * @category constants
+ */
+export const callbackApplyRounds = 10
 
 /**
  * An `Idempotency-Key` used before with another body (or for another vendor).
@@ -156,16 +180,22 @@ export class Jobs extends Context.Service<
       reads: ReadonlyArray<Read>
     ) => Effect.Effect<ReadonlyArray<Result.Result<Job.JobSummary, JobNotFound>>, JobStoreError>
     /**
-     * Verifies and applies an async vendor's callback. A repeat for a finished job changes nothing
-     * and returns the job as it is.
+     * Verifies and applies an async vendor's callback: a callback of the job's current run is applied
+     * whenever the job still waits for its vendor (pending or processing), and only then, or when it
+     * finds the job complete already (a repeat, which changes nothing and returns the job as it
+     * is), does this succeed: a success means the job holds a vendor's answer. A callback for a failed
+     * job, or of an earlier run, is `CallbackNotApplied`.
      */
     readonly receiveWebhook: (
       vendor: string,
       request: WebhookRequest
-    ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | JobStoreError>
+    ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | CallbackNotApplied | JobStoreError>
     /** A page of jobs in a status (of one vendor, of one owner), most recently changed first. */
     readonly list: (query: ListQuery) => Effect.Effect<Page, JobStoreError>
-    /** Sends a failed job round again under the same id: pending, attempts reset, queued. */
+    /**
+     * Sends a failed job round again under the same id, as a new run: pending, attempts reset, the
+     * run one more (callbacks of earlier runs are refused), queued.
+     */
     readonly retry: (
       id: Job.JobId,
       owner?: string | undefined
@@ -188,7 +218,7 @@ export const make = Effect.gen(function* () {
   const completion = { cleaner: yield* Cleaner, store, stats: yield* Stats }
   const maxBacklog = yield* maxBacklogConfig
   const pendingAfter = yield* Job.pendingAfterConfig
-  const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecretConfig)
+  const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
   const readings = new Map<string, { readonly depth: number; readonly at: number }>()
   const checkBacklog = Effect.fnUntraced(function* (vendor: string) {
     const now = yield* Clock.currentTimeMillis
@@ -367,6 +397,38 @@ export const make = Effect.gen(function* () {
     return yield* storeAndQueue(submissions)
   })
 
+  // Applies a callback's data to its job while the job waits for the vendor; a job that moved in
+  // the meantime is read again and judged as it now is.
+  const applyCallback = (
+    vendor: Vendor,
+    job: Job.Job,
+    data: Schema.Json,
+    round = 1
+  ): Effect.Effect<Job.Job, CallbackNotApplied | JobNotFound | JobStoreError | WebhookError> => {
+    if (job.status === "complete") return Effect.succeed(job)
+    if (job.status === "failed") {
+      const why = `the job failed (${job.error?.reason ?? "no reason"}) before it came; retry the job to run it again`
+      return Effect.fail(new CallbackNotApplied({ id: job.id, why }))
+    }
+    return completeJob(completion, { job, vendor, data, from: job.status, expectedVersion: job.version }).pipe(
+      Effect.catchTag("VendorError", (error) =>
+        Effect.fail(new WebhookError({ reason: "Malformed", message: error.message }))
+      ),
+      Effect.flatMap((completed) => {
+        if (Option.isSome(completed)) return Effect.succeed(completed.value)
+        if (round >= callbackApplyRounds) {
+          const message = `job ${job.id} kept changing while its callback was applied; the vendor may send it again`
+          return Effect.fail(new JobStoreError({ reason: "Unavailable", message }))
+        }
+        return Effect.flatMap(get(job.id), (now) =>
+          now.run === job.run
+            ? applyCallback(vendor, now, data, round + 1)
+            : Effect.fail(new CallbackNotApplied({ id: job.id, why: "the job was sent round again meanwhile" }))
+        )
+      })
+    )
+  }
+
   const receiveWebhook = Effect.fn("Jobs.receiveWebhook")(function* (vendorName: string, request: WebhookRequest) {
     const vendor = yield* registry.get(vendorName)
     if (vendor.parseWebhook === undefined) {
@@ -375,24 +437,29 @@ export const make = Effect.gen(function* () {
     const delivery = yield* vendor.parseWebhook(request)
     const job = yield* get(delivery.jobId)
     if (job.vendor !== vendor.name) return yield* new JobNotFound({ id: delivery.jobId })
-    // The token in the URL was made for this job: a URL leaked for one job cannot complete another.
-    // A token of an earlier attempt of this job is its own (a resubmission reuses the vendor's job).
+    // The token in the URL was made for this job's run: a URL leaked for one job cannot complete
+    // another, and a call from before an operator's retry cannot complete the retried run. Every
+    // call of the current run is answered by the same token (a resubmission after a callback
+    // deadline reuses the vendor's job, whose callback may come from the first call).
     const token = WebhookSignature.verifyCallbackToken({
       secret: callbackSecret,
       token: request.callbackToken,
       jobId: job.id,
-      attempt: job.attempts
+      run: job.run
     })
-    if (token !== "valid" && token !== "superseded") {
+    if (token === "earlier-run") {
+      return yield* new CallbackNotApplied({ id: job.id, why: "it answers a call made before the job was retried" })
+    }
+    if (token !== "valid") {
       return yield* new WebhookError({ reason: "BadSignature", message: `the callback URL's token is ${token}` })
     }
-    if (Job.isFinished(job.status)) return job
-    const completed = yield* completeJob(completion, { job, vendor, data: delivery.data }).pipe(
+    const settled = yield* applyCallback(vendor, job, delivery.data).pipe(
       // The completion joins the job's trace; the request's own span stays in the vendor's.
       withSpanUnder("Jobs.completeFromWebhook", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor })
     )
-    // None: a concurrent delivery finished it first; answer with the job as it now is.
-    return Option.isSome(completed) ? completed.value : yield* get(delivery.jobId)
+    // Only now that the job holds an answer is the signature spent: one that failed may come again.
+    if (delivery.claimReplay !== undefined) yield* delivery.claimReplay
+    return settled
   })
 
   const awaitFinished = Effect.fn("Jobs.awaitFinished")(function* (id: Job.JobId) {
@@ -409,7 +476,11 @@ export const make = Effect.gen(function* () {
       from: "failed",
       to: "pending",
       expectedVersion: job.version,
-      set: { attempts: 0, overdueAt: Job.pendingOverdueAt(yield* Clock.currentTimeMillis, pendingAfter) },
+      set: {
+        attempts: 0,
+        run: job.run + 1,
+        overdueAt: Job.pendingOverdueAt(yield* Clock.currentTimeMillis, pendingAfter)
+      },
       unset: ["error", "nextRetryAt", "awaitingCallback"]
     })
     // Someone else retried it at the same moment: theirs stands.

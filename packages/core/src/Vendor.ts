@@ -11,7 +11,7 @@ import { Context, Duration, Effect, Schema } from "effect"
 import type { HttpMethod } from "effect/http"
 import { Agent, type Dispatcher, request } from "undici"
 import type { CleanerRules } from "./Cleaner.ts"
-import type { JobId, JsonObject } from "./Job.ts"
+import { type JobId, type JsonObject, maxJsonDepth, nestsDeeperThan } from "./Job.ts"
 
 /**
  * Why a vendor call failed, and so what happens next:
@@ -109,6 +109,13 @@ export interface WebhookRequest {
 export interface WebhookDelivery {
   readonly jobId: JobId
   readonly data: Schema.Json
+  /**
+   * Spends this delivery's signature in the replay guard, so that the same signed bytes are
+   * refused as `Replayed` from then on. The engine runs it once the callback is applied (or its job
+   * found complete already), never before: a delivery that could not be applied (the store was
+   * down) may come again as it was and be applied then.
+   */
+  readonly claimReplay?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -226,6 +233,14 @@ export const HttpDispatcher = Context.Reference<Dispatcher>("@vendorflow/core/Ve
   defaultValue: () => processAgent()
 })
 
+/**
+ * The largest answer a vendor may send by default, 5 MiB: a bigger one fails the call as
+ * `InvalidResponse` before it is read whole (`VENDOR_<NAME>_MAX_RESPONSE_BYTES` changes it).
+ *
+ * @category http
+ */
+export const defaultMaxResponseBytes = 5 * 1024 * 1024
+
 let agent: Agent | undefined
 const processAgent = (): Agent => (agent ??= new Agent())
 
@@ -237,6 +252,7 @@ const exchange = (options: {
   readonly headers: Record<string, string>
   readonly body: string | null
   readonly timeoutMillis: number
+  readonly maxResponseBytes: number
   readonly vendor: string
 }): Effect.Effect<RawAnswer, VendorError> =>
   Effect.callback<RawAnswer, VendorError>((resume) => {
@@ -254,9 +270,20 @@ const exchange = (options: {
       signal: controller.signal
     })
       .then(async (response) => {
-        const body = await response.body.text()
+        const body = await readAtMost(response.body, response.headers["content-length"], options.maxResponseBytes)
         clearTimeout(timer)
-        resume(Effect.succeed({ status: response.statusCode, headers: flatHeaders(response.headers), body }))
+        resume(
+          body === undefined
+            ? Effect.fail(
+                new VendorError({
+                  vendor: options.vendor,
+                  reason: "InvalidResponse",
+                  status: response.statusCode,
+                  message: `${options.vendor} answered ${response.statusCode} with more than ${options.maxResponseBytes} bytes`
+                })
+              )
+            : Effect.succeed({ status: response.statusCode, headers: flatHeaders(response.headers), body })
+        )
       })
       .catch((error: unknown) => {
         clearTimeout(timer)
@@ -279,6 +306,32 @@ const exchange = (options: {
     })
   })
 
+const utf8 = new TextDecoder()
+
+// A body as text, or undefined (and the rest left unread) once it is larger than `limit` bytes: a
+// declared length says so before a byte is read, a chunked body as soon as it passes the limit.
+const readAtMost = async (
+  body: Dispatcher.ResponseData["body"],
+  contentLength: string | Array<string> | undefined,
+  limit: number
+): Promise<string | undefined> => {
+  if (Number(contentLength) > limit) {
+    body.destroy()
+    return undefined
+  }
+  const chunks: Array<Buffer> = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) {
+      body.destroy()
+      return undefined
+    }
+    chunks.push(chunk)
+  }
+  return utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
+}
+
 const flatHeaders = (
   headers: Record<string, string | Array<string> | undefined>
 ): Record<string, string | undefined> => {
@@ -293,8 +346,9 @@ const flatHeaders = (
 /**
  * Sends one request to a vendor and decodes a 2xx JSON answer with `schema`; every failure is a
  * classified {@link VendorError}: no answer in time or no connection is `Unavailable`, a non-2xx
- * status goes through `classify` and then {@link errorFromStatus}, an answer that is not JSON or
- * not what `schema` expects is `InvalidResponse`. The job id goes in the idempotency header
+ * status goes through `classify` and then {@link errorFromStatus}, an answer larger than
+ * `maxResponseBytes` (default {@link defaultMaxResponseBytes}), one that is not JSON, nests deeper
+ * than `Job.maxJsonDepth` or is not what `schema` expects is `InvalidResponse`. The job id goes in the idempotency header
  * (`Idempotency-Key` unless told otherwise) so a vendor can drop repeats.
  *
  * It calls undici directly rather than through Effect's `HttpClient`: on the worker's hot path
@@ -320,6 +374,8 @@ export const sendJson = <A>(options: {
   readonly classify?: Classify | undefined
   /** Default: the process's {@link HttpDispatcher}. */
   readonly dispatcher?: Dispatcher | undefined
+  /** Default {@link defaultMaxResponseBytes}. */
+  readonly maxResponseBytes?: number | undefined
 }): Effect.Effect<A, VendorError> => {
   const { vendor } = options
   const headers: Record<string, string> = { accept: "application/json" }
@@ -340,6 +396,7 @@ export const sendJson = <A>(options: {
       headers,
       body,
       timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)),
+      maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
       vendor
     }),
     (answer) => decodeAnswer(vendor, answer, options.schema, options.classify)
@@ -367,6 +424,11 @@ const decodeAnswer = <A>(
     json = JSON.parse(answer.body)
   } catch {
     return Effect.fail(invalid(`${vendor} answered ${answer.status} with a body that is not JSON`))
+  }
+  if (nestsDeeperThan(json)) {
+    return Effect.fail(
+      invalid(`${vendor} answered ${answer.status} with JSON nested deeper than ${maxJsonDepth} levels`)
+    )
   }
   return Schema.decodeUnknownEffect(schema)(json).pipe(
     Effect.mapError((error) => invalid(`${vendor} answered with an unexpected body: ${error.message}`))

@@ -19,6 +19,7 @@
  * | `VENDOR_<NAME>_<SECRET>` | each secret the definition declares, e.g. `VENDOR_ACME_CREDIT_API_KEY` |
  * | `VENDOR_<NAME>_RATE_LIMIT` | `"5/1s"`, `"100/500ms"`, `"60/1m"`, `"5"` (per second) or `"none"` |
  * | `VENDOR_<NAME>_TIMEOUT` | one call's budget: `"10s"`, `"500ms"`, `"2m"` or `"10 seconds"` |
+ * | `VENDOR_<NAME>_MAX_RESPONSE_BYTES` | the largest answer read (default 5 MiB); a larger one fails the job `InvalidResponse` |
  * | `VENDOR_<NAME>_CONCURRENCY` | calls one worker runs at once |
  * | `VENDOR_<NAME>_MAX_ATTEMPTS` | attempts before a transient failure fails the job |
  * | `VENDOR_<NAME>_CALLBACK_DEADLINE` | how long an async job may wait for its callback |
@@ -32,7 +33,7 @@
 import { Clock, Config, Duration, Effect, Option, Redacted, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import type { HttpMethod } from "effect/http"
 import type { CleanerRules } from "./Cleaner.ts"
-import { JobId, type JsonObject } from "./Job.ts"
+import { JobId, type JsonObject, maxJsonDepth, nestsDeeperThan } from "./Job.ts"
 import * as Vendor from "./Vendor.ts"
 import * as WebhookSignature from "./WebhookSignature.ts"
 
@@ -129,6 +130,8 @@ export interface Defaults {
   readonly concurrency?: number | undefined
   /** One call's budget, a `Duration.Input` or the env form (`"5s"`); default 10 seconds. */
   readonly timeout?: Duration.Input | string | undefined
+  /** The largest answer read, in bytes; default `Vendor.defaultMaxResponseBytes` (5 MiB). */
+  readonly maxResponseBytes?: number | undefined
   /** Default: the engine's. */
   readonly maxAttempts?: number | undefined
   /** Async vendors, as `timeout`; default: the engine's. */
@@ -207,7 +210,8 @@ export interface WebhookSpec<Hook> {
   readonly toleranceSeconds?: number | undefined
   /**
    * The secret when none is configured. Only for local mock vendors: a real vendor's secret must
-   * come from `VENDOR_<NAME>_SECRET`.
+   * come from `VENDOR_<NAME>_SECRET`. With `NODE_ENV=production` a vendor whose secret is this one
+   * is not built.
    */
   readonly developmentSecret?: string | undefined
 }
@@ -306,6 +310,7 @@ export interface Settings {
   readonly rateLimit?: Vendor.RateLimit | null | undefined
   readonly concurrency?: number | undefined
   readonly timeout?: Duration.Input | undefined
+  readonly maxResponseBytes?: number | undefined
   readonly maxAttempts?: number | undefined
   readonly callbackDeadline?: Duration.Input | undefined
   readonly onCallbackTimeout?: "resubmit" | "fail" | undefined
@@ -449,6 +454,7 @@ export const settingsConfig = (definition: VendorDefinition): Config.Config<Sett
     rateLimit: firstSet([Config.schema(RateLimitFromString, `${prefix}RATE_LIMIT`), aliases.rateLimit]),
     timeout: firstSet([Config.schema(DurationFromString, `${prefix}TIMEOUT`), aliases.timeout]),
     concurrency: firstSet([positiveInt(`${prefix}CONCURRENCY`), aliases.concurrency]),
+    maxResponseBytes: firstSet([positiveInt(`${prefix}MAX_RESPONSE_BYTES`)]),
     maxAttempts: firstSet([positiveInt(`${prefix}MAX_ATTEMPTS`)]),
     callbackDeadline: firstSet([Config.schema(DurationFromString, `${prefix}CALLBACK_DEADLINE`)]),
     onCallbackTimeout: firstSet([Config.Literals(["resubmit", "fail"], `${prefix}ON_CALLBACK_TIMEOUT`)]),
@@ -545,6 +551,7 @@ export const build = Effect.fnUntraced(function* (
   const timeout = Duration.fromInputUnsafe(settings.timeout ?? timeoutDefault ?? defaultTimeout)
   const baseUrl = settings.url ?? def.url
   const maxAttempts = settings.maxAttempts ?? defaults.maxAttempts
+  const maxResponseBytes = settings.maxResponseBytes ?? defaults.maxResponseBytes
   const cleaning: CleanerRules | undefined =
     def.piiKeys === undefined && def.keepKeys === undefined
       ? undefined
@@ -603,6 +610,7 @@ export const build = Effect.fnUntraced(function* (
       idempotencyHeader: def.idempotencyHeader,
       schema,
       timeout,
+      maxResponseBytes,
       classify: vendorClassify,
       dispatcher
     })
@@ -648,6 +656,13 @@ export const build = Effect.fnUntraced(function* (
   const onTimeout = settings.onCallbackTimeout ?? defaults.onCallbackTimeout
   const secret = settings.secret ?? def.webhook.developmentSecret
   if (secret === undefined) return yield* invalid(`${name} needs its webhook secret (${prefix}SECRET)`)
+  const production = yield* WebhookSignature.productionConfig.pipe(Effect.mapError((error) => invalid(error.message)))
+  if (production && reveal(secret) === def.webhook.developmentSecret) {
+    return yield* invalid(
+      `${name}'s webhook secret is its development default; with NODE_ENV=production set ${prefix}SECRET` +
+        " (or the adapter's own setting, such as WEBHOOK_SECRET for the mock async vendor)"
+    )
+  }
   const guard = Option.getOrElse(yield* Effect.serviceOption(WebhookSignature.ReplayGuard), () =>
     WebhookSignature.makeMemoryReplayGuard()
   )
@@ -680,10 +695,12 @@ const refusals: Readonly<Record<Exclude<WebhookSignature.Verification, "valid" |
 }
 
 /**
- * A webhook parser for one vendor: checks the signature over the raw body, refuses a signature it
- * has accepted before, decodes the body and finds the job. A missing header is `MissingSignature`,
- * a malformed, stale or mismatched one `BadSignature`, a repeat `Replayed`, a body the schema
- * refuses or without a job id `Malformed`.
+ * A webhook parser for one vendor: checks the signature over the raw body, refuses a signature
+ * whose callback was applied before, decodes the body and finds the job. A missing header is
+ * `MissingSignature`, a malformed, stale or mismatched one `BadSignature`, an applied one again
+ * `Replayed`, a body the schema refuses, nested deeper than `Job.maxJsonDepth` or without a job id
+ * `Malformed`. The delivery's `claimReplay` spends the signature (the engine runs it once the
+ * callback is applied).
  *
  * @category webhooks
  */
@@ -713,11 +730,12 @@ export const webhookParser = <Hook>(
     })
     if (verification === "missing") return yield* refuse("MissingSignature", `no ${scheme.header} header`)
     if (verification !== "valid") return yield* refuse("BadSignature", refusals[verification])
-    const first = yield* guard.claim(`${options.vendor}:${signature}`, WebhookSignature.replayWindowSeconds(tolerance))
-    if (!first) return yield* refuse("Replayed", "this signed delivery was received before")
+    const replayKey = `${options.vendor}:${signature}`
+    if (yield* guard.seen(replayKey)) return yield* refuse("Replayed", "this signed delivery was applied before")
     const json = yield* decodeJsonBody(request.body).pipe(
       Effect.catch(() => refuse("Malformed", "the body is not JSON"))
     )
+    if (nestsDeeperThan(json)) return yield* refuse("Malformed", `the body nests deeper than ${maxJsonDepth} levels`)
     const hook = yield* decode(json).pipe(
       Effect.catch((error) => refuse("Malformed", `the callback is not what ${options.vendor} sends: ${error.message}`))
     )
@@ -731,7 +749,8 @@ export const webhookParser = <Hook>(
       jobId: yield* decodeJobId(jobId).pipe(
         Effect.catch(() => refuse("Malformed", "the callback names no job id we issued"))
       ),
-      data
+      data,
+      claimReplay: Effect.asVoid(guard.claim(replayKey, WebhookSignature.replayWindowSeconds(tolerance)))
     }
     return delivery
   })

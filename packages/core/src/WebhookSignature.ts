@@ -6,21 +6,23 @@
  *   `t=<unix seconds>,v1=<hex digest>`, compared in constant time, refused outside a tolerance
  *   (5 minutes by default). {@link hmacSha256} is that scheme as a {@link Scheme} value, the shape a
  *   vendor with its own signing convention implements.
- * - Replays: a {@link ReplayGuard} remembers each accepted signature for as long as it could still
- *   pass the tolerance, so the same signed delivery is accepted once. {@link makeMemoryReplayGuard}
+ * - Replays: a {@link ReplayGuard} remembers each applied delivery's signature for as long as it
+ *   could still pass the tolerance, so the same signed delivery is applied once. A signature is
+ *   remembered only once its callback was applied: a delivery that failed (the store was down) may
+ *   come again byte for byte and be applied then. {@link makeMemoryReplayGuard}
  *   is one process's memory; a deployment with several server processes needs a shared one (e.g.
  *   Redis `SET key 1 NX EX ttl`) provided as the {@link ReplayGuard} service.
- * - Callback tokens: {@link callbackToken} is an HMAC of the job id and attempt under a server
+ * - Callback tokens: {@link callbackToken} is an HMAC of the job id and its run under a server
  *   secret, appended to the webhook URL ({@link withCallbackToken}); {@link verifyCallbackToken}
- *   checks it against the job as it stands, so a leaked URL can complete neither another job nor a
- *   later attempt of the same one.
+ *   checks it against the job as it stands, so a leaked URL can complete neither another job nor
+ *   the run an operator's retry started.
  *
  * Layers: `ReplayGuard.layerMemory`.
  *
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Clock, Config, Context, Effect, Layer, Redacted } from "effect"
+import { Clock, Config, Context, Effect, Layer, Redacted, Schema } from "effect"
 
 /**
  * The header that carries the signature.
@@ -110,7 +112,7 @@ export const hmacSha256: Scheme = { header, sign, verify }
 
 /**
  * Remembers signed deliveries: `claim` answers true the first time it sees `key` and false for a
- * repeat within `ttlSeconds`.
+ * repeat within `ttlSeconds`; `seen` tells whether `key` is claimed, without claiming it.
  *
  * @category replay
  */
@@ -118,6 +120,7 @@ export class ReplayGuard extends Context.Service<
   ReplayGuard,
   {
     readonly claim: (key: string, ttlSeconds: number) => Effect.Effect<boolean>
+    readonly seen: (key: string) => Effect.Effect<boolean>
   }
 >()("@vendorflow/core/WebhookSignature/ReplayGuard") {
   /** One process's memory (see {@link makeMemoryReplayGuard}). */
@@ -143,19 +146,20 @@ export const makeMemoryReplayGuard = (
 ): ReplayGuard["Service"] => {
   const capacity = options.capacity ?? defaultReplayCapacity
   // Key -> expiry (ms). Insertion order is arrival order, close enough to expiry order to prune from the front.
-  const seen = new Map<string, number>()
+  const claimed = new Map<string, number>()
+  const isClaimed = (key: string, now: number) => (claimed.get(key) ?? 0) > now
   return {
     claim: (key, ttlSeconds) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        for (const [oldest, expiry] of seen) {
-          if (expiry > now && seen.size < capacity) break
-          seen.delete(oldest)
+        for (const [oldest, expiry] of claimed) {
+          if (expiry > now && claimed.size < capacity) break
+          claimed.delete(oldest)
         }
-        const expiry = seen.get(key)
-        if (expiry !== undefined && expiry > now) return false
-        seen.set(key, now + ttlSeconds * 1000)
+        if (isClaimed(key, now)) return false
+        claimed.set(key, now + ttlSeconds * 1000)
         return true
-      })
+      }),
+    seen: (key) => Effect.map(Clock.currentTimeMillis, (now) => isClaimed(key, now))
   }
 }
 
@@ -174,30 +178,31 @@ export const replayWindowSeconds = (toleranceSeconds: number = defaultToleranceS
  */
 export const callbackTokenParam = "token"
 
-const tokenDigest = (secret: string, jobId: string, attempt: number): string =>
-  createHmac("sha256", secret).update(`vendorflow-callback\n${jobId}\n${attempt}`).digest("base64url")
+const tokenDigest = (secret: string, jobId: string, run: number): string =>
+  createHmac("sha256", secret).update(`vendorflow-callback-run\n${jobId}\n${run}`).digest("base64url")
 
 /**
- * The token for one attempt of one job: `<attempt>.<HMAC-SHA256(secret, job id + attempt)>`.
+ * The token for one run of one job: `<run>.<HMAC-SHA256(secret, job id + run)>`. Every call of the
+ * run carries the same token: an async vendor's answer to any of them is the job's answer.
  *
  * @category callback tokens
  */
 export const callbackToken = (options: {
   readonly secret: string
   readonly jobId: string
-  readonly attempt: number
-}): string => `${options.attempt}.${tokenDigest(options.secret, options.jobId, options.attempt)}`
+  readonly run: number
+}): string => `${options.run}.${tokenDigest(options.secret, options.jobId, options.run)}`
 
 /**
- * The result of {@link verifyCallbackToken}. `superseded`: a genuine token of an earlier (or later)
- * attempt of this job, so the callback belongs to a call that is no longer the current one.
+ * The result of {@link verifyCallbackToken}. `earlier-run`: a genuine token of this job from a run
+ * before an operator's retry, so the callback answers a call the job no longer waits for.
  *
  * @category callback tokens
  */
-export type TokenVerification = "valid" | "missing" | "malformed" | "mismatch" | "superseded"
+export type TokenVerification = "valid" | "missing" | "malformed" | "mismatch" | "earlier-run"
 
 /**
- * Checks a callback token against the job it claims to answer and the attempt the job is on now.
+ * Checks a callback token against the job it claims to answer and the run the job is in now.
  *
  * @category callback tokens
  */
@@ -205,16 +210,19 @@ export const verifyCallbackToken = (options: {
   readonly secret: string
   readonly token: string | undefined
   readonly jobId: string
-  /** The job's current attempt (`Job.attempts`). */
-  readonly attempt: number
+  /** The job's current run (`Job.run`). */
+  readonly run: number
 }): TokenVerification => {
   if (options.token === undefined || options.token === "") return "missing"
   const match = /^(\d{1,9})\.([A-Za-z0-9_-]{43})$/.exec(options.token)
   if (match === null) return "malformed"
-  const attempt = Number(match[1])
-  const expected = Buffer.from(tokenDigest(options.secret, options.jobId, attempt), "base64url")
+  const run = Number(match[1])
+  const expected = Buffer.from(tokenDigest(options.secret, options.jobId, run), "base64url")
   if (!timingSafeEqual(expected, Buffer.from(match[2] ?? "", "base64url"))) return "mismatch"
-  return attempt === options.attempt ? "valid" : "superseded"
+  if (run < options.run) return "earlier-run"
+  // Tokens are made only for the run a job is in: a later one is not this job's (one that expired
+  // and was submitted again under the same idempotency key starts at run 1).
+  return run === options.run ? "valid" : "mismatch"
 }
 
 /**
@@ -237,19 +245,54 @@ export const callbackTokenOf = (url: string): string | undefined =>
   new URL(url, "http://localhost").searchParams.get(callbackTokenParam) ?? undefined
 
 /**
+ * Whether this process runs in production: `NODE_ENV=production` (as the image sets it). There the
+ * development defaults of secrets are refused.
+ *
+ * @category secrets
+ */
+export const productionConfig: Config.Config<boolean> = Config.String("NODE_ENV").pipe(
+  Config.withDefault(""),
+  Config.map((env) => env === "production")
+)
+
+/**
+ * A secret left at its development default (unset, or set to the default) in production.
+ *
+ * @category secrets
+ */
+export class DevelopmentSecret extends Schema.TaggedError<DevelopmentSecret>()("DevelopmentSecret", {
+  setting: Schema.String
+}) {
+  override get message(): string {
+    return `${this.setting} is the development default (unset, or set to it); with NODE_ENV=production set a secret of your own`
+  }
+}
+
+/**
  * The callback-token secret of a development setup, used when `CALLBACK_TOKEN_SECRET` is unset;
- * set your own anywhere else.
+ * refused in production.
  *
  * @category callback tokens
  */
 export const defaultCallbackSecret = "vendorflow-dev-callback-secret"
 
 /**
- * The server secret callback tokens are made with: `CALLBACK_TOKEN_SECRET`. Every process that
- * makes or checks tokens (workers and servers) must share it.
+ * The server secret callback tokens are made with: `CALLBACK_TOKEN_SECRET`, the one place it is
+ * read. Every process that makes or checks tokens (workers and servers) must share it. With
+ * `NODE_ENV=production` the development default fails with {@link DevelopmentSecret}, which stops
+ * start-up with one line naming the variable.
  *
  * @category callback tokens
  */
-export const callbackSecretConfig: Config.Config<Redacted.Redacted<string>> = Config.Redacted(
-  "CALLBACK_TOKEN_SECRET"
-).pipe(Config.withDefault(Redacted.make(defaultCallbackSecret)))
+export const callbackSecret: Effect.Effect<
+  Redacted.Redacted<string>,
+  Config.ConfigError | DevelopmentSecret
+> = Effect.gen(function* () {
+  const secret = yield* Config.Redacted("CALLBACK_TOKEN_SECRET").pipe(
+    Config.withDefault(Redacted.make(defaultCallbackSecret))
+  )
+  if ((yield* productionConfig) && Redacted.value(secret) === defaultCallbackSecret) {
+    return yield* new DevelopmentSecret({ setting: "CALLBACK_TOKEN_SECRET" })
+  }
+  return secret
+})

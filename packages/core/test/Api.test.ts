@@ -61,7 +61,15 @@ describe("Api", () => {
       Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort()
     assert.deepStrictEqual(statuses("/jobs", "post"), ["200", "400", "401", "413", "415", "422", "429", "503"])
     assert.deepStrictEqual(statuses("/jobs/{id}", "get"), ["200", "400", "401", "404", "429", "503"])
-    assert.deepStrictEqual(statuses("/vendor-webhook/{vendor}", "post"), ["200", "400", "401", "404", "413", "503"])
+    assert.deepStrictEqual(statuses("/vendor-webhook/{vendor}", "post"), [
+      "200",
+      "400",
+      "401",
+      "404",
+      "409",
+      "413",
+      "503"
+    ])
     assert.deepStrictEqual(statuses("/health", "get"), ["200"])
     assert.strictEqual(doc.info.title, "vendorflow")
   })

@@ -242,6 +242,47 @@ describe("Cleaner", () => {
     expect(JSON.stringify(output)).toBe(`{"__proto__":{"email":"${R}"},"x":"y"}`)
   })
 
+  describe("hostile shapes", () => {
+    // Nested `depth` levels deep, alternating objects and arrays, with PII and padding at the bottom.
+    const nested = (depth: number, leaf: unknown): unknown => {
+      let value = leaf
+      for (let i = 0; i < depth; i++) value = i % 2 === 0 ? { next: value } : [value]
+      return value
+    }
+    const bottom = (value: unknown): unknown => {
+      let current = value
+      while (typeof current === "object" && current !== null) {
+        current = Array.isArray(current) ? current[0] : (current as { readonly next: unknown }).next
+      }
+      return current
+    }
+
+    it("cleans at any depth, without recursion", () => {
+      const deep = nested(100_000, { email: "a@b.io", note: " call 555-123-4567 " })
+      const output = clean(deep)
+      let last: unknown = output
+      for (let i = 0; i < 100_000; i++) {
+        last = Array.isArray(last) ? last[0] : (last as { readonly next: unknown }).next
+      }
+      expect(last).toStrictEqual({ email: R, note: `call ${R}` })
+      expect(bottom(clean(nested(100_001, " x ")))).toBe("x")
+    })
+
+    it("copies a kept value at any depth, neither trimmed nor redacted", () => {
+      const output = clean({ raw: nested(50_000, " a@b.io ") }, { keepKeys: ["raw"] })
+      expect(bottom((output as { readonly raw: unknown }).raw)).toBe(" a@b.io ")
+    })
+
+    it("refuses a value that contains itself with an error that says so", () => {
+      const cyclic: Record<string, unknown> = { name: " x " }
+      cyclic["self"] = { again: cyclic }
+      expect(() => clean(cyclic)).toThrow(/contains itself/)
+      // The same object twice, side by side, is not a cycle.
+      const shared = { note: " y " }
+      expect(clean({ a: shared, b: [shared] })).toStrictEqual({ a: { note: "y" }, b: [{ note: "y" }] })
+    })
+  })
+
   describe("per-vendor rules", () => {
     it("adds PII keys, matched like the built-in ones", () => {
       const rules: CleanerRules = { piiKeys: ["account_holder", "taxId"] }

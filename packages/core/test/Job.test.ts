@@ -8,6 +8,8 @@ const statuses = Job.JobStatus.literals
 // Every ordered pair of statuses, with whether the job model allows it.
 const allowed = new Set([
   "pending>processing",
+  // A callback that arrives while its job waits to be sent again.
+  "pending>complete",
   "pending>failed",
   "processing>complete",
   "processing>failed",

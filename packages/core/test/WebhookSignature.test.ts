@@ -46,20 +46,35 @@ describe("WebhookSignature", () => {
     })
   )
 
-  it("makes a per-job, per-attempt callback token and checks it", () => {
+  it("makes a per-job, per-run callback token and checks it against the job's run", () => {
     const jobId = "5b0a0d53-5f0e-4a0e-9a8b-4f3c1d2e7a10"
-    const token = WebhookSignature.callbackToken({ secret: "server", jobId, attempt: 2 })
+    const token = WebhookSignature.callbackToken({ secret: "server", jobId, run: 2 })
     assert.match(token, /^2\.[A-Za-z0-9_-]{43}$/)
     const verify = (options: Partial<Parameters<typeof WebhookSignature.verifyCallbackToken>[0]>) =>
-      WebhookSignature.verifyCallbackToken({ secret: "server", token, jobId, attempt: 2, ...options })
+      WebhookSignature.verifyCallbackToken({ secret: "server", token, jobId, run: 2, ...options })
     assert.strictEqual(verify({}), "valid")
-    assert.strictEqual(verify({ attempt: 3 }), "superseded")
+    // The job was retried by an operator since: the token's run is over.
+    assert.strictEqual(verify({ run: 3 }), "earlier-run")
+    // A run the job has not reached is not one of its tokens.
+    assert.strictEqual(verify({ run: 1 }), "mismatch")
     assert.strictEqual(verify({ jobId: "another-job" }), "mismatch")
     assert.strictEqual(verify({ secret: "other" }), "mismatch")
     assert.strictEqual(verify({ token: undefined }), "missing")
     assert.strictEqual(verify({ token: "2.short" }), "malformed")
     assert.strictEqual(verify({ token: token.replace(/^2/, "3") }), "mismatch")
   })
+
+  it.effect("a memory replay guard tells whether a key is claimed without claiming it", () =>
+    Effect.gen(function* () {
+      const guard = WebhookSignature.makeMemoryReplayGuard()
+      assert.isFalse(yield* guard.seen("a"))
+      assert.isFalse(yield* guard.seen("a"), "looking does not claim")
+      assert.isTrue(yield* guard.claim("a", 600))
+      assert.isTrue(yield* guard.seen("a"))
+      yield* TestClock.adjust("600 seconds")
+      assert.isFalse(yield* guard.seen("a"), "nor after its window")
+    })
+  )
 
   it("carries the token in the webhook URL", () => {
     const url = WebhookSignature.withCallbackToken("http://us.test/vendor-webhook/acme", "2.abc")

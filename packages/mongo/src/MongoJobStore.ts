@@ -75,6 +75,8 @@ export const StoredJob = Schema.Struct({
   status: Job.JobStatus,
   payload_json: Schema.fromJsonString(Job.JsonObject),
   attempts: Schema.Int,
+  /** Absent in documents written before runs were counted: run 1. */
+  run: Schema.optionalKey(Schema.Int),
   version: Schema.Int,
   result_json: Schema.optionalKey(Schema.fromJsonString(Schema.Json)),
   error: Schema.optionalKey(Job.JobFailure),
@@ -114,6 +116,7 @@ const summaryOfDocument = (doc: typeof StoredSummary.Type) => ({
   vendor: doc.vendor,
   status: doc.status,
   attempts: doc.attempts,
+  run: doc.run ?? 1,
   version: doc.version,
   ...("result_json" in doc ? { result: doc.result_json } : {}),
   ...(doc.error === undefined ? {} : { error: doc.error }),
@@ -126,11 +129,12 @@ const summaryOfDocument = (doc: typeof StoredSummary.Type) => ({
   updatedAt: doc.updated_at.toISOString()
 })
 
-const documentOfSummary = (job: typeof Job.JobSummary.Encoded) => ({
+const documentOfSummary = (job: typeof Job.JobSummary.Encoded): typeof StoredSummary.Type => ({
   _id: job.id,
   vendor: job.vendor,
   status: job.status,
   attempts: job.attempts,
+  run: job.run,
   version: job.version,
   ...("result" in job ? { result_json: job.result } : {}),
   ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
@@ -220,6 +224,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
     status: transition.to,
     updated_at: now,
     ...(set.attempts === undefined ? {} : { attempts: set.attempts }),
+    ...(set.run === undefined ? {} : { run: set.run }),
     // `result` may be `null`, a value to store; only a missing key means "leave it".
     ...("result" in set && set.result !== undefined && !unset.has("result")
       ? { result_json: JSON.stringify(set.result) }

@@ -5,9 +5,10 @@
  * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}:
  * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
  *   `id`, `vendor`, `status`, `owner`, `traceparent`, `createdAt`, `updatedAt`, `nextRetryAt`,
- *   `overdueAt` as is; `attempts` and `version` as integers (so `HINCRBY` can count versions);
- *   `payload`, `result`, `error` and `awaitingCallback` as JSON text, so a payload may use any key
- *   (`$where`, `a.b`) and a `null` result stays `null`.
+ *   `overdueAt` as is; `attempts`, `run` and `version` as integers (so `HINCRBY` can count versions;
+ *   a hash written before `run` existed reads as run 1); `payload`, `result`, `error` and
+ *   `awaitingCallback` as JSON text, so a payload may use any key (`$where`, `a.b`) and a `null`
+ *   result stays `null`.
  * - `p` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
  *   `jobs:<status>:owner-vendor`: the listing indexes of a status, sorted sets read in byte order
  *   (`src/lua/jobIndexes.lua` says how): all its jobs, by vendor, by owner, by owner and vendor,
@@ -176,6 +177,8 @@ export const toHash = (job: Job.Job): Array<string> => [
   JSON.stringify(job.payload),
   "attempts",
   String(job.attempts),
+  "run",
+  String(job.run),
   "version",
   String(job.version),
   "createdAt",
@@ -194,6 +197,7 @@ export const toHash = (job: Job.Job): Array<string> => [
  */
 export const patchFields = (patch: JobStore.Patch): Array<string> => [
   ...(patch.attempts === undefined ? [] : ["attempts", String(patch.attempts)]),
+  ...(patch.run === undefined ? [] : ["run", String(patch.run)]),
   ...optionalFields(patch)
 ]
 
@@ -273,6 +277,7 @@ const decodeHash = <A>(
       vendor: hash["vendor"],
       status: hash["status"],
       attempts: Number(hash["attempts"]),
+      run: hash["run"] === undefined ? 1 : Number(hash["run"]),
       version: Number(hash["version"]),
       createdAt: hash["createdAt"],
       updatedAt: hash["updatedAt"]

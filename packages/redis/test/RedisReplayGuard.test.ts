@@ -27,7 +27,10 @@ describe.skipIf(redisUnavailable !== undefined)(
         const { prefix } = yield* scratch
         const [first, second] = [yield* guardOn({ url: redisUrl, prefix }), yield* guardOn({ url: redisUrl, prefix })]
         const signature = `sig-${crypto.randomUUID()}`
+        assert.isFalse(yield* second.seen(signature))
+        assert.isFalse(yield* first.seen(signature), "looking claims nothing")
         assert.isTrue(yield* first.claim(signature, 1))
+        assert.isTrue(yield* second.seen(signature), "the other process sees the claim")
         assert.isFalse(yield* second.claim(signature, 1), "the other process sees the replay")
         assert.isFalse(yield* first.claim(signature, 1))
         yield* Effect.sleep("1100 millis")
@@ -44,7 +47,9 @@ describe.skipIf(redisUnavailable !== undefined)(
           const guard = yield* guardOn({ url: server.url, prefix: randomPrefix(), reconnectMaxDelay: "200 millis" })
           yield* server.kill
           const signature = `sig-${crypto.randomUUID()}`
+          assert.isFalse(yield* guard.seen(signature))
           assert.isTrue(yield* guard.claim(signature, 60))
+          assert.isTrue(yield* guard.seen(signature))
           assert.isFalse(yield* guard.claim(signature, 60), "a replay is still refused by this process")
         })
     )

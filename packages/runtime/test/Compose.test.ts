@@ -39,8 +39,11 @@ const strings = (value: unknown): ReadonlyArray<string> =>
   Array.isArray(value) ? value.map(String) : typeof value === "string" ? [value] : []
 
 // Compose substitutes `${NAME:-default}` from the shell; with nothing set, the default is the value.
+// `${NAME:?message}` must be set: it reads as the name, a value only the shell gives.
 const interpolate = (value: string) =>
-  value.replace(/\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (_, _name, fallback) => fallback ?? "")
+  value
+    .replace(/\$\{([A-Z0-9_]+):\?[^}]*\}/g, (_, name: string) => `<${name}>`)
+    .replace(/\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (_, _name, fallback) => fallback ?? "")
 
 const environmentOf = (value: unknown): Record<string, string> => {
   if (Array.isArray(value)) {
@@ -241,6 +244,18 @@ describe("docker-compose.yml", () => {
     assert.isDefined(secret)
     for (const name of ["worker", "mock-async"]) {
       assert.strictEqual(service(name).environment["WEBHOOK_SECRET"], secret, `${name}'s WEBHOOK_SECRET is the API's`)
+    }
+    assert.strictEqual(
+      service("worker").environment["CALLBACK_TOKEN_SECRET"],
+      service("api").environment["CALLBACK_TOKEN_SECRET"],
+      "the workers make callback tokens with the secret the API checks them with"
+    )
+  })
+
+  it("takes both secrets from the shell, with no default: the image runs with NODE_ENV=production", () => {
+    for (const name of ["api", "worker"]) {
+      assert.strictEqual(service(name).environment["WEBHOOK_SECRET"], "<WEBHOOK_SECRET>", name)
+      assert.strictEqual(service(name).environment["CALLBACK_TOKEN_SECRET"], "<CALLBACK_TOKEN_SECRET>", name)
     }
   })
 

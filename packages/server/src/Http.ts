@@ -153,26 +153,6 @@ export const decodeUtf8 = (bytes: Uint8Array): Result.Result<string, Api.Malform
     catch: () => new Api.MalformedJson({ detail: "The body is not valid UTF-8." })
   })
 
-/**
- * How deeply a payload may nest. JSON.parse takes any depth, but a payload is stored, queued and
- * sent on to vendors, and MongoDB documents stop at 100 levels.
- *
- * @category constants
- */
-export const maxJsonDepth = 64
-
-/** Whether `value` nests deeper than `limit`, found without recursion (the input may be hostile). */
-const nestsDeeperThan = (value: unknown, limit: number): boolean => {
-  const stack: Array<readonly [unknown, number]> = [[value, 1]]
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop() ?? [undefined, 0]
-    if (typeof current !== "object" || current === null) continue
-    if (depth > limit) return true
-    for (const child of Object.values(current)) stack.push([child, depth + 1])
-  }
-  return false
-}
-
 const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
   request.headers["transfer-encoding"] !== undefined ||
   (request.headers["content-length"] !== undefined && request.headers["content-length"] !== "0")
@@ -245,8 +225,10 @@ export const parseJsonObject = (
       if (value["vendor"] !== undefined && typeof value["vendor"] !== "string") {
         return Result.fail(new Api.InvalidPayload({ detail: "The payload's vendor must be a string." }))
       }
-      if (nestsDeeperThan(value, maxJsonDepth)) {
-        return Result.fail(new Api.InvalidPayload({ detail: `The payload nests deeper than ${maxJsonDepth} levels.` }))
+      if (Job.nestsDeeperThan(value)) {
+        return Result.fail(
+          new Api.InvalidPayload({ detail: `The payload nests deeper than ${Job.maxJsonDepth} levels.` })
+        )
       }
       return Result.succeed(value)
     })
@@ -528,6 +510,10 @@ export const webhooksHandlers = (options: Options) =>
                 Effect.andThen(Effect.fail(webhookProblem(error)))
               ),
             JobNotFound: (error) => Effect.fail(new Api.JobNotFound({ detail: error.message, job_id: error.id })),
+            CallbackNotApplied: (error) =>
+              Metrics.count(Metrics.webhooksRejected, { vendor: params.vendor, reason: "NotApplied" }).pipe(
+                Effect.andThen(Effect.fail(new Api.CallbackNotApplied({ detail: error.message, job_id: error.id })))
+              ),
             JobStoreError: serviceUnavailable
           })
         )

@@ -6,6 +6,7 @@ import { assert, layer } from "@effect/vitest"
 import { type Access, JobQueue, JobStore, type Vendor } from "@vendorflow/core"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServer } from "effect/http"
+import { request } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as HotPath from "../src/HotPath.ts"
 import * as Server from "../src/Server.ts"
@@ -273,6 +274,31 @@ layer(Keyed, live)("with API keys, the hot path answers as the full app", (it) =
         assert.strictEqual((yield* same("its owner reads it", `/jobs/${id}`, { headers: alice })).status, 200)
         assert.strictEqual((yield* same("another key reads it", `/jobs/${id}`, { headers: bob })).status, 404)
         assert.strictEqual((yield* same("no key reads it", `/jobs/${id}`)).status, 401)
+      })
+    )
+  )
+
+  it.effect("refuses a request without a key before its body has come in", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        for (const base of yield* bases) {
+          // The body is announced in full but only a few bytes are sent: a server that read it before
+          // checking the key would still be waiting for the rest.
+          const status = yield* Effect.callback<number>((resume) => {
+            const outgoing = request(`${base}/jobs`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "content-length": String(maxBodyBytes) }
+            })
+            outgoing.on("response", (response) => {
+              outgoing.destroy()
+              resume(Effect.succeed(response.statusCode ?? 0))
+            })
+            outgoing.on("error", () => {})
+            outgoing.write('{"company":')
+            return Effect.sync(() => outgoing.destroy())
+          }).pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed(0) }))
+          assert.strictEqual(status, 401, `${base} answered before the body came`)
+        }
       })
     )
   )

@@ -119,9 +119,9 @@ const processingJob = Effect.gen(function* () {
   return id
 })
 
-/** The callback token the engine puts in the webhook URL of a job's first attempt. */
+/** The callback token the engine puts in the webhook URLs of a job's first run. */
 const tokenFor = (jobId: string) =>
-  WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, attempt: 1 })
+  WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, run: 1 })
 
 // Posts to the webhook URL of the job the body names (as the vendor does), or with the token given.
 const postWebhook = (vendor: string, body: string, headers: Record<string, string>, token?: string) => {
@@ -520,9 +520,8 @@ layer(TestServer, live)("POST /vendor-webhook/{vendor}", (it) => {
       const bare = yield* send(`/vendor-webhook/beta`, { method: "POST", headers: signed(body), body })
       yield* expectProblem(bare, 401, "invalid-signature")
       assert.strictEqual((yield* readJob(id)).status, "processing")
-      // The same signed bytes again would be a replay; the vendor's next delivery is signed anew.
-      const next = JSON.stringify({ job_id: id, data: { n: 2 } })
-      assert.strictEqual((yield* postWebhook("beta", next, signed(next))).status, 200)
+      // Refused, so not spent: the same signed bytes with the right token are applied.
+      assert.strictEqual((yield* postWebhook("beta", body, signed(body))).status, 200)
     })
   )
 
@@ -541,6 +540,56 @@ layer(TestServer, live)("POST /vendor-webhook/{vendor}", (it) => {
       const after = Option.getOrThrow(yield* store.get(id))
       assert.strictEqual(after.version, before.version)
       assert.strictEqual(after.updatedAt, before.updatedAt)
+    })
+  )
+
+  it.effect("a callback while its job is pending (queued to be sent again) completes it", () =>
+    Effect.gen(function* () {
+      const id = yield* submit("/jobs?vendor=beta", { query: "async" })
+      const body = JSON.stringify({ job_id: id, data: { n: 1 } })
+      const response = yield* postWebhook("beta", body, signed(body))
+      assert.strictEqual(response.status, 200)
+      assert.deepInclude(yield* readJob(id), { status: "complete", result: { n: 1 } })
+    })
+  )
+
+  it.effect("a callback for a failed job is a 409 and is not stored; after a retry, the old run's is a 409 too", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      const store = yield* JobStore.JobStore
+      yield* store.transition({
+        id,
+        from: "processing",
+        to: "failed",
+        set: { error: { reason: "callback_timeout", message: "no callback" } }
+      })
+      const body = JSON.stringify({ job_id: id, data: { n: 1 } })
+      const problem = yield* expectProblem(yield* postWebhook("beta", body, signed(body)), 409, "callback-not-applied")
+      assert.strictEqual(problem["job_id"], id)
+      assert.deepInclude(yield* readJob(id), { status: "failed" })
+      assert.strictEqual((yield* send(`/jobs/${id}/retry`, { method: "POST" })).status, 200)
+      // The same bytes again: refused for what they are, a callback of the run before the retry.
+      yield* expectProblem(yield* postWebhook("beta", body, signed(body)), 409, "callback-not-applied")
+      assert.deepInclude(yield* readJob(id), { status: "pending" })
+      const runTwo = WebhookSignature.callbackToken({
+        secret: WebhookSignature.defaultCallbackSecret,
+        jobId: id,
+        run: 2
+      })
+      assert.strictEqual((yield* postWebhook("beta", body, signed(body), runTwo)).status, 200)
+      assert.deepInclude(yield* readJob(id), { status: "complete", result: { n: 1 } })
+    })
+  )
+
+  it.effect("a signed callback nested 20,000 deep is a 400 (the limit of POST /jobs), and the server serves on", () =>
+    Effect.gen(function* () {
+      const id = yield* processingJob
+      const body = `{"job_id":"${id}","data":${"[".repeat(20_000)}1${"]".repeat(20_000)}}`
+      const problem = yield* expectProblem(yield* postWebhook("beta", body, signed(body)), 400, "malformed-webhook")
+      assert.include(problem.detail, "nests deeper than 64 levels")
+      assert.strictEqual((yield* readJob(id)).status, "processing")
+      const good = JSON.stringify({ job_id: id, data: { n: 1 } })
+      assert.strictEqual((yield* postWebhook("beta", good, signed(good))).status, 200)
     })
   )
 

@@ -51,7 +51,7 @@ describe("processes", () => {
     })
   )
 
-  it.live("two vendorflow-server processes on one Redis accept a signed webhook once between them", () =>
+  it.live("two vendorflow-server processes on one Redis apply a signed webhook once between them", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const env = yield* redisEnv
@@ -62,23 +62,30 @@ describe("processes", () => {
         const urls = yield* Effect.forEach(servers, (server) =>
           Effect.map(server.waitFor(/Listening on (http:\/\/\S+)/), ([, url]) => url)
         )
-        const body = JSON.stringify({ job_id: crypto.randomUUID(), status: "completed", data: {} })
+        // No worker runs, so the job waits pending: its callback is applied all the same.
+        const submitted = yield* send(`${urls[0]}/jobs`, { method: "POST", body: '{"vendor":"async"}' })
+        const jobId = (JSON.parse(submitted.body) as { request_id: string }).request_id
+        const body = JSON.stringify({ job_id: jobId, data: { n: 1 } })
         const timestamp = Math.floor(Date.now() / 1000)
         const headers = {
           "content-type": "application/json",
           [WebhookSignature.header]: WebhookSignature.sign({ secret: "vendorflow-dev-secret", body, timestamp })
         }
+        const token = WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, run: 1 })
         const deliver = (url: string | undefined) =>
           Effect.promise(() =>
-            fetch(`${url}/vendor-webhook/async?token=x`, { method: "POST", headers, body }).then(async (r) => ({
+            fetch(`${url}/vendor-webhook/async?token=${token}`, { method: "POST", headers, body }).then(async (r) => ({
               status: r.status,
-              detail: ((await r.json()) as { detail: string }).detail
+              body: (await r.json()) as { detail?: string; status?: string }
             }))
           )
-        // The first server takes the delivery (and finds no such job); the other refuses the replay.
-        assert.strictEqual((yield* deliver(urls[0])).status, 404)
+        // The first server applies the delivery; the other refuses the same bytes as a replay.
+        const applied = yield* deliver(urls[0])
+        assert.deepInclude(applied, { status: 200 })
+        assert.strictEqual(applied.body.status, "complete")
         const replayed = yield* deliver(urls[1])
-        assert.deepStrictEqual(replayed, { status: 401, detail: "this signed delivery was received before" })
+        assert.strictEqual(replayed.status, 401)
+        assert.strictEqual(replayed.body.detail, "this signed delivery was applied before")
         for (const server of servers) assert.strictEqual(yield* server.stop("SIGTERM"), 0)
       })
     )
@@ -135,6 +142,30 @@ describe("processes", () => {
         assert.match(server.output(), new RegExp(`vendorflow-server: listen EADDRINUSE.*:${port}\\n`))
       })
     )
+  )
+
+  it.live("with NODE_ENV=production a development secret stops vendorflow-server with one line naming it", () =>
+    Effect.gen(function* () {
+      const production = {
+        NODE_ENV: "production",
+        PORT: "0",
+        VENDORFLOW_ADAPTERS: "@vendorflow/adapter-mock-sync,@vendorflow/adapter-mock-async"
+      }
+      for (const [env, setting] of [
+        [{}, /^vendorflow-server: .*WEBHOOK_SECRET/m],
+        [{ WEBHOOK_SECRET: "vendorflow-dev-secret" }, /^vendorflow-server: .*WEBHOOK_SECRET/m],
+        [{ WEBHOOK_SECRET: "ours" }, /^vendorflow-server: CALLBACK_TOKEN_SECRET is the development default/m]
+      ] as const) {
+        const server = yield* ChildProcess.start(entry("bin.ts"), { ...production, ...env })
+        assert.strictEqual(yield* server.exited("20 seconds"), 1, server.output())
+        const lines = server
+          .output()
+          .split("\n")
+          .filter((line) => line.startsWith("vendorflow-server: "))
+        assert.strictEqual(lines.length, 1, server.output())
+        assert.match(lines[0] ?? "", setting)
+      }
+    })
   )
 
   it.live("SERVER_PROCESSES=abc exits 1 with one line naming the setting", () =>

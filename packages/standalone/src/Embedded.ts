@@ -20,7 +20,7 @@ import {
 } from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
-import type { VendorDefinition } from "@vendorflow/core"
+import type { VendorDefinition, WebhookSignature } from "@vendorflow/core"
 import { Backends } from "@vendorflow/runtime"
 import { Config, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"

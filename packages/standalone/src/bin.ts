@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
  * `vendorflow` (and the repository's `npm start`): the API, the worker and both mock vendors in one
- * process on in-memory layers.
+ * process on in-memory layers. A start-up failure (a port in use, a development secret with
+ * `NODE_ENV=production`) is one line and exit code 1, as for the other processes (`Main.run`).
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Shutdown } from "@vendorflow/core"
+import { Main } from "@vendorflow/runtime"
 import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import * as Embedded from "./Embedded.ts"
@@ -17,4 +17,4 @@ const announce = Layer.effectDiscard(
   )
 )
 
-NodeRuntime.runMain(Layer.launch(announce.pipe(Layer.provide(Embedded.layer))), { teardown: Shutdown.teardown })
+Main.run("vendorflow", announce.pipe(Layer.provide(Embedded.layer)))

@@ -67,10 +67,10 @@ const assertClean = (result: unknown) => {
 const sign = (body: string, timestamp = Math.floor(Date.now() / 1000)) =>
   WebhookSignature.sign({ secret: MockAsyncVendor.defaultWebhookSecret, body, timestamp })
 
-// Posts to the webhook URL the engine gave the vendor for the job's first attempt.
+// Posts to the webhook URL the engine gave the vendor for the job's first run.
 const webhook = (body: string, headers: Record<string, string>) => {
   const jobId = String((JSON.parse(body) as { job_id: unknown }).job_id)
-  const token = WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, attempt: 1 })
+  const token = WebhookSignature.callbackToken({ secret: WebhookSignature.defaultCallbackSecret, jobId, run: 1 })
   return request(`/vendor-webhook/async?token=${encodeURIComponent(token)}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },

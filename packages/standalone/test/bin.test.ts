@@ -5,31 +5,65 @@ import { fileURLToPath } from "node:url"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 
+const ports = { PORT: "0", MOCK_SYNC_PORT: "0", MOCK_ASYNC_PORT: "0" }
+
+// Starts the process with `env`, runs one job for `vendor` until it is finished, and stops the
+// process with SIGTERM: the job's status, and the exit code.
+const runOne = (vendor: "sync" | "async", env: Record<string, string>) =>
+  Effect.gen(function* () {
+    const all = yield* ChildProcess.start(bin, { ...ports, ...env })
+    const [, url] = yield* all.waitFor(/at (http:\/\/\S+): API docs/)
+    const submitted = yield* Effect.promise(() =>
+      fetch(`${url}/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ vendor })
+      }).then((r) => r.json() as Promise<{ request_id: string }>)
+    )
+    const read = Effect.promise(() =>
+      fetch(`${url}/jobs/${submitted.request_id}`).then((r) => r.json() as Promise<{ status: string }>)
+    )
+    const job = yield* read.pipe(
+      Effect.repeat({
+        schedule: Schedule.spaced("20 millis"),
+        until: (j) => j.status === "complete" || j.status === "failed",
+        times: 500
+      })
+    )
+    return { status: job.status, code: yield* all.stop("SIGTERM") }
+  })
+
 describe("the process", () => {
   it.live("vendorflow (npm start's all-in-one process) runs a sync job to completion and exits 0 on SIGTERM", () =>
     Effect.gen(function* () {
-      const all = yield* ChildProcess.start(bin, {
-        PORT: "0",
-        MOCK_SYNC_PORT: "0",
-        MOCK_ASYNC_PORT: "0",
-        MOCK_SYNC_LATENCY_MS: "0-20"
-      })
-      const [, url] = yield* all.waitFor(/at (http:\/\/\S+): API docs/)
-      const submitted = yield* Effect.promise(() =>
-        fetch(`${url}/jobs`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: '{"vendor":"sync"}'
-        }).then((r) => r.json() as Promise<{ request_id: string }>)
+      assert.deepStrictEqual(yield* runOne("sync", { MOCK_SYNC_LATENCY_MS: "0-20" }), { status: "complete", code: 0 })
+    })
+  )
+
+  it.live("with CALLBACK_TOKEN_SECRET set it completes async jobs: tokens made and checked with it", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(
+        yield* runOne("async", { MOCK_ASYNC_DELAY_MS: "0-50", CALLBACK_TOKEN_SECRET: "a secret of our own" }),
+        { status: "complete", code: 0 }
       )
-      const read = Effect.promise(() =>
-        fetch(`${url}/jobs/${submitted.request_id}`).then((r) => r.json() as Promise<{ status: string }>)
-      )
-      const job = yield* read.pipe(
-        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (j) => j.status === "complete", times: 250 })
-      )
-      assert.strictEqual(job.status, "complete")
-      assert.strictEqual(yield* all.stop("SIGTERM"), 0)
+    })
+  )
+
+  it.live("with NODE_ENV=production a development secret stops it with one line naming it", () =>
+    Effect.gen(function* () {
+      for (const [env, setting] of [
+        [{ WEBHOOK_SECRET: "ours" }, /^vendorflow: CALLBACK_TOKEN_SECRET is the development default/m],
+        [{ CALLBACK_TOKEN_SECRET: "ours" }, /^vendorflow: .*WEBHOOK_SECRET/m]
+      ] as const) {
+        const all = yield* ChildProcess.start(bin, { ...ports, NODE_ENV: "production", ...env })
+        assert.strictEqual(yield* all.exited("20 seconds"), 1, all.output())
+        const lines = all
+          .output()
+          .split("\n")
+          .filter((line) => line.startsWith("vendorflow: "))
+        assert.strictEqual(lines.length, 1, all.output())
+        assert.match(lines[0] ?? "", setting)
+      }
     })
   )
 })

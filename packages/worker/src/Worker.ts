@@ -14,6 +14,7 @@ import {
   type RateLimiter,
   Sweeper,
   type VendorRegistry,
+  type WebhookSignature,
   Workers
 } from "@vendorflow/core"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -31,7 +32,7 @@ import { createServer } from "node:http"
  */
 export const layer: Layer.Layer<
   never,
-  Config.ConfigError,
+  Config.ConfigError | WebhookSignature.DevelopmentSecret,
   | JobStore.JobStore
   | JobQueue.JobQueue
   | VendorRegistry.VendorRegistry

@@ -22,6 +22,23 @@ describe("vendorflow-worker", () => {
     })
   )
 
+  it.live("with NODE_ENV=production the development CALLBACK_TOKEN_SECRET stops it with one line naming it", () =>
+    Effect.gen(function* () {
+      const worker = yield* ChildProcess.start(bin, {
+        NODE_ENV: "production",
+        VENDORFLOW_ADAPTERS: "@vendorflow/adapter-mock-sync,@vendorflow/adapter-mock-async",
+        WEBHOOK_SECRET: "ours"
+      })
+      assert.strictEqual(yield* worker.exited("20 seconds"), 1)
+      const lines = worker
+        .output()
+        .split("\n")
+        .filter((line) => line.startsWith("vendorflow-worker:"))
+      assert.strictEqual(lines.length, 1, worker.output())
+      assert.match(lines[0] ?? "", /^vendorflow-worker: CALLBACK_TOKEN_SECRET is the development default/)
+    })
+  )
+
   it.live("an unreachable or malformed backend URL: one clear line and exit 1 at start-up, not a hang", () =>
     Effect.gen(function* () {
       for (const [env, expected] of [

@@ -1,9 +1,11 @@
 /**
  * The reference asynchronous vendor: a real HTTP server that accepts `POST /process` at once (202)
  * and, after a random delay, POSTs the data to the job's `webhook_url`, signed with the shared
- * secret. Failed deliveries are retried with exponential backoff; every outcome is recorded.
+ * secret. Failed deliveries are retried with exponential backoff (signed afresh each time, or, with
+ * `signOnce`, the same bytes again); every outcome is recorded, with the data the callback carried.
  * Scripted faults (`FaultScript`) make it misbehave on cue: its answers (`MOCK_ASYNC_FAULTS`) and
- * its callbacks (`MOCK_ASYNC_CALLBACK_FAULTS`: dropped, duplicated, or held back and sent out of order).
+ * its callbacks (`MOCK_ASYNC_CALLBACK_FAULTS`: dropped, duplicated, held back and sent out of order,
+ * late, or nested far too deep).
  *
  * Routes: `POST /process` `{ job_id, payload, webhook_url }` → 202 `{ accepted: true, job_id }`
  * (429 over the limit, 400 on a bad body); `GET /health`; `GET|DELETE /arrivals`;
@@ -38,6 +40,8 @@ export interface Options extends MockVendorServer.ServerOptions {
   readonly webhookTimeout?: Duration.Input | undefined
   /** Scripted fates for callbacks, the n-th step for a job's n-th callback; default none. */
   readonly callbackFaults?: FaultScript.Plan<FaultScript.CallbackFault> | undefined
+  /** Sign each callback once and resend the same bytes and signature on every retry; default false. */
+  readonly signOnce?: boolean | undefined
 }
 
 /**
@@ -62,16 +66,20 @@ export const defaultWebhookRetry = Callbacks.defaultRetry
 export const defaultPort = 8002
 
 /**
- * One callback's fate: the status our webhook last answered (none if it never answered), after how
- * many attempts, and whether it was delivered in the end (or `dropped`, never sent, by a scripted
- * fault); `fault`, the scripted fault it got, if any.
+ * One callback's fate: when its first attempt went out (`sentAt`) and when the last one ended
+ * (`at`), the status our webhook last answered (none if it never answered), after how many
+ * attempts, and whether it was delivered in the end (or `dropped`, never sent, by a scripted
+ * fault); the data it carried (left out for a `deep` one); `fault`, the scripted fault it got, if
+ * any.
  *
  * @category records
  */
 export const CallbackRecord = Schema.Struct({
   at: Schema.Number,
+  sentAt: Schema.Number,
   jobId: Schema.String,
   webhookUrl: Schema.String,
+  data: Schema.optionalKey(Schema.Json),
   attempts: Schema.Int,
   status: Schema.NullOr(Schema.Int),
   outcome: Schema.Literals(["delivered", "failed", "dropped"]),
@@ -113,14 +121,21 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   // Callbacks held back (`hold`), per job, until that job's next callback has been sent.
   const held = new Map<string, Array<Effect.Effect<void>>>()
 
-  const send = (body: typeof ProcessBody.Type, data: unknown, fault: string | undefined) =>
+  // Sends a callback whose data is `text` (JSON); `data` is what the record keeps of it: the data
+  // itself, or nothing for a `deep` one, which no record could hold.
+  const send = (
+    body: typeof ProcessBody.Type,
+    callback: { readonly text: string; readonly data?: Schema.Json | undefined },
+    fault: string | undefined
+  ) =>
     Effect.gen(function* () {
       const sent = yield* Callbacks.send({
         url: body.webhook_url,
-        body: JSON.stringify({ job_id: body.job_id, data }),
+        body: `{"job_id":${JSON.stringify(body.job_id)},"data":${callback.text}}`,
         secret: Redacted.isRedacted(secret) ? Redacted.value(secret) : secret,
         retry: options.webhookRetry,
-        timeout: options.webhookTimeout
+        timeout: options.webhookTimeout,
+        signOnce: options.signOnce
       }).pipe(Effect.provideService(HttpClient.HttpClient, client))
       if (sent.outcome === "failed") {
         yield* Effect.logWarning(`mock-async: callback for ${body.job_id} failed after ${sent.attempts} attempts`)
@@ -129,6 +144,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         at: yield* Clock.currentTimeMillis,
         jobId: body.job_id,
         webhookUrl: body.webhook_url,
+        ...(callback.data === undefined ? {} : { data: callback.data }),
         ...sent,
         ...(fault === undefined ? {} : { fault })
       })
@@ -151,27 +167,42 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       body,
       userInfoProbability: options.userInfoProbability
     })
-    switch (step?.fault) {
-      case "drop":
+    const fault = step?.fault
+    const label = step?.label
+    const callback = { text: JSON.stringify(data), data }
+    // `late:<ms>`: the usual callback, that much later.
+    if (typeof fault === "object") yield* Effect.sleep(fault.millis)
+    switch (typeof fault === "object" ? "late" : fault) {
+      case "drop": {
+        const at = yield* Clock.currentTimeMillis
         return yield* callbacks.add({
-          at: yield* Clock.currentTimeMillis,
+          at,
+          sentAt: at,
           jobId: body.job_id,
           webhookUrl: body.webhook_url,
+          data,
           attempts: 0,
           status: null,
           outcome: "dropped",
-          fault: step.label
+          fault: label ?? "drop"
         })
+      }
       case "hold": {
-        const later = send(body, data, step.label)
+        const later = send(body, callback, label)
         return void held.set(body.job_id, [...(held.get(body.job_id) ?? []), later])
       }
       case "duplicate":
-        yield* send(body, data, step.label)
-        yield* send(body, data, step.label)
+        yield* send(body, callback, label)
+        yield* send(body, callback, label)
+        break
+      case "deep":
+        yield* send(body, { text: FaultScript.deepJson }, label)
+        break
+      case "late":
+        yield* send(body, callback, label)
         break
       default:
-        yield* send(body, data, undefined)
+        yield* send(body, callback, undefined)
     }
     yield* releaseHeld(body.job_id)
   })
@@ -209,7 +240,8 @@ export const layer = (options: Options = {}) =>
  * The options from env: `PORT` (default 8002), `HOST` (default 127.0.0.1), `MOCK_ASYNC_DELAY_MS`
  * (`"2000-5000"` or `"0"`), `MOCK_ASYNC_RATE_LIMIT` (`"5/1s"` or `"5"`),
  * `MOCK_ASYNC_USER_INFO_PROBABILITY`, `MOCK_ASYNC_FAULTS`, `MOCK_ASYNC_OUTAGES` and `MOCK_ASYNC_CALLBACK_FAULTS` (scripted
- * faults, see `FaultScript`) and `WEBHOOK_SECRET`. `PORT` and `HOST` are the process's own, so this
+ * faults, see `FaultScript`), `MOCK_ASYNC_SIGN_ONCE` (`true`: a callback's retries resend the
+ * first attempt's bytes and signature) and `WEBHOOK_SECRET`. `PORT` and `HOST` are the process's own, so this
  * suits a process that runs this vendor alone.
  *
  * @category config
@@ -224,13 +256,15 @@ export const config: Config.Config<Options> = Config.all({
   webhookSecret: MockAsyncVendor.webhookSecretConfig,
   callbackFaults: Config.option(Config.schema(FaultScript.CallbackPlanFromString, "MOCK_ASYNC_CALLBACK_FAULTS")).pipe(
     Config.map(Option.getOrUndefined)
-  )
+  ),
+  signOnce: Config.Boolean("MOCK_ASYNC_SIGN_ONCE").pipe(Config.withDefault(false))
 }).pipe(
-  Config.map(({ server: { timing, ...server }, webhookSecret, callbackFaults }) => ({
+  Config.map(({ server: { timing, ...server }, webhookSecret, callbackFaults, signOnce }) => ({
     ...server,
     callbackDelayMs: timing,
     webhookSecret,
-    callbackFaults
+    callbackFaults,
+    signOnce
   }))
 )
 

@@ -20,12 +20,16 @@ import { Config, type Effect, Redacted, Schema } from "effect"
  */
 export const defaultWebhookSecret = "vendorflow-dev-secret"
 
+// `WEBHOOK_SECRET`, read here only: the adapter's setting (below) and the mock vendor's both start from it.
+const webhookSecretSetting = Config.Redacted("WEBHOOK_SECRET")
+
 /**
- * The shared webhook secret from `WEBHOOK_SECRET`, {@link defaultWebhookSecret} when unset.
+ * The shared webhook secret from `WEBHOOK_SECRET`, {@link defaultWebhookSecret} when unset (what
+ * the mock vendor signs with; the adapter refuses the default with `NODE_ENV=production`).
  *
  * @category config
  */
-export const webhookSecretConfig: Config.Config<Redacted.Redacted<string>> = Config.Redacted("WEBHOOK_SECRET").pipe(
+export const webhookSecretConfig: Config.Config<Redacted.Redacted<string>> = webhookSecretSetting.pipe(
   Config.withDefault(Redacted.make(defaultWebhookSecret))
 )
 
@@ -84,7 +88,7 @@ export const definition = defineVendor({
   env: {
     url: Config.String("MOCK_ASYNC_URL"),
     rateLimit: Config.schema(VendorDefinition.RateLimitFromString, "MOCK_ASYNC_RATE_LIMIT"),
-    secret: Config.Redacted("WEBHOOK_SECRET")
+    secret: webhookSecretSetting
   },
   request: (call) => ({
     path: "/process",

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url"
 import { NodeHttpClient } from "@effect/platform-node"
 import { StubServer } from "@vendorflow/adapter-kit/simulator"
+import { FaultScript } from "@vendorflow/adapter-mock-sync"
 import { Job, type Vendor } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -72,6 +73,45 @@ describe("MockAsyncServer", () => {
       const [record] = yield* eventually(server.callbacks, (all) => all.length === 1)
       assert.deepInclude(record, { jobId: sent.jobId, attempts: 3, status: 200, outcome: "delivered" })
       assert.strictEqual((yield* flaky.received).length, 3)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+
+  it.live("with signOnce, resends a refused delivery byte for byte, and records the data it carried", () =>
+    Effect.gen(function* () {
+      const server = yield* MockAsyncServer.make({ ...fast, signOnce: true })
+      const flaky = yield* StubServer.make((_, index) => ({ status: index < 2 ? 503 : 200 }))
+      const vendor = yield* MockAsyncVendor.make({ baseUrl: server.url })
+      const sent = request(flaky.url)
+      yield* vendor.call(sent)
+      const [record] = yield* eventually(server.callbacks, (all) => all.length === 1)
+      const received = yield* flaky.received
+      assert.strictEqual(received.length, 3)
+      assert.strictEqual(new Set(received.map((r) => `${r.headers["x-vendorflow-signature"]}\n${r.body}`)).size, 1)
+      assert.deepStrictEqual(record?.data, (JSON.parse(received[0]?.body ?? "{}") as { data: unknown }).data)
+      assert.isAtMost(record?.sentAt ?? Infinity, record?.at ?? 0)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+
+  it.live("sends a late callback that much later, and a deep one nested 20,000 levels", () =>
+    Effect.gen(function* () {
+      const server = yield* MockAsyncServer.make({
+        ...fast,
+        callbackFaults: FaultScript.parse("late:300|deep", FaultScript.parseCallbackStep)
+      })
+      const receiver = yield* StubServer.make(() => ({ status: 204 }))
+      const vendor = yield* MockAsyncVendor.make({ baseUrl: server.url })
+      const [late, deep] = [request(receiver.url), request(receiver.url)]
+      const calledAt = Date.now()
+      for (const sent of [late, deep]) yield* vendor.call(sent)
+      const records = yield* eventually(server.callbacks, (all) => all.length === 2)
+      const lateRecord = records.find((c) => c.jobId === late.jobId)
+      assert.isAtLeast((lateRecord?.sentAt ?? 0) - calledAt, 300)
+      assert.strictEqual(lateRecord?.fault, "late:300")
+      const deepRecord = records.find((c) => c.jobId === deep.jobId)
+      assert.deepInclude(deepRecord, { fault: "deep", outcome: "delivered" })
+      assert.notProperty(deepRecord, "data")
+      const body = (yield* receiver.received).find((r) => r.body.includes(deep.jobId))?.body ?? ""
+      assert.include(body, FaultScript.deepJson)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 

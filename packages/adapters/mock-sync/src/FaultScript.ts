@@ -13,14 +13,18 @@
  * - a status from 400 to 599, e.g. `503`: that status with a JSON error body;
  * - `429:<seconds>`: 429 with `Retry-After: <seconds>` (plain `429` is `429:1`);
  * - `garbage`: 200 with an HTML page instead of JSON, as a misconfigured proxy answers;
- * - `slow:<ms>`: the normal answer, `ms` late (a vendor slower than the caller's timeout).
+ * - `slow:<ms>`: the normal answer, `ms` late (a vendor slower than the caller's timeout);
+ * - `deep`: 200 with JSON nested {@link hostileDepth} levels deep (40 KB);
+ * - `huge`: 200 with a JSON answer of {@link hugeBytes} bytes.
  *
  * Callback steps (`MOCK_ASYNC_CALLBACK_FAULTS`), for the async vendor's n-th callback of a job
  * (one per accepted `POST /process`):
  * - `ok`: sent as usual;
  * - `drop`: never sent (the vendor forgot the job);
  * - `duplicate`: sent twice, one after the other;
- * - `hold`: kept back until the job's next callback has been sent, then sent: out of order.
+ * - `hold`: kept back until the job's next callback has been sent, then sent: out of order;
+ * - `late:<ms>`: sent `ms` later than usual;
+ * - `deep`: its data nested {@link hostileDepth} levels deep.
  *
  * Outages (`MOCK_SYNC_OUTAGES`, `MOCK_ASYNC_OUTAGES`) are vendor-wide rather than per job: in each
  * window the vendor answers every `POST /process` with a 5xx. `503:1000-7000,502:12000-13000` is 503
@@ -41,8 +45,32 @@ export const AnswerFault = Schema.Union([
   Schema.TaggedStruct("Ok", {}),
   Schema.TaggedStruct("Status", { status: Schema.Int, retryAfterSeconds: Schema.optionalKey(Schema.Int) }),
   Schema.TaggedStruct("Garbage", {}),
-  Schema.TaggedStruct("Slow", { millis: Schema.Int })
+  Schema.TaggedStruct("Slow", { millis: Schema.Int }),
+  Schema.TaggedStruct("Deep", {}),
+  Schema.TaggedStruct("Huge", {})
 ])
+
+/**
+ * How deep a `deep` answer or callback nests: far past any sane JSON, and past what a recursive
+ * walk of it survives.
+ *
+ * @category constants
+ */
+export const hostileDepth = 20_000
+
+/**
+ * JSON nested {@link hostileDepth} levels deep: arrays around a number.
+ *
+ * @category constants
+ */
+export const deepJson = `${"[".repeat(hostileDepth)}1${"]".repeat(hostileDepth)}`
+
+/**
+ * The size of a `huge` answer: 6 MiB, past the 5 MiB a vendor's answer may have by default.
+ *
+ * @category constants
+ */
+export const hugeBytes = 6 * 1024 * 1024
 
 /** @category models */
 export type AnswerFault = typeof AnswerFault.Type
@@ -52,7 +80,10 @@ export type AnswerFault = typeof AnswerFault.Type
  *
  * @category models
  */
-export const CallbackFault = Schema.Literals(["ok", "drop", "duplicate", "hold"])
+export const CallbackFault = Schema.Union([
+  Schema.Literals(["ok", "drop", "duplicate", "hold", "deep"]),
+  Schema.TaggedStruct("Late", { millis: Schema.Int })
+])
 
 /** @category models */
 export type CallbackFault = typeof CallbackFault.Type
@@ -87,6 +118,8 @@ const planSchema = <A>(fault: Schema.Codec<A>): Schema.Codec<Plan<A>> =>
 export const parseAnswerStep = (text: string): AnswerFault | undefined => {
   if (text === "ok") return { _tag: "Ok" }
   if (text === "garbage") return { _tag: "Garbage" }
+  if (text === "deep") return { _tag: "Deep" }
+  if (text === "huge") return { _tag: "Huge" }
   const slow = /^slow:(\d+)$/.exec(text)
   if (slow !== null) return { _tag: "Slow", millis: Number(slow[1]) }
   const limited = /^429(?::(\d+))?$/.exec(text)
@@ -100,8 +133,11 @@ export const parseAnswerStep = (text: string): AnswerFault | undefined => {
  *
  * @category parsing
  */
-export const parseCallbackStep = (text: string): CallbackFault | undefined =>
-  text === "ok" || text === "drop" || text === "duplicate" || text === "hold" ? text : undefined
+export const parseCallbackStep = (text: string): CallbackFault | undefined => {
+  if (text === "ok" || text === "drop" || text === "duplicate" || text === "hold" || text === "deep") return text
+  const late = /^late:(\d+)$/.exec(text)
+  return late === null ? undefined : { _tag: "Late", millis: Number(late[1]) }
+}
 
 /**
  * Reads a plan (see the module docs) with `step` reading each step; undefined when any part is
@@ -160,7 +196,7 @@ export const AnswerPlanFromString: Schema.Codec<Plan<AnswerFault>, string> = pla
 export const CallbackPlanFromString: Schema.Codec<Plan<CallbackFault>, string> = planCodec(
   CallbackFault,
   parseCallbackStep,
-  `callback faults like "drop|duplicate|hold,ok"`
+  `callback faults like "drop|duplicate|hold,ok|late:3000|deep"`
 )
 
 /**

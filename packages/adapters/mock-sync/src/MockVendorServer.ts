@@ -498,6 +498,14 @@ const scripted = (
           contentType: "text/html"
         })
       )
+    case "Deep":
+      return Effect.succeed(HttpServerResponse.text(FaultScript.deepJson, { contentType: "application/json" }))
+    case "Huge":
+      return Effect.succeed(
+        HttpServerResponse.text(`{"filler":"${"x".repeat(FaultScript.hugeBytes)}"}`, {
+          contentType: "application/json"
+        })
+      )
     case "Status":
       return Effect.succeed(
         fault.status === 429

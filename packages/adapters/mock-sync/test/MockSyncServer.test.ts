@@ -316,6 +316,14 @@ describe("FaultScript parsing", () => {
       [["hold", "ok"], ["drop", "drop"], ["duplicate"]]
     )
     assert.isUndefined(FaultScript.parse("503", FaultScript.parseCallbackStep))
+    assert.deepStrictEqual(
+      FaultScript.parse("late:2500,deep", FaultScript.parseCallbackStep)?.scripts[0]?.map((step) => step.fault),
+      [{ _tag: "Late", millis: 2500 }, "deep"]
+    )
+    assert.deepStrictEqual(
+      FaultScript.parse("deep|huge", FaultScript.parseAnswerStep)?.scripts.map((script) => script[0]?.fault),
+      [{ _tag: "Deep" }, { _tag: "Huge" }]
+    )
   })
 
   it.effect("refuses an unreadable plan in env", () =>

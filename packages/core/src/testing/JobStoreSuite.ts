@@ -220,12 +220,58 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         })
       )
 
+      it.effect("keeps a job's run through its changes, and a new run from an operator's retry", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          assert.strictEqual(job.run, 1)
+          const started = yield* startProcessing(job)
+          assert.strictEqual(started.run, 1)
+          const failed = yield* store.transition({
+            id: job.id,
+            from: "processing",
+            to: "failed",
+            set: { error: { reason: "Rejected", message: "no" } }
+          })
+          assert.strictEqual(Option.getOrThrow(failed).run, 1)
+          const retried = yield* store.transition({
+            id: job.id,
+            from: "failed",
+            to: "pending",
+            set: { attempts: 0, run: 2 },
+            unset: ["error"]
+          })
+          assert.deepInclude(Option.getOrThrow(retried), { run: 2, attempts: 0 })
+          assert.deepStrictEqual(yield* store.get(job.id), retried)
+        })
+      )
+
+      it.effect("completes a pending job (a callback that arrives while it waits to be sent again)", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const completed = yield* store.transition({
+            id: job.id,
+            from: "pending",
+            to: "complete",
+            expectedVersion: job.version,
+            set: { result: { ok: true } }
+          })
+          assert.deepInclude(Option.getOrThrow(completed), { status: "complete", result: { ok: true } })
+          assert.deepStrictEqual(yield* store.get(job.id), completed)
+          const listed = yield* store.list({ status: "complete", vendor: job.vendor, limit: 500 })
+          assert.isTrue(listed.jobs.some((listedJob) => listedJob.id === job.id))
+        })
+      )
+
       it.effect("refuses a transition the job model forbids", () =>
         Effect.gen(function* () {
           const store = yield* JobStore
           const job = pending()
           yield* store.create(job)
-          const error = yield* Effect.flip(store.transition({ id: job.id, from: "pending", to: "complete" }))
+          const error = yield* Effect.flip(store.transition({ id: job.id, from: "failed", to: "complete" }))
           assert.strictEqual(error.reason, "InvalidTransition")
           const finished = yield* Effect.flip(store.transition({ id: job.id, from: "complete", to: "complete" }))
           assert.strictEqual(finished.reason, "InvalidTransition")

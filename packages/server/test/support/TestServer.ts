@@ -12,6 +12,9 @@ import {
   JobStore,
   type Vendor,
   VendorRegistry,
+  // Named only so that tsc can name the layers' types (TS2742).
+  // oxlint-disable-next-line no-unused-vars
+  type WebhookSignature,
   Workers
 } from "@vendorflow/core"
 import { Layer } from "effect"

@@ -3,12 +3,15 @@
  * job finished (complete, or failed with a reason), none lost, none completed twice (its version,
  * `updated_at`, result and error are the same a quiet while after it was first seen finished), no
  * job called more often than its attempts allow (counted at the mock vendor, which is what a vendor
- * bills), every dead letter matching a failed job and every failed job dead-lettered, the vendor's
- * rate limit held (the worst one-second window of its arrivals), and how far apart a job's
+ * bills), every dead letter matching a failed job and every failed job dead-lettered, no callback
+ * answered 2xx and not applied (the async vendor's own record against the jobs), the vendor's rate
+ * limit held (the worst one-second window of its arrivals), and how far apart a job's
  * repeated calls came (backoff, `Retry-After`).
  */
 import { assert } from "@effect/vitest"
+import { Cleaner } from "@vendorflow/core"
 import { type Duration, Effect, Schedule } from "effect"
+import { isDeepStrictEqual } from "node:util"
 import * as Stack from "../support/Stack.ts"
 
 /** Every mock vendor's own limit: it answers 429 past it (calls per second). */
@@ -147,6 +150,8 @@ export interface Outcome {
   readonly deadLetters: number
   /** Accepted jobs that never finished or are gone. */
   readonly lost: number
+  /** Callbacks our webhook answered 2xx whose data no job holds (see {@link callbacksNotApplied}). */
+  readonly unapplied: number
   /** The jobs as last read. */
   readonly jobs: ReadonlyMap<string, Stack.JobView>
   /** Both vendors' arrivals, oldest first. */
@@ -164,7 +169,11 @@ export const settle = (
   stack: Stack.Stack,
   ids: ReadonlyArray<string>,
   within: Duration.Input,
-  expected: { readonly callbacks?: number | undefined } = {}
+  expected: {
+    readonly callbacks?: number | undefined
+    /** When each job's current run began (an operator's retry): its earlier calls were other runs'. */
+    readonly runStartedAt?: ReadonlyMap<string, number> | undefined
+  } = {}
 ) =>
   Effect.gen(function* () {
     const { done: first, unfinished } = yield* Stack.pollFinished(stack.api, ids, within)
@@ -189,8 +198,14 @@ export const settle = (
     }
     const byTime = (a: { readonly at: number }, b: { readonly at: number }) => a.at - b.at
     const [sync, async, calls] = yield* records(stack)
-    const duplicateCalls = auditCalls(jobs, [...sync, ...async])
-    const deadLetters = yield* auditDeadLetters(stack, jobs)
+    const duplicateCalls = auditCalls(
+      jobs,
+      [...sync, ...async].filter(
+        (call) => call.jobId === null || call.at >= (expected.runStartedAt?.get(call.jobId) ?? 0)
+      )
+    )
+    const deadLetters = yield* auditDeadLetters(stack, jobs, expected.runStartedAt)
+    const notApplied = callbacksNotApplied(jobs, calls)
     const outcome: Outcome = {
       accepted: ids.length,
       complete: all.filter((job) => job.status === "complete").length,
@@ -200,6 +215,7 @@ export const settle = (
       duplicateCalls,
       deadLetters,
       lost,
+      unapplied: notApplied.length,
       jobs,
       sync: [...sync].sort(byTime),
       async: [...async].sort(byTime),
@@ -217,14 +233,46 @@ export const settle = (
       "jobs whose outcome changed after they finished"
     )
     assert.notProperty(failed, "(none)", "every failed job says why")
+    assert.deepStrictEqual(
+      notApplied.map((callback) => [callback, jobs.get(callback.jobId)]),
+      [],
+      "callbacks answered 2xx and not applied"
+    )
     assert.strictEqual(ids.length, new Set(ids).size, "one job per request")
     return outcome
   })
 
 /**
+ * The callbacks our webhook answered 2xx that were not applied. A 2xx tells the vendor its answer is
+ * stored, so each must have found its job waiting and completed it with its data (cleaned), or have
+ * come after the job was complete already: a repeat, or a later call's answer, superseded by the
+ * answer of another 2xx callback that the job holds.
+ */
+export const callbacksNotApplied = (
+  jobs: ReadonlyMap<string, Stack.JobView>,
+  callbacks: ReadonlyArray<Stack.Callback>
+): ReadonlyArray<Stack.Callback> => {
+  const answered2xx = callbacks.filter(
+    (callback) => callback.status !== null && callback.status >= 200 && callback.status < 300
+  )
+  const holds = (job: Stack.JobView, callback: Stack.Callback) =>
+    callback.data !== undefined && isDeepStrictEqual(job.result, Cleaner.clean(callback.data))
+  return answered2xx.filter((callback) => {
+    const job = jobs.get(callback.jobId)
+    if (job === undefined || job.status !== "complete") return true
+    if (holds(job, callback)) return false
+    const superseded =
+      Date.parse(job.updated_at) <= callback.at &&
+      answered2xx.some((other) => other.jobId === callback.jobId && holds(job, other))
+    return !superseded
+  })
+}
+
+/**
  * Asserts that no job was called (as the vendors recorded it) more often than its attempts: each
- * attempt makes at most one call, so a job called more often had two live attempts at once. Returns
- * the calls beyond attempts, summed over the jobs (0 when the assertion holds).
+ * attempt makes at most one call, so a job called more often had two live attempts at once. The
+ * calls are those of each job's current run (`attempts` counts a run's). Returns the calls beyond
+ * attempts, summed over the jobs (0 when the assertion holds).
  */
 export const auditCalls = (jobs: ReadonlyMap<string, Stack.JobView>, arrived: ReadonlyArray<Stack.Arrival>) => {
   const over = [...byJob(arrived)].flatMap(([id, calls]) => {
@@ -236,15 +284,21 @@ export const auditCalls = (jobs: ReadonlyMap<string, Stack.JobView>, arrived: Re
 }
 
 /**
- * Asserts that the dead letters of the stack's vendors name failed jobs, each once, and that every
- * failed job has its dead letter (so the dead-letter views and counts miss none). Returns how many
- * there are.
+ * Asserts that the dead letters of the stack's vendors (those of each job's current run, see
+ * `runStartedAt`) name failed jobs, each once, and that every failed job has its dead letter (so the
+ * dead-letter views and counts miss none). Returns how many there are.
  */
-export const auditDeadLetters = (stack: Stack.Stack, jobs: ReadonlyMap<string, Stack.JobView>) =>
+export const auditDeadLetters = (
+  stack: Stack.Stack,
+  jobs: ReadonlyMap<string, Stack.JobView>,
+  runStartedAt: ReadonlyMap<string, number> = new Map()
+) =>
   Effect.gen(function* () {
     const letters = (yield* Effect.forEach(stack.vendors, (vendor) =>
       Stack.deadLetters(stack.redisUrl, stack.prefix, vendor)
-    )).flat()
+    ))
+      .flat()
+      .filter((letter) => !(letter.at < (runStartedAt.get(letter.jobId) ?? 0)))
     const named = letters.map((letter) => letter.jobId)
     assert.deepStrictEqual(
       letters.filter((letter) => jobs.get(letter.jobId)?.status !== "failed"),
@@ -309,5 +363,5 @@ export const report = (scenario: string, outcome: Outcome, notes: string) =>
   Effect.log(
     `| ${scenario} | ${outcome.accepted} | ${outcome.complete} | ${failures(outcome.failed)} | ` +
       `${outcome.duplicates} | ${outcome.lost} | ${outcome.calls} | ${outcome.duplicateCalls} | ` +
-      `${outcome.deadLetters} | ${notes} |`
+      `${outcome.deadLetters} | ${outcome.unapplied} | ${notes} |`
   )

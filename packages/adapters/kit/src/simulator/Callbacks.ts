@@ -1,7 +1,8 @@
 /**
  * Sending a vendor's signed callback the way real vendors do: signed afresh on each attempt (so a
- * late retry is not refused as stale), POSTed as JSON, retried with exponential backoff while our
- * webhook does not answer 2xx. The reference async vendor and the simulator both send through it.
+ * late retry is not refused as stale), or signed once and sent again byte for byte as some vendors
+ * do (`signOnce`), POSTed as JSON, retried with exponential backoff while our webhook does not
+ * answer 2xx. The reference async vendor and the simulator both send through it.
  *
  * @since 0.1.0
  */
@@ -27,12 +28,13 @@ export interface Retry {
 export const defaultRetry: Retry = { times: 4, baseDelayMs: 500 }
 
 /**
- * One callback's fate: the status our webhook last answered (none if it never answered), after how
- * many attempts, and whether it was delivered in the end.
+ * One callback's fate: when its first attempt went out (ms), the status our webhook last answered
+ * (none if it never answered), after how many attempts, and whether it was delivered in the end.
  *
  * @category models
  */
 export interface Outcome {
+  readonly sentAt: number
   readonly attempts: number
   readonly status: number | null
   readonly outcome: "delivered" | "failed"
@@ -55,22 +57,25 @@ export const send = Effect.fnUntraced(function* (options: {
   readonly retry?: Retry | undefined
   /** One attempt's budget; default 5 seconds. */
   readonly timeout?: Duration.Input | undefined
+  /** Sign once and send the same bytes and signature on every attempt; default false. */
+  readonly signOnce?: boolean | undefined
 }): Effect.fn.Return<Outcome, never, HttpClient.HttpClient> {
   const client = yield* HttpClient.HttpClient
   const scheme = options.scheme ?? WebhookSignature.hmacSha256
   const retry = options.retry ?? defaultRetry
+  const sentAt = yield* Clock.currentTimeMillis
+  const signedAt = (millis: number) =>
+    scheme.sign({ secret: options.secret, body: options.body, timestamp: Math.floor(millis / 1000) })
+  const first = signedAt(sentAt)
   let attempts = 0
   let status: number | null = null
   const attempt = Effect.gen(function* () {
+    const signature = attempts === 0 || options.signOnce === true ? first : signedAt(yield* Clock.currentTimeMillis)
     attempts++
-    const timestamp = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const response = yield* client
       .execute(
         HttpClientRequest.post(options.url).pipe(
-          HttpClientRequest.setHeader(
-            scheme.header,
-            scheme.sign({ secret: options.secret, body: options.body, timestamp })
-          ),
+          HttpClientRequest.setHeader(scheme.header, signature),
           HttpClientRequest.bodyText(options.body, "application/json")
         )
       )
@@ -84,5 +89,5 @@ export const send = Effect.fnUntraced(function* (options: {
     Effect.retry({ schedule: Schedule.exponential(Duration.millis(retry.baseDelayMs)), times: retry.times }),
     Effect.result
   )
-  return { attempts, status, outcome: result._tag === "Success" ? "delivered" : "failed" }
+  return { sentAt, attempts, status, outcome: result._tag === "Success" ? "delivered" : "failed" }
 })
