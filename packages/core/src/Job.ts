@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Schema, Struct } from "effect"
+import { Config, Duration, Schema, Struct } from "effect"
 
 /**
  * A job's id: a UUID v4, also handed to the vendor as its idempotency key.
@@ -171,6 +171,13 @@ export class Job extends Schema.Class<Job>("@vendorflow/core/Job")({
   awaitingCallback: Schema.optionalKey(Schema.Boolean),
   /** When a job waiting for a retry is due (ISO 8601); absent otherwise. */
   nextRetryAt: Schema.optionalKey(Schema.String),
+  /**
+   * When an unfinished job is overdue (ISO 8601): past it, nothing is moving it on and the sweeper
+   * does. For a `processing` job it is the lease of the attempt that holds it (renewed while the
+   * attempt runs) or, awaiting a callback, the callback deadline; for a `pending` job, when it is
+   * due in the queue plus {@link defaultPendingAfter}. Finished jobs have none.
+   */
+  overdueAt: Schema.optionalKey(Schema.String),
   /** The name of the API key that created the job (`Access`); absent when keys are off. */
   owner: Schema.optionalKey(Schema.String),
   /**
@@ -183,7 +190,32 @@ export class Job extends Schema.Class<Job>("@vendorflow/core/Job")({
 }) {}
 
 /**
- * A new pending job.
+ * How long a pending job may wait to be taken from its queue, once due, before the sweeper queues
+ * it again (it may never have reached the queue). Longer than jobs normally wait in a backlog: a job
+ * queued again is delivered twice, which costs a read, not a vendor call.
+ *
+ * @category constants
+ */
+export const defaultPendingAfter = Duration.minutes(10)
+
+/**
+ * {@link defaultPendingAfter} from `SWEEP_PENDING_AFTER`: read by everything that makes a job
+ * pending (the API, the engine) and by the sweeper.
+ *
+ * @category config
+ */
+export const pendingAfterConfig = Config.Duration("SWEEP_PENDING_AFTER").pipe(Config.withDefault(defaultPendingAfter))
+
+/**
+ * When a job that is pending from `due` on is overdue: `due` plus `pendingAfter`, as ISO 8601.
+ *
+ * @category constructors
+ */
+export const pendingOverdueAt = (due: number, pendingAfter: Duration.Input = defaultPendingAfter): string =>
+  new Date(due + Duration.toMillis(Duration.fromInputUnsafe(pendingAfter))).toISOString()
+
+/**
+ * A new pending job, overdue {@link defaultPendingAfter} (or `pendingAfter`) from `now`.
  *
  * @category constructors
  */
@@ -194,6 +226,7 @@ export const makePending = (options: {
   readonly owner?: string | undefined
   readonly traceparent?: string | undefined
   readonly now: Date
+  readonly pendingAfter?: Duration.Input | undefined
 }): Job => {
   const at = options.now.toISOString()
   return new Job({
@@ -206,6 +239,7 @@ export const makePending = (options: {
     version: 0,
     ...(options.owner === undefined ? {} : { owner: options.owner }),
     ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+    overdueAt: pendingOverdueAt(options.now.getTime(), options.pendingAfter),
     createdAt: at,
     updatedAt: at
   })

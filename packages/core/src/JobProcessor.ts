@@ -6,12 +6,22 @@
  * with its reason and dead-letters the delivery. The delivery is acknowledged only after the job's
  * new state is stored. Plain orchestration over the services: no Redis, Mongo or HTTP here.
  *
+ * One live attempt per job. Claiming a job (a compare-and-set that bumps its version) leases it to
+ * the attempt until `overdueAt`; while the attempt waits on the circuit, the rate limit and the
+ * call, it renews the lease and its delivery (`JobQueue.renew`) every third of the queue's
+ * visibility timeout. A delivery of a job whose lease is live starts nothing and is acknowledged:
+ * the attempt that holds the job finishes it, or stops renewing and is taken over. Every later
+ * write of an attempt is a compare-and-set at the version its last write left, and only an attempt
+ * that won it calls, retries, dead-letters, counts or hands back; one that lost just lets its
+ * delivery go.
+ *
  * @since 0.1.0
  */
 import {
   Clock,
   Config,
   Context,
+  Data,
   Duration,
   Effect,
   Exit,
@@ -27,9 +37,9 @@ import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob, failureOf } from "./internal/completion.ts"
 import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
-import { isFinished, type Job, type JobId, type JobSummary } from "./Job.ts"
+import { isFinished, type Job, type JobId, type JobSummary, pendingAfterConfig, pendingOverdueAt } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
-import { JobStore, type JobStoreError } from "./JobStore.ts"
+import { JobStore, JobStoreError, type Patch } from "./JobStore.ts"
 import { portConfig } from "./Listen.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as Stats from "./Stats.ts"
@@ -49,6 +59,8 @@ export interface Options {
   readonly webhookBaseUrl: string
   /** How long to wait before handing a job back when the rate-limit store is unreachable. */
   readonly retryDelayMillis?: number | undefined
+  /** How long a job made pending again may wait in its queue before it is overdue; default 10 minutes. */
+  readonly pendingAfter?: Duration.Input | undefined
 }
 
 /**
@@ -87,6 +99,32 @@ export const requeueRetry = Schedule.min([Schedule.exponential("100 millis"), Sc
   Schedule.upTo({ duration: Duration.minutes(1) })
 )
 
+/**
+ * Queues a job just made pending (as that write left it), retrying as {@link requeueRetry} says.
+ * If the queue stays away, the job is made overdue at once (unless something moved it meanwhile),
+ * so the next sweep queues it, rather than the one after `SWEEP_PENDING_AFTER`.
+ *
+ * @category retries
+ */
+export const enqueuePending = Effect.fnUntraced(function* (job: Job) {
+  const queue = yield* JobQueue
+  const store = yield* JobStore
+  yield* queue.enqueue(job.vendor, job.id).pipe(
+    Effect.retry(requeueRetry),
+    Effect.tapError(() =>
+      Effect.flatMap(Clock.currentTimeMillis, (failedAt) =>
+        store.transition({
+          id: job.id,
+          from: "pending",
+          to: "pending",
+          expectedVersion: job.version,
+          set: { overdueAt: new Date(failedAt).toISOString() }
+        })
+      )
+    )
+  )
+})
+
 // A delivery's read of its job, batched with the reads of the deliveries started with it.
 interface ReadJob extends Request.Request<Option.Option<JobSummary>, JobStoreError> {
   readonly id: JobId
@@ -112,6 +150,22 @@ export class JobProcessor extends Context.Service<
   }
 >()("@vendorflow/core/JobProcessor") {}
 
+// The attempt lost its job before its call began: another attempt took the job over, or it was
+// finished meanwhile. Raised inside the circuit, which ignores it.
+class Fenced extends Data.TaggedError("Fenced") {}
+
+// What a worker knows of an attempt it started. `job` is the record as the attempt last stored it:
+// its version is the one the attempt's next compare-and-set names. `fenced`: the attempt lost the
+// job, and may no longer call, retry, dead-letter, count or hand back. `called`: its vendor call
+// began, so the attempt is spent even if it is cut short.
+interface Attempt {
+  readonly delivery: Delivery
+  readonly vendor: Vendor
+  job: Job
+  fenced: boolean
+  called: boolean
+}
+
 /**
  * The processor over the services in context.
  *
@@ -127,10 +181,18 @@ export const make = (options: Options) =>
     // The dashboard's windowed stats (`Stats.ts`); records nothing unless the process provides a collector.
     const stats = yield* Stats.Stats
     const completion = { cleaner: yield* Cleaner, store, stats }
+    const services = Context.make(JobQueue, queue).pipe(Context.add(JobStore, store))
     const webhookBase = options.webhookBaseUrl.replace(/\/+$/, "")
     const retryDelay = options.retryDelayMillis ?? 1000
     // The secret the server checks callback tokens with, from the one setting both read.
     const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
+    // An attempt holds its job by a lease in the store as long as the queue keeps a delivery with
+    // its taker, and renews both a third of the way through: only an attempt that stopped renewing
+    // (its worker died or hung) loses them.
+    const leaseMillis = Math.max(3, Duration.toMillis(queue.visibilityTimeout))
+    const renewEvery = leaseMillis / 3
+    const leaseFrom = (now: number) => new Date(now + leaseMillis).toISOString()
+    const overdueFrom = (due: number) => pendingOverdueAt(due, options.pendingAfter)
     // What the adapter gets for this attempt of this job. The webhook URL is where the vendor posts
     // its callback: the token in it lets only this job's current run be completed through it. It is
     // made when read, since only async vendors read it and it costs an HMAC and a URL parse.
@@ -145,45 +207,144 @@ export const make = (options: Options) =>
         )
       }
     })
+    const maxAttemptsOf = (vendor: Vendor) => vendor.maxAttempts ?? defaultMaxAttempts
 
-    const fail = (job: Job, delivery: Delivery, error: VendorError) =>
-      Effect.gen(function* () {
-        const failure = yield* failureOf(completion.cleaner, error)
-        yield* store.transition({
-          id: job.id,
-          from: "processing",
-          to: "failed",
-          expectedVersion: job.version,
-          set: { error: failure },
-          unset: ["awaitingCallback", "nextRetryAt"]
-        })
-        yield* queue.deadLetter(delivery, `${failure.reason}: ${failure.message}`)
-        yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
-        yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
-        yield* stats.recordFailed(job.vendor, error.reason)
+    // A write after the call, tried again while the store is away, for as long as a lease lasts:
+    // a call whose outcome a store blip threw away would be made again by whoever takes the job
+    // over. The compare-and-set keeps a late write from undoing such a takeover.
+    const outcomeRetry = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("1 second")]).pipe(
+      Schedule.upTo({ duration: Duration.millis(leaseMillis) })
+    )
+    const persisted = <A, E, R>(write: Effect.Effect<A, E, R>) =>
+      Effect.retry(write, {
+        schedule: outcomeRetry,
+        while: (error) => error instanceof JobStoreError && error.isRetryable
       })
 
-    // A transient error with attempts left: back to pending with the error shown, due again after
-    // the vendor's Retry-After or a jittered backoff.
-    const retryOrFail = (job: Job, vendor: Vendor, delivery: Delivery, error: VendorError) =>
+    // Extends the attempt's lease by a compare-and-set at its version, which fails (fencing the
+    // attempt) once another attempt has taken the job or it finished. Uninterruptible, so stopping
+    // the renewals waits for one in flight and the attempt's next write names the version it left.
+    const renewLease = (attempt: Attempt) =>
       Effect.gen(function* () {
-        if (!error.isRetryable || job.attempts >= (vendor.maxAttempts ?? defaultMaxAttempts)) {
-          return yield* fail(job, delivery, error)
-        }
-        const delay = error.retryAfterMillis ?? (yield* backoff(job.attempts))
+        const renewed = yield* store.transition({
+          id: attempt.job.id,
+          from: "processing",
+          to: "processing",
+          expectedVersion: attempt.job.version,
+          set: { overdueAt: leaseFrom(yield* Clock.currentTimeMillis) }
+        })
+        if (Option.isSome(renewed)) attempt.job = renewed.value
+        else attempt.fenced = true
+      }).pipe(Effect.uninterruptible)
+
+    const logRenewal = (what: string) => (error: { readonly message: string }) =>
+      Effect.logWarning(`renewing the ${what} failed; the next renewal tries again: ${error.message}`)
+
+    // Renews the lease and the delivery every `renewEvery` until the attempt is fenced.
+    const keepLease = (attempt: Attempt) =>
+      Effect.all(
+        [
+          renewLease(attempt).pipe(Effect.catch(logRenewal("job's lease"))),
+          queue.renew(attempt.delivery).pipe(Effect.catch(logRenewal("delivery")))
+        ],
+        { concurrency: 2, discard: true }
+      ).pipe(Effect.delay(Duration.millis(renewEvery)), Effect.repeat({ while: () => !attempt.fenced }))
+
+    // Runs `effect` (the waits and the call) while the attempt's lease is kept; ends the renewals
+    // before the attempt writes its outcome.
+    const whileLeased = <A, E, R>(attempt: Attempt, effect: Effect.Effect<A, E, R>) =>
+      Effect.scoped(Effect.andThen(Effect.forkScoped(keepLease(attempt)), effect))
+
+    // Right before the call: the attempt still holds its job, with a lease that outlasts the next
+    // renewal (renewed now if the renewals fell behind, as in a store outage).
+    const startCall = (attempt: Attempt) =>
+      Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        yield* store.transition({
+        if (!attempt.fenced && Date.parse(attempt.job.overdueAt ?? "") - now <= renewEvery) {
+          yield* renewLease(attempt)
+        }
+        if (attempt.fenced) return yield* new Fenced()
+        attempt.called = true
+      })
+
+    // Acts only on the outcome of a compare-and-set this attempt won; a fenced attempt just lets
+    // its delivery go (the attempt that took the job over has its own).
+    const whenWon = <A, E, R>(
+      attempt: Attempt,
+      written: Option.Option<Job>,
+      then: (job: Job) => Effect.Effect<A, E, R>
+    ) => (Option.isSome(written) ? Effect.asVoid(then(written.value)) : queue.ack(attempt.delivery))
+
+    // Fails a job (a compare-and-set at the version it was read or last written at) and, if that
+    // won, dead-letters it and counts the failure. The delivery it came in, if any, is let go.
+    const failJob = Effect.fnUntraced(function* (options: {
+      readonly job: JobSummary
+      readonly error: { readonly reason: string; readonly message: string }
+      readonly delivery?: Delivery | undefined
+    }) {
+      const { job, error, delivery } = options
+      // A vendor's error text may quote its body: cleaned as its data is before it is kept.
+      const failure = error instanceof VendorError ? yield* failureOf(completion.cleaner, error) : error
+      const failed = yield* persisted(
+        store.transition({
+          id: job.id,
+          from: job.status,
+          to: "failed",
+          expectedVersion: job.version,
+          set: { error: { reason: failure.reason, message: failure.message } },
+          unset: ["awaitingCallback", "nextRetryAt"]
+        })
+      )
+      if (Option.isNone(failed)) return delivery === undefined ? undefined : yield* queue.ack(delivery)
+      const deadLetter = `${failure.reason}: ${failure.message}`
+      yield* queue.deadLetter(delivery ?? { vendor: job.vendor, jobId: job.id }, deadLetter)
+      yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: failure.reason })
+      yield* Metrics.count(Metrics.deadLetters, { vendor: job.vendor })
+      yield* stats.recordFailed(job.vendor, failure.reason)
+      yield* Effect.logWarning(`job failed: ${deadLetter}`)
+    })
+
+    // Moves the attempt's job back to pending, to be delivered again at `due`.
+    const backToPending = (job: Job, due: number, set: Patch) =>
+      persisted(
+        store.transition({
           id: job.id,
           from: "processing",
           to: "pending",
           expectedVersion: job.version,
-          set: {
-            error: yield* failureOf(completion.cleaner, error),
-            nextRetryAt: new Date(now + delay).toISOString()
-          }
+          set: { ...set, overdueAt: overdueFrom(due) }
         })
-        yield* queue.retryLater(delivery, delay)
-        yield* Metrics.count(Metrics.retries, { vendor: vendor.name })
+      )
+
+    // A transient error with attempts left: back to pending with the error shown, due again after
+    // the vendor's Retry-After or a jittered backoff.
+    const retryOrFail = (attempt: Attempt, error: VendorError) =>
+      Effect.gen(function* () {
+        const { job, vendor, delivery } = attempt
+        if (!error.isRetryable || job.attempts >= maxAttemptsOf(vendor)) return yield* failJob({ job, error, delivery })
+        const delay = error.retryAfterMillis ?? (yield* backoff(job.attempts))
+        const due = (yield* Clock.currentTimeMillis) + delay
+        const parked = yield* backToPending(job, due, {
+          error: yield* failureOf(completion.cleaner, error),
+          nextRetryAt: new Date(due).toISOString()
+        })
+        yield* whenWon(attempt, parked, () =>
+          Effect.andThen(queue.retryLater(delivery, delay), Metrics.count(Metrics.retries, { vendor: vendor.name }))
+        )
+      })
+
+    // Returns a claimed job to pending and delivers it again later. An attempt whose call never
+    // began is undone (its count and its delivery's): a job held back by an open circuit through
+    // many openings must not reach its attempt or delivery limit while its record says pending.
+    const handBack = (attempt: Attempt, delayMillis: number) =>
+      Effect.gen(function* () {
+        const { job, delivery } = attempt
+        const undo = attempt.called ? 0 : 1
+        const due = (yield* Clock.currentTimeMillis) + delayMillis
+        const back = yield* backToPending(job, due, { attempts: job.attempts - undo })
+        yield* whenWon(attempt, back, () =>
+          queue.retryLater({ ...delivery, deliveryCount: Math.max(0, delivery.deliveryCount - undo) }, delayMillis)
+        )
       })
 
     // Waits for the vendor's rate-limit slot, if it has a limit.
@@ -194,14 +355,18 @@ export const make = (options: Options) =>
             Metrics.observe(Metrics.rateLimitWait, { vendor: vendor.name }, Duration.toMillis(waited))
           )
 
-    const callVendor = (job: Job, vendor: Vendor, delivery: Delivery) =>
-      Effect.gen(function* () {
-        // The circuit admits the call first, then the call waits for its rate-limit slot: nothing
-        // (such as the breaker's round trip to a shared store) comes between the slot and the call,
-        // which would bunch calls that left the limiter evenly paced; and a call the circuit turns
-        // away spends no slot.
-        const call = Effect.flatMap(Effect.andThen(pace(vendor), Clock.currentTimeMillis), (callStarted) =>
-          vendor.call(requestFor(vendor, job)).pipe(
+    // The circuit's admission, the rate-limit wait and the call, under the attempt's lease.
+    const callVendor = (attempt: Attempt) => {
+      const { vendor } = attempt
+      // The circuit admits the call first, then the call waits for its rate-limit slot: nothing
+      // (such as the breaker's round trip to a shared store) comes between the slot and the call,
+      // which would bunch calls that left the limiter evenly paced; and a call the circuit turns
+      // away spends no slot.
+      const call = pace(vendor).pipe(
+        Effect.andThen(startCall(attempt)),
+        Effect.andThen(Clock.currentTimeMillis),
+        Effect.flatMap((callStarted) =>
+          vendor.call(requestFor(vendor, attempt.job)).pipe(
             // A bug in the adapter fails this job (not the worker), and is not retried.
             Effect.catchDefect((defect) =>
               Effect.fail(
@@ -220,79 +385,81 @@ export const make = (options: Options) =>
             Effect.onExit((exit) => Stats.recordCallExit(stats, { vendor: vendor.name, startedAt: callStarted }, exit))
           )
         )
-        const outcome = yield* breaker
-          .execute(call, { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify })
-          .pipe(
-            Effect.tap(() => Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: "ok" })),
-            Effect.tapError((error) =>
-              error._tag === "VendorError"
-                ? Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: error.reason })
-                : Effect.void
-            )
-          )
+      )
+      return whileLeased(
+        attempt,
+        breaker.execute(call, { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify })
+      ).pipe(
+        Effect.tap(() => Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: "ok" })),
+        Effect.tapError((error) =>
+          error._tag === "VendorError"
+            ? Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: error.reason })
+            : Effect.void
+        )
+      )
+    }
+
+    // One attempt from its call to its stored outcome and the delivery's acknowledgement.
+    const runAttempt = (attempt: Attempt) =>
+      Effect.gen(function* () {
+        const outcome = yield* callVendor(attempt)
+        // Read after the call: the lease's renewals moved the version on.
+        const { job, vendor } = attempt
         if (outcome._tag === "Completed") {
-          yield* completeJob(completion, { job, vendor, data: outcome.result, expectedVersion: job.version })
+          yield* persisted(completeJob(completion, { job, vendor, data: outcome.result, expectedVersion: job.version }))
         } else {
           // The callback may have completed the job already; then the version moved and this is a no-op.
-          yield* store.transition({
-            id: job.id,
-            from: "processing",
-            to: "processing",
-            expectedVersion: job.version,
-            set: { awaitingCallback: true }
-          })
+          const now = yield* Clock.currentTimeMillis
+          const deadline = Duration.toMillis(vendor.callbackDeadline ?? defaultCallbackDeadline)
+          yield* persisted(
+            store.transition({
+              id: job.id,
+              from: "processing",
+              to: "processing",
+              expectedVersion: job.version,
+              set: { awaitingCallback: true, overdueAt: new Date(now + deadline).toISOString() }
+            })
+          )
         }
-        yield* queue.ack(delivery)
+        yield* queue.ack(attempt.delivery)
       }).pipe(
         Effect.catchTags({
-          VendorError: (error) => retryOrFail(job, vendor, delivery, error),
+          VendorError: (error) => retryOrFail(attempt, error),
           // The vendor's circuit is open (or another worker is probing it): the job waits, no attempt spent.
           CircuitBreakerError: (error) =>
             handBack(
-              job,
-              delivery,
+              attempt,
               error.reason._tag === "CircuitOpen" ? Duration.toMillis(error.reason.retryAfter) : retryDelay
             ),
           // The rate-limit store is unreachable: no call without a slot; the job waits, no attempt spent.
           RateLimiterError: (error) =>
             Effect.logWarning("rate-limit store unreachable; handing the job back", error).pipe(
-              Effect.andThen(handBack(job, delivery, retryDelay))
-            )
+              Effect.andThen(handBack(attempt, retryDelay))
+            ),
+          Fenced: () => queue.ack(attempt.delivery)
         })
       )
 
-    // Returns a claimed job to pending, undoing its attempt count, and delivers it again later.
-    // Nor does it count as a delivery: a job held back by an open circuit through many openings must
-    // not reach the queue's delivery limit and be dead-lettered while its record says pending.
-    const handBack = (job: Job, delivery: Delivery, delayMillis: number) =>
-      store
-        .transition({
-          id: job.id,
-          from: "processing",
-          to: "pending",
-          expectedVersion: job.version,
-          set: { attempts: job.attempts - 1 }
-        })
-        .pipe(
-          Effect.andThen(
-            queue.retryLater({ ...delivery, deliveryCount: Math.max(0, delivery.deliveryCount - 1) }, delayMillis)
-          )
-        )
+    // Whether a delivery may start an attempt on `job` at `now`: a pending job, or a processing one
+    // whose attempt stopped renewing its lease (its worker died). Not a finished job, one awaiting
+    // its vendor's callback, or one whose live attempt is held elsewhere: a second attempt would
+    // call the vendor again.
+    const claimable = (job: JobSummary, now: number) =>
+      job.status === "pending" ||
+      (job.status === "processing" &&
+        job.awaitingCallback !== true &&
+        (job.overdueAt === undefined || Date.parse(job.overdueAt) <= now))
 
-    // A new attempt: from pending (the usual case), or from processing when an earlier attempt was
-    // abandoned (its worker died; its delivery was reclaimed, or the sweeper sent the job round
-    // again). Bumping the version fences the abandoned attempt off. `None`: nothing to do.
-    const claim = (job: JobSummary) =>
-      job.status === "pending" || (job.status === "processing" && job.awaitingCallback !== true)
-        ? store.transition({
-            id: job.id,
-            from: job.status,
-            to: "processing",
-            expectedVersion: job.version,
-            set: { attempts: job.attempts + 1 },
-            unset: ["nextRetryAt"]
-          })
-        : Effect.succeedNone
+    // A new attempt. Bumping the version fences the abandoned attempt it may take over off.
+    const claim = (job: JobSummary, now: number) =>
+      store.transition({
+        id: job.id,
+        from: job.status,
+        to: "processing",
+        expectedVersion: job.version,
+        set: { attempts: job.attempts + 1, overdueAt: leaseFrom(now) },
+        unset: ["nextRetryAt"]
+      })
 
     // The reads of deliveries started together (the consumer starts a take's deliveries in one
     // turn) go to the store as one `getMany`: Effect's request batching collects them.
@@ -350,51 +517,54 @@ export const make = (options: Options) =>
         )
       )
 
-    // The queue's delivery limit is used up (a job that crashed its workers, or was handed out
-    // more often than the limit allows): the job is given up on, never run again.
-    const giveUp = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<JobSummary>) {
-      const job = Option.getOrUndefined(found)
-      const reason = `handed to workers ${delivery.deliveryCount - 1} times without an outcome`
-      if (job !== undefined && !isFinished(job.status) && job.awaitingCallback !== true) {
-        const failed = yield* store.transition({
-          id: job.id,
-          from: job.status,
-          to: "failed",
-          expectedVersion: job.version,
-          set: { error: { reason: "DeliveryLimit", message: reason } },
-          unset: ["awaitingCallback", "nextRetryAt"]
-        })
-        if (Option.isSome(failed)) {
-          yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: "DeliveryLimit" })
-          yield* Effect.logWarning(`job failed: ${reason}`)
-        }
-      }
-      yield* queue.deadLetter({ ...delivery, deliveryCount: delivery.deliveryCount - 1 }, `DeliveryLimit: ${reason}`)
-      yield* Metrics.count(Metrics.deadLetters, { vendor: delivery.vendor })
-    })
-
     const processFound = Effect.fnUntraced(function* (delivery: Delivery, found: Option.Option<JobSummary>) {
-      if (delivery.exhausted === true) return yield* giveUp(delivery, found)
-      // Unknown, or finished, or waiting for its vendor's callback: nothing left to do here.
-      const started = Option.isSome(found) ? yield* claim(found.value) : Option.none()
-      if (Option.isNone(started)) return yield* queue.ack(delivery)
-      const job = started.value
-      const waitedSince = Option.isSome(found) ? Date.parse(found.value.updatedAt) : Date.parse(job.updatedAt)
-      yield* Metrics.observe(Metrics.queueWait, { vendor: job.vendor }, Date.parse(job.updatedAt) - waitedSince)
+      const now = yield* Clock.currentTimeMillis
+      // Unknown, finished, waiting for its vendor's callback, or held by a live attempt elsewhere:
+      // nothing for this delivery to do.
+      if (Option.isNone(found) || !claimable(found.value, now)) return yield* queue.ack(delivery)
+      const job = found.value
+      // The queue's delivery limit is used up (a job that crashed its workers before they could
+      // claim it): the job is given up on, never run again.
+      if (delivery.exhausted === true) {
+        const times = delivery.deliveryCount - 1
+        return yield* failJob({
+          job,
+          error: { reason: "DeliveryLimit", message: `handed to workers ${times} times without an outcome` },
+          delivery: { ...delivery, deliveryCount: times }
+        })
+      }
       const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
       if (Option.isNone(vendor)) {
-        yield* store.transition({
-          id: job.id,
-          from: "processing",
-          to: "failed",
-          expectedVersion: job.version,
-          set: { error: { reason: "UnknownVendor", message: `vendor ${job.vendor} is not loaded in this worker` } }
+        return yield* failJob({
+          job,
+          error: { reason: "UnknownVendor", message: `vendor ${job.vendor} is not loaded in this worker` },
+          delivery
         })
-        return yield* queue.deadLetter(delivery, `UnknownVendor: ${job.vendor}`)
       }
-      yield* callVendor(job, vendor.value, delivery).pipe(
-        // Shutdown ran out of grace mid-attempt: the attempt did not happen, the job goes back.
-        Effect.onInterrupt(() => Effect.ignore(handBack(job, delivery, 0)))
+      // Every attempt of this run began a call and none ended with an outcome (their workers died
+      // mid-call): the limit counts calls per job, however many queue entries led to them.
+      const limit = maxAttemptsOf(vendor.value)
+      if (job.attempts >= limit) {
+        return yield* failJob({
+          job,
+          error: {
+            reason: "DeliveryLimit",
+            message: `called ${job.attempts} times (its attempt limit) without an outcome`
+          },
+          delivery
+        })
+      }
+      const claimed = yield* claim(job, now)
+      if (Option.isNone(claimed)) return yield* queue.ack(delivery)
+      const attempt: Attempt = { delivery, vendor: vendor.value, job: claimed.value, fenced: false, called: false }
+      yield* Metrics.observe(
+        Metrics.queueWait,
+        { vendor: job.vendor },
+        Date.parse(claimed.value.updatedAt) - Date.parse(job.updatedAt)
+      )
+      yield* runAttempt(attempt).pipe(
+        // Shutdown ran out of grace mid-attempt: the job goes back (its attempt spent if the call began).
+        Effect.onInterrupt(() => Effect.ignore(handBack(attempt, 0)))
       )
     })
 
@@ -406,6 +576,7 @@ export const make = (options: Options) =>
     const expire = Effect.fnUntraced(function* (job: Job) {
       const vendor = yield* registry.get(job.vendor).pipe(Effect.option)
       if (Option.isNone(vendor) || job.status !== "processing" || job.awaitingCallback !== true) return
+      const deadline = Duration.toMillis(vendor.value.callbackDeadline ?? defaultCallbackDeadline)
       if (vendor.value.checkStatus !== undefined) {
         const status = yield* vendor.value.checkStatus(requestFor(vendor.value, job)).pipe(Effect.option)
         if (Option.isSome(status) && status.value._tag === "Completed") {
@@ -416,65 +587,36 @@ export const make = (options: Options) =>
             expectedVersion: job.version
           }).pipe(
             // An answer that cannot be stored fails the job with why; asking again would not help.
-            Effect.catchTag("VendorError", (error) =>
-              Effect.flatMap(failureOf(completion.cleaner, error), (failure) =>
-                store.transition({
-                  id: job.id,
-                  from: "processing",
-                  to: "failed",
-                  expectedVersion: job.version,
-                  set: { error: failure },
-                  unset: ["awaitingCallback"]
-                })
-              )
-            )
+            Effect.catchTag("VendorError", (error) => failJob({ job, error }))
           )
           return
         }
         if (Option.isSome(status)) {
           // Still working on it: another deadline's grace.
-          yield* store.transition({ id: job.id, from: "processing", to: "processing", expectedVersion: job.version })
+          const now = yield* Clock.currentTimeMillis
+          yield* store.transition({
+            id: job.id,
+            from: "processing",
+            to: "processing",
+            expectedVersion: job.version,
+            set: { overdueAt: new Date(now + deadline).toISOString() }
+          })
           return
         }
       }
-      const error = timedOut(vendor.value)
-      const exhausted = job.attempts >= (vendor.value.maxAttempts ?? defaultMaxAttempts)
-      if (vendor.value.onCallbackTimeout === "fail" || exhausted) {
-        yield* store.transition({
-          id: job.id,
-          from: "processing",
-          to: "failed",
-          expectedVersion: job.version,
-          set: { error },
-          unset: ["awaitingCallback"]
-        })
-        yield* Metrics.count(Metrics.jobsFailed, { vendor: job.vendor, reason: error.reason })
-        return
+      if (vendor.value.onCallbackTimeout === "fail" || job.attempts >= maxAttemptsOf(vendor.value)) {
+        return yield* failJob({ job, error: timedOut(vendor.value) })
       }
+      const now = yield* Clock.currentTimeMillis
       const resubmitted = yield* store.transition({
         id: job.id,
         from: "processing",
         to: "pending",
         expectedVersion: job.version,
-        set: { error },
+        set: { error: timedOut(vendor.value), overdueAt: overdueFrom(now) },
         unset: ["awaitingCallback"]
       })
-      if (Option.isNone(resubmitted)) return
-      // Stored as pending but not queued yet: if the queue stays away past the retries, the job goes
-      // back to awaiting its callback (unless something moved it meanwhile), so the next sweep
-      // expires it again rather than leaving it for the stale-pending sweep.
-      yield* queue.enqueue(job.vendor, job.id).pipe(
-        Effect.retry(requeueRetry),
-        Effect.tapError(() =>
-          store.transition({
-            id: job.id,
-            from: "pending",
-            to: "processing",
-            expectedVersion: resubmitted.value.version,
-            set: { awaitingCallback: true }
-          })
-        )
-      )
+      if (Option.isSome(resubmitted)) yield* enqueuePending(resubmitted.value).pipe(Effect.provide(services))
     })
 
     return JobProcessor.of({
@@ -498,7 +640,8 @@ export const make = (options: Options) =>
 export const layer = (options: Options) => Layer.effect(JobProcessor, make(options))
 
 /**
- * The processor configured from `PUBLIC_URL` (default `http://127.0.0.1:<PORT or 8000>`).
+ * The processor configured from `PUBLIC_URL` (default `http://127.0.0.1:<PORT or 8000>`) and
+ * `SWEEP_PENDING_AFTER`.
  *
  * @category layers
  */
@@ -506,6 +649,6 @@ export const layerConfig = Layer.unwrap(
   Effect.gen(function* () {
     const port = yield* portConfig("PORT", 8000)
     const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
-    return layer({ webhookBaseUrl })
+    return layer({ webhookBaseUrl, pendingAfter: yield* pendingAfterConfig })
   })
 )

@@ -2,7 +2,9 @@
  * The job queue: at-least-once delivery of job ids, one logical queue per vendor so a slow or
  * rate-limited vendor never holds up the others.
  *
- * A taken delivery stays in flight until it is acknowledged, retried later or dead-lettered.
+ * A taken delivery stays in flight until it is acknowledged, retried later or dead-lettered. It
+ * stays with its taker while the taker renews it (within `visibilityTimeout`); one that is not
+ * renewed may be handed to another taker, and then the first one's acknowledgement is ignored.
  * Offers {@link layerMemory}; `@vendorflow/redis` offers Redis Streams with consumer groups.
  *
  * @since 0.1.0
@@ -45,6 +47,20 @@ export interface Delivery {
 }
 
 /**
+ * What a dead letter names: the job, and the delivery it came in (absent for a job given up on
+ * outside any delivery, such as one whose callback never came).
+ *
+ * @category models
+ */
+export interface GivenUp {
+  readonly vendor: string
+  readonly jobId: JobId
+  /** The delivery's entry, acknowledged with the dead letter when its taker still holds it. */
+  readonly id?: string | undefined
+  readonly deliveryCount?: number | undefined
+}
+
+/**
  * A delivery given up on, with the reason.
  *
  * @category models
@@ -64,6 +80,11 @@ export interface DeadLetter {
 export class JobQueue extends Context.Service<
   JobQueue,
   {
+    /**
+     * How long a taken delivery stays with its taker without being renewed; past it, the queue may
+     * hand it to another taker. The engine leases the job in the store for as long.
+     */
+    readonly visibilityTimeout: Duration.Duration
     readonly enqueue: (vendor: string, jobId: JobId) => Effect.Effect<void, JobQueueError>
     /** Queues several jobs for one vendor, in order, in one round trip where the queue can. */
     readonly enqueueMany: (vendor: string, jobIds: ReadonlyArray<JobId>) => Effect.Effect<void, JobQueueError>
@@ -75,17 +96,33 @@ export class JobQueue extends Context.Service<
         readonly block: Duration.Input
       }
     ) => Effect.Effect<ReadonlyArray<Delivery>, JobQueueError>
-    /** Done with a delivery: call only after the job's new state is stored. */
+    /**
+     * Keeps a delivery with its taker for another `visibilityTimeout`, if the taker still holds it
+     * (a delivery not renewed in time may have gone to another taker: that one keeps it).
+     */
+    readonly renew: (delivery: Delivery) => Effect.Effect<void, JobQueueError>
+    /**
+     * Done with a delivery: call only after the job's new state is stored. Acknowledges it only
+     * while its taker still holds it; one that went to another taker stays with that one.
+     */
     readonly ack: (delivery: Delivery) => Effect.Effect<void, JobQueueError>
-    /** Acknowledges the delivery and delivers the job again after `delay`. */
+    /** Acknowledges the delivery (as `ack` does) and delivers the job again after `delay`. */
     readonly retryLater: (delivery: Delivery, delay: Duration.Input) => Effect.Effect<void, JobQueueError>
-    /** Acknowledges the delivery and records it as a dead letter. */
-    readonly deadLetter: (delivery: Delivery, reason: string) => Effect.Effect<void, JobQueueError>
+    /** Records a dead letter for the job, acknowledging its delivery (as `ack` does) when it names one. */
+    readonly deadLetter: (givenUp: GivenUp, reason: string) => Effect.Effect<void, JobQueueError>
     readonly deadLetters: (vendor: string) => Effect.Effect<ReadonlyArray<DeadLetter>, JobQueueError>
     /** The vendor's backlog: deliveries waiting to be taken, in flight, and waiting to be retried. */
     readonly depth: (vendor: string) => Effect.Effect<number, JobQueueError>
   }
 >()("@vendorflow/core/JobQueue") {}
+
+/**
+ * The visibility timeout of the in-memory queue: it never hands a delivery to another taker, but
+ * the engine leases jobs in the store for this long.
+ *
+ * @category constants
+ */
+export const memoryVisibilityTimeout = Duration.seconds(30)
 
 /**
  * An in-memory queue for one process. Delayed retries are fibers in the layer's scope, so they end
@@ -119,6 +156,7 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
     ).pipe(Effect.asVoid)
 
   return JobQueue.of({
+    visibilityTimeout: memoryVisibilityTimeout,
     enqueue: (vendor, jobId) => offer(vendor, [jobId], 1),
     enqueueMany: (vendor, jobIds) => offer(vendor, jobIds, 1),
     take: (vendor, options) =>
@@ -127,6 +165,7 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
         Effect.timeoutOption(options.block),
         Effect.map((taken) => (taken._tag === "Some" ? taken.value : []))
       ),
+    renew: () => Effect.void,
     ack: () => Effect.void,
     retryLater: (delivery, delay) =>
       Effect.sync(() => countDelayed(delivery.vendor, 1)).pipe(
@@ -139,9 +178,9 @@ export const makeMemory: Effect.Effect<JobQueue["Service"], never, Scope.Scope> 
         ),
         Effect.asVoid
       ),
-    deadLetter: (delivery, reason) =>
+    deadLetter: (givenUp, reason) =>
       Effect.sync(() => {
-        deadLetters.push({ vendor: delivery.vendor, jobId: delivery.jobId, reason, at: new Date().toISOString() })
+        deadLetters.push({ vendor: givenUp.vendor, jobId: givenUp.jobId, reason, at: new Date().toISOString() })
       }),
     deadLetters: (vendor) => Effect.sync(() => deadLetters.filter((letter) => letter.vendor === vendor)),
     depth: (vendor) => Effect.map(queueFor(vendor), (queue) => Queue.sizeUnsafe(queue) + (delayed.get(vendor) ?? 0))

@@ -51,6 +51,7 @@ export interface Patch {
   readonly error?: Job.JobFailure
   readonly awaitingCallback?: boolean
   readonly nextRetryAt?: string
+  readonly overdueAt?: string
 }
 
 /**
@@ -58,7 +59,7 @@ export interface Patch {
  *
  * @category models
  */
-export type OptionalField = "result" | "error" | "awaitingCallback" | "nextRetryAt"
+export type OptionalField = "result" | "error" | "awaitingCallback" | "nextRetryAt" | "overdueAt"
 
 /**
  * A compare-and-set change: applied only while the job is `from` (and at `expectedVersion`, if given).
@@ -99,6 +100,15 @@ export const invalidTransition = (transition: Pick<Transition, "from" | "to">): 
   })
 
 /**
+ * The fields a transition removes: those it names, and `overdueAt` when it finishes the job (a
+ * finished job is never overdue), so no store's overdue index keeps a finished job.
+ *
+ * @category transitions
+ */
+export const unsetFields = (transition: Pick<Transition, "to" | "unset">): ReadonlySet<OptionalField> =>
+  Job.isFinished(transition.to) ? new Set([...(transition.unset ?? []), "overdueAt"]) : new Set(transition.unset ?? [])
+
+/**
  * Applies a transition to a job, or returns `undefined` when the job is not in the expected state.
  * Shared by the stores that compute the new record in memory.
  *
@@ -108,7 +118,7 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
   if (job.status !== transition.from) return undefined
   if (transition.expectedVersion !== undefined && job.version !== transition.expectedVersion) return undefined
   const set = transition.set ?? {}
-  const unset = new Set(transition.unset)
+  const unset = unsetFields(transition)
   const field = <K extends OptionalField>(key: K): Partial<Pick<Job.Job, K>> => {
     if (unset.has(key)) return {}
     if (key in set) return { [key]: set[key] } as Partial<Pick<Job.Job, K>>
@@ -129,7 +139,8 @@ export const applyTransition = (job: Job.Job, transition: Transition, now: Date)
     ...field("result"),
     ...field("error"),
     ...field("awaitingCallback"),
-    ...field("nextRetryAt")
+    ...field("nextRetryAt"),
+    ...field("overdueAt")
   })
 }
 
@@ -159,8 +170,12 @@ export class JobStore extends Context.Service<
     ) => Effect.Effect<ReadonlyArray<Option.Option<Job.JobSummary>>, JobStoreError>
     /** The updated job, or `None` when the job was missing or not in the expected state. */
     readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
-    /** Up to `limit` jobs in `status` not changed since `updatedBefore`, oldest first (for sweepers). */
-    readonly listStale: (query: StaleQuery) => Effect.Effect<ReadonlyArray<Job.Job>, JobStoreError>
+    /**
+     * Up to `limit` unfinished jobs whose `overdueAt` is before `before`, most overdue first: what the
+     * sweeper moves on. Served by an index on `overdueAt`, so jobs that are not overdue (a deep
+     * backlog, async jobs inside their callback deadline) cost nothing and never hide one that is.
+     */
+    readonly listOverdue: (query: OverdueQuery) => Effect.Effect<ReadonlyArray<Job.Job>, JobStoreError>
     /**
      * A page of jobs in `status` (of one vendor, of one owner, if given), most recently changed
      * first, without their payloads.
@@ -238,15 +253,22 @@ export const pageOf = (jobs: ReadonlyArray<Job.JobSummary>, limit: number): Page
 }
 
 /**
- * What {@link JobStore} `listStale` looks for.
+ * What {@link JobStore} `listOverdue` looks for.
  *
  * @category models
  */
-export interface StaleQuery {
-  readonly status: Job.JobStatus
-  readonly updatedBefore: Date
+export interface OverdueQuery {
+  readonly before: Date
   readonly limit: number
 }
+
+/**
+ * Whether `job` is unfinished and overdue before `before` (as {@link JobStore} `listOverdue` lists).
+ *
+ * @category listing
+ */
+export const isOverdue = (job: Job.Job, before: Date): boolean =>
+  !Job.isFinished(job.status) && job.overdueAt !== undefined && Date.parse(job.overdueAt) < before.getTime()
 
 /**
  * An in-memory store: the embedded default, and the reference the conformance suite checks others against.
@@ -255,12 +277,19 @@ export interface StaleQuery {
  */
 export const makeMemory = Effect.sync(() => {
   const jobs = new Map<string, Job.Job>()
+  // The overdue index: the jobs that have an `overdueAt`, so a sweep never walks the finished ones.
+  const overdue = new Map<string, Job.Job>()
+  const put = (job: Job.Job) => {
+    jobs.set(job.id, job)
+    if (job.overdueAt === undefined) overdue.delete(job.id)
+    else overdue.set(job.id, job)
+  }
   const read = (id: Job.JobId) => Option.fromUndefinedOr(jobs.get(id))
   const createMany = Effect.fnUntraced(function* (batch: ReadonlyArray<Job.Job>) {
     const existing: Array<Job.JobId> = []
     for (const job of batch) {
       if (jobs.has(job.id)) existing.push(job.id)
-      else jobs.set(job.id, job)
+      else put(job)
     }
     if (existing.length > 0) return yield* duplicate(existing)
   })
@@ -275,15 +304,16 @@ export const makeMemory = Effect.sync(() => {
       const current = jobs.get(transition.id)
       const next = current === undefined ? undefined : applyTransition(current, transition, now)
       if (next === undefined) return Option.none()
-      jobs.set(next.id, next)
+      put(next)
       return Option.some(next)
     }),
-    listStale: (query) =>
-      Effect.sync(() => {
-        const before = query.updatedBefore.toISOString()
-        const stale = [...jobs.values()].filter((job) => job.status === query.status && job.updatedAt < before)
-        return stale.sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : 1)).slice(0, Math.max(0, query.limit))
-      }),
+    listOverdue: (query) =>
+      Effect.sync(() =>
+        [...overdue.values()]
+          .filter((job) => isOverdue(job, query.before))
+          .sort((a, b) => Date.parse(a.overdueAt ?? "") - Date.parse(b.overdueAt ?? ""))
+          .slice(0, Math.max(0, query.limit))
+      ),
     list: (query) =>
       Effect.sync(() => {
         const matching = [...jobs.values()].filter((job) => isListed(job, query))

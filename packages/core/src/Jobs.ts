@@ -144,7 +144,10 @@ export interface Read {
 export class Jobs extends Context.Service<
   Jobs,
   {
-    /** Stores a pending job for the routed vendor and queues it; the job is returned at once. */
+    /**
+     * Stores a pending job for the routed vendor and queues it; the job is returned at once. A job
+     * once stored is returned (it will run) even when the queue write fails: the sweeper queues it.
+     */
     readonly submit: (options: {
       readonly payload: Job.JsonObject
       readonly vendor?: string | undefined
@@ -214,6 +217,7 @@ export const make = Effect.gen(function* () {
   // What a webhook's completion uses, read once as the worker's processor does.
   const completion = { cleaner: yield* Cleaner, store, stats: yield* Stats }
   const maxBacklog = yield* maxBacklogConfig
+  const pendingAfter = yield* Job.pendingAfterConfig
   const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
   const readings = new Map<string, { readonly depth: number; readonly at: number }>()
   const checkBacklog = Effect.fnUntraced(function* (vendor: string) {
@@ -260,6 +264,39 @@ export const make = Effect.gen(function* () {
       Effect.catchTag("JobNotFound", () => Effect.die(new Error(`job ${options.job.id} vanished after a duplicate`)))
     )
 
+  // Queues stored pending jobs of one vendor. A queue write that fails (or whose answer is lost
+  // after it ran) does not undo the store's: the jobs are accepted all the same and will run. They
+  // are made overdue at once, so the next sweep queues them; should that write fail too, they are
+  // overdue `pendingAfter` after they were made. A job queued twice runs once.
+  const enqueueStored = (vendor: string, jobs: ReadonlyArray<Job.Job>) =>
+    queue
+      .enqueueMany(
+        vendor,
+        jobs.map((job) => job.id)
+      )
+      .pipe(
+        Effect.catch((error) =>
+          Effect.gen(function* () {
+            yield* Effect.logWarning(
+              `queueing ${jobs.length} stored ${vendor} job(s) failed; the sweeper will queue them: ${error.message}`
+            )
+            const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+            yield* Effect.forEach(
+              jobs,
+              (job) =>
+                store.transition({
+                  id: job.id,
+                  from: "pending",
+                  to: "pending",
+                  expectedVersion: job.version,
+                  set: { overdueAt: now }
+                }),
+              { concurrency: "unbounded", discard: true }
+            ).pipe(Effect.catch((stored) => Effect.logWarning(`marking them overdue failed too: ${stored.message}`)))
+          })
+        )
+      )
+
   // Routes, stores and queues submissions without an idempotency key: one store write for them all
   // and one queue write per vendor. Inside the span of `submit` or `submitMany`, whose trace the
   // jobs join. A vendor's backlog is checked once for its share of the lot.
@@ -281,7 +318,8 @@ export const make = Effect.gen(function* () {
         payload: submission.payload,
         owner: submission.owner,
         traceparent,
-        now
+        now,
+        pendingAfter
       })
       const share = byVendor.get(name) ?? { jobs: [], at: [] }
       byVendor.set(name, share)
@@ -300,18 +338,10 @@ export const make = Effect.gen(function* () {
     }
     if (accepted.length === 0) return outcomes
     yield* store.createMany(accepted.flatMap(([, jobs]) => jobs))
-    yield* Effect.forEach(
-      accepted,
-      ([vendor, jobs]) =>
-        queue.enqueueMany(
-          vendor,
-          jobs.map((job) => job.id)
-        ),
-      {
-        concurrency: "unbounded",
-        discard: true
-      }
-    )
+    yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(vendor, jobs), {
+      concurrency: "unbounded",
+      discard: true
+    })
     for (const [vendor, jobs] of accepted) {
       countQueued(vendor, jobs.length)
       yield* Metrics.count(Metrics.jobsCreated, { vendor }, jobs.length)
@@ -340,7 +370,8 @@ export const make = Effect.gen(function* () {
       payload: options.payload,
       owner,
       traceparent: yield* currentTraceparent,
-      now: new Date(yield* Clock.currentTimeMillis)
+      now: new Date(yield* Clock.currentTimeMillis),
+      pendingAfter
     })
     yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
     const seen = yield* store.get(job.id)
@@ -355,7 +386,7 @@ export const make = Effect.gen(function* () {
       )
     )
     if (!created) return yield* replay({ idempotencyKey, job })
-    yield* queue.enqueue(vendor.name, job.id)
+    yield* enqueueStored(vendor.name, [job])
     countQueued(vendor.name, 1)
     yield* Metrics.count(Metrics.jobsCreated, { vendor: vendor.name })
     return job
@@ -445,12 +476,16 @@ export const make = Effect.gen(function* () {
       from: "failed",
       to: "pending",
       expectedVersion: job.version,
-      set: { attempts: 0, run: job.run + 1 },
+      set: {
+        attempts: 0,
+        run: job.run + 1,
+        overdueAt: Job.pendingOverdueAt(yield* Clock.currentTimeMillis, pendingAfter)
+      },
       unset: ["error", "nextRetryAt", "awaitingCallback"]
     })
     // Someone else retried it at the same moment: theirs stands.
     if (Option.isNone(reset)) return yield* get(id, owner)
-    yield* queue.enqueue(job.vendor, id)
+    yield* enqueueStored(job.vendor, [reset.value])
     return reset.value
   })
 

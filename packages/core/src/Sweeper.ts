@@ -1,29 +1,30 @@
 /**
- * The recovery sweeper: finds jobs that nothing will move on by itself and sends them round again.
+ * The recovery sweeper: moves on the jobs that nothing else will. It lists them through the store's
+ * overdue index (`JobStore.listOverdue`), most overdue first; every unfinished job carries
+ * `overdueAt`, set by whatever last moved it:
  *
- * - A job stored as `pending` but never queued (the process died between the two writes), or whose
- *   queue entry was lost, is still `pending` long after it was last touched: it is queued again.
- * - A `processing` job whose worker died after its queue entry was acknowledged, or whose entry is
- *   gone, is `processing` (not awaiting a callback) long after it was last touched: it is queued
- *   again, and the engine starts a new attempt that fences the abandoned one off.
+ * - pending: when it is due in its queue (now, or its retry's time) plus `SWEEP_PENDING_AFTER`.
+ *   Past it, the job may never have reached the queue (its process died between the two writes, or
+ *   the queue write failed) or its entry was lost: it is queued again.
+ * - processing, held by an attempt: the attempt's lease, which its worker renews while it waits and
+ *   calls. Past it, the worker died or hung: the job goes back to pending and is queued again; the
+ *   engine's next claim fences the abandoned attempt off.
+ * - processing, awaiting a callback: the callback deadline. Past it, the job goes to the engine's
+ *   `expire`: asked after with `checkStatus`, resubmitted, or failed with `callback_timeout`.
  *
- * - An async job still waiting for its vendor's callback past the adapter's deadline is handed to
- *   the engine's `expire`: asked after with `checkStatus`, resubmitted, or failed with
- *   `callback_timeout`.
- *
- * Before queuing, the sweeper touches the job with a compare-and-set (a same-status update), so when
- * several workers sweep at once only one of them queues it. A job that is in a long but healthy
- * backlog may be queued twice; the engine drops the extra delivery. So the thresholds should be
- * longer than a job normally waits: by default 10 minutes.
+ * Each move is a compare-and-set that also moves `overdueAt` on, so when several workers sweep at
+ * once only one of them queues a job, and a job once moved leaves the list. Only what is overdue is
+ * listed, so no number of healthy jobs (a deep backlog, async jobs inside their deadline) can hide
+ * a stuck one. A job queued again while it still waits in a backlog older than
+ * `SWEEP_PENDING_AFTER` is delivered twice: the engine starts one attempt and lets the other
+ * delivery go (it finds the job under a live lease, or finished), so it costs a read, not a call.
  *
  * @since 0.1.0
  */
 import { Clock, Config, Duration, Effect, Layer, Option, Schedule } from "effect"
-import type { Job } from "./Job.ts"
+import * as Job from "./Job.ts"
 import * as JobProcessor from "./JobProcessor.ts"
-import { JobQueue } from "./JobQueue.ts"
 import { JobStore } from "./JobStore.ts"
-import { VendorRegistry } from "./VendorRegistry.ts"
 
 /**
  * When the sweeper runs and what it counts as stuck.
@@ -33,11 +34,9 @@ import { VendorRegistry } from "./VendorRegistry.ts"
 export interface Options {
   /** How often to sweep; default 30 seconds. */
   readonly interval?: Duration.Input | undefined
-  /** A pending job untouched this long is queued again; default 10 minutes. */
+  /** How long a job the sweeper queues again may wait in its queue before it is overdue again; default 10 minutes. */
   readonly pendingAfter?: Duration.Input | undefined
-  /** A processing job (not awaiting a callback) untouched this long is queued again; default 10 minutes. */
-  readonly processingAfter?: Duration.Input | undefined
-  /** Jobs looked at per status and sweep; default 500. */
+  /** Overdue jobs moved per sweep at most; default 500. */
   readonly batch?: number | undefined
 }
 
@@ -45,67 +44,50 @@ export interface Options {
 const logFailure = (error: { readonly message: string }) => Effect.logWarning(`sweeper: ${error.message}`)
 
 /**
- * Sweeps once; returns how many jobs it queued again or found overdue.
+ * Sweeps once; returns how many overdue jobs it moved on (queued again, or handed to `expire`).
  *
  * @category sweeping
  */
 export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Options = {}) {
   const store = yield* JobStore
-  const queue = yield* JobQueue
-  const registry = yield* VendorRegistry
   const processor = yield* JobProcessor.JobProcessor
   const now = yield* Clock.currentTimeMillis
-  const batch = options.batch ?? 500
-  const before = (after: Duration.Input | undefined) =>
-    new Date(now - Duration.toMillis(Duration.fromInputUnsafe(after ?? Duration.minutes(10))))
+  const overdue = yield* store.listOverdue({ before: new Date(now), limit: options.batch ?? 500 })
 
-  const requeue = (job: Job) =>
-    store.transition({ id: job.id, from: job.status, to: job.status, expectedVersion: job.version }).pipe(
-      Effect.flatMap(
-        Option.match({
-          onNone: () => Effect.succeed(0),
-          onSome: (touched) =>
-            Effect.as(queue.enqueue(touched.vendor, touched.id).pipe(Effect.retry(JobProcessor.requeueRetry)), 1)
-        })
-      ),
-      Effect.catch((error) => Effect.as(logFailure(error), 0))
+  // Back to pending (a pending job stays so), overdue `pendingAfter` on, then queued.
+  const requeue = (job: Job.Job) =>
+    store
+      .transition({
+        id: job.id,
+        from: job.status,
+        to: "pending",
+        expectedVersion: job.version,
+        set: { overdueAt: Job.pendingOverdueAt(now, options.pendingAfter) }
+      })
+      .pipe(
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.succeed(0),
+            onSome: (moved) => Effect.as(JobProcessor.enqueuePending(moved), 1)
+          })
+        ),
+        Effect.catch((error) => Effect.as(logFailure(error), 0))
+      )
+
+  const waiting = overdue.filter((job) => job.status === "processing" && job.awaitingCallback === true)
+  const stuck = overdue.filter((job) => !waiting.includes(job))
+  const requeued = (yield* Effect.forEach(stuck, requeue)).reduce((sum, n) => sum + n, 0)
+  if (requeued > 0) {
+    const abandoned = stuck.filter((job) => job.status === "processing").length
+    yield* Effect.logWarning(
+      `sweeper: queued ${requeued} overdue job(s) again (${abandoned} of ${stuck.length} abandoned by their worker)`
     )
-
-  const pending = yield* store.listStale({
-    status: "pending",
-    updatedBefore: before(options.pendingAfter),
-    limit: batch
-  })
-  const processing = yield* store.listStale({
-    status: "processing",
-    updatedBefore: before(options.processingAfter),
-    limit: batch
-  })
-  const stuck = [...pending, ...processing.filter((job) => job.awaitingCallback !== true)]
-  const counts = yield* Effect.forEach(stuck, requeue)
-  const requeued = counts.reduce((sum, n) => sum + n, 0)
-  if (requeued > 0) yield* Effect.logWarning(`sweeper: queued ${requeued} stuck job(s) again`)
-
-  const deadlineOf = (vendor: string) =>
-    Duration.toMillis(
-      registry.vendors.find((v) => v.name === vendor)?.callbackDeadline ?? JobProcessor.defaultCallbackDeadline
-    )
-  const shortest = Math.min(
-    Duration.toMillis(JobProcessor.defaultCallbackDeadline),
-    ...registry.vendors.map((vendor) => deadlineOf(vendor.name))
-  )
-  const waiting = yield* store.listStale({
-    status: "processing",
-    updatedBefore: new Date(now - shortest),
-    limit: batch
-  })
-  const overdue = waiting.filter(
-    (job) => job.awaitingCallback === true && now - Date.parse(job.updatedAt) >= deadlineOf(job.vendor)
-  )
-  yield* Effect.forEach(overdue, (job) => Effect.catch(processor.expire(job), logFailure), { discard: true })
-  if (overdue.length > 0)
-    yield* Effect.logWarning(`sweeper: ${overdue.length} async job(s) past their callback deadline`)
-  return requeued + overdue.length
+  }
+  yield* Effect.forEach(waiting, (job) => Effect.catch(processor.expire(job), logFailure), { discard: true })
+  if (waiting.length > 0) {
+    yield* Effect.logWarning(`sweeper: ${waiting.length} async job(s) past their callback deadline`)
+  }
+  return requeued + waiting.length
 })
 
 /**
@@ -121,14 +103,13 @@ export const run = (options: Options = {}) =>
   )
 
 /**
- * The sweeper's options from `SWEEP_INTERVAL`, `SWEEP_PENDING_AFTER` and `SWEEP_PROCESSING_AFTER`.
+ * The sweeper's options from `SWEEP_INTERVAL` and `SWEEP_PENDING_AFTER`.
  *
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
   interval: Config.Duration("SWEEP_INTERVAL").pipe(Config.withDefault(Duration.seconds(30))),
-  pendingAfter: Config.Duration("SWEEP_PENDING_AFTER").pipe(Config.withDefault(Duration.minutes(10))),
-  processingAfter: Config.Duration("SWEEP_PROCESSING_AFTER").pipe(Config.withDefault(Duration.minutes(10)))
+  pendingAfter: Job.pendingAfterConfig
 })
 
 /**

@@ -74,8 +74,9 @@ describe("Consumer shutdown", () => {
         )
         yield* Deferred.await(started)
         yield* Scope.close(scope, Exit.void)
+        // The call began (the vendor saw it), so its attempt stays spent.
         const after = yield* read(job.id)
-        assert.deepStrictEqual([after.status, after.attempts], ["pending", 0])
+        assert.deepStrictEqual([after.status, after.attempts], ["pending", 1])
         const again = yield* JobQueue.JobQueue.use((queue) => queue.take("slow", { max: 1, block: "2 seconds" }))
         assert.deepStrictEqual(
           again.map((d) => d.jobId),

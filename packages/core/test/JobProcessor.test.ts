@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Ref } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Option, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
+import * as Sweeper from "../src/Sweeper.ts"
 import * as Vendor from "../src/Vendor.ts"
 import { layerBackends, layerEngine } from "./support/Engine.ts"
 
@@ -166,38 +167,239 @@ describe("JobProcessor retries and circuit breaking", () => {
 })
 
 describe("JobProcessor and the queue's delivery limit", () => {
-  it.effect("a delivery past the limit fails the job's record and dead-letters it, without calling the vendor", () =>
-    Effect.gen(function* () {
-      const { calls, vendor } = yield* scripted
-      const context = yield* Layer.build(layerEngine([vendor]))
-      const store = Context.get(context, JobStore.JobStore)
-      const queue = Context.get(context, JobQueue.JobQueue)
-      const processor = Context.get(context, JobProcessor.JobProcessor)
-      const job = Job.makePending({ vendor: vendor.name, payload: {}, now: new Date() })
-      yield* store.create(job)
-      const finished = Job.makePending({ vendor: vendor.name, payload: {}, now: new Date() })
-      yield* store.create(finished)
-      yield* store.transition({ id: finished.id, from: "pending", to: "failed" })
+  it.effect(
+    "a delivery past the limit fails the job's record and dead-letters it, without calling the vendor; a finished job's is let go",
+    () =>
+      Effect.gen(function* () {
+        const { calls, vendor } = yield* scripted
+        const context = yield* Layer.build(layerEngine([vendor]))
+        const store = Context.get(context, JobStore.JobStore)
+        const queue = Context.get(context, JobQueue.JobQueue)
+        const processor = Context.get(context, JobProcessor.JobProcessor)
+        const job = Job.makePending({ vendor: vendor.name, payload: {}, now: new Date() })
+        yield* store.create(job)
+        const finished = Job.makePending({ vendor: vendor.name, payload: {}, now: new Date() })
+        yield* store.create(finished)
+        yield* store.transition({ id: finished.id, from: "pending", to: "failed" })
 
-      for (const id of [job.id, finished.id]) {
-        yield* processor.process({
-          id: `entry-${id}`,
-          vendor: vendor.name,
-          jobId: id,
-          deliveryCount: 6,
-          exhausted: true
+        for (const id of [job.id, finished.id]) {
+          yield* processor.process({
+            id: `entry-${id}`,
+            vendor: vendor.name,
+            jobId: id,
+            deliveryCount: 6,
+            exhausted: true
+          })
+        }
+        const failed = (yield* store.get(job.id)).pipe(Option.getOrThrow)
+        assert.deepStrictEqual([failed.status, failed.error?.reason], ["failed", "DeliveryLimit"])
+        const untouched = (yield* store.get(finished.id)).pipe(Option.getOrThrow)
+        assert.deepStrictEqual([untouched.status, untouched.error], ["failed", undefined])
+        const letters = yield* queue.deadLetters(vendor.name)
+        assert.deepStrictEqual(
+          letters.map((letter) => letter.jobId),
+          [job.id]
+        )
+        assert.strictEqual(yield* Ref.get(calls), 0)
+      }).pipe(Effect.scoped)
+  )
+})
+
+// A vendor whose calls wait until the test answers them; it counts its calls.
+const gated = (options: Partial<Pick<Vendor.Vendor, "rateLimit" | "maxAttempts">> = {}) =>
+  Effect.gen(function* () {
+    const calls = yield* Ref.make(0)
+    const started = yield* Deferred.make<void>()
+    const answer = yield* Deferred.make<Answer>()
+    const vendor: Vendor.Vendor = {
+      name: "gated",
+      mode: "sync",
+      concurrency: 10,
+      maxAttempts: 3,
+      ...options,
+      call: (request) =>
+        Effect.gen(function* () {
+          yield* Ref.update(calls, (n) => n + 1)
+          yield* Deferred.succeed(started, undefined)
+          const given = yield* Deferred.await(answer)
+          if (given === "ok") return { _tag: "Completed", result: request.payload } as const
+          const reason = given === "down" ? "Unavailable" : "Rejected"
+          return yield* new Vendor.VendorError({ vendor: "gated", reason, message: given })
         })
-      }
-      const failed = (yield* store.get(job.id)).pipe(Option.getOrThrow)
-      assert.deepStrictEqual([failed.status, failed.error?.reason], ["failed", "DeliveryLimit"])
-      const untouched = (yield* store.get(finished.id)).pipe(Option.getOrThrow)
-      assert.deepStrictEqual([untouched.status, untouched.error], ["failed", undefined])
-      const letters = yield* queue.deadLetters(vendor.name)
-      assert.deepStrictEqual(
-        letters.map((letter) => letter.jobId),
-        [job.id, finished.id]
+    }
+    const context = yield* Layer.build(layerEngine([vendor]))
+    const store = Context.get(context, JobStore.JobStore)
+    const queue = Context.get(context, JobQueue.JobQueue)
+    const processor = Context.get(context, JobProcessor.JobProcessor)
+    const submit = Effect.gen(function* () {
+      const job = Job.makePending({ vendor: "gated", payload: { n: 1 }, now: new Date(0) })
+      yield* store.create(job)
+      return job.id
+    })
+    // A delivery of the job, as the queue would make one: a new entry, first delivered.
+    const deliver = (id: Job.JobId) =>
+      processor.process({ id: crypto.randomUUID(), vendor: "gated", jobId: id, deliveryCount: 1 })
+    const read = (id: Job.JobId) => Effect.map(store.get(id), Option.getOrThrow)
+    // What another attempt's claim does to the record: the version moves on.
+    const takeOver = (id: Job.JobId) =>
+      Effect.flatMap(read(id), (job) =>
+        store.transition({
+          id,
+          from: "processing",
+          to: "processing",
+          expectedVersion: job.version,
+          set: { attempts: job.attempts + 1 }
+        })
       )
-      assert.strictEqual(yield* Ref.get(calls), 0)
+    const sweep = Sweeper.sweepOnce().pipe(Effect.provide(context))
+    return { calls, started, answer, store, queue, submit, deliver, read, takeOver, sweep }
+  })
+
+describe("JobProcessor: one live attempt per job", () => {
+  it.effect("a second delivery while the first attempt runs starts no call, however long the call takes", () =>
+    Effect.gen(function* () {
+      const t = yield* gated()
+      const id = yield* t.submit
+      const first = yield* Effect.forkChild(t.deliver(id))
+      yield* Deferred.await(t.started)
+      yield* t.deliver(id)
+      // Far past the visibility timeout (30 s in memory): the attempt renewed its lease all along.
+      yield* TestClock.adjust("11 minutes")
+      yield* t.deliver(id)
+      assert.strictEqual(yield* t.sweep, 0, "nothing overdue while the attempt renews")
+      yield* Deferred.succeed(t.answer, "ok")
+      yield* Fiber.join(first)
+      const done = yield* t.read(id)
+      assert.deepStrictEqual([done.status, done.attempts, yield* Ref.get(t.calls)], ["complete", 1, 1])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an attempt that lost its job while it waited for its rate-limit slot does not call", () =>
+    Effect.gen(function* () {
+      const t = yield* gated({ rateLimit: { limit: 1, window: "1 minute" } })
+      yield* Deferred.succeed(t.answer, "ok")
+      yield* t.deliver(yield* t.submit)
+      const id = yield* t.submit
+      const waiting = yield* Effect.forkChild(t.deliver(id))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* t.read(id)).status, "processing", "claimed, waiting for its slot")
+      yield* t.takeOver(id)
+      yield* TestClock.adjust("2 minutes")
+      yield* Fiber.join(waiting)
+      assert.strictEqual(yield* Ref.get(t.calls), 1, "only the first job was called")
+      assert.deepStrictEqual((yield* t.read(id)).attempts, 2, "left as the other attempt made it")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an attempt fenced off mid-call neither retries, nor dead-letters, nor counts a failure", () =>
+    Effect.gen(function* () {
+      for (const given of ["down", "refused", "ok"] as const) {
+        const t = yield* gated()
+        const id = yield* t.submit
+        const fenced = yield* Effect.forkChild(t.deliver(id))
+        yield* Deferred.await(t.started)
+        const taken = Option.getOrThrow(yield* t.takeOver(id))
+        yield* Deferred.succeed(t.answer, given)
+        yield* Fiber.join(fenced)
+        assert.deepStrictEqual(yield* t.read(id), taken, `${given}: the record is the other attempt's`)
+        assert.strictEqual(yield* t.queue.depth("gated"), 0, `${given}: nothing queued again`)
+        assert.deepStrictEqual(yield* t.queue.deadLetters("gated"), [], `${given}: no dead letter`)
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a stopping worker hands its job back only while it still holds it, and a begun call stays spent", () =>
+    Effect.gen(function* () {
+      const t = yield* gated()
+      const held = yield* t.submit
+      const running = yield* Effect.forkChild(t.deliver(held))
+      yield* Deferred.await(t.started)
+      yield* Fiber.interrupt(running)
+      const back = yield* t.read(held)
+      assert.deepStrictEqual([back.status, back.attempts], ["pending", 1])
+      assert.strictEqual(yield* t.queue.depth("gated"), 1, "queued again once")
+
+      const lost = yield* t.submit
+      const fenced = yield* Effect.forkChild(t.deliver(lost))
+      yield* TestClock.adjust("1 millis")
+      const taken = Option.getOrThrow(yield* t.takeOver(lost))
+      yield* Fiber.interrupt(fenced)
+      assert.deepStrictEqual(yield* t.read(lost), taken)
+      assert.strictEqual(yield* t.queue.depth("gated"), 1, "the fenced attempt queued nothing")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("the attempt limit counts calls per job, whatever queue entries led to them", () =>
+    Effect.gen(function* () {
+      const t = yield* gated({ maxAttempts: 3 })
+      const id = yield* t.submit
+      // Three attempts each began a call and their workers died: their leases ran out.
+      const job = yield* t.read(id)
+      yield* t.store.transition({
+        id,
+        from: "pending",
+        to: "processing",
+        expectedVersion: job.version,
+        set: { attempts: 3, overdueAt: new Date(0).toISOString() }
+      })
+      // A fresh entry (say, the sweeper's), first delivered.
+      yield* t.deliver(id)
+      const failed = yield* t.read(id)
+      assert.deepStrictEqual([failed.status, failed.attempts, failed.error?.reason], ["failed", 3, "DeliveryLimit"])
+      assert.strictEqual(yield* Ref.get(t.calls), 0)
+      assert.deepStrictEqual(
+        (yield* t.queue.deadLetters("gated")).map((letter) => letter.jobId),
+        [id]
+      )
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("JobProcessor: a call's outcome survives a store blip", () => {
+  it.effect("the outcome's write is tried again while the store is away, so the vendor is not called again", () =>
+    Effect.gen(function* () {
+      const state = { down: false, calls: 0 }
+      // The memory store, refusing transitions while `state.down` says so.
+      const blinking = Layer.effect(
+        JobStore.JobStore,
+        Effect.map(JobStore.JobStore, (store) =>
+          JobStore.JobStore.of({
+            ...store,
+            transition: (transition) =>
+              Effect.suspend(() =>
+                state.down
+                  ? Effect.fail(new JobStore.JobStoreError({ reason: "Unavailable", message: "connection lost" }))
+                  : store.transition(transition)
+              )
+          })
+        )
+      ).pipe(Layer.provide(JobStore.layerMemory))
+      const vendor: Vendor.Vendor = {
+        name: "blip",
+        mode: "sync",
+        concurrency: 1,
+        // The store goes away while the vendor answers.
+        call: (request) =>
+          Effect.sync(() => {
+            state.calls++
+            state.down = true
+            return { _tag: "Completed", result: request.payload } as const
+          })
+      }
+      const context = yield* Layer.build(layerEngine([vendor], {}, JobQueue.layerMemory, blinking))
+      const store = Context.get(context, JobStore.JobStore)
+      const processor = Context.get(context, JobProcessor.JobProcessor)
+      const job = Job.makePending({ vendor: "blip", payload: { n: 1 }, now: new Date(0) })
+      yield* store.create(job)
+      const running = yield* Effect.forkChild(
+        processor.process({ id: "1-0", vendor: "blip", jobId: job.id, deliveryCount: 1 })
+      )
+      yield* TestClock.adjust("3 seconds")
+      state.down = false
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(running)
+      const done = Option.getOrThrow(yield* store.get(job.id))
+      assert.deepStrictEqual([done.status, done.attempts, state.calls], ["complete", 1, 1])
     }).pipe(Effect.scoped)
   )
 })

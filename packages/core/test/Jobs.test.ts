@@ -4,12 +4,15 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
+import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
 import * as Jobs from "../src/Jobs.ts"
 import * as JobStore from "../src/JobStore.ts"
 import * as Job from "../src/Job.ts"
+import * as Sweeper from "../src/Sweeper.ts"
 import type * as Vendor from "../src/Vendor.ts"
-import { layerBackends } from "./support/Engine.ts"
+import { layerBackends, layerEngine } from "./support/Engine.ts"
 
 const notCalled = () => Effect.die(new Error("no consumer runs here"))
 const vendor = (name: string): Vendor.Vendor => ({ name, mode: "sync", concurrency: 1, call: notCalled })
@@ -150,5 +153,75 @@ describe("Jobs.getMany", () => {
         )
       })
     )
+  )
+})
+
+// The engine, the sweeper and the Jobs service on memory backends whose queue writes fail while
+// `failing.writes` says so: "before" refuses them, "after" applies them and then fails (an answer
+// lost after the write ran). The vendor counts its calls.
+const failing: { writes: "no" | "before" | "after" } = { writes: "no" }
+const withFailingQueue = Effect.gen(function* () {
+  let calls = 0
+  const counting: Vendor.Vendor = {
+    name: "alpha",
+    mode: "sync",
+    concurrency: 1,
+    call: (request) =>
+      Effect.sync(() => {
+        calls++
+        return { _tag: "Completed", result: request.payload } as const
+      })
+  }
+  const context = yield* Layer.build(layerEngine([counting]))
+  const queue = Context.get(context, JobQueue.JobQueue)
+  const lost = new JobQueue.JobQueueError({ reason: "Unavailable", message: "connection reset" })
+  const write = <A>(write: Effect.Effect<A, JobQueue.JobQueueError>) =>
+    Effect.suspend(() => {
+      if (failing.writes === "before") return Effect.fail(lost)
+      if (failing.writes === "after") return Effect.andThen(write, Effect.fail(lost))
+      return write
+    })
+  const flaky = JobQueue.JobQueue.of({
+    ...queue,
+    enqueue: (vendor, id) => write(queue.enqueue(vendor, id)),
+    enqueueMany: (vendor, ids) => write(queue.enqueueMany(vendor, ids))
+  })
+  const jobs = yield* Jobs.make.pipe(Effect.provideService(JobQueue.JobQueue, flaky), Effect.provide(context))
+  const processor = Context.get(context, JobProcessor.JobProcessor)
+  const store = Context.get(context, JobStore.JobStore)
+  // What a worker and its sweeper do next: sweep, then work off every delivery.
+  const sweepAndWork = Effect.gen(function* () {
+    yield* Sweeper.sweepOnce().pipe(Effect.provide(context))
+    const deliveries = yield* queue.take("alpha", { max: 100, block: 0 })
+    yield* Effect.forEach(deliveries, processor.process, { discard: true })
+    return deliveries.length
+  })
+  return { jobs, store, sweepAndWork, calls: () => calls }
+})
+
+describe("Jobs: the answer matches the job's fate", () => {
+  it.effect.each(["before", "after"] as const)(
+    "a queue write that fails %s it runs: every stored job is accepted, and runs once",
+    (when) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const t = yield* withFailingQueue
+          failing.writes = when
+          const one = yield* t.jobs.submit({ payload: payload("alpha", 1) })
+          const keyed = yield* t.jobs.submit({ payload: payload("alpha", 2), idempotencyKey: "k" })
+          const many = yield* t.jobs.submitMany([{ payload: payload("alpha", 3) }, { payload: payload("alpha", 4) }])
+          failing.writes = "no"
+          const ids = [one.id, keyed.id, ...many.map((outcome) => Result.getOrThrow(outcome).id)]
+          for (const id of ids) {
+            const stored = Option.getOrThrow(yield* t.store.get(id))
+            assert.strictEqual(stored.status, "pending")
+            assert.isAtMost(Date.parse(stored.overdueAt ?? ""), 0, "overdue at once: the next sweep queues it")
+          }
+          yield* TestClock.adjust("1 second")
+          yield* t.sweepAndWork
+          for (const id of ids) assert.strictEqual(Option.getOrThrow(yield* t.store.get(id)).status, "complete")
+          assert.strictEqual(t.calls(), 4, "one call per job")
+        })
+      )
   )
 })

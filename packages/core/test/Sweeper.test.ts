@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
@@ -17,11 +17,20 @@ const echo: Vendor.Vendor = {
   call: (request) => Effect.succeed({ _tag: "Completed", result: request.payload })
 }
 
+// An async adapter whose callbacks may take an hour; nothing here calls it.
+const patient: Vendor.Vendor = {
+  name: "patient",
+  mode: "async",
+  concurrency: 1,
+  callbackDeadline: Duration.hours(1),
+  call: () => Effect.die(new Error("not called"))
+}
+
 const Engine = layerEngine([echo])
 
-const stored = Effect.fnUntraced(function* (payload: Job.JsonObject = { n: 1 }) {
+const stored = Effect.fnUntraced(function* (payload: Job.JsonObject = { n: 1 }, vendor = "echo") {
   const store = yield* JobStore.JobStore
-  const job = Job.makePending({ vendor: "echo", payload, now: new Date(0) })
+  const job = Job.makePending({ vendor, payload, now: new Date(0) })
   yield* store.create(job)
   return job
 })
@@ -60,16 +69,19 @@ const clockedJoin = <A, E>(fiber: Fiber.Fiber<A, E>) =>
     return yield* Fiber.join(fiber)
   })
 
+// What the engine stores for an accepted async call at `at`: awaiting the callback until the
+// default deadline.
+const accepted = (at: string) => ({
+  attempts: 1,
+  awaitingCallback: true,
+  overdueAt: new Date(Date.parse(at) + Duration.toMillis(JobProcessor.defaultCallbackDeadline)).toISOString()
+})
+
 // A job whose async call was accepted and whose callback never came.
 const awaitingCallback = Effect.gen(function* () {
   const store = yield* JobStore.JobStore
   const job = yield* stored()
-  yield* store.transition({
-    id: job.id,
-    from: "pending",
-    to: "processing",
-    set: { attempts: 1, awaitingCallback: true }
-  })
+  yield* store.transition({ id: job.id, from: "pending", to: "processing", set: accepted(job.createdAt) })
   return job
 })
 
@@ -88,36 +100,40 @@ describe("Sweeper", () => {
     }).pipe(Effect.provide(Engine))
   )
 
-  it.effect("restarts a processing job whose worker died, fencing the abandoned attempt off", () =>
-    Effect.gen(function* () {
-      const store = yield* JobStore.JobStore
-      const job = yield* stored({ n: 2 })
-      // A worker claimed it and died before finishing; its queue entry is gone.
-      const abandoned = yield* store
-        .transition({
+  it.effect(
+    "restarts a processing job once its worker stopped renewing its lease, fencing the abandoned attempt off",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* JobStore.JobStore
+        const job = yield* stored({ n: 2 })
+        // A worker claimed it (leased for 30 s, as the engine does) and died; its queue entry is gone.
+        const abandoned = yield* store
+          .transition({
+            id: job.id,
+            from: "pending",
+            to: "processing",
+            expectedVersion: job.version,
+            set: { attempts: 1, overdueAt: new Date(30_000).toISOString() }
+          })
+          .pipe(Effect.map(Option.getOrThrow))
+        yield* TestClock.adjust("29 seconds")
+        assert.strictEqual(yield* Sweeper.sweepOnce(), 0, "inside its lease")
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual(yield* Sweeper.sweepOnce(), 1)
+        assert.strictEqual(yield* work, 1)
+        const done = yield* read(job.id)
+        assert.deepStrictEqual([done.status, done.attempts], ["complete", 2])
+        // The dead worker's late answer (at its attempt's version) changes nothing.
+        const late = yield* store.transition({
           id: job.id,
-          from: "pending",
-          to: "processing",
-          expectedVersion: job.version,
-          set: { attempts: 1 }
+          from: "processing",
+          to: "complete",
+          expectedVersion: abandoned.version,
+          set: { result: "late" }
         })
-        .pipe(Effect.map(Option.getOrThrow))
-      yield* TestClock.adjust("11 minutes")
-      assert.strictEqual(yield* Sweeper.sweepOnce(), 1)
-      assert.strictEqual(yield* work, 1)
-      const done = yield* read(job.id)
-      assert.deepStrictEqual([done.status, done.attempts], ["complete", 2])
-      // The dead worker's late answer (at its attempt's version) changes nothing.
-      const late = yield* store.transition({
-        id: job.id,
-        from: "processing",
-        to: "complete",
-        expectedVersion: abandoned.version,
-        set: { result: "late" }
-      })
-      assert.isTrue(Option.isNone(late))
-      assert.deepStrictEqual((yield* read(job.id)).result, { n: 2 })
-    }).pipe(Effect.provide(Engine))
+        assert.isTrue(Option.isNone(late))
+        assert.deepStrictEqual((yield* read(job.id)).result, { n: 2 })
+      }).pipe(Effect.provide(Engine))
   )
 
   it.effect(
@@ -126,12 +142,7 @@ describe("Sweeper", () => {
       Effect.gen(function* () {
         const store = yield* JobStore.JobStore
         const waiting = yield* stored()
-        yield* store.transition({
-          id: waiting.id,
-          from: "pending",
-          to: "processing",
-          set: { attempts: 1, awaitingCallback: true }
-        })
+        yield* store.transition({ id: waiting.id, from: "pending", to: "processing", set: accepted(waiting.createdAt) })
         const finished = yield* stored()
         yield* store.transition({
           id: finished.id,
@@ -168,7 +179,7 @@ describe("Sweeper", () => {
   )
 
   it.effect(
-    "when the queue refuses writes past the retries, the job awaits its callback again and a later sweep resubmits it",
+    "when the queue refuses writes past the retries, the job stays pending, overdue at once, and the next sweep queues it",
     () =>
       Effect.gen(function* () {
         const job = yield* awaitingCallback
@@ -177,16 +188,96 @@ describe("Sweeper", () => {
         refusing.writes = true
         const sweep = yield* Effect.forkChild(Sweeper.sweepOnce())
         assert.strictEqual(yield* clockedJoin(sweep), 2, "one job's failure does not stop the sweep")
+        const now = yield* Clock.currentTimeMillis
         for (const id of [job.id, other.id]) {
           const waiting = yield* read(id)
-          assert.deepStrictEqual([waiting.status, waiting.awaitingCallback], ["processing", true])
+          assert.strictEqual(waiting.status, "pending")
+          assert.isAtMost(Date.parse(waiting.overdueAt ?? ""), now)
         }
         refusing.writes = false
-        yield* TestClock.adjust("6 minutes")
+        yield* TestClock.adjust("1 second")
         assert.strictEqual(yield* Sweeper.sweepOnce(), 2)
         assert.strictEqual(yield* work, 2)
         assert.strictEqual((yield* read(job.id)).status, "complete")
       }).pipe(Effect.provide(layerEngine([echo], {}, RefusingQueue)))
+  )
+
+  it.effect("no number of async jobs inside their callback deadline hides a stuck job from the sweep", () =>
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      // 600 async jobs accepted at once, their callbacks due within the hour.
+      const waiting = yield* Effect.forEach(Array.from({ length: 600 }), () =>
+        Effect.flatMap(stored({}, patient.name), (job) =>
+          store.transition({
+            id: job.id,
+            from: "pending",
+            to: "processing",
+            set: { attempts: 1, awaitingCallback: true, overdueAt: new Date(3_600_000).toISOString() }
+          })
+        )
+      )
+      yield* TestClock.adjust("1 second")
+      // Then a job whose worker died mid-attempt.
+      const stuck = yield* stored({ n: 4 })
+      yield* store.transition({
+        id: stuck.id,
+        from: "pending",
+        to: "processing",
+        set: { attempts: 1, overdueAt: new Date(31_000).toISOString() }
+      })
+      yield* TestClock.adjust("11 minutes")
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 1)
+      assert.strictEqual(yield* work, 1)
+      assert.deepStrictEqual((yield* read(stuck.id)).status, "complete")
+      const untouched = yield* Effect.forEach(waiting, (job) => read(Option.getOrThrow(job).id))
+      assert.isTrue(untouched.every((job) => job.status === "processing" && job.awaitingCallback === true))
+    }).pipe(Effect.provide(layerEngine([echo, patient])))
+  )
+
+  it.effect("a job waiting for its retry is not overdue before its next_retry_at", () =>
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      const job = yield* stored()
+      // Its first attempt was told to come back in an hour (Retry-After), as the engine parks it.
+      const due = 3_600_000
+      yield* store.transition({
+        id: job.id,
+        from: "pending",
+        to: "pending",
+        set: {
+          attempts: 1,
+          nextRetryAt: new Date(due).toISOString(),
+          overdueAt: Job.pendingOverdueAt(due)
+        }
+      })
+      yield* TestClock.adjust("11 minutes")
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 0, "its retry is not due yet")
+      yield* TestClock.adjust("60 minutes")
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 1, "due, and not taken within SWEEP_PENDING_AFTER")
+    }).pipe(Effect.provide(Engine))
+  )
+
+  it.effect("an async job failed for its missing callback is dead-lettered", () =>
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      const queue = yield* JobQueue.JobQueue
+      const job = yield* stored()
+      // Its last attempt (the fifth, the default limit) was accepted; no callback came.
+      yield* store.transition({
+        id: job.id,
+        from: "pending",
+        to: "processing",
+        set: { ...accepted(job.createdAt), attempts: JobProcessor.defaultMaxAttempts }
+      })
+      yield* TestClock.adjust("6 minutes")
+      assert.strictEqual(yield* Sweeper.sweepOnce(), 1)
+      const failed = yield* read(job.id)
+      assert.deepStrictEqual([failed.status, failed.error?.reason], ["failed", "callback_timeout"])
+      assert.deepStrictEqual(
+        (yield* queue.deadLetters("echo")).map((letter) => [letter.jobId, letter.reason.split(":")[0]]),
+        [[job.id, "callback_timeout"]]
+      )
+    }).pipe(Effect.provide(Engine))
   )
 
   it.effect("when two sweepers race, a stuck job is queued once", () =>

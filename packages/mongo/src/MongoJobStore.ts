@@ -11,10 +11,11 @@
  * that payloads can't be queried by field, which nothing here needs. The reads that answer the API
  * (`getMany`, `list`) leave `payload_json` out, since no answer shows it.
  *
- * Timestamps are BSON Dates (`created_at`, `updated_at`, and `finished_at` while a job is complete or
- * failed), so range queries and a TTL index work; they read back as the job's ISO strings (in
- * `toISOString` form, to the millisecond, which is how `Job.makePending` writes them). Every read is
- * decoded with the job schema, so a document of the wrong shape is a typed error, not a crash.
+ * Timestamps are BSON Dates (`created_at`, `updated_at`, `overdue_at` while an unfinished job has
+ * one, and `finished_at` while a job is complete or failed), so range queries and a TTL index work;
+ * they read back as the job's ISO strings (in `toISOString` form, to the millisecond, which is how
+ * `Job.makePending` writes them). Every read is decoded with the job schema, so a document of the
+ * wrong shape is a typed error, not a crash.
  *
  * Holding at scale:
  * - Every query the store makes is served by an index made at start-up ({@link indexes}), named in
@@ -81,6 +82,7 @@ export const StoredJob = Schema.Struct({
   error: Schema.optionalKey(Job.JobFailure),
   awaiting_callback: Schema.optionalKey(Schema.Boolean),
   next_retry_at: Schema.optionalKey(Schema.String),
+  overdue_at: Schema.optionalKey(Schema.Date),
   owner: Schema.optionalKey(Schema.String),
   traceparent: Schema.optionalKey(Schema.String),
   created_at: Schema.Date,
@@ -120,6 +122,7 @@ const summaryOfDocument = (doc: typeof StoredSummary.Type) => ({
   ...(doc.error === undefined ? {} : { error: doc.error }),
   ...(doc.awaiting_callback === undefined ? {} : { awaitingCallback: doc.awaiting_callback }),
   ...(doc.next_retry_at === undefined ? {} : { nextRetryAt: doc.next_retry_at }),
+  ...(doc.overdue_at === undefined ? {} : { overdueAt: doc.overdue_at.toISOString() }),
   ...(doc.owner === undefined ? {} : { owner: doc.owner }),
   ...(doc.traceparent === undefined ? {} : { traceparent: doc.traceparent }),
   createdAt: doc.created_at.toISOString(),
@@ -137,6 +140,7 @@ const documentOfSummary = (job: typeof Job.JobSummary.Encoded): typeof StoredSum
   ...(job.error === undefined ? {} : { error: { reason: job.error.reason, message: job.error.message } }),
   ...(job.awaitingCallback === undefined ? {} : { awaiting_callback: job.awaitingCallback }),
   ...(job.nextRetryAt === undefined ? {} : { next_retry_at: job.nextRetryAt }),
+  ...(job.overdueAt === undefined ? {} : { overdue_at: new Date(job.overdueAt) }),
   ...(job.owner === undefined ? {} : { owner: job.owner }),
   ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
   created_at: new Date(job.createdAt),
@@ -206,14 +210,15 @@ export const transitionFilter = (transition: JobStore.Transition): Filter<JobDoc
 
 /**
  * The update of a transition, matching the memory store's `applyTransition`: the new status and
- * fields, `updated_at = now`, `version + 1`; a field both set and unset ends up unset.
- * `finished_at` follows the status so the TTL index only ever sees finished jobs.
+ * fields, `updated_at = now`, `version + 1`; a field both set and unset ends up unset (and a
+ * finished job loses `overdue_at`, see `JobStore.unsetFields`). `finished_at` follows the status so
+ * the TTL index only ever sees finished jobs.
  *
  * @category transitions
  */
 export const transitionUpdate = (transition: JobStore.Transition, now: Date): UpdateFilter<JobDocument> => {
   const set = transition.set ?? {}
-  const unset = new Set(transition.unset)
+  const unset = JobStore.unsetFields(transition)
   const finished = Job.isFinished(transition.to)
   const $set = {
     status: transition.to,
@@ -231,6 +236,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
       ? {}
       : { awaiting_callback: set.awaitingCallback }),
     ...(set.nextRetryAt === undefined || unset.has("nextRetryAt") ? {} : { next_retry_at: set.nextRetryAt }),
+    ...(set.overdueAt === undefined || unset.has("overdueAt") ? {} : { overdue_at: new Date(set.overdueAt) }),
     ...(finished ? { finished_at: now } : {})
   }
   const $unset = {
@@ -238,6 +244,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
     ...(unset.has("error") ? { error: "" as const } : {}),
     ...(unset.has("awaitingCallback") ? { awaiting_callback: "" as const } : {}),
     ...(unset.has("nextRetryAt") ? { next_retry_at: "" as const } : {}),
+    ...(unset.has("overdueAt") ? { overdue_at: "" as const } : {}),
     ...(finished ? {} : { finished_at: "" as const })
   }
   // An empty `$unset` is refused by MongoDB before 5.0, so it is left out rather than sent empty.
@@ -246,11 +253,11 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
 
 /**
  * The indexes made at start-up, each with the queries it serves. Every query names its index as a
- * hint ({@link listQuery}, {@link staleQuery}), so a missing index fails the query instead of
- * scanning the collection. Equality fields first, then `updated_at` and `_id` in the job list's
- * order (newest first); the sweepers read the first one backwards (oldest first). Named as MongoDB
- * names an index by default, so one made by hand with the same keys is the same index. The TTL
- * index is handled apart ({@link finishedTtlIndexName}).
+ * hint ({@link listQuery}, {@link overdueQuery}), so a missing index fails the query instead of
+ * scanning the collection. For the job lists, equality fields first, then `updated_at` and `_id` in
+ * the list's order (newest first); for the sweeper, `overdue_at`, sparse since only unfinished jobs
+ * have it. Named as MongoDB names an index by default, so one made by hand with the same keys is the
+ * same index. The TTL index is handled apart ({@link finishedTtlIndexName}).
  *
  * Indexes of earlier versions (`status_1_updated_at_1`, `vendor_1_status_1`,
  * `owner_1_status_1_updated_at_-1`) are left alone: a process of that version may still run. Drop
@@ -259,7 +266,7 @@ export const transitionUpdate = (transition: JobStore.Transition, now: Date): Up
  * @category constants
  */
 export const indexes = [
-  // `list` by status; `listStale` (the sweepers), backwards.
+  // `list` by status.
   { key: { status: 1, updated_at: -1, _id: -1 }, name: "status_1_updated_at_-1__id_-1" },
   // `list` by status and vendor.
   { key: { status: 1, vendor: 1, updated_at: -1, _id: -1 }, name: "status_1_vendor_1_updated_at_-1__id_-1" },
@@ -269,7 +276,9 @@ export const indexes = [
   {
     key: { owner: 1, status: 1, vendor: 1, updated_at: -1, _id: -1 },
     name: "owner_1_status_1_vendor_1_updated_at_-1__id_-1"
-  }
+  },
+  // `listOverdue` (the sweeper): the jobs that have an `overdue_at`, most overdue first.
+  { key: { overdue_at: 1 }, name: "overdue_at_1", sparse: true }
 ] as const
 
 /**
@@ -338,13 +347,14 @@ export const listQuery = (query: JobStore.ListQuery): FindQuery => {
 }
 
 /**
- * The find of a `listStale` query: the status's jobs untouched since a time, oldest first.
+ * The find of a `listOverdue` query: the jobs overdue before a time, most overdue first. Only
+ * unfinished jobs have `overdue_at`.
  *
  * @category queries
  */
-export const staleQuery = (query: JobStore.StaleQuery): FindQuery => ({
-  filter: { status: query.status, updated_at: { $lt: query.updatedBefore } },
-  options: { sort: { updated_at: 1, _id: 1 }, limit: query.limit, hint: "status_1_updated_at_-1__id_-1" }
+export const overdueQuery = (query: JobStore.OverdueQuery): FindQuery => ({
+  filter: { overdue_at: { $lt: query.before } },
+  options: { sort: { overdue_at: 1 }, limit: query.limit, hint: "overdue_at_1" }
 })
 
 /**
@@ -768,15 +778,16 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
       return raw === null ? Option.none() : Option.some(yield* decodeStored(transition.id, raw))
     }),
     ping,
-    listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
+    listOverdue: Effect.fnUntraced(function* (query: JobStore.OverdueQuery) {
       // MongoDB reads a limit of 0 as "no limit" and a negative one as "one batch".
       const limit = Math.floor(query.limit)
       if (!(limit > 0)) return []
       const raws = yield* Effect.tryPromise({
-        try: () => find(collection, staleQuery({ ...query, limit })),
-        catch: failure(`listing ${query.status} jobs`)
+        try: () => find(collection, overdueQuery({ ...query, limit })),
+        catch: failure("listing overdue jobs")
       })
-      return yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
+      const jobs = yield* Effect.forEach(raws, (raw) => decodeStored(raw._id, raw))
+      return jobs.filter((job) => JobStore.isOverdue(job, query.before))
     }),
     list: Effect.fnUntraced(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))

@@ -109,8 +109,8 @@ describeMongo(title, () => {
               ])
             }
           }
-          queries.push([`listStale ${status}`, MongoJobStore.staleQuery({ status, updatedBefore: now, limit: 500 })])
         }
+        queries.push(["listOverdue", MongoJobStore.overdueQuery({ before: now, limit: 500 })])
         for (const [name, query] of queries) {
           const explained = yield* Effect.tryPromise(() =>
             store.collection.find(query.filter, query.options).explain("queryPlanner")
@@ -204,35 +204,6 @@ describeMongo(title, () => {
         assert.include(onGet.message, id)
         const onTransition = yield* Effect.flip(store.transition({ id, from: "pending", to: "processing" }))
         assert.strictEqual(onTransition.reason, "Rejected")
-      })
-    )
-
-    withStore.effect("listStale: jobs in a status untouched since a time, oldest first, up to the limit", () =>
-      Effect.gen(function* () {
-        const store = yield* MongoJobStore.MongoJobStore
-        // A vendor of its own keeps the other tests' jobs out of the answer.
-        const now = Date.now()
-        const old = [3, 2, 1].map(
-          (hours) => new Job.Job({ ...pendingAt(new Date(now - hours * 3_600_000)), vendor: "stale-test" })
-        )
-        const fresh = new Job.Job({ ...pendingAt(new Date(now)), vendor: "stale-test" })
-        yield* Effect.forEach([...old, fresh], store.create)
-        const stale = yield* store.listStale({
-          status: "pending",
-          updatedBefore: new Date(now - 1_800_000),
-          limit: 1_000
-        })
-        const ours = stale.filter((job) => job.vendor === "stale-test")
-        assert.deepStrictEqual(
-          ours.map((job) => job.id),
-          old.map((job) => job.id)
-        )
-        const limited = yield* store.listStale({
-          status: "pending",
-          updatedBefore: new Date(now - 1_800_000),
-          limit: 1
-        })
-        assert.strictEqual(limited.length, 1)
       })
     )
   })

@@ -135,13 +135,14 @@ describe("MongoJobStore transitions", () => {
     })
   })
 
-  it("a result with $ and dotted keys goes in as JSON text; finishing sets finished_at and sends no empty $unset", () => {
+  it("a result with $ and dotted keys goes in as JSON text; finishing sets finished_at and drops overdue_at", () => {
     const update = MongoJobStore.transitionUpdate(
       { id: Job.makeJobId(), from: "processing", to: "complete", set: { result: tricky } },
       later
     )
     assert.deepStrictEqual(update, {
       $set: { status: "complete", updated_at: later, result_json: JSON.stringify(tricky), finished_at: later },
+      $unset: { overdue_at: "" },
       $inc: { version: 1 }
     })
     assert.deepStrictEqual(restrictedKeys(update.$set), [])
@@ -169,6 +170,11 @@ describe("MongoJobStore transitions", () => {
   // must give the same job.
   const cases: ReadonlyArray<readonly [string, Job.Job, Omit<JobStore.Transition, "id">]> = [
     ["start", pending(tricky), { from: "pending", to: "processing", set: { attempts: 1 } }],
+    [
+      "lease a claimed job",
+      pending(),
+      { from: "pending", to: "processing", set: { attempts: 1, overdueAt: "2030-01-01T00:00:00.000Z" } }
+    ],
     [
       "await a callback",
       new Job.Job({ ...pending(), status: "processing", attempts: 1, version: 1 }),
@@ -250,11 +256,16 @@ describe("MongoJobStore queries", () => {
     })
   })
 
-  it("the sweepers' query reads the status index backwards, oldest first, with the payload", () => {
-    const query = MongoJobStore.staleQuery({ status: "pending", updatedBefore: at, limit: 500 })
-    assert.deepStrictEqual(query.filter, { status: "pending", updated_at: { $lt: at } })
-    assert.strictEqual(query.options.hint, "status_1_updated_at_-1__id_-1")
-    assert.deepStrictEqual(query.options.sort, { updated_at: 1, _id: 1 })
+  it("the sweeper's query reads the sparse overdue index, most overdue first, with the payload", () => {
+    const query = MongoJobStore.overdueQuery({ before: at, limit: 500 })
+    assert.deepStrictEqual(query.filter, { overdue_at: { $lt: at } })
+    assert.strictEqual(query.options.hint, "overdue_at_1")
+    const index = MongoJobStore.indexes.find((candidate) => candidate.name === "overdue_at_1")
+    assert.deepStrictEqual(
+      [index?.key, index !== undefined && "sparse" in index && index.sparse],
+      [{ overdue_at: 1 }, true]
+    )
+    assert.deepStrictEqual(query.options.sort, { overdue_at: 1 })
     assert.isUndefined(query.options.projection)
   })
 

@@ -12,23 +12,27 @@
  * How the operations map onto Redis:
  * - `enqueue` and `enqueueMany`: one script for all the ids, an `XADD` each, trimming as described
  *   below.
- * - `take`: first reclaims entries that sat unacknowledged past the visibility timeout (their
- *   worker is presumed dead) with `XAUTOCLAIM`, then reads new ones with `XREADGROUP … BLOCK` on a
+ * - `take`: first reclaims entries that sat unacknowledged and unrenewed past the visibility timeout
+ *   (their worker is presumed dead) with `XAUTOCLAIM`, then reads new ones with `XREADGROUP … BLOCK` on a
  *   dedicated connection, never the shared command connection. Each process reads as its own
  *   consumer (`hostname-pid-random`). A delivery's count is the entry's `deliveries` field plus
  *   the entry's delivery counter from `XPENDING`.
  * - delivery limit: no job is run more than `deliveryLimit` times in all, counting crash
  *   redeliveries and retries: a delivery past it comes out marked `exhausted`, and the engine fails
  *   the job's record (`DeliveryLimit`) and dead-letters it, so the record and the dead letters agree.
- * - `ack`: `XACK`. Acknowledged entries stay in the stream until trimming rather than being
+ * - `renew`: one script per batch: the entries this consumer still holds are claimed again by it
+ *   (`XCLAIM` with no minimum idle time, `JUSTID`), which resets their idle time, so a job that
+ *   waits long on its vendor's rate limit or call is not reclaimed from a live worker.
+ * - `ack`: one script per batch that `XACK`s the entries this consumer still holds: one that was
+ *   reclaimed by another consumer stays with that one. Acknowledged entries stay in the stream until trimming rather than being
  *   `XDEL`eted one by one: that saves a write per job, keeps recent history readable with `XRANGE`,
  *   and `XTRIM MINID ~` frees whole nodes at once where `XDEL` leaves tombstones behind.
- * - `retryLater`: acknowledges the entry and parks the job in the delayed set, in one script; a
+ * - `retryLater`: acknowledges the entry (as `ack` does) and parks the job in the delayed set, in one script; a
  *   poller fiber in the layer's scope (every `pollInterval`) moves due jobs back into the stream
  *   with one script (`ZRANGEBYSCORE` + `XADD` + `ZREM`), so pollers of several workers racing
  *   each other move a job exactly once, and a crash can neither lose nor double it. Due times are
  *   on the Redis server's clock, so worker clock skew does not matter.
- * - `deadLetter`: `XADD` to the dead-letter stream plus `XACK`, in one script.
+ * - `deadLetter`: `XADD` to the dead-letter stream plus the `XACK` of `ack`, in one script.
  *
  * Trimming never drops an unacknowledged entry. Plain `XADD MAXLEN ~ N` would: it counts every
  * entry, so a backlog longer than N loses jobs nobody has read. Instead, once the stream is longer
@@ -42,8 +46,9 @@
  * Every change to more than one key is one Lua script in `src/lua/`, whose header documents its
  * KEYS and ARGV; scripts run with `EVALSHA` and are reloaded when Redis has forgotten them.
  *
- * A delivery must be acknowledged within the visibility timeout, or another worker takes it over:
- * set it above the longest a job can take (vendor timeout included).
+ * A delivery must be renewed or acknowledged within the visibility timeout, or another worker takes
+ * it over: the engine renews its deliveries every third of it, so it need only exceed the longest a
+ * worker can stall (a pause of its event loop, a store outage).
  *
  * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}) and
  * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `QUEUE_VISIBILITY_TIMEOUT`,
@@ -76,7 +81,7 @@ import * as RedisConnection from "./RedisConnection.ts"
  * @category models
  */
 export interface Options {
-  /** How long a delivery may stay unacknowledged before another worker reclaims it; default 30 seconds. */
+  /** How long a delivery may stay unacknowledged and unrenewed before another worker reclaims it; default 30 seconds. */
   readonly visibilityTimeout?: Duration.Input | undefined
   /** How many times a job is handed to workers at most before it is dead-lettered; default 5. */
   readonly deliveryLimit?: number | undefined
@@ -133,16 +138,25 @@ const reclaimScript = Redis.script(
 ).withReturnType<unknown>()
 
 const retryScript = Redis.script(
-  (stream: string, delayed: string, id: string, delayMillis: number, member: string) => [
-    stream,
-    delayed,
-    group,
-    id,
-    delayMillis,
-    member
-  ],
+  (options: {
+    readonly stream: string
+    readonly delayed: string
+    readonly id: string
+    readonly delayMillis: number
+    readonly member: string
+    readonly consumer: string
+  }) => [options.stream, options.delayed, group, options.id, options.delayMillis, options.member, options.consumer],
   { numberOfKeys: 2, lua: Lua.load("retry") }
 ).withReturnType<number>()
+
+// `ack` and `renew` take the same arguments: the entries this consumer holds, of one stream.
+const heldScript = (name: "ack" | "renew") =>
+  Redis.script((stream: string, consumer: string, ids: ReadonlyArray<string>) => [stream, group, consumer, ...ids], {
+    numberOfKeys: 1,
+    lua: Lua.load(name)
+  }).withReturnType<number>()
+const ackScript = heldScript("ack")
+const renewScript = heldScript("renew")
 
 const promoteScript = Redis.script(
   (delayed: string, stream: string, batch: number) => [delayed, stream, group, batch],
@@ -159,6 +173,7 @@ const deadLetterScript = Redis.script(
     readonly at: string
     readonly deliveries: number
     readonly maxLength: number
+    readonly consumer: string
   }) => [
     options.stream,
     options.dead,
@@ -168,7 +183,8 @@ const deadLetterScript = Redis.script(
     options.reason,
     options.at,
     options.deliveries,
-    options.maxLength
+    options.maxLength,
+    options.consumer
   ],
   { numberOfKeys: 2, lua: Lua.load("deadLetter") }
 ).withReturnType<string>()
@@ -205,12 +221,12 @@ const fieldsOf = (flat: ReadonlyArray<string>): ReadonlyMap<string, string> => {
 
 const decodeJobId = Schema.decodeUnknownOption(Job.JobId)
 
-// One delivery's acknowledgement, batched with the others of its vendor that finish with it.
-interface Ack extends Request.Request<void, JobQueue.JobQueueError> {
+// One delivery's acknowledgement (or renewal), batched with the others of its vendor made with it.
+interface Held extends Request.Request<void, JobQueue.JobQueueError> {
   readonly vendor: string
   readonly id: string
 }
-const Ack = Request.of<Ack>()
+const Held = Request.of<Held>()
 
 /**
  * The queue over the connection in context; its poller runs until the scope closes.
@@ -308,7 +324,8 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
               reason: "DeliveryLimit: not a job id",
               at,
               deliveries: deliveryCount - 1,
-              maxLength
+              maxLength,
+              consumer
             })
           ).pipe(Effect.mapError(unavailable), Effect.asVoid)
         : Effect.logWarning(`skipping stream entry ${id} of ${vendor}: not a job id`)
@@ -425,50 +442,63 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     yield* redis.eval(enqueueScript)(keys(prefix, vendor).stream, maxLength, jobIds).pipe(Effect.mapError(unavailable))
   })
 
-  // The acknowledgements of one vendor's deliveries that finish together (those of one take,
-  // which run in step) leave as one `XACK`: Effect's request batching collects them.
-  const acks = RequestResolver.makeGrouped<Ack, string>({
-    key: ({ request }) => request.vendor,
-    resolver: (entries, vendor) =>
-      redis.send("XACK", keys(prefix, vendor).stream, group, ...entries.map((entry) => entry.request.id)).pipe(
-        Effect.mapError(unavailable),
-        Effect.map(() => entries.forEach((entry) => entry.completeUnsafe(Exit.void)))
-      )
-  })
+  // The acknowledgements (or renewals) of one vendor's deliveries made together (those of one
+  // take, which run in step) leave as one script: Effect's request batching collects them.
+  const batched = (script: typeof ackScript) =>
+    RequestResolver.makeGrouped<Held, string>({
+      key: ({ request }) => request.vendor,
+      resolver: (entries, vendor) =>
+        redis
+          .eval(script)(
+            keys(prefix, vendor).stream,
+            consumer,
+            entries.map((entry) => entry.request.id)
+          )
+          .pipe(
+            Effect.mapError(unavailable),
+            Effect.map(() => entries.forEach((entry) => entry.completeUnsafe(Exit.void)))
+          )
+    })
+  const acks = batched(ackScript)
+  const renewals = batched(renewScript)
 
   return JobQueue.JobQueue.of({
+    visibilityTimeout: Duration.millis(visibilityMillis),
     enqueue: (vendor, jobId) => enqueueMany(vendor, [jobId]),
     enqueueMany,
     take,
-    ack: (delivery) => Effect.request(Ack({ vendor: delivery.vendor, id: delivery.id }), acks),
+    renew: (delivery) => Effect.request(Held({ vendor: delivery.vendor, id: delivery.id }), renewals),
+    ack: (delivery) => Effect.request(Held({ vendor: delivery.vendor, id: delivery.id }), acks),
     retryLater: Effect.fnUntraced(function* (delivery, delay) {
       const { delayed, stream } = keys(prefix, delivery.vendor)
       const delayMillis = Math.max(0, Math.round(Duration.toMillis(Duration.fromInputUnsafe(delay))))
       yield* consume(delivery.vendor).pipe(
         Effect.andThen(
-          redis.eval(retryScript)(
+          redis.eval(retryScript)({
             stream,
             delayed,
-            delivery.id,
+            id: delivery.id,
             delayMillis,
-            `${delivery.deliveryCount}:${delivery.jobId}`
-          )
+            member: `${delivery.deliveryCount}:${delivery.jobId}`,
+            consumer
+          })
         ),
         Effect.mapError(unavailable)
       )
     }),
-    deadLetter: Effect.fnUntraced(function* (delivery, reason) {
-      const { dead, stream } = keys(prefix, delivery.vendor)
+    deadLetter: Effect.fnUntraced(function* (givenUp, reason) {
+      const { dead, stream } = keys(prefix, givenUp.vendor)
       yield* redis
         .eval(deadLetterScript)({
           stream,
           dead,
-          id: delivery.id,
-          jobId: delivery.jobId,
+          id: givenUp.id ?? "",
+          jobId: givenUp.jobId,
           reason,
           at: yield* now,
-          deliveries: delivery.deliveryCount,
-          maxLength
+          deliveries: givenUp.deliveryCount ?? 0,
+          maxLength,
+          consumer
         })
         .pipe(Effect.mapError(unavailable))
     }),

@@ -4,15 +4,18 @@
  *
  * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}:
  * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
- *   `id`, `vendor`, `status`, `owner`, `traceparent`, `createdAt`, `updatedAt`, `nextRetryAt` as
- *   is; `attempts`, `run` and `version` as integers (so `HINCRBY` can count versions; a hash written
- *   before `run` existed reads as run 1); `payload`, `result`, `error` and `awaitingCallback` as
- *   JSON text, so a payload may use any key (`$where`, `a.b`) and a `null` result stays `null`.
+ *   `id`, `vendor`, `status`, `owner`, `traceparent`, `createdAt`, `updatedAt`, `nextRetryAt`,
+ *   `overdueAt` as is; `attempts`, `run` and `version` as integers (so `HINCRBY` can count versions;
+ *   a hash written before `run` existed reads as run 1); `payload`, `result`, `error` and
+ *   `awaitingCallback` as JSON text, so a payload may use any key (`$where`, `a.b`) and a `null`
+ *   result stays `null`.
  * - `p` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
  *   `jobs:<status>:owner-vendor`: the listing indexes of a status, sorted sets read in byte order
  *   (`src/lua/jobIndexes.lua` says how): all its jobs, by vendor, by owner, by owner and vendor,
  *   each in time order. A listing, filtered or not, is a seek in one of them, so an owner's jobs
- *   page exactly however many jobs of others there are; `listStale` reads the first by time.
+ *   page exactly however many jobs of others there are.
+ * - `p` + `overdue`: the overdue index, a sorted set of the ids of the unfinished jobs that have an
+ *   `overdueAt`, scored by it in ms, for `listOverdue`.
  *
  * How the operations map onto Redis (round trips in brackets):
  * - `create` and `createMany` [1]: one script for all the jobs (per job `EXISTS`, then `ZADD`s +
@@ -22,14 +25,16 @@
  *   ids.
  * - `transition` [1]: refused with `InvalidTransition` before any I/O when {@link JobStore.isAllowed}
  *   says no; otherwise one script that is the compare-and-set: status (and version, when given)
- *   checked, fields set and unset, version + 1, the index members moved, the new hash returned.
- *   Same semantics as {@link JobStore.applyTransition}; "now" is the caller's `Clock`.
+ *   checked, fields set and unset, version + 1, the index members moved (and the overdue score
+ *   kept in step), the new hash returned. Same semantics as {@link JobStore.applyTransition}; "now"
+ *   is the caller's `Clock`.
  * - `list` [1 a batch, usually 1]: `ZREVRANGEBYLEX` on the index the query names, from the cursor,
  *   then the jobs' fields but the payload as `getMany` reads them.
- * - `listStale` [2]: `ZRANGEBYLEX` on the status's index, then the hashes with `HGETALL`s sent
- *   back to back on the one connection (pipelined, one wait).
+ * - `listOverdue` [2]: `ZRANGEBYSCORE` on the overdue index, then the hashes with `HGETALL`s sent
+ *   back to back on the one connection (pipelined, one wait); an id whose hash is gone is removed
+ *   from the index, so it cannot hold the head of it.
  * Ids whose hash has expired, or whose job moved on between the two reads, are left out of the
- * listings, so `listStale` may return fewer than `limit`; `list` reads on (a bounded number of
+ * listings, so `listOverdue` may return fewer than `limit`; `list` reads on (a bounded number of
  * members) and, if it stops short, answers a page with a cursor where it stopped.
  *
  * Every read is decoded with the job schema: a hash of the wrong shape (written by hand, or by a
@@ -99,7 +104,9 @@ export const keys = (prefix: string) => ({
       `${prefix}jobs:${status}:vendor`,
       `${prefix}jobs:${status}:owner`,
       `${prefix}jobs:${status}:owner-vendor`
-    ] as const
+    ] as const,
+  /** The overdue index: the unfinished jobs that have an `overdueAt`, scored by it in ms. */
+  overdue: `${prefix}overdue`
 })
 
 /**
@@ -146,7 +153,8 @@ const optionalFields = (fields: Pick<JobStore.Patch, JobStore.OptionalField>): A
     ? []
     : ["error", JSON.stringify({ reason: fields.error.reason, message: fields.error.message })]),
   ...(fields.awaitingCallback === undefined ? [] : ["awaitingCallback", JSON.stringify(fields.awaitingCallback)]),
-  ...(fields.nextRetryAt === undefined ? [] : ["nextRetryAt", fields.nextRetryAt])
+  ...(fields.nextRetryAt === undefined ? [] : ["nextRetryAt", fields.nextRetryAt]),
+  ...(fields.overdueAt === undefined ? [] : ["overdueAt", fields.overdueAt])
 ]
 
 /**
@@ -195,16 +203,20 @@ export const patchFields = (patch: JobStore.Patch): Array<string> => [
 
 const withIndexes = (script: string) => `${Lua.load("jobIndexes")}\n${Lua.load(script)}`
 
+/** A job's score in the overdue index, as the scripts take it: "" when it has no `overdueAt`. */
+const overdueScore = (overdueAt: string | undefined): string | number =>
+  overdueAt === undefined ? "" : Date.parse(overdueAt)
+
 const createScript = Redis.script(
   (key: ReturnType<typeof keys>, jobs: ReadonlyArray<Job.Job>) => [
-    ...jobs.flatMap((job) => [key.job(job.id), ...key.indexes(job.status)]),
+    ...jobs.flatMap((job) => [key.job(job.id), ...key.indexes(job.status), key.overdue]),
     ...jobs.flatMap((job) => {
       const fields = toHash(job)
       const owned = job.owner === undefined ? ["0", ""] : ["1", job.owner]
-      return [job.id, job.updatedAt, job.vendor, ...owned, fields.length / 2, ...fields]
+      return [job.id, job.updatedAt, job.vendor, ...owned, overdueScore(job.overdueAt), fields.length / 2, ...fields]
     })
   ],
-  { numberOfKeys: (_key, jobs) => 5 * jobs.length, lua: withIndexes("jobCreate") }
+  { numberOfKeys: (_key, jobs) => 6 * jobs.length, lua: withIndexes("jobCreate") }
 ).withReturnType<ReadonlyArray<Job.JobId>>()
 
 // The hash fields of a job's summary: every field but the payload.
@@ -215,7 +227,7 @@ const getManyScript = Redis.script(
   { numberOfKeys: (_key, ids) => ids.length, lua: Lua.load("jobGetMany") }
 ).withReturnType<ReadonlyArray<ReadonlyArray<string | null>>>()
 
-/** One transition as `jobTransitions` takes it: its nine keys, then its arguments. */
+/** One transition as `jobTransitions` takes it: its ten keys, then its arguments. */
 interface ScriptTransition {
   readonly keys: ReadonlyArray<string>
   readonly args: ReadonlyArray<string | number>
@@ -226,7 +238,7 @@ const transitionsScript = Redis.script(
     ...transitions.flatMap((transition) => transition.keys),
     ...transitions.flatMap((transition) => [transition.args.length, ...transition.args])
   ],
-  { numberOfKeys: (transitions) => 9 * transitions.length, lua: withIndexes("jobTransitions") }
+  { numberOfKeys: (transitions) => 10 * transitions.length, lua: withIndexes("jobTransitions") }
 ).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
 
 // A transition's request, batched with the others made in the same turn (see `transition`).
@@ -248,7 +260,7 @@ const decodeSummary = Schema.decodeUnknownResult(Job.JobSummary)
 
 // The optional fields, as `toHash` stores them.
 const jsonFields = ["payload", "result", "error", "awaitingCallback"] as const
-const textFields = ["nextRetryAt", "owner", "traceparent"] as const
+const textFields = ["nextRetryAt", "overdueAt", "owner", "traceparent"] as const
 
 /**
  * The fields of a hash as {@link toHash} wrote them, ready for the job's schema: the JSON fields
@@ -416,9 +428,10 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
       const nowMillis = yield* Clock.currentTimeMillis
       const set = patchFields(transition.set ?? {})
+      const unset = JobStore.unsetFields(transition)
       const ttl = Job.isFinished(transition.to) ? finishedTtlMillis : 0
       const script: ScriptTransition = {
-        keys: [key.job(transition.id), ...key.indexes(transition.from), ...key.indexes(transition.to)],
+        keys: [key.job(transition.id), ...key.indexes(transition.from), ...key.indexes(transition.to), key.overdue],
         args: [
           transition.id,
           transition.from,
@@ -428,25 +441,25 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
           ttl,
           ttl > 0 ? new Date(nowMillis - ttl).toISOString() : "",
           Job.isFinished(transition.from) && !Job.isFinished(transition.to) ? "1" : "0",
+          unset.has("overdueAt") ? "-" : overdueScore(transition.set?.overdueAt),
           set.length / 2,
           ...set,
-          ...new Set(transition.unset)
+          ...unset
         ]
       }
       return yield* Effect.request(TransitionRequest({ transition, script }), transitions)
     }),
-    listStale: Effect.fnUntraced(function* (query: JobStore.StaleQuery) {
+    listOverdue: Effect.fnUntraced(function* (query: JobStore.OverdueQuery) {
       const limit = Math.floor(query.limit)
-      // ZRANGEBYLEX reads a negative count as "no limit".
+      // ZRANGEBYSCORE reads a negative count as "no limit".
       if (!(limit > 0)) return []
-      const before = query.updatedBefore.getTime()
-      const what = `listing ${query.status} jobs`
-      const members = yield* redis
+      const what = "listing overdue jobs"
+      const ids = yield* redis
         .send<ReadonlyArray<string>>(
-          "ZRANGEBYLEX",
-          key.status(query.status),
-          "-",
-          `(${query.updatedBefore.toISOString()}`,
+          "ZRANGEBYSCORE",
+          key.overdue,
+          "-inf",
+          `(${query.before.getTime()}`,
           "LIMIT",
           "0",
           String(limit)
@@ -454,16 +467,20 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         .pipe(Effect.mapError(unavailable(what)))
       // Sent together, so the replies come back in one wait rather than one per job.
       const hashes = yield* Effect.forEach(
-        members.map((member) => positionOf(member).id),
+        ids,
         (id) =>
           redis.send<ReadonlyArray<string>>("HGETALL", key.job(id)).pipe(Effect.map((flat) => [id, flat] as const)),
         { concurrency: "unbounded" }
       ).pipe(Effect.mapError(unavailable(what)))
+      const gone = hashes.filter(([, flat]) => flat.length === 0).map(([id]) => id)
+      if (gone.length > 0) {
+        yield* redis.send("ZREM", key.overdue, ...gone).pipe(Effect.mapError(unavailable(what)))
+      }
       const jobs = yield* Effect.forEach(
         hashes.filter(([, flat]) => flat.length > 0),
         ([id, flat]) => decode(id, flat)
       )
-      return jobs.filter((job) => job.status === query.status && Date.parse(job.updatedAt) < before)
+      return jobs.filter((job) => JobStore.isOverdue(job, query.before))
     }),
     list: Effect.fnUntraced(function* (query: JobStore.ListQuery) {
       const limit = Math.max(0, Math.floor(query.limit))

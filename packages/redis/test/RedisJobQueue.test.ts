@@ -70,6 +70,61 @@ describe.skipIf(redisUnavailable !== undefined)(
         })
       )
 
+      it.live("a late acknowledgement of a delivery another consumer reclaimed leaves it with that consumer", () =>
+        Effect.gen(function* () {
+          const { prefix, redis } = yield* scratch
+          const stale = yield* queueOn(prefix, { visibilityTimeout: "200 millis" })
+          const current = yield* queueOn(prefix, { visibilityTimeout: "200 millis" })
+          const vendor = vendorName()
+          const stream = RedisJobQueue.keys(prefix, vendor).stream
+          yield* stale.enqueue(vendor, Job.makeJobId())
+          const [first] = yield* stale.take(vendor, { max: 1, block: "1 second" })
+          const [reclaimed] = yield* eventually(current.take(vendor, { max: 1, block: "50 millis" }), nonEmpty, {
+            within: "3 seconds",
+            what: "reclaimed delivery"
+          })
+          assert.strictEqual(reclaimed?.id, first?.id)
+          const pending = () =>
+            redis.send<ReadonlyArray<unknown>>("XPENDING", stream, RedisJobQueue.group, "-", "+", "10")
+          // The stale worker wakes up and lets go of everything it thinks it holds.
+          yield* stale.ack(first!)
+          yield* stale.retryLater(first!, "1 hour")
+          yield* stale.deadLetter(first!, "Rejected: stale")
+          assert.strictEqual((yield* pending()).length, 1, "still pending, with the consumer that reclaimed it")
+          yield* current.ack(reclaimed!)
+          assert.deepStrictEqual(yield* pending(), [])
+        })
+      )
+
+      it.live("a delivery renewed within the visibility timeout is never reclaimed, nor its count raised", () =>
+        Effect.gen(function* () {
+          const { prefix } = yield* scratch
+          const holder = yield* queueOn(prefix, { visibilityTimeout: "300 millis" })
+          const other = yield* queueOn(prefix, { visibilityTimeout: "300 millis" })
+          const vendor = vendorName()
+          yield* holder.enqueue(vendor, Job.makeJobId())
+          const [held] = yield* holder.take(vendor, { max: 1, block: "1 second" })
+          // Renewed every 100 ms for 1.2 s, four visibility timeouts: the other consumer gets nothing.
+          const renewing = yield* Effect.forkChild(
+            holder.renew(held!).pipe(Effect.delay("100 millis"), Effect.repeat({ times: 11 }))
+          )
+          const taken = yield* Effect.forEach(Array.from({ length: 8 }), () =>
+            other.take(vendor, { max: 1, block: "100 millis" })
+          )
+          assert.deepStrictEqual(taken.flat(), [])
+          yield* Fiber.join(renewing)
+          // Renewals stop (the worker died): another consumer reclaims it, as its second delivery.
+          const [again] = yield* eventually(other.take(vendor, { max: 1, block: "50 millis" }), nonEmpty, {
+            within: "3 seconds",
+            what: "reclaimed delivery"
+          })
+          assert.deepStrictEqual([again?.id, again?.deliveryCount], [held?.id, 2])
+          // The first holder's renewal now leaves it alone.
+          yield* holder.renew(held!)
+          yield* other.ack(again!)
+        })
+      )
+
       it.live(
         "past the delivery limit a job comes out once more, marked exhausted; dead-lettered, it is not delivered again",
         () =>

@@ -80,7 +80,18 @@ describe.skipIf(redisUnavailable !== undefined)(
           const fields = yield* redis.send<Array<string>>("HKEYS", key)
           assert.deepStrictEqual(
             [...fields].sort(),
-            ["attempts", "createdAt", "id", "payload", "run", "status", "updatedAt", "vendor", "version"].sort()
+            [
+              "attempts",
+              "createdAt",
+              "id",
+              "overdueAt",
+              "payload",
+              "run",
+              "status",
+              "updatedAt",
+              "vendor",
+              "version"
+            ].sort()
           )
           assert.deepStrictEqual(yield* redis.send<Array<string>>("HMGET", key, "status", "version", "attempts"), [
             "pending",
@@ -267,20 +278,31 @@ describe.skipIf(redisUnavailable !== undefined)(
         })
       )
 
-      it.live("listStale skips ids whose job has expired", () =>
+      it.live("the overdue index follows overdueAt; an id whose hash is gone is dropped from it", () =>
         Effect.gen(function* () {
-          const { prefix } = yield* scratch
-          const store = yield* storeOn(prefix, { finishedTtl: "100 millis" })
-          const [gone, staying] = [pending(), pending()]
-          for (const job of [gone, staying]) yield* store.create(job)
-          yield* store.transition({ id: gone.id, from: "pending", to: "failed" })
-          yield* eventually(store.get(gone.id), Option.isNone, { within: "2 seconds", what: "expiry" })
-          const future = new Date(Date.now() + 60_000)
-          assert.deepStrictEqual(yield* store.listStale({ status: "failed", updatedBefore: future, limit: 10 }), [])
-          assert.deepStrictEqual(
-            (yield* store.listStale({ status: "pending", updatedBefore: future, limit: 10 })).map((job) => job.id),
-            [staying.id]
+          const { prefix, redis } = yield* scratch
+          const store = yield* storeOn(prefix)
+          const key = RedisJobStore.keys(prefix)
+          const score = (job: Job.Job) => redis.send<string | null>("ZSCORE", key.overdue, job.id)
+          const [finished, gone, staying] = [pending(), pending(), pending()]
+          yield* store.createMany([finished, gone, staying])
+          assert.strictEqual(Number(yield* score(staying)), Date.parse(staying.overdueAt ?? ""))
+          const leased = yield* someOrFail(
+            store.transition({
+              id: staying.id,
+              from: "pending",
+              to: "processing",
+              set: { overdueAt: "2040-01-01T00:00:00.000Z" }
+            })
           )
+          assert.strictEqual(Number(yield* score(staying)), Date.parse("2040-01-01T00:00:00.000Z"))
+          yield* store.transition({ id: finished.id, from: "pending", to: "failed" })
+          assert.isNull(yield* score(finished), "a finished job leaves the index")
+          // A hash deleted by hand (or lost) leaves its id behind: the listing removes it.
+          yield* redis.send("DEL", key.job(gone.id))
+          const later = new Date("2041-01-01T00:00:00.000Z")
+          assert.deepStrictEqual(yield* store.listOverdue({ before: later, limit: 10 }), [leased])
+          assert.isNull(yield* score(gone))
         })
       )
 
@@ -359,9 +381,8 @@ describe.skipIf(redisUnavailable !== undefined)(
           assert.strictEqual(read._tag, "JobStoreError")
           assert.strictEqual(read.reason, "Rejected")
           assert.include(read.message, key.job(id))
-          const listed = yield* Effect.flip(
-            store.listStale({ status: "pending", updatedBefore: new Date(Date.now() + 1000), limit: 10 })
-          )
+          yield* redis.send("ZADD", key.overdue, "1", id)
+          const listed = yield* Effect.flip(store.listOverdue({ before: new Date(), limit: 10 }))
           assert.strictEqual(listed.reason, "Rejected")
           // The version is not an integer: the script refuses before writing anything.
           const moved = yield* Effect.flip(store.transition({ id, from: "pending", to: "processing" }))
@@ -407,7 +428,7 @@ describe.skipIf(redisUnavailable !== undefined)(
             yield* failsFast("create", store.create(pending()))
             yield* failsFast("get", store.get(job.id))
             yield* failsFast("transition", store.transition({ id: job.id, from: "pending", to: "processing" }))
-            yield* failsFast("listStale", store.listStale({ status: "pending", updatedBefore: new Date(), limit: 1 }))
+            yield* failsFast("listOverdue", store.listOverdue({ before: new Date(), limit: 1 }))
             const refused = yield* Effect.flip(store.transition({ id: job.id, from: "failed", to: "complete" }))
             assert.strictEqual(refused.reason, "InvalidTransition")
 

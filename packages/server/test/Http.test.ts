@@ -782,7 +782,7 @@ const BrokenStore = Layer.succeed(
     get: () => Effect.fail(unavailable),
     getMany: () => Effect.fail(unavailable),
     transition: () => Effect.fail(unavailable),
-    listStale: () => Effect.fail(unavailable),
+    listOverdue: () => Effect.fail(unavailable),
     list: () => Effect.fail(unavailable)
   })
 )

@@ -122,6 +122,34 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobQueue, E>): void =>
         })
       )
 
+      it.effect("a held delivery renewed, then acknowledged, is not delivered again", () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue
+          const vendor = vendorName()
+          yield* queue.enqueue(vendor, Job.makeJobId())
+          const [delivery] = yield* queue.take(vendor, { max: 1, block: "1 second" })
+          yield* queue.renew(delivery!)
+          yield* queue.renew(delivery!)
+          yield* queue.ack(delivery!)
+          yield* queue.ack(delivery!)
+          assert.deepStrictEqual(yield* queue.take(vendor, { max: 1, block: "100 millis" }), [])
+          assert.strictEqual(yield* queue.depth(vendor), 0)
+        })
+      )
+
+      it.effect("deadLetter records a job given up on outside any delivery", () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue
+          const vendor = vendorName()
+          const id = Job.makeJobId()
+          yield* queue.deadLetter({ vendor, jobId: id }, "callback_timeout: no callback")
+          assert.deepStrictEqual(
+            (yield* queue.deadLetters(vendor)).map((l) => [l.jobId, l.reason]),
+            [[id, "callback_timeout: no callback"]]
+          )
+        })
+      )
+
       it.effect("deadLetter records the job and its reason", () =>
         Effect.gen(function* () {
           const queue = yield* JobQueue

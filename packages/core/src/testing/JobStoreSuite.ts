@@ -309,28 +309,105 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         })
       )
 
-      it.effect("lists jobs left in a status since before a time, oldest first, up to a limit", () =>
+      it.effect("lists unfinished jobs overdue before a time, most overdue first, up to a limit", () =>
         Effect.gen(function* () {
           const store = yield* JobStore
-          const vendor = `stale-${crypto.randomUUID()}`
+          const vendor = `overdue-${crypto.randomUUID()}`
+          // Overdue 10 minutes after these times (`Job.defaultPendingAfter`), in 1997 (before every other job of this suite, so none of theirs comes first).
           const make = (at: string) => Job.makePending({ vendor, payload: {}, now: new Date(at) })
-          const old = [
-            make("2001-01-01T00:00:01.000Z"),
-            make("2001-01-01T00:00:02.000Z"),
-            make("2001-01-01T00:00:03.000Z")
+          const [late, later, latest] = [
+            make("1997-01-01T00:00:02.000Z"),
+            make("1997-01-01T00:00:01.000Z"),
+            make("1997-01-01T00:00:03.000Z")
           ]
-          for (const job of old) yield* store.create(job)
-          const cutoff = new Date("2001-01-01T00:00:02.500Z")
-          const listed = yield* store.listStale({ status: "pending", updatedBefore: cutoff, limit: 100 })
-          const ours = listed.filter((job) => job.vendor === vendor)
-          assert.deepStrictEqual(
-            ours.map((job) => job.id),
-            [old[0]!.id, old[1]!.id]
+          yield* store.createMany([late!, later!, latest!])
+          const before = new Date("1997-01-01T00:10:02.500Z")
+          const ours = (jobs: ReadonlyArray<Job.Job>) => jobs.filter((job) => job.vendor === vendor).map((j) => j.id)
+          assert.deepStrictEqual(ours(yield* store.listOverdue({ before, limit: 100 })), [later!.id, late!.id])
+          assert.deepStrictEqual(ours(yield* store.listOverdue({ before, limit: 1 })), [later!.id])
+          assert.deepStrictEqual(yield* store.listOverdue({ before, limit: 0 }), [])
+          // Moved on (overdue later) or finished: no longer listed.
+          yield* store.transition({
+            id: later!.id,
+            from: "pending",
+            to: "processing",
+            set: { attempts: 1, overdueAt: "1997-01-01T01:00:00.000Z" }
+          })
+          const failed = yield* store
+            .transition({ id: late!.id, from: "pending", to: "failed" })
+            .pipe(Effect.map(Option.getOrThrow))
+          assert.isFalse("overdueAt" in failed, "a finished job is never overdue")
+          assert.deepStrictEqual(ours(yield* store.listOverdue({ before, limit: 100 })), [])
+          const afterwards = new Date("1997-01-01T02:00:00.000Z")
+          assert.deepStrictEqual(ours(yield* store.listOverdue({ before: afterwards, limit: 100 })), [
+            latest!.id,
+            later!.id
+          ])
+          // An operator's retry makes the failed job overdue again when it says so.
+          yield* store.transition({
+            id: late!.id,
+            from: "failed",
+            to: "pending",
+            set: { overdueAt: "1997-01-01T00:00:00.000Z" }
+          })
+          assert.deepStrictEqual(ours(yield* store.listOverdue({ before: afterwards, limit: 1 })), [late!.id])
+        })
+      )
+
+      it.effect("a job overdue behind many that are not is listed first (the sweep cannot starve)", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const vendor = `starve-${crypto.randomUUID()}`
+          // Many jobs in flight in 1998, each under a lease that runs until well after `before`.
+          const held = Array.from({ length: 600 }, () =>
+            Job.makePending({ vendor, payload: {}, now: new Date("1998-01-01T00:00:00.000Z") })
           )
-          const limited = yield* store.listStale({ status: "pending", updatedBefore: cutoff, limit: 1 })
-          assert.strictEqual(limited.length, 1)
-          const none = yield* store.listStale({ status: "processing", updatedBefore: cutoff, limit: 100 })
-          assert.isFalse(none.some((job) => job.vendor === vendor))
+          yield* store.createMany(held)
+          yield* Effect.forEach(
+            held,
+            (job) =>
+              store.transition({
+                id: job.id,
+                from: "pending",
+                to: "processing",
+                set: { attempts: 1, overdueAt: "1998-01-02T00:00:00.000Z" }
+              }),
+            { concurrency: 50, discard: true }
+          )
+          const stuck = Job.makePending({ vendor, payload: {}, now: new Date("1998-01-01T00:00:01.000Z") })
+          yield* store.create(stuck)
+          const listed = yield* store.listOverdue({ before: new Date("1998-01-01T12:00:00.000Z"), limit: 10 })
+          assert.deepStrictEqual(
+            listed.filter((job) => job.vendor === vendor).map((job) => job.id),
+            [stuck.id]
+          )
+        })
+      )
+
+      it.effect("sets, keeps and removes overdueAt through transitions", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          assert.strictEqual(job.overdueAt, Job.pendingOverdueAt(Date.parse(job.createdAt)))
+          const leased = yield* store
+            .transition({
+              id: job.id,
+              from: "pending",
+              to: "processing",
+              set: { attempts: 1, overdueAt: "2100-01-01T00:00:00.000Z" }
+            })
+            .pipe(Effect.map(Option.getOrThrow))
+          assert.strictEqual(leased.overdueAt, "2100-01-01T00:00:00.000Z")
+          const kept = yield* store
+            .transition({ id: job.id, from: "processing", to: "processing", set: { awaitingCallback: true } })
+            .pipe(Effect.map(Option.getOrThrow))
+          assert.strictEqual(kept.overdueAt, "2100-01-01T00:00:00.000Z")
+          const removed = yield* store
+            .transition({ id: job.id, from: "processing", to: "processing", unset: ["overdueAt"] })
+            .pipe(Effect.map(Option.getOrThrow))
+          assert.isFalse("overdueAt" in removed)
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(removed))
         })
       )
 

@@ -15,10 +15,11 @@ import * as VendorRegistry from "../../src/VendorRegistry.ts"
 export const layerBackends = (
   vendors: ReadonlyArray<Vendor.Vendor>,
   circuit: VendorCircuit.Options = {},
-  queue: Layer.Layer<JobQueue.JobQueue> = JobQueue.layerMemory
+  queue: Layer.Layer<JobQueue.JobQueue> = JobQueue.layerMemory,
+  store: Layer.Layer<JobStore.JobStore> = JobStore.layerMemory
 ) =>
   Layer.mergeAll(
-    JobStore.layerMemory,
+    store,
     queue,
     RateLimiter.layerMemory,
     Cleaner.layer,
@@ -30,8 +31,9 @@ export const layerBackends = (
 export const layerEngine = (
   vendors: ReadonlyArray<Vendor.Vendor>,
   circuit: VendorCircuit.Options = {},
-  queue: Layer.Layer<JobQueue.JobQueue> = JobQueue.layerMemory
+  queue: Layer.Layer<JobQueue.JobQueue> = JobQueue.layerMemory,
+  store: Layer.Layer<JobStore.JobStore> = JobStore.layerMemory
 ) =>
   JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
-    Layer.provideMerge(layerBackends(vendors, circuit, queue))
+    Layer.provideMerge(layerBackends(vendors, circuit, queue, store))
   )

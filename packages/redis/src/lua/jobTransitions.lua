@@ -1,15 +1,17 @@
 -- jobTransitions: jobs' compare-and-sets, one after the other, in one step (see jobIndexes, which
 -- comes before this). Each applies only while its job is in the status it names (and at the version
 -- it names, when given): writes the fields to set, deletes the fields to unset, records the new
--- status and time, adds one to the version, and moves the job's index members from the old status's
--- listing indexes to the new one's, under its new time. Of two processes racing on a job exactly one
--- wins, and the indexes always agree with the hashes. The engine's transitions that are made
+-- status and time, adds one to the version, moves the job's index members from the old status's
+-- listing indexes to the new one's, under its new time, and keeps its place in the overdue index in
+-- step with its `overdueAt`. Of two processes racing on a job exactly one wins, and the indexes
+-- always agree with the hashes. The engine's transitions that are made
 -- together (the claims, or the completions, of a take's jobs) arrive here together.
 --
--- KEYS, nine per transition, in order:
+-- KEYS, ten per transition, in order:
 --   the job's hash                                   <prefix>job:<id>
 --   the four listing indexes of the status it leaves, in jobIndexes' order
 --   the four listing indexes of the status it enters (the same keys when from = to)
+--   the overdue index, scored by overdueAt in ms     <prefix>overdue
 -- ARGV, per transition, in order: how many arguments follow for it, then
 --   1  job id
 --   2  from: the status the job must be in
@@ -20,9 +22,11 @@
 --   7  when the TTL is on: now - TTL, ISO 8601; index members older than it belong to expired
 --      hashes. Else ""
 --   8  "1" when the job leaves a finished status (its hash must stop expiring), else "0"
---   9  n: how many fields to set
---   10 … 9+2n  the fields to set and their values: field, value, …
---   10+2n …    the fields to delete
+--   9  the job's score in the overdue index: ms since the epoch when the transition sets
+--      `overdueAt`, "-" when it deletes it (always when `to` is finished), "" to leave it
+--   10 n: how many fields to set
+--   11 … 10+2n  the fields to set and their values: field, value, …
+--   11+2n …     the fields to delete
 -- returns  per transition: the job's hash after the change, as HGETALL returns it; an empty array
 --          when the job is missing or not in the expected status and version (then nothing is
 --          written); or one string, the problem, with nothing written for it, when the hash has no
@@ -31,7 +35,7 @@
 --
 -- Times come from the caller's clock, as in every other store, so a test clock drives them too.
 
-local function transition(job, leaving, entering, a)
+local function transition(job, leaving, entering, overdue, a)
   local status, version, vendor, owner, before =
     unpack(redis.call("HMGET", job, "status", "version", "vendor", "owner", "updatedAt"))
   if status ~= a[2] then return {} end
@@ -49,14 +53,19 @@ local function transition(job, leaving, entering, a)
     redis.call("ZREM", leaving[k], group .. before .. ":" .. a[1])
     redis.call("ZADD", entering[k], 0, group .. a[5] .. ":" .. a[1])
   end
+  if a[9] == "-" then
+    redis.call("ZREM", overdue, a[1])
+  elseif a[9] ~= "" then
+    redis.call("ZADD", overdue, a[9], a[1])
+  end
   redis.call("HINCRBY", job, "version", 1)
 
-  local n = tonumber(a[9])
+  local n = tonumber(a[10])
   local fields = { "status", a[3], "updatedAt", a[5] }
-  for i = 10, 9 + 2 * n do table.insert(fields, a[i]) end
+  for i = 11, 10 + 2 * n do table.insert(fields, a[i]) end
   redis.call("HSET", job, unpack(fields))
   -- Deleted after setting: a field both set and unset ends up unset, as in core's applyTransition.
-  if #a >= 10 + 2 * n then redis.call("HDEL", job, unpack(a, 10 + 2 * n)) end
+  if #a >= 11 + 2 * n then redis.call("HDEL", job, unpack(a, 11 + 2 * n)) end
 
   local ttl = tonumber(a[6])
   if ttl > 0 then
@@ -77,13 +86,14 @@ end
 
 local results = {}
 local at = 1
-for t = 0, #KEYS / 9 - 1 do
+for t = 0, #KEYS / 10 - 1 do
   local count = tonumber(ARGV[at])
-  local k = 9 * t
+  local k = 10 * t
   results[t + 1] = transition(
     KEYS[k + 1],
     { KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5] },
     { KEYS[k + 6], KEYS[k + 7], KEYS[k + 8], KEYS[k + 9] },
+    KEYS[k + 10],
     { unpack(ARGV, at + 1, at + count) }
   )
   at = at + 1 + count

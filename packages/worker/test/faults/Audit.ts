@@ -2,8 +2,10 @@
  * What every fault scenario checks once its jobs are in, and the figures it reports: every accepted
  * job finished (complete, or failed with a reason), none lost, none completed twice (its version,
  * `updated_at`, result and error are the same a quiet while after it was first seen finished), no
- * callback answered 2xx and not applied (the async vendor's own record against the jobs), the
- * vendor's rate limit held (the worst one-second window of its arrivals), and how far apart a job's
+ * job called more often than its attempts allow (counted at the mock vendor, which is what a vendor
+ * bills), every dead letter matching a failed job and every failed job dead-lettered, no callback
+ * answered 2xx and not applied (the async vendor's own record against the jobs), the vendor's rate
+ * limit held (the worst one-second window of its arrivals), and how far apart a job's
  * repeated calls came (backoff, `Retry-After`).
  */
 import { assert } from "@effect/vitest"
@@ -57,6 +59,18 @@ export const submitMany = (
     )
     return submitted.map((r) => r.body.request_id ?? "")
   })
+
+/** Waits (at most `within`) until the sync vendor has answered at least `n` calls, reading its record every `every`. */
+export const answered = (
+  stack: Stack.Stack,
+  n: number,
+  within: Duration.Input = "60 seconds",
+  every: Duration.Input = "50 millis"
+) =>
+  Stack.arrivals(stack.sync).pipe(
+    Effect.repeat({ schedule: Schedule.spaced(every), until: (all) => all.length >= n }),
+    Effect.timeoutOrElse({ duration: within, orElse: () => Effect.die(new Error(`fewer than ${n} calls`)) })
+  )
 
 // The vendors' records, empty for a vendor the stack does not run.
 const records = (stack: Stack.Stack) =>
@@ -128,6 +142,12 @@ export interface Outcome {
   readonly failed: Readonly<Record<string, number>>
   /** Jobs whose stored outcome changed after they were first seen finished. */
   readonly duplicates: number
+  /** Vendor calls, counted at the mock vendors. */
+  readonly calls: number
+  /** Calls beyond a job's attempts, summed over the jobs: calls a second live attempt made. */
+  readonly duplicateCalls: number
+  /** The dead letters of the scenario's vendors. */
+  readonly deadLetters: number
   /** Accepted jobs that never finished or are gone. */
   readonly lost: number
   /** Callbacks our webhook answered 2xx whose data no job holds (see {@link callbacksNotApplied}). */
@@ -149,7 +169,11 @@ export const settle = (
   stack: Stack.Stack,
   ids: ReadonlyArray<string>,
   within: Duration.Input,
-  expected: { readonly callbacks?: number | undefined } = {}
+  expected: {
+    readonly callbacks?: number | undefined
+    /** When each job's current run began (an operator's retry): its earlier calls were other runs'. */
+    readonly runStartedAt?: ReadonlyMap<string, number> | undefined
+  } = {}
 ) =>
   Effect.gen(function* () {
     const { done: first, unfinished } = yield* Stack.pollFinished(stack.api, ids, within)
@@ -174,12 +198,22 @@ export const settle = (
     }
     const byTime = (a: { readonly at: number }, b: { readonly at: number }) => a.at - b.at
     const [sync, async, calls] = yield* records(stack)
+    const duplicateCalls = auditCalls(
+      jobs,
+      [...sync, ...async].filter(
+        (call) => call.jobId === null || call.at >= (expected.runStartedAt?.get(call.jobId) ?? 0)
+      )
+    )
+    const deadLetters = yield* auditDeadLetters(stack, jobs, expected.runStartedAt)
     const notApplied = callbacksNotApplied(jobs, calls)
     const outcome: Outcome = {
       accepted: ids.length,
       complete: all.filter((job) => job.status === "complete").length,
       failed,
       duplicates: changed.length,
+      calls: sync.length + async.length,
+      duplicateCalls,
+      deadLetters,
       lost,
       unapplied: notApplied.length,
       jobs,
@@ -235,19 +269,50 @@ export const callbacksNotApplied = (
 }
 
 /**
- * Failed jobs without a dead letter in their vendor's dead-letter stream. Jobs failed by the
- * sweeper (`callback_timeout`) are left out until the sweeper dead-letters them too (issue 16's
- * finding 13, on another branch).
+ * Asserts that no job was called (as the vendors recorded it) more often than its attempts: each
+ * attempt makes at most one call, so a job called more often had two live attempts at once. The
+ * calls are those of each job's current run (`attempts` counts a run's). Returns the calls beyond
+ * attempts, summed over the jobs (0 when the assertion holds).
  */
-export const failedWithoutDeadLetter = (stack: Stack.Stack, outcome: Outcome) =>
+export const auditCalls = (jobs: ReadonlyMap<string, Stack.JobView>, arrived: ReadonlyArray<Stack.Arrival>) => {
+  const over = [...byJob(arrived)].flatMap(([id, calls]) => {
+    const attempts = jobs.get(id)?.attempts ?? 0
+    return calls.length > attempts ? [`${id}: ${calls.length} calls, ${attempts} attempts`] : []
+  })
+  assert.deepStrictEqual(over, [], "jobs called more often than their attempts")
+  return over.length
+}
+
+/**
+ * Asserts that the dead letters of the stack's vendors (those of each job's current run, see
+ * `runStartedAt`) name failed jobs, each once, and that every failed job has its dead letter (so the
+ * dead-letter views and counts miss none). Returns how many there are.
+ */
+export const auditDeadLetters = (
+  stack: Stack.Stack,
+  jobs: ReadonlyMap<string, Stack.JobView>,
+  runStartedAt: ReadonlyMap<string, number> = new Map()
+) =>
   Effect.gen(function* () {
-    const letters = yield* Effect.forEach(stack.vendors, (vendor) =>
+    const letters = (yield* Effect.forEach(stack.vendors, (vendor) =>
       Stack.deadLetters(stack.redisUrl, stack.prefix, vendor)
+    ))
+      .flat()
+      .filter((letter) => !(letter.at < (runStartedAt.get(letter.jobId) ?? 0)))
+    const named = letters.map((letter) => letter.jobId)
+    assert.deepStrictEqual(
+      letters.filter((letter) => jobs.get(letter.jobId)?.status !== "failed"),
+      [],
+      "dead letters of jobs that did not fail"
     )
-    const lettered = new Set(letters.flat().map((letter) => letter.jobId))
-    return [...outcome.jobs.values()].filter(
-      (job) => job.status === "failed" && job.error?.reason !== "callback_timeout" && !lettered.has(job.request_id)
+    assert.strictEqual(new Set(named).size, named.length, "each job dead-lettered once")
+    const failed = [...jobs].filter(([, job]) => job.status === "failed").map(([id]) => id)
+    assert.deepStrictEqual(
+      failed.filter((id) => !named.includes(id)),
+      [],
+      "failed jobs without their dead letter"
     )
+    return letters.length
   })
 
 /** A job's arrivals at a vendor, oldest first, by job id. */
@@ -297,5 +362,6 @@ export const failures = (failed: Readonly<Record<string, number>>) => {
 export const report = (scenario: string, outcome: Outcome, notes: string) =>
   Effect.log(
     `| ${scenario} | ${outcome.accepted} | ${outcome.complete} | ${failures(outcome.failed)} | ` +
-      `${outcome.duplicates} | ${outcome.lost} | ${outcome.unapplied} | ${notes} |`
+      `${outcome.duplicates} | ${outcome.lost} | ${outcome.calls} | ${outcome.duplicateCalls} | ` +
+      `${outcome.deadLetters} | ${outcome.unapplied} | ${notes} |`
   )

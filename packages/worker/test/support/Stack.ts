@@ -326,6 +326,8 @@ export const redisCli = (url: string, ...args: ReadonlyArray<string>) =>
 export interface DeadLetter {
   readonly jobId: string
   readonly reason: string
+  /** When it was written, ms since the epoch. */
+  readonly at: number
 }
 
 /** The vendor's dead-letter stream, read with `redis-cli`. */
@@ -337,9 +339,11 @@ export const deadLetters = (url: string, prefix: string, vendor: string) =>
     }).split("\n")
     const letters: Array<DeadLetter> = []
     lines.forEach((line, i) => {
-      if (line === "jobId") letters.push({ jobId: lines[i + 1] ?? "", reason: "" })
+      if (line === "jobId") letters.push({ jobId: lines[i + 1] ?? "", reason: "", at: Number.NaN })
       const last = letters[letters.length - 1]
       if (line === "reason" && last !== undefined) letters[letters.length - 1] = { ...last, reason: lines[i + 1] ?? "" }
+      if (line === "at" && last !== undefined)
+        letters[letters.length - 1] = { ...last, at: Date.parse(lines[i + 1] ?? "") }
     })
     return letters
   })
