@@ -4,17 +4,18 @@
  *
  * A delivery's life, in the order of the steps below `make`:
  *
- * 1. take: the consumer (`Consumer`) takes deliveries from the vendor's queue; {@link process}
- *    reads each one's job (the reads of one take go to the store together) in the job's trace.
- * 2. claim: a job that may start an attempt, and has attempts left, is claimed (`pending →
- *    processing`) and so leased to the attempt (`internal/lease.ts`).
+ * 1. take: the consumer (`Consumer`) takes deliveries from the vendor's queue; the service's
+ *    `process` reads each one's job (the reads of one take go to the store together) and runs the
+ *    rest in the job's trace.
+ * 2. claim: a job that may start an attempt (pending, or processing under a lease that ran out)
+ *    and has attempts left is claimed, and so leased to the attempt (`internal/lease.ts`).
  * 3. pace: under the lease, the vendor's circuit admits the call, then the call waits for the
  *    vendor's rate-limit slot.
  * 4. call: the adapter is called with the job's payload and, for an async vendor, its callback URL.
- * 5. complete: a sync vendor's data, cleaned, is stored; an async vendor's job is marked as awaiting
- *    its callback (`Webhook`) until a deadline. Or retry: a transient error with attempts left puts
- *    the job back to pending, due again after a backoff. Or fail: a permanent error, or no attempts
- *    left, fails the job with its reason and dead-letters the delivery.
+ * 5. complete: a sync vendor's data, cleaned, is stored; an async vendor's job awaits its callback
+ *    (`Webhook`) until a deadline. Or retry: a transient error with attempts left puts the job back
+ *    to pending, due again after a backoff. Or fail: a permanent error, or no attempts left, fails
+ *    the job with its reason and dead-letters the delivery. (The writes: `internal/outcome.ts`.)
  * 6. acknowledge: the delivery is let go only once the job's new state is stored.
  *
  * Besides these, hand back: an attempt stopped before its outcome (an open circuit, an unreachable
