@@ -21,8 +21,7 @@ import { type UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
 import * as Webhook from "./Webhook.ts"
 
 /**
- * No job has this id, or none its reader may see: `Job.JobNotFound`, which every operation here
- * answers with.
+ * No job has this id, or none its reader may see (`Job.JobNotFound`).
  *
  * @category errors
  */

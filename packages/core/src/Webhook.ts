@@ -2,12 +2,12 @@
  * Receiving an async vendor's callback, from the request as it arrived to the job holding the
  * vendor's answer. The steps, in the order they run:
  *
- * 1. {@link vendorOf}: the vendor the webhook's URL names, which must take webhooks.
+ * 1. `vendorOf`: the vendor the webhook's URL names, which must take webhooks.
  * 2. parse: the vendor's adapter (`Vendor.parseWebhook`) verifies the signature over the raw body,
  *    refuses a signed delivery that was applied before, and reads the job id and the data.
- * 3. {@link jobOf}: the job it names, which must be that vendor's.
- * 4. {@link checkToken}: the token in the URL was made for that job and the run it is in now.
- * 5. {@link apply}: the data, cleaned, completes the job while the job still waits for its vendor.
+ * 3. `jobOf`: the job it names, which must be that vendor's.
+ * 4. `checkToken`: the token in the URL was made for that job and the run it is in now.
+ * 5. `apply`: the data, cleaned, completes the job while the job still waits for its vendor.
  * 6. spend: only now is the signature claimed in the replay guard (`WebhookDelivery.claimReplay`),
  *    so a callback that could not be applied (the store was down) may come again byte for byte.
  *
