@@ -203,7 +203,6 @@ interface Services {
 export const make = Effect.gen(function* () {
   const store = yield* JobStore
   const queue = yield* JobQueue
-  const receiveWebhook = yield* Webhook.make
   const services: Services = {
     store,
     queue,
@@ -212,6 +211,7 @@ export const make = Effect.gen(function* () {
     pendingAfter: yield* Job.pendingAfterConfig,
     get: get(store)
   }
+  const receiveWebhook = yield* Webhook.make
   return Jobs.of({
     submit: submit(services),
     submitMany: submitMany(services),
