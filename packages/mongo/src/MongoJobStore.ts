@@ -322,9 +322,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
 export const layer = (
   options: Options
 ): Layer.Layer<JobStore.JobStore | MongoJobStore, JobStore.JobStoreError | Config.ConfigError> =>
-  Layer.effectContext(
-    Effect.map(make(options), (store) => Context.make(MongoJobStore, store).pipe(Context.add(JobStore.JobStore, store)))
-  )
+  Layer.effect(JobStore.JobStore, MongoJobStore).pipe(Layer.provideMerge(Layer.effect(MongoJobStore, make(options))))
 
 /**
  * {@link layer} configured from the environment, see {@link config}.
