@@ -3,8 +3,9 @@
  * vendor's answer. The steps, in the order they run:
  *
  * 1. `vendorOf`: the vendor the webhook's URL names, which must take webhooks.
- * 2. parse: the vendor's adapter (`Vendor.parseWebhook`) verifies the signature over the raw body,
- *    refuses a signed delivery that was applied before, and reads the job id and the data.
+ * 2. parse: the vendor's adapter (`Vendor.parseWebhook`; for a vendor built from a definition,
+ *    `VendorDefinition.webhookParser`) verifies the signature over the raw body, refuses a signed
+ *    delivery that was applied before, and reads the job id and the data.
  * 3. `jobOf`: the job it names, which must be that vendor's.
  * 4. `checkToken`: the token in the URL was made for that job and the run it is in now.
  * 5. `apply`: the data, cleaned, completes the job while the job still waits for its vendor.
