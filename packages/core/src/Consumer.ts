@@ -43,66 +43,10 @@ export interface Options {
  */
 export const start = (options: Options = {}) =>
   Effect.gen(function* () {
-    const queue = yield* JobQueue
-    const processor = yield* JobProcessor
+    const consumer: Consumer = { queue: yield* JobQueue, processor: yield* JobProcessor, stopping: false }
     const registry = yield* VendorRegistry
-    let stopping = false
-    const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
-
-    // A defect in one delivery is logged and leaves it unacknowledged (it comes back after the
-    // visibility timeout, up to the delivery limit); it never stops the loop.
-    const processOne = (delivery: Delivery) =>
-      processor
-        .process(delivery)
-        .pipe(Effect.catchDefect((defect) => Effect.logError(`consumer: job ${delivery.jobId} hit a bug`, defect)))
-
-    // One vendor's loop: wait for a free slot, take up to as many deliveries as there are free slots,
-    // run each in a fiber that frees its slot when done. Taken, then asked to stop: what was taken
-    // is still run (or handed back if grace runs out), and the loop ends once all of it has.
-    const loop = (vendor: string, concurrency: number) =>
-      Effect.gen(function* () {
-        const slots = yield* Semaphore.make(concurrency)
-        const running = yield* FiberSet.make<void>()
-        let busy = 0
-        // Runs that failed in a row: a store or queue outage, after which the loop backs off.
-        let failing = 0
-        // Such a run's delivery stays unacknowledged and comes back later.
-        const run = (delivery: Delivery) =>
-          processOne(delivery).pipe(
-            Effect.matchEffect({
-              onSuccess: () => Effect.sync(() => (failing = 0)),
-              onFailure: (error) =>
-                Effect.logWarning(`consumer for ${vendor}: ${error.message}`).pipe(
-                  Effect.andThen(Effect.sync(() => failing++))
-                )
-            }),
-            Effect.ensuring(
-              Effect.suspend(() => {
-                busy--
-                return Semaphore.release(slots, 1)
-              })
-            )
-          )
-        const round = Effect.gen(function* () {
-          if (failing > 0) yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failing, 6)))
-          yield* Semaphore.take(slots, 1)
-          // Only this loop takes slots, so the others free now can be had without waiting.
-          const wanted = concurrency - busy
-          if (wanted > 1) yield* Semaphore.take(slots, wanted - 1)
-          const deliveries = yield* queue.take(vendor, { max: wanted, block: pollBlock }).pipe(
-            Effect.tapError((error) => Effect.logWarning(`consumer for ${vendor}: ${error.message}`)),
-            Effect.retry(backoff)
-          )
-          busy += deliveries.length
-          if (deliveries.length < wanted) yield* Semaphore.release(slots, wanted - deliveries.length)
-          for (const delivery of deliveries) yield* FiberSet.run(running, run(delivery))
-        })
-        yield* Effect.whileLoop({ while: () => !stopping, body: () => round, step: () => {} })
-        yield* FiberSet.awaitEmpty(running)
-      }).pipe(Effect.scoped)
-
     const loops = yield* Effect.forkScoped(
-      Effect.forEach(registry.vendors, (vendor) => loop(vendor.name, Math.max(1, vendor.concurrency)), {
+      Effect.forEach(registry.vendors, (vendor) => loop(consumer, vendor.name, Math.max(1, vendor.concurrency)), {
         concurrency: "unbounded",
         discard: true
       })
@@ -111,7 +55,7 @@ export const start = (options: Options = {}) =>
     // Added after the fork, so it runs before the scope interrupts the loops.
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        stopping = true
+        consumer.stopping = true
       }).pipe(
         Effect.andThen(Fiber.await(loops)),
         Effect.timeoutOption(options.grace ?? Duration.seconds(10)),
@@ -119,6 +63,84 @@ export const start = (options: Options = {}) =>
       )
     )
   })
+
+// What the loops share: the services, and whether shutdown has begun (the loops then stop taking).
+interface Consumer {
+  readonly queue: JobQueue["Service"]
+  readonly processor: JobProcessor["Service"]
+  stopping: boolean
+}
+
+// One loop's state: its deliveries running now, and the runs that failed in a row (a store or
+// queue outage, after which the loop backs off).
+interface Lane {
+  readonly vendor: string
+  readonly concurrency: number
+  readonly slots: Semaphore.Semaphore
+  readonly running: FiberSet.FiberSet<void>
+  busy: number
+  failing: number
+}
+
+// How a loop whose `take` fails tries again.
+const takeRetry = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
+
+// One vendor's loop: wait for a free slot, take up to as many deliveries as there are free slots,
+// run each in a fiber that frees its slot when done. Taken, then asked to stop: what was taken
+// is still run (or handed back if grace runs out), and the loop ends once all of it has.
+const loop = (consumer: Consumer, vendor: string, concurrency: number) =>
+  Effect.gen(function* () {
+    const lane: Lane = {
+      vendor,
+      concurrency,
+      slots: yield* Semaphore.make(concurrency),
+      running: yield* FiberSet.make<void>(),
+      busy: 0,
+      failing: 0
+    }
+    const round = takeRound(consumer, lane)
+    yield* Effect.whileLoop({ while: () => !consumer.stopping, body: () => round, step: () => {} })
+    yield* FiberSet.awaitEmpty(lane.running)
+  }).pipe(Effect.scoped)
+
+// Takes as many deliveries as the lane has free slots and starts each in its own fiber.
+const takeRound = (consumer: Consumer, lane: Lane) =>
+  Effect.gen(function* () {
+    const { vendor, concurrency, slots } = lane
+    if (lane.failing > 0) yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(lane.failing, 6)))
+    yield* Semaphore.take(slots, 1)
+    // Only this loop takes slots, so the others free now can be had without waiting.
+    const wanted = concurrency - lane.busy
+    if (wanted > 1) yield* Semaphore.take(slots, wanted - 1)
+    const deliveries = yield* consumer.queue.take(vendor, { max: wanted, block: pollBlock }).pipe(
+      Effect.tapError((error) => Effect.logWarning(`consumer for ${vendor}: ${error.message}`)),
+      Effect.retry(takeRetry)
+    )
+    lane.busy += deliveries.length
+    if (deliveries.length < wanted) yield* Semaphore.release(slots, wanted - deliveries.length)
+    for (const delivery of deliveries) yield* FiberSet.run(lane.running, run(consumer, lane, delivery))
+  })
+
+// Runs one delivery and frees its slot. A run that failed leaves its delivery unacknowledged (it
+// comes back later); a defect is logged likewise and never stops the loop (it comes back after the
+// visibility timeout, up to the delivery limit).
+const run = (consumer: Consumer, lane: Lane, delivery: Delivery) =>
+  consumer.processor.process(delivery).pipe(
+    Effect.catchDefect((defect) => Effect.logError(`consumer: job ${delivery.jobId} hit a bug`, defect)),
+    Effect.matchEffect({
+      onSuccess: () => Effect.sync(() => (lane.failing = 0)),
+      onFailure: (error) =>
+        Effect.logWarning(`consumer for ${lane.vendor}: ${error.message}`).pipe(
+          Effect.andThen(Effect.sync(() => lane.failing++))
+        )
+    }),
+    Effect.ensuring(
+      Effect.suspend(() => {
+        lane.busy--
+        return Semaphore.release(lane.slots, 1)
+      })
+    )
+  )
 
 /**
  * The grace period from `SHUTDOWN_GRACE` (default 10 seconds).

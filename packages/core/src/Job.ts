@@ -265,3 +265,17 @@ export const summaryOf = (job: Job): JobSummary => {
   const { payload: _, ...summary } = job
   return summary
 }
+
+/**
+ * No job has this id (or none its reader may see: another owner's, or another vendor's than the
+ * webhook that names it).
+ *
+ * @category errors
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", {
+  id: Schema.String
+}) {
+  override get message(): string {
+    return `no job with id ${this.id}`
+  }
+}

@@ -1,34 +1,39 @@
 /**
- * Jobs: what a client (over HTTP, or a Node app in-process) does with jobs: submit one, read it back,
- * hand in a vendor's webhook, wait for one to finish.
+ * Jobs: what a client (over HTTP, or a Node app in-process) does with jobs: submit one or many, read
+ * them back, list them, send a failed one round again, wait for one to finish, and hand in a
+ * vendor's callback (received by `Webhook`).
+ *
+ * Submitting, step by step: route each submission to its vendor, refuse a vendor whose backlog is
+ * too deep, store the pending jobs, queue them. A job once stored is accepted and will run: a queue
+ * write that fails makes it overdue at once, and the sweeper queues it.
+ *
+ * Layers: `layer`, over a store, a queue, a registry and a cleaner.
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Effect, Layer, Option, Redacted, Result, Schedule, Schema } from "effect"
-import { Cleaner } from "./Cleaner.ts"
-import { completeJob } from "./internal/completion.ts"
-import { currentTraceparent, withSpanUnder } from "./internal/traceContext.ts"
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Result, Schedule, Schema } from "effect"
+import { currentTraceparent } from "./internal/traceContext.ts"
 import * as Job from "./Job.ts"
 import { JobQueue, type JobQueueError } from "./JobQueue.ts"
-import { JobStore, JobStoreError, type ListQuery, type Page } from "./JobStore.ts"
+import { JobStore, type JobStoreError, type ListQuery, type Page } from "./JobStore.ts"
 import * as Metrics from "./Metrics.ts"
-import { Stats } from "./Stats.ts"
-import { type Vendor, WebhookError, type WebhookRequest } from "./Vendor.ts"
-import { UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
-import * as WebhookSignature from "./WebhookSignature.ts"
+import { type UnknownVendor, VendorRegistry } from "./VendorRegistry.ts"
+import * as Webhook from "./Webhook.ts"
 
 /**
- * No job has this id (or it belongs to another vendor than the webhook that names it).
+ * No job has this id, or none its reader may see (`Job.JobNotFound`).
  *
  * @category errors
  */
-export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", {
-  id: Schema.String
-}) {
-  override get message(): string {
-    return `no job with id ${this.id}`
-  }
-}
+export { JobNotFound } from "./Job.ts"
+
+/**
+ * What receiving a callback refuses a genuine one with, and how often it tries a job that keeps
+ * changing: `Webhook.CallbackNotApplied` and `Webhook.callbackApplyRounds`.
+ *
+ * @category errors
+ */
+export { CallbackNotApplied, callbackApplyRounds } from "./Webhook.ts"
 
 /**
  * Only a failed job can be sent round again.
@@ -43,31 +48,6 @@ export class NotRetryable extends Schema.TaggedError<NotRetryable>()("NotRetryab
     return `job ${this.id} is ${this.status}; only a failed job can be sent round again`
   }
 }
-
-/**
- * A genuine callback that its job no longer waits for: the job failed before it came, or it
- * answers a call from before an operator's retry (an earlier run). Its data is not stored, and the
- * vendor is told so rather than thanked.
- *
- * @category errors
- */
-export class CallbackNotApplied extends Schema.TaggedError<CallbackNotApplied>()("CallbackNotApplied", {
-  id: Schema.String,
-  why: Schema.String
-}) {
-  override get message(): string {
-    return `the callback for job ${this.id} was not applied: ${this.why}`
-  }
-}
-
-/**
- * How many times a callback is tried against a job that keeps changing under it (a worker
- * claiming it, or marking it as awaiting the callback) before it is answered as if the store were
- * unavailable, so that the vendor sends it again.
- *
- * @category constants
- */
-export const callbackApplyRounds = 10
 
 /**
  * An `Idempotency-Key` used before with another body (or for another vendor).
@@ -170,7 +150,7 @@ export class Jobs extends Context.Service<
       submissions: ReadonlyArray<Submission>
     ) => Effect.Effect<ReadonlyArray<Result.Result<Job.Job, UnknownVendor | Backlogged>>, JobStoreError | JobQueueError>
     /** A job; another owner's job is not found, as if it did not exist. No owner: any job. */
-    readonly get: (id: Job.JobId, owner?: string | undefined) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+    readonly get: (id: Job.JobId, owner?: string | undefined) => Effect.Effect<Job.Job, Job.JobNotFound | JobStoreError>
     /**
      * Several jobs, as {@link get} finds each but without their payloads, with one store read for the
      * lot: what the API does with the `GET /jobs/{id}` that arrive in one turn of the event loop.
@@ -178,7 +158,7 @@ export class Jobs extends Context.Service<
      */
     readonly getMany: (
       reads: ReadonlyArray<Read>
-    ) => Effect.Effect<ReadonlyArray<Result.Result<Job.JobSummary, JobNotFound>>, JobStoreError>
+    ) => Effect.Effect<ReadonlyArray<Result.Result<Job.JobSummary, Job.JobNotFound>>, JobStoreError>
     /**
      * Verifies and applies an async vendor's callback: a callback of the job's current run is applied
      * whenever the job still waits for its vendor (pending or processing), and only then, or when it
@@ -186,10 +166,7 @@ export class Jobs extends Context.Service<
      * is), does this succeed: a success means the job holds a vendor's answer. A callback for a failed
      * job, or of an earlier run, is `CallbackNotApplied`.
      */
-    readonly receiveWebhook: (
-      vendor: string,
-      request: WebhookRequest
-    ) => Effect.Effect<Job.Job, UnknownVendor | WebhookError | JobNotFound | CallbackNotApplied | JobStoreError>
+    readonly receiveWebhook: Webhook.Receive
     /** A page of jobs in a status (of one vendor, of one owner), most recently changed first. */
     readonly list: (query: ListQuery) => Effect.Effect<Page, JobStoreError>
     /**
@@ -199,11 +176,24 @@ export class Jobs extends Context.Service<
     readonly retry: (
       id: Job.JobId,
       owner?: string | undefined
-    ) => Effect.Effect<Job.Job, JobNotFound | NotRetryable | JobStoreError | JobQueueError>
+    ) => Effect.Effect<Job.Job, Job.JobNotFound | NotRetryable | JobStoreError | JobQueueError>
     /** Polls until the job is complete or failed. */
-    readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, JobNotFound | JobStoreError>
+    readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, Job.JobNotFound | JobStoreError>
   }
 >()("@vendorflow/core/Jobs") {}
+
+// What the service's steps use, read once when it is made. Each step names in its type the parts
+// it reads.
+interface Services {
+  readonly store: JobStore["Service"]
+  readonly queue: JobQueue["Service"]
+  readonly registry: VendorRegistry["Service"]
+  readonly backlog: Backlog
+  /** How long a pending job may wait in its queue before it is overdue (`SWEEP_PENDING_AFTER`). */
+  readonly pendingAfter: Duration.Input
+  /** The service's `get`: the other steps read jobs through it. */
+  readonly get: Jobs["Service"]["get"]
+}
 
 /**
  * The Jobs service over the store, queue, registry and cleaner in context.
@@ -213,283 +203,25 @@ export class Jobs extends Context.Service<
 export const make = Effect.gen(function* () {
   const store = yield* JobStore
   const queue = yield* JobQueue
-  const registry = yield* VendorRegistry
-  // What a webhook's completion uses, read once as the worker's processor does.
-  const completion = { cleaner: yield* Cleaner, store, stats: yield* Stats }
-  const maxBacklog = yield* maxBacklogConfig
-  const pendingAfter = yield* Job.pendingAfterConfig
-  const callbackSecret = Redacted.value(yield* WebhookSignature.callbackSecret)
-  const readings = new Map<string, { readonly depth: number; readonly at: number }>()
-  const checkBacklog = Effect.fnUntraced(function* (vendor: string) {
-    const now = yield* Clock.currentTimeMillis
-    const cached = readings.get(vendor)
-    const depth =
-      cached !== undefined && now - cached.at < backlogReadingTtlMillis ? cached.depth : yield* queue.depth(vendor)
-    if (cached === undefined || cached.depth !== depth) readings.set(vendor, { depth, at: now })
-    if (depth >= maxBacklog) return yield* new Backlogged({ vendor, depth, limit: maxBacklog })
-  })
-  // Counts jobs this process just queued into the reading, so a burst cannot overshoot the limit.
-  const countQueued = (vendor: string, jobs: number) => {
-    const cached = readings.get(vendor)
-    if (cached !== undefined) readings.set(vendor, { depth: cached.depth + jobs, at: cached.at })
+  const services: Services = {
+    store,
+    queue,
+    registry: yield* VendorRegistry,
+    backlog: { queue, limit: yield* maxBacklogConfig, readings: new Map() },
+    pendingAfter: yield* Job.pendingAfterConfig,
+    get: get(store)
   }
-  const webhookVendors = registry.vendors.filter((vendor) => vendor.parseWebhook !== undefined).map((v) => v.name)
-
-  // The stored job as its reader may see it: another owner's is not found.
-  const visible = <A extends Job.JobSummary>(
-    job: Option.Option<A>,
-    { id, owner }: Read
-  ): Result.Result<A, JobNotFound> =>
-    Option.isNone(job) || (owner !== undefined && job.value.owner !== owner)
-      ? Result.fail(new JobNotFound({ id }))
-      : Result.succeed(job.value)
-
-  const get = Effect.fn("Jobs.get")(function* (id: Job.JobId, owner?: string | undefined) {
-    return yield* Effect.fromResult(visible(yield* store.get(id), { id, owner }))
+  const receiveWebhook = yield* Webhook.make
+  return Jobs.of({
+    submit: submit(services),
+    submitMany: submitMany(services),
+    get: services.get,
+    getMany: getMany(store),
+    list: store.list,
+    retry: retry(services),
+    receiveWebhook,
+    awaitFinished: awaitFinished(services.get)
   })
-
-  const getMany = Effect.fn("Jobs.getMany")(function* (reads: ReadonlyArray<Read>) {
-    yield* Effect.annotateCurrentSpan({ "jobs.count": reads.length })
-    const jobs = yield* store.getMany(reads.map((read) => read.id))
-    return reads.map((read, i) => visible(jobs[i] ?? Option.none(), read))
-  })
-
-  // A repeat of an idempotent request: the first job when it is the same request, else a conflict.
-  const replay = (options: { readonly idempotencyKey: string; readonly job: Job.Job }) =>
-    Effect.flatMap(get(options.job.id), (existing) =>
-      existing.vendor === options.job.vendor && JSON.stringify(existing.payload) === JSON.stringify(options.job.payload)
-        ? Effect.succeed(existing)
-        : Effect.fail(new IdempotencyConflict({ idempotencyKey: options.idempotencyKey, id: existing.id }))
-    ).pipe(
-      Effect.catchTag("JobNotFound", () => Effect.die(new Error(`job ${options.job.id} vanished after a duplicate`)))
-    )
-
-  // Queues stored pending jobs of one vendor. A queue write that fails (or whose answer is lost
-  // after it ran) does not undo the store's: the jobs are accepted all the same and will run. They
-  // are made overdue at once, so the next sweep queues them; should that write fail too, they are
-  // overdue `pendingAfter` after they were made. A job queued twice runs once.
-  const enqueueStored = (vendor: string, jobs: ReadonlyArray<Job.Job>) =>
-    queue
-      .enqueueMany(
-        vendor,
-        jobs.map((job) => job.id)
-      )
-      .pipe(
-        Effect.catch((error) =>
-          Effect.gen(function* () {
-            yield* Effect.logWarning(
-              `queueing ${jobs.length} stored ${vendor} job(s) failed; the sweeper will queue them: ${error.message}`
-            )
-            const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-            yield* Effect.forEach(
-              jobs,
-              (job) =>
-                store.transition({
-                  id: job.id,
-                  from: "pending",
-                  to: "pending",
-                  expectedVersion: job.version,
-                  set: { overdueAt: now }
-                }),
-              { concurrency: "unbounded", discard: true }
-            ).pipe(Effect.catch((stored) => Effect.logWarning(`marking them overdue failed too: ${stored.message}`)))
-          })
-        )
-      )
-
-  // Routes, stores and queues submissions without an idempotency key: one store write for them all
-  // and one queue write per vendor. Inside the span of `submit` or `submitMany`, whose trace the
-  // jobs join. A vendor's backlog is checked once for its share of the lot.
-  const storeAndQueue = Effect.fnUntraced(function* (submissions: ReadonlyArray<Submission>) {
-    const traceparent = yield* currentTraceparent
-    const now = new Date(yield* Clock.currentTimeMillis)
-    const outcomes: Array<Result.Result<Job.Job, UnknownVendor | Backlogged>> = []
-    // Each vendor's jobs, and where their outcomes are.
-    const byVendor = new Map<string, { readonly jobs: Array<Job.Job>; readonly at: Array<number> }>()
-    for (const submission of submissions) {
-      const vendor = yield* Effect.result(registry.route(submission.payload, submission.vendor))
-      if (Result.isFailure(vendor)) {
-        outcomes.push(Result.fail(vendor.failure))
-        continue
-      }
-      const { name } = vendor.success
-      const job = Job.makePending({
-        vendor: name,
-        payload: submission.payload,
-        owner: submission.owner,
-        traceparent,
-        now,
-        pendingAfter
-      })
-      const share = byVendor.get(name) ?? { jobs: [], at: [] }
-      byVendor.set(name, share)
-      share.jobs.push(job)
-      share.at.push(outcomes.length)
-      outcomes.push(Result.succeed(job))
-    }
-    const accepted: Array<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]> = []
-    for (const [vendor, { jobs, at }] of byVendor) {
-      const refused = yield* checkBacklog(vendor).pipe(
-        Effect.as(undefined),
-        Effect.catchTag("Backlogged", Effect.succeed)
-      )
-      if (refused === undefined) accepted.push([vendor, jobs])
-      else for (const index of at) outcomes[index] = Result.fail(refused)
-    }
-    if (accepted.length === 0) return outcomes
-    yield* store.createMany(accepted.flatMap(([, jobs]) => jobs))
-    yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(vendor, jobs), {
-      concurrency: "unbounded",
-      discard: true
-    })
-    for (const [vendor, jobs] of accepted) {
-      countQueued(vendor, jobs.length)
-      yield* Metrics.count(Metrics.jobsCreated, { vendor }, jobs.length)
-    }
-    return outcomes
-  })
-
-  const submit = Effect.fn("Jobs.submit")(function* (options: {
-    readonly payload: Job.JsonObject
-    readonly vendor?: string | undefined
-    readonly idempotencyKey?: string | undefined
-    readonly owner?: string | undefined
-  }) {
-    const { idempotencyKey, owner } = options
-    if (idempotencyKey === undefined) {
-      const [outcome] = yield* storeAndQueue([options])
-      const job = yield* Effect.fromResult(outcome!)
-      yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": job.vendor })
-      return job
-    }
-    const vendor = yield* registry.route(options.payload, options.vendor)
-    const job = Job.makePending({
-      // A NUL cannot occur in an HTTP header, so no owner's key can pass for another's.
-      id: Job.jobIdFor(owner === undefined ? idempotencyKey : `${owner}\u0000${idempotencyKey}`),
-      vendor: vendor.name,
-      payload: options.payload,
-      owner,
-      traceparent: yield* currentTraceparent,
-      now: new Date(yield* Clock.currentTimeMillis),
-      pendingAfter
-    })
-    yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
-    const seen = yield* store.get(job.id)
-    if (Option.isSome(seen)) return yield* replay({ idempotencyKey, job })
-    yield* checkBacklog(vendor.name)
-    const created = yield* store.create(job).pipe(
-      Effect.as(true),
-      // Two requests with one key at once: the store lets one create the job; the other replays it.
-      Effect.catchIf(
-        (error) => error.reason === "Duplicate",
-        () => Effect.succeed(false)
-      )
-    )
-    if (!created) return yield* replay({ idempotencyKey, job })
-    yield* enqueueStored(vendor.name, [job])
-    countQueued(vendor.name, 1)
-    yield* Metrics.count(Metrics.jobsCreated, { vendor: vendor.name })
-    return job
-  })
-
-  const submitMany = Effect.fn("Jobs.submitMany")(function* (submissions: ReadonlyArray<Submission>) {
-    yield* Effect.annotateCurrentSpan({ "jobs.count": submissions.length })
-    return yield* storeAndQueue(submissions)
-  })
-
-  // Applies a callback's data to its job while the job waits for the vendor; a job that moved in
-  // the meantime is read again and judged as it now is.
-  const applyCallback = (
-    vendor: Vendor,
-    job: Job.Job,
-    data: Schema.Json,
-    round = 1
-  ): Effect.Effect<Job.Job, CallbackNotApplied | JobNotFound | JobStoreError | WebhookError> => {
-    if (job.status === "complete") return Effect.succeed(job)
-    if (job.status === "failed") {
-      const why = `the job failed (${job.error?.reason ?? "no reason"}) before it came; retry the job to run it again`
-      return Effect.fail(new CallbackNotApplied({ id: job.id, why }))
-    }
-    return completeJob(completion, { job, vendor, data, from: job.status, expectedVersion: job.version }).pipe(
-      Effect.catchTag("VendorError", (error) =>
-        Effect.fail(new WebhookError({ reason: "Malformed", message: error.message }))
-      ),
-      Effect.flatMap((completed) => {
-        if (Option.isSome(completed)) return Effect.succeed(completed.value)
-        if (round >= callbackApplyRounds) {
-          const message = `job ${job.id} kept changing while its callback was applied; the vendor may send it again`
-          return Effect.fail(new JobStoreError({ reason: "Unavailable", message }))
-        }
-        return Effect.flatMap(get(job.id), (now) =>
-          now.run === job.run
-            ? applyCallback(vendor, now, data, round + 1)
-            : Effect.fail(new CallbackNotApplied({ id: job.id, why: "the job was sent round again meanwhile" }))
-        )
-      })
-    )
-  }
-
-  const receiveWebhook = Effect.fn("Jobs.receiveWebhook")(function* (vendorName: string, request: WebhookRequest) {
-    const vendor = yield* registry.get(vendorName)
-    if (vendor.parseWebhook === undefined) {
-      return yield* new UnknownVendor({ vendor: vendorName, known: webhookVendors })
-    }
-    const delivery = yield* vendor.parseWebhook(request)
-    const job = yield* get(delivery.jobId)
-    if (job.vendor !== vendor.name) return yield* new JobNotFound({ id: delivery.jobId })
-    // The token in the URL was made for this job's run: a URL leaked for one job cannot complete
-    // another, and a call from before an operator's retry cannot complete the retried run. Every
-    // call of the current run is answered by the same token (a resubmission after a callback
-    // deadline reuses the vendor's job, whose callback may come from the first call).
-    const token = WebhookSignature.verifyCallbackToken({
-      secret: callbackSecret,
-      token: request.callbackToken,
-      jobId: job.id,
-      run: job.run
-    })
-    if (token === "earlier-run") {
-      return yield* new CallbackNotApplied({ id: job.id, why: "it answers a call made before the job was retried" })
-    }
-    if (token !== "valid") {
-      return yield* new WebhookError({ reason: "BadSignature", message: `the callback URL's token is ${token}` })
-    }
-    const settled = yield* applyCallback(vendor, job, delivery.data).pipe(
-      // The completion joins the job's trace; the request's own span stays in the vendor's.
-      withSpanUnder("Jobs.completeFromWebhook", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor })
-    )
-    // Only now that the job holds an answer is the signature spent: one that failed may come again.
-    if (delivery.claimReplay !== undefined) yield* delivery.claimReplay
-    return settled
-  })
-
-  const awaitFinished = Effect.fn("Jobs.awaitFinished")(function* (id: Job.JobId) {
-    return yield* get(id).pipe(
-      Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (job) => Job.isFinished(job.status) })
-    )
-  })
-
-  const retry = Effect.fn("Jobs.retry")(function* (id: Job.JobId, owner?: string | undefined) {
-    const job = yield* get(id, owner)
-    if (job.status !== "failed") return yield* new NotRetryable({ id, status: job.status })
-    const reset = yield* store.transition({
-      id,
-      from: "failed",
-      to: "pending",
-      expectedVersion: job.version,
-      set: {
-        attempts: 0,
-        run: job.run + 1,
-        overdueAt: Job.pendingOverdueAt(yield* Clock.currentTimeMillis, pendingAfter)
-      },
-      unset: ["error", "nextRetryAt", "awaitingCallback"]
-    })
-    // Someone else retried it at the same moment: theirs stands.
-    if (Option.isNone(reset)) return yield* get(id, owner)
-    yield* enqueueStored(job.vendor, [reset.value])
-    return reset.value
-  })
-
-  return Jobs.of({ submit, submitMany, get, getMany, list: store.list, retry, receiveWebhook, awaitFinished })
 })
 
 /**
@@ -498,3 +230,226 @@ export const make = Effect.gen(function* () {
  * @category layers
  */
 export const layer = Layer.effect(Jobs, make)
+
+// ─── submit ────────────────────────────────────────────────────────────────────────────────────
+
+const submit = (services: Services) =>
+  Effect.fn("Jobs.submit")(function* (options: Parameters<Jobs["Service"]["submit"]>[0]) {
+    const { idempotencyKey, owner } = options
+    if (idempotencyKey === undefined) {
+      const [outcome] = yield* storeAndQueue(services, [options])
+      const job = yield* Effect.fromResult(outcome!)
+      yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": job.vendor })
+      return job
+    }
+    const vendor = yield* services.registry.route(options.payload, options.vendor)
+    const job = Job.makePending({
+      // A NUL cannot occur in an HTTP header, so no owner's key can pass for another's.
+      id: Job.jobIdFor(owner === undefined ? idempotencyKey : `${owner}\u0000${idempotencyKey}`),
+      vendor: vendor.name,
+      payload: options.payload,
+      owner,
+      traceparent: yield* currentTraceparent,
+      now: new Date(yield* Clock.currentTimeMillis),
+      pendingAfter: services.pendingAfter
+    })
+    yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": vendor.name })
+    const seen = yield* services.store.get(job.id)
+    if (Option.isSome(seen)) return yield* replay(services.get, { idempotencyKey, job })
+    yield* checkBacklog(services.backlog, vendor.name)
+    const created = yield* services.store.create(job).pipe(
+      Effect.as(true),
+      // Two requests with one key at once: the store lets one create the job; the other replays it.
+      Effect.catchIf(
+        (error) => error.reason === "Duplicate",
+        () => Effect.succeed(false)
+      )
+    )
+    if (!created) return yield* replay(services.get, { idempotencyKey, job })
+    yield* enqueueStored(services, vendor.name, [job])
+    countQueued(services.backlog, vendor.name, 1)
+    yield* Metrics.count(Metrics.jobsCreated, { vendor: vendor.name })
+    return job
+  })
+
+const submitMany = (services: Services) =>
+  Effect.fn("Jobs.submitMany")(function* (submissions: ReadonlyArray<Submission>) {
+    yield* Effect.annotateCurrentSpan({ "jobs.count": submissions.length })
+    return yield* storeAndQueue(services, submissions)
+  })
+
+// Routes, stores and queues submissions without an idempotency key: one store write for them all
+// and one queue write per vendor. Inside the span of `submit` or `submitMany`, whose trace the
+// jobs join. A vendor's backlog is checked once for its share of the lot.
+const storeAndQueue = Effect.fnUntraced(function* (services: Services, submissions: ReadonlyArray<Submission>) {
+  const traceparent = yield* currentTraceparent
+  const now = new Date(yield* Clock.currentTimeMillis)
+  const outcomes: Array<Result.Result<Job.Job, UnknownVendor | Backlogged>> = []
+  // Each vendor's jobs, and where their outcomes are.
+  const byVendor = new Map<string, { readonly jobs: Array<Job.Job>; readonly at: Array<number> }>()
+  for (const submission of submissions) {
+    const vendor = yield* Effect.result(services.registry.route(submission.payload, submission.vendor))
+    if (Result.isFailure(vendor)) {
+      outcomes.push(Result.fail(vendor.failure))
+      continue
+    }
+    const { name } = vendor.success
+    const job = Job.makePending({
+      vendor: name,
+      payload: submission.payload,
+      owner: submission.owner,
+      traceparent,
+      now,
+      pendingAfter: services.pendingAfter
+    })
+    const share = byVendor.get(name) ?? { jobs: [], at: [] }
+    byVendor.set(name, share)
+    share.jobs.push(job)
+    share.at.push(outcomes.length)
+    outcomes.push(Result.succeed(job))
+  }
+  const accepted: Array<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]> = []
+  for (const [vendor, { jobs, at }] of byVendor) {
+    const refused = yield* checkBacklog(services.backlog, vendor).pipe(
+      Effect.as(undefined),
+      Effect.catchTag("Backlogged", Effect.succeed)
+    )
+    if (refused === undefined) accepted.push([vendor, jobs])
+    else for (const index of at) outcomes[index] = Result.fail(refused)
+  }
+  if (accepted.length === 0) return outcomes
+  yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
+  yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
+    concurrency: "unbounded",
+    discard: true
+  })
+  for (const [vendor, jobs] of accepted) {
+    countQueued(services.backlog, vendor, jobs.length)
+    yield* Metrics.count(Metrics.jobsCreated, { vendor }, jobs.length)
+  }
+  return outcomes
+})
+
+// A repeat of an idempotent request: the first job when it is the same request, else a conflict.
+const replay = (get: Services["get"], options: { readonly idempotencyKey: string; readonly job: Job.Job }) =>
+  Effect.flatMap(get(options.job.id), (existing) =>
+    existing.vendor === options.job.vendor && JSON.stringify(existing.payload) === JSON.stringify(options.job.payload)
+      ? Effect.succeed(existing)
+      : Effect.fail(new IdempotencyConflict({ idempotencyKey: options.idempotencyKey, id: existing.id }))
+  ).pipe(
+    Effect.catchTag("JobNotFound", () => Effect.die(new Error(`job ${options.job.id} vanished after a duplicate`)))
+  )
+
+// Queues stored pending jobs of one vendor. A queue write that fails (or whose answer is lost
+// after it ran) does not undo the store's: the jobs are accepted all the same and will run. They
+// are made overdue at once, so the next sweep queues them; should that write fail too, they are
+// overdue `pendingAfter` after they were made. A job queued twice runs once.
+const enqueueStored = (services: Pick<Services, "store" | "queue">, vendor: string, jobs: ReadonlyArray<Job.Job>) =>
+  services.queue
+    .enqueueMany(
+      vendor,
+      jobs.map((job) => job.id)
+    )
+    .pipe(
+      Effect.catch((error) =>
+        Effect.gen(function* () {
+          yield* Effect.logWarning(
+            `queueing ${jobs.length} stored ${vendor} job(s) failed; the sweeper will queue them: ${error.message}`
+          )
+          const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+          yield* Effect.forEach(
+            jobs,
+            (job) =>
+              services.store.transition({
+                id: job.id,
+                from: "pending",
+                to: "pending",
+                expectedVersion: job.version,
+                set: { overdueAt: now }
+              }),
+            { concurrency: "unbounded", discard: true }
+          ).pipe(Effect.catch((stored) => Effect.logWarning(`marking them overdue failed too: ${stored.message}`)))
+        })
+      )
+    )
+
+// ─── the backlog check ─────────────────────────────────────────────────────────────────────────
+
+// Each vendor's backlog as last read from the queue; a reading is reused for
+// `backlogReadingTtlMillis`, so that checking it costs `POST /jobs` no round trip.
+interface Backlog {
+  readonly queue: JobQueue["Service"]
+  readonly limit: number
+  readonly readings: Map<string, { readonly depth: number; readonly at: number }>
+}
+
+const checkBacklog = Effect.fnUntraced(function* (backlog: Backlog, vendor: string) {
+  const now = yield* Clock.currentTimeMillis
+  const cached = backlog.readings.get(vendor)
+  const depth =
+    cached !== undefined && now - cached.at < backlogReadingTtlMillis
+      ? cached.depth
+      : yield* backlog.queue.depth(vendor)
+  if (cached === undefined || cached.depth !== depth) backlog.readings.set(vendor, { depth, at: now })
+  if (depth >= backlog.limit) return yield* new Backlogged({ vendor, depth, limit: backlog.limit })
+})
+
+// Counts jobs this process just queued into the reading, so a burst cannot overshoot the limit.
+const countQueued = (backlog: Backlog, vendor: string, jobs: number) => {
+  const cached = backlog.readings.get(vendor)
+  if (cached !== undefined) backlog.readings.set(vendor, { depth: cached.depth + jobs, at: cached.at })
+}
+
+// ─── read ──────────────────────────────────────────────────────────────────────────────────────
+
+// The stored job as its reader may see it: another owner's is not found.
+const visible = <A extends Job.JobSummary>(
+  job: Option.Option<A>,
+  { id, owner }: Read
+): Result.Result<A, Job.JobNotFound> =>
+  Option.isNone(job) || (owner !== undefined && job.value.owner !== owner)
+    ? Result.fail(new Job.JobNotFound({ id }))
+    : Result.succeed(job.value)
+
+const get = (store: JobStore["Service"]) =>
+  Effect.fn("Jobs.get")(function* (id: Job.JobId, owner?: string | undefined) {
+    return yield* Effect.fromResult(visible(yield* store.get(id), { id, owner }))
+  })
+
+const getMany = (store: JobStore["Service"]) =>
+  Effect.fn("Jobs.getMany")(function* (reads: ReadonlyArray<Read>) {
+    yield* Effect.annotateCurrentSpan({ "jobs.count": reads.length })
+    const jobs = yield* store.getMany(reads.map((read) => read.id))
+    return reads.map((read, i) => visible(jobs[i] ?? Option.none(), read))
+  })
+
+// ─── retry, await ──────────────────────────────────────────────────────────────────────────────
+
+const retry = (services: Pick<Services, "store" | "queue" | "get" | "pendingAfter">) =>
+  Effect.fn("Jobs.retry")(function* (id: Job.JobId, owner?: string | undefined) {
+    const job = yield* services.get(id, owner)
+    if (job.status !== "failed") return yield* new NotRetryable({ id, status: job.status })
+    const reset = yield* services.store.transition({
+      id,
+      from: "failed",
+      to: "pending",
+      expectedVersion: job.version,
+      set: {
+        attempts: 0,
+        run: job.run + 1,
+        overdueAt: Job.pendingOverdueAt(yield* Clock.currentTimeMillis, services.pendingAfter)
+      },
+      unset: ["error", "nextRetryAt", "awaitingCallback"]
+    })
+    // Someone else retried it at the same moment: theirs stands.
+    if (Option.isNone(reset)) return yield* services.get(id, owner)
+    yield* enqueueStored(services, job.vendor, [reset.value])
+    return reset.value
+  })
+
+const awaitFinished = (get: Services["get"]) =>
+  Effect.fn("Jobs.awaitFinished")(function* (id: Job.JobId) {
+    return yield* get(id).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (job) => Job.isFinished(job.status) })
+    )
+  })

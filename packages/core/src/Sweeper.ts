@@ -53,30 +53,12 @@ export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Opti
   const processor = yield* JobProcessor.JobProcessor
   const now = yield* Clock.currentTimeMillis
   const overdue = yield* store.listOverdue({ before: new Date(now), limit: options.batch ?? 500 })
-
-  // Back to pending (a pending job stays so), overdue `pendingAfter` on, then queued.
-  const requeue = (job: Job.Job) =>
-    store
-      .transition({
-        id: job.id,
-        from: job.status,
-        to: "pending",
-        expectedVersion: job.version,
-        set: { overdueAt: Job.pendingOverdueAt(now, options.pendingAfter) }
-      })
-      .pipe(
-        Effect.flatMap(
-          Option.match({
-            onNone: () => Effect.succeed(0),
-            onSome: (moved) => Effect.as(JobProcessor.enqueuePending(moved), 1)
-          })
-        ),
-        Effect.catch((error) => Effect.as(logFailure(error), 0))
-      )
-
   const waiting = overdue.filter((job) => job.status === "processing" && job.awaitingCallback === true)
   const stuck = overdue.filter((job) => !waiting.includes(job))
-  const requeued = (yield* Effect.forEach(stuck, requeue)).reduce((sum, n) => sum + n, 0)
+  const requeued = (yield* Effect.forEach(stuck, (job) => requeue(store, job, now, options.pendingAfter))).reduce(
+    (sum, n) => sum + n,
+    0
+  )
   if (requeued > 0) {
     const abandoned = stuck.filter((job) => job.status === "processing").length
     yield* Effect.logWarning(
@@ -89,6 +71,27 @@ export const sweepOnce = Effect.fn("Sweeper.sweepOnce")(function* (options: Opti
   }
   return requeued + waiting.length
 })
+
+// Back to pending (a pending job stays so), overdue `pendingAfter` after `now`, then queued: 1 when
+// this sweep moved the job, 0 when something else moved it first or the move failed.
+const requeue = (store: JobStore["Service"], job: Job.Job, now: number, pendingAfter: Duration.Input | undefined) =>
+  store
+    .transition({
+      id: job.id,
+      from: job.status,
+      to: "pending",
+      expectedVersion: job.version,
+      set: { overdueAt: Job.pendingOverdueAt(now, pendingAfter) }
+    })
+    .pipe(
+      Effect.flatMap(
+        Option.match({
+          onNone: () => Effect.succeed(0),
+          onSome: (moved) => Effect.as(JobProcessor.enqueuePending(moved), 1)
+        })
+      ),
+      Effect.catch((error) => Effect.as(logFailure(error), 0))
+    )
 
 /**
  * Sweeps every `interval` until interrupted; an outage is logged and the next sweep tries again.

@@ -17,6 +17,8 @@
  *   checks it against the job as it stands, so a leaked URL can complete neither another job nor
  *   the run an operator's retry started.
  *
+ * Receiving a callback, which uses all three, is the `Webhook` module's.
+ *
  * Layers: `ReplayGuard.layerMemory`.
  *
  * @since 0.1.0

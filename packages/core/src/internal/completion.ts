@@ -7,8 +7,8 @@ import type { Collector } from "../Stats.ts"
 import { type Vendor, VendorError } from "../Vendor.ts"
 
 /**
- * The services a completion uses, passed in rather than read from the context: the worker
- * completes a job per delivery, and providing them on every call cost a context merge each.
+ * The services a completion uses, passed in rather than read from the context: a job is completed
+ * once per delivery, and providing them on every call would cost a context merge each.
  */
 export interface CompletionServices {
   readonly cleaner: Cleaner["Service"]
