@@ -8,7 +8,7 @@ import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { request } from "node:http"
 import type { AddressInfo } from "node:net"
-import * as HotPath from "../src/HotPath.ts"
+import * as BatchedTransport from "../src/BatchedTransport.ts"
 import * as Server from "../src/Server.ts"
 import * as TestServer from "./support/TestServer.ts"
 
@@ -60,8 +60,8 @@ const json = (body: string | Uint8Array, headers: Record<string, string> = {}): 
 
 /** A hot server whose full app answers 599, so a test can tell who answered. */
 const routing = Effect.gen(function* () {
-  const handler = yield* HotPath.make({ maxBodyBytes })
-  const server = new HotPath.HotServer(handler)
+  const handler = yield* BatchedTransport.make({ maxBodyBytes })
+  const server = new BatchedTransport.BatchingServer(handler)
   server.on("request", (_request, response) => {
     response.writeHead(599)
     response.end()
