@@ -36,7 +36,7 @@ export interface Options {
   readonly readyMinWorkers?: number | undefined
   /** How long shutdown waits for in-flight requests; 10 seconds by default. */
   readonly gracefulShutdownTimeout?: Duration.Input | undefined
-  /** Log one line per request (off by default: it costs throughput on the hot path). */
+  /** Log one line per request (off by default: it costs throughput, and turns the batched transport off). */
   readonly logRequests?: boolean | undefined
   /** Log the address once listening; on by default. */
   readonly logAddress?: boolean | undefined
