@@ -11,7 +11,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { LocalServer } from "@vendorflow/adapter-kit/simulator"
-import { Listen, Shutdown, VendorDefinition } from "@vendorflow/core"
+import { Port, Shutdown, VendorDefinition } from "@vendorflow/core"
 import { Clock, Config, type Context, Duration, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
 import {
   HttpClient,
@@ -368,7 +368,7 @@ export const serverConfig = (options: {
 }) =>
   Config.all({
     host: Config.String("HOST").pipe(Config.withDefault(defaultHost)),
-    port: Listen.portConfig("PORT", options.defaultPort),
+    port: Port.config("PORT", options.defaultPort),
     timing: Config.schema(MillisRangeFromString, `${options.prefix}_${options.timingName}`).pipe(
       Config.withDefault(options.defaultTiming)
     ),
