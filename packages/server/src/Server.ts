@@ -1,11 +1,12 @@
 /**
- * The HTTP server: the routes of `Http.ts` served by Node's `http` server, with graceful
+ * The HTTP server: every route (`Routes.ts`) served by Node's `http` server, the plain job
+ * requests first offered to the batched transport (`BatchedTransport.ts`), with graceful
  * shutdown (in-flight requests finish, up to `gracefulShutdownTimeout`).
  *
  * Offers {@link layer} (configured from the environment: `PORT`, default 8000; `HOST`, default
  * `127.0.0.1`, so a development all-in-one is not reachable from the network, set `0.0.0.0` in a
- * container; `MAX_BODY_BYTES`; `CORS_ORIGINS`; `LOG_REQUESTS`; `HOT_PATH`), {@link layerWith} (explicit options, e.g. port 0 in
- * tests).
+ * container; `MAX_BODY_BYTES`; `CORS_ORIGINS`; `READY_MIN_WORKERS`; `LOG_REQUESTS`; `HOT_PATH`),
+ * {@link layerWith} (explicit options, e.g. port 0 in tests).
  *
  * @since 0.1.0
  */
@@ -14,8 +15,9 @@ import { type Access, type Health, type Jobs, Port, type VendorRegistry, type Wo
 import { Config, Duration, Effect, Layer } from "effect"
 import { type Etag, type HttpPlatform, HttpRouter, type HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
-import * as HotPath from "./HotPath.ts"
-import * as Http from "./Http.ts"
+import * as BatchedTransport from "./BatchedTransport.ts"
+import * as RequestBody from "./RequestBody.ts"
+import * as Routes from "./Routes.ts"
 
 /**
  * Options of {@link layerWith}.
@@ -34,14 +36,14 @@ export interface Options {
   readonly readyMinWorkers?: number | undefined
   /** How long shutdown waits for in-flight requests; 10 seconds by default. */
   readonly gracefulShutdownTimeout?: Duration.Input | undefined
-  /** Log one line per request (off by default: it costs throughput on the hot path). */
+  /** Log one line per request (off by default: it costs throughput, and turns the batched transport off). */
   readonly logRequests?: boolean | undefined
   /** Log the address once listening; on by default. */
   readonly logAddress?: boolean | undefined
   /**
-   * Answer the plain `POST /jobs` and `GET /jobs/{id}` on the hot path (`HotPath.ts`); on by default,
-   * off when `logRequests` is on (the hot path logs no request lines) or CORS is (it adds no CORS
-   * headers). `HOT_PATH=false` turns it off.
+   * Answer the plain `POST /jobs` and `GET /jobs/{id}` on the batched transport
+   * (`BatchedTransport.ts`); on by default, off when `logRequests` is on (it logs no request
+   * lines) or CORS is (it adds no CORS headers). `HOT_PATH=false` turns it off.
    */
   readonly hotPath?: boolean | undefined
   /**
@@ -60,8 +62,8 @@ export interface Options {
 export const config: Config.Config<Options> = Config.all({
   port: Port.config("PORT", 8000),
   host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
-  maxBodyBytes: Http.maxBodyBytesConfig,
-  corsOrigins: Http.corsOriginsConfig,
+  maxBodyBytes: RequestBody.maxBodyBytesConfig,
+  corsOrigins: Routes.corsOriginsConfig,
   readyMinWorkers: Config.Int("READY_MIN_WORKERS").pipe(Config.withDefault(0)),
   logRequests: Config.Boolean("LOG_REQUESTS").pipe(Config.withDefault(false)),
   hotPath: Config.Boolean("HOT_PATH").pipe(Config.withDefault(true))
@@ -81,8 +83,8 @@ export const layerWith = (
   Jobs.Jobs | VendorRegistry.VendorRegistry | Health.Health | Access.Access | Workers.Workers
 > =>
   HttpRouter.serve(
-    Http.layerWith({
-      maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes,
+    Routes.layerWith({
+      maxBodyBytes: options.maxBodyBytes ?? RequestBody.defaultMaxBodyBytes,
       corsOrigins: options.corsOrigins,
       readyMinWorkers: options.readyMinWorkers
     }),
@@ -103,8 +105,9 @@ const nodeServer = (options: Options) => {
     return NodeHttpServer.layer(createServer, listen)
   }
   return Layer.unwrap(
-    Effect.map(HotPath.make({ maxBodyBytes: options.maxBodyBytes ?? Http.defaultMaxBodyBytes }), (hot) =>
-      NodeHttpServer.layer(() => new HotPath.HotServer(hot), listen)
+    Effect.map(
+      BatchedTransport.make({ maxBodyBytes: options.maxBodyBytes ?? RequestBody.defaultMaxBodyBytes }),
+      (batched) => NodeHttpServer.layer(() => new BatchedTransport.BatchingServer(batched), listen)
     )
   )
 }

@@ -4,5 +4,5 @@
  * @since 0.1.0
  */
 export * as Dashboard from "./Dashboard.ts"
-export * as Http from "./Http.ts"
+export * as Routes from "./Routes.ts"
 export * as Server from "./Server.ts"

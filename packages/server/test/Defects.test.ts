@@ -1,18 +1,18 @@
 /**
- * No request can end the process: a defect forced at each place on the hot path (a service that
- * throws instead of returning an effect, one that dies, an answer that cannot be written, an error
- * the API cannot render, a key check that throws) is answered with the API's 500 problem, and the
- * next request is served. An exception that escaped would end this test process too.
+ * No request can end the process: a defect forced at each place on the batched transport (a
+ * service that throws instead of returning an effect, one that dies, an answer that cannot be
+ * written, an error the API cannot render, a key check that throws) is answered with the API's 500
+ * problem, and the next request is served. An exception that escaped would end this test process
+ * too. (A defect on both transports alike is a case of the shared table, HttpCases.test.ts.)
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Access, type Job, Jobs, type Vendor } from "@vendorflow/core"
+import { Access, type Job, Jobs } from "@vendorflow/core"
 import { Effect, Layer, Redacted, Result } from "effect"
 import { HttpServer } from "effect/http"
 import * as Server from "../src/Server.ts"
 import * as TestServer from "./support/TestServer.ts"
 
-const notCalled = () => Effect.die(new Error("no consumer runs here"))
-const alpha: Vendor.Vendor = { name: "alpha", mode: "sync", concurrency: 1, call: notCalled }
+const alpha = TestServer.syncVendor("alpha")
 
 type Fault = "throws" | "dies" | "unwritable" | "unrenderable"
 
@@ -28,7 +28,7 @@ const unwritable = {
   }
 }
 
-// The real service, with the fault (when one is set) in the two calls the hot path makes.
+// The real service, with the fault (when one is set) in the two calls the batched transport makes.
 const FaultyJobs = Layer.effect(
   Jobs.Jobs,
   Effect.gen(function* () {
@@ -58,7 +58,7 @@ const FaultyJobs = Layer.effect(
   })
 )
 
-// With API keys on, so that a request's key check is on the hot path too.
+// With API keys on, so that a request's key check is on the batched transport too.
 const key = "k-secret"
 const faultyAccess = Layer.effect(
   Access.Access,
@@ -104,7 +104,7 @@ const withFault = <A, E, R>(which: Fault, effect: Effect.Effect<A, E, R>) =>
     () => Effect.sync(() => (fault = undefined))
   )
 
-describe("a defect on the hot path", () => {
+describe("a defect on the batched transport", () => {
   layer(Stack, { excludeTestServices: true })((it) => {
     for (const which of ["throws", "dies", "unwritable", "unrenderable"] as const) {
       it.effect(`(a service that ${which}) is a 500 problem, and the next request is served`, () =>

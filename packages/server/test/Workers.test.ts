@@ -3,13 +3,12 @@
  * readiness waits for that many.
  */
 import { assert, layer } from "@effect/vitest"
-import { Vendor, Workers } from "@vendorflow/core"
+import { Workers } from "@vendorflow/core"
 import { Effect } from "effect"
 import { HttpServer } from "effect/http"
 import * as TestServerLayer from "./support/TestServer.ts"
 
-const notCalled = () => Effect.die(new Error("no consumer runs here"))
-const alpha: Vendor.Vendor = { name: "alpha", mode: "sync", concurrency: 1, call: notCalled }
+const alpha = TestServerLayer.syncVendor("alpha")
 const live = { excludeTestServices: true }
 
 const getJson = (path: string) =>

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `vendorflow` (and the repository's `npm start`): the API, the worker and both mock vendors in one
- * process on in-memory layers. A start-up failure (a port in use, a development secret with
- * `NODE_ENV=production`) is one line and exit code 1, as for the other processes (`Main.run`).
+ * process on in-memory layers. A start-up failure (a port in use, a malformed `API_KEYS`, a
+ * development secret with `NODE_ENV=production`) is one line and exit code 1, as for the other
+ * processes (`Main.run`).
  *
  * @since 0.1.0
  */

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { Effect, Schedule } from "effect"
+import { type AddressInfo, createServer, type Server } from "node:net"
 import { fileURLToPath } from "node:url"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
@@ -31,6 +32,28 @@ const runOne = (vendor: "sync" | "async", env: Record<string, string>) =>
       })
     )
     return { status: job.status, code: yield* all.stop("SIGTERM") }
+  })
+
+// A port some other process holds for the scope.
+const takenPort = Effect.map(
+  Effect.acquireRelease(
+    Effect.callback<Server>((resume) => {
+      const server = createServer()
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.sync(() => server.close())
+  ),
+  (server) => (server.address() as AddressInfo).port
+)
+
+// Starts the process with `env`, which must stop it at start-up: exit code 1 and its one line.
+const failsToStart = (env: Record<string, string>) =>
+  Effect.gen(function* () {
+    const all = yield* ChildProcess.start(bin, { ...ports, ...env })
+    assert.strictEqual(yield* all.exited("20 seconds"), 1, all.output())
+    const lines = all.output().trim().split("\n")
+    assert.strictEqual(lines.length, 1, all.output())
+    return lines[0] ?? ""
   })
 
 describe("the process", () => {
@@ -64,6 +87,26 @@ describe("the process", () => {
         assert.strictEqual(lines.length, 1, all.output())
         assert.match(lines[0] ?? "", setting)
       }
+    })
+  )
+
+  it.live("a port in use stops it with exit 1 and one line that says so, as for the other bins", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        for (const setting of ["PORT", "MOCK_SYNC_PORT", "MOCK_ASYNC_PORT"]) {
+          const port = yield* takenPort
+          const line = yield* failsToStart({ [setting]: String(port) })
+          assert.match(line, new RegExp(`^vendorflow: listen EADDRINUSE.*:${port}$`), setting)
+        }
+      })
+    )
+  )
+
+  it.live("a malformed API_KEYS stops it with exit 1 and one line naming the entry, not its secret", () =>
+    Effect.gen(function* () {
+      const line = yield* failsToStart({ API_KEYS: "alice:first-secret,bob-without-colon" })
+      assert.match(line, /^vendorflow: .*API_KEYS: entry 2 /)
+      assert.notInclude(line, "first-secret")
     })
   )
 })

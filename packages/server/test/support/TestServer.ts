@@ -3,6 +3,7 @@
  * consumer running: what the HTTP tests share. A test may swap the store or the health checks, or
  * turn API keys on.
  */
+import { MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import {
   Access,
   Cleaner,
@@ -17,8 +18,20 @@ import {
   type WebhookSignature,
   Workers
 } from "@vendorflow/core"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Server from "../../src/Server.ts"
+
+const notCalled = () => Effect.die(new Error("the HTTP tests run no consumer, so no vendor is called"))
+
+/** A sync vendor that no test calls. */
+export const syncVendor = (name: string): Vendor.Vendor => ({ name, mode: "sync", concurrency: 1, call: notCalled })
+
+/** An async vendor whose callbacks the reference adapter's own code checks, signed with `secret`. */
+export const asyncVendor = (name: string, secret: string): Vendor.Vendor => ({
+  ...syncVendor(name),
+  mode: "async",
+  parseWebhook: MockAsyncVendor.parseWebhook({ secret })
+})
 
 /** What the server runs on. */
 export interface CoreOptions {
@@ -58,3 +71,38 @@ export const layer = (
     corsOrigins: options.corsOrigins,
     readyMinWorkers: options.readyMinWorkers
   }).pipe(Layer.provideMerge(layerCore(vendors, options)))
+
+/** What the store that is down answers: no internals reach a client. */
+export const storeDown = new JobStore.JobStoreError({ reason: "Unavailable", message: "store at 10.0.0.1 is down" })
+
+/**
+ * A store that is down, except that a payload with `bug: true` hits a programming error instead
+ * (a duplicate id), which the API answers as a defect.
+ */
+export const layerStoreDown = Layer.succeed(
+  JobStore.JobStore,
+  JobStore.JobStore.of({
+    create: (job) =>
+      Effect.fail(
+        job.payload["bug"] === true
+          ? new JobStore.JobStoreError({ reason: "Duplicate", message: "secret internals" })
+          : storeDown
+      ),
+    createMany: (jobs) =>
+      Effect.fail(
+        jobs.some((job) => job.payload["bug"] === true)
+          ? new JobStore.JobStoreError({ reason: "Duplicate", message: "secret internals" })
+          : storeDown
+      ),
+    get: () => Effect.fail(storeDown),
+    getMany: () => Effect.fail(storeDown),
+    transition: () => Effect.fail(storeDown),
+    listOverdue: () => Effect.fail(storeDown),
+    list: () => Effect.fail(storeDown)
+  })
+)
+
+/** Health checks that say the store is down. */
+export const layerHealthStoreDown = Health.layer([
+  { name: "store", check: Effect.fail({ message: "store at 10.0.0.1 is down" }) }
+])
