@@ -7,7 +7,7 @@
  * Screenshots of each view at 1280 and 390 px go to `UI_SCREENSHOTS_DIR` (default a temp dir);
  * `UI_SCREENSHOTS_DIR=docs/images` refreshes the README's.
  */
-import { FaultScript } from "@vendorflow/adapter-mock-sync"
+import { FaultScript } from "@vendorflow/adapter-kit/simulator"
 import type { Api } from "@vendorflow/core"
 import { Embedded } from "@vendorflow/standalone"
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
