@@ -6,13 +6,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect } from "effect"
+import { Client } from "@vendorflow/dev-stack"
 import * as Stack from "../support/Stack.ts"
 import * as Audit from "./Audit.ts"
 
 const limit = Audit.vendorLimit
 
 /** `complete after 200`: a job's outcome and what the vendor answered its last call. */
-const last = (job: Stack.JobView | undefined, calls: ReadonlyArray<Stack.Arrival>) =>
+const last = (job: Client.JobView | undefined, calls: ReadonlyArray<Client.Arrival>) =>
   `${job?.status ?? "missing"} after ${calls
     .slice(-1)
     .map((call) => call.fault ?? String(call.status))
