@@ -95,10 +95,10 @@ const target: Target =
         ? { _tag: "redis", redisUrl: values["redis-url"], workers }
         : fail(`--backend must be embedded or redis, not ${values.backend}`)
 
-// The scenario is a closed loop with no pause, and the mock vendors finish a few dozen jobs a
-// second, so every job the API takes adds to the backlog: a fast API passes the default
-// back-pressure limit (`MAX_BACKLOG`, 100,000 a vendor) within a minute and answers 503 from then
-// on. The original scenario had no such limit, so these stacks raise it unless it is set.
+// The scenario is a closed loop with no pause, far faster than the mock vendors finish jobs, so
+// every job the API takes adds to the backlog: a fast API passes the default back-pressure limit
+// (`MAX_BACKLOG`) and answers 503 from then on (docs/benchmarks.md). The original scenario had no
+// such limit, so these stacks raise it unless it is set.
 const backlogLimit = process.env["MAX_BACKLOG"] ?? "1000000"
 
 /**

@@ -45,7 +45,7 @@ describe("split deployment on Redis", () => {
         // Answered calls: one per job, never more than 20 in a second. Calls paced by three worker
         // processes reach the vendor through two event loops each, and on a two-core box their
         // jitter sometimes puts 21 arrivals in the vendor's sliding second: it refuses one (429,
-        // retried after Retry-After). Up to 2% of calls tolerated (3 seen on an idle machine), and
+        // retried after Retry-After). Up to 2% of calls tolerated, and
         // counted in the log line.
         const admitted = syncArrivals.filter((a) => a.status === 200)
         const refused = syncArrivals.length - admitted.length

@@ -140,9 +140,8 @@ describe("crashes and restarts", () => {
     })
   )
 
-  // POST /jobs used to answer 503 when the queue write failed after the record was stored, and the
-  // sweeper later ran the job all the same: a client retrying without an idempotency key made a
-  // second job and a second vendor call. Now a stored job is accepted, and the sweeper queues it.
+  // A stored job is accepted though its queue write failed, and the sweeper queues it: a 503 would
+  // have a client retrying without an idempotency key make a second job and a second vendor call.
   it.live("the queue refuses writes after the records are stored: every POST is accepted, each job runs once", () =>
     Effect.gen(function* () {
       const stack = yield* Stack.start({
