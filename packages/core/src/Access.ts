@@ -20,7 +20,7 @@ import { createHash } from "node:crypto"
 import { Config, ConfigProvider, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { RateLimiter as PersistedRateLimiter } from "effect/persistence"
 import type { RateLimit } from "./Vendor.ts"
-import { RateLimitFromString } from "./VendorDefinition.ts"
+import { RateLimitFromString } from "./VendorDefinition/Settings.ts"
 
 /**
  * The caller of a request: the name of its key, or `undefined` when keys are off (then every job is

@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Layer } from "effect"
 import { CircuitBreaker, RateLimiter as PersistedRateLimiter } from "effect/persistence"
 import * as Health from "./Health.ts"
 import * as JobQueue from "./JobQueue.ts"
@@ -89,28 +89,19 @@ export const memory: Backend = make(
 
 /**
  * `backend` with its job store replaced by `store` (a store-only backend, such as MongoDB, over
- * another that keeps the queue and the rest); the health checks of both are kept, the store's first.
+ * another that keeps the queue and the rest). The store's layer is built over the rest's services:
+ * its `JobStore` replaces theirs, and its `Health` is theirs with its own server's check added
+ * first ({@link Health.layerAdding}).
  *
  * @category combinators
  */
 export const withJobStore = (
   backend: Backend,
-  store: { readonly name: string; readonly layer: Layer.Layer<JobStore.JobStore | Health.Health, StartupError> }
-): Backend =>
-  make(
-    `${store.name}+${backend.name}`,
-    Layer.effectContext(
-      Effect.gen(function* () {
-        const storage = yield* Layer.build(store.layer)
-        const rest = yield* Layer.build(backend.layer)
-        const checks = [...Context.get(storage, Health.Health).checks, ...Context.get(rest, Health.Health).checks]
-        return rest.pipe(
-          Context.add(JobStore.JobStore, Context.get(storage, JobStore.JobStore)),
-          Context.add(Health.Health, Health.Health.of({ checks }))
-        )
-      })
-    )
-  )
+  store: {
+    readonly name: string
+    readonly layer: Layer.Layer<JobStore.JobStore | Health.Health, StartupError, Health.Health>
+  }
+): Backend => make(`${store.name}+${backend.name}`, store.layer.pipe(Layer.provideMerge(backend.layer)))
 
 /**
  * What the engine runs on: a backend's services, and the vendors' rate limiter and circuit

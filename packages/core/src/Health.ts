@@ -91,6 +91,21 @@ export const report: Effect.Effect<Report, never, Health> = Effect.gen(function*
 export const layer = (checks: ReadonlyArray<Check>): Layer.Layer<Health> => Layer.succeed(Health, Health.of({ checks }))
 
 /**
+ * Health with `check` listed before the checks of the Health below it: how a part of a backend on a
+ * server of its own (a job store) adds that server to the checks of the rest.
+ *
+ * @category layers
+ */
+export const layerAdding = <R>(check: Effect.Effect<Check, never, R>): Layer.Layer<Health, never, Health | R> =>
+  Layer.effect(
+    Health,
+    Effect.gen(function* () {
+      const below = yield* Health
+      return Health.of({ checks: [yield* check, ...below.checks] })
+    })
+  )
+
+/**
  * Health with no dependencies: the embedded process.
  *
  * @category layers

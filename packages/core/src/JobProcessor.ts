@@ -40,7 +40,7 @@ import { traceIdOf, withSpanUnder } from "./internal/traceContext.ts"
 import { isFinished, type Job, type JobId, type JobSummary, pendingAfterConfig, pendingOverdueAt } from "./Job.ts"
 import { type Delivery, JobQueue, type JobQueueError } from "./JobQueue.ts"
 import { JobStore, JobStoreError, type Patch } from "./JobStore.ts"
-import { portConfig } from "./Listen.ts"
+import * as Port from "./Port.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as Stats from "./Stats.ts"
 import * as Metrics from "./Metrics.ts"
@@ -647,7 +647,7 @@ export const layer = (options: Options) => Layer.effect(JobProcessor, make(optio
  */
 export const layerConfig = Layer.unwrap(
   Effect.gen(function* () {
-    const port = yield* portConfig("PORT", 8000)
+    const port = yield* Port.config("PORT", 8000)
     const webhookBaseUrl = yield* Config.String("PUBLIC_URL").pipe(Config.withDefault(`http://127.0.0.1:${port}`))
     return layer({ webhookBaseUrl, pendingAfter: yield* pendingAfterConfig })
   })

@@ -2,8 +2,9 @@
  * What vendorflow counts and times, as Effect metrics; the server and each worker publish them in
  * Prometheus text format at `GET /metrics` (`effect/observability/PrometheusMetrics`).
  *
- * Counters count events, histograms time them (milliseconds), and the two gauges sample a level
- * (a vendor's backlog, whether its circuit is open). Every series carries the `vendor`.
+ * Named as Prometheus expects: counters end in `_total`, histograms time in seconds (`_seconds`),
+ * and the two gauges sample a level (a vendor's backlog, whether its circuit is open). Every series
+ * carries the `vendor`. The engine measures in milliseconds; {@link observe} records in seconds.
  *
  * @since 0.1.0
  */
@@ -13,73 +14,58 @@ import { JobQueue } from "./JobQueue.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
 
-const latencyBoundaries = Metric.exponentialBoundaries({ start: 1, factor: 2, count: 18 })
+// Durations are recorded in seconds, Prometheus's base unit: 1 ms to about 65 s, doubling.
+const durationBoundaries = Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 18 })
+
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+const durations = (name: string, description: string) =>
+  Metric.histogram(name, { description, boundaries: durationBoundaries })
 
 /** @category counters */
-export const jobsCreated = Metric.counter("vendorflow_jobs_created_total", {
-  description: "Jobs accepted by POST /jobs",
-  incremental: true
-})
+export const jobsCreated = counter("vendorflow_jobs_created_total", "Jobs accepted by POST /jobs")
 
 /** @category counters */
-export const jobsCompleted = Metric.counter("vendorflow_jobs_completed_total", {
-  description: "Jobs completed with a cleaned result",
-  incremental: true
-})
+export const jobsCompleted = counter("vendorflow_jobs_completed_total", "Jobs completed with a cleaned result")
 
 /** @category counters */
-export const jobsFailed = Metric.counter("vendorflow_jobs_failed_total", {
-  description: "Jobs failed, by reason",
-  incremental: true
-})
+export const jobsFailed = counter("vendorflow_jobs_failed_total", "Jobs failed, by reason")
 
 /** @category counters */
-export const retries = Metric.counter("vendorflow_retries_total", {
-  description: "Vendor calls scheduled again after a transient error",
-  incremental: true
-})
+export const retries = counter("vendorflow_retries_total", "Vendor calls scheduled again after a transient error")
 
 /** @category counters */
-export const deadLetters = Metric.counter("vendorflow_dead_letters_total", {
-  description: "Deliveries given up on and recorded as dead letters",
-  incremental: true
-})
+export const deadLetters = counter(
+  "vendorflow_dead_letters_total",
+  "Deliveries given up on and recorded as dead letters"
+)
 
 /** @category counters */
-export const vendorAnswers = Metric.counter("vendorflow_vendor_answers_total", {
-  description: "Vendor calls by outcome: ok, or the error's reason",
-  incremental: true
-})
+export const vendorAnswers = counter(
+  "vendorflow_vendor_answers_total",
+  "Vendor calls by outcome: ok, or the error's reason"
+)
 
 /** @category counters */
-export const webhooksRejected = Metric.counter("vendorflow_webhooks_rejected_total", {
-  description: "Webhooks refused, by reason",
-  incremental: true
-})
+export const webhooksRejected = counter("vendorflow_webhooks_rejected_total", "Webhooks refused, by reason")
 
 /** @category histograms */
-export const queueWait = Metric.histogram("vendorflow_queue_wait_ms", {
-  description: "From a job's last change (creation, retry) to a worker taking it",
-  boundaries: latencyBoundaries
-})
+export const queueWait = durations(
+  "vendorflow_queue_wait_seconds",
+  "From a job's last change (creation, retry) to a worker taking it"
+)
 
 /** @category histograms */
-export const vendorCall = Metric.histogram("vendorflow_vendor_call_ms", {
-  description: "One vendor call, answer or error",
-  boundaries: latencyBoundaries
-})
+export const vendorCall = durations("vendorflow_vendor_call_seconds", "One vendor call, answer or error")
 
 /** @category histograms */
-export const endToEnd = Metric.histogram("vendorflow_job_end_to_end_ms", {
-  description: "From POST /jobs to the job's completion",
-  boundaries: latencyBoundaries
-})
+export const endToEnd = durations("vendorflow_job_end_to_end_seconds", "From POST /jobs to the job's completion")
 
 /** @category histograms */
-export const rateLimitWait = Metric.histogram("vendorflow_rate_limit_wait_ms", {
-  description: "Time a call waited for its vendor's rate limit",
-  boundaries: latencyBoundaries
-})
+export const rateLimitWait = durations(
+  "vendorflow_rate_limit_wait_seconds",
+  "Time a call waited for its vendor's rate limit"
+)
 
 /** @category gauges */
 export const queueDepth = Metric.gauge("vendorflow_queue_depth", {
@@ -98,10 +84,10 @@ export const circuitOpen = Metric.gauge("vendorflow_circuit_open", {
  */
 export type Labels = Readonly<Record<string, string>>
 
-// One handle per metric and label set. A handle made by `Metric.withAttributes` works out its
-// series key (the labels sorted, as JSON) on its first update and keeps it; making a new handle
-// for every update, as the worker records several per job, worked it out every time. Label values
-// are vendor names and failure reasons, so there are as many handles as series.
+// One handle per metric and label set, kept: a handle made by `Metric.withAttributes` works out its
+// series key (the labels sorted, as JSON) on its first update and keeps it, and the worker records
+// several updates per job. Label values are vendor names and failure reasons, so there are as many
+// handles as series.
 const handles = new WeakMap<Metric.Metric<number, unknown>, Map<string, Metric.Metric<number, unknown>>>()
 const labeled = <State>(metric: Metric.Metric<number, State>, labels: Labels): Metric.Metric<number, State> => {
   let byLabels = handles.get(metric)
@@ -122,12 +108,13 @@ export const count = (metric: Metric.Counter<number>, labels: Labels, by = 1): E
   Metric.update(labeled(metric, labels), by)
 
 /**
- * Records an observation in a histogram, with labels.
+ * Records a duration measured in milliseconds in a histogram, with labels, in seconds (the
+ * histograms' unit).
  *
  * @category recording
  */
-export const observe = (metric: Metric.Histogram<number>, labels: Labels, value: number): Effect.Effect<void> =>
-  Metric.update(labeled(metric, labels), value)
+export const observe = (metric: Metric.Histogram<number>, labels: Labels, millis: number): Effect.Effect<void> =>
+  Metric.update(labeled(metric, labels), millis / 1000)
 
 /**
  * Sets a gauge, with labels.

@@ -7,15 +7,14 @@
  * Calls are paced evenly (a token bucket holding one token, refilled every `window / limit`) rather
  * than let through in bursts: a burst at the end of one window and another at the start of the next
  * would put up to twice the limit into one second as the vendor sees it. The pace carries 4% headroom
- * so that jitter between us and the vendor (timers, connection set-up; 10–30 ms seen on
- * loopback) cannot squeeze `limit + 1` calls into the vendor's window; and a caller that wakes
- * later than its slot (a busy event loop) takes a fresh one rather than bunch up with the next.
+ * so that jitter between us and the vendor (timers, connection set-up) cannot squeeze `limit + 1`
+ * calls into the vendor's window; and a caller that wakes later than its slot (a busy event loop)
+ * takes a fresh one rather than bunch up with the next.
  * How late is too late follows from the headroom: with slots `I = 1.04 W / L` apart, arrivals up to
  * `t·I` late put at most `floor(L / 1.04 + t) + 1` calls into a window `W`, which stays within `L`
  * while `t < L (1 - 1/1.04)`; the tolerance is 90% of that, and never more than half a slot.
- * The bound is at most `L` for every limit; 4% rather than 5% gives up one call of slack in a
- * window only for some limits (32–39/s, 53–65/s, …) and lets through 1% more of the limit, which a
- * benchmark showed was the difference between 95.0% and 96% of a 50/s limit being used.
+ * The bound is at most `L` for every limit. The headroom is no larger than that needs, since what it
+ * holds back is the vendor's budget left unused (`docs/benchmarks.md` has the measurements).
  *
  * @since 0.1.0
  */

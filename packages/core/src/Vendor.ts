@@ -352,7 +352,7 @@ const flatHeaders = (
  * (`Idempotency-Key` unless told otherwise) so a vendor can drop repeats.
  *
  * It calls undici directly rather than through Effect's `HttpClient`: on the worker's hot path
- * that client cost about 2.5 times the CPU of the request itself (see `docs/benchmarks.md`).
+ * that client cost more CPU than the request itself (see `docs/benchmarks.md`).
  * Interrupting the call aborts the request.
  *
  * @category http

@@ -66,8 +66,8 @@ export const localViewMillis = 1000
 
 /**
  * A shared store seen through this process's view of its closed circuits. Asking a shared store
- * to admit every call and to record every success cost each job two round trips to Redis and
- * about 60 µs of the worker's CPU, while a healthy vendor's circuit never changes. So:
+ * to admit every call and to record every success would cost each job two round trips to Redis
+ * and their CPU, while a healthy vendor's circuit never changes. So:
  *
  * - a circuit the store said was closed is taken as closed, under the same generation, for
  *   {@link localViewMillis}; then the store is asked again. A circuit opened by another process

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import * as Metrics from "../src/Metrics.ts"
 
 // What a series holds in the registry in context.
@@ -40,5 +41,39 @@ describe("Metrics", () => {
         countOf(Metrics.retries, { vendor: "a" }).pipe(Effect.provideService(Metric.MetricRegistry, registry))
       assert.deepStrictEqual([yield* read(first), yield* read(second)], [1, 3])
     })
+  )
+
+  it.effect("names follow Prometheus: counters end in _total, histograms are in seconds", () =>
+    Effect.gen(function* () {
+      const labels = { vendor: "a" }
+      for (const counter of [
+        Metrics.jobsCreated,
+        Metrics.jobsCompleted,
+        Metrics.jobsFailed,
+        Metrics.retries,
+        Metrics.deadLetters,
+        Metrics.vendorAnswers,
+        Metrics.webhooksRejected
+      ]) {
+        yield* Metrics.count(counter, labels)
+      }
+      for (const histogram of [Metrics.queueWait, Metrics.vendorCall, Metrics.endToEnd, Metrics.rateLimitWait]) {
+        yield* Metrics.observe(histogram, labels, 1500)
+      }
+      const text = yield* PrometheusMetrics.format()
+      const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => ({ name, type }))
+      assert.deepStrictEqual(
+        types.filter(({ type }) => type === "counter").map(({ name }) => name?.endsWith("_total")),
+        Array(7).fill(true)
+      )
+      assert.deepStrictEqual(
+        types.filter(({ type }) => type === "histogram").map(({ name }) => name?.endsWith("_seconds")),
+        Array(4).fill(true)
+      )
+      // 1500 ms is 1.5 s: above the 1.024 s bucket, inside the 2.048 s one.
+      assert.include(text, 'vendorflow_vendor_call_seconds_sum{vendor="a"} 1.5\n')
+      assert.include(text, 'vendorflow_vendor_call_seconds_bucket{vendor="a",le="1.024"} 0\n')
+      assert.include(text, 'vendorflow_vendor_call_seconds_bucket{vendor="a",le="2.048"} 1\n')
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })

@@ -9,21 +9,19 @@
  * @since 0.1.0
  */
 import { Backend, Health, type JobStore } from "@vendorflow/core"
-import { Context, type Duration, Effect, Layer, Redacted } from "effect"
+import { type Duration, Layer, Redacted } from "effect"
 import * as MongoJobStore from "./MongoJobStore.ts"
 
+// MongoDB keeps the jobs, with a `mongodb` check added to the rest's health.
 const over = (
   store: Layer.Layer<JobStore.JobStore | MongoJobStore.MongoJobStore, Backend.StartupError>,
   rest: Backend.Backend
 ): Backend.Backend =>
   Backend.withJobStore(rest, {
     name: "mongodb",
-    layer: Layer.effectContext(
-      Effect.map(Layer.build(store), (context) => {
-        const check: Health.Check = { name: "mongodb", check: Context.get(context, MongoJobStore.MongoJobStore).ping }
-        return context.pipe(Context.add(Health.Health, Health.Health.of({ checks: [check] })))
-      })
-    )
+    layer: Health.layerAdding(
+      MongoJobStore.MongoJobStore.useSync((mongo): Health.Check => ({ name: "mongodb", check: mongo.ping }))
+    ).pipe(Layer.provideMerge(store))
   })
 
 /**

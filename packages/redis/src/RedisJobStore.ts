@@ -161,8 +161,8 @@ const optionalFields = (fields: Pick<JobStore.Patch, JobStore.OptionalField>): A
  * A job's hash, flat (field, value, …) as `HSET` takes it; {@link fromHash} reads it back.
  *
  * Written by hand rather than with the codec's encoder because it runs on every `POST /jobs`: the
- * job's class has checked its fields already, and checking them again cost about 30 µs a job, a
- * good part of a local round trip. The store's round-trip tests keep the two in step.
+ * job's class has checked its fields already, and checking them again costs as much as a good part
+ * of a local round trip. The store's round-trip tests keep the two in step.
  *
  * @category codecs
  */

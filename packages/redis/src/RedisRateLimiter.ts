@@ -11,9 +11,9 @@
  *
  * One caveat, accepted: the store's script takes "now" from the calling process's clock, not from
  * the Redis server's. Workers with clocks apart by `s` ms can be let through up to `s` ms early.
- * The headroom on the pace (`RateLimiter.headroom`, 5%) absorbs that skew together with network
- * jitter, a few tens of ms on a one-second window; NTP keeps hosts well inside that. Replacing the script to use Redis `TIME` would mean
- * maintaining our own copy of it.
+ * The headroom on the pace (`RateLimiter.headroom`) absorbs that skew together with network jitter,
+ * a few tens of ms on a one-second window; NTP keeps hosts well inside that. Replacing the script
+ * to use Redis `TIME` would mean maintaining our own copy of it.
  *
  * Keys: `<REDIS_PREFIX>ratelimit:vendor:<vendor>` and `…:refill`, expiring once the bucket is full.
  *

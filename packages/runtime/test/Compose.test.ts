@@ -108,11 +108,12 @@ const sourceFiles = (dir: string): ReadonlyArray<string> =>
     .map((path) => join(dir, path))
     .filter((path) => /\/src\/.*\.ts$/.test(path) && !/node_modules|\/dist\//.test(path))
 
-// `Config.String("NAME")` and the like, `Config.schema(codec, "NAME")`, and the helpers named
-// `…Config("NAME")` (`portConfig`, `rateLimitConfig`, `vendorRateLimitConfig`).
+// `Config.String("NAME")` and the like, `Config.schema(codec, "NAME")`, `Port.config("NAME")`, and
+// the helpers named `…Config("NAME")` (`rateLimitConfig`, `vendorRateLimitConfig`).
 const configPatterns = [
   /\bConfig\.(?!schema\b)[A-Za-z]+\(\s*"([A-Z][A-Z0-9_]*)"/g,
   /\bConfig\.schema\([^;]*?,\s*"([A-Z][A-Z0-9_]*)"\s*\)/g,
+  /\bPort\.config\(\s*"([A-Z][A-Z0-9_]*)"/g,
   /\b[a-z][A-Za-z]*Config\(\s*"([A-Z][A-Z0-9_]*)"/g
 ]
 

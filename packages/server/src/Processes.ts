@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Listen } from "@vendorflow/core"
+import { Port } from "@vendorflow/core"
 import { Effect, Layer, Option, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import cluster, { type Worker } from "node:cluster"
@@ -58,7 +58,7 @@ const processesFrom = (name: string, raw: string | undefined): number =>
       : fail(name, `${setting} must be a whole number of processes, 1 or more; got ${JSON.stringify(raw)}`)
 
 const supervise = (name: string, processes: number): void => {
-  const configuredPort = Schema.decodeUnknownOption(Listen.PortFromString)(process.env["PORT"])
+  const configuredPort = Schema.decodeUnknownOption(Port.FromString)(process.env["PORT"])
   // With PORT=0 the first worker's free port becomes every other worker's PORT.
   const learnsPort = Option.contains(configuredPort, 0)
   let learnedPort: string | undefined

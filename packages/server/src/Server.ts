@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { NodeHttpServer, type NodeServices } from "@effect/platform-node"
-import { type Access, type Health, type Jobs, Listen, type VendorRegistry, type Workers } from "@vendorflow/core"
+import { type Access, type Health, type Jobs, Port, type VendorRegistry, type Workers } from "@vendorflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
 import { type Etag, type HttpPlatform, HttpRouter, type HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
@@ -58,7 +58,7 @@ export interface Options {
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  port: Listen.portConfig("PORT", 8000),
+  port: Port.config("PORT", 8000),
   host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
   maxBodyBytes: Http.maxBodyBytesConfig,
   corsOrigins: Http.corsOriginsConfig,

@@ -12,8 +12,8 @@ import {
   Consumer,
   JobProcessor,
   Jobs,
-  Listen,
   Metrics,
+  Port,
   type Vendor,
   VendorRegistry,
   Workers
@@ -104,8 +104,8 @@ export const layerWith = (options: Options) => {
 export const layer = Layer.unwrap(
   Effect.gen(function* () {
     const server = yield* Server.config
-    const syncPort = yield* Listen.portConfig("MOCK_SYNC_PORT", MockSyncServer.defaultPort)
-    const asyncPort = yield* Listen.portConfig("MOCK_ASYNC_PORT", MockAsyncServer.defaultPort)
+    const syncPort = yield* Port.config("MOCK_SYNC_PORT", MockSyncServer.defaultPort)
+    const asyncPort = yield* Port.config("MOCK_ASYNC_PORT", MockAsyncServer.defaultPort)
     const publicUrl = yield* Config.String("PUBLIC_URL").pipe(Config.option)
     return layerWith({
       server,

@@ -150,7 +150,7 @@ describe("the whole job flow", () => {
         const created = 'vendorflow_jobs_created_total{vendor="sync"}'
         const completed = 'vendorflow_jobs_completed_total{vendor="sync"}'
         const answered = 'vendorflow_vendor_answers_total{vendor="sync",outcome="ok"}'
-        const calls = 'vendorflow_vendor_call_ms_count{vendor="sync"}'
+        const calls = 'vendorflow_vendor_call_seconds_count{vendor="sync"}'
         const before = yield* scrape
         const ids = yield* Effect.forEach([1, 2, 3, 4], (n) => submit({ vendor: "sync", n }))
         yield* Effect.forEach(ids, (id) => awaitFinished(id, "5 seconds"))
@@ -158,7 +158,7 @@ describe("the whole job flow", () => {
         const response = yield* request("/metrics")
         assert.match(response.headers.get("content-type") ?? "", /^text\/plain/)
         assert.match(after, /# TYPE vendorflow_jobs_created_total counter/)
-        assert.match(after, /# TYPE vendorflow_vendor_call_ms histogram/)
+        assert.match(after, /# TYPE vendorflow_vendor_call_seconds histogram/)
         for (const series of [created, completed, answered, calls]) {
           assert.strictEqual(value(after, series) - value(before, series), 4, series)
         }

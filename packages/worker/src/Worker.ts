@@ -8,9 +8,9 @@ import {
   Consumer,
   JobProcessor,
   type JobQueue,
-  Listen,
-  Metrics,
   type JobStore,
+  Metrics,
+  Port,
   type RateLimiter,
   Sweeper,
   type VendorRegistry,
@@ -52,7 +52,7 @@ export const layer: Layer.Layer<
  */
 export const layerMetricsServer: Layer.Layer<never, Config.ConfigError | HttpServerError.ServeError> = Layer.unwrap(
   Effect.gen(function* () {
-    const port = yield* Config.option(Config.schema(Listen.PortFromString, "METRICS_PORT"))
+    const port = yield* Config.option(Config.schema(Port.FromString, "METRICS_PORT"))
     const host = yield* Config.String("HOST").pipe(Config.withDefault("127.0.0.1"))
     if (port._tag === "None") return Layer.empty
     return HttpRouter.serve(PrometheusMetrics.layerHttp({ path: "/metrics" }), { disableLogger: true }).pipe(

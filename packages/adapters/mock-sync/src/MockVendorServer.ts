@@ -11,7 +11,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { FaultScript, LocalServer, RateLimit, VendorSimulator } from "@vendorflow/adapter-kit/simulator"
-import { Listen, Shutdown } from "@vendorflow/core"
+import { Port, Shutdown } from "@vendorflow/core"
 import { Clock, Config, type Context, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
 import { HttpRouter, type HttpServerError, HttpServerResponse } from "effect/http"
 
@@ -184,7 +184,7 @@ export const serverConfig = (options: {
 }) =>
   Config.all({
     host: Config.String("HOST").pipe(Config.withDefault(LocalServer.defaultHost)),
-    port: Listen.portConfig("PORT", options.defaultPort),
+    port: Port.config("PORT", options.defaultPort),
     timing: Config.schema(LocalServer.MillisRangeFromString, `${options.prefix}_${options.timingName}`).pipe(
       Config.withDefault(options.defaultTiming)
     ),

@@ -1,5 +1,6 @@
 /**
- * Where a vendorflow process listens, from the environment.
+ * A TCP port from the environment: where a vendorflow process (the API, a worker's metrics, a mock
+ * vendor) listens.
  *
  * @since 0.1.0
  */
@@ -10,7 +11,7 @@ import { Config, Schema } from "effect"
  *
  * @category config
  */
-export const PortFromString = Schema.NumberFromString.check(
+export const FromString = Schema.NumberFromString.check(
   Schema.isInt(),
   Schema.isBetween({ minimum: 0, maximum: 65535 })
 )
@@ -21,5 +22,5 @@ export const PortFromString = Schema.NumberFromString.check(
  *
  * @category config
  */
-export const portConfig = (name: string, defaultPort: number): Config.Config<number> =>
-  Config.schema(PortFromString, name).pipe(Config.withDefault(defaultPort))
+export const config = (name: string, defaultPort: number): Config.Config<number> =>
+  Config.schema(FromString, name).pipe(Config.withDefault(defaultPort))
