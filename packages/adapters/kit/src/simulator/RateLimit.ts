@@ -1,8 +1,9 @@
 /**
  * A simulated vendor's own rate limit: how it is written (`"5/1s"`), which calls it admits, and
- * what it says to the ones it refuses. Kept in one module so that another kind of limit (one
- * advertised in headers, one that is hidden, a cap on calls in flight) is one more case here and
- * `VendorSimulator` applies it unchanged.
+ * what it says to the ones it refuses. `VendorSimulator` asks {@link Window.admitAt} once per call,
+ * as the call arrives, and answers a refusal with {@link refusal}: another kind of limit (one
+ * advertised in headers, one that is hidden, a cap on calls in flight) is one more case of
+ * {@link RateLimit} here, with what its `Admission` must tell that one call site.
  *
  * @since 0.1.0
  */
