@@ -5,7 +5,7 @@
  * the ratio of every figure to its baseline from the same invocation. Results go to
  * `bench/results/<date>.json`; the run's keys are deleted at the end.
  *
- *     npm run bench                          # everything but the soak, in under 10 minutes
+ *     npm run bench                          # everything but the soak
  *     npm run bench -- --soak                # and the 10-minute soak
  *     npm run bench -- --only=ingest,e2e     # some: post, get, noio (ingest = all three), e2e, scenario, ratelimit, soak
  *     npm run bench -- --profile             # CPU profiles of every process, one per hot path
@@ -19,7 +19,7 @@
  * (default `REDIS_URL` or redis://127.0.0.1:6379), `--env=K=V` (repeatable: extra environment for
  * our server and workers, for tuning), `--variant-env=K=V` (repeatable: a second server with these
  * settings too, measured beside the first in the POST and GET rounds and held to the same targets;
- * default `SERVER_PROCESSES=2`, the API as two processes on one port, one of the issue's means;
+ * default `SERVER_PROCESSES=2`, the API as two processes on one port;
  * `--variant-env=HOT_PATH=false` for a before and after in one run; `none` for no second server),
  * `--out=<file>`.
  */
@@ -29,19 +29,17 @@ import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { Queue } from "bullmq"
 import { request } from "undici"
+import { type Stack as DevStack, Stats, Wrk } from "@vendorflow/dev-stack"
 import * as Bench from "./src/Bench.ts"
 import { jobBody } from "./src/Body.ts"
 import * as EndToEnd from "./src/EndToEnd.ts"
 import * as Ingest from "./src/Ingest.ts"
-import * as Load from "./src/Load.ts"
 import * as Machine from "./src/Machine.ts"
-import * as Proc from "./src/Proc.ts"
 import * as Profile from "./src/Profile.ts"
 import * as RateLimit from "./src/RateLimit.ts"
 import * as Report from "./src/Report.ts"
 import * as Soak from "./src/Soak.ts"
 import * as Stack from "./src/Stack.ts"
-import * as Stats from "./src/Stats.ts"
 
 const scenarios = ["post", "get", "noio", "e2e", "scenario", "ratelimit", "soak"] as const
 type Scenario = (typeof scenarios)[number]
@@ -132,13 +130,13 @@ const variantEnv = pairs(
   values["variant-env"].filter((pair) => pair !== "none")
 )
 
-const generator = Load.pick({
+const generator = Wrk.pick({
   force: values.generator === "wrk" || values.generator === "undici" ? values.generator : undefined,
   threads: 2
 })
 const startedAt = new Date()
 const stamp = startedAt.toISOString().replace(/:/g, "").replace(/\..*$/, "")
-const resultsDir = Proc.repoPath("bench/results")
+const resultsDir = Stack.repoPath("bench/results")
 const profileDir = values.profile ? join(resultsDir, "profiles", stamp) : undefined
 if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
 const logDir = mkdtempSync(join(tmpdir(), "vendorflow-bench-"))
@@ -176,17 +174,17 @@ const results: {
 // One server for every scenario, so its memory can be followed from one to the next; with
 // --profile every hot path gets a server process of its own, so that each profile is one path.
 // (The server never calls a vendor; the mock's URL only keeps its configuration complete.)
-let server: Stack.Server | undefined
-const serverFor = async (phase: string, mockUrl?: string): Promise<Stack.Server> => {
+let server: DevStack.Server | undefined
+const serverFor = async (phase: string, mockUrl?: string): Promise<DevStack.Server> => {
   if (server !== undefined && !values.profile) return server
-  if (server !== undefined) await Stack.stop(server.proc)
+  if (server !== undefined) await Stack.stop(server.process)
   server = await Stack.vendorflowServer(context.env, {
     name: values.profile ? `server-${phase}` : "server",
     prefix,
     mockUrl
   })
   await new Promise((resolve) => setTimeout(resolve, 500))
-  Bench.recordMemory(context, "idle", [server.proc])
+  Bench.recordMemory(context, "idle", [server.process])
   return server
 }
 
@@ -215,10 +213,10 @@ try {
       noIo: settings.noIo
     })
     results.ingest = ingest.result
-    await Stack.dropKeys(redis, prefix)
+    await Stack.dropKeys(values["redis-url"], prefix)
     if (variant !== undefined) {
-      await Stack.stop(variant.server.proc)
-      await Stack.dropKeys(redis, variant.prefix)
+      await Stack.stop(variant.server.process)
+      await Stack.dropKeys(values["redis-url"], variant.prefix)
     }
   }
 
@@ -260,7 +258,7 @@ try {
           ...EndToEnd.vendorflow(context, {
             serverUrl: e2eServer.url,
             prefix,
-            procs: [e2eServer.proc, ...workers]
+            procs: [e2eServer.process, ...workers]
           }),
           before: clearArrivals
         },
@@ -292,13 +290,13 @@ try {
         machineMicrosPerCall: Stats.median(ceiling.map((round) => round.machineMicrosPerCall))
       }
     }
-    Bench.recordMemory(context, "after end to end", [e2eServer.proc, ...workers, ...bullWorkers])
+    Bench.recordMemory(context, "after end to end", [e2eServer.process, ...workers, ...bullWorkers])
     await queue.obliterate({ force: true })
     await queue.close()
     await Stack.stop(...workers, ...bullWorkers)
-    await Stack.stop(mock.proc)
-    await Stack.dropKeys(redis, prefix)
-    await Stack.dropKeys(redis, bullPrefix)
+    await Stack.stop(mock.process)
+    await Stack.dropKeys(values["redis-url"], prefix)
+    await Stack.dropKeys(values["redis-url"], bullPrefix)
   }
 
   if (selected.has("scenario")) {
@@ -315,7 +313,7 @@ try {
     const [measured] = await Bench.compare(context, [
       {
         name: "scenario",
-        procs: [scenarioServer.proc],
+        procs: [scenarioServer.process],
         run: (seconds) =>
           generator.run({
             baseUrl: scenarioServer.url,
@@ -326,13 +324,13 @@ try {
       }
     ])
     results.scenario = { measured: measured!, connections: settings.scenarioConnections }
-    Bench.recordMemory(context, "after scenario", [scenarioServer.proc, ...workers])
+    Bench.recordMemory(context, "after scenario", [scenarioServer.process, ...workers])
     await Stack.stop(...workers)
-    await Stack.stop(mock.proc)
-    await Stack.dropKeys(redis, prefix)
+    await Stack.stop(mock.process)
+    await Stack.dropKeys(values["redis-url"], prefix)
   }
 
-  if (server !== undefined) await Stack.stop(server.proc)
+  if (server !== undefined) await Stack.stop(server.process)
 
   if (selected.has("ratelimit")) {
     log(`== rate limit (L = ${settings.rateLimit}/s, ${settings.rateWorkers} worker processes)`)
@@ -354,8 +352,8 @@ try {
   }
 } finally {
   await Stack.stopAll()
-  await Stack.dropKeys(redis, prefix)
-  await Stack.dropKeys(redis, bullPrefix)
+  await Stack.dropKeys(values["redis-url"], prefix)
+  await Stack.dropKeys(values["redis-url"], bullPrefix)
 }
 
 const finishedAt = new Date()

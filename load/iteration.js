@@ -2,7 +2,7 @@
 /**
  * What every k6 script here does in one iteration, and its options from a profile: submit a job
  * (`POST /jobs`), then read it back (`GET /jobs/{id}`), checking both answers. The Node runner
- * (`src/Runner.ts`) does the same iteration; keep the two in step.
+ * (`Load` of `@vendorflow/dev-stack`) does the same iteration; keep the two in step.
  *
  * `BASE_URL` (default http://127.0.0.1:8000) is the API under test.
  */

@@ -4,12 +4,10 @@
  * baseline are always measured alike: a warm-up each, then `rounds` rounds in which the two take
  * turns (and take turns going first), so a drift in the machine hits both.
  */
+import { type Load, type Process, Stats } from "@vendorflow/dev-stack"
 import type { Redis } from "ioredis"
-import type * as Load from "./Load.ts"
 import * as Machine from "./Machine.ts"
-import type * as Proc from "./Proc.ts"
 import * as Stack from "./Stack.ts"
-import * as Stats from "./Stats.ts"
 
 /**
  * One resident-memory reading of one process.
@@ -39,7 +37,7 @@ export interface Context {
 /**
  * Records the RSS of `procs` under `when`.
  */
-export const recordMemory = (context: Context, when: string, procs: ReadonlyArray<Proc.Proc>): void => {
+export const recordMemory = (context: Context, when: string, procs: ReadonlyArray<Process.Running>): void => {
   for (const proc of procs) {
     const rss = proc.rss()
     if (rss !== undefined) context.memory.push({ when, process: proc.name, rssMiB: rss / 2 ** 20 })
@@ -65,7 +63,7 @@ export interface Measured {
    * the subject's) and the kernel's work for them.
    */
   readonly machineMicrosPerRequest: number
-  readonly runs: ReadonlyArray<Load.Result>
+  readonly runs: ReadonlyArray<Load.Measurement>
 }
 
 /**
@@ -74,13 +72,13 @@ export interface Measured {
 export interface Subject {
   readonly name: string
   /** The processes whose CPU counts as the subject's. */
-  readonly procs: ReadonlyArray<Proc.Proc>
+  readonly procs: ReadonlyArray<Process.Running>
   /** Runs before every round (e.g. deleting the last round's keys). */
   readonly before?: (() => Promise<void>) | undefined
-  readonly run: (seconds: number) => Promise<Load.Result>
+  readonly run: (seconds: number) => Promise<Load.Measurement>
 }
 
-const cpuOf = (procs: ReadonlyArray<Proc.Proc>): number =>
+const cpuOf = (procs: ReadonlyArray<Process.Running>): number =>
   procs.reduce((sum, proc) => sum + (proc.cpuSeconds() ?? 0), 0)
 
 /**
@@ -99,7 +97,7 @@ export const redisCpu = async (redis: Redis): Promise<number> => {
  */
 export const compare = async (context: Context, subjects: ReadonlyArray<Subject>): Promise<Array<Measured>> => {
   const runs = subjects.map(
-    () => [] as Array<{ result: Load.Result; cpu: number; foreign: number; machineMicros: number }>
+    () => [] as Array<{ result: Load.Measurement; cpu: number; foreign: number; machineMicros: number }>
   )
   for (const subject of subjects) {
     await subject.before?.()
@@ -123,7 +121,7 @@ export const compare = async (context: Context, subjects: ReadonlyArray<Subject>
       const machineMicros = ((measured?.busySeconds ?? 0) / Math.max(1, result.rps * result.seconds)) * 1e6
       runs[i]!.push({ result, cpu, foreign, machineMicros })
       context.log(
-        `  round ${round + 1} ${subject.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(1)} ms, ` +
+        `  round ${round + 1} ${subject.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.med.toFixed(1)} ms, ` +
           `p99 ${result.latency.p99.toFixed(1)} ms, errors ${result.socketErrors + result.statusErrors}, ` +
           `cpu ${cpu.toFixed(2)} cores, redis ${redisCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores, ` +
           `machine ${machineMicros.toFixed(0)} µs per request`
@@ -135,7 +133,7 @@ export const compare = async (context: Context, subjects: ReadonlyArray<Subject>
     return {
       name: subject.name,
       rps: Stats.summarize(mine.map((run) => run.result.rps)),
-      p50: Stats.summarize(mine.map((run) => run.result.latency.p50)),
+      p50: Stats.summarize(mine.map((run) => run.result.latency.med)),
       p95: Stats.summarize(mine.map((run) => run.result.latency.p95)),
       p99: Stats.summarize(mine.map((run) => run.result.latency.p99)),
       errors: mine.reduce((sum, run) => sum + run.result.socketErrors + run.result.statusErrors, 0),
@@ -155,6 +153,5 @@ export const randomPrefix = (what: string): string => `vf-bench-${what}-${crypto
 /**
  * Deletes a prefix's keys, quietly.
  */
-export const clean = (context: Context, prefix: string) => async (): Promise<void> => {
-  await Stack.dropKeys(context.redis, prefix)
-}
+export const clean = (context: Context, prefix: string) => (): Promise<void> =>
+  Stack.dropKeys(context.env.redisUrl, prefix)

@@ -9,11 +9,10 @@ import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Queue } from "bullmq"
 import { Pool } from "undici"
+import { type Process, Stats } from "@vendorflow/dev-stack"
 import * as Bench from "./Bench.ts"
 import { jobBody, jobPayload } from "./Body.ts"
 import * as Machine from "./Machine.ts"
-import type * as Proc from "./Proc.ts"
-import * as Stats from "./Stats.ts"
 
 /**
  * One subject's end-to-end figures over the rounds.
@@ -61,7 +60,7 @@ interface Round {
 
 export interface Subject {
   readonly name: string
-  readonly procs: ReadonlyArray<Proc.Proc>
+  readonly procs: ReadonlyArray<Process.Running>
   /** Runs before every round, untimed. */
   readonly before?: (() => Promise<void>) | undefined
   readonly run: (jobs: number) => Promise<Round>
@@ -88,7 +87,7 @@ const until = async (done: () => Promise<boolean>, timeoutMillis: number, what: 
   }
 }
 
-const cpuOf = (procs: ReadonlyArray<Proc.Proc>): number =>
+const cpuOf = (procs: ReadonlyArray<Process.Running>): number =>
   procs.reduce((sum, proc) => sum + (proc.cpuSeconds() ?? 0), 0)
 
 /**
@@ -97,7 +96,7 @@ const cpuOf = (procs: ReadonlyArray<Proc.Proc>): number =>
  */
 export const vendorflow = (
   context: Bench.Context,
-  options: { readonly serverUrl: string; readonly prefix: string; readonly procs: ReadonlyArray<Proc.Proc> }
+  options: { readonly serverUrl: string; readonly prefix: string; readonly procs: ReadonlyArray<Process.Running> }
 ): Subject => ({
   name: "vendorflow",
   procs: options.procs,
@@ -145,7 +144,7 @@ export const vendorflow = (
  */
 export const bullmq = (
   context: Bench.Context,
-  options: { readonly queue: Queue; readonly procs: ReadonlyArray<Proc.Proc> }
+  options: { readonly queue: Queue; readonly procs: ReadonlyArray<Process.Running> }
 ): Subject => ({
   name: "BullMQ",
   procs: options.procs,

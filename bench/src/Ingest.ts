@@ -5,9 +5,9 @@
  * same `POST` on both with no I/O (our server on its in-memory backends, Fastify answering at once).
  */
 import { Pool } from "undici"
+import type { Process, Stack as DevStack } from "@vendorflow/dev-stack"
 import * as Bench from "./Bench.ts"
 import { jobBody } from "./Body.ts"
-import type * as Proc from "./Proc.ts"
 import * as Stack from "./Stack.ts"
 
 /**
@@ -32,7 +32,7 @@ export interface Result {
  */
 export interface Variant {
   readonly name: string
-  readonly server: Stack.Server
+  readonly server: DevStack.Server
   readonly prefix: string
 }
 
@@ -77,19 +77,19 @@ const poster = (context: Bench.Context, url: string) => (seconds: number) =>
 export const run = async (
   context: Bench.Context,
   options: {
-    readonly server: Stack.Server
+    readonly server: DevStack.Server
     readonly serverPrefix: string
     readonly post: boolean
     readonly get: boolean
     readonly noIo: boolean
     readonly variant?: Variant | undefined
   }
-): Promise<{ readonly result: Result; readonly procs: ReadonlyArray<Proc.Proc> }> => {
+): Promise<{ readonly result: Result; readonly procs: ReadonlyArray<Process.Running> }> => {
   const floorPrefix = Bench.randomPrefix("floor")
   const floor = await Stack.floor(context.env, { name: "floor-redis", prefix: floorPrefix })
-  const procs: Array<Proc.Proc> = [options.server.proc, floor.proc]
+  const procs: Array<Process.Running> = [options.server.process, floor.process]
   const variant = options.variant
-  if (variant !== undefined) procs.push(variant.server.proc)
+  if (variant !== undefined) procs.push(variant.server.process)
   let variantPost: Bench.Measured | undefined
   let variantGet: Bench.Measured | undefined
 
@@ -99,13 +99,13 @@ export const run = async (
     const [postVendorflow, postFloor, postVariant] = await Bench.compare(context, [
       {
         name: "vendorflow POST /jobs",
-        procs: [options.server.proc],
+        procs: [options.server.process],
         before: Bench.clean(context, options.serverPrefix),
         run: poster(context, options.server.url)
       },
       {
         name: "floor POST /jobs",
-        procs: [floor.proc],
+        procs: [floor.process],
         before: Bench.clean(context, floorPrefix),
         run: poster(context, floor.url)
       },
@@ -114,7 +114,7 @@ export const run = async (
         : [
             {
               name: `vendorflow POST /jobs [${variant.name}]`,
-              procs: [variant.server.proc],
+              procs: [variant.server.process],
               before: Bench.clean(context, variant.prefix),
               run: poster(context, variant.server.url)
             }
@@ -144,16 +144,16 @@ export const run = async (
     const [getVendorflow, getFloor, getVariant] = await Bench.compare(context, [
       {
         name: "vendorflow GET /jobs/{id}",
-        procs: [options.server.proc],
+        procs: [options.server.process],
         run: getter(options.server.url, vendorflowIds)
       },
-      { name: "floor GET /jobs/{id}", procs: [floor.proc], run: getter(floor.url, floorIds) },
+      { name: "floor GET /jobs/{id}", procs: [floor.process], run: getter(floor.url, floorIds) },
       ...(variant === undefined
         ? []
         : [
             {
               name: `vendorflow GET /jobs/{id} [${variant.name}]`,
-              procs: [variant.server.proc],
+              procs: [variant.server.process],
               run: getter(variant.server.url, variantIds)
             }
           ])
@@ -162,7 +162,7 @@ export const run = async (
     Bench.recordMemory(context, "after GET /jobs/{id}", procs)
     get = { vendorflow: getVendorflow!, floor: getFloor! }
   }
-  await Stack.stop(floor.proc)
+  await Stack.stop(floor.process)
   await Bench.clean(context, floorPrefix)()
 
   let postNoIo: Result["postNoIo"]
@@ -171,11 +171,11 @@ export const run = async (
     const memoryServer = await Stack.vendorflowServer(context.env, { name: "server-memory", prefix: undefined })
     const bareFloor = await Stack.floor(context.env, { name: "floor-bare", prefix: undefined })
     const [vendorflow, bare] = await Bench.compare(context, [
-      { name: "vendorflow POST /jobs (memory)", procs: [memoryServer.proc], run: poster(context, memoryServer.url) },
-      { name: "Fastify POST /jobs (no I/O)", procs: [bareFloor.proc], run: poster(context, bareFloor.url) }
+      { name: "vendorflow POST /jobs (memory)", procs: [memoryServer.process], run: poster(context, memoryServer.url) },
+      { name: "Fastify POST /jobs (no I/O)", procs: [bareFloor.process], run: poster(context, bareFloor.url) }
     ])
     postNoIo = { vendorflow: vendorflow!, floor: bare! }
-    await Stack.stop(memoryServer.proc, bareFloor.proc)
+    await Stack.stop(memoryServer.process, bareFloor.process)
   }
 
   return {

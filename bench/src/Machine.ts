@@ -3,6 +3,7 @@
  * processes outside the bench used (other people's tests on a shared box), read from `/proc`, so
  * a noisy round can be told from a slow one.
  */
+import { Process } from "@vendorflow/dev-stack"
 import { execFileSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { cpus, loadavg, release, totalmem } from "node:os"
@@ -52,25 +53,12 @@ interface Snapshot {
   readonly total: number
 }
 
-const ticks = 100
-
-const statOf = (pid: string): { readonly ppid: number; readonly name: string; readonly cpu: number } | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return { ppid: Number(fields[1]), name, cpu: (Number(fields[11]) + Number(fields[12])) / ticks }
-  } catch {
-    return undefined
-  }
-}
-
 const snapshot = (): Snapshot | undefined => {
   try {
-    const procs = new Map<number, { readonly ppid: number; readonly name: string; readonly cpu: number }>()
+    const procs = new Map<number, { readonly ppid: number; readonly name: string; readonly cpuSeconds: number }>()
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue
-      const stat = statOf(entry)
+      const stat = Process.statOf(Number(entry))
       if (stat !== undefined) procs.set(Number(entry), stat)
     }
     // This process and everything below it is ours.
@@ -87,12 +75,12 @@ const snapshot = (): Snapshot | undefined => {
     }
     let foreign = 0
     for (const [pid, stat] of procs) {
-      if (!ours.has(pid) && !stat.name.startsWith("redis-server")) foreign += stat.cpu
+      if (!ours.has(pid) && !stat.name.startsWith("redis-server")) foreign += stat.cpuSeconds
     }
     const cpuLine = readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
-    const total = cpuLine.reduce((sum, value) => sum + value, 0) / ticks
-    const busy = [0, 1, 2, 5, 6].reduce((sum, field) => sum + (cpuLine[field] ?? 0), 0) / ticks
-    return { at: performance.now(), foreign, steal: (cpuLine[7] ?? 0) / ticks, busy, total }
+    const total = cpuLine.reduce((sum, value) => sum + value, 0) / Process.ticksPerSecond
+    const busy = [0, 1, 2, 5, 6].reduce((sum, field) => sum + (cpuLine[field] ?? 0), 0) / Process.ticksPerSecond
+    return { at: performance.now(), foreign, steal: (cpuLine[7] ?? 0) / Process.ticksPerSecond, busy, total }
   } catch {
     return undefined
   }

@@ -8,11 +8,10 @@
 import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { request } from "undici"
+import { type Process, Stats } from "@vendorflow/dev-stack"
 import * as Bench from "./Bench.ts"
 import { seedJobs } from "./Ingest.ts"
-import type * as Proc from "./Proc.ts"
 import * as Stack from "./Stack.ts"
-import * as Stats from "./Stats.ts"
 
 /**
  * What the rate-limit scenario measured.
@@ -29,7 +28,7 @@ export interface Result {
   readonly worstWindow: number
   /** Calls the mock refused with 429. */
   readonly refused: number
-  readonly procs: ReadonlyArray<Proc.Proc>
+  readonly procs: ReadonlyArray<Process.Running>
 }
 
 interface Arrival {
@@ -79,7 +78,7 @@ export const run = async (
     arrivals.map((arrival) => arrival.at),
     1000
   )
-  const procs = [server.proc, ...workers]
+  const procs = [server.process, ...workers]
   Bench.recordMemory(context, "after rate limit", procs)
   const result: Result = {
     limit: options.limit,
@@ -96,7 +95,7 @@ export const run = async (
       `busiest 1 s window ${worst.count}, ${result.refused} refused (429), ${admitted.length} admitted of ${jobs}`
   )
   await Stack.stop(...workers)
-  await Stack.stop(server.proc, mock.proc)
-  await Stack.dropKeys(context.redis, prefix)
+  await Stack.stop(server.process, mock.process)
+  await Stack.dropKeys(context.env.redisUrl, prefix)
   return result
 }

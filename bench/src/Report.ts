@@ -3,12 +3,12 @@
  * ratio, the target and whether it was met; the memory table; both as Markdown, which reads in a
  * terminal and pastes into `docs/benchmarks.md` as it is.
  */
+import type { Stats } from "@vendorflow/dev-stack"
 import type * as Bench from "./Bench.ts"
 import type * as EndToEnd from "./EndToEnd.ts"
 import type * as Ingest from "./Ingest.ts"
 import type * as RateLimit from "./RateLimit.ts"
 import type * as Soak from "./Soak.ts"
-import type * as Stats from "./Stats.ts"
 
 /**
  * Everything a run measured.

@@ -90,7 +90,7 @@ export const run = async (
     mockUrl: mock.url,
     publicUrl: server.url
   })
-  const procs = [server.proc, ...workers]
+  const procs = [server.process, ...workers]
   const samples = new Map(procs.map((proc) => [proc.name, [] as Array<readonly [number, number]>]))
   const pool = new Pool(server.url, { connections: 64 })
   const started = performance.now()
@@ -198,8 +198,8 @@ export const run = async (
   })
   Bench.recordMemory(context, "after soak", procs)
   await Stack.stop(...workers)
-  await Stack.stop(server.proc, mock.proc)
-  await Stack.dropKeys(context.redis, prefix)
+  await Stack.stop(server.process, mock.process)
+  await Stack.dropKeys(context.env.redisUrl, prefix)
   return {
     minutes: options.minutes,
     ratePerSecond: options.rate,

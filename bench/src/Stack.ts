@@ -1,10 +1,20 @@
 /**
- * The pieces a benchmark starts, each a real process on loopback: our server and workers on Redis
- * (under a random `REDIS_PREFIX`), the mock sync vendor, the Fastify floor and BullMQ's workers;
- * and the Redis housekeeping around them (counting a status, deleting a run's keys).
+ * The pieces a benchmark starts, on dev-stack's launcher, each a real process on loopback: our
+ * server and workers on Redis (under a random `REDIS_PREFIX`), the mock sync vendor, the Fastify
+ * floor and BullMQ's workers. All of them live in the run's scope: {@link stopAll} closes it, which
+ * stops what still runs with SIGTERM (workers first, as the last started) so that each writes its
+ * CPU profile. And the Redis housekeeping around them.
  */
+import { Process, Stack } from "@vendorflow/dev-stack"
+import { RedisTest } from "@vendorflow/redis/testing"
+import { Effect, Exit, Scope } from "effect"
 import { Redis } from "ioredis"
-import * as Proc from "./Proc.ts"
+import { fileURLToPath } from "node:url"
+
+/**
+ * A path inside the repository, from this file.
+ */
+export const repoPath = (relative: string): string => fileURLToPath(new URL(`../../${relative}`, import.meta.url))
 
 /**
  * Where a run keeps its logs and profiles, and what every process shares.
@@ -12,83 +22,69 @@ import * as Proc from "./Proc.ts"
 export interface Env {
   readonly redisUrl: string
   readonly logDir: string
-  /** Set: every process started here writes a CPU profile there when it stops. */
+  /** Set: every process started here but the mocks writes a CPU profile there when it stops. */
   readonly profileDir?: string | undefined
   /** Extra variables for our server and workers (`--env K=V`), for tuning experiments. */
   readonly extra: Record<string, string>
 }
 
-const started: Array<Proc.Proc> = []
+// Besides where a process listens, what would point a child elsewhere or change what is measured:
+// the mock's latency and limit, MongoDB, request logging.
+const notInherited = ["MOCK_SYNC_RATE_LIMIT", "MOCK_SYNC_LATENCY_MS", "MONGODB_URI", "LOG_REQUESTS"]
 
-const run = (env: Env, name: string, script: string, vars: Record<string, string>, profile: boolean) => {
-  const proc = Proc.start({
-    name,
-    script,
-    env: { ...Proc.baseEnv(), ...vars },
-    logDir: env.logDir,
-    cpuProfileDir: profile ? env.profileDir : undefined
-  })
-  started.push(proc)
-  return proc
-}
+const settings = (env: Env): Stack.Settings => ({
+  baseEnv: Process.inheritedEnv(notInherited),
+  logDir: env.logDir,
+  cpuProfileDir: env.profileDir,
+  onClose: "stop"
+})
+
+const scope = Effect.runSync(Scope.make())
+
+// Starts into the run's scope.
+const run = <A>(effect: Effect.Effect<A, never, Scope.Scope>): Promise<A> =>
+  Effect.runPromise(Scope.provide(effect, scope))
 
 /**
  * Stops everything still running (workers first, so nothing is taking while the rest goes).
  */
-export const stopAll = async (): Promise<void> => {
-  const running = started.splice(0)
-  const workers = running.filter((proc) => proc.name.includes("worker"))
-  await Promise.all(workers.map((proc) => proc.stop()))
-  await Promise.all(running.map((proc) => proc.stop()))
-}
+export const stopAll = (): Promise<void> => Effect.runPromise(Scope.close(scope, Exit.void))
 
 /**
- * Stops some processes and forgets them.
+ * Stops some processes (SIGTERM, then SIGKILL after 15 s).
  */
-export const stop = async (...procs: ReadonlyArray<Proc.Proc>): Promise<void> => {
-  await Promise.all(procs.map((proc) => proc.stop()))
-  for (const proc of procs) {
-    const index = started.indexOf(proc)
-    if (index >= 0) started.splice(index, 1)
-  }
-}
-
-/**
- * A running HTTP server of the bench.
- */
-export interface Server {
-  readonly proc: Proc.Proc
-  readonly url: string
+export const stop = async (...procs: ReadonlyArray<Process.Running>): Promise<void> => {
+  await Promise.all(procs.map((proc) => Effect.runPromise(proc.stop())))
 }
 
 /**
  * `vendorflow-server` on Redis (job store and queue under `prefix`), or on the in-memory backends
  * when `prefix` is undefined.
  */
-export const vendorflowServer = async (
+export const vendorflowServer = (
   env: Env,
   options: { readonly name: string; readonly prefix: string | undefined; readonly mockUrl?: string | undefined }
-): Promise<Server> => {
-  const vars: Record<string, string> = {
-    PORT: "0",
-    HOST: "127.0.0.1",
-    // The scenarios post far faster than any vendor here is called (in the original scenario the
-    // mock takes 100-500 ms a call; in the ingest rounds nothing consumes), so the back-pressure
-    // limit (100,000 jobs waiting) would answer 503 within a round, as designed; the original
-    // scenario had no such limit, and `npm run load` raises it the same way.
-    MAX_BACKLOG: "100000000",
-    ...(options.prefix === undefined ? {} : { REDIS_URL: env.redisUrl, REDIS_PREFIX: options.prefix }),
-    ...(options.mockUrl === undefined ? {} : { MOCK_SYNC_URL: options.mockUrl }),
-    ...env.extra
-  }
-  const proc = run(env, options.name, Proc.entries.server, vars, true)
-  return { proc, url: await Proc.listeningUrl(proc) }
-}
+): Promise<Stack.Server> =>
+  run(
+    Stack.server(settings(env), {
+      name: options.name,
+      env: {
+        // The scenarios post far faster than any vendor here is called (the mock of the original
+        // scenario takes 100-500 ms a call; in the ingest rounds nothing consumes), so the
+        // back-pressure limit would answer 503 within a round, as designed; the original scenario
+        // had no such limit, and `npm run load` raises it the same way.
+        MAX_BACKLOG: "100000000",
+        ...(options.prefix === undefined ? {} : { REDIS_URL: env.redisUrl, REDIS_PREFIX: options.prefix }),
+        ...(options.mockUrl === undefined ? {} : { MOCK_SYNC_URL: options.mockUrl }),
+        ...env.extra
+      }
+    })
+  )
 
 /**
  * `n` `vendorflow-worker` processes on Redis under `prefix`, calling the mock at `mockUrl`.
  */
-export const vendorflowWorkers = async (
+export const vendorflowWorkers = (
   env: Env,
   options: {
     readonly name: string
@@ -98,73 +94,69 @@ export const vendorflowWorkers = async (
     readonly publicUrl: string
     readonly vars?: Record<string, string> | undefined
   }
-): Promise<ReadonlyArray<Proc.Proc>> => {
-  const workers = Array.from({ length: options.n }, (_, i) =>
-    run(
-      env,
-      `${options.name}-${i + 1}`,
-      Proc.entries.worker,
-      {
-        REDIS_URL: env.redisUrl,
-        REDIS_PREFIX: options.prefix,
-        MOCK_SYNC_URL: options.mockUrl,
-        PUBLIC_URL: options.publicUrl,
-        ...options.vars,
-        ...env.extra
-      },
-      true
+): Promise<ReadonlyArray<Process.Running>> =>
+  run(
+    Effect.forEach(
+      Array.from({ length: options.n }, (_, i) => i + 1),
+      (i) =>
+        Stack.worker(settings(env), {
+          name: `${options.name}-${i}`,
+          env: {
+            REDIS_URL: env.redisUrl,
+            REDIS_PREFIX: options.prefix,
+            MOCK_SYNC_URL: options.mockUrl,
+            PUBLIC_URL: options.publicUrl,
+            ...options.vars,
+            ...env.extra
+          }
+        }),
+      { concurrency: "unbounded" }
     )
   )
-  await Promise.all(workers.map((worker) => worker.waitFor(/vendorflow-worker: consuming/)))
-  return workers
-}
 
 /**
  * The mock sync vendor with the given latency (`MOCK_SYNC_LATENCY_MS`, e.g. `"0"` or `"100-500"`)
  * and rate limit (`MOCK_SYNC_RATE_LIMIT`, e.g. `"50/1s"`).
  */
-export const mockSync = async (
+export const mockSync = (
   env: Env,
   options: { readonly name: string; readonly latency: string; readonly rateLimit?: string | undefined }
-): Promise<Server> => {
-  const proc = run(
-    env,
-    options.name,
-    Proc.entries.mockSync,
-    {
-      PORT: "0",
-      HOST: "127.0.0.1",
-      MOCK_SYNC_LATENCY_MS: options.latency,
-      ...(options.rateLimit === undefined ? {} : { MOCK_SYNC_RATE_LIMIT: options.rateLimit })
-    },
-    false
+): Promise<Stack.Server> =>
+  run(
+    Stack.mockSync(settings(env), {
+      name: options.name,
+      env: {
+        MOCK_SYNC_LATENCY_MS: options.latency,
+        ...(options.rateLimit === undefined ? {} : { MOCK_SYNC_RATE_LIMIT: options.rateLimit })
+      }
+    })
   )
-  return { proc, url: await Proc.listeningUrl(proc) }
-}
 
 /**
  * The Fastify floor, with Redis under `prefix`, or without any I/O when `prefix` is undefined.
  */
-export const floor = async (env: Env, options: { readonly name: string; readonly prefix: string | undefined }) => {
-  const proc = run(
-    env,
-    options.name,
-    Proc.entries.floor,
-    {
-      PORT: "0",
-      REDIS_URL: env.redisUrl,
-      FLOOR_REDIS: options.prefix === undefined ? "0" : "1",
-      FLOOR_PREFIX: options.prefix ?? ""
-    },
-    true
+export const floor = (env: Env, options: { readonly name: string; readonly prefix: string | undefined }) =>
+  run(
+    Effect.map(
+      Stack.launch(settings(env), {
+        name: options.name,
+        script: repoPath("bench/servers/floor.ts"),
+        env: {
+          PORT: "0",
+          REDIS_URL: env.redisUrl,
+          FLOOR_REDIS: options.prefix === undefined ? "0" : "1",
+          FLOOR_PREFIX: options.prefix ?? ""
+        },
+        ready: /listening on (http:\/\/\S+)/
+      }),
+      ({ process, ready }): Stack.Server => ({ process, url: (ready[1] ?? "").replace(/\/$/, "") })
+    )
   )
-  return { proc, url: await Proc.listeningUrl(proc) }
-}
 
 /**
  * `n` BullMQ worker processes on queue `queue` under `prefix`, `concurrency` jobs at once each.
  */
-export const bullmqWorkers = async (
+export const bullmqWorkers = (
   env: Env,
   options: {
     readonly name: string
@@ -174,41 +166,37 @@ export const bullmqWorkers = async (
     readonly concurrency: number
     readonly mockUrl: string
   }
-): Promise<ReadonlyArray<Proc.Proc>> => {
-  const workers = Array.from({ length: options.n }, (_, i) =>
-    run(
-      env,
-      `${options.name}-${i + 1}`,
-      Proc.entries.bullmqWorker,
-      {
-        REDIS_URL: env.redisUrl,
-        BULLMQ_PREFIX: options.prefix,
-        BULLMQ_QUEUE: options.queue,
-        BULLMQ_CONCURRENCY: String(options.concurrency),
-        MOCK_SYNC_URL: options.mockUrl
-      },
-      true
+): Promise<ReadonlyArray<Process.Running>> =>
+  run(
+    Effect.forEach(
+      Array.from({ length: options.n }, (_, i) => i + 1),
+      (i) =>
+        Effect.map(
+          Stack.launch(settings(env), {
+            name: `${options.name}-${i}`,
+            script: repoPath("bench/servers/bullmqWorker.ts"),
+            env: {
+              REDIS_URL: env.redisUrl,
+              BULLMQ_PREFIX: options.prefix,
+              BULLMQ_QUEUE: options.queue,
+              BULLMQ_CONCURRENCY: String(options.concurrency),
+              MOCK_SYNC_URL: options.mockUrl
+            },
+            ready: /bullmq worker ready/
+          }),
+          ({ process }) => process
+        ),
+      { concurrency: "unbounded" }
     )
   )
-  await Promise.all(workers.map((worker) => worker.waitFor(/bullmq worker ready/)))
-  return workers
-}
 
 /**
- * A plain Redis client for the bench's own reads and clean-up.
+ * A plain Redis client for the bench's own reads.
  */
 export const redisClient = (url: string): Redis => new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: false })
 
 /**
- * Deletes every key under `prefix`, in batches, without blocking Redis.
+ * Deletes every key under `prefix`.
  */
-export const dropKeys = async (redis: Redis, prefix: string): Promise<number> => {
-  let deleted = 0
-  let cursor = "0"
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 2000)
-    cursor = next
-    if (keys.length > 0) deleted += await redis.unlink(...keys)
-  } while (cursor !== "0")
-  return deleted
-}
+export const dropKeys = (redisUrl: string, prefix: string): Promise<void> =>
+  Effect.runPromise(RedisTest.dropKeys(redisUrl, prefix))

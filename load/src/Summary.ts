@@ -4,10 +4,21 @@
  * the profile's thresholds evaluated against them. {@link summarize} makes the data (also written
  * as JSON by `--summary-export`), {@link render} the text.
  */
+import { Load, type Stats } from "@vendorflow/dev-stack"
 import type { Profile } from "../profiles.js"
 import * as Profiles from "./Profile.ts"
-import type { Result } from "./Runner.ts"
-import type { Trend } from "./Stats.ts"
+
+type Trend = Stats.Trend
+
+/**
+ * What a run measured, and how the jobs it created ended up.
+ */
+export interface Result {
+  readonly stats: Stats.Recorder
+  readonly durationMillis: number
+  readonly maxVus: number
+  readonly jobs: Load.Jobs
+}
 
 /**
  * One threshold's outcome.
@@ -131,7 +142,7 @@ export const render = (summary: Summary): string => {
   const lines = [
     "",
     `  profile ${summary.profile}${summary.durationScale === 1 ? "" : ` (durations ×${summary.durationScale})`}, ` +
-      `${Profiles.formatDuration(summary.durationSeconds * 1000)}, up to ${summary.vusMax} VUs`,
+      `${Load.formatDuration(summary.durationSeconds * 1000)}, up to ${summary.vusMax} VUs`,
     `  target  ${summary.target} at ${summary.baseUrl}`,
     "",
     row(

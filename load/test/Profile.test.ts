@@ -1,6 +1,7 @@
 /**
  * The runner reads k6's stage and threshold syntax itself; these pin that reading to k6's.
  */
+import { Load } from "@vendorflow/dev-stack"
 import { assert, describe, it } from "vitest"
 import { scenario } from "../profiles.js"
 import * as Profile from "../src/Profile.ts"
@@ -17,21 +18,21 @@ describe("Profile", () => {
 
   it("ramps VUs linearly within each stage from one VU, as k6's stages do", () => {
     const stages = Profile.timedStages(scenario.stages)
-    assert.strictEqual(Profile.totalMillis(stages), 120_000)
-    assert.strictEqual(Profile.maxVus(stages), 200)
-    assert.strictEqual(Profile.vusAt(stages, 0), 1)
-    assert.strictEqual(Profile.vusAt(stages, 15_000), 25)
-    assert.strictEqual(Profile.vusAt(stages, 30_000), 50)
-    assert.strictEqual(Profile.vusAt(stages, 45_000), 75)
-    assert.strictEqual(Profile.vusAt(stages, 75_000), 150)
-    assert.strictEqual(Profile.vusAt(stages, 100_000), 200)
-    assert.strictEqual(Profile.vusAt(stages, 120_000), 0)
+    assert.strictEqual(Load.totalMillis(stages), 120_000)
+    assert.strictEqual(Load.maxVus(stages), 200)
+    assert.strictEqual(Load.vusAt(stages, 0), 1)
+    assert.strictEqual(Load.vusAt(stages, 15_000), 25)
+    assert.strictEqual(Load.vusAt(stages, 30_000), 50)
+    assert.strictEqual(Load.vusAt(stages, 45_000), 75)
+    assert.strictEqual(Load.vusAt(stages, 75_000), 150)
+    assert.strictEqual(Load.vusAt(stages, 100_000), 200)
+    assert.strictEqual(Load.vusAt(stages, 120_000), 0)
   })
 
   it("scales stage durations for a smoke run", () => {
     const stages = Profile.timedStages(scenario.stages, 0.1)
-    assert.strictEqual(Profile.totalMillis(stages), 12_000)
-    assert.strictEqual(Profile.vusAt(stages, 3_000), 50)
+    assert.strictEqual(Load.totalMillis(stages), 12_000)
+    assert.strictEqual(Load.vusAt(stages, 3_000), 50)
   })
 
   it("reads the thresholds the profiles use, and refuses what it cannot evaluate", () => {

@@ -26,7 +26,7 @@ const runLoad = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   new Promise<Outcome>((resolve) => {
     execFile(
       process.execPath,
-      [runner, ...args],
+      ["--conditions=@vendorflow/source", runner, ...args],
       { env: { ...process.env, ...env }, timeout: 55_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null

@@ -2,12 +2,13 @@
  * A job routed to Acme Credit completes end to end when vendorflow loads this package by name
  * (`VENDORFLOW_ADAPTERS=@vendorflow/example-custom-adapter`): first in one process (the API, the
  * engine and the runtime's `Adapters` layer on memory backends), then as an operator runs it (the
- * `vendorflow-server` and `vendorflow-worker` processes sharing Redis). Acme is the test's simulator.
+ * `vendorflow-server` and `vendorflow-worker` processes sharing Redis, under a key prefix of the
+ * test's own). Acme is the test's simulator.
  */
-import { execFileSync, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Backend, Consumer, JobProcessor, Jobs } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
+import { RedisTest } from "@vendorflow/redis/testing"
 import { Adapters, Backends } from "@vendorflow/runtime"
 import { Server } from "@vendorflow/server"
 import { assert, describe, it } from "@effect/vitest"
@@ -83,33 +84,16 @@ describe("Acme Credit end to end", () => {
       assert.strictEqual(call?.headers["x-acme-key"], AcmeCreditSimulator.apiKey)
     })
   )
+})
 
-  const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
-  const redisDown =
-    spawnSync("redis-cli", ["-u", redisUrl, "PING"], { encoding: "utf8" }).stdout?.trim() === "PONG"
-      ? undefined
-      : `skipped, no Redis answers at ${redisUrl}`
-
-  it.live.skipIf(redisDown !== undefined)(
-    `as deployed: vendorflow-server and vendorflow-worker load the package by name${redisDown === undefined ? "" : ` (${redisDown})`}`,
+RedisTest.describeRedis("Acme Credit end to end, as deployed", ({ url, prefix }) => {
+  it.live(
+    "vendorflow-server and vendorflow-worker load the package by name",
     () =>
       Effect.gen(function* () {
         const acme = yield* AcmeCreditSimulator.make()
-        const prefix = `vf-example-${crypto.randomUUID().slice(0, 8)}:`
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() =>
-            execFileSync("redis-cli", [
-              "-u",
-              redisUrl,
-              "EVAL",
-              "for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) end",
-              "0",
-              `${prefix}*`
-            ])
-          )
-        )
         const bin = (path: string) => fileURLToPath(new URL(`../../../packages/${path}`, import.meta.url))
-        const shared = { ...adapterEnv(acme.url), REDIS_URL: redisUrl, REDIS_PREFIX: prefix }
+        const shared = { ...adapterEnv(acme.url), REDIS_URL: url, REDIS_PREFIX: prefix }
         const server = yield* ChildProcess.start(bin("server/src/bin.ts"), { ...shared, PORT: "0" })
         const [, api = ""] = yield* server.waitFor(/Listening on (http:\/\/[^\s"]+)/)
         const worker = yield* ChildProcess.start(bin("worker/src/bin.ts"), { ...shared, PUBLIC_URL: api })

@@ -2,11 +2,11 @@
  * The Redis backend as core's `Backend`: the embedded engine runs on it, its job lands in Redis
  * under the backend's prefix, and another engine on the same Redis and prefix reads it back.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import { Health, Jobs, type Vendor, Vendorflow } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 import * as RedisBackend from "../src/RedisBackend.ts"
-import { layerCleanup, randomPrefix, redisUnavailable, redisUrl, scratch } from "./RedisFixtures.ts"
+import { RedisTest } from "../src/testing/index.ts"
 
 const lookup: Vendor.Vendor = {
   name: "lookup",
@@ -15,39 +15,39 @@ const lookup: Vendor.Vendor = {
   call: ({ payload }) => Effect.succeed({ _tag: "Completed", result: { company: payload["company"] ?? null } })
 }
 
-describe.skipIf(redisUnavailable !== undefined)(
-  `RedisBackend${redisUnavailable ? ` (${redisUnavailable})` : ""}`,
-  () => {
-    it.live("runs the embedded engine: the job completes in Redis, and another engine on it reads it", () =>
-      Effect.gen(function* () {
-        const prefix = randomPrefix()
-        yield* Layer.build(layerCleanup(prefix))
-        const engine = () =>
-          Vendorflow.layer({ vendors: [Effect.succeed(lookup)], backend: RedisBackend.make({ url: redisUrl, prefix }) })
+RedisTest.describeRedis("RedisBackend", () => {
+  it.live("runs the embedded engine: the job completes in Redis, and another engine on it reads it", () =>
+    Effect.gen(function* () {
+      const prefix = RedisTest.randomPrefix()
+      yield* Layer.build(RedisTest.layerCleanup(prefix))
+      const engine = () =>
+        Vendorflow.layer({
+          vendors: [Effect.succeed(lookup)],
+          backend: RedisBackend.make({ url: RedisTest.url, prefix })
+        })
 
-        const done = yield* Effect.gen(function* () {
-          const jobs = yield* Jobs.Jobs
-          const job = yield* jobs.submit({ payload: { company: "Acme" } })
-          return yield* jobs.awaitFinished(job.id)
-        }).pipe(Effect.provide(engine()))
-        assert.strictEqual(done.status, "complete")
-        assert.deepStrictEqual(done.result, { company: "Acme" })
+      const done = yield* Effect.gen(function* () {
+        const jobs = yield* Jobs.Jobs
+        const job = yield* jobs.submit({ payload: { company: "Acme" } })
+        return yield* jobs.awaitFinished(job.id)
+      }).pipe(Effect.provide(engine()))
+      assert.strictEqual(done.status, "complete")
+      assert.deepStrictEqual(done.result, { company: "Acme" })
 
-        const { redis } = yield* scratch
-        assert.strictEqual(yield* redis.send<number>("EXISTS", `${prefix}job:${done.id}`), 1)
-        const read = yield* Jobs.Jobs.use((jobs) => jobs.get(done.id)).pipe(Effect.provide(engine()))
-        assert.strictEqual(read.status, "complete")
-      }).pipe(Effect.scoped)
-    )
+      const { redis } = yield* RedisTest.scratch
+      assert.strictEqual(yield* redis.send<number>("EXISTS", `${prefix}job:${done.id}`), 1)
+      const read = yield* Jobs.Jobs.use((jobs) => jobs.get(done.id)).pipe(Effect.provide(engine()))
+      assert.strictEqual(read.status, "complete")
+    }).pipe(Effect.scoped)
+  )
 
-    it.live("checks Redis's health", () =>
-      Effect.gen(function* () {
-        const prefix = randomPrefix()
-        yield* Layer.build(layerCleanup(prefix))
-        const report = yield* Health.report.pipe(Effect.provide(RedisBackend.make({ url: redisUrl, prefix }).layer))
-        assert.strictEqual(report.status, "ok")
-        assert.deepStrictEqual(Object.keys(report.checks), ["redis"])
-      }).pipe(Effect.scoped)
-    )
-  }
-)
+  it.live("checks Redis's health", () =>
+    Effect.gen(function* () {
+      const prefix = RedisTest.randomPrefix()
+      yield* Layer.build(RedisTest.layerCleanup(prefix))
+      const report = yield* Health.report.pipe(Effect.provide(RedisBackend.make({ url: RedisTest.url, prefix }).layer))
+      assert.strictEqual(report.status, "ok")
+      assert.deepStrictEqual(Object.keys(report.checks), ["redis"])
+    }).pipe(Effect.scoped)
+  )
+})

@@ -7,7 +7,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { RedisServer } from "@vendorflow/redis/testing"
 import { Effect, Schedule } from "effect"
-import { arrivals, awaitAll, duplicates, redisUrl, start as startStack, submit, worstWindow } from "./support/Stack.ts"
+import { Client } from "@vendorflow/dev-stack"
+import { redisUrl, start as startStack } from "./support/Stack.ts"
 
 describe("split deployment on Redis", () => {
   it.live(
@@ -26,7 +27,7 @@ describe("split deployment on Redis", () => {
         const started = Date.now()
         const submitted = yield* Effect.forEach(
           Array.from({ length: 600 }, (_, i) => i),
-          (i) => submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i }),
+          (i) => Client.submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i }),
           { concurrency: 50 }
         )
         assert.deepStrictEqual(
@@ -34,25 +35,25 @@ describe("split deployment on Redis", () => {
           []
         )
         const ids = submitted.map((r) => r.body.request_id ?? "")
-        const finished = yield* awaitAll(stack.api, ids, "90 seconds")
+        const finished = yield* Client.awaitAll(stack.api, ids, "90 seconds")
         const elapsed = (Date.now() - started) / 1000
         const statuses = [...finished.values()].map((job) => job.status)
         assert.strictEqual(statuses.filter((s) => s === "complete").length, 600)
 
-        const syncArrivals = yield* arrivals(stack.sync)
-        const asyncArrivals = yield* arrivals(stack.async)
+        const syncArrivals = yield* Client.arrivals(stack.sync)
+        const asyncArrivals = yield* Client.arrivals(stack.async)
         // Answered calls: one per job, never more than 20 in a second. Calls paced by three worker
         // processes reach the vendor through two event loops each, and on a two-core box their
         // jitter sometimes puts 21 arrivals in the vendor's sliding second: it refuses one (429,
-        // retried after Retry-After). Up to 2% of calls tolerated (3 seen on an idle machine), and
+        // retried after Retry-After). Up to 2% of calls tolerated, and
         // counted in the log line.
         const admitted = syncArrivals.filter((a) => a.status === 200)
         const refused = syncArrivals.length - admitted.length
         assert.strictEqual(admitted.length, 300)
-        assert.deepStrictEqual(duplicates(admitted), [])
-        assert.deepStrictEqual(duplicates(asyncArrivals), [])
+        assert.deepStrictEqual(Client.repeated(admitted), [])
+        assert.deepStrictEqual(Client.repeated(asyncArrivals), [])
         assert.isAtMost(refused, Math.ceil(admitted.length * 0.02))
-        const worst = worstWindow(admitted)
+        const worst = Client.worstWindow(admitted)
         assert.isAtMost(worst, 20)
         // The dashboard's figures: the API reads what the workers recorded, through Redis.
         yield* Effect.promise(() =>
@@ -91,16 +92,16 @@ describe("split deployment on Redis", () => {
         })
         const submitted = yield* Effect.forEach(
           Array.from({ length: 30 }, (_, i) => i),
-          (i) => submit(stack.api, { vendor: "sync", n: i })
+          (i) => Client.submit(stack.api, { vendor: "sync", n: i })
         )
         const ids = submitted.map((r) => r.body.request_id ?? "")
         // Wait until calls are in flight, then kill one worker outright.
-        yield* arrivals(stack.sync).pipe(
+        yield* Client.arrivals(stack.sync).pipe(
           Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (a) => a.length >= 4 })
         )
         const victim = stack.workers[0]!
         assert.strictEqual(yield* victim.stop("SIGKILL"), null)
-        const finished = yield* awaitAll(stack.api, ids, "60 seconds")
+        const finished = yield* Client.awaitAll(stack.api, ids, "60 seconds")
         const jobs = [...finished.values()]
         assert.strictEqual(jobs.filter((job) => job.status === "complete").length, 30)
         const retried = jobs.filter((job) => job.attempts > 1).length
@@ -128,12 +129,12 @@ describe("split deployment on Redis", () => {
         const accepted: Array<string> = []
         const before = yield* Effect.forEach(
           Array.from({ length: 20 }, (_, i) => i),
-          (i) => submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i })
+          (i) => Client.submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i })
         )
         accepted.push(...before.map((r) => r.body.request_id ?? ""))
         yield* redis.stop
         const whileDown = yield* Effect.forEach(Array.from({ length: 10 }), () =>
-          submit(stack.api, { vendor: "sync" }).pipe(Effect.delay("1 second"))
+          Client.submit(stack.api, { vendor: "sync" }).pipe(Effect.delay("1 second"))
         )
         assert.deepStrictEqual(
           whileDown.map((r) => r.status),
@@ -143,12 +144,12 @@ describe("split deployment on Redis", () => {
         assert.strictEqual(problem.status, 503)
         yield* redis.start
         // Back by itself: new jobs are accepted again within a few seconds.
-        const after = yield* submit(stack.api, { vendor: "sync", after: true }).pipe(
+        const after = yield* Client.submit(stack.api, { vendor: "sync", after: true }).pipe(
           Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (r) => r.status === 200, times: 50 })
         )
         assert.strictEqual(after.status, 200)
         accepted.push(after.body.request_id ?? "")
-        const finished = yield* awaitAll(stack.api, accepted, "60 seconds")
+        const finished = yield* Client.awaitAll(stack.api, accepted, "60 seconds")
         assert.strictEqual([...finished.values()].filter((job) => job.status === "complete").length, accepted.length)
         yield* Effect.log(
           `Redis down 10 s: ${accepted.length} accepted, all complete; 10/10 refused with 503 meanwhile`

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { WebhookSignature } from "../src/index.ts"
-import { StubServer, VendorSimulator } from "../src/simulator/index.ts"
+import { FaultScript, StubServer, VendorSimulator } from "../src/simulator/index.ts"
 
 const post = (url: string, body: unknown) =>
   Effect.flatMap(HttpClient.HttpClient, (client) =>
@@ -125,6 +125,68 @@ describe("VendorSimulator", () => {
       yield* post(simulator.url, { n: 7, webhook: `${receiver.url}/vendor-webhook/acme` })
       const [record] = yield* eventually(simulator.callbacks, (all) => all.length === 1)
       assert.deepInclude(record, { attempts: 2, status: 204, outcome: "delivered" })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+
+  it.live("keeps its own rate limit, goes down in an outage, and plays each job's script, recording every call", () =>
+    Effect.gen(function* () {
+      const simulator = yield* VendorSimulator.make({
+        name: "acme",
+        jobId: (request) => (VendorSimulator.jsonBody(request) as { job?: string } | undefined)?.job,
+        rateLimit: { limit: 3, windowMs: 60_000 },
+        // Down for the first millisecond; its one 503 comes 20 ms late, so the next call is after.
+        outages: FaultScript.parseOutages("503/20:0-1"),
+        faults: FaultScript.parse("502,ok|slow:50", FaultScript.parseAnswerStep)
+      })
+      const answers = yield* Effect.forEach(["a", "a", "b", "b"], (job) => post(simulator.url, { job }))
+      assert.deepStrictEqual(
+        answers.map((a) => [a.status, a.headers["retry-after"] ?? null]),
+        [
+          [503, null],
+          [502, null],
+          [200, null],
+          [429, "60"]
+        ]
+      )
+      assert.deepStrictEqual(JSON.parse(answers[3]?.text ?? "{}"), {
+        error: "rate_limited",
+        message: "acme: rate limit exceeded, retry in 60s"
+      })
+      assert.deepStrictEqual(
+        (yield* simulator.arrivals).map((a) => [a.jobId, a.status, a.fault ?? null]),
+        [
+          ["a", 503, "outage:503"],
+          ["a", 502, "502"],
+          ["b", 200, "slow:50"],
+          ["b", 429, null]
+        ]
+      )
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+
+  it.live("plays each job's callback script: a held one goes after the job's next, a deep one is nested", () =>
+    Effect.gen(function* () {
+      const receiver = yield* StubServer.make(() => ({ status: 200 }))
+      const simulator = yield* withCallbacks({
+        jobId: (request) => (VendorSimulator.jsonBody(request) as { job?: string } | undefined)?.job,
+        callbackFaults: FaultScript.parse("hold,ok|deep", FaultScript.parseCallbackStep)
+      })
+      const webhook = `${receiver.url}/vendor-webhook/acme`
+      yield* post(simulator.url, { n: 1, job: "a", webhook })
+      yield* post(simulator.url, { n: 2, job: "b", webhook })
+      yield* eventually(simulator.callbacks, (all) => all.length === 1)
+      assert.strictEqual(yield* simulator.held, 1)
+      yield* post(simulator.url, { n: 3, job: "a", webhook })
+      const records = yield* eventually(simulator.callbacks, (all) => all.length === 3)
+      assert.deepStrictEqual(
+        records.map((r) => [r.jobId, r.fault ?? null, r.body === FaultScript.deepJson ? "deep" : r.body]),
+        [
+          ["b", "deep", "deep"],
+          ["a", null, `{"n":3}`],
+          ["a", "hold", `{"n":1}`]
+        ]
+      )
+      assert.strictEqual(yield* simulator.held, 0)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 

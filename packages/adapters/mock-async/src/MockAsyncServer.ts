@@ -3,7 +3,7 @@
  * and, after a random delay, POSTs the data to the job's `webhook_url`, signed with the shared
  * secret. Failed deliveries are retried with exponential backoff (signed afresh each time, or, with
  * `signOnce`, the same bytes again); every outcome is recorded, with the data the callback carried.
- * Scripted faults (`FaultScript`) make it misbehave on cue: its answers (`MOCK_ASYNC_FAULTS`) and
+ * Scripted faults (the kit's `FaultScript`) make it misbehave on cue: its answers (`MOCK_ASYNC_FAULTS`) and
  * its callbacks (`MOCK_ASYNC_CALLBACK_FAULTS`: dropped, duplicated, held back and sent out of order,
  * late, or nested far too deep).
  *
@@ -17,11 +17,9 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Callbacks } from "@vendorflow/adapter-kit/simulator"
-import { FaultScript, MockVendorServer } from "@vendorflow/adapter-mock-sync"
-import { Clock, Config, Context, type Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { HttpClient, HttpServerResponse } from "effect/http"
+import { Callbacks, FaultScript, LocalServer, type VendorSimulator } from "@vendorflow/adapter-kit/simulator"
+import { MockVendorServer } from "@vendorflow/adapter-mock-sync"
+import { Config, Context, type Duration, Effect, Layer, Redacted, Schema } from "effect"
 import * as MockAsyncVendor from "./MockAsyncVendor.ts"
 
 /**
@@ -89,6 +87,20 @@ export const CallbackRecord = Schema.Struct({
 /** @category records */
 export type CallbackRecord = typeof CallbackRecord.Type
 
+// A callback as this vendor shows it: the data it carried rather than the bytes, none for a `deep`
+// one (which no record could hold).
+const toRecord = (sent: VendorSimulator.CallbackRecord): CallbackRecord => ({
+  at: sent.at,
+  jobId: sent.jobId ?? "",
+  webhookUrl: sent.url,
+  ...(sent.fault === "deep" ? {} : { data: (JSON.parse(sent.body) as { readonly data: Schema.Json }).data }),
+  sentAt: sent.sentAt,
+  attempts: sent.attempts,
+  status: sent.status,
+  outcome: sent.outcome,
+  ...(sent.fault === undefined ? {} : { fault: sent.fault })
+})
+
 /**
  * A running mock async vendor.
  *
@@ -108,133 +120,58 @@ const ProcessBody = Schema.Struct({
 })
 
 /**
- * Starts the server for the life of the scope; webhooks go out through the `HttpClient`.
+ * Starts the server for the life of the scope.
  *
  * @category constructors
  */
 export const make = Effect.fnUntraced(function* (options: Options = {}) {
-  const client = yield* HttpClient.HttpClient
-  const scope = yield* Effect.scope
-  const callbacks = MockVendorServer.makeRecorder<CallbackRecord>()
   const secret = options.webhookSecret ?? MockAsyncVendor.defaultWebhookSecret
-  const dealer = FaultScript.makeDealer(options.callbackFaults)
-  // Callbacks held back (`hold`), per job, until that job's next callback has been sent.
-  const held = new Map<string, Array<Effect.Effect<void>>>()
-
-  // Sends a callback whose data is `text` (JSON); `data` is what the record keeps of it: the data
-  // itself, or nothing for a `deep` one, which no record could hold.
-  const send = (
-    body: typeof ProcessBody.Type,
-    callback: { readonly text: string; readonly data?: Schema.Json | undefined },
-    fault: string | undefined
-  ) =>
-    Effect.gen(function* () {
-      const sent = yield* Callbacks.send({
-        url: body.webhook_url,
-        body: `{"job_id":${JSON.stringify(body.job_id)},"data":${callback.text}}`,
-        secret: Redacted.isRedacted(secret) ? Redacted.value(secret) : secret,
-        retry: options.webhookRetry,
-        timeout: options.webhookTimeout,
-        signOnce: options.signOnce
-      }).pipe(Effect.provideService(HttpClient.HttpClient, client))
-      if (sent.outcome === "failed") {
-        yield* Effect.logWarning(`mock-async: callback for ${body.job_id} failed after ${sent.attempts} attempts`)
-      }
-      yield* callbacks.add({
-        at: yield* Clock.currentTimeMillis,
-        jobId: body.job_id,
-        webhookUrl: body.webhook_url,
-        ...(callback.data === undefined ? {} : { data: callback.data }),
-        ...sent,
-        ...(fault === undefined ? {} : { fault })
-      })
-    })
-
-  const releaseHeld = (jobId: string) =>
-    Effect.suspend(() => {
-      const waiting = held.get(jobId) ?? []
-      held.delete(jobId)
-      return Effect.all(waiting, { discard: true })
-    })
-
-  const deliver = Effect.fnUntraced(function* (
-    body: typeof ProcessBody.Type,
-    step: FaultScript.Step<FaultScript.CallbackFault> | undefined
-  ) {
-    const data = yield* MockVendorServer.work({
-      vendorType: "async",
-      within: options.callbackDelayMs ?? defaultCallbackDelayMs,
-      body,
-      userInfoProbability: options.userInfoProbability
-    })
-    const fault = step?.fault
-    const label = step?.label
-    const callback = { text: JSON.stringify(data), data }
-    // `late:<ms>`: the usual callback, that much later.
-    if (typeof fault === "object") yield* Effect.sleep(fault.millis)
-    switch (typeof fault === "object" ? "late" : fault) {
-      case "drop": {
-        const at = yield* Clock.currentTimeMillis
-        return yield* callbacks.add({
-          at,
-          sentAt: at,
-          jobId: body.job_id,
-          webhookUrl: body.webhook_url,
-          data,
-          attempts: 0,
-          status: null,
-          outcome: "dropped",
-          fault: label ?? "drop"
-        })
-      }
-      case "hold": {
-        const later = send(body, callback, label)
-        return void held.set(body.job_id, [...(held.get(body.job_id) ?? []), later])
-      }
-      case "duplicate":
-        yield* send(body, callback, label)
-        yield* send(body, callback, label)
-        break
-      case "deep":
-        yield* send(body, { text: FaultScript.deepJson }, label)
-        break
-      case "late":
-        yield* send(body, callback, label)
-        break
-      default:
-        yield* send(body, callback, undefined)
-    }
-    yield* releaseHeld(body.job_id)
-  })
-
-  const running = yield* MockVendorServer.serve({
+  const server = yield* MockVendorServer.serve({
     name: "mock-async",
     host: options.host,
     port: options.port,
     rateLimit: options.rateLimit,
     faults: options.faults,
     outages: options.outages,
+    callbackFaults: options.callbackFaults,
+    signOnce: options.signOnce,
     body: ProcessBody,
-    process: (body) =>
-      Effect.as(
-        Effect.forkIn(
-          Effect.suspend(() => deliver(body, dealer.next(body.job_id))),
-          scope
-        ),
-        HttpServerResponse.jsonUnsafe({ accepted: true, job_id: body.job_id }, { status: 202 })
+    process: (body) => Effect.succeed({ status: 202, json: { accepted: true, job_id: body.job_id } }),
+    callback: (body) =>
+      Effect.map(
+        MockVendorServer.work({
+          vendorType: "async",
+          within: options.callbackDelayMs ?? defaultCallbackDelayMs,
+          body,
+          userInfoProbability: options.userInfoProbability
+        }),
+        (data) => ({
+          url: body.webhook_url,
+          body: { job_id: body.job_id, data },
+          deepBody: `{"job_id":${JSON.stringify(body.job_id)},"data":${FaultScript.deepJson}}`
+        })
       ),
-    routes: MockVendorServer.recorderRoutes("/callbacks", callbacks)
+    secret: Redacted.isRedacted(secret) ? Redacted.value(secret) : secret,
+    callbackRetry: options.webhookRetry ?? defaultWebhookRetry,
+    callbackTimeout: options.webhookTimeout,
+    routes: (records) => LocalServer.recorderRoutes("/callbacks", records.callbacks, toRecord)
   })
-  return MockAsyncServer.of({ ...running, callbacks: callbacks.all, clearCallbacks: callbacks.clear })
+  return MockAsyncServer.of({
+    url: server.url,
+    port: server.port,
+    arrivals: server.arrivals,
+    clearArrivals: server.clearArrivals,
+    callbacks: Effect.map(server.callbacks, (all) => all.map(toRecord)),
+    clearCallbacks: server.clearCallbacks
+  })
 })
 
 /**
- * The server as a layer, sending its webhooks with undici.
+ * The server as a layer.
  *
  * @category layers
  */
-export const layer = (options: Options = {}) =>
-  Layer.effect(MockAsyncServer, make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+export const layer = (options: Options = {}) => Layer.effect(MockAsyncServer, make(options))
 
 /**
  * The options from env: `PORT` (default 8002), `HOST` (default 127.0.0.1), `MOCK_ASYNC_DELAY_MS`
@@ -254,9 +191,7 @@ export const config: Config.Config<Options> = Config.all({
     defaultTiming: defaultCallbackDelayMs
   }),
   webhookSecret: MockAsyncVendor.webhookSecretConfig,
-  callbackFaults: Config.option(Config.schema(FaultScript.CallbackPlanFromString, "MOCK_ASYNC_CALLBACK_FAULTS")).pipe(
-    Config.map(Option.getOrUndefined)
-  ),
+  callbackFaults: MockVendorServer.optional(FaultScript.CallbackPlanFromString, "MOCK_ASYNC_CALLBACK_FAULTS"),
   signOnce: Config.Boolean("MOCK_ASYNC_SIGN_ONCE").pipe(Config.withDefault(false))
 }).pipe(
   Config.map(({ server: { timing, ...server }, webhookSecret, callbackFaults, signOnce }) => ({
@@ -277,4 +212,4 @@ export const layerConfig = (overrides: Options = {}) =>
   Layer.effect(
     MockAsyncServer,
     Effect.flatMap(config, (options) => make({ ...options, ...overrides }))
-  ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  )

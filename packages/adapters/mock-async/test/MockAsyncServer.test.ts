@@ -1,7 +1,6 @@
 import { fileURLToPath } from "node:url"
 import { NodeHttpClient } from "@effect/platform-node"
-import { StubServer } from "@vendorflow/adapter-kit/simulator"
-import { FaultScript } from "@vendorflow/adapter-mock-sync"
+import { FaultScript, StubServer } from "@vendorflow/adapter-kit/simulator"
 import { Job, type Vendor } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { assert, describe, it } from "@effect/vitest"

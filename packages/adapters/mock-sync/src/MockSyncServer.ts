@@ -1,7 +1,7 @@
 /**
  * The reference synchronous vendor: a real HTTP server that answers `POST /process` with its data
  * after a random latency, under its own rate limit, and records every arrival. It misbehaves on cue
- * when given scripted faults (`FaultScript`, `MOCK_SYNC_FAULTS`, `MOCK_SYNC_OUTAGES`).
+ * when given scripted faults (the kit's `FaultScript`, `MOCK_SYNC_FAULTS`, `MOCK_SYNC_OUTAGES`).
  *
  * Routes: `POST /process` `{ job_id, payload }` → 200 `{ success: true, data }` (429 over the limit,
  * 400 on a bad body); `GET /health`; `GET /arrivals`, `DELETE /arrivals`.
@@ -10,8 +10,8 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Schema } from "effect"
-import { HttpServerResponse } from "effect/http"
+import { Config, Context, Effect, Layer, Schema, type Scope } from "effect"
+import type { HttpServerError } from "effect/http"
 import * as MockVendorServer from "./MockVendorServer.ts"
 
 /**
@@ -54,7 +54,9 @@ const ProcessBody = Schema.Struct(MockVendorServer.ProcessFields)
  *
  * @category constructors
  */
-export const make = (options: Options = {}) =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<MockVendorServer.Running, HttpServerError.ServeError, Scope.Scope> =>
   MockVendorServer.serve({
     name: "mock-sync",
     host: options.host,
@@ -69,7 +71,7 @@ export const make = (options: Options = {}) =>
         within: options.latencyMs ?? defaultLatencyMs,
         body,
         userInfoProbability: options.userInfoProbability
-      }).pipe(Effect.map((data) => HttpServerResponse.jsonUnsafe({ success: true, data })))
+      }).pipe(Effect.map((data) => ({ status: 200, json: { success: true, data } })))
   })
 
 /**

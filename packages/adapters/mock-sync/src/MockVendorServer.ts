@@ -1,27 +1,19 @@
 /**
- * What the reference vendors share: a real HTTP server with its own rate limit, an arrivals record,
- * `GET /health`, `GET|DELETE /arrivals`, the `POST /process` pipeline (read, rate-limit, scripted
- * faults, validate, answer, record), fake answer data with stray whitespace for the cleaner, and the env formats for
- * latencies (`"100-500"`) and rate limits (`"5/1s"`). Serving and recording come from the kit's
- * `LocalServer`, the env formats from `VendorDefinition`.
+ * What the reference vendors share on top of the kit's `VendorSimulator`, which does everything a
+ * vendor does or does wrong (its rate limit, outages, scripted faults, callbacks, the records of
+ * what arrived): their wire shapes (the `POST /process` body, `{ success: false, error }` answers,
+ * fake answer data with stray whitespace for the cleaner), their settings from env, and running as
+ * a process. Routes: `POST /process`, `GET /health`, `GET|DELETE /arrivals`.
  *
  * The sync and async mock servers are thin layers over {@link serve}; a third mock vendor would be too.
  *
  * @since 0.1.0
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { LocalServer } from "@vendorflow/adapter-kit/simulator"
-import { Port, Shutdown, VendorDefinition } from "@vendorflow/core"
-import { Clock, Config, type Context, Duration, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
-import {
-  HttpClient,
-  HttpClientResponse,
-  HttpRouter,
-  type HttpServerError,
-  HttpServerRequest,
-  HttpServerResponse
-} from "effect/http"
-import * as FaultScript from "./FaultScript.ts"
+import { FaultScript, LocalServer, RateLimit, VendorSimulator } from "@vendorflow/adapter-kit/simulator"
+import { Port, Shutdown } from "@vendorflow/core"
+import { Clock, Config, type Context, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
+import { HttpRouter, type HttpServerError, HttpServerResponse } from "effect/http"
 
 /**
  * A range of milliseconds; each use draws uniformly from `[min, max]`.
@@ -29,164 +21,6 @@ import * as FaultScript from "./FaultScript.ts"
  * @category models
  */
 export type MillisRange = LocalServer.MillisRange
-
-/**
- * Reads `"100-500"` (a range) or `"250"` (a fixed value) as milliseconds.
- *
- * @category parsing
- */
-export const parseMillisRange = (text: string): MillisRange | undefined => {
-  const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(text)
-  if (match === null) return undefined
-  const min = Number(match[1])
-  const max = match[2] === undefined ? min : Number(match[2])
-  return max < min ? undefined : { min, max }
-}
-
-/**
- * A {@link MillisRange} decoded from its env form (`"100-500"` or `"0"`), for `Config.schema`.
- *
- * @category parsing
- */
-export const MillisRangeFromString: Schema.Codec<MillisRange, string> = VendorDefinition.fromEnvString({
-  type: Schema.Struct({ min: Schema.Number, max: Schema.Number }),
-  parse: parseMillisRange,
-  format: (range) => (range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`),
-  expected: `milliseconds like "100-500" or "0"`
-})
-
-/**
- * A server-side rate limit: at most `limit` admitted requests in any `windowMs` (sliding window).
- *
- * @category models
- */
-export interface RateLimit {
-  readonly limit: number
-  readonly windowMs: number
-}
-
-/**
- * Reads `"5/1s"`, `"5/s"`, `"100/500ms"`, `"60/1m"` or a bare `"5"` (per second) as a {@link RateLimit}
- * (the format of `VendorDefinition.parseRateLimit`, with the window in milliseconds).
- *
- * @category parsing
- */
-export const parseRateLimit = (text: string): RateLimit | undefined => {
-  const limit = VendorDefinition.parseRateLimit(text)
-  return limit === undefined
-    ? undefined
-    : { limit: limit.limit, windowMs: Duration.toMillis(Duration.fromInputUnsafe(limit.window)) }
-}
-
-/**
- * A {@link RateLimit} decoded from its env form (`"5/1s"` or `"5"`), for `Config.schema`.
- *
- * @category parsing
- */
-export const RateLimitFromString: Schema.Codec<RateLimit, string> = VendorDefinition.fromEnvString({
-  type: Schema.Struct({ limit: Schema.Number, windowMs: Schema.Number }),
-  parse: parseRateLimit,
-  format: (limit) => `${limit.limit}/${limit.windowMs}ms`,
-  expected: `a rate limit like "5/1s" or "5"`
-})
-
-/**
- * The verdict of a {@link RateWindow} for one request.
- *
- * @category rate limiting
- */
-export type Admission = { readonly _tag: "Admitted" } | { readonly _tag: "Limited"; readonly retryAfterSeconds: number }
-
-/**
- * A sliding-window log: a request is admitted when fewer than `limit` requests were admitted in the
- * last `windowMs`. Sliding rather than fixed so that a client keeping to the limit over any window
- * never sees a 429, and one bursting across a fixed-window boundary does; refused requests are not
- * counted, so a client that keeps knocking still gets through once the window moves on.
- *
- * @category rate limiting
- */
-export interface RateWindow {
-  /** The verdict for a request at `now` (ms). */
-  readonly admitAt: (now: number) => Admission
-  /** The verdict for a request now, by the clock. */
-  readonly take: Effect.Effect<Admission>
-}
-
-/**
- * A {@link RateWindow} for `limit`; with no limit every request is admitted.
- *
- * @category rate limiting
- */
-export const makeRateWindow = (limit: RateLimit | undefined): RateWindow => {
-  if (limit === undefined) return { admitAt: () => ({ _tag: "Admitted" }), take: Effect.succeed({ _tag: "Admitted" }) }
-  // Admission times, oldest first; never longer than `limit`.
-  const admitted: Array<number> = []
-  const admitAt = (now: number): Admission => {
-    while (admitted.length > 0 && (admitted[0] ?? now) <= now - limit.windowMs) admitted.shift()
-    if (admitted.length < limit.limit) {
-      admitted.push(now)
-      return { _tag: "Admitted" }
-    }
-    const freeAt = (admitted[0] ?? now) + limit.windowMs
-    // Whole seconds, as HTTP has it, rounded up so a client that waits that long is admitted.
-    return { _tag: "Limited", retryAfterSeconds: Math.max(1, Math.ceil((freeAt - now) / 1000)) }
-  }
-  return { admitAt, take: Effect.map(Clock.currentTimeMillis, admitAt) }
-}
-
-/**
- * An in-memory, append-only record (arrivals, callbacks) that tests read and clear.
- *
- * @category records
- */
-export type Recorder<A> = LocalServer.Recorder<A>
-
-/**
- * An empty {@link Recorder}.
- *
- * @category records
- */
-export const makeRecorder = LocalServer.makeRecorder
-
-/**
- * `GET <path>` answering a recorder's entries as a JSON array, and `DELETE <path>` clearing it.
- *
- * @category records
- */
-export const recorderRoutes = LocalServer.recorderRoutes
-
-/**
- * One `POST /process` as the vendor saw it. `status` is what it answered, or 499 when the client
- * hung up first; `fault`, the scripted fault it got (see `FaultScript`), if any. Records are kept
- * in the order answered; `at` is when the request arrived.
- *
- * @category records
- */
-export const Arrival = Schema.Struct({
-  at: Schema.Number,
-  jobId: Schema.NullOr(Schema.String),
-  idempotencyKey: Schema.NullOr(Schema.String),
-  status: Schema.Int,
-  fault: Schema.optionalKey(Schema.String)
-})
-
-/** @category records */
-export type Arrival = typeof Arrival.Type
-
-/**
- * Reads a running mock vendor's arrivals over HTTP, for tests that started it in another process.
- *
- * @category records
- */
-export const readArrivals = (baseUrl: string) =>
-  Effect.flatMap(HttpClient.HttpClient, (client) =>
-    client
-      .get(`${baseUrl}/arrivals`)
-      .pipe(
-        Effect.flatMap(HttpClientResponse.filterStatusOk),
-        Effect.flatMap(HttpClientResponse.schemaBodyJson(Schema.Array(Arrival)))
-      )
-  )
 
 /**
  * The fields every `POST /process` body has.
@@ -198,27 +32,16 @@ export const ProcessFields = {
   payload: Schema.optionalKey(Schema.Record(Schema.String, Schema.Json))
 }
 
-const parseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
-
-const identify = Schema.decodeUnknownOption(Schema.Struct({ job_id: Schema.NonEmptyString }))
-
 /**
  * A JSON error answer: `{ success: false, error: { code, message } }`.
  *
  * @category responses
  */
-export const errorResponse = (status: number, code: string, message: string, headers?: Record<string, string>) =>
-  HttpServerResponse.jsonUnsafe(
-    { success: false, error: { code, message } },
-    headers === undefined ? { status } : { status, headers }
-  )
-
-/**
- * A uniform draw from `range`, in whole milliseconds.
- *
- * @category timing
- */
-export const drawMillis = LocalServer.drawMillis
+export const errorReply = (error: VendorSimulator.ErrorAnswer): VendorSimulator.Reply => ({
+  status: error.status,
+  json: { success: false, error: { code: error.code, message: error.message } },
+  headers: error.headers
+})
 
 const people = [
   { first: "Jane", last: "Doe" },
@@ -301,7 +124,7 @@ export const work = Effect.fnUntraced(function* (options: {
   readonly body: { readonly job_id: string; readonly payload?: Readonly<Record<string, Schema.Json>> | undefined }
   readonly userInfoProbability?: number | undefined
 }) {
-  const millis = yield* drawMillis(options.within)
+  const millis = yield* LocalServer.drawMillis(options.within)
   yield* Effect.sleep(millis)
   return yield* makeData({
     vendorType: options.vendorType,
@@ -323,7 +146,7 @@ export interface ServerOptions {
   /** 0 picks a free port; default 0. */
   readonly port?: number | undefined
   /** Default none. */
-  readonly rateLimit?: RateLimit | undefined
+  readonly rateLimit?: RateLimit.RateLimit | undefined
   /** How often an answer carries `user_info`; default 0.3. */
   readonly userInfoProbability?: number | undefined
   /** Scripted faults for `POST /process` (see `FaultScript`); default none. */
@@ -341,21 +164,14 @@ export interface Running {
   /** `http://host:port`, no trailing slash. */
   readonly url: string
   readonly port: number
-  readonly arrivals: Effect.Effect<ReadonlyArray<Arrival>>
+  readonly arrivals: Effect.Effect<ReadonlyArray<VendorSimulator.Arrival>>
   readonly clearArrivals: Effect.Effect<void>
 }
 
 /**
- * The host a mock vendor binds when none is given: loopback only.
- *
- * @category constants
- */
-export const defaultHost = LocalServer.defaultHost
-
-/**
  * A mock vendor's settings from env: `HOST` (default 127.0.0.1), `PORT` (default `defaultPort`; 0
  * picks a free port), `<prefix>_<timingName>` (a {@link MillisRange}), `<prefix>_RATE_LIMIT` (a
- * {@link RateLimit}, default none), `<prefix>_USER_INFO_PROBABILITY`, `<prefix>_FAULTS` (a
+ * `RateLimit`, default none), `<prefix>_USER_INFO_PROBABILITY`, `<prefix>_FAULTS` (a
  * `FaultScript` answer plan, default none) and `<prefix>_OUTAGES` (`FaultScript` outages, default none).
  *
  * @category config
@@ -367,9 +183,9 @@ export const serverConfig = (options: {
   readonly defaultTiming: MillisRange
 }) =>
   Config.all({
-    host: Config.String("HOST").pipe(Config.withDefault(defaultHost)),
+    host: Config.String("HOST").pipe(Config.withDefault(LocalServer.defaultHost)),
     port: Port.config("PORT", options.defaultPort),
-    timing: Config.schema(MillisRangeFromString, `${options.prefix}_${options.timingName}`).pipe(
+    timing: Config.schema(LocalServer.MillisRangeFromString, `${options.prefix}_${options.timingName}`).pipe(
       Config.withDefault(options.defaultTiming)
     ),
     rateLimit: rateLimitConfig(`${options.prefix}_RATE_LIMIT`),
@@ -377,152 +193,96 @@ export const serverConfig = (options: {
       Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
       `${options.prefix}_USER_INFO_PROBABILITY`
     ).pipe(Config.withDefault(defaultUserInfoProbability)),
-    faults: Config.option(Config.schema(FaultScript.AnswerPlanFromString, `${options.prefix}_FAULTS`)).pipe(
-      Config.map(Option.getOrUndefined)
-    ),
-    outages: Config.option(Config.schema(FaultScript.OutagesFromString, `${options.prefix}_OUTAGES`)).pipe(
-      Config.map(Option.getOrUndefined)
-    )
+    faults: optional(FaultScript.AnswerPlanFromString, `${options.prefix}_FAULTS`),
+    outages: optional(FaultScript.OutagesFromString, `${options.prefix}_OUTAGES`)
   })
 
 /**
- * An optional {@link RateLimit} from the env variable `name`.
+ * An optional setting from the env variable `name`, read with `schema`.
  *
  * @category config
  */
-export const rateLimitConfig = (name: string): Config.Config<RateLimit | undefined> =>
-  Config.option(Config.schema(RateLimitFromString, name)).pipe(Config.map(Option.getOrUndefined))
+export const optional = <A>(schema: Schema.Codec<A, string>, name: string): Config.Config<A | undefined> =>
+  Config.option(Config.schema(schema, name)).pipe(Config.map(Option.getOrUndefined))
 
 /**
- * Starts a mock vendor for the life of the scope. `POST /process` reads the body, takes a slot of
- * the rate limit (every arrival counts, malformed or not, as at a real vendor's gateway), answers
- * 429 with `Retry-After` when over it, then the 5xx of an outage in force, else the job's next
- * scripted fault if `faults` has one, 400
- * when the body is not JSON or fails `body`, and otherwise whatever `process` answers; each arrival
- * is recorded with the status (and fault) it got.
+ * An optional `RateLimit` from the env variable `name`.
  *
- * @category constructors
+ * @category config
  */
-export const serve = Effect.fnUntraced(function* <B>(options: {
-  readonly name: string
-  readonly host?: string | undefined
-  /** 0 picks a free port. */
-  readonly port?: number | undefined
-  readonly rateLimit?: RateLimit | undefined
-  readonly faults?: FaultScript.Plan<FaultScript.AnswerFault> | undefined
-  readonly outages?: ReadonlyArray<FaultScript.Outage> | undefined
-  readonly body: Schema.Decoder<B>
-  readonly process: (body: B) => Effect.Effect<HttpServerResponse.HttpServerResponse>
-  readonly routes?: ReadonlyArray<HttpRouter.Route<never, never>> | undefined
-}): Effect.fn.Return<Running, HttpServerError.ServeError, Scope.Scope> {
-  const arrivals = makeRecorder<Arrival>()
-  const window = makeRateWindow(options.rateLimit)
-  const dealer = FaultScript.makeDealer(options.faults)
-  let firstArrival: number | undefined
-  const decodeBody = Schema.decodeUnknownEffect(options.body)
+export const rateLimitConfig = (name: string): Config.Config<RateLimit.RateLimit | undefined> =>
+  optional(RateLimit.FromString, name)
 
-  const processRoute = HttpRouter.route("POST", "/process", (request: HttpServerRequest.HttpServerRequest) =>
-    Effect.gen(function* () {
-      const text = yield* Effect.option(request.text)
-      // When the call counts, for the rate window and the arrivals record alike: once its body is
-      // in (reading it takes a busy process a variable while, which would skew the record against
-      // the window by as much).
-      const at = yield* Clock.currentTimeMillis
-      const json = text._tag === "Some" ? parseJson(text.value) : text
-      const identified = json._tag === "Some" ? identify(json.value) : json
-      const jobId = identified._tag === "Some" ? identified.value.job_id : null
-      let arrival: Omit<Arrival, "status"> = {
-        at,
-        jobId,
-        idempotencyKey: request.headers["idempotency-key"] ?? null
-      }
-      const answer = Effect.gen(function* () {
-        const admission = window.admitAt(at)
-        if (admission._tag === "Limited") {
-          const seconds = admission.retryAfterSeconds
-          return errorResponse(429, "rate_limited", `${options.name}: rate limit exceeded, retry in ${seconds}s`, {
-            "retry-after": String(seconds)
-          })
-        }
-        firstArrival ??= at
-        const outage = FaultScript.outageAt(options.outages ?? [], at - firstArrival)
-        if (outage !== undefined) {
-          arrival = { ...arrival, fault: `outage:${outage.status}` }
-          if (outage.delayMs > 0) yield* Effect.sleep(outage.delayMs)
-          return errorResponse(outage.status, "outage", `${options.name}: down (scripted outage)`)
-        }
-        const step = jobId === null ? undefined : dealer.next(jobId)
-        if (step !== undefined && step.fault._tag !== "Ok") {
-          arrival = { ...arrival, fault: step.label }
-          const faulty = yield* scripted(options.name, step.fault)
-          if (faulty !== undefined) return faulty
-        }
-        if (json._tag === "None") return errorResponse(400, "invalid_json", "the body is not valid JSON")
-        const body = yield* Effect.result(decodeBody(json.value))
-        if (body._tag === "Failure") return errorResponse(400, "invalid_request", body.failure.message)
-        return yield* options.process(body.success)
-      })
-      return yield* answer.pipe(
-        Effect.tap((response) => arrivals.add({ ...arrival, status: response.status })),
-        Effect.onInterrupt(() => arrivals.add({ ...arrival, status: 499 }))
-      )
-    })
-  )
-
-  const router = yield* HttpRouter.make
-  const routes: ReadonlyArray<HttpRouter.Route<never, never>> = [
-    processRoute,
-    HttpRouter.route("GET", "/health", HttpServerResponse.jsonUnsafe({ status: "ok" })),
-    ...recorderRoutes("/arrivals", arrivals),
-    ...(options.routes ?? [])
-  ]
-  yield* router.addAll(routes)
-  const { port, url } = yield* listen(router.asHttpEffect(), options)
-  return { url, port, arrivals: arrivals.all, clearArrivals: arrivals.clear }
-})
-
-// A scripted fault's answer, or undefined when the normal answer follows (late, for `Slow`).
-const scripted = (
-  name: string,
-  fault: FaultScript.AnswerFault
-): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> => {
-  switch (fault._tag) {
-    case "Ok":
-      return Effect.undefined
-    case "Slow":
-      return Effect.as(Effect.sleep(fault.millis), undefined)
-    case "Garbage":
-      return Effect.succeed(
-        HttpServerResponse.text("<html><body><h1>Service Temporarily Unavailable</h1></body></html>", {
-          status: 200,
-          contentType: "text/html"
-        })
-      )
-    case "Deep":
-      return Effect.succeed(HttpServerResponse.text(FaultScript.deepJson, { contentType: "application/json" }))
-    case "Huge":
-      return Effect.succeed(
-        HttpServerResponse.text(`{"filler":"${"x".repeat(FaultScript.hugeBytes)}"}`, {
-          contentType: "application/json"
-        })
-      )
-    case "Status":
-      return Effect.succeed(
-        fault.status === 429
-          ? errorResponse(429, "rate_limited", `${name}: rate limit exceeded (scripted)`, {
-              "retry-after": String(fault.retryAfterSeconds ?? 1)
-            })
-          : errorResponse(fault.status, "scripted_fault", `${name}: scripted ${fault.status}`)
-      )
-  }
+// The job a call is for: its body's `job_id`, if it has one.
+const jobIdOf = (request: Parameters<NonNullable<VendorSimulator.Options["jobId"]>>[0]): string | undefined => {
+  const json = VendorSimulator.jsonBody(request)
+  const id = typeof json === "object" && json !== null ? (json as { readonly job_id?: unknown }).job_id : undefined
+  return typeof id === "string" && id !== "" ? id : undefined
 }
 
 /**
- * Serves `handler` on `node:http` for the life of the scope and tells where.
+ * Starts a mock vendor for the life of the scope: a `VendorSimulator` answering `POST /process`
+ * (400 when the body is not JSON or fails `body`, otherwise whatever `process` answers) after its
+ * rate limit, outages and scripted faults have had their say, and showing what arrived.
  *
  * @category constructors
  */
-export const listen = LocalServer.listen
+export const serve = Effect.fnUntraced(function* <B>(
+  options: ServerOptions &
+    Pick<VendorSimulator.Options, "callbackFaults" | "secret" | "callbackRetry" | "callbackTimeout" | "signOnce"> & {
+      readonly name: string
+      readonly body: Schema.Decoder<B>
+      readonly process: (body: B) => Effect.Effect<VendorSimulator.Reply>
+      /** Async vendors: the callback an accepted job leads to. */
+      readonly callback?: ((body: B) => Effect.Effect<VendorSimulator.Callback>) | undefined
+      readonly routes?: VendorSimulator.Options["routes"]
+    }
+): Effect.fn.Return<VendorSimulator.Simulator, HttpServerError.ServeError, Scope.Scope> {
+  const decodeBody = Schema.decodeUnknownResult(options.body)
+  const decode = (request: Parameters<typeof jobIdOf>[0]) => {
+    const json = VendorSimulator.jsonBody(request)
+    return json === undefined ? undefined : decodeBody(json)
+  }
+  const { callback } = options
+  return yield* VendorSimulator.make({
+    name: options.name,
+    host: options.host,
+    port: options.port,
+    rateLimit: options.rateLimit,
+    outages: options.outages,
+    faults: options.faults,
+    callbackFaults: options.callbackFaults,
+    secret: options.secret,
+    callbackRetry: options.callbackRetry,
+    callbackTimeout: options.callbackTimeout,
+    signOnce: options.signOnce,
+    keepRequests: false,
+    endpoint: { method: "POST", path: "/process" },
+    jobId: jobIdOf,
+    errorReply,
+    respond: (request) => {
+      const body = decode(request)
+      if (body === undefined)
+        return errorReply({ status: 400, code: "invalid_json", message: "the body is not valid JSON" })
+      if (body._tag === "Failure") {
+        return errorReply({ status: 400, code: "invalid_request", message: body.failure.message })
+      }
+      return options.process(body.success)
+    },
+    callback:
+      callback === undefined
+        ? undefined
+        : (request) => {
+            const body = decode(request)
+            return body?._tag === "Success" ? callback(body.success) : undefined
+          },
+    routes: (records) => [
+      HttpRouter.route("GET", "/health", HttpServerResponse.jsonUnsafe({ status: "ok" })),
+      ...LocalServer.recorderRoutes("/arrivals", records.arrivals),
+      ...(options.routes?.(records) ?? [])
+    ]
+  })
+})
 
 /**
  * Runs a mock vendor as the whole process: logs its URL once it listens and stops cleanly on

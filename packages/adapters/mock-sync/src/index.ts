@@ -1,15 +1,13 @@
 /**
- * @vendorflow/adapter-mock-sync: the reference synchronous vendor (a real HTTP server) and its
- * adapter, plus the server plumbing every mock vendor shares. As an adapter package it provides the
- * `sync` vendor (`vendors`).
+ * @vendorflow/adapter-mock-sync: the reference synchronous vendor (a real HTTP server on the kit's
+ * `VendorSimulator`) and its adapter, plus what every mock vendor shares on top of the simulator. As
+ * an adapter package it provides the `sync` vendor (`vendors`).
  *
  * @since 0.1.0
  */
 import type { VendorDefinition } from "@vendorflow/adapter-kit"
 import * as MockSyncVendor from "./MockSyncVendor.ts"
 
-export { StubServer } from "@vendorflow/adapter-kit/simulator"
-export * as FaultScript from "./FaultScript.ts"
 export * as MockSyncServer from "./MockSyncServer.ts"
 export * as MockVendorServer from "./MockVendorServer.ts"
 export { MockSyncVendor }

@@ -1,7 +1,10 @@
 /**
- * `@vendorflow/redis/testing`: what tests of a Redis deployment need, such as a `redis-server` of
- * their own to stop and start.
+ * `@vendorflow/redis/testing`: what tests of a Redis deployment need: `RedisTest` (a block of tests
+ * on the shared Redis under a random key prefix, skipped with its reason where none answers) and a
+ * `redis-server` of a test's own to stop and start (`RedisServer`). Needs `@effect/vitest` (an
+ * optional peer dependency).
  *
  * @since 0.1.0
  */
 export * as RedisServer from "./RedisServer.ts"
+export * as RedisTest from "./RedisTest.ts"

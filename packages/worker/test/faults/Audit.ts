@@ -12,6 +12,7 @@ import { assert } from "@effect/vitest"
 import { Cleaner } from "@vendorflow/core"
 import { type Duration, Effect, Schedule } from "effect"
 import { isDeepStrictEqual } from "node:util"
+import { Client } from "@vendorflow/dev-stack"
 import * as Stack from "../support/Stack.ts"
 
 /** Every mock vendor's own limit: it answers 429 past it (calls per second). */
@@ -47,7 +48,7 @@ export const submitMany = (
     const submitted = yield* Effect.forEach(
       Array.from({ length: count }, (_, i) => i),
       (i) =>
-        Stack.submit(stack.api, { vendor: typeof vendor === "function" ? vendor(i) : vendor, n: i }).pipe(
+        Client.submit(stack.api, { vendor: typeof vendor === "function" ? vendor(i) : vendor, n: i }).pipe(
           Effect.delay(perSecond === undefined ? 0 : 1000 / perSecond)
         ),
       { concurrency: perSecond === undefined ? 50 : 1 }
@@ -67,7 +68,7 @@ export const answered = (
   within: Duration.Input = "60 seconds",
   every: Duration.Input = "50 millis"
 ) =>
-  Stack.arrivals(stack.sync).pipe(
+  Client.arrivals(stack.sync).pipe(
     Effect.repeat({ schedule: Schedule.spaced(every), until: (all) => all.length >= n }),
     Effect.timeoutOrElse({ duration: within, orElse: () => Effect.die(new Error(`fewer than ${n} calls`)) })
   )
@@ -75,9 +76,9 @@ export const answered = (
 // The vendors' records, empty for a vendor the stack does not run.
 const records = (stack: Stack.Stack) =>
   Effect.all([
-    stack.vendors.includes("sync") ? Stack.arrivals(stack.sync) : Effect.succeed([]),
-    stack.vendors.includes("async") ? Stack.arrivals(stack.async) : Effect.succeed([]),
-    stack.vendors.includes("async") ? Stack.callbacks(stack.async) : Effect.succeed([])
+    stack.vendors.includes("sync") ? Client.arrivals(stack.sync) : Effect.succeed([]),
+    stack.vendors.includes("async") ? Client.arrivals(stack.async) : Effect.succeed([]),
+    stack.vendors.includes("async") ? Client.callbacks(stack.async) : Effect.succeed([])
   ])
 
 // Polls the vendors' records until they have not changed for `quietFor` ms (and hold at least
@@ -104,11 +105,11 @@ const quiet = (stack: Stack.Stack, expected: { readonly callbacks?: number | und
   })
 
 // Why jobs are unfinished: their statuses, and whether the queue dead-lettered them meanwhile.
-const diagnose = (stack: Stack.Stack, unfinished: ReadonlyArray<Stack.JobView>) =>
+const diagnose = (stack: Stack.Stack, unfinished: ReadonlyArray<Client.JobView>) =>
   Effect.gen(function* () {
     const letters = [
-      ...(yield* Stack.deadLetters(stack.redisUrl, stack.prefix, "sync")),
-      ...(yield* Stack.deadLetters(stack.redisUrl, stack.prefix, "async"))
+      ...(yield* Client.deadLetters(stack.redisUrl, stack.prefix, "sync")),
+      ...(yield* Client.deadLetters(stack.redisUrl, stack.prefix, "async"))
     ]
     const stuck = new Set(unfinished.map((job) => job.request_id))
     const dead = letters.filter((letter) => stuck.has(letter.jobId))
@@ -131,7 +132,7 @@ const diagnose = (stack: Stack.Stack, unfinished: ReadonlyArray<Stack.JobView>) 
 export const tallyOf = (items: ReadonlyArray<string>): Readonly<Record<string, number>> =>
   items.reduce<Record<string, number>>((counts, item) => ({ ...counts, [item]: (counts[item] ?? 0) + 1 }), {})
 
-const fingerprint = (job: Stack.JobView) =>
+const fingerprint = (job: Client.JobView) =>
   JSON.stringify([job.status, job.version, job.updated_at, job.result ?? null, job.error ?? null])
 
 /** The figures of one scenario. */
@@ -153,11 +154,11 @@ export interface Outcome {
   /** Callbacks our webhook answered 2xx whose data no job holds (see {@link callbacksNotApplied}). */
   readonly unapplied: number
   /** The jobs as last read. */
-  readonly jobs: ReadonlyMap<string, Stack.JobView>
+  readonly jobs: ReadonlyMap<string, Client.JobView>
   /** Both vendors' arrivals, oldest first. */
-  readonly sync: ReadonlyArray<Stack.Arrival>
-  readonly async: ReadonlyArray<Stack.Arrival>
-  readonly callbacks: ReadonlyArray<Stack.Callback>
+  readonly sync: ReadonlyArray<Client.Arrival>
+  readonly async: ReadonlyArray<Client.Arrival>
+  readonly callbacks: ReadonlyArray<Client.Callback>
 }
 
 /**
@@ -176,11 +177,11 @@ export const settle = (
   } = {}
 ) =>
   Effect.gen(function* () {
-    const { done: first, unfinished } = yield* Stack.pollFinished(stack.api, ids, within)
+    const { done: first, unfinished } = yield* Client.pollFinished(stack.api, ids, within)
     if (unfinished.length > 0) return yield* Effect.die(yield* diagnose(stack, unfinished))
     yield* quiet(stack, expected)
     const jobs = new Map(
-      yield* Effect.forEach(ids, (id) => Effect.map(Stack.readJob(stack.api, id), (job) => [id, job] as const), {
+      yield* Effect.forEach(ids, (id) => Effect.map(Client.readJob(stack.api, id), (job) => [id, job] as const), {
         concurrency: 20
       })
     )
@@ -249,13 +250,13 @@ export const settle = (
  * answer of another 2xx callback that the job holds.
  */
 export const callbacksNotApplied = (
-  jobs: ReadonlyMap<string, Stack.JobView>,
-  callbacks: ReadonlyArray<Stack.Callback>
-): ReadonlyArray<Stack.Callback> => {
+  jobs: ReadonlyMap<string, Client.JobView>,
+  callbacks: ReadonlyArray<Client.Callback>
+): ReadonlyArray<Client.Callback> => {
   const answered2xx = callbacks.filter(
     (callback) => callback.status !== null && callback.status >= 200 && callback.status < 300
   )
-  const holds = (job: Stack.JobView, callback: Stack.Callback) =>
+  const holds = (job: Client.JobView, callback: Client.Callback) =>
     callback.data !== undefined && isDeepStrictEqual(job.result, Cleaner.clean(callback.data))
   return answered2xx.filter((callback) => {
     const job = jobs.get(callback.jobId)
@@ -274,7 +275,7 @@ export const callbacksNotApplied = (
  * calls are those of each job's current run (`attempts` counts a run's). Returns the calls beyond
  * attempts, summed over the jobs (0 when the assertion holds).
  */
-export const auditCalls = (jobs: ReadonlyMap<string, Stack.JobView>, arrived: ReadonlyArray<Stack.Arrival>) => {
+export const auditCalls = (jobs: ReadonlyMap<string, Client.JobView>, arrived: ReadonlyArray<Client.Arrival>) => {
   const over = [...byJob(arrived)].flatMap(([id, calls]) => {
     const attempts = jobs.get(id)?.attempts ?? 0
     return calls.length > attempts ? [`${id}: ${calls.length} calls, ${attempts} attempts`] : []
@@ -290,12 +291,12 @@ export const auditCalls = (jobs: ReadonlyMap<string, Stack.JobView>, arrived: Re
  */
 export const auditDeadLetters = (
   stack: Stack.Stack,
-  jobs: ReadonlyMap<string, Stack.JobView>,
+  jobs: ReadonlyMap<string, Client.JobView>,
   runStartedAt: ReadonlyMap<string, number> = new Map()
 ) =>
   Effect.gen(function* () {
     const letters = (yield* Effect.forEach(stack.vendors, (vendor) =>
-      Stack.deadLetters(stack.redisUrl, stack.prefix, vendor)
+      Client.deadLetters(stack.redisUrl, stack.prefix, vendor)
     ))
       .flat()
       .filter((letter) => !(letter.at < (runStartedAt.get(letter.jobId) ?? 0)))
@@ -316,8 +317,8 @@ export const auditDeadLetters = (
   })
 
 /** A job's arrivals at a vendor, oldest first, by job id. */
-export const byJob = (arrived: ReadonlyArray<Stack.Arrival>) => {
-  const jobs = new Map<string, Array<Stack.Arrival>>()
+export const byJob = (arrived: ReadonlyArray<Client.Arrival>) => {
+  const jobs = new Map<string, Array<Client.Arrival>>()
   for (const arrival of arrived) {
     if (arrival.jobId === null) continue
     jobs.set(arrival.jobId, [...(jobs.get(arrival.jobId) ?? []), arrival])
@@ -330,7 +331,7 @@ export const byJob = (arrived: ReadonlyArray<Stack.Arrival>) => {
  * The gaps between a job's consecutive calls, grouped by retry number: `gaps[k - 1]` holds, for
  * every job called more than `k` times, how long after its k-th call the (k+1)-th came.
  */
-export const gapsByRetry = (arrived: ReadonlyArray<Stack.Arrival>) => {
+export const gapsByRetry = (arrived: ReadonlyArray<Client.Arrival>) => {
   const gaps: Array<Array<number>> = []
   for (const calls of byJob(arrived).values()) {
     for (let k = 1; k < calls.length; k++) {
@@ -346,8 +347,8 @@ export const meanGaps = (gaps: ReadonlyArray<ReadonlyArray<number>>) =>
   gaps.map((list) => Math.round(list.reduce((sum, gap) => sum + gap, 0) / Math.max(1, list.length)))
 
 /** Asserts the rate limit held at the vendor: no one-second window holds more than `limit` arrivals. */
-export const assertLimitHeld = (arrived: ReadonlyArray<Stack.Arrival>, limit: number) => {
-  const worst = Stack.worstWindow(arrived)
+export const assertLimitHeld = (arrived: ReadonlyArray<Client.Arrival>, limit: number) => {
+  const worst = Client.worstWindow(arrived)
   assert.isAtMost(worst, limit, "the most arrivals in any one-second window")
   return worst
 }

@@ -12,6 +12,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { RedisServer } from "@vendorflow/redis/testing"
 import { Effect, Schedule } from "effect"
+import { Client } from "@vendorflow/dev-stack"
 import * as Stack from "../support/Stack.ts"
 import * as Audit from "./Audit.ts"
 
@@ -42,23 +43,23 @@ const start = (options: {
 
 /** `complete after 2 calls; callbacks drop,delivered`: a job's outcome, calls and callbacks. */
 const signature = (
-  job: Stack.JobView | undefined,
-  calls: ReadonlyArray<Stack.Arrival>,
-  sent: ReadonlyArray<Stack.Callback>
+  job: Client.JobView | undefined,
+  calls: ReadonlyArray<Client.Arrival>,
+  sent: ReadonlyArray<Client.Callback>
 ) =>
   `${job?.status ?? "missing"}${job?.error === undefined ? "" : ` ${job.error.reason}`} after ${calls.length} ` +
   `call(s); callbacks ${sent.map((callback) => callback.fault ?? callback.outcome).join(",")}`
 
 // How the webhook last answered each callback: `3× 200, 1× 409`.
-const answers = (list: ReadonlyArray<Stack.Callback>) =>
+const answers = (list: ReadonlyArray<Client.Callback>) =>
   Object.entries(Audit.tallyOf(list.map((callback) => `${callback.status ?? "none"}`)))
     .map(([status, n]) => `${n}× ${status}`)
     .join(", ")
 
-const is2xx = (callback: Stack.Callback) => callback.status !== null && callback.status >= 200 && callback.status < 300
+const is2xx = (callback: Client.Callback) => callback.status !== null && callback.status >= 200 && callback.status < 300
 
-const callbacksByJob = (sent: ReadonlyArray<Stack.Callback>) => {
-  const jobs = new Map<string, Array<Stack.Callback>>()
+const callbacksByJob = (sent: ReadonlyArray<Client.Callback>) => {
+  const jobs = new Map<string, Array<Client.Callback>>()
   for (const callback of sent) jobs.set(callback.jobId, [...(jobs.get(callback.jobId) ?? []), callback])
   return jobs
 }
@@ -116,7 +117,7 @@ describe("callback faults", () => {
       const seconds = (Date.now() - started) / 1000
       const calls = Audit.byJob(outcome.async)
       const sent = callbacksByJob(outcome.callbacks)
-      const label = (callback: Stack.Callback) => callback.fault ?? "ok"
+      const label = (callback: Client.Callback) => callback.fault ?? "ok"
       assert.deepStrictEqual(
         Audit.tallyOf(
           ids.map(
@@ -208,7 +209,7 @@ describe("callback faults", () => {
       yield* Effect.gen(function* () {
         const jobs = yield* Effect.forEach(
           ids.filter((id) => !retriedAt.has(id)),
-          (id) => Stack.readJob(stack.api, id),
+          (id) => Client.readJob(stack.api, id),
           { concurrency: 10 }
         )
         for (const job of jobs.filter((job) => job.status === "failed")) {
@@ -270,14 +271,14 @@ describe("callback faults", () => {
         })
         const started = Date.now()
         const ids = yield* Audit.submitMany(stack, 30, "async")
-        yield* Stack.arrivals(stack.async).pipe(
+        yield* Client.arrivals(stack.async).pipe(
           Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= 10 }),
           Effect.timeout("30 seconds")
         )
         // The outage: every write refused (as by a Redis that lost its replicas), reads answered.
-        yield* Stack.redisCli(redis.url, "CONFIG", "SET", "min-replicas-to-write", "1")
+        yield* Client.redisCli(redis.url, "CONFIG", "SET", "min-replicas-to-write", "1")
         yield* Effect.sleep("2 seconds")
-        yield* Stack.redisCli(redis.url, "CONFIG", "SET", "min-replicas-to-write", "0")
+        yield* Client.redisCli(redis.url, "CONFIG", "SET", "min-replicas-to-write", "0")
         const outcome = yield* Audit.settle(stack, ids, "60 seconds")
         const seconds = (Date.now() - started) / 1000
         assert.strictEqual(outcome.complete, ids.length)

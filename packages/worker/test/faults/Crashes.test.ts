@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { RedisServer } from "@vendorflow/redis/testing"
 import { Effect, Fiber, Schedule } from "effect"
+import { Client } from "@vendorflow/dev-stack"
 import * as Stack from "../support/Stack.ts"
 import * as Audit from "./Audit.ts"
 
@@ -20,7 +21,7 @@ const stopTimed = (process: { readonly stop: Stack.Stack["server"]["stop"] }, si
     return { code, millis: Date.now() - sent }
   })
 
-const calledMoreThanOnce = (arrived: ReadonlyArray<Stack.Arrival>) =>
+const calledMoreThanOnce = (arrived: ReadonlyArray<Client.Arrival>) =>
   [...Audit.byJob(arrived).values()].filter((calls) => calls.length > 1).length
 
 describe("crashes and restarts", () => {
@@ -114,7 +115,7 @@ describe("crashes and restarts", () => {
       })
       const started = Date.now()
       const ids = yield* Audit.submitMany(stack, 20, "async")
-      yield* Stack.arrivals(stack.async).pipe(
+      yield* Client.arrivals(stack.async).pipe(
         Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= 20 }),
         Effect.timeout("30 seconds")
       )
@@ -122,7 +123,7 @@ describe("crashes and restarts", () => {
       // Each swap is one script, so no write lands in a stream that the next step then throws away
       // (two separate commands would leave a moment with no key, in which an enqueue makes a new
       // stream: a lost write, which is another fault than a refused one).
-      const swap = (lua: string) => Stack.redisCli(stack.redisUrl, "EVAL", lua, "2", stream, `${stream}:aside`)
+      const swap = (lua: string) => Client.redisCli(stack.redisUrl, "EVAL", lua, "2", stream, `${stream}:aside`)
       yield* swap("redis.call('RENAME', KEYS[1], KEYS[2]); return redis.call('SET', KEYS[1], 'not a stream')")
       // The fault itself: the queue refuses writes this long, past every job's deadline.
       yield* Effect.sleep("4 seconds")
@@ -139,9 +140,8 @@ describe("crashes and restarts", () => {
     })
   )
 
-  // POST /jobs used to answer 503 when the queue write failed after the record was stored, and the
-  // sweeper later ran the job all the same: a client retrying without an idempotency key made a
-  // second job and a second vendor call. Now a stored job is accepted, and the sweeper queues it.
+  // A stored job is accepted though its queue write failed, and the sweeper queues it: a 503 would
+  // have a client retrying without an idempotency key make a second job and a second vendor call.
   it.live("the queue refuses writes after the records are stored: every POST is accepted, each job runs once", () =>
     Effect.gen(function* () {
       const stack = yield* Stack.start({
@@ -159,11 +159,11 @@ describe("crashes and restarts", () => {
       // exhausted the last possible ID") while every read (the backlog's depth, the workers' takes)
       // still works, so the record is stored and only the queue write after it fails.
       const stream = `${stack.prefix}stream:sync`
-      const top = (yield* Stack.redisCli(stack.redisUrl, "XREVRANGE", stream, "+", "-", "COUNT", "1")).split("\n")[0]!
-      yield* Stack.redisCli(stack.redisUrl, "XSETID", stream, "18446744073709551615-18446744073709551615")
+      const top = (yield* Client.redisCli(stack.redisUrl, "XREVRANGE", stream, "+", "-", "COUNT", "1")).split("\n")[0]!
+      yield* Client.redisCli(stack.redisUrl, "XSETID", stream, "18446744073709551615-18446744073709551615")
       // Stored while the queue refuses writes; `submitMany` asserts each POST answered 200.
       const during = yield* Audit.submitMany(stack, 20, "sync", 10)
-      yield* Stack.redisCli(stack.redisUrl, "XSETID", stream, top)
+      yield* Client.redisCli(stack.redisUrl, "XSETID", stream, top)
       const ids = [...before, ...during]
       const outcome = yield* Audit.settle(stack, ids, "60 seconds")
       const seconds = (Date.now() - started) / 1000
@@ -254,7 +254,7 @@ describe("crashes and restarts", () => {
       const load = yield* Effect.forEach(
         Array.from({ length: 80 }, (_, i) => i),
         (i) =>
-          Stack.submitUntilAccepted(
+          Client.submitUntilAccepted(
             stack.api,
             { vendor: i % 2 === 0 ? "sync" : "async", n: i },
             `${stack.prefix}${i}`,

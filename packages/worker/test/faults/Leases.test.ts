@@ -11,8 +11,8 @@ import * as Stack from "../support/Stack.ts"
 import * as Audit from "./Audit.ts"
 
 describe("leases", () => {
-  // The acceptance test of issue 16: before leases, 50 calls in flight per worker made 638 calls for
-  // 300 jobs, and 100 failed jobs with DeliveryLimit although every call was answered.
+  // Held deliveries outlast the visibility timeout many times over: a worker that did not renew them
+  // would lose them to another and the vendor would be called twice (docs/reliability.md).
   it.live(
     "a backlog waiting on the rate limit for many visibility timeouts: 3 workers × 50 in flight, 10/s, 600 jobs, each called once",
     () =>

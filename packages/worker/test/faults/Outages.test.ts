@@ -6,13 +6,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect } from "effect"
+import { Client } from "@vendorflow/dev-stack"
 import * as Stack from "../support/Stack.ts"
 import * as Audit from "./Audit.ts"
 
 const limit = Audit.vendorLimit
 
 /** `complete after 200`: a job's outcome and what the vendor answered its last call. */
-const last = (job: Stack.JobView | undefined, calls: ReadonlyArray<Stack.Arrival>) =>
+const last = (job: Client.JobView | undefined, calls: ReadonlyArray<Client.Arrival>) =>
   `${job?.status ?? "missing"} after ${calls
     .slice(-1)
     .map((call) => call.fault ?? String(call.status))
@@ -86,9 +87,9 @@ describe("vendor outage", () => {
 
   // Every time the circuit turns a job away (open, or half-open while a probe runs) the job is
   // handed back; a vendor whose 503s take 3 s keeps the circuit half-open for 3 s per probe, so
-  // waiting jobs are turned away about once a second. Until a0a278e each hand-back counted as a
-  // delivery, and at QUEUE_DELIVERY_LIMIT (5) the queue dead-lettered the job while its record
-  // stayed `pending` (11 of these 30, at the circuit's defaults).
+  // waiting jobs are turned away about once a second. Were each hand-back counted as a delivery,
+  // the queue would dead-letter them at QUEUE_DELIVERY_LIMIT while their records stay `pending`
+  // (docs/reliability.md).
   it.live("5xx burst with slow 503s, circuit at its defaults: no job is dead-lettered while it waits", () =>
     outage({
       window: "503/3000:300-9300",

@@ -12,6 +12,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { Client } from "@vendorflow/dev-stack"
 import * as Stack from "../support/Stack.ts"
 import * as Audit from "./Audit.ts"
 
@@ -32,7 +33,7 @@ const start = (syncEnv: Record<string, string>, env: Record<string, string> = {}
   })
 
 /** `complete after 503,503,200`: a job's outcome and what the vendor answered each of its calls. */
-const signature = (job: Stack.JobView | undefined, calls: ReadonlyArray<Stack.Arrival>) =>
+const signature = (job: Client.JobView | undefined, calls: ReadonlyArray<Client.Arrival>) =>
   `${job?.status ?? "missing"}${job?.error === undefined ? "" : ` ${job.error.reason}`} after ` +
   calls.map((call) => call.fault ?? String(call.status)).join(",")
 

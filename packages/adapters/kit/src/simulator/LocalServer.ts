@@ -1,7 +1,7 @@
 /**
  * The plumbing every local test vendor shares: serving an `HttpServerRequest` handler on
  * `node:http` for the life of a scope, in-memory records that tests read and clear (and the routes
- * that show them over HTTP), and random latencies.
+ * that show them over HTTP), and random latencies (and their text form, `"100-500"`).
  *
  * `StubServer`, `VendorSimulator` and the reference mock vendors are built on it.
  *
@@ -9,7 +9,8 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Random, type Scope } from "effect"
+import { VendorDefinition } from "@vendorflow/core"
+import { Effect, Random, Schema, type Scope } from "effect"
 import { HttpRouter, type HttpServerError, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { NetAddress } from "effect/net"
 
@@ -87,12 +88,17 @@ export const makeRecorder = <A>(): Recorder<A> => {
  *
  * @category records
  */
-export const recorderRoutes = <A>(path: `/${string}`, recorder: Recorder<A>) =>
+export const recorderRoutes = <A>(
+  path: `/${string}`,
+  recorder: Recorder<A>,
+  /** What each entry looks like over HTTP; default as it is. */
+  show: (entry: A) => unknown = (entry) => entry
+) =>
   [
     HttpRouter.route(
       "GET",
       path,
-      Effect.map(recorder.all, (entries) => HttpServerResponse.jsonUnsafe(entries))
+      Effect.map(recorder.all, (entries) => HttpServerResponse.jsonUnsafe(entries.map(show)))
     ),
     HttpRouter.route("DELETE", path, Effect.as(recorder.clear, HttpServerResponse.empty({ status: 204 })))
   ] as const
@@ -113,3 +119,28 @@ export interface MillisRange {
  * @category timing
  */
 export const drawMillis = (range: MillisRange): Effect.Effect<number> => Random.nextIntBetween(range.min, range.max)
+
+/**
+ * Reads `"100-500"` (a range) or `"250"` (a fixed value) as milliseconds.
+ *
+ * @category timing
+ */
+export const parseMillisRange = (text: string): MillisRange | undefined => {
+  const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(text)
+  if (match === null) return undefined
+  const min = Number(match[1])
+  const max = match[2] === undefined ? min : Number(match[2])
+  return max < min ? undefined : { min, max }
+}
+
+/**
+ * A {@link MillisRange} decoded from its env form (`"100-500"` or `"0"`), for `Config.schema`.
+ *
+ * @category timing
+ */
+export const MillisRangeFromString: Schema.Codec<MillisRange, string> = VendorDefinition.fromEnvString({
+  type: Schema.Struct({ min: Schema.Number, max: Schema.Number }),
+  parse: parseMillisRange,
+  format: (range) => (range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`),
+  expected: `milliseconds like "100-500" or "0"`
+})

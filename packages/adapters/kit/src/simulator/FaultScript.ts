@@ -1,6 +1,7 @@
 /**
- * Scripted faults for the mock vendors, read from env so that a mock vendor running as its own
- * process misbehaves on cue (the kit's `VendorSimulator` does the same in-process, from code).
+ * Scripted faults written as text, for a `VendorSimulator` that misbehaves on cue: the reference mock
+ * vendors read them from env (`MOCK_SYNC_FAULTS` and the like), so that a vendor running as its own
+ * process can be told what to do; tests can write them in code too.
  *
  * A plan is one or more scripts separated by `|`, dealt to jobs in turn as each job first arrives:
  * the first job gets the first script, the second job the second, and so on round. A script is
@@ -8,7 +9,7 @@
  * the end behaves normally. `<step>x<n>` repeats a step n times. So `503x3|ok|503x9` makes every
  * third job fail three times before it gets through, and every third job fail for good.
  *
- * Answer steps (`MOCK_SYNC_FAULTS`, `MOCK_ASYNC_FAULTS`), for `POST /process`:
+ * Answer steps (`MOCK_SYNC_FAULTS`, `MOCK_ASYNC_FAULTS`), for a call to the vendor:
  * - `ok`: the normal answer;
  * - a status from 400 to 599, e.g. `503`: that status with a JSON error body;
  * - `429:<seconds>`: 429 with `Retry-After: <seconds>` (plain `429` is `429:1`);
@@ -17,8 +18,8 @@
  * - `deep`: 200 with JSON nested {@link hostileDepth} levels deep (40 KB);
  * - `huge`: 200 with a JSON answer of {@link hugeBytes} bytes.
  *
- * Callback steps (`MOCK_ASYNC_CALLBACK_FAULTS`), for the async vendor's n-th callback of a job
- * (one per accepted `POST /process`):
+ * Callback steps (`MOCK_ASYNC_CALLBACK_FAULTS`), for an async vendor's n-th callback of a job
+ * (one per accepted call):
  * - `ok`: sent as usual;
  * - `drop`: never sent (the vendor forgot the job);
  * - `duplicate`: sent twice, one after the other;
@@ -27,17 +28,17 @@
  * - `deep`: its data nested {@link hostileDepth} levels deep.
  *
  * Outages (`MOCK_SYNC_OUTAGES`, `MOCK_ASYNC_OUTAGES`) are vendor-wide rather than per job: in each
- * window the vendor answers every `POST /process` with a 5xx. `503:1000-7000,502:12000-13000` is 503
- * from 1 s to 7 s after its first `POST /process`, and 502 from 12 s to 13 s; `503/3000:1000-7000`
+ * window the vendor answers every call with a 5xx. `503:1000-7000,502:12000-13000` is 503 from 1 s
+ * to 7 s after its first call, and 502 from 12 s to 13 s; `503/3000:1000-7000`
  * answers each 503 only after 3 s, as a struggling vendor does.
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
 import { VendorDefinition } from "@vendorflow/core"
+import { Schema } from "effect"
 
 /**
- * A scripted answer to one `POST /process`.
+ * A scripted answer to one call.
  *
  * @category models
  */
@@ -200,7 +201,7 @@ export const CallbackPlanFromString: Schema.Codec<Plan<CallbackFault>, string> =
 )
 
 /**
- * A window, in ms after the vendor's first `POST /process`, in which it answers every one `status`,
+ * A window, in ms after the vendor's first call, in which it answers every call `status`,
  * `delayMs` late.
  *
  * @category models
