@@ -6,7 +6,7 @@
  * test's own). Acme is the test's simulator.
  */
 import { fileURLToPath } from "node:url"
-import { Backend, Consumer, JobProcessor, Jobs } from "@vendorflow/core"
+import { Backend, Consumer, JobProcessor, JobService } from "@vendorflow/core"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { RedisTest } from "@vendorflow/redis/testing"
 import { Adapters, Backends } from "@vendorflow/runtime"
@@ -68,7 +68,7 @@ describe("Acme Credit end to end", () => {
       const acme = yield* AcmeCreditSimulator.make()
       const engine = Consumer.layer().pipe(Layer.provide(JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1:9" })))
       const api = Server.layerWith({ port: 0, host: "127.0.0.1", logAddress: false }).pipe(
-        Layer.provideMerge(Jobs.layer)
+        Layer.provideMerge(JobService.layer)
       )
       const stack = engine.pipe(
         Layer.provideMerge(api),

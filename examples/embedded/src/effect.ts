@@ -5,7 +5,7 @@
  * port, so the example runs anywhere), submits a few jobs and waits for their cleaned results.
  */
 import { MockSyncServer, MockSyncVendor } from "@vendorflow/adapter-mock-sync"
-import { Jobs, Vendorflow } from "@vendorflow/core"
+import { JobService, Vendorflow } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 
 // The vendor: a real local HTTP server, fast and always returning user_info so cleaning shows.
@@ -21,7 +21,7 @@ const Engine = Layer.unwrap(
 ).pipe(Layer.provide(Vendor))
 
 const program = Effect.gen(function* () {
-  const jobs = yield* Jobs.Jobs
+  const jobs = yield* JobService.JobService
   const submitted = yield* Effect.forEach(["acme", "globex", "initech"], (company) =>
     jobs.submit({ payload: { company, note: "  look me up  " } })
   )

@@ -12,7 +12,7 @@
  * await vf.close()
  * ```
  *
- * For Effect apps, {@link layer} provides the `Jobs` service.
+ * For Effect apps, {@link layer} provides the `JobService`.
  *
  * Vendors are `defineVendor` definitions (built with the operator's `VENDOR_<NAME>_*` settings, see
  * `VendorDefinition`) or effects that build a `Vendor` (`VendorDefinition.build(definition,
@@ -28,7 +28,7 @@ import * as Cleaner from "./Cleaner.ts"
 import * as Consumer from "./Consumer.ts"
 import * as Job from "./Job.ts"
 import * as JobProcessor from "./JobProcessor.ts"
-import * as Jobs from "./Jobs.ts"
+import * as JobService from "./JobService.ts"
 import * as Sweeper from "./Sweeper.ts"
 import type * as Vendor from "./Vendor.ts"
 import * as VendorDefinition from "./VendorDefinition.ts"
@@ -65,13 +65,13 @@ const vendorOf = (input: VendorInput) =>
   VendorDefinition.isVendorDefinition(input) ? VendorDefinition.fromConfig(input) : input
 
 /**
- * The embedded engine: the `Jobs` service, with the consumer loops, the sweeper and the heartbeat
+ * The embedded engine: the `JobService`, with the consumer loops, the sweeper and the heartbeat
  * running in the layer's scope. Fails to build with the backend's start-up error, a vendor that
  * cannot be built, or a setting that cannot be read.
  *
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<Jobs.Jobs, Backend.StartupError> => {
+export const layer = (options: Options): Layer.Layer<JobService.JobService, Backend.StartupError> => {
   const services = Backend.layerServices(options.backend ?? Backend.memory)
   const vendors = VendorRegistry.layer(options.vendors.map(vendorOf))
   const processor =
@@ -81,7 +81,7 @@ export const layer = (options: Options): Layer.Layer<Jobs.Jobs, Backend.StartupE
   const engine = Layer.mergeAll(Consumer.layerConfig, Sweeper.layerConfig, Workers.layerHeartbeat).pipe(
     Layer.provide(processor)
   )
-  return Layer.mergeAll(Jobs.layer, engine).pipe(
+  return Layer.mergeAll(JobService.layer, engine).pipe(
     Layer.provide(Layer.mergeAll(vendors, Cleaner.layer)),
     Layer.provide(services)
   )
@@ -118,7 +118,7 @@ const isJobId = Schema.is(Job.JobId)
 
 // An id that is not a job id names no job.
 const withId = <A, E>(id: string, use: (id: Job.JobId) => Effect.Effect<A, E>) =>
-  isJobId(id) ? use(id) : Effect.fail(new Jobs.JobNotFound({ id }))
+  isJobId(id) ? use(id) : Effect.fail(new JobService.JobNotFound({ id }))
 
 /**
  * Starts the engine (see {@link layer}); resolves once it runs, rejects with why it could not start.
@@ -127,10 +127,12 @@ const withId = <A, E>(id: string, use: (id: Job.JobId) => Effect.Effect<A, E>) =
  */
 export const createVendorflow = async (options: Options): Promise<Vendorflow> => {
   const runtime = ManagedRuntime.make(layer(options))
-  const jobs = await runtime.runPromise(Jobs.Jobs.useSync((service) => service)).catch(async (error: unknown) => {
-    await runtime.dispose()
-    throw error
-  })
+  const jobs = await runtime
+    .runPromise(JobService.JobService.useSync((service) => service))
+    .catch(async (error: unknown) => {
+      await runtime.dispose()
+      throw error
+    })
   return {
     submit: (payload, submitOptions = {}) => runtime.runPromise(jobs.submit({ payload, ...submitOptions })),
     get: (id) => runtime.runPromise(withId(id, (jobId) => jobs.get(jobId))),

@@ -14,7 +14,7 @@
  *
  * The other half of the contract is made on the worker's side: {@link callbackUrl}, where the
  * vendor posts, carrying the token of the job's run. Reading the body and the URL, and answering
- * with problems, is the server's (`POST /vendor-webhook/{vendor}`); `Jobs.receiveWebhook` runs
+ * with problems, is the server's (`POST /vendor-webhook/{vendor}`); `JobService.receiveWebhook` runs
  * {@link make}'s receiver.
  *
  * @since 0.1.0
@@ -120,14 +120,14 @@ export const make = Effect.gen(function* () {
 // The steps, in the order the module docs list them. The span keeps the service's name, which
 // traces and dashboards know it by.
 const receive = (receiving: Receiving): Receive =>
-  Effect.fn("Jobs.receiveWebhook")(function* (vendorName: string, request: WebhookRequest) {
+  Effect.fn("Webhook.receive")(function* (vendorName: string, request: WebhookRequest) {
     const { vendor, parse } = yield* vendorOf(receiving, vendorName)
     const delivery = yield* parse(request)
     const job = yield* jobOf(receiving.store, vendor, delivery.jobId)
     yield* checkToken(receiving.callbackSecret, request.callbackToken, job)
     const settled = yield* apply(receiving, vendor, job, delivery.data).pipe(
       // The completion joins the job's trace; the request's own span stays in the vendor's.
-      withSpanUnder("Jobs.completeFromWebhook", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor })
+      withSpanUnder("Webhook.complete", job.traceparent, { "job.id": job.id, "job.vendor": job.vendor })
     )
     // Only now that the job holds an answer is the signature spent: one that failed may come again.
     if (delivery.claimReplay !== undefined) yield* delivery.claimReplay

@@ -9,7 +9,7 @@ import { Clock, Context, Effect, Exit, Layer, Option, Ref, Schema } from "effect
 import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
-import * as Jobs from "../src/Jobs.ts"
+import * as JobService from "../src/JobService.ts"
 import * as JobStore from "../src/JobStore.ts"
 import type * as Vendor from "../src/Vendor.ts"
 import * as VendorDefinition from "../src/VendorDefinition.ts"
@@ -58,7 +58,10 @@ const setUp = Effect.gen(function* () {
           : store.transition(transition)
       )
   })
-  const jobs = yield* Jobs.make.pipe(Effect.provideService(JobStore.JobStore, flakyStore), Effect.provide(context))
+  const jobs = yield* JobService.make.pipe(
+    Effect.provideService(JobStore.JobStore, flakyStore),
+    Effect.provide(context)
+  )
   const submit = Effect.map(jobs.submit({ payload: { q: 1 }, vendor: "echo" }), (job) => job.id)
   const work = Effect.gen(function* () {
     const deliveries = yield* queue.take("echo", { max: 100, block: 0 })

@@ -7,7 +7,7 @@ import { Effect, Layer, Option, Tracer } from "effect"
 import * as Api from "../src/Api.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
-import * as Jobs from "../src/Jobs.ts"
+import * as JobService from "../src/JobService.ts"
 import type * as Vendor from "../src/Vendor.ts"
 import { layerEngine } from "./support/Engine.ts"
 
@@ -42,11 +42,11 @@ const named = (name: string) => {
 describe("tracing", () => {
   it.effect("the worker's spans for a job join the trace of the span that submitted it", () =>
     Effect.gen(function* () {
-      const jobs = yield* Jobs.Jobs
+      const jobs = yield* JobService.JobService
       const queue = yield* JobQueue.JobQueue
       const processor = yield* JobProcessor.JobProcessor
       const job = yield* jobs.submit({ payload: { n: 1 }, vendor: "echo" })
-      const submitted = named("Jobs.submit")
+      const submitted = named("JobService.submit")
       assert.strictEqual(job.traceparent, `00-${submitted.traceId}-${submitted.spanId}-01`)
       assert.strictEqual(Api.toJobView(job).trace_id, submitted.traceId)
 
@@ -58,6 +58,6 @@ describe("tracing", () => {
       assert.strictEqual(processed.traceId, submitted.traceId)
       assert.strictEqual(Option.getOrUndefined(processed.parent)?.spanId, submitted.spanId)
       assert.strictEqual(named("echo.call").traceId, submitted.traceId)
-    }).pipe(Effect.provide(Jobs.layer.pipe(Layer.provideMerge(layerEngine([echo])))), Effect.provide(Recording))
+    }).pipe(Effect.provide(JobService.layer.pipe(Layer.provideMerge(layerEngine([echo])))), Effect.provide(Recording))
   )
 })

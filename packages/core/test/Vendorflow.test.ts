@@ -8,7 +8,7 @@ import { Effect, Schema } from "effect"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Backend from "../src/Backend.ts"
-import * as Jobs from "../src/Jobs.ts"
+import * as JobService from "../src/JobService.ts"
 import { defineVendor } from "../src/VendorDefinition.ts"
 import * as Vendorflow from "../src/Vendorflow.ts"
 
@@ -89,12 +89,12 @@ describe("createVendorflow", () => {
 })
 
 describe("Vendorflow.layer", () => {
-  it.live("is the whole engine as one layer providing Jobs", () =>
+  it.live("is the whole engine as one layer providing JobService", () =>
     Effect.gen(function* () {
       const { url, server } = yield* Effect.promise(listening)
       yield* Effect.addFinalizer(() => Effect.sync(() => server.close()))
       const done = yield* Effect.gen(function* () {
-        const jobs = yield* Jobs.Jobs
+        const jobs = yield* JobService.JobService
         const job = yield* jobs.submit({ payload: { company: "Acme" } })
         return yield* jobs.awaitFinished(job.id)
       }).pipe(Effect.provide(Vendorflow.layer({ vendors: [lookup(url)] })))

@@ -3,7 +3,7 @@
  * under the backend's prefix, and another engine on the same Redis and prefix reads it back.
  */
 import { assert, it } from "@effect/vitest"
-import { Health, Jobs, type Vendor, Vendorflow } from "@vendorflow/core"
+import { Health, JobService, type Vendor, Vendorflow } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 import * as RedisBackend from "../src/RedisBackend.ts"
 import { RedisTest } from "../src/testing/index.ts"
@@ -27,7 +27,7 @@ RedisTest.describeRedis("RedisBackend", () => {
         })
 
       const done = yield* Effect.gen(function* () {
-        const jobs = yield* Jobs.Jobs
+        const jobs = yield* JobService.JobService
         const job = yield* jobs.submit({ payload: { company: "Acme" } })
         return yield* jobs.awaitFinished(job.id)
       }).pipe(Effect.provide(engine()))
@@ -36,7 +36,7 @@ RedisTest.describeRedis("RedisBackend", () => {
 
       const { redis } = yield* RedisTest.scratch
       assert.strictEqual(yield* redis.send<number>("EXISTS", `${prefix}job:${done.id}`), 1)
-      const read = yield* Jobs.Jobs.use((jobs) => jobs.get(done.id)).pipe(Effect.provide(engine()))
+      const read = yield* JobService.JobService.use((jobs) => jobs.get(done.id)).pipe(Effect.provide(engine()))
       assert.strictEqual(read.status, "complete")
     }).pipe(Effect.scoped)
   )

@@ -15,8 +15,8 @@
  * (keys off) goes on without a fiber; one that waits for the rate limiter's store runs as a fiber
  * in the server's scope, interrupted when the client goes away. Then the requests that arrive in
  * one turn of the event loop are handled together, in one fiber: the submissions stored with one
- * store write and queued with one queue write per vendor (`Jobs.submitMany`), the reads read with
- * one store read (`Jobs.getMany`). A request waits at most that turn for its batch.
+ * store write and queued with one queue write per vendor (`JobService.submitMany`), the reads read with
+ * one store read (`JobService.getMany`). A request waits at most that turn for its batch.
  *
  * No request can end the process: whatever throws while a request is handled (a defect in a
  * service, a value that cannot be written) is logged and answered with the API's 500 problem, or,
@@ -25,7 +25,7 @@
  * @since 0.1.0
  */
 import { type IncomingMessage, Server, type ServerResponse } from "node:http"
-import { Access, Job, Jobs } from "@vendorflow/core"
+import { Access, Job, JobService } from "@vendorflow/core"
 import { Cause, Effect, Exit, Fiber, Result, type Scope, Schema } from "effect"
 import * as Authorization from "./Authorization.ts"
 import * as Problems from "./Problems.ts"
@@ -267,10 +267,10 @@ const answerOutcome =
  * @category constructors
  */
 export const make = Effect.fnUntraced(function* (options: { readonly maxBodyBytes: number }) {
-  const jobs = yield* Jobs.Jobs
+  const jobs = yield* JobService.JobService
   const access = yield* Access.Access
   const runtime: Runtime = { runFork: Effect.runForkWith(yield* Effect.context<never>()), scope: yield* Effect.scope }
-  const submitLater = makeBatch(runtime, "POST /jobs", (submissions: ReadonlyArray<Jobs.Submission>) =>
+  const submitLater = makeBatch(runtime, "POST /jobs", (submissions: ReadonlyArray<JobService.Submission>) =>
     SubmitJob.submitMany(jobs, submissions)
   )
   const readLater = makeBatch(runtime, "GET /jobs/{id}", (reads: ReadonlyArray<ReadJob.Read>) =>

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Api, Jobs } from "@vendorflow/core"
+import { Api, JobService } from "@vendorflow/core"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import * as Problems from "./Problems.ts"
@@ -23,7 +23,7 @@ export const handlers = (options: { readonly maxBodyBytes: number }) =>
     Api.Api,
     "jobs",
     Effect.fnUntraced(function* (handlers) {
-      const jobs = yield* Jobs.Jobs
+      const jobs = yield* JobService.JobService
       return handlers
         .handleRaw("submit", ({ headers, query, request }) =>
           Effect.flatMap(Api.CurrentCaller, ({ owner }) =>

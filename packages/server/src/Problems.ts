@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Api, type JobQueue, type Jobs, type JobStore } from "@vendorflow/core"
+import { Api, type JobQueue, type JobService, type JobStore } from "@vendorflow/core"
 import { ByteSize, Cause, Effect, Layer, Schema, SchemaIssue } from "effect"
 import {
   FindMyWay,
@@ -62,7 +62,7 @@ export const serviceUnavailable = (error: JobStore.JobStoreError | JobQueue.JobQ
  *
  * @category problems
  */
-export const jobNotFound = (error: Jobs.JobNotFound): Api.JobNotFound =>
+export const jobNotFound = (error: JobService.JobNotFound): Api.JobNotFound =>
   new Api.JobNotFound({ detail: error.message, job_id: error.id })
 
 /**

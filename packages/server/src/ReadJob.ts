@@ -1,13 +1,13 @@
 /**
- * `GET /jobs/{id}`, described once for both transports: the jobs are read over the `Jobs` service
- * (`Jobs.getMany`, which leaves out the payload the view does not show), each answered with its
+ * `GET /jobs/{id}`, described once for both transports: the jobs are read over the `JobService`
+ * (`JobService.getMany`, which leaves out the payload the view does not show), each answered with its
  * view and HTTP caching headers, or the problem the API declares. The HttpApi app
  * (`JobRoutes.ts`) reads one at a time, the batched transport (`BatchedTransport.ts`) the reads of
  * one turn of the event loop together.
  *
  * @since 0.1.0
  */
-import { Api, Job, Jobs } from "@vendorflow/core"
+import { Api, Job, JobService } from "@vendorflow/core"
 import { Effect, Result } from "effect"
 import { HttpServerResponse } from "effect/http"
 import * as Problems from "./Problems.ts"
@@ -31,7 +31,7 @@ export const renderProblem = Problems.declaredBy(endpoint)
  *
  * @category models
  */
-export interface Read extends Jobs.Read {
+export interface Read extends JobService.Read {
   readonly ifNoneMatch: string | undefined
 }
 
@@ -75,7 +75,7 @@ export const answer = (job: Job.JobSummary, ifNoneMatch: string | undefined): An
  *
  * @category handling
  */
-export const readMany = (jobs: Jobs.Jobs["Service"], reads: ReadonlyArray<Read>) =>
+export const readMany = (jobs: JobService.JobService["Service"], reads: ReadonlyArray<Read>) =>
   jobs.getMany(reads).pipe(
     Effect.map((outcomes) =>
       outcomes.map((outcome, i) =>
@@ -93,9 +93,9 @@ export const readMany = (jobs: Jobs.Jobs["Service"], reads: ReadonlyArray<Read>)
  *
  * @category handling
  */
-export const readOne = (jobs: Jobs.Jobs["Service"], read: Read) =>
+export const readOne = (jobs: JobService.JobService["Service"], read: Read) =>
   Effect.flatMap(readMany(jobs, [read]), ([outcome]) =>
-    Effect.fromResult(outcome ?? Result.fail(Problems.jobNotFound(new Jobs.JobNotFound({ id: read.id }))))
+    Effect.fromResult(outcome ?? Result.fail(Problems.jobNotFound(new JobService.JobNotFound({ id: read.id }))))
   )
 
 /**

@@ -12,7 +12,7 @@
 import { Api } from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
-import type { Access, Health, Jobs, VendorRegistry, Workers } from "@vendorflow/core"
+import type { Access, Health, JobService, VendorRegistry, Workers } from "@vendorflow/core"
 import { Config, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"

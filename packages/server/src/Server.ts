@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { NodeHttpServer, type NodeServices } from "@effect/platform-node"
-import { type Access, type Health, type Jobs, Port, type VendorRegistry, type Workers } from "@vendorflow/core"
+import { type Access, type Health, type JobService, Port, type VendorRegistry, type Workers } from "@vendorflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
 import { type Etag, type HttpPlatform, HttpRouter, type HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
@@ -80,7 +80,7 @@ export const layerWith = (
 ): Layer.Layer<
   HttpServer.HttpServer | NodeServices.NodeServices | HttpPlatform.HttpPlatform | Etag.Generator,
   HttpServerError.ServeError,
-  Jobs.Jobs | VendorRegistry.VendorRegistry | Health.Health | Access.Access | Workers.Workers
+  JobService.JobService | VendorRegistry.VendorRegistry | Health.Health | Access.Access | Workers.Workers
 > =>
   HttpRouter.serve(
     Routes.layerWith({
@@ -113,7 +113,7 @@ const nodeServer = (options: Options) => {
 }
 
 /**
- * Serves every route, configured from the environment (see the module docs). Needs the `Jobs`
+ * Serves every route, configured from the environment (see the module docs). Needs the `JobService`
  * service, the vendor registry, health checks, `Access` and the workers' registry.
  *
  * @category layers

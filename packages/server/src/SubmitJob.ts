@@ -1,16 +1,16 @@
 /**
  * `POST /jobs`, described once for both transports: how the body is decoded into a JSON object,
- * how the job is submitted over the `Jobs` service, and which problem answers each refusal. The
+ * how the job is submitted over the `JobService`, and which problem answers each refusal. The
  * HttpApi app (`JobRoutes.ts`) submits one request at a time, with or without an
  * `Idempotency-Key`; the batched transport (`BatchedTransport.ts`) submits the plain requests of
- * one turn of the event loop together (`Jobs.submitMany`), each answered as if alone.
+ * one turn of the event loop together (`JobService.submitMany`), each answered as if alone.
  *
  * The body is read by hand rather than by the endpoint's payload schema, to answer each status
  * exactly (415, 413, 400, 422) and to stay cheap.
  *
  * @since 0.1.0
  */
-import { Api, Job, type Jobs, type VendorRegistry } from "@vendorflow/core"
+import { Api, Job, type JobService, type VendorRegistry } from "@vendorflow/core"
 import { Effect, Result } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import * as Problems from "./Problems.ts"
@@ -139,7 +139,7 @@ export const readBody = Effect.fnUntraced(function* (
  * @category handling
  */
 export const problemFor = (
-  error: VendorRegistry.UnknownVendor | Jobs.Backlogged | Jobs.IdempotencyConflict
+  error: VendorRegistry.UnknownVendor | JobService.Backlogged | JobService.IdempotencyConflict
 ): Api.UnknownVendor | Api.ServiceUnavailable | Api.IdempotencyConflict => {
   switch (error._tag) {
     case "UnknownVendor":
@@ -164,7 +164,7 @@ const submitted = (job: Job.Job): Api.Submitted => ({ request_id: job.id })
  * @category handling
  */
 export const submitOne = (
-  jobs: Jobs.Jobs["Service"],
+  jobs: JobService.JobService["Service"],
   options: {
     readonly payload: Job.JsonObject
     readonly vendor?: string | undefined
@@ -184,12 +184,12 @@ export const submitOne = (
   )
 
 /**
- * Submits plain jobs together (`Jobs.submitMany`): each answer in its place is what
+ * Submits plain jobs together (`JobService.submitMany`): each answer in its place is what
  * {@link submitOne} would answer; a store or queue that fails fails them all with its problem.
  *
  * @category handling
  */
-export const submitMany = (jobs: Jobs.Jobs["Service"], submissions: ReadonlyArray<Jobs.Submission>) =>
+export const submitMany = (jobs: JobService.JobService["Service"], submissions: ReadonlyArray<JobService.Submission>) =>
   jobs.submitMany(submissions).pipe(
     Effect.map((outcomes) =>
       outcomes.map((outcome) => Result.mapBoth(outcome, { onSuccess: submitted, onFailure: problemFor }))

@@ -1,12 +1,12 @@
 /**
  * Core's `webhooks` group: `POST /vendor-webhook/{vendor}`, an async vendor's callback. The body is
  * read as raw text (within the body limit) because the vendor's signature covers the exact bytes;
- * the `Jobs` service has the vendor's adapter verify and parse it and applies it. Vendors sign
+ * the `JobService` has the vendor's adapter verify and parse it and applies it. Vendors sign
  * their callbacks, so no API key is asked for.
  *
  * @since 0.1.0
  */
-import { Api, Jobs, Metrics, type Vendor, VendorRegistry, WebhookSignature } from "@vendorflow/core"
+import { Api, JobService, Metrics, type Vendor, VendorRegistry, WebhookSignature } from "@vendorflow/core"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import * as Problems from "./Problems.ts"
@@ -27,7 +27,7 @@ export const handlers = (options: { readonly maxBodyBytes: number }) =>
     Api.Api,
     "webhooks",
     Effect.fnUntraced(function* (handlers) {
-      const jobs = yield* Jobs.Jobs
+      const jobs = yield* JobService.JobService
       const registry = yield* VendorRegistry.VendorRegistry
       const webhookVendors = registry.vendors
         .filter((vendor) => vendor.parseWebhook !== undefined)

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Jobs } from "@vendorflow/core"
+import { JobService } from "@vendorflow/core"
 import { Adapters, Backends, Main } from "@vendorflow/runtime"
 import { Layer } from "effect"
 import * as Processes from "./Processes.ts"
@@ -20,6 +20,6 @@ Processes.run("vendorflow-server", (server) =>
   Main.run(
     "vendorflow-server",
     // The adapters are built over the backends, so they share its webhook replay guard (Redis when set).
-    server.pipe(Layer.provide(Jobs.layer), Layer.provideMerge(Vendors.pipe(Layer.provideMerge(Backends.layer))))
+    server.pipe(Layer.provide(JobService.layer), Layer.provideMerge(Vendors.pipe(Layer.provideMerge(Backends.layer))))
   )
 )

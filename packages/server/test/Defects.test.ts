@@ -6,7 +6,7 @@
  * too. (A defect on both transports alike is a case of the shared table, HttpCases.test.ts.)
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Access, type Job, Jobs } from "@vendorflow/core"
+import { Access, type Job, JobService } from "@vendorflow/core"
 import { Effect, Layer, Redacted, Result } from "effect"
 import { HttpServer } from "effect/http"
 import * as Server from "../src/Server.ts"
@@ -30,9 +30,9 @@ const unwritable = {
 
 // The real service, with the fault (when one is set) in the two calls the batched transport makes.
 const FaultyJobs = Layer.effect(
-  Jobs.Jobs,
+  JobService.JobService,
   Effect.gen(function* () {
-    const jobs = yield* Jobs.Jobs
+    const jobs = yield* JobService.JobService
     const faulty = <A, E>(real: Effect.Effect<A, E>, unwritten: (value: A) => A): Effect.Effect<A, E> => {
       switch (fault) {
         case undefined:
@@ -50,7 +50,7 @@ const FaultyJobs = Layer.effect(
     }
     // The job as it was stored, with an id that cannot be written back to the client.
     const poison = <J extends Job.JobSummary>(job: J) => ({ ...job, id: unwritable }) as unknown as J
-    return Jobs.Jobs.of({
+    return JobService.JobService.of({
       ...jobs,
       submitMany: (submissions) => faulty(jobs.submitMany(submissions), (outcomes) => outcomes.map(Result.map(poison))),
       getMany: (reads) => faulty(jobs.getMany(reads), (outcomes) => outcomes.map(Result.map(poison)))

@@ -4,7 +4,7 @@
  * real sockets (see `support/HttpCases.ts`). Tests of what a request does beyond its answer (what
  * is stored, queued, counted or applied) stay in the feature's own file.
  */
-import { Access, Api, Job, Jobs, JobStore, WebhookSignature } from "@vendorflow/core"
+import { Access, Api, Job, JobService, JobStore, WebhookSignature } from "@vendorflow/core"
 import { assert } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import {
@@ -42,7 +42,7 @@ const callback = (vendor: string, body: string, jobId = ""): Request => {
 
 /** A job submitted for `vendor` (and `owner`), as `POST /jobs` stores it. */
 const submitted = (vendor: string, owner?: string) =>
-  Jobs.Jobs.use((jobs) => jobs.submit({ payload: { company: "Acme" }, vendor, owner }))
+  JobService.JobService.use((jobs) => jobs.submit({ payload: { company: "Acme" }, vendor, owner }))
 
 /** A job moved from pending to `to`: taken by a worker, then perhaps finished. */
 const jobIn = (to: "processing" | "complete" | "failed") =>
@@ -214,7 +214,7 @@ const postCases: ReadonlyArray<Case> = [
     name: "POST /jobs with a used Idempotency-Key and another body: 422 naming the first job",
     given: Effect.gen(function* () {
       const key = `order-${crypto.randomUUID()}`
-      const job = yield* Jobs.Jobs.use((jobs) =>
+      const job = yield* JobService.JobService.use((jobs) =>
         jobs.submit({ payload: { order: 1 }, vendor: "alpha", idempotencyKey: key })
       )
       return { key, id: job.id }
@@ -226,7 +226,9 @@ const postCases: ReadonlyArray<Case> = [
     name: "POST /jobs with a used Idempotency-Key for another vendor: 422",
     given: Effect.gen(function* () {
       const key = `order-${crypto.randomUUID()}`
-      yield* Jobs.Jobs.use((jobs) => jobs.submit({ payload: { order: 1 }, vendor: "alpha", idempotencyKey: key }))
+      yield* JobService.JobService.use((jobs) =>
+        jobs.submit({ payload: { order: 1 }, vendor: "alpha", idempotencyKey: key })
+      )
       return { key }
     }),
     request: ({ key = "" }) => post('{"order":1}', { "idempotency-key": key }, "/jobs?vendor=beta"),
@@ -610,7 +612,9 @@ describeCases(
     {
       name: "POST /jobs for a vendor with 3 jobs waiting: 503 with Retry-After",
       given: Effect.as(
-        Effect.forEach([0, 1, 2], (n) => Jobs.Jobs.use((jobs) => jobs.submit({ payload: { n }, vendor: "alpha" }))),
+        Effect.forEach([0, 1, 2], (n) =>
+          JobService.JobService.use((jobs) => jobs.submit({ payload: { n }, vendor: "alpha" }))
+        ),
         {}
       ),
       request: post('{"n":3}', {}, "/jobs?vendor=alpha"),

@@ -10,7 +10,7 @@
 import { Main } from "@vendorflow/runtime"
 import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
-import * as Embedded from "./Embedded.ts"
+import * as AllInOne from "./AllInOne.ts"
 
 const announce = Layer.effectDiscard(
   HttpServer.addressFormattedWith((url) =>
@@ -18,4 +18,4 @@ const announce = Layer.effectDiscard(
   )
 )
 
-Main.run("vendorflow", announce.pipe(Layer.provide(Embedded.layer)))
+Main.run("vendorflow", announce.pipe(Layer.provide(AllInOne.layer)))

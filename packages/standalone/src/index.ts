@@ -4,4 +4,4 @@
  *
  * @since 0.1.0
  */
-export * as Embedded from "./Embedded.ts"
+export * as AllInOne from "./AllInOne.ts"

@@ -8,7 +8,7 @@ import { MockSyncServer } from "@vendorflow/adapter-mock-sync"
 import { Api, Job, Stats, WebhookSignature } from "@vendorflow/core"
 import { Duration, Effect, Schedule, Schema } from "effect"
 import { HttpServer } from "effect/http"
-import * as Embedded from "../src/Embedded.ts"
+import * as AllInOne from "../src/AllInOne.ts"
 
 const server = { port: 0, host: "127.0.0.1", logAddress: false } as const
 
@@ -80,7 +80,7 @@ const webhook = (body: string, headers: Record<string, string>) => {
 
 describe("the whole job flow", () => {
   layer(
-    Embedded.layerWith({
+    AllInOne.layerWith({
       server,
       // Every answer carries user_info with stray whitespace, so cleaning always has work to do.
       mockSync: { port: 0, latencyMs: { min: 100, max: 300 }, userInfoProbability: 1 },
@@ -217,7 +217,7 @@ describe("the whole job flow", () => {
   })
 
   layer(
-    Embedded.layerWith({
+    AllInOne.layerWith({
       server,
       // The vendor enforces 5 calls a second itself (429 beyond that); the worker must keep under it.
       // The worker is told 9 per 2 s, a 10% margin, as an operator would set it: on this two-core box,

@@ -9,7 +9,7 @@ import {
   Cleaner,
   Health,
   JobQueue,
-  Jobs,
+  JobService,
   JobStore,
   type Vendor,
   VendorRegistry,
@@ -40,9 +40,9 @@ export interface CoreOptions {
   readonly access?: Access.Options | undefined
 }
 
-/** The `Jobs` service over core's memory layers and `vendors`, exposing those layers too. */
+/** The `JobService` over core's memory layers and `vendors`, exposing those layers too. */
 export const layerCore = (vendors: ReadonlyArray<Vendor.Vendor>, options: CoreOptions = {}) =>
-  Jobs.layer.pipe(
+  JobService.layer.pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         options.store ?? JobStore.layerMemory,

@@ -1,5 +1,5 @@
 /**
- * `Jobs.submitMany` and `Jobs.getMany`: plain submissions stored with one store write and queued
+ * `JobService.submitMany` and `JobService.getMany`: plain submissions stored with one store write and queued
  * with one queue write per vendor, reads read with one store read; each outcome in its place.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -7,7 +7,7 @@ import { ConfigProvider, Context, Effect, Layer, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
-import * as Jobs from "../src/Jobs.ts"
+import * as JobService from "../src/JobService.ts"
 import * as JobStore from "../src/JobStore.ts"
 import * as Job from "../src/Job.ts"
 import * as Sweeper from "../src/Sweeper.ts"
@@ -48,7 +48,7 @@ const counted = Effect.gen(function* () {
         queue.enqueueMany(name, ids)
       )
   })
-  const jobs = yield* Jobs.make.pipe(
+  const jobs = yield* JobService.make.pipe(
     Effect.provideService(JobStore.JobStore, countingStore),
     Effect.provideService(JobQueue.JobQueue, countingQueue),
     Effect.provide(context)
@@ -58,7 +58,7 @@ const counted = Effect.gen(function* () {
 
 const payload = (vendorName: string, n: number) => ({ vendor: vendorName, n })
 
-describe("Jobs.submitMany", () => {
+describe("JobService.submitMany", () => {
   it.effect("stores the lot in one write and queues each vendor's share in one write, in order", () =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -129,8 +129,8 @@ describe("Jobs.submitMany", () => {
   )
 })
 
-describe("Jobs.getMany", () => {
-  it.effect("reads each job as Jobs.get would, with one store read", () =>
+describe("JobService.getMany", () => {
+  it.effect("reads each job as JobService.get would, with one store read", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const { jobs, writes } = yield* counted
@@ -156,7 +156,7 @@ describe("Jobs.getMany", () => {
   )
 })
 
-// The engine, the sweeper and the Jobs service on memory backends whose queue writes fail while
+// The engine, the sweeper and the JobService on memory backends whose queue writes fail while
 // `failing.writes` says so: "before" refuses them, "after" applies them and then fails (an answer
 // lost after the write ran). The vendor counts its calls.
 const failing: { writes: "no" | "before" | "after" } = { writes: "no" }
@@ -186,7 +186,7 @@ const withFailingQueue = Effect.gen(function* () {
     enqueue: (vendor, id) => write(queue.enqueue(vendor, id)),
     enqueueMany: (vendor, ids) => write(queue.enqueueMany(vendor, ids))
   })
-  const jobs = yield* Jobs.make.pipe(Effect.provideService(JobQueue.JobQueue, flaky), Effect.provide(context))
+  const jobs = yield* JobService.make.pipe(Effect.provideService(JobQueue.JobQueue, flaky), Effect.provide(context))
   const processor = Context.get(context, JobProcessor.JobProcessor)
   const store = Context.get(context, JobStore.JobStore)
   // What a worker and its sweeper do next: sweep, then work off every delivery.
@@ -199,7 +199,7 @@ const withFailingQueue = Effect.gen(function* () {
   return { jobs, store, sweepAndWork, calls: () => calls }
 })
 
-describe("Jobs: the answer matches the job's fate", () => {
+describe("JobService: the answer matches the job's fate", () => {
   it.effect.each(["before", "after"] as const)(
     "a queue write that fails %s it runs: every stored job is accepted, and runs once",
     (when) =>

@@ -11,7 +11,7 @@ import {
   Backend,
   Consumer,
   JobProcessor,
-  Jobs,
+  JobService,
   Metrics,
   Port,
   type Vendor,
@@ -80,14 +80,14 @@ const engine = (publicUrl: string | undefined) =>
   )
 
 /**
- * The whole system on memory layers. Exposes the `HttpServer` (its bound address), the `Jobs`
+ * The whole system on memory layers. Exposes the `HttpServer` (its bound address), the `JobService`
  * service, the store, and both mock vendor servers, so tests can look inside.
  *
  * @category layers
  */
 export const layerWith = (options: Options) => {
   const backends = Backends.layerWith(Backend.memory)
-  const api = Server.layerWith(options.server).pipe(Layer.provideMerge(Jobs.layer))
+  const api = Server.layerWith(options.server).pipe(Layer.provideMerge(JobService.layer))
   return engine(options.publicUrl).pipe(
     Layer.provideMerge(api),
     Layer.provideMerge(backends),

@@ -1,5 +1,5 @@
 /**
- * Jobs: what a client (over HTTP, or a Node app in-process) does with jobs: submit one or many, read
+ * The job service: what a client (over HTTP, or a Node app in-process) does with jobs: submit one or many, read
  * them back, list them, send a failed one round again, wait for one to finish, and hand in a
  * vendor's callback (received by `Webhook`).
  *
@@ -93,7 +93,7 @@ export const maxBacklogConfig = Config.Int("MAX_BACKLOG").pipe(Config.withDefaul
 export const backlogReadingTtlMillis = 250
 
 /**
- * One job to submit without an idempotency key (see `Jobs.submitMany`).
+ * One job to submit without an idempotency key (see `JobService.submitMany`).
  *
  * @category models
  */
@@ -106,7 +106,7 @@ export interface Submission {
 }
 
 /**
- * One job to read (see `Jobs.getMany`).
+ * One job to read (see `JobService.getMany`).
  *
  * @category models
  */
@@ -117,12 +117,12 @@ export interface Read {
 }
 
 /**
- * The Jobs service.
+ * The job service.
  *
  * @category services
  */
-export class Jobs extends Context.Service<
-  Jobs,
+export class JobService extends Context.Service<
+  JobService,
   {
     /**
      * Stores a pending job for the routed vendor and queues it; the job is returned at once. A job
@@ -180,7 +180,7 @@ export class Jobs extends Context.Service<
     /** Polls until the job is complete or failed. */
     readonly awaitFinished: (id: Job.JobId) => Effect.Effect<Job.Job, Job.JobNotFound | JobStoreError>
   }
->()("@vendorflow/core/Jobs") {}
+>()("@vendorflow/core/JobService") {}
 
 // What the service's steps use, read once when it is made. Each step names in its type the parts
 // it reads.
@@ -192,11 +192,11 @@ interface Services {
   /** How long a pending job may wait in its queue before it is overdue (`SWEEP_PENDING_AFTER`). */
   readonly pendingAfter: Duration.Input
   /** The service's `get`: the other steps read jobs through it. */
-  readonly get: Jobs["Service"]["get"]
+  readonly get: JobService["Service"]["get"]
 }
 
 /**
- * The Jobs service over the store, queue, registry and cleaner in context.
+ * The job service over the store, queue, registry and cleaner in context.
  *
  * @category constructors
  */
@@ -212,7 +212,7 @@ export const make = Effect.gen(function* () {
     get: get(store)
   }
   const receiveWebhook = yield* Webhook.make
-  return Jobs.of({
+  return JobService.of({
     submit: submit(services),
     submitMany: submitMany(services),
     get: services.get,
@@ -225,16 +225,16 @@ export const make = Effect.gen(function* () {
 })
 
 /**
- * The Jobs service; needs a store, a queue, a registry and a cleaner.
+ * The job service; needs a store, a queue, a registry and a cleaner.
  *
  * @category layers
  */
-export const layer = Layer.effect(Jobs, make)
+export const layer = Layer.effect(JobService, make)
 
 // ─── submit ────────────────────────────────────────────────────────────────────────────────────
 
 const submit = (services: Services) =>
-  Effect.fn("Jobs.submit")(function* (options: Parameters<Jobs["Service"]["submit"]>[0]) {
+  Effect.fn("JobService.submit")(function* (options: Parameters<JobService["Service"]["submit"]>[0]) {
     const { idempotencyKey, owner } = options
     if (idempotencyKey === undefined) {
       const [outcome] = yield* storeAndQueue(services, [options])
@@ -273,7 +273,7 @@ const submit = (services: Services) =>
   })
 
 const submitMany = (services: Services) =>
-  Effect.fn("Jobs.submitMany")(function* (submissions: ReadonlyArray<Submission>) {
+  Effect.fn("JobService.submitMany")(function* (submissions: ReadonlyArray<Submission>) {
     yield* Effect.annotateCurrentSpan({ "jobs.count": submissions.length })
     return yield* storeAndQueue(services, submissions)
   })
@@ -412,12 +412,12 @@ const visible = <A extends Job.JobSummary>(
     : Result.succeed(job.value)
 
 const get = (store: JobStore["Service"]) =>
-  Effect.fn("Jobs.get")(function* (id: Job.JobId, owner?: string | undefined) {
+  Effect.fn("JobService.get")(function* (id: Job.JobId, owner?: string | undefined) {
     return yield* Effect.fromResult(visible(yield* store.get(id), { id, owner }))
   })
 
 const getMany = (store: JobStore["Service"]) =>
-  Effect.fn("Jobs.getMany")(function* (reads: ReadonlyArray<Read>) {
+  Effect.fn("JobService.getMany")(function* (reads: ReadonlyArray<Read>) {
     yield* Effect.annotateCurrentSpan({ "jobs.count": reads.length })
     const jobs = yield* store.getMany(reads.map((read) => read.id))
     return reads.map((read, i) => visible(jobs[i] ?? Option.none(), read))
@@ -426,7 +426,7 @@ const getMany = (store: JobStore["Service"]) =>
 // ─── retry, await ──────────────────────────────────────────────────────────────────────────────
 
 const retry = (services: Pick<Services, "store" | "queue" | "get" | "pendingAfter">) =>
-  Effect.fn("Jobs.retry")(function* (id: Job.JobId, owner?: string | undefined) {
+  Effect.fn("JobService.retry")(function* (id: Job.JobId, owner?: string | undefined) {
     const job = yield* services.get(id, owner)
     if (job.status !== "failed") return yield* new NotRetryable({ id, status: job.status })
     const reset = yield* services.store.transition({
@@ -448,7 +448,7 @@ const retry = (services: Pick<Services, "store" | "queue" | "get" | "pendingAfte
   })
 
 const awaitFinished = (get: Services["get"]) =>
-  Effect.fn("Jobs.awaitFinished")(function* (id: Job.JobId) {
+  Effect.fn("JobService.awaitFinished")(function* (id: Job.JobId) {
     return yield* get(id).pipe(
       Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (job) => Job.isFinished(job.status) })
     )
