@@ -47,7 +47,7 @@ export const defaultUrl = "http://127.0.0.1:8002"
  */
 export interface Options extends MockSyncVendor.Options {
   /** The secret webhooks are signed with; default {@link defaultWebhookSecret}. */
-  readonly secret?: Redacted.Redacted<string> | string | undefined
+  readonly secret?: VendorDefinition.Settings["secret"]
 }
 
 /**
@@ -123,7 +123,7 @@ export const parseWebhook = (options: {
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Vendor.Vendor, VendorDefinition.InvalidDefinition> =>
-  VendorDefinition.build(definition, { ...MockSyncVendor.settingsOf(options), secret: options.secret })
+  VendorDefinition.build(definition, MockSyncVendor.settingsOf(options))
 
 /**
  * The options from env: `VENDOR_ASYNC_URL` or `MOCK_ASYNC_URL` (default http://127.0.0.1:8002),

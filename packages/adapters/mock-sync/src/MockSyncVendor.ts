@@ -15,17 +15,9 @@ import { Config, Effect, Schema } from "effect"
  *
  * @category models
  */
-export interface Options {
+export interface Options extends Omit<VendorDefinition.Settings, "url"> {
   /** Where the vendor listens, e.g. `http://127.0.0.1:8001`. */
   readonly baseUrl: string
-  /** The name jobs use to pick this vendor; default `"sync"`. */
-  readonly name?: string | undefined
-  /** How long one call may take; default 10 seconds. */
-  readonly timeout?: VendorDefinition.Settings["timeout"]
-  /** The vendor's limit, which the worker keeps to; default none. */
-  readonly rateLimit?: Vendor.RateLimit | undefined
-  /** Calls one worker runs at once; default 5. */
-  readonly concurrency?: number | undefined
 }
 
 /**
@@ -73,12 +65,9 @@ export const definition = defineVendor({
  *
  * @category constructors
  */
-export const settingsOf = (options: Options): VendorDefinition.Settings => ({
-  name: options.name,
-  url: options.baseUrl,
-  timeout: options.timeout,
-  rateLimit: options.rateLimit,
-  concurrency: options.concurrency
+export const settingsOf = ({ baseUrl, ...settings }: Options): VendorDefinition.Settings => ({
+  ...settings,
+  url: baseUrl
 })
 
 /**
@@ -86,11 +75,9 @@ export const settingsOf = (options: Options): VendorDefinition.Settings => ({
  *
  * @category config
  */
-export const optionsOf = (settings: VendorDefinition.Settings, defaultUrl: string): Options => ({
-  baseUrl: settings.url ?? defaultUrl,
-  rateLimit: settings.rateLimit ?? undefined,
-  ...(settings.timeout === undefined ? {} : { timeout: settings.timeout }),
-  ...(settings.concurrency === undefined ? {} : { concurrency: settings.concurrency })
+export const optionsOf = ({ url, ...settings }: VendorDefinition.Settings, defaultUrl: string): Options => ({
+  ...settings,
+  baseUrl: url ?? defaultUrl
 })
 
 /**
@@ -102,9 +89,9 @@ export const make = (options: Options): Effect.Effect<Vendor.Vendor, VendorDefin
   VendorDefinition.build(definition, settingsOf(options))
 
 /**
- * The options from env: `VENDOR_SYNC_URL` or `MOCK_SYNC_URL` (default http://127.0.0.1:8001) and
+ * The options from env: `VENDOR_SYNC_URL` or `MOCK_SYNC_URL` (default http://127.0.0.1:8001),
  * `VENDOR_SYNC_RATE_LIMIT` or `MOCK_SYNC_RATE_LIMIT` (the variable the server reads too, so one
- * setting tells both the vendor and the worker).
+ * setting tells both the vendor and the worker), and every other `VENDOR_SYNC_*` setting.
  *
  * @category config
  */

@@ -131,7 +131,14 @@ describe("MockSyncVendor", () => {
       const byDefault = yield* MockSyncVendor.config.pipe(
         Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({})))
       )
-      assert.deepStrictEqual(byDefault, { baseUrl: "http://127.0.0.1:8001", rateLimit: undefined })
+      assert.deepStrictEqual(byDefault, { baseUrl: "http://127.0.0.1:8001", secrets: {} })
+
+      // Every other VENDOR_SYNC_* setting reaches the adapter too (the all-in-one builds it this way).
+      const tuned = yield* MockSyncVendor.config.pipe(
+        Effect.flatMap((options) => MockSyncVendor.make(options)),
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ VENDOR_SYNC_MAX_ATTEMPTS: "2" })))
+      )
+      assert.strictEqual(tuned.maxAttempts, 2)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 })
