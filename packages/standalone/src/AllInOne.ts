@@ -1,6 +1,6 @@
 /**
  * Everything in one process on the embedded (in-memory) layers: the API, the worker's consumer
- * loops, and both mock vendors as real HTTP servers. What `npm start` runs, and what the end-to-end
+ * loops and sweeper, and both mock vendors as real HTTP servers. What `npm start` runs, and what the end-to-end
  * tests start on free ports. Nothing here survives a restart; the split deployment is for that.
  *
  * @since 0.1.0
@@ -14,6 +14,7 @@ import {
   JobService,
   Metrics,
   Port,
+  Sweeper,
   type Vendor,
   VendorRegistry,
   Workers
@@ -72,7 +73,7 @@ const engine = (publicUrl: string | undefined) =>
   Layer.unwrap(
     HttpServer.addressFormattedWith((address) =>
       Effect.succeed(
-        Layer.mergeAll(Consumer.layer(), Metrics.layerSampler, Workers.layerHeartbeat).pipe(
+        Layer.mergeAll(Consumer.layerConfig, Sweeper.layerConfig, Metrics.layerSampler, Workers.layerHeartbeat).pipe(
           Layer.provide(JobProcessor.layer({ webhookBaseUrl: publicUrl ?? address }))
         )
       )

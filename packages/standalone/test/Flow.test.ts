@@ -5,8 +5,9 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { MockAsyncServer, MockAsyncVendor } from "@vendorflow/adapter-mock-async"
 import { MockSyncServer } from "@vendorflow/adapter-mock-sync"
+import { FaultScript } from "@vendorflow/adapter-kit/simulator"
 import { Api, Job, Stats, WebhookSignature } from "@vendorflow/core"
-import { Duration, Effect, Schedule, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as AllInOne from "../src/AllInOne.ts"
 
@@ -256,6 +257,38 @@ describe("the whole job flow", () => {
         // waits the Retry-After and the job still completes; an idle machine sees none.
         assert.isAtMost(refused.length, 2, `refused: ${refused.length}`)
         yield* Effect.log(`50 jobs at 5/s: worst 1-s window ${worstWindow}, ${refused.length} refused by the vendor`)
+      })
+    )
+  })
+
+  // The sweeper runs in the all-in-one as in a worker: an async job whose callback never comes is
+  // resubmitted at its deadline, and completes by the next run's callback.
+  layer(
+    AllInOne.layerWith({
+      server,
+      mockSync: { port: 0 },
+      mockAsync: {
+        port: 0,
+        callbackDelayMs: { min: 50, max: 100 },
+        callbackFaults: FaultScript.parse("drop,ok", FaultScript.parseCallbackStep)
+      }
+    }).pipe(
+      Layer.provide(
+        ConfigProvider.layer(
+          ConfigProvider.fromUnknown({ VENDOR_ASYNC_CALLBACK_DEADLINE: "1 second", SWEEP_INTERVAL: "200 millis" })
+        )
+      )
+    ),
+    { timeout: "30 seconds", excludeTestServices: true }
+  )((it) => {
+    it.effect("an async job whose callback is lost is resubmitted by the sweeper and completes", () =>
+      Effect.gen(function* () {
+        const id = yield* submit({ vendor: "async", company: "Hooli" })
+        const job = yield* awaitFinished(id, "10 seconds")
+        assert.strictEqual(job.status, "complete")
+        const async = yield* MockAsyncServer.MockAsyncServer
+        const outcomes = (yield* async.callbacks).filter((c) => c.jobId === id).map((c) => c.outcome)
+        assert.deepStrictEqual(outcomes, ["dropped", "delivered"])
       })
     )
   })
