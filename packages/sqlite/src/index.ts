@@ -1,0 +1,15 @@
+/**
+ * Every service a deployment shares on one SQLite file: durable on one machine, with nothing else
+ * to run. `SqliteBackend` is core's `Backend` over it.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as SqliteDatabase from "./SqliteDatabase.ts"
+
+/** @since 0.1.0 */
+export * as SqliteJobQueue from "./SqliteJobQueue.ts"
+
+/** @since 0.1.0 */
+export * as SqliteJobStore from "./SqliteJobStore.ts"
