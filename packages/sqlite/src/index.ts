@@ -13,3 +13,18 @@ export * as SqliteJobQueue from "./SqliteJobQueue.ts"
 
 /** @since 0.1.0 */
 export * as SqliteJobStore from "./SqliteJobStore.ts"
+
+/** @since 0.1.0 */
+export * as SqliteBackend from "./SqliteBackend.ts"
+
+/** @since 0.1.0 */
+export * as SqliteRateLimiter from "./SqliteRateLimiter.ts"
+
+/** @since 0.1.0 */
+export * as SqliteReplayGuard from "./SqliteReplayGuard.ts"
+
+/** @since 0.1.0 */
+export * as SqliteStats from "./SqliteStats.ts"
+
+/** @since 0.1.0 */
+export * as SqliteWorkers from "./SqliteWorkers.ts"
