@@ -9,6 +9,7 @@ import type * as EndToEnd from "./EndToEnd.ts"
 import type * as Ingest from "./Ingest.ts"
 import type * as RateLimit from "./RateLimit.ts"
 import type * as Soak from "./Soak.ts"
+import type * as Sqlite from "./Sqlite.ts"
 
 /**
  * Everything a run measured.
@@ -18,6 +19,7 @@ export interface Results {
   readonly endToEnd?: EndToEnd.Result | undefined
   readonly scenario?: { readonly measured: Bench.Measured; readonly connections: number } | undefined
   readonly rateLimit?: Omit<RateLimit.Result, "procs"> | undefined
+  readonly sqlite?: Sqlite.Result | undefined
   readonly soak?: Soak.Result | undefined
 }
 
@@ -69,7 +71,7 @@ const loadRow = (
  */
 export const rows = (results: Results): Array<Row> => {
   const out: Array<Row> = []
-  const { endToEnd, ingest, rateLimit, scenario, soak } = results
+  const { endToEnd, ingest, rateLimit, scenario, soak, sqlite } = results
   if (ingest !== undefined) {
     if (ingest.post !== undefined) out.push(loadRow("POST /jobs (Redis)", ingest.post, "Fastify + HSET + XADD", true))
     if (ingest.get !== undefined) out.push(loadRow("GET /jobs/{id} (Redis)", ingest.get, "Fastify + HGET", true))
@@ -152,6 +154,18 @@ export const rows = (results: Results): Array<Row> => {
       ratio: `${(100 * rateLimit.achievedRatio).toFixed(1)}% of L`,
       target: "≥ 95% of L, no 1 s window > L",
       met: rateLimit.achievedRatio >= 0.95 && rateLimit.worstWindow <= rateLimit.limit
+    })
+  }
+  if (sqlite !== undefined) {
+    out.push(loadRow("POST /jobs (SQLite file)", sqlite.post, "Fastify + HSET + XADD", false))
+    const { jobs, memory, sqlite: file } = sqlite.endToEnd
+    out.push({
+      scenario: `all-in-one end to end, ${int(jobs)} jobs, mock at 0 ms`,
+      vendorflow: `SQLite file: ${int(file.median)} jobs/s ${spread(file)}`,
+      baseline: `memory: ${int(memory.median)} jobs/s ${spread(memory)}`,
+      ratio: ratioOf(file.median, memory.median),
+      target: "(context)",
+      met: undefined
     })
   }
   if (soak !== undefined) {
