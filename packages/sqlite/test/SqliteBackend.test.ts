@@ -12,6 +12,7 @@ import * as SqliteDatabase from "../src/SqliteDatabase.ts"
 import * as SqliteJobQueue from "../src/SqliteJobQueue.ts"
 import * as SqliteJobStore from "../src/SqliteJobStore.ts"
 import * as SqliteReplayGuard from "../src/SqliteReplayGuard.ts"
+import * as SqliteStats from "../src/SqliteStats.ts"
 import { scratchFile } from "./SqliteFixtures.ts"
 
 const path = scratchFile()
@@ -128,3 +129,24 @@ describe("SqliteBackend's parts", () => {
 })
 
 const TestClockNow = Effect.clockWith((clock) => Effect.succeed(clock.currentTimeMillisUnsafe()))
+
+describe("SqliteStats", () => {
+  it.live("what one process records, another reads, once flushed", () =>
+    Effect.gen(function* () {
+      const collectorOn = Effect.flatMap(Layer.build(SqliteDatabase.layer({ path })), (context) =>
+        SqliteStats.make("50 millis").pipe(Effect.provide(context))
+      )
+      const [writer, reader] = [yield* collectorOn, yield* collectorOn]
+      const vendor = vendorName()
+      yield* writer.recordCall(vendor, "ok", 120)
+      yield* writer.recordCall(vendor, "Unavailable", 80)
+      yield* writer.recordCompleted(vendor, 300)
+      yield* Effect.sleep("200 millis")
+      const summary = yield* reader.summary(vendor, 5)
+      assert.deepStrictEqual(
+        [summary.calls, summary.callErrors, summary.completed, summary.failed],
+        [2, { Unavailable: 1 }, 1, 0]
+      )
+    })
+  )
+})
