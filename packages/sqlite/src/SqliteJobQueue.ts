@@ -13,7 +13,8 @@
  *   ones, due retries, and held ones whose lease ran out: their holder is presumed dead), in order,
  *   for this consumer, counting the delivery and starting the lease. One statement, so two
  *   processes taking at once never get the same row. With nothing to take it waits, polling every
- *   `pollInterval`, and waking at once when this process enqueues for the vendor.
+ *   `pollInterval` with a read (which takes no lock), and waking at once when this process enqueues
+ *   for the vendor.
  * - A delivery's id is `<row>.<deliveries>`, and `renew`, `ack`, `retryLater` and `deadLetter` match
  *   the row, its count and the holder: a holder whose lease ran out and whose delivery was taken
  *   again holds nothing any more, and whatever it does late changes nothing.
@@ -119,6 +120,12 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   /** Claims up to `max` rows that are due, in one statement. */
   const claim = Effect.fnUntraced(function* (vendor: string, max: number) {
     const now = yield* Clock.currentTimeMillis
+    // A read first: in WAL mode it takes no lock, where even an UPDATE that matches nothing takes
+    // the file's one write lock, and idle takers polling would keep the writers waiting.
+    const due = yield* sql`SELECT 1 FROM deliveries WHERE vendor = ${vendor} AND visible_at <= ${now} LIMIT 1`.pipe(
+      Effect.mapError(unavailable)
+    )
+    if (due.length === 0) return []
     const rows = yield* sql<{
       readonly id: number
       readonly job_id: string
