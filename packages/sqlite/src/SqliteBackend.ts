@@ -1,14 +1,11 @@
 /**
  * Everything a deployment shares, on one SQLite file (core's `Backend`): the job store, the job
- * queue, the rate limits, the webhook replay guard, the workers' heartbeats and the dashboard's
- * statistics, with a `sqlite` health check. Several processes on one host (a server and workers)
- * share the file when they are given the same path.
- *
- * The circuit breakers are each process's own (core's memory store): a vendor that fails opens
- * the circuit of the process that saw it fail.
+ * queue, the rate limits, the circuit breakers, the webhook replay guard, the workers' heartbeats
+ * and the dashboard's statistics, with a `sqlite` health check. Several processes on one host (a
+ * server and workers) share the file when they are given the same path.
  *
  * Housekeeping runs in every process, once a minute and at start: it deletes what has expired
- * (finished jobs past their TTL, spent replay keys, idle rate-limit rows, statistics older than
+ * (finished jobs past their TTL, spent replay keys, idle rate-limit and circuit rows, statistics older than
  * the hour a window reads) a batch at a time, and gives the freed pages back to the file system
  * (`PRAGMA incremental_vacuum`), so the file does not only grow.
  *
@@ -19,8 +16,8 @@
  */
 import { Backend, Health, Stats } from "@vendorflow/core"
 import { Clock, Effect, Layer, Schedule } from "effect"
-import { CircuitBreaker } from "effect/persistence"
 import { SqlClient } from "effect/sql"
+import * as SqliteCircuitBreaker from "./SqliteCircuitBreaker.ts"
 import * as SqliteDatabase from "./SqliteDatabase.ts"
 import * as SqliteJobQueue from "./SqliteJobQueue.ts"
 import * as SqliteJobStore from "./SqliteJobStore.ts"
@@ -62,6 +59,7 @@ export const housekeep = Effect.gen(function* () {
   yield* purge("jobs", `expires_at <= ${now}`)
   yield* purge("replay_guard", `expires_at <= ${now}`)
   yield* purge("rate_limits", `expires_at <= ${now - 60_000}`)
+  yield* purge("circuits", `expires_at <= ${now}`)
   // `stats` has no rowid; its buckets are few (one row per field), so one statement does.
   yield* sql`DELETE FROM stats WHERE bucket < ${Math.floor(now / Stats.bucketMillis) - Stats.keptBuckets}`
   yield* sql`PRAGMA incremental_vacuum`
@@ -89,7 +87,7 @@ const over = (options: SqliteDatabase.Options, store: SqliteJobStore.Options, qu
     SqliteJobStore.layer(store),
     SqliteJobQueue.layer(queue),
     SqliteRateLimiter.layerStore,
-    CircuitBreaker.layerStoreMemory(),
+    SqliteCircuitBreaker.layerStore,
     SqliteReplayGuard.layer,
     SqliteWorkers.layer,
     SqliteStats.layer(),

@@ -6,6 +6,9 @@
  */
 
 /** @since 0.1.0 */
+export * as SqliteCircuitBreaker from "./SqliteCircuitBreaker.ts"
+
+/** @since 0.1.0 */
 export * as SqliteDatabase from "./SqliteDatabase.ts"
 
 /** @since 0.1.0 */

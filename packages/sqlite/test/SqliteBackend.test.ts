@@ -4,10 +4,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Job, JobQueue, JobStore, WebhookSignature } from "@vendorflow/core"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Duration, Effect, Layer, Option, type Scope } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { SqlClient } from "effect/sql"
 import * as SqliteBackend from "../src/SqliteBackend.ts"
+import * as SqliteCircuitBreaker from "../src/SqliteCircuitBreaker.ts"
 import * as SqliteDatabase from "../src/SqliteDatabase.ts"
 import * as SqliteJobQueue from "../src/SqliteJobQueue.ts"
 import * as SqliteJobStore from "../src/SqliteJobStore.ts"
@@ -147,6 +149,41 @@ describe("SqliteStats", () => {
         [summary.calls, summary.callErrors, summary.completed, summary.failed],
         [2, { Unavailable: 1 }, 1, 0]
       )
+    })
+  )
+})
+
+describe("SqliteCircuitBreaker", () => {
+  const storeOn = Effect.flatMap(Layer.build(SqliteDatabase.layer({ path })), (context) =>
+    SqliteCircuitBreaker.make({ probeLease: "10 seconds" }).pipe(Effect.provide(context))
+  )
+  const policy = { _tag: "Consecutive", failures: 2 } as const
+  const recorded = (
+    store: CircuitBreaker.CircuitBreakerStore["Service"],
+    key: string,
+    admitted: CircuitBreaker.Admission,
+    outcome: "Success" | "Failure"
+  ) =>
+    store.record({ key, generation: admitted.generation, outcome, tripPolicy: policy, openFor: Duration.millis(200) })
+  const reason = (effect: Effect.Effect<unknown, CircuitBreaker.CircuitBreakerError, Scope.Scope>) =>
+    Effect.map(Effect.flip(Effect.scoped(effect)), (error) => error.reason._tag)
+
+  it.live("one circuit for the processes on the file: opened by one, half-open to another, one probe at a time", () =>
+    Effect.gen(function* () {
+      const [a, b] = [yield* storeOn, yield* storeOn]
+      const key = `vendor:${vendorName()}`
+      for (let i = 0; i < 2; i++) {
+        yield* recorded(a, key, yield* Effect.scoped(a.admit(key)), "Failure")
+      }
+      assert.strictEqual((yield* b.state(key))._tag, "Open")
+      assert.strictEqual(yield* reason(b.admit(key)), "CircuitOpen")
+      yield* Effect.sleep("250 millis")
+      const probe = yield* Effect.scoped(b.admit(key))
+      assert.isTrue(probe.probe)
+      assert.strictEqual(yield* reason(a.admit(key)), "CircuitHalfOpen")
+      yield* recorded(b, key, probe, "Success")
+      assert.strictEqual((yield* a.state(key))._tag, "Closed")
+      assert.isFalse((yield* Effect.scoped(a.admit(key))).probe)
     })
   )
 })

@@ -76,8 +76,13 @@ const initial = statements(
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`
 )
 
+/** Circuit breakers shared by the processes: one row per circuit, its state as JSON. */
+const circuits = statements(
+  `CREATE TABLE circuits (key TEXT PRIMARY KEY, entry TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT`
+)
+
 /** Runs the migrations this file has not had yet. */
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "1_initial": initial }),
+  loader: Migrator.fromRecord({ "1_initial": initial, "2_circuits": circuits }),
   table: "vendorflow_migrations"
 })
