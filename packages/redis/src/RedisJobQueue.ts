@@ -283,7 +283,9 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const consume = (vendor: string) =>
     vendors.has(vendor)
       ? Effect.void
-      : ensureGroup(RedisKeys.vendor(prefix, vendor).stream).pipe(Effect.tap(() => Effect.sync(() => vendors.add(vendor))))
+      : ensureGroup(RedisKeys.vendor(prefix, vendor).stream).pipe(
+          Effect.tap(() => Effect.sync(() => vendors.add(vendor)))
+        )
 
   const toDeliveries = (
     vendor: string,
@@ -423,14 +425,17 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   yield* Effect.addFinalizer(() =>
     Effect.forEach(
       [...vendors],
-      (vendor) => redis.eval(releaseConsumerScript)(RedisKeys.vendor(prefix, vendor).stream, consumer).pipe(Effect.ignore),
+      (vendor) =>
+        redis.eval(releaseConsumerScript)(RedisKeys.vendor(prefix, vendor).stream, consumer).pipe(Effect.ignore),
       { discard: true }
     ).pipe(Effect.timeoutOption(connection.commandTimeout), Effect.ignore)
   )
 
   const enqueueMany = Effect.fnUntraced(function* (vendor: string, jobIds: ReadonlyArray<Job.JobId>) {
     if (jobIds.length === 0) return
-    yield* redis.eval(enqueueScript)(RedisKeys.vendor(prefix, vendor).stream, maxLength, jobIds).pipe(Effect.mapError(unavailable))
+    yield* redis
+      .eval(enqueueScript)(RedisKeys.vendor(prefix, vendor).stream, maxLength, jobIds)
+      .pipe(Effect.mapError(unavailable))
   })
 
   // The acknowledgements (or renewals) of one vendor's deliveries made together (those of one

@@ -73,7 +73,12 @@ export const jobShardKeys = (prefix: string, shard: number) => {
   return {
     job: (id: string): string => `${tag}job:${id}`,
     indexes: (status: string) =>
-      [`${tag}jobs:${status}`, `${tag}jobs:${status}:vendor`, `${tag}jobs:${status}:owner`, `${tag}jobs:${status}:owner-vendor`] as const,
+      [
+        `${tag}jobs:${status}`,
+        `${tag}jobs:${status}:vendor`,
+        `${tag}jobs:${status}:owner`,
+        `${tag}jobs:${status}:owner-vendor`
+      ] as const,
     overdue: `${tag}overdue`
   }
 }

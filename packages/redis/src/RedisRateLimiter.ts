@@ -51,7 +51,10 @@ export const layerStore: Layer.Layer<PersistedRateLimiter.RateLimiterStore, neve
     Effect.gen(function* () {
       const { prefix } = yield* RedisConnection.RedisConnection
       const store = yield* PersistedRateLimiter.makeStoreRedis({ prefix: "" })
-      const rekey = <O extends { readonly key: string }>(options: O): O => ({ ...options, key: keyOf(prefix, options.key) })
+      const rekey = <O extends { readonly key: string }>(options: O): O => ({
+        ...options,
+        key: keyOf(prefix, options.key)
+      })
       return PersistedRateLimiter.RateLimiterStore.of({
         fixedWindow: (options) => store.fixedWindow(rekey(options)),
         tokenBucket: (options) => store.tokenBucket(rekey(options)),

@@ -31,10 +31,12 @@ export const make = Effect.gen(function* () {
       ).pipe(Effect.andThen(decide))
   return WebhookSignature.ReplayGuard.of({
     claim: (key, ttlSeconds) =>
-      redis.send<string | null>("SET", RedisKeys.replay(prefix, key), "1", "NX", "EX", String(Math.max(1, ttlSeconds))).pipe(
-        Effect.map((reply) => reply === "OK"),
-        Effect.catch(orLocally(local.claim(key, ttlSeconds)))
-      ),
+      redis
+        .send<string | null>("SET", RedisKeys.replay(prefix, key), "1", "NX", "EX", String(Math.max(1, ttlSeconds)))
+        .pipe(
+          Effect.map((reply) => reply === "OK"),
+          Effect.catch(orLocally(local.claim(key, ttlSeconds)))
+        ),
     // A claim this process made alone (Redis away) is in its memory only.
     seen: (key) =>
       Effect.flatMap(local.seen(key), (seenHere) =>
