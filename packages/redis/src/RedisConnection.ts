@@ -312,6 +312,13 @@ export const make = Effect.fnUntraced(function* (options: Options) {
         try: () => {
           if (immediate) batch?.release()
           else batch?.hold()
+          // A script is loaded where its keys live, on any primary: so on all of them (and again
+          // after a failover, when `EVALSHA` on a promoted replica says NOSCRIPT).
+          if (connection instanceof Cluster && command === "SCRIPT" && args[0] === "LOAD") {
+            return Promise.all(connection.nodes("master").map((node) => node.call(command, [...args]))).then(
+              (shas) => shas[0] as A
+            )
+          }
           return connection.call(command, [...args]) as Promise<A>
         },
         catch: (cause) => new Redis.RedisError({ cause })

@@ -1,0 +1,40 @@
+/**
+ * The conformance suites of the queue, the job store, the rate limiter and the workers' heartbeats
+ * on a Redis Cluster of three primaries and three replicas started for this file, through the
+ * cluster client (`cluster: true`), as a deployment with `REDIS_CLUSTER=true` runs them.
+ */
+import { assert, it } from "@effect/vitest"
+import { JobQueueSuite, JobStoreSuite, RateLimiterSuite, WorkersSuite } from "@vendorflow/core/testing"
+import { Context, Effect, Layer } from "effect"
+import * as RedisConnection from "../src/RedisConnection.ts"
+import * as RedisJobQueue from "../src/RedisJobQueue.ts"
+import * as RedisJobStore from "../src/RedisJobStore.ts"
+import * as RedisKeys from "../src/RedisKeys.ts"
+import * as RedisRateLimiter from "../src/RedisRateLimiter.ts"
+import * as RedisWorkers from "../src/RedisWorkers.ts"
+import { RedisCluster, RedisTest } from "../src/testing/index.ts"
+
+RedisCluster.describeCluster("Redis Cluster", (cluster) => {
+  const connection = RedisConnection.layer({ url: cluster.url, cluster: true, prefix: RedisTest.randomPrefix() })
+  JobQueueSuite.suite("redis cluster", RedisJobQueue.layer().pipe(Layer.provide(connection)))
+  JobStoreSuite.suite("redis cluster", RedisJobStore.layer().pipe(Layer.provide(connection)))
+  RateLimiterSuite.suite("redis cluster", RedisRateLimiter.layer.pipe(Layer.provide(connection)))
+  WorkersSuite.suite("redis cluster", RedisWorkers.layer.pipe(Layer.provide(connection)))
+
+  it.live("the job store spreads its shards over every primary; a vendor's keys share one slot", () =>
+    Effect.gen(function* () {
+      const shards = Array.from(
+        { length: RedisKeys.jobShards.cluster },
+        (_, shard) => RedisKeys.jobShardKeys("p:", shard).overdue
+      )
+      const primaries = yield* Effect.forEach(shards, (key) => cluster.primaryOf(key))
+      assert.strictEqual(new Set(primaries).size, 3)
+      const { redis } = yield* Layer.build(connection).pipe(Effect.map(Context.get(RedisConnection.RedisConnection)))
+      const vendor = RedisKeys.vendor("p:", "acme")
+      const slots = yield* Effect.forEach([vendor.stream, vendor.delayed, vendor.dead, vendor.rateLimit], (key) =>
+        redis.send<number>("CLUSTER", "KEYSLOT", key)
+      )
+      assert.strictEqual(new Set(slots).size, 1)
+    })
+  )
+})
