@@ -15,7 +15,10 @@ import * as RedisWorkers from "../src/RedisWorkers.ts"
 import { RedisCluster, RedisTest } from "../src/testing/index.ts"
 
 RedisCluster.describeCluster("Redis Cluster", (cluster) => {
-  const connection = RedisConnection.layer({ url: cluster.url, cluster: true, prefix: RedisTest.randomPrefix() })
+  const prefix = RedisTest.randomPrefix()
+  const connection = Layer.unwrap(
+    Effect.map(cluster, ({ url }) => RedisConnection.layer({ url, cluster: true, prefix }))
+  )
   JobQueueSuite.suite("redis cluster", RedisJobQueue.layer().pipe(Layer.provide(connection)))
   JobStoreSuite.suite("redis cluster", RedisJobStore.layer().pipe(Layer.provide(connection)))
   RateLimiterSuite.suite("redis cluster", RedisRateLimiter.layer.pipe(Layer.provide(connection)))
@@ -27,7 +30,8 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
         { length: RedisKeys.jobShards.cluster },
         (_, shard) => RedisKeys.jobShardKeys("p:", shard).overdue
       )
-      const primaries = yield* Effect.forEach(shards, (key) => cluster.primaryOf(key))
+      const { primaryOf } = yield* cluster
+      const primaries = yield* Effect.forEach(shards, primaryOf)
       assert.strictEqual(new Set(primaries).size, 3)
       const { redis } = yield* Layer.build(connection).pipe(Effect.map(Context.get(RedisConnection.RedisConnection)))
       const vendor = RedisKeys.vendor("p:", "acme")

@@ -174,21 +174,29 @@ export const make = Effect.gen(function* () {
 })
 
 /**
- * A block of tests on a cluster of its own, started while the block is collected and stopped once
- * it is done: `body` gets the cluster. Where `redis-server` or `redis-cli` is missing, the block is
- * named after the reason and skipped.
+ * A running cluster, as {@link make} gives it.
+ *
+ * @category models
+ */
+export type RedisCluster = Effect.Success<typeof make>
+
+/**
+ * A block of tests on a cluster of its own, started by the first test that asks for it (`body`
+ * gets it as an effect) and stopped once the block is done. Where `redis-server` or `redis-cli` is
+ * missing, the block is named after the reason and skipped.
  *
  * @category constructors
  */
-export const describeCluster = (name: string, body: (cluster: Effect.Success<typeof make>) => void): void => {
-  describe(name, async () => {
-    if (unavailable !== undefined) {
-      describe.skip(unavailable, () => {})
-      return
-    }
-    const scope = Effect.runSync(Scope.make())
-    afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-    const cluster = await Effect.runPromise(Scope.provide(scope)(make))
-    describe(`on a local cluster (${cluster.ports.join(", ")})`, () => body(cluster))
+export const describeCluster = (name: string, body: (cluster: Effect.Effect<RedisCluster>) => void): void => {
+  describe(`${name}`, () => {
+    describe.skipIf(unavailable !== undefined)(
+      `${unavailable ?? "on a local cluster of 3 primaries, 3 replicas"}`,
+      () => {
+        const scope = Effect.runSync(Scope.make())
+        let started: Promise<RedisCluster> | undefined
+        afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+        body(Effect.promise(() => (started ??= Effect.runPromise(Scope.provide(scope)(make)))))
+      }
+    )
   })
 }
