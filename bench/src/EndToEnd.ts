@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { Queue } from "bullmq"
 import { Pool } from "undici"
 import { type Process, Stats } from "@vendorflow/dev-stack"
+import { RedisJobStore } from "@vendorflow/redis"
 import * as Bench from "./Bench.ts"
 import { jobBody, jobPayload } from "./Body.ts"
 import * as Machine from "./Machine.ts"
@@ -101,8 +102,8 @@ export const vendorflow = (
   name: "vendorflow",
   procs: options.procs,
   run: async (jobs) => {
-    const completeKey = `${options.prefix}jobs:complete`
-    const failedKey = `${options.prefix}jobs:failed`
+    const completeKey = RedisJobStore.keys(options.prefix).status("complete")
+    const failedKey = RedisJobStore.keys(options.prefix).status("failed")
     const [complete0, failed0] = [await context.redis.zcard(completeKey), await context.redis.zcard(failedKey)]
     const pool = new Pool(options.serverUrl, { connections: 100 })
     const started = performance.now()
