@@ -178,12 +178,25 @@ export const repeated = (arrived: ReadonlyArray<Arrival>): ReadonlyArray<Arrival
 }
 
 /**
- * Runs one `redis-cli` command against `url` and returns its raw output.
+ * Runs one `redis-cli` command against `url` and returns its raw output. A Redis Cluster's seed
+ * list (several URLs, comma-separated) is asked in cluster mode (`-c`, following redirects),
+ * through the first seed that answers.
  *
  * @category redis
  */
 export const redisCli = (url: string, ...args: ReadonlyArray<string>) =>
-  Effect.sync(() => execFileSync("redis-cli", ["-u", url, ...args], { encoding: "utf8" }))
+  Effect.sync(() => {
+    const seeds = url.split(",")
+    if (seeds.length === 1) return execFileSync("redis-cli", ["-u", url, ...args], { encoding: "utf8" })
+    const answering = seeds.find((seed) => {
+      try {
+        return execFileSync("redis-cli", ["-u", seed, "PING"], { encoding: "utf8" }).includes("PONG")
+      } catch {
+        return false
+      }
+    })
+    return execFileSync("redis-cli", ["-c", "-u", answering ?? seeds[0]!, ...args], { encoding: "utf8" })
+  })
 
 /**
  * A dead letter in a vendor's dead-letter stream.

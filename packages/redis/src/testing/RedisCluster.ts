@@ -108,7 +108,7 @@ export const make = Effect.gen(function* () {
   const live = new Set(all)
 
   /** Succeeds once every live node says the cluster is ok and agrees on who serves every slot. */
-  const settled = Effect.forEach([...live], (port) => cli(port, "CLUSTER", "INFO")).pipe(
+  const settled = Effect.suspend(() => Effect.forEach([...live], (port) => cli(port, "CLUSTER", "INFO"))).pipe(
     Effect.filterOrFail(
       (infos) => infos.every((info) => info.includes("cluster_state:ok")),
       () => new Error("cluster not ok yet")
@@ -119,7 +119,7 @@ export const make = Effect.gen(function* () {
 
   /** The live primary serving `slot`, as a live node sees it. */
   const primaryOfSlot = (slot: number) =>
-    cli([...live][0]!, "CLUSTER", "NODES").pipe(
+    Effect.suspend(() => cli([...live][0]!, "CLUSTER", "NODES")).pipe(
       Effect.map(parseNodes),
       Effect.map(
         (known) =>
@@ -133,7 +133,8 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  const slotOf = (key: string) => Effect.map(cli(all[0]!, "CLUSTER", "KEYSLOT", key), (text) => Number(text.trim()))
+  const slotOf = (key: string) =>
+    Effect.suspend(() => cli([...live][0]!, "CLUSTER", "KEYSLOT", key)).pipe(Effect.map((text) => Number(text.trim())))
 
   return {
     /** The seed nodes, comma-separated, as `REDIS_URL` takes them with `REDIS_CLUSTER=true`. */
