@@ -20,7 +20,9 @@
  *
  * On Redis Cluster (`cluster`, `REDIS_CLUSTER=true`) every client is ioredis's `Cluster`, seeded
  * from the URL (one node or several, comma-separated), which follows the slots as they move and as
- * replicas take over; writes then leave through ioredis's auto-pipelining instead. Every key
+ * replicas take over; a turn's writes leave in one write per primary. (Not ioredis's
+ * auto-pipelining: on a cluster it sent some scripts to the wrong node, and a pipeline answered
+ * MOVED is not redirected.) Every key
  * layout here keeps a script's keys in one hash slot (see `RedisKeys`).
  *
  * Layers: {@link layer}, {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_CLUSTER`), and {@link layerRedis}
@@ -158,23 +160,28 @@ const describeUrl = (url: URL) =>
  * of the rest of `POST /jobs` (see `docs/benchmarks.md`). Unlike ioredis's `enableAutoPipelining`
  * it never makes a command wait for the replies to earlier ones.
  */
-const batchWrites = (connection: IORedis) => {
-  let held: IORedis["stream"] | undefined
+const batchWrites = (connection: IORedis | Cluster) => {
+  // The sockets of the connection, or on a cluster of its primaries, that are up. Only those:
+  // before that ioredis queues nothing (no offline queue) and fails fast.
+  const sockets = () =>
+    (connection instanceof Cluster ? connection.nodes("master") : [connection]).flatMap((node) =>
+      node.status === "ready" && node.stream !== undefined && node.stream.writable ? [node.stream] : []
+    )
+  let held: ReadonlyArray<IORedis["stream"]> | undefined
   const release = () => {
-    const stream = held
+    const streams = held
     held = undefined
-    // The socket corked, even if ioredis has reconnected on another one since.
-    if (stream !== undefined && stream.writableCorked > 0) stream.uncork()
+    // The sockets corked, even if ioredis has reconnected on others since.
+    for (const stream of streams ?? []) if (stream.writableCorked > 0) stream.uncork()
   }
   return {
     /** Holds what is written from now until the end of this turn. */
     hold: () => {
       if (held !== undefined) return
-      const stream = connection.stream
-      // Only a connected socket: before that ioredis queues nothing (no offline queue) and fails fast.
-      if (stream === undefined || !stream.writable || connection.status !== "ready") return
-      held = stream
-      stream.cork()
+      const streams = sockets()
+      if (streams.length === 0) return
+      held = streams
+      for (const stream of streams) stream.cork()
       setImmediate(release)
     },
     /** Sends what is held now, so that the next command leaves at once. */
@@ -223,8 +230,6 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       enableOfflineQueue: false,
       lazyConnect: role.lazy === true,
       clusterRetryStrategy: base.retryStrategy ?? null,
-      // Commands of one turn leave in one write per node (the single-node client corks instead).
-      enableAutoPipelining: role.lazy !== true,
       redisOptions: {
         ...nodeOptions,
         ...(seed.username === "" ? {} : { username: decodeURIComponent(seed.username) }),
@@ -293,9 +298,8 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.forkScoped
   )
 
-  const batches = new WeakMap<Client, ReturnType<typeof batchWrites> | undefined>()
+  const batches = new WeakMap<Client, ReturnType<typeof batchWrites>>()
   const batchOf = (connection: Client) => {
-    if (connection instanceof Cluster) return undefined
     const existing = batches.get(connection)
     if (existing !== undefined) return existing
     const created = batchWrites(connection)
@@ -310,8 +314,8 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       Effect.tryPromise({
         // ioredis types every reply as unknown; callers name the shape they expect.
         try: () => {
-          if (immediate) batch?.release()
-          else batch?.hold()
+          if (immediate) batch.release()
+          else batch.hold()
           // A script is loaded where its keys live, on any primary: so on all of them (and again
           // after a failover, when `EVALSHA` on a promoted replica says NOSCRIPT).
           if (connection instanceof Cluster && command === "SCRIPT" && args[0] === "LOAD") {

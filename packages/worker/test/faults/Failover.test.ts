@@ -31,13 +31,17 @@ describe.skipIf(RedisCluster.unavailable !== undefined)("Redis Cluster failover"
         // A steady client: 3 sync jobs for each async one, 40 a second, for 6 seconds.
         let stop = false
         const results: Array<{ readonly status: number; readonly id: string | undefined }> = []
-        const client = yield* Effect.gen(function* () {
-          for (let n = 0; !stop; n++) {
-            const answer = yield* Client.submit(stack.api, { vendor: n % 4 === 3 ? "async" : "sync", n })
-            results.push({ status: answer.status, id: answer.body.request_id })
-            yield* Effect.sleep("25 millis")
-          }
-        }).pipe(Effect.forkScoped)
+        let n = 0
+        const client = yield* Effect.suspend(() =>
+          Client.submit(stack.api, { vendor: n % 4 === 3 ? "async" : "sync", n: n++ })
+        ).pipe(
+          Effect.tap((answer) =>
+            Effect.sync(() => results.push({ status: answer.status, id: answer.body.request_id }))
+          ),
+          Effect.delay("25 millis"),
+          Effect.repeat({ while: () => !stop }),
+          Effect.forkScoped
+        )
         yield* Effect.sleep("2 seconds")
         const { killed, successor, failoverMillis } = yield* cluster.killPrimaryOf(
           RedisKeys.vendor(stack.prefix, "sync").stream
