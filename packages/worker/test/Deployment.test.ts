@@ -80,40 +80,40 @@ const manyJobs = (redis: On) =>
     )
   })
 
-const workerKilledTitle =
-  "kill -9 of a worker holding in-flight jobs: every job still completes after the visibility timeout"
-const workerKilled = (redis: On) =>
-  Effect.gen(function* () {
-    const stack = yield* startStack({
-      workers: 2,
-      ...redis,
-      syncLimit: "1000/1s",
-      syncLatency: "1000-1500",
-      env: { QUEUE_VISIBILITY_TIMEOUT: "3 seconds" }
-    })
-    const submitted = yield* Effect.forEach(
-      Array.from({ length: 30 }, (_, i) => i),
-      (i) => Client.submit(stack.api, { vendor: "sync", n: i })
-    )
-    const ids = submitted.map((r) => r.body.request_id ?? "")
-    // Wait until calls are in flight, then kill one worker outright.
-    yield* Client.arrivals(stack.sync).pipe(
-      Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (a) => a.length >= 4 })
-    )
-    const victim = stack.workers[0]!
-    assert.strictEqual(yield* victim.stop("SIGKILL"), null)
-    const finished = yield* Client.awaitAll(stack.api, ids, "60 seconds")
-    const jobs = [...finished.values()]
-    assert.strictEqual(jobs.filter((job) => job.status === "complete").length, 30)
-    const retried = jobs.filter((job) => job.attempts > 1).length
-    assert.isAbove(retried, 0, "the killed worker's jobs were taken over")
-    yield* Effect.log(`kill -9: 30/30 complete, ${retried} taken over from the killed worker`)
-  })
-
 describe("split deployment on Redis", () => {
   it.live(manyJobsTitle, () => manyJobs({ redisUrl }), { timeout: 150_000 })
 
-  it.live(workerKilledTitle, () => workerKilled({ redisUrl }), { timeout: 120_000 })
+  it.live(
+    "kill -9 of a worker holding in-flight jobs: every job still completes after the visibility timeout",
+    () =>
+      Effect.gen(function* () {
+        const stack = yield* startStack({
+          workers: 2,
+          redisUrl,
+          syncLimit: "1000/1s",
+          syncLatency: "1000-1500",
+          env: { QUEUE_VISIBILITY_TIMEOUT: "3 seconds" }
+        })
+        const submitted = yield* Effect.forEach(
+          Array.from({ length: 30 }, (_, i) => i),
+          (i) => Client.submit(stack.api, { vendor: "sync", n: i })
+        )
+        const ids = submitted.map((r) => r.body.request_id ?? "")
+        // Wait until calls are in flight, then kill one worker outright.
+        yield* Client.arrivals(stack.sync).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (a) => a.length >= 4 })
+        )
+        const victim = stack.workers[0]!
+        assert.strictEqual(yield* victim.stop("SIGKILL"), null)
+        const finished = yield* Client.awaitAll(stack.api, ids, "60 seconds")
+        const jobs = [...finished.values()]
+        assert.strictEqual(jobs.filter((job) => job.status === "complete").length, 30)
+        const retried = jobs.filter((job) => job.attempts > 1).length
+        assert.isAbove(retried, 0, "the killed worker's jobs were taken over")
+        yield* Effect.log(`kill -9: 30/30 complete, ${retried} taken over from the killed worker`)
+      }),
+    { timeout: 120_000 }
+  )
 
   it.live(
     "Redis stopped for 10 s mid-run: POST /jobs answers 503 meanwhile, everything recovers, no accepted job is lost",
@@ -163,11 +163,12 @@ describe("split deployment on Redis", () => {
   )
 })
 
-// The same tests on Redis Cluster (`REDIS_CLUSTER=true`), each on a cluster of its own; its
+// The same deployment on Redis Cluster (`REDIS_CLUSTER=true`), on a cluster of its own; its
 // failover under load is in the fault suite (`test/faults/Failover.test.ts`).
 describe.skipIf(RedisCluster.unavailable !== undefined)("split deployment on a local Redis Cluster", () => {
-  const onCluster = <A, E, R>(scenario: (redis: On) => Effect.Effect<A, E, R>) =>
-    Effect.flatMap(RedisCluster.make, (cluster) => scenario({ redisUrl: cluster.url, redisCluster: true }))
-  it.live(manyJobsTitle, () => onCluster(manyJobs), { timeout: 150_000 })
-  it.live(workerKilledTitle, () => onCluster(workerKilled), { timeout: 120_000 })
+  it.live(
+    manyJobsTitle,
+    () => Effect.flatMap(RedisCluster.make, (cluster) => manyJobs({ redisUrl: cluster.url, redisCluster: true })),
+    { timeout: 150_000 }
+  )
 })
