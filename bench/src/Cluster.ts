@@ -7,7 +7,8 @@
  * replication cost per job.
  */
 import { RedisKeys } from "@vendorflow/redis"
-import { Cluster } from "ioredis"
+import { Cluster, Redis } from "ioredis"
+import { Effect } from "effect"
 import * as Bench from "./Bench.ts"
 import * as EndToEnd from "./EndToEnd.ts"
 import * as Stack from "./Stack.ts"
@@ -20,6 +21,11 @@ export interface Result {
   readonly workers: number
   readonly single: EndToEnd.Measured
   readonly cluster: EndToEnd.Measured
+  /**
+   * CPU µs each primary spent per job over the cluster's rounds (warm-up included): the one that
+   * holds the vendor's slot (its queue, and its share of the job store's shards), then the others.
+   */
+  readonly primaryMicrosPerJob: { readonly vendorShard: number; readonly others: ReadonlyArray<number> }
 }
 
 /**
@@ -55,6 +61,14 @@ export const run = async (
   )
   const finished = async (status: "complete" | "failed") =>
     (await Promise.all(shards.map((shard) => client.zcard(shard.indexes(status)[0])))).reduce((a, b) => a + b, 0)
+  const vendorShard = await Effect.runPromise(cluster.primaryOf(RedisKeys.vendor(clusterPrefix, "sync").stream))
+  const primaries = await Promise.all(
+    cluster.ports.map(async (port) => {
+      const node = new Redis({ port, lazyConnect: false })
+      return { port, node, role: (await node.info("replication")).includes("role:master") }
+    })
+  )
+  const cpuBefore = await Promise.all(primaries.map(({ node }) => Bench.redisCpu(node)))
   const [onOne, onCluster] = await EndToEnd.compare(
     context,
     [
@@ -74,8 +88,21 @@ export const run = async (
     ],
     options.jobs
   )
+  const jobs = await finished("complete")
+  const perJob = await Promise.all(
+    primaries.map(async ({ node }, i) => ((await Bench.redisCpu(node)) - cpuBefore[i]!) * (1e6 / Math.max(1, jobs)))
+  )
+  const primaryMicrosPerJob = {
+    vendorShard: perJob[primaries.findIndex(({ port }) => port === vendorShard)] ?? 0,
+    others: primaries.flatMap(({ port, role }, i) => (role && port !== vendorShard ? [perJob[i]!] : []))
+  }
+  context.log(
+    `  cluster primaries' CPU per job: ${primaryMicrosPerJob.vendorShard.toFixed(0)} µs on the one holding the vendor's slot, ` +
+      `${primaryMicrosPerJob.others.map((micros) => micros.toFixed(0)).join(" and ")} µs on the others`
+  )
+  for (const { node } of primaries) node.disconnect()
   client.disconnect()
   await Stack.stop(...clustered.procs, ...single.procs, mock.process)
   await Stack.dropKeys(context.env.redisUrl, singlePrefix)
-  return { jobs: options.jobs, workers: options.workers, single: onOne!, cluster: onCluster! }
+  return { jobs: options.jobs, workers: options.workers, single: onOne!, cluster: onCluster!, primaryMicrosPerJob }
 }

@@ -145,7 +145,7 @@ export interface Component {
  * @category constructors
  */
 export const server = (settings: Settings, options: Component = {}) =>
-  listen(settings, { name: "server", script: bins.server, env: options.env ?? {}, port: options.port })
+  listen(settings, { name: options.name ?? "server", script: bins.server, env: options.env ?? {}, port: options.port })
 
 /**
  * A `vendorflow-worker`, once it consumes.
