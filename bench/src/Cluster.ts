@@ -22,10 +22,11 @@ export interface Result {
   readonly single: EndToEnd.Measured
   readonly cluster: EndToEnd.Measured
   /**
-   * CPU µs each primary spent per job over the cluster's rounds (warm-up included): the one that
-   * holds the vendor's slot (its queue, and its share of the job store's shards), then the others.
+   * Per primary, the one that holds the vendor's slot (its queue, and its share of the job store's
+   * shards) first: the CPU µs it spent per job over the cluster's rounds (warm-up included), and
+   * how many of the job store's shards it holds.
    */
-  readonly primaryMicrosPerJob: { readonly vendorShard: number; readonly others: ReadonlyArray<number> }
+  readonly primaries: ReadonlyArray<{ readonly microsPerJob: number; readonly storeShards: number }>
 }
 
 /**
@@ -68,6 +69,7 @@ export const run = async (
       return { port, node, role: (await node.info("replication")).includes("role:master") }
     })
   )
+  const shardHolders = await Promise.all(shards.map((shard) => Effect.runPromise(cluster.primaryOf(shard.overdue))))
   const cpuBefore = await Promise.all(primaries.map(({ node }) => Bench.redisCpu(node)))
   const [onOne, onCluster] = await EndToEnd.compare(
     context,
@@ -92,17 +94,30 @@ export const run = async (
   const perJob = await Promise.all(
     primaries.map(async ({ node }, i) => ((await Bench.redisCpu(node)) - cpuBefore[i]!) * (1e6 / Math.max(1, jobs)))
   )
-  const primaryMicrosPerJob = {
-    vendorShard: perJob[primaries.findIndex(({ port }) => port === vendorShard)] ?? 0,
-    others: primaries.flatMap(({ port, role }, i) => (role && port !== vendorShard ? [perJob[i]!] : []))
-  }
+  const measuredPrimaries = primaries
+    .map(({ port, role }, i) => ({
+      port,
+      role,
+      microsPerJob: perJob[i]!,
+      storeShards: shardHolders.filter((holder) => holder === port).length
+    }))
+    .filter(({ role }) => role)
+    .sort((a, b) => Number(b.port === vendorShard) - Number(a.port === vendorShard))
+    .map(({ microsPerJob, storeShards }) => ({ microsPerJob, storeShards }))
   context.log(
-    `  cluster primaries' CPU per job: ${primaryMicrosPerJob.vendorShard.toFixed(0)} µs on the one holding the vendor's slot, ` +
-      `${primaryMicrosPerJob.others.map((micros) => micros.toFixed(0)).join(" and ")} µs on the others`
+    `  cluster primaries' CPU per job (the vendor's first): ${measuredPrimaries
+      .map(({ microsPerJob, storeShards }) => `${microsPerJob.toFixed(0)} µs (${storeShards} store shards)`)
+      .join(", ")}`
   )
   for (const { node } of primaries) node.disconnect()
   client.disconnect()
   await Stack.stop(...clustered.procs, ...single.procs, mock.process)
   await Stack.dropKeys(context.env.redisUrl, singlePrefix)
-  return { jobs: options.jobs, workers: options.workers, single: onOne!, cluster: onCluster!, primaryMicrosPerJob }
+  return {
+    jobs: options.jobs,
+    workers: options.workers,
+    single: onOne!,
+    cluster: onCluster!,
+    primaries: measuredPrimaries
+  }
 }
