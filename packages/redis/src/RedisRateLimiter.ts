@@ -33,12 +33,14 @@ import * as RedisKeys from "./RedisKeys.ts"
 
 /**
  * The Redis key of a limiter key: core's `vendor:<vendor>` goes to the vendor's hash slot (see
- * `RedisKeys`); any other key gets a slot of its own.
+ * `RedisKeys`); any other (an API key's limit) gets a slot of its own, `<prefix>{<key>}:ratelimit`.
  *
  * @category utils
  */
 export const keyOf = (prefix: string, key: string): string =>
-  key.startsWith("vendor:") ? RedisKeys.vendor(prefix, key.slice("vendor:".length)).rateLimit : `${prefix}{${key}}`
+  key.startsWith("vendor:")
+    ? RedisKeys.vendor(prefix, key.slice("vendor:".length)).rateLimit
+    : `${prefix}{${key}}:ratelimit`
 
 /**
  * `effect/persistence`'s Redis rate-limit store, its keys named by {@link keyOf}.
