@@ -20,10 +20,10 @@
  *
  * On Redis Cluster (`cluster`, `REDIS_CLUSTER=true`) every client is ioredis's `Cluster`, seeded
  * from the URL (one node or several, comma-separated), which follows the slots as they move and as
- * replicas take over; a turn's writes leave in one write per primary. (Not ioredis's
- * auto-pipelining: on a cluster it sent some scripts to the wrong node, and a pipeline answered
- * MOVED is not redirected.) Every key
- * layout here keeps a script's keys in one hash slot (see `RedisKeys`).
+ * replicas take over; a turn's writes leave in one write per primary. ioredis's auto-pipelining
+ * stays off: with it, commands in its pipelines came back MOVED under load, which a pipeline passes
+ * on as errors instead of following. Every key layout here keeps a script's keys in one hash slot
+ * (see `RedisKeys`).
  *
  * Layers: {@link layer}, {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_CLUSTER`), and {@link layerRedis}
  * and {@link layerRedisImmediate}, which offer `effect/persistence`'s `Redis` service over the same
