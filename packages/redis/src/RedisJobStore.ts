@@ -2,35 +2,38 @@
  * Core's {@link JobStore.JobStore} on Redis, so that one server process and any number of worker
  * processes share the jobs without MongoDB.
  *
- * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}:
- * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
+ * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}, in
+ * shards: `s` below is `p{j:<n>}:`, the shard of a job being a hash of its id (see `RedisKeys`; one
+ * shard on one Redis, 16 on Redis Cluster). Every script touches one shard's keys, which share one
+ * hash slot; a batch runs one script per shard, and a listing reads every shard's index and merges.
+ * - `s` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
  *   `id`, `vendor`, `status`, `owner`, `traceparent`, `createdAt`, `updatedAt`, `nextRetryAt`,
  *   `overdueAt` as is; `attempts`, `run` and `version` as integers (so `HINCRBY` can count versions;
  *   a hash written before `run` existed reads as run 1); `payload`, `result`, `error` and
  *   `awaitingCallback` as JSON text, so a payload may use any key (`$where`, `a.b`) and a `null`
  *   result stays `null`.
- * - `p` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
+ * - `s` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
  *   `jobs:<status>:owner-vendor`: the listing indexes of a status, sorted sets read in byte order
  *   (`src/lua/jobIndexes.lua` says how): all its jobs, by vendor, by owner, by owner and vendor,
  *   each in time order. A listing, filtered or not, is a seek in one of them, so an owner's jobs
  *   page exactly however many jobs of others there are.
- * - `p` + `overdue`: the overdue index, a sorted set of the ids of the unfinished jobs that have an
+ * - `s` + `overdue`: the overdue index, a sorted set of the ids of the unfinished jobs that have an
  *   `overdueAt`, scored by it in ms, for `listOverdue`.
  *
  * How the operations map onto Redis (round trips in brackets):
- * - `create` and `createMany` [1]: one script for all the jobs (per job `EXISTS`, then `ZADD`s +
+ * - `create` and `createMany` [1]: one script for all the jobs of a shard (per job `EXISTS`, then `ZADD`s +
  *   `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
  * - `get` [1]: `HGETALL`.
  * - `getMany` [1, none for no ids]: `HMGET` of every field but the payload, one script for several
- *   ids.
+ *   ids of a shard (the shards' at once).
  * - `transition` [1]: refused with `InvalidTransition` before any I/O when {@link JobStore.isAllowed}
  *   says no; otherwise one script that is the compare-and-set: status (and version, when given)
  *   checked, fields set and unset, version + 1, the index members moved (and the overdue score
  *   kept in step), the new hash returned. Same semantics as {@link JobStore.applyTransition}; "now"
  *   is the caller's `Clock`.
  * - `list` [1 a batch, usually 1]: `ZREVRANGEBYLEX` on the index the query names, from the cursor,
- *   then the jobs' fields but the payload as `getMany` reads them.
- * - `listOverdue` [2]: `ZRANGEBYSCORE` on the overdue index, then the hashes with `HGETALL`s sent
+ *   in every shard at once, merged; then the jobs' fields but the payload as `getMany` reads them.
+ * - `listOverdue` [2]: `ZRANGEBYSCORE` on every shard's overdue index, merged by score, then the hashes with `HGETALL`s sent
  *   back to back on the one connection (pipelined, one wait); an id whose hash is gone is removed
  *   from the index, so it cannot hold the head of it.
  * Ids whose hash has expired, or whose job moved on between the two reads, are left out of the
