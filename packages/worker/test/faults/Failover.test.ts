@@ -28,21 +28,24 @@ describe.skipIf(RedisCluster.unavailable !== undefined)("Redis Cluster failover"
           // Callbacks the vendor gave up on while their slot had no primary are recovered by the sweep.
           env: { VENDOR_ASYNC_CALLBACK_DEADLINE: "3s", SWEEP_INTERVAL: "1 second" }
         })
-        // A steady client: 3 sync jobs for each async one, 40 a second, for 6 seconds.
+        // Steady clients, four at a time: 3 sync jobs for each async one, until stopped.
         let stop = false
         const results: Array<{ readonly status: number; readonly id: string | undefined }> = []
         let n = 0
-        const client = yield* Effect.suspend(() =>
+        const lane = Effect.suspend(() =>
           Client.submit(stack.api, { vendor: n % 4 === 3 ? "async" : "sync", n: n++ })
         ).pipe(
           Effect.tap((answer) =>
             Effect.sync(() => results.push({ status: answer.status, id: answer.body.request_id }))
           ),
-          Effect.delay("25 millis"),
-          Effect.repeat({ while: () => !stop }),
+          Effect.delay("10 millis"),
+          Effect.repeat({ while: () => !stop })
+        )
+        const client = yield* Effect.forEach([1, 2, 3, 4], () => lane, { concurrency: "unbounded" }).pipe(
           Effect.forkScoped
         )
         yield* Effect.sleep("2 seconds")
+        const acceptedBefore = results.filter((r) => r.status === 200).length
         const { killed, successor, failoverMillis } = yield* cluster.killPrimaryOf(
           RedisKeys.vendor(stack.prefix, "sync").stream
         )
@@ -61,8 +64,8 @@ describe.skipIf(RedisCluster.unavailable !== undefined)("Redis Cluster failover"
         assert.strictEqual(outcome.complete, accepted.length, "every accepted job completes")
         assert.strictEqual(outcome.duplicateCalls, 0, "no call beyond a job's attempts")
         yield* Effect.log(
-          `failover: primary :${killed} killed, :${successor} took over in ${failoverMillis} ms; ` +
-            `${accepted.length} accepted, ${refused.length} refused (503), ${outcome.complete} complete, ` +
+          `failover: primary :${killed} killed after ${acceptedBefore} jobs were accepted, :${successor} took over in ${failoverMillis} ms; ` +
+            `${accepted.length} accepted in all, ${refused.length} refused (503), ${outcome.complete} complete, ` +
             `${outcome.calls} calls, ${outcome.duplicateCalls} beyond attempts`
         )
       }),
