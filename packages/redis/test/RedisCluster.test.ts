@@ -5,7 +5,7 @@
  */
 import { assert, it } from "@effect/vitest"
 import { JobQueueSuite, JobStoreSuite, RateLimiterSuite, WorkersSuite } from "@vendorflow/core/testing"
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobQueue from "../src/RedisJobQueue.ts"
 import * as RedisJobStore from "../src/RedisJobStore.ts"
@@ -42,3 +42,26 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
     })
   )
 })
+
+it.live("unreachable cluster seeds fail the layer within seconds, naming every seed but no password", () =>
+  Effect.gen(function* () {
+    const [elapsed, error] = yield* Layer.build(
+      RedisConnection.layer({
+        url: Redacted.make("redis://user:secret@127.0.0.1:1, redis://127.0.0.1:2"),
+        cluster: true
+      })
+    ).pipe(Effect.flip, Effect.timed)
+    assert.strictEqual(error.reason, "Unreachable")
+    assert.match(
+      error.message,
+      /^cannot connect to Redis at redis:\/\/127\.0\.0\.1:1,redis:\/\/127\.0\.0\.1:2 within 3s/
+    )
+    assert.notInclude(error.message, "secret")
+    assert.isBelow(Duration.toMillis(elapsed), 5000)
+
+    const invalid = yield* Effect.flip(
+      Layer.build(RedisConnection.layer({ url: "redis://127.0.0.1:1,localhost:2", cluster: true }))
+    )
+    assert.strictEqual(invalid.reason, "InvalidUrl")
+  })
+)
