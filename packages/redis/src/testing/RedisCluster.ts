@@ -107,7 +107,7 @@ export const make = Effect.gen(function* () {
   })
   const live = new Set(all)
 
-  /** Succeeds once every live node says the cluster is ok and agrees on who serves every slot. */
+  /** Succeeds once every live node says the cluster is ok (every slot served, as that node sees it). */
   const settled = Effect.suspend(() => Effect.forEach([...live], (port) => cli(port, "CLUSTER", "INFO"))).pipe(
     Effect.filterOrFail(
       (infos) => infos.every((info) => info.includes("cluster_state:ok")),
