@@ -150,7 +150,12 @@ export const factors = {
 export const grow = (state: State, now: number, busy: boolean, ceiling: number): State => {
   const rate = state.rate > 0 ? state.rate : Math.min(initialRate, ceiling)
   if (!busy || state.source === "advertised") {
-    return { ...state, rate: Math.min(rate, ceiling), source: state.source === "none" ? "probed" : state.source, grewAt: now }
+    return {
+      ...state,
+      rate: Math.min(rate, ceiling),
+      source: state.source === "none" ? "probed" : state.source,
+      grewAt: now
+    }
   }
   const seconds = Math.min(1000, Math.max(0, now - state.grewAt)) / 1000
   let next: number
@@ -328,7 +333,8 @@ export const makeMemory = Effect.sync(() => {
         return wait
       }),
     limited: (vendor, options) => update((now) => void states.set(vendor, limited(stateOf(vendor), now, options))),
-    advertise: (vendor, perSecond) => Effect.sync(() => void states.set(vendor, advertised(stateOf(vendor), perSecond))),
+    advertise: (vendor, perSecond) =>
+      Effect.sync(() => void states.set(vendor, advertised(stateOf(vendor), perSecond))),
     acquireSlot: (vendor, options) =>
       update((now) => {
         const [held, granted] = acquireSlot(slots.get(vendor) ?? new Map(), now, options)

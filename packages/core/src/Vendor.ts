@@ -405,16 +405,19 @@ export const sendJson = <A>(options: {
   const url = options.query === undefined ? options.url : `${options.url}?${new URLSearchParams(options.query)}`
   // One budget for the whole exchange, so a vendor that trickles its body cannot hold a worker forever.
   return Effect.flatMap(
-    Effect.zip(AnswerHeaders, exchange({
-      dispatcher: options.dispatcher ?? processAgent(),
-      url,
-      method: options.method ?? "POST",
-      headers,
-      body,
-      timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)),
-      maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
-      vendor
-    })),
+    Effect.zip(
+      AnswerHeaders,
+      exchange({
+        dispatcher: options.dispatcher ?? processAgent(),
+        url,
+        method: options.method ?? "POST",
+        headers,
+        body,
+        timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)),
+        maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
+        vendor
+      })
+    ),
     ([hear, answer]) => {
       hear?.(answer.headers)
       return decodeAnswer(vendor, answer, options.schema, options.classify)

@@ -117,18 +117,20 @@ export const make = Effect.gen(function* () {
     releaseSlot: (vendor, holder) =>
       redis.send("ZREM", slots(vendor), holder).pipe(Effect.asVoid, Effect.mapError(failed)),
     snapshot: (vendor) =>
-      redis.eval(snapshotScript)(state(vendor), slots(vendor)).pipe(
-        Effect.map(([rate, source, pausedFor, inFlight]) => {
-          const known = sources.has(source) ? (source as RateLimitStore.Source) : "none"
-          return {
-            learnedPerSecond: known === "none" ? undefined : Number(rate),
-            source: known,
-            pausedForMillis: Number(pausedFor),
-            inFlight
-          }
-        }),
-        Effect.mapError(failed)
-      )
+      redis
+        .eval(snapshotScript)(state(vendor), slots(vendor))
+        .pipe(
+          Effect.map(([rate, source, pausedFor, inFlight]) => {
+            const known = sources.has(source) ? (source as RateLimitStore.Source) : "none"
+            return {
+              learnedPerSecond: known === "none" ? undefined : Number(rate),
+              source: known,
+              pausedForMillis: Number(pausedFor),
+              inFlight
+            }
+          }),
+          Effect.mapError(failed)
+        )
   })
 })
 
@@ -137,5 +139,7 @@ export const make = Effect.gen(function* () {
  *
  * @category layers
  */
-export const layer: Layer.Layer<RateLimitStore.RateLimitStore, never, RedisConnection.RedisConnection> =
-  Layer.effect(RateLimitStore.RateLimitStore, make)
+export const layer: Layer.Layer<RateLimitStore.RateLimitStore, never, RedisConnection.RedisConnection> = Layer.effect(
+  RateLimitStore.RateLimitStore,
+  make
+)
