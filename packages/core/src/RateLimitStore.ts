@@ -17,11 +17,13 @@
  * Learning (a limit written `auto`): the pace is `rate` calls per second, shared in the state.
  * - A limit the vendor advertises in headers sets `rate` (never over the configured ceiling).
  * - Else additive increase, multiplicative decrease on 429s: no 429 seen yet, the rate doubles each
- *   second the vendor is kept busy (callers wait for slots); after one, it is cut to 90% of the rate
- *   that was refused (70% when 429s keep coming within {@link congestedWithinMillis} of the last
- *   pause), climbs back to just under that rate, holds there for {@link holdMillis}, then creeps up
- *   to find out whether the vendor allows more. A 429 during a pause came from a call sent before
- *   it and changes nothing.
+ *   second the vendor is kept busy (callers wait for slots). A 429 means the vendor's limit is
+ *   under the rate of the last second: the refused rate is the lesser of the pace and the slots
+ *   taken in the last second (counted in the state), which is close to what the vendor counted.
+ *   The rate is cut to 90% of it (70% when 429s keep coming within {@link congestedWithinMillis}
+ *   of the last pause), climbs back to just under it, holds there for {@link holdMillis}, then
+ *   creeps up to find out whether the vendor allows more. A 429 during a pause came from a call
+ *   sent before it and changes nothing.
  * Every 429 pauses the vendor for every worker until its `Retry-After` (one second without one).
  *
  * Calls in flight: a slot is a lease (`holder` until `expiresAt`) renewed while its call runs, so a
@@ -52,6 +54,10 @@ export interface State {
   readonly grewAt: number
   /** When the last 429 cut the rate. */
   readonly cutAt: number
+  /** Slots taken in the store-clock second starting at `countedAt`, and in the one before. */
+  readonly countedAt: number
+  readonly counted: number
+  readonly countedBefore: number
 }
 
 /**
@@ -73,7 +79,10 @@ export const initial: State = {
   source: "none",
   refusedRate: 0,
   grewAt: 0,
-  cutAt: 0
+  cutAt: 0,
+  countedAt: 0,
+  counted: 0,
+  countedBefore: 0
 }
 
 /**
@@ -85,6 +94,17 @@ export const initial: State = {
 export type Pace =
   | { readonly _tag: "Fixed"; readonly intervalMillis: number }
   | { readonly _tag: "Learned"; readonly ceilingPerSecond: number }
+
+/**
+ * A slot taken: the wait before it, and the store's clock (ms since the epoch) when it was taken,
+ * so that a worker can tell when the slot falls on its own clock.
+ *
+ * @category models
+ */
+export interface Taken {
+  readonly waitMillis: number
+  readonly at: number
+}
 
 /**
  * The learned rate a vendor starts at, in calls per second.
@@ -176,9 +196,31 @@ export const grow = (state: State, now: number, busy: boolean, ceiling: number):
  */
 export const take = (state: State, now: number, pace: Pace): readonly [State, number] => {
   const start = Math.max(now, state.next, state.pausedUntil)
-  const paced = pace._tag === "Fixed" ? state : grow(state, now, state.next >= now, pace.ceilingPerSecond)
-  const interval = pace._tag === "Fixed" ? pace.intervalMillis : 1000 / paced.rate
-  return [{ ...paced, next: start + interval }, start - now]
+  if (pace._tag === "Fixed") return [{ ...state, next: start + pace.intervalMillis }, start - now]
+  const paced = count(grow(state, now, state.next >= now, pace.ceilingPerSecond), now)
+  return [{ ...paced, next: start + 1000 / paced.rate }, start - now]
+}
+
+// One more slot taken at `now`, in the per-second counts.
+const count = (state: State, now: number): State => {
+  const second = Math.floor(now / 1000) * 1000
+  if (second === state.countedAt) return { ...state, counted: state.counted + 1 }
+  const before = second === state.countedAt + 1000 ? state.counted : 0
+  return { ...state, countedAt: second, counted: 1, countedBefore: before }
+}
+
+/**
+ * Slots taken in the second before `now`: the current second's count and the share of the one
+ * before that still falls inside it.
+ *
+ * @category rules
+ */
+export const lastSecond = (state: State, now: number): number => {
+  const second = Math.floor(now / 1000) * 1000
+  const into = (now - second) / 1000
+  if (second === state.countedAt) return state.counted + state.countedBefore * (1 - into)
+  if (second === state.countedAt + 1000) return state.counted * (1 - into)
+  return 0
 }
 
 /**
@@ -194,7 +236,9 @@ export const limited = (
 ): State => {
   const pausedUntil = Math.max(state.pausedUntil, now + (options.retryAfterMillis ?? defaultPauseMillis))
   if (!options.learn || now < state.pausedUntil) return { ...state, pausedUntil }
-  const refusedRate = state.rate > 0 ? state.rate : initialRate
+  const rate = state.rate > 0 ? state.rate : initialRate
+  const taken = lastSecond(state, now)
+  const refusedRate = taken >= minimumRate ? Math.min(rate, taken) : rate
   const congested = state.cutAt > 0 && now - state.pausedUntil < congestedWithinMillis
   return {
     ...state,
@@ -283,8 +327,8 @@ export const storeError = (message: string, cause?: unknown): RateLimitStoreErro
 export class RateLimitStore extends Context.Service<
   RateLimitStore,
   {
-    /** {@link take}: the wait in ms before the taker's slot. */
-    readonly take: (vendor: string, pace: Pace) => Effect.Effect<number, RateLimitStoreError>
+    /** {@link take}: the wait in ms before the taker's slot, and the store's clock when it was taken. */
+    readonly take: (vendor: string, pace: Pace) => Effect.Effect<Taken, RateLimitStoreError>
     /** {@link limited}. */
     readonly limited: (
       vendor: string,
@@ -328,9 +372,9 @@ export const makeMemory = Effect.sync(() => {
   return RateLimitStore.of({
     take: (vendor, pace) =>
       update((now) => {
-        const [state, wait] = take(stateOf(vendor), now, pace)
+        const [state, waitMillis] = take(stateOf(vendor), now, pace)
         states.set(vendor, state)
-        return wait
+        return { waitMillis, at: now }
       }),
     limited: (vendor, options) => update((now) => void states.set(vendor, limited(stateOf(vendor), now, options))),
     advertise: (vendor, perSecond) =>

@@ -5,8 +5,10 @@
  * - A configured limit (`5/1s`) is paced evenly on the store's clock: one slot every
  *   `window / limit × headroom`. Even slots never put more than the limit into any window as the
  *   vendor counts it; the 1.5% headroom absorbs the jitter between a slot and the call reaching the
- *   vendor. A caller that wakes later than its slot by more than {@link tolerance} (a busy event
- *   loop) takes a fresh slot rather than bunch up with the next one.
+ *   vendor. A worker places its slot on its own clock by the store's clock in the answer (the
+ *   offset between the two taken from the answer with the shortest round trip), and a caller that
+ *   wakes later than its slot by more than {@link tolerance} (a busy event loop) takes a fresh slot
+ *   rather than come closer to the slot `limit` after it than a window.
  * - A learned limit (`auto`, with an optional ceiling) is paced at the rate the store learned:
  *   from the vendor's advertised limit (the IETF draft's `RateLimit-Policy` / `RateLimit`, or
  *   `X-RateLimit-Limit`) when its answers carry one, else from its 429s (see `RateLimitStore`).
@@ -37,13 +39,14 @@ export const headroom = 1.015
 export const slotLeaseMillis = 15_000
 
 /**
- * How late after its slot a caller may still call: arrivals `t·I` late (slots `I = h W / L` apart)
- * keep any window `W` within `L` while `t < L (1 - 1/h)`; this takes 90% of that, at most half a slot.
+ * How late after its slot a caller may still call. Only the call `L` slots later can share a
+ * window `W` with a late one; slots `I = h W / L` apart leave `L·I - W = (h - 1) W` between them,
+ * so arrivals `t·I` late keep any window within `L` while `t < L (1 - 1/h)`; this takes 90% of that.
  *
  * @category constants
  */
 export const tolerance = (intervalMillis: number, perWindow: number): number =>
-  intervalMillis * Math.min(0.5, 0.9 * perWindow * (1 - 1 / headroom))
+  intervalMillis * 0.9 * perWindow * (1 - 1 / headroom)
 
 /**
  * A limit the vendor advertised in an answer's headers.
@@ -152,6 +155,17 @@ export const make = Effect.gen(function* () {
   // The advertised limit this process last told the store, per vendor: the store is written only
   // when it changes, not on every answer.
   const told = new Map<string, number>()
+  // The store's clock less this process's, from the answer with the shortest round trip (whose
+  // midpoint is closest to when the store read its clock); an older sample counts as if its round
+  // trip grew by 1 ms a second, so that drift is followed.
+  let offset = { value: 0, roundTrip: Infinity, at: 0 }
+  const storeOffset = (storeAt: number, before: number, after: number) => {
+    const roundTrip = after - before
+    if (roundTrip <= offset.roundTrip + (after - offset.at) / 1000) {
+      offset = { value: storeAt - (before + after) / 2, roundTrip, at: after }
+    }
+    return offset.value
+  }
 
   const wait = Effect.fn("RateLimiter.wait")(function* (vendor: string, limit: RateLimit) {
     const pace = paceOf(limit)
@@ -159,13 +173,14 @@ export const make = Effect.gen(function* () {
     let first: number | undefined
     let waited = 0
     while (true) {
-      const delay = yield* store.take(vendor, pace)
-      // Read after the store answered, so that `due` is never earlier than the slot itself.
-      const seen = yield* Clock.currentTimeMillis
-      first ??= seen
-      const due = seen + delay
-      waited = due - first
-      if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
+      const before = yield* Clock.currentTimeMillis
+      const taken = yield* store.take(vendor, pace)
+      const after = yield* Clock.currentTimeMillis
+      first ??= after
+      // The slot on this process's clock.
+      const due = taken.at + taken.waitMillis - storeOffset(taken.at, before, after)
+      waited = Math.max(0, due - first)
+      if (due > after) yield* Effect.sleep(Duration.millis(due - after))
       if ((yield* Clock.currentTimeMillis) - due <= lateness) break
       // Woken too late (a busy event loop): going now would put this call closer to the next
       // slot's than the pace allows. Take a fresh slot instead.

@@ -51,7 +51,7 @@ const takeScript = Redis.script(
     RateLimitStore.factors.creep
   ],
   { numberOfKeys: 1, lua: Lua.load("rateTake") }
-).withReturnType<string>()
+).withReturnType<[string, string]>()
 
 const limitedScript = Redis.script(
   (state: string, pauseMillis: number, learn: boolean) => [
@@ -93,7 +93,12 @@ export const make = Effect.gen(function* () {
   const slots = (vendor: string) => key(prefix, vendor, "slots")
   return RateLimitStore.RateLimitStore.of({
     take: (vendor, pace) =>
-      redis.eval(takeScript)(state(vendor), pace).pipe(Effect.map(Number), Effect.mapError(failed)),
+      redis
+        .eval(takeScript)(state(vendor), pace)
+        .pipe(
+          Effect.map(([wait, at]) => ({ waitMillis: Number(wait), at: Number(at) })),
+          Effect.mapError(failed)
+        ),
     limited: (vendor, options) =>
       redis
         .eval(limitedScript)(

@@ -8,13 +8,14 @@
 -- ARGV[2]  learned pace: its ceiling in calls per second, or -1 for none
 -- ARGV[3]  how long the state outlives its last use, ms
 -- ARGV[4…] the learning constants: initialRate, holdMillis, below, climb, creep
--- returns  the wait before the slot, ms (a string, to keep its fraction)
+-- returns  { the wait before the slot, the server's clock }, ms (strings, to keep their fractions)
 --
 -- One write of one key: a crash before it leaves the state as it was, after it the slot is taken.
 
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local f = redis.call("HMGET", KEYS[1], "next", "paused", "rate", "source", "refused", "grew", "cut")
+local f = redis.call("HMGET", KEYS[1], "next", "paused", "rate", "source", "refused", "grew", "cut",
+  "countedAt", "counted", "countedBefore")
 local nextSlot = tonumber(f[1]) or 0
 local paused = tonumber(f[2]) or 0
 local rate = tonumber(f[3]) or 0
@@ -55,8 +56,21 @@ if fixed < 0 then
   end
   rate = math.min(rate, ceiling)
   interval = 1000 / rate
-  redis.call("HSET", KEYS[1], "rate", string.format("%.6f", rate), "source", source, "grew", string.format("%.3f", now))
+  -- One more slot in the per-second counts (`RateLimitStore.count`).
+  local countedAt = tonumber(f[8]) or 0
+  local counted = tonumber(f[9]) or 0
+  local countedBefore = tonumber(f[10]) or 0
+  local second = math.floor(now / 1000) * 1000
+  if second == countedAt then
+    counted = counted + 1
+  else
+    if second == countedAt + 1000 then countedBefore = counted else countedBefore = 0 end
+    countedAt = second
+    counted = 1
+  end
+  redis.call("HSET", KEYS[1], "rate", string.format("%.6f", rate), "source", source, "grew", string.format("%.3f", now),
+    "countedAt", string.format("%d", countedAt), "counted", counted, "countedBefore", countedBefore)
 end
 redis.call("HSET", KEYS[1], "next", string.format("%.3f", start + interval))
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
-return string.format("%.3f", start - now)
+return { string.format("%.3f", start - now), string.format("%.3f", now) }
