@@ -19,8 +19,7 @@
  * - Else additive increase, multiplicative decrease on 429s: no 429 seen yet, the rate doubles each
  *   second the vendor is kept busy (callers wait for slots). A 429 means the vendor's limit is
  *   under the rate of the last second: the refused rate is the lesser of the pace and the slots
- *   taken in the last second (counted in the state, close to what the vendor counted), but no less
- *   than 90% of the pace.
+ *   taken in the last second (counted in the state), which is close to what the vendor counted.
  *   The rate is cut to 90% of it (70% when 429s keep coming within {@link congestedWithinMillis}
  *   of the last pause), climbs back to just under it, holds there for {@link holdMillis}, then
  *   creeps up to find out whether the vendor allows more. A 429 during a pause came from a call
@@ -239,9 +238,7 @@ export const limited = (
   if (!options.learn || now < state.pausedUntil) return { ...state, pausedUntil }
   const rate = state.rate > 0 ? state.rate : initialRate
   const taken = lastSecond(state, now)
-  // The count can lag the pace (slots are taken before their calls): it may lower the refused
-  // rate by no more than one cut.
-  const refusedRate = Math.min(rate, Math.max(taken, rate * factors.cut))
+  const refusedRate = taken >= minimumRate ? Math.min(rate, taken) : rate
   const congested = state.cutAt > 0 && now - state.pausedUntil < congestedWithinMillis
   return {
     ...state,

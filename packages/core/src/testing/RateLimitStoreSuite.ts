@@ -90,10 +90,8 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           yield* store.limited(vendor, { retryAfterMillis: 500, learn: true })
           yield* store.limited(vendor, { retryAfterMillis: 500, learn: true })
           const cut = yield* store.snapshot(vendor)
-          // Three slots in the last second, under the pace of 5 a second: the vendor refused fewer
-          // than 5, but the count lowers the refused rate by one cut at most.
-          const { cut: share } = RateLimitStore.factors
-          assert.closeTo(cut.learnedPerSecond ?? 0, RateLimitStore.initialRate * share * share, 0.05)
+          // Three slots in the last second, under the pace of 5 a second: the vendor refused 3.
+          assert.closeTo(cut.learnedPerSecond ?? 0, 3 * RateLimitStore.factors.cut, 0.05)
           assert.strictEqual(cut.source, "probed")
         })
       )

@@ -20,7 +20,7 @@ local pausedUntil = math.max(paused, now + tonumber(ARGV[1]))
 redis.call("HSET", KEYS[1], "paused", string.format("%.3f", pausedUntil))
 if ARGV[2] == "1" and now >= paused then
   if rate <= 0 then rate = tonumber(ARGV[4]) end
-  -- Slots taken in the last second (`RateLimitStore.lastSecond`): the refused rate is the lesser…
+  -- Slots taken in the last second (`RateLimitStore.lastSecond`): the refused rate is the lesser.
   local countedAt = tonumber(f[4]) or 0
   local counted = tonumber(f[5]) or 0
   local countedBefore = tonumber(f[6]) or 0
@@ -32,8 +32,8 @@ if ARGV[2] == "1" and now >= paused then
   elseif second == countedAt + 1000 then
     taken = counted * (1 - into)
   end
-  -- …but no less than one cut below the pace (the count can lag it).
-  local refused = math.min(rate, math.max(taken, rate * tonumber(ARGV[7])))
+  local refused = rate
+  if taken >= tonumber(ARGV[5]) then refused = math.min(rate, taken) end
   local congested = lastCut > 0 and now - paused < tonumber(ARGV[6])
   local share = tonumber(ARGV[7])
   if congested then share = tonumber(ARGV[8]) end
