@@ -40,13 +40,14 @@ export const slotLeaseMillis = 15_000
 
 /**
  * How late after its slot a caller may still call. Only the call `L` slots later can share a
- * window `W` with a late one; slots `I = h W / L` apart leave `L·I - W = (h - 1) W` between them,
- * so arrivals `t·I` late keep any window within `L` while `t < L (1 - 1/h)`; this takes 90% of that.
+ * window `W` with a late one; slots `I = h W / L` apart leave `L·I - W = (h - 1) W` between them.
+ * That margin is shared: half for a worker waking late (this), half for what comes between the
+ * wake-up and the call's arrival at the vendor (sending it, the vendor's own event loop).
  *
  * @category constants
  */
 export const tolerance = (intervalMillis: number, perWindow: number): number =>
-  intervalMillis * 0.9 * perWindow * (1 - 1 / headroom)
+  intervalMillis * 0.5 * perWindow * (1 - 1 / headroom)
 
 /**
  * A limit the vendor advertised in an answer's headers.
