@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { Queue } from "bullmq"
 import { Pool } from "undici"
 import { type Process, Stats } from "@vendorflow/dev-stack"
+import { RedisJobStore } from "@vendorflow/redis"
 import * as Bench from "./Bench.ts"
 import { jobBody, jobPayload } from "./Body.ts"
 import * as Machine from "./Machine.ts"
@@ -92,18 +93,25 @@ const cpuOf = (procs: ReadonlyArray<Process.Running>): number =>
 
 /**
  * Our stack: posts `jobs` jobs over HTTP (100 in flight) and waits until the store's `complete`
- * set has grown by as many.
+ * index has grown by as many. `finished` counts a status's jobs; by default in the store's one
+ * shard on the bench's Redis.
  */
 export const vendorflow = (
   context: Bench.Context,
-  options: { readonly serverUrl: string; readonly prefix: string; readonly procs: ReadonlyArray<Process.Running> }
+  options: {
+    readonly serverUrl: string
+    readonly prefix: string
+    readonly procs: ReadonlyArray<Process.Running>
+    readonly name?: string | undefined
+    readonly finished?: ((status: "complete" | "failed") => Promise<number>) | undefined
+  }
 ): Subject => ({
-  name: "vendorflow",
+  name: options.name ?? "vendorflow",
   procs: options.procs,
   run: async (jobs) => {
-    const completeKey = `${options.prefix}jobs:complete`
-    const failedKey = `${options.prefix}jobs:failed`
-    const [complete0, failed0] = [await context.redis.zcard(completeKey), await context.redis.zcard(failedKey)]
+    const finished =
+      options.finished ?? ((status) => context.redis.zcard(RedisJobStore.keys(options.prefix).status(status)))
+    const [complete0, failed0] = [await finished("complete"), await finished("failed")]
     const pool = new Pool(options.serverUrl, { connections: 100 })
     const started = performance.now()
     await inFlight(jobs, 100, async () => {
@@ -117,16 +125,16 @@ export const vendorflow = (
       if (answer.statusCode !== 200) throw new Error(`POST /jobs answered ${answer.statusCode}: ${text}`)
     })
     const posted = performance.now()
-    const completeAtPosted = (await context.redis.zcard(completeKey)) - complete0
+    const completeAtPosted = (await finished("complete")) - complete0
     let failed = 0
     await until(
       async () => {
-        const [complete, failedNow] = [await context.redis.zcard(completeKey), await context.redis.zcard(failedKey)]
+        const [complete, failedNow] = [await finished("complete"), await finished("failed")]
         failed = failedNow - failed0
         return complete - complete0 + failed >= jobs
       },
       Math.max(120_000, jobs * 10),
-      "vendorflow end to end"
+      `${options.name ?? "vendorflow"} end to end`
     )
     const seconds = (performance.now() - started) / 1000
     await pool.close()

@@ -6,7 +6,7 @@
  * CPU profile. And the Redis housekeeping around them.
  */
 import { Process, Stack } from "@vendorflow/dev-stack"
-import { RedisTest } from "@vendorflow/redis/testing"
+import { RedisCluster, RedisTest } from "@vendorflow/redis/testing"
 import { Effect, Exit, Scope } from "effect"
 import { Redis } from "ioredis"
 import { fileURLToPath } from "node:url"
@@ -186,6 +186,12 @@ export const bullmqWorkers = (
       { concurrency: "unbounded" }
     )
   )
+
+/**
+ * A local Redis Cluster of three primaries and three replicas (see `RedisCluster`), stopped with
+ * the rest.
+ */
+export const redisCluster = (): Promise<RedisCluster.RedisCluster> => run(Effect.orDie(RedisCluster.make))
 
 /**
  * A plain Redis client for the bench's own reads.

@@ -7,7 +7,7 @@
  * `src/lua/`, which apply core's rules (`RateLimitStore.take` and the rest, with its constants
  * passed in ARGV). Scripts take every key in KEYS.
  *
- * Keys, from {@link key}: `<prefix>{v:<vendor>}:rate:state` (a hash: next slot, pause, learned
+ * Keys, from `RedisKeys.vendor`: `<prefix>{v:<vendor>}:rate:state` (a hash: next slot, pause, learned
  * rate) and `<prefix>{v:<vendor>}:rate:slots` (a sorted set of in-flight leases by expiry). The
  * `{v:<vendor>}` hash tag puts a vendor's keys in one Cluster slot with its other keys.
  *
@@ -20,14 +20,7 @@ import { Duration, Effect, Layer } from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
-
-/**
- * The key of one of a vendor's rate-limit structures: `<prefix>{v:<vendor>}:rate:<name>`.
- *
- * @category keys
- */
-export const key = (prefix: string, vendor: string, name: "state" | "slots"): string =>
-  `${prefix}{v:${vendor}}:rate:${name}`
+import * as RedisKeys from "./RedisKeys.ts"
 
 /**
  * How long a vendor's state outlives its last use.
@@ -89,8 +82,8 @@ export const make = Effect.gen(function* () {
   const { prefix, redisImmediate: redis, target } = yield* RedisConnection.RedisConnection
   const failed = (error: Redis.RedisError) =>
     RateLimitStore.storeError(`rate-limit store at ${target}: ${RedisConnection.causeMessage(error)}`, error)
-  const state = (vendor: string) => key(prefix, vendor, "state")
-  const slots = (vendor: string) => key(prefix, vendor, "slots")
+  const state = (vendor: string) => RedisKeys.vendor(prefix, vendor).rate("state")
+  const slots = (vendor: string) => RedisKeys.vendor(prefix, vendor).rate("slots")
   return RateLimitStore.RateLimitStore.of({
     take: (vendor, pace) =>
       redis

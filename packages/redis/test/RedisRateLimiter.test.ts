@@ -4,6 +4,7 @@ import { RateLimiterSuite, RateLimitStoreSuite } from "@vendorflow/core/testing"
 import { ConfigProvider, Context, Duration, Effect, Layer } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisRateLimiter from "../src/RedisRateLimiter.ts"
+import * as RedisKeys from "../src/RedisKeys.ts"
 import * as RedisRateLimitStore from "../src/RedisRateLimitStore.ts"
 import { RedisTest } from "../src/testing/index.ts"
 import { vendorName } from "./RedisFixtures.ts"
@@ -39,7 +40,7 @@ RedisTest.describeRedis("RedisRateLimiter", ({ prefix: suitePrefix }) => {
       assert.strictEqual(shorter, 0)
       assert.isAtLeast(longer!, interval - 40)
       // (No upper bound: a caller woken late by a busy machine rightly takes a later slot.)
-      assert.strictEqual(yield* redis.send<number>("EXISTS", RedisRateLimitStore.key(prefix, vendor, "state")), 1)
+      assert.strictEqual(yield* redis.send<number>("EXISTS", RedisKeys.vendor(prefix, vendor).rate("state")), 1)
     })
   )
 })
