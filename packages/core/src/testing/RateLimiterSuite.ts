@@ -21,7 +21,7 @@ const limit = { limit: 10, window: "500 millis" } as const
 /** The pace the limiter keeps: one call per interval. */
 const interval = (500 / 10) * headroom
 /** How far it may lead it: by rounding and the moment between a call and the store seeing it. */
-const precision = 5
+const precision = 10
 /** How late a caller may go after its slot, so how much closer than the pace it may come to the next. */
 const late = tolerance(interval, limit.limit)
 
