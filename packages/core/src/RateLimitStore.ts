@@ -107,11 +107,12 @@ export interface Taken {
 }
 
 /**
- * The learned rate a vendor starts at, in calls per second.
+ * The learned rate a vendor starts at, in calls per second. Callers waiting at the start take
+ * slots at this pace before the first answer can tell more, so it is not set lower than needed.
  *
  * @category constants
  */
-export const initialRate = 5
+export const initialRate = 10
 
 /**
  * The lowest learned rate, in calls per second: low enough for any vendor, high enough that the
