@@ -39,6 +39,8 @@ export interface Known {
   readonly achievedRatio: number
   /** The most arrivals (admitted or not) in any one-second window. */
   readonly worstWindow: number
+  /** When it began, in seconds after the first arrival. */
+  readonly worstWindowAt: number
   /** Calls the mock refused with 429. */
   readonly refused: number
 }
@@ -139,6 +141,10 @@ const scenario = async (
 const admittedOf = (arrivals: ReadonlyArray<Arrival>) => arrivals.filter((arrival) => arrival.status === 200)
 
 const paced = (limit: number, workers: number, jobs: number, arrivals: ReadonlyArray<Arrival>): Known => {
+  const worst = Stats.busiestWindow(
+    arrivals.map((arrival) => arrival.at),
+    1000
+  )
   const admitted = admittedOf(arrivals).map((arrival) => arrival.at)
   const first = Math.min(...admitted)
   const last = Math.max(...admitted)
@@ -149,10 +155,8 @@ const paced = (limit: number, workers: number, jobs: number, arrivals: ReadonlyA
     jobs,
     achievedPerSecond,
     achievedRatio: achievedPerSecond / limit,
-    worstWindow: Stats.busiestWindow(
-      arrivals.map((arrival) => arrival.at),
-      1000
-    ).count,
+    worstWindow: worst.count,
+    worstWindowAt: (worst.start - Math.min(...arrivals.map((arrival) => arrival.at))) / 1000,
     refused: arrivals.filter((arrival) => arrival.status === 429).length
   }
 }
@@ -208,7 +212,7 @@ export const run = async (
   )
   log(
     `  known: ${known.achievedPerSecond.toFixed(2)}/s (${(100 * known.achievedRatio).toFixed(1)}% of ${options.limit}), ` +
-      `busiest 1 s window ${known.worstWindow}, ${known.refused} × 429`
+      `busiest 1 s window ${known.worstWindow} (at ${known.worstWindowAt.toFixed(1)} s), ${known.refused} × 429`
   )
 
   const lowered = Math.round(options.hidden / 2)
@@ -273,7 +277,7 @@ export const run = async (
   )
   log(
     `  advertised: ${advertised.achievedPerSecond.toFixed(2)}/s (${(100 * advertised.achievedRatio).toFixed(1)}%), ` +
-      `busiest 1 s window ${advertised.worstWindow}, ${advertised.refused} × 429`
+      `busiest 1 s window ${advertised.worstWindow} (at ${advertised.worstWindowAt.toFixed(1)} s), ${advertised.refused} × 429`
   )
 
   const cap = 10

@@ -162,7 +162,7 @@ export const rows = (results: Results): Array<Row> => {
     const pct = (ratio: number) => `${(100 * ratio).toFixed(1)}%`
     out.push({
       scenario: `rate limit L = ${known.limit}/s known, ${known.workers} worker processes`,
-      vendorflow: `${known.achievedPerSecond.toFixed(1)}/s achieved, busiest 1 s window ${known.worstWindow}, ${known.refused} × 429`,
+      vendorflow: `${known.achievedPerSecond.toFixed(1)}/s achieved, busiest 1 s window ${known.worstWindow} (at ${known.worstWindowAt.toFixed(1)} s), ${known.refused} × 429`,
       baseline: `L = ${known.limit}/s`,
       ratio: `${pct(known.achievedRatio)} of L`,
       target: "≥ 98% of L, no 1 s window > L, no 429",
