@@ -22,6 +22,7 @@ import * as SqliteDatabase from "./SqliteDatabase.ts"
 import * as SqliteJobQueue from "./SqliteJobQueue.ts"
 import * as SqliteJobStore from "./SqliteJobStore.ts"
 import * as SqliteRateLimiter from "./SqliteRateLimiter.ts"
+import * as SqliteRateLimitStore from "./SqliteRateLimitStore.ts"
 import * as SqliteReplayGuard from "./SqliteReplayGuard.ts"
 import * as SqliteStats from "./SqliteStats.ts"
 import * as SqliteWorkers from "./SqliteWorkers.ts"
@@ -60,6 +61,7 @@ export const housekeep = Effect.gen(function* () {
   yield* purge("replay_guard", `expires_at <= ${now}`)
   yield* purge("rate_limits", `expires_at <= ${now - 60_000}`)
   yield* purge("circuits", `expires_at <= ${now}`)
+  yield* sql`DELETE FROM rate_slots WHERE expires_at <= ${now}`
   // `stats` has no rowid; its buckets are few (one row per field), so one statement does.
   yield* sql`DELETE FROM stats WHERE bucket < ${Math.floor(now / Stats.bucketMillis) - Stats.keptBuckets}`
   yield* sql`PRAGMA incremental_vacuum`
@@ -87,6 +89,7 @@ const over = (options: SqliteDatabase.Options, store: SqliteJobStore.Options, qu
     SqliteJobStore.layer(store),
     SqliteJobQueue.layer(queue),
     SqliteRateLimiter.layerStore,
+    SqliteRateLimitStore.layer,
     SqliteCircuitBreaker.layerStore,
     SqliteReplayGuard.layer,
     SqliteWorkers.layer,

@@ -1,6 +1,6 @@
 /**
  * `effect/persistence`'s rate-limit store on SQLite, so every process on the file draws on one
- * budget per vendor (and per API key): core's `RateLimiter` and the API's quotas run over it.
+ * budget per API key: the API's quotas run over it (the vendors' pacing is `SqliteRateLimitStore`).
  *
  * Each call is one short `BEGIN IMMEDIATE` transaction on the key's row of `rate_limits`: read,
  * refill and take, write back, with the arithmetic of `effect/persistence`'s memory store, so two

@@ -24,6 +24,9 @@ export * as SqliteBackend from "./SqliteBackend.ts"
 export * as SqliteRateLimiter from "./SqliteRateLimiter.ts"
 
 /** @since 0.1.0 */
+export * as SqliteRateLimitStore from "./SqliteRateLimitStore.ts"
+
+/** @since 0.1.0 */
 export * as SqliteReplayGuard from "./SqliteReplayGuard.ts"
 
 /** @since 0.1.0 */

@@ -81,8 +81,19 @@ const circuits = statements(
   `CREATE TABLE circuits (key TEXT PRIMARY KEY, entry TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT`
 )
 
+/** The vendors' shared pacing (core's `RateLimitStore`): a state per vendor, a row per lease. */
+const rateLimitStore = statements(
+  `CREATE TABLE rate_state (vendor TEXT PRIMARY KEY, state TEXT NOT NULL) STRICT`,
+  `CREATE TABLE rate_slots (
+    vendor TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (vendor, holder)
+  ) STRICT, WITHOUT ROWID`
+)
+
 /** Runs the migrations this file has not had yet. */
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "1_initial": initial, "2_circuits": circuits }),
+  loader: Migrator.fromRecord({ "1_initial": initial, "2_circuits": circuits, "3_rate_limit_store": rateLimitStore }),
   table: "vendorflow_migrations"
 })
