@@ -14,6 +14,7 @@ export default defineConfig({
     projects: [
       project("core", "packages/core"),
       project("redis", "packages/redis"),
+      project("sqlite", "packages/sqlite"),
       project("mongo", "packages/mongo"),
       project("adapter-kit", "packages/adapters/kit"),
       project("adapter-mock-sync", "packages/adapters/mock-sync"),

@@ -7,13 +7,13 @@
  *
  *     npm run bench                          # everything but the soak
  *     npm run bench -- --soak                # and the 10-minute soak
- *     npm run bench -- --only=ingest,e2e     # some: post, get, noio (ingest = all three), e2e, cluster, scenario, ratelimit, soak
+ *     npm run bench -- --only=ingest,e2e     # some: post, get, noio (ingest = all three), e2e, cluster, scenario, ratelimit, sqlite, soak
  *     npm run bench -- --profile             # CPU profiles of every process, one per hot path
  *     npm run bench -- --quick               # a smoke run: short rounds, fewer jobs
  *
  * Options: `--rounds=3`, `--seconds=8` (per round), `--warmup=3`, `--connections=100`,
  * `--workers=2` (worker processes end to end and in the scenario),
- * `--e2e-jobs=10000`, `--bullmq-concurrency=100` (also our workers' `VENDOR_SYNC_CONCURRENCY` end to end), `--rate-limit=50`, `--rate-hidden=40`, `--rate-drop-after=20`, `--rate-workers=3`, `--rate-seconds=8`,
+ * `--e2e-jobs=10000`, `--sqlite-jobs=2000` (a round of the all-in-one end to end on SQLite and memory), `--bullmq-concurrency=100` (also our workers' `VENDOR_SYNC_CONCURRENCY` end to end), `--rate-limit=50`, `--rate-hidden=40`, `--rate-drop-after=20`, `--rate-workers=3`, `--rate-seconds=8`,
  * `--scenario-connections=200`, `--soak-minutes=10`, `--soak-rate=100` (jobs a second, each posted and read back), `--no-io` / `--no-no-io`
  * (the framework-only comparison, on by default), `--generator=wrk|undici`, `--redis-url=<url>`
  * (default `REDIS_URL` or redis://127.0.0.1:6379), `--env=K=V` (repeatable: extra environment for
@@ -40,9 +40,10 @@ import * as Profile from "./src/Profile.ts"
 import * as RateLimit from "./src/RateLimit.ts"
 import * as Report from "./src/Report.ts"
 import * as Soak from "./src/Soak.ts"
+import * as Sqlite from "./src/Sqlite.ts"
 import * as Stack from "./src/Stack.ts"
 
-const scenarios = ["post", "get", "noio", "e2e", "cluster", "scenario", "ratelimit", "soak"] as const
+const scenarios = ["post", "get", "noio", "e2e", "cluster", "scenario", "ratelimit", "sqlite", "soak"] as const
 type Scenario = (typeof scenarios)[number]
 
 const { values } = parseArgs({
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "100" },
     workers: { type: "string", default: "2" },
     "e2e-jobs": { type: "string" },
+    "sqlite-jobs": { type: "string" },
     "bullmq-concurrency": { type: "string", default: "100" },
     "rate-limit": { type: "string", default: "50" },
     "rate-hidden": { type: "string", default: "40" },
@@ -109,6 +111,7 @@ const settings = {
   connections: number("connections", values.connections, 100),
   workers: number("workers", values.workers, 2),
   e2eJobs: number("e2e-jobs", values["e2e-jobs"], quick ? 3000 : 10_000),
+  sqliteJobs: number("sqlite-jobs", values["sqlite-jobs"], quick ? 500 : 2000),
   bullmqConcurrency: number("bullmq-concurrency", values["bullmq-concurrency"], 100),
   rateLimit: number("rate-limit", values["rate-limit"], 50),
   rateWorkers: number("rate-workers", values["rate-workers"], 3),
@@ -174,6 +177,7 @@ const results: {
   cluster?: Cluster.Result
   scenario?: { readonly measured: Bench.Measured; readonly connections: number }
   rateLimit?: RateLimit.Result
+  sqlite?: Sqlite.Result
   soak?: Soak.Result
 } = {}
 
@@ -361,6 +365,11 @@ try {
       seconds: settings.rateSeconds,
       dropAfter: settings.rateDropAfter
     })
+  }
+
+  if (selected.has("sqlite")) {
+    log("== SQLite")
+    results.sqlite = await Sqlite.run(context, { jobs: settings.sqliteJobs })
   }
 
   if (selected.has("soak")) {

@@ -10,6 +10,7 @@ import type * as EndToEnd from "./EndToEnd.ts"
 import type * as Ingest from "./Ingest.ts"
 import type * as RateLimit from "./RateLimit.ts"
 import type * as Soak from "./Soak.ts"
+import type * as Sqlite from "./Sqlite.ts"
 
 /**
  * Everything a run measured.
@@ -20,6 +21,7 @@ export interface Results {
   readonly cluster?: Cluster.Result | undefined
   readonly scenario?: { readonly measured: Bench.Measured; readonly connections: number } | undefined
   readonly rateLimit?: RateLimit.Result | undefined
+  readonly sqlite?: Sqlite.Result | undefined
   readonly soak?: Soak.Result | undefined
 }
 
@@ -71,7 +73,7 @@ const loadRow = (
  */
 export const rows = (results: Results): Array<Row> => {
   const out: Array<Row> = []
-  const { cluster, endToEnd, ingest, rateLimit, scenario, soak } = results
+  const { cluster, endToEnd, ingest, rateLimit, scenario, soak, sqlite } = results
   if (ingest !== undefined) {
     if (ingest.post !== undefined) out.push(loadRow("POST /jobs (Redis)", ingest.post, "Fastify + HSET + XADD", true))
     if (ingest.get !== undefined) out.push(loadRow("GET /jobs/{id} (Redis)", ingest.get, "Fastify + HGET", true))
@@ -197,6 +199,18 @@ export const rows = (results: Results): Array<Row> => {
       ratio: "—",
       target: "never more than the cap at the vendor",
       met: inFlight.refused === 0
+    })
+  }
+  if (sqlite !== undefined) {
+    out.push(loadRow("POST /jobs (SQLite file)", sqlite.post, "Fastify + HSET + XADD", false))
+    const { jobs, memory, sqlite: file } = sqlite.endToEnd
+    out.push({
+      scenario: `all-in-one end to end, ${int(jobs)} jobs, mock at 0 ms`,
+      vendorflow: `SQLite file: ${int(file.median)} jobs/s ${spread(file)}`,
+      baseline: `memory: ${int(memory.median)} jobs/s ${spread(memory)}`,
+      ratio: ratioOf(file.median, memory.median),
+      target: "(context)",
+      met: undefined
     })
   }
   if (soak !== undefined) {

@@ -63,7 +63,13 @@ export const stop = async (...procs: ReadonlyArray<Process.Running>): Promise<vo
  */
 export const vendorflowServer = (
   env: Env,
-  options: { readonly name: string; readonly prefix: string | undefined; readonly mockUrl?: string | undefined }
+  options: {
+    readonly name: string
+    readonly prefix: string | undefined
+    readonly mockUrl?: string | undefined
+    /** Without `prefix`: the SQLite file for the jobs and queue (memory when absent). */
+    readonly sqlitePath?: string | undefined
+  }
 ): Promise<Stack.Server> =>
   run(
     Stack.server(settings(env), {
@@ -75,9 +81,25 @@ export const vendorflowServer = (
         // had no such limit, and `npm run load` raises it the same way.
         MAX_BACKLOG: "100000000",
         ...(options.prefix === undefined ? {} : { REDIS_URL: env.redisUrl, REDIS_PREFIX: options.prefix }),
+        ...(options.sqlitePath === undefined ? {} : { SQLITE_PATH: options.sqlitePath }),
         ...(options.mockUrl === undefined ? {} : { MOCK_SYNC_URL: options.mockUrl }),
         ...env.extra
       }
+    })
+  )
+
+/**
+ * The all-in-one (`npm start`) on `sqlitePath` (`:memory:` for memory), its own mock sync vendor
+ * answering at once and with no limit.
+ */
+export const allInOne = (
+  env: Env,
+  options: { readonly name: string; readonly sqlitePath: string }
+): Promise<Stack.Server> =>
+  run(
+    Stack.standalone(settings(env), {
+      name: options.name,
+      env: { SQLITE_PATH: options.sqlitePath, MOCK_SYNC_LATENCY_MS: "0", MAX_BACKLOG: "100000000", ...env.extra }
     })
   )
 

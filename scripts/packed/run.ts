@@ -136,7 +136,7 @@ const checkTarball = ({ manifest, files }: Tarball) => {
   check(manifest.dependencies?.["effect"] === undefined, `${name}: effect is a dependency, not a peer`)
   for (const file of ["README.md", "LICENSE"]) check(files.includes(file), `${name}: no ${file} in the tarball`)
   if (["@vendorflow/server", "@vendorflow/worker", "@vendorflow/runtime"].includes(name)) {
-    for (const driver of ["@vendorflow/redis", "@vendorflow/mongo", "ioredis", "mongodb"]) {
+    for (const driver of ["@vendorflow/redis", "@vendorflow/mongo", "@vendorflow/sqlite", "ioredis", "mongodb"]) {
       check(manifest.dependencies?.[driver] === undefined, `${name}: depends on ${driver}, a backend it must not force`)
     }
   }

@@ -301,6 +301,48 @@ export const addBucket = (into: Bucket, from: Bucket): void => {
   add(into.endToEnd, from.endToEnd)
 }
 
+/**
+ * A bucket's counts as named fields (`calls`, `completed`, `failed`, `e:<error>`, `f:<failure
+ * reason>`, `c:<latency bin>`, `t:<end-to-end bin>`), zeros left out: how a shared store keeps a
+ * bucket that several processes add into. {@link bucketFromFields} reads them back.
+ *
+ * @category buckets
+ */
+export const bucketFields = (bucket: Bucket): Array<readonly [field: string, count: number]> => {
+  const out: Array<readonly [string, number]> = []
+  const push = (field: string, n: number) => {
+    if (n !== 0) out.push([field, n])
+  }
+  push("calls", bucket.calls)
+  push("completed", bucket.completed)
+  push("failed", bucket.failed)
+  for (const [reason, n] of bucket.callErrors) push(`e:${reason}`, n)
+  for (const [reason, n] of bucket.failureReasons) push(`f:${reason}`, n)
+  for (const [bin, n] of bucket.callLatency) push(`c:${bin}`, n)
+  for (const [bin, n] of bucket.endToEnd) push(`t:${bin}`, n)
+  return out
+}
+
+/**
+ * The bucket at `index` whose counts are `fields`, as {@link bucketFields} names them.
+ *
+ * @category buckets
+ */
+export const bucketFromFields = (index: number, fields: Iterable<readonly [field: string, count: number]>): Bucket => {
+  const bucket = emptyBucket(index)
+  for (const [field, n] of fields) {
+    const rest = field.slice(2)
+    if (field === "calls") bucket.calls += n
+    else if (field === "completed") bucket.completed += n
+    else if (field === "failed") bucket.failed += n
+    else if (field.startsWith("e:")) bump(bucket.callErrors, rest, n)
+    else if (field.startsWith("f:")) bump(bucket.failureReasons, rest, n)
+    else if (field.startsWith("c:")) bump(bucket.callLatency, Number(rest), n)
+    else if (field.startsWith("t:")) bump(bucket.endToEnd, Number(rest), n)
+  }
+  return bucket
+}
+
 const percentiles = (bins: Map<number, number>): { p50: number; p95: number } | undefined => {
   let total = 0
   for (const n of bins.values()) total += n

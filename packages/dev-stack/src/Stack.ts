@@ -192,8 +192,8 @@ export const mockAsync = (settings: Settings, options: Component = {}) =>
   })
 
 /**
- * The all-in-one process (`npm start`): API, worker and both mock vendors on in-memory layers, all
- * on free ports.
+ * The all-in-one process (`npm start`): API, worker and both mock vendors, all on free ports; on
+ * memory unless `options.env` names a backend (`SQLITE_PATH`, `REDIS_URL`).
  *
  * @category constructors
  */
@@ -202,7 +202,14 @@ export const standalone = (settings: Settings, options: Omit<Component, "port"> 
     launch(settings, {
       name: options.name ?? "all-in-one",
       script: bins.standalone,
-      env: { ...options.env, PORT: "0", HOST: "127.0.0.1", MOCK_SYNC_PORT: "0", MOCK_ASYNC_PORT: "0" },
+      env: {
+        SQLITE_PATH: ":memory:",
+        ...options.env,
+        PORT: options.env?.["PORT"] ?? "0",
+        HOST: "127.0.0.1",
+        MOCK_SYNC_PORT: "0",
+        MOCK_ASYNC_PORT: "0"
+      },
       ready: /at (http:\/\/\S+): API docs/
     }),
     ({ process, ready }): Server => ({ process, url: url(ready) })

@@ -28,36 +28,13 @@ const addScript = Redis.script(
 ).withReturnType<number>()
 
 // A bucket's counts as the hash's fields, flat (field, count, …).
-const fieldsOf = (bucket: Stats.Bucket): Array<string> => {
-  const out: Array<string> = []
-  const push = (field: string, n: number) => {
-    if (n !== 0) out.push(field, String(n))
-  }
-  push("calls", bucket.calls)
-  push("completed", bucket.completed)
-  push("failed", bucket.failed)
-  for (const [reason, n] of bucket.callErrors) push(`e:${reason}`, n)
-  for (const [reason, n] of bucket.failureReasons) push(`f:${reason}`, n)
-  for (const [bin, n] of bucket.callLatency) push(`c:${bin}`, n)
-  for (const [bin, n] of bucket.endToEnd) push(`t:${bin}`, n)
-  return out
-}
+const fieldsOf = (bucket: Stats.Bucket): Array<string> =>
+  Stats.bucketFields(bucket).flatMap(([field, n]) => [field, String(n)])
 
 const bucketOf = (index: number, flat: ReadonlyArray<string>): Stats.Bucket => {
-  const bucket = Stats.emptyBucket(index)
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const field = flat[i] ?? ""
-    const n = Number(flat[i + 1])
-    const rest = field.slice(2)
-    if (field === "calls") bucket.calls = n
-    else if (field === "completed") bucket.completed = n
-    else if (field === "failed") bucket.failed = n
-    else if (field.startsWith("e:")) bucket.callErrors.set(rest, n)
-    else if (field.startsWith("f:")) bucket.failureReasons.set(rest, n)
-    else if (field.startsWith("c:")) bucket.callLatency.set(Number(rest), n)
-    else if (field.startsWith("t:")) bucket.endToEnd.set(Number(rest), n)
-  }
-  return bucket
+  const fields: Array<readonly [string, number]> = []
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.push([flat[i] ?? "", Number(flat[i + 1])])
+  return Stats.bucketFromFields(index, fields)
 }
 
 /**

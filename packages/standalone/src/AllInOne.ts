@@ -1,7 +1,10 @@
 /**
- * Everything in one process on the embedded (in-memory) layers: the API, the worker's consumer
- * loops and sweeper, and both mock vendors as real HTTP servers. What `npm start` runs, and what the end-to-end
- * tests start on free ports. Nothing here survives a restart; the split deployment is for that.
+ * Everything in one process: the API, the worker's consumer loops and sweeper, and both mock
+ * vendors as real HTTP servers. What `npm start` runs, and what the end-to-end tests start on free
+ * ports. From the environment ({@link layer}) it keeps its jobs, queue and limits in one SQLite file
+ * (`SQLITE_PATH`, default `./.vendorflow/vendorflow.db`), so a restart or a crash loses nothing;
+ * `SQLITE_PATH=:memory:` keeps them in memory, `REDIS_URL` / `MONGODB_URI` as for the server and
+ * worker. {@link layerWith} runs on the backend it is given (memory by default).
  *
  * @since 0.1.0
  */
@@ -23,7 +26,7 @@ import {
 // oxlint-disable-next-line no-unused-vars
 import type { VendorDefinition, WebhookSignature } from "@vendorflow/core"
 import { Backends } from "@vendorflow/runtime"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
 import { HttpServer } from "effect/http"
 import { Server } from "@vendorflow/server"
 
@@ -40,6 +43,13 @@ export interface Options {
   readonly syncRateLimit?: Vendor.RateLimit | undefined
   /** Our base URL as vendors reach it; default the bound address of the API. */
   readonly publicUrl?: string | undefined
+  /** Where jobs, queue and limits are kept; default memory. */
+  readonly backend?: Backend.Backend | undefined
+  /**
+   * Mock vendors already running elsewhere (`MOCK_SYNC_URL`, `MOCK_ASYNC_URL`) to call instead of
+   * the process's own: whole-system tests keep the vendors' records across a restart so.
+   */
+  readonly vendorUrls?: { readonly sync?: string | undefined; readonly async?: string | undefined } | undefined
 }
 
 const vendors = (options: Options) =>
@@ -52,10 +62,10 @@ const vendors = (options: Options) =>
       return VendorRegistry.layer([
         MockSyncVendor.make({
           ...syncOptions,
-          baseUrl: sync.url,
+          baseUrl: options.vendorUrls?.sync ?? sync.url,
           rateLimit: options.syncRateLimit ?? syncOptions.rateLimit
         }),
-        MockAsyncVendor.make({ ...asyncOptions, baseUrl: async.url })
+        MockAsyncVendor.make({ ...asyncOptions, baseUrl: options.vendorUrls?.async ?? async.url })
       ])
     })
   ).pipe(
@@ -81,13 +91,13 @@ const engine = (publicUrl: string | undefined) =>
   )
 
 /**
- * The whole system on memory layers. Exposes the `HttpServer` (its bound address), the `JobService`
+ * The whole system on `options.backend` (memory by default). Exposes the `HttpServer` (its bound address), the `JobService`
  * service, the store, and both mock vendor servers, so tests can look inside.
  *
  * @category layers
  */
 export const layerWith = (options: Options) => {
-  const backends = Backends.layerWith(Backend.memory)
+  const backends = Backends.layerWith(options.backend ?? Backend.memory)
   const api = Server.layerWith(options.server).pipe(Layer.provideMerge(JobService.layer))
   return engine(options.publicUrl).pipe(
     Layer.provideMerge(api),
@@ -97,13 +107,19 @@ export const layerWith = (options: Options) => {
 }
 
 /**
- * The whole system configured from the environment: `PORT` (8000), `HOST`, `PUBLIC_URL`, and the
- * mock vendors' variables, with the mock vendors on `MOCK_SYNC_PORT` (8001) and `MOCK_ASYNC_PORT` (8002).
+ * The whole system configured from the environment: `PORT` (8000), `HOST`, `PUBLIC_URL`, the
+ * backend (`SQLITE_PATH`, `REDIS_URL`, `MONGODB_URI`: see `Backends.allInOneChoice`), and the
+ * mock vendors' variables, with the mock vendors on `MOCK_SYNC_PORT` (8001) and `MOCK_ASYNC_PORT`
+ * (8002), or called at `MOCK_SYNC_URL` / `MOCK_ASYNC_URL` when those are set.
  *
  * @category layers
  */
 export const layer = Layer.unwrap(
   Effect.gen(function* () {
+    const chosen = yield* Backends.allInOneChoice
+    const backend = yield* Backends.backendFor(chosen)
+    const sync = yield* Config.option(Config.NonEmptyString("MOCK_SYNC_URL"))
+    const async = yield* Config.option(Config.NonEmptyString("MOCK_ASYNC_URL"))
     const server = yield* Server.config
     const syncPort = yield* Port.config("MOCK_SYNC_PORT", MockSyncServer.defaultPort)
     const asyncPort = yield* Port.config("MOCK_ASYNC_PORT", MockAsyncServer.defaultPort)
@@ -112,7 +128,9 @@ export const layer = Layer.unwrap(
       server,
       mockSync: { port: syncPort },
       mockAsync: { port: asyncPort },
-      publicUrl: publicUrl._tag === "Some" ? publicUrl.value : undefined
+      publicUrl: publicUrl._tag === "Some" ? publicUrl.value : undefined,
+      backend,
+      vendorUrls: { sync: Option.getOrUndefined(sync), async: Option.getOrUndefined(async) }
     })
   })
 )

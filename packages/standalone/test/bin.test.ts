@@ -1,12 +1,25 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ChildProcess } from "@vendorflow/core/testing"
 import { Effect, Schedule } from "effect"
+import { afterAll } from "vitest"
 import { type AddressInfo, createServer, type Server } from "node:net"
+import { rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 
-const ports = { PORT: "0", MOCK_SYNC_PORT: "0", MOCK_ASYNC_PORT: "0" }
+// The processes' database, in a folder the first one creates.
+const folder = join(tmpdir(), `vendorflow-bin-${crypto.randomUUID()}`)
+afterAll(() => rmSync(folder, { recursive: true, force: true }))
+
+const ports = {
+  PORT: "0",
+  MOCK_SYNC_PORT: "0",
+  MOCK_ASYNC_PORT: "0",
+  SQLITE_PATH: join(folder, "vendorflow.db")
+}
 
 // Starts the process with `env`, runs one job for `vendor` until it is finished, and stops the
 // process with SIGTERM: the job's status, and the exit code.
