@@ -77,12 +77,16 @@ export const advertisedBy = (headers: Readonly<Record<string, string | undefined
     const match = quota ?? policyPattern.exec(policy)
     const window = /\bw=(\d+(?:\.\d+)?)/.exec(policy)
     const limit = Number(match?.[1])
-    if (limit > 0) return { limit, windowMillis: window === null ? 1000 : Number(window[1]) * 1000 }
+    const windowMillis = window === null ? 1000 : Number(window[1]) * 1000
+    // A window of 0 or a limit too large for a number would pace at an infinite rate: no limit.
+    if (usable(limit) && usable(windowMillis)) return { limit, windowMillis }
   }
   const plain = headers["ratelimit-limit"] ?? headers["x-ratelimit-limit"]
   const limit = Number(plain?.split(/[,;]/)[0])
-  return limit > 0 ? { limit, windowMillis: 1000 } : undefined
+  return usable(limit) ? { limit, windowMillis: 1000 } : undefined
 }
+
+const usable = (n: number) => Number.isFinite(n) && n > 0
 
 /**
  * The per-vendor rate limiter service.
@@ -196,8 +200,18 @@ export const make = Effect.gen(function* () {
 
   return RateLimiter.of({
     wait,
-    limited: (vendor, options) =>
-      store.limited(vendor, { retryAfterMillis: options.retryAfterMillis, learn: options.limit?.learn === true }),
+    limited: (vendor, options) => {
+      // A classify's bad parse (NaN, Infinity, negative) would pause every worker forever, or leave
+      // the pause NaN and callers spinning on the store: such a 429 pauses as one without it.
+      const retryAfterMillis = options.retryAfterMillis
+      return store.limited(vendor, {
+        retryAfterMillis:
+          retryAfterMillis !== undefined && Number.isFinite(retryAfterMillis) && retryAfterMillis >= 0
+            ? retryAfterMillis
+            : undefined,
+        learn: options.limit?.learn === true
+      })
+    },
     heard: (vendor, limit, headers) => {
       if (limit?.learn !== true) return Effect.void
       const advertised = advertisedBy(headers)

@@ -59,3 +59,31 @@ describe("RateLimiter", () => {
     })
   )
 })
+
+describe("RateLimiter, told hostile values", () => {
+  it.effect("a 429 whose Retry-After is NaN (a classify's bad parse) pauses as one without it", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.RateLimiter
+      yield* limiter.limited("nan", { limit, retryAfterMillis: Number.NaN })
+      const fiber = yield* Effect.forkChild(limiter.wait("nan", limit))
+      yield* TestClock.adjust(Duration.millis(RateLimitStore.defaultPauseMillis + 100))
+      assert.isDefined(fiber.pollUnsafe(), "the caller still waits (or spins) after the default pause")
+    }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
+
+  it("ignores an advertised limit with no window, or none at all", () => {
+    assert.isUndefined(RateLimiter.advertisedBy({ "ratelimit-policy": "10;w=0" }))
+    assert.isUndefined(RateLimiter.advertisedBy({ "x-ratelimit-limit": "Infinity" }))
+    assert.isUndefined(RateLimiter.advertisedBy({ "x-ratelimit-limit": "1e999" }))
+  })
+
+  it.effect("a learned limit without a ceiling stays finite whatever the headers say", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.RateLimiter
+      const auto = { limit: Number.POSITIVE_INFINITY, window: "1 second", learn: true } as const
+      yield* limiter.heard("wild", auto, { "ratelimit-policy": "10;w=0" })
+      const { learnedPerSecond } = yield* limiter.snapshot("wild")
+      assert.isTrue(learnedPerSecond === undefined || Number.isFinite(learnedPerSecond), `${learnedPerSecond}`)
+    }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
+})
