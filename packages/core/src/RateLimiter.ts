@@ -39,6 +39,14 @@ export const headroom = 1.015
 export const slotLeaseMillis = 15_000
 
 /**
+ * How often a worker tells the store an advertised limit that has not changed: the store may have
+ * lost it meanwhile (its state expired, another worker's 429 cut it).
+ *
+ * @category constants
+ */
+export const retellMillis = 10_000
+
+/**
  * How late after its slot a caller may still call. Only the call `L` slots later can share a
  * window `W` with a late one; slots `I = h W / L` apart leave `L·I - W = (h - 1) W` between them.
  * That margin is shared: half for a worker waking late (this), half for what comes between the
@@ -157,9 +165,10 @@ const slotPoll = Schedule.min([Schedule.exponential("5 millis", 1.5), Schedule.s
  */
 export const make = Effect.gen(function* () {
   const store = yield* RateLimitStore.RateLimitStore
-  // The advertised limit this process last told the store, per vendor: the store is written only
-  // when it changes, not on every answer.
-  const told = new Map<string, number>()
+  // The advertised limit this process last told the store, per vendor, and when: the store is
+  // written when it changes, after a 429 cut it, and at least every {@link retellMillis} (another
+  // worker's 429 cut it, or the state expired), not on every answer.
+  const told = new Map<string, { readonly perSecond: number; readonly at: number }>()
   // The store's clock less this process's, from the answer with the shortest round trip (whose
   // midpoint is closest to when the store read its clock); an older sample counts as if its round
   // trip grew by 1 ms a second, so that drift is followed.
@@ -204,6 +213,7 @@ export const make = Effect.gen(function* () {
       // A classify's bad parse (NaN, Infinity, negative) would pause every worker forever, or leave
       // the pause NaN and callers spinning on the store: such a 429 pauses as one without it.
       const retryAfterMillis = options.retryAfterMillis
+      told.delete(vendor)
       return store.limited(vendor, {
         retryAfterMillis:
           retryAfterMillis !== undefined && Number.isFinite(retryAfterMillis) && retryAfterMillis >= 0
@@ -221,8 +231,13 @@ export const make = Effect.gen(function* () {
         (advertised.limit * 1000) / advertised.windowMillis / headroom,
         ceiling._tag === "Learned" ? ceiling.ceilingPerSecond : Infinity
       )
-      if (told.get(vendor) === perSecond) return Effect.void
-      return Effect.tap(store.advertise(vendor, perSecond), () => Effect.sync(() => told.set(vendor, perSecond)))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const last = told.get(vendor)
+        if (last !== undefined && last.perSecond === perSecond && now - last.at < retellMillis) return Effect.void
+        return Effect.tap(store.advertise(vendor, perSecond), () =>
+          Effect.sync(() => told.set(vendor, { perSecond, at: now }))
+        )
+      })
     },
     withSlot: (vendor, max, effect) =>
       Effect.suspend(() => {

@@ -87,3 +87,43 @@ describe("RateLimiter, told hostile values", () => {
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 })
+
+describe("RateLimiter, an advertised limit", () => {
+  const auto = { limit: Number.POSITIVE_INFINITY, window: "1 second", learn: true } as const
+  const headers = { "ratelimit-policy": "5;w=1" }
+
+  it.effect("is paced again after a 429 cut it, while the answers still advertise it", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.RateLimiter
+      yield* limiter.heard("told", auto, headers)
+      yield* limiter.limited("told", { limit: auto, retryAfterMillis: 1000 })
+      assert.strictEqual((yield* limiter.snapshot("told")).source, "probed")
+      yield* TestClock.adjust("2 seconds")
+      yield* limiter.heard("told", auto, headers)
+      const { learnedPerSecond, source } = yield* limiter.snapshot("told")
+      assert.strictEqual(source, "advertised")
+      assert.closeTo(learnedPerSecond!, 5 / RateLimiter.headroom, 1e-9)
+    }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
+
+  it.effect("is told again to a store that forgot it (its state expired)", () =>
+    Effect.gen(function* () {
+      // A store whose state can be lost, as Redis's expires after a day unused.
+      let current = yield* RateLimitStore.makeMemory
+      const forgetful = RateLimitStore.RateLimitStore.of({
+        take: (vendor, pace) => current.take(vendor, pace),
+        limited: (vendor, options) => current.limited(vendor, options),
+        advertise: (vendor, perSecond) => current.advertise(vendor, perSecond),
+        acquireSlot: (vendor, options) => current.acquireSlot(vendor, options),
+        releaseSlot: (vendor, holder) => current.releaseSlot(vendor, holder),
+        snapshot: (vendor) => current.snapshot(vendor)
+      })
+      const limiter = yield* RateLimiter.make.pipe(Effect.provideService(RateLimitStore.RateLimitStore, forgetful))
+      yield* limiter.heard("forgot", auto, headers)
+      current = yield* RateLimitStore.makeMemory
+      yield* TestClock.adjust("1 minute")
+      yield* limiter.heard("forgot", auto, headers)
+      assert.strictEqual((yield* limiter.snapshot("forgot")).source, "advertised")
+    })
+  )
+})
