@@ -71,7 +71,8 @@ const policyPattern = /(?:^|[;,\s])(?:q=)?(\d+(?:\.\d+)?)\s*(?:;[^,]*?\bw=(\d+(?
 
 /**
  * The limit an answer's (lower-cased) headers advertise, if any: the IETF draft's
- * `RateLimit-Policy: 50;w=1` or `RateLimit-Policy: "default";q=50;w=1`, its older `RateLimit-Limit`,
+ * `RateLimit-Policy: 50;w=1` or `RateLimit-Policy: "default";q=50;w=1` (of several policies, the
+ * strictest), its older `RateLimit-Limit`,
  * or `X-RateLimit-Limit` (a window of one second unless a policy names another). `Remaining` and
  * `Reset` are not used: they count whole seconds, coarser than the pace, and a 429's `Retry-After`
  * pauses the vendor anyway.
@@ -79,16 +80,21 @@ const policyPattern = /(?:^|[;,\s])(?:q=)?(\d+(?:\.\d+)?)\s*(?:;[^,]*?\bw=(\d+(?
  * @category headers
  */
 export const advertisedBy = (headers: Readonly<Record<string, string | undefined>>): Advertised | undefined => {
-  const policy = headers["ratelimit-policy"]
-  if (policy !== undefined) {
+  // A header may list several policies (`10;w=1, 50;w=60`): the strictest one binds.
+  let strictest: Advertised | undefined
+  for (const policy of headers["ratelimit-policy"]?.split(",") ?? []) {
     const quota = /\bq=(\d+(?:\.\d+)?)/.exec(policy)
     const match = quota ?? policyPattern.exec(policy)
     const window = /\bw=(\d+(?:\.\d+)?)/.exec(policy)
     const limit = Number(match?.[1])
     const windowMillis = window === null ? 1000 : Number(window[1]) * 1000
     // A window of 0 or a limit too large for a number would pace at an infinite rate: no limit.
-    if (usable(limit) && usable(windowMillis)) return { limit, windowMillis }
+    if (!usable(limit) || !usable(windowMillis)) continue
+    if (strictest === undefined || limit / windowMillis < strictest.limit / strictest.windowMillis) {
+      strictest = { limit, windowMillis }
+    }
   }
+  if (strictest !== undefined) return strictest
   const plain = headers["ratelimit-limit"] ?? headers["x-ratelimit-limit"]
   const limit = Number(plain?.split(/[,;]/)[0])
   return usable(limit) ? { limit, windowMillis: 1000 } : undefined

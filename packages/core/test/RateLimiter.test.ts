@@ -71,6 +71,20 @@ describe("RateLimiter, told hostile values", () => {
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 
+  it("takes the strictest of several advertised policies", () => {
+    assert.deepStrictEqual(RateLimiter.advertisedBy({ "ratelimit-policy": "10;w=1, 50;w=60" }), {
+      limit: 50,
+      windowMillis: 60_000
+    })
+    assert.deepStrictEqual(
+      RateLimiter.advertisedBy({ "ratelimit-policy": '"burst";q=100;w=1, "day";q=1000;w=86400' }),
+      {
+        limit: 1000,
+        windowMillis: 86_400_000
+      }
+    )
+  })
+
   it("ignores an advertised limit with no window, or none at all", () => {
     assert.isUndefined(RateLimiter.advertisedBy({ "ratelimit-policy": "10;w=0" }))
     assert.isUndefined(RateLimiter.advertisedBy({ "x-ratelimit-limit": "Infinity" }))
