@@ -72,8 +72,8 @@ const policyPattern = /(?:^|[;,\s])(?:q=)?(\d+(?:\.\d+)?)\s*(?:;[^,]*?\bw=(\d+(?
 /**
  * The limit an answer's (lower-cased) headers advertise, if any: the IETF draft's
  * `RateLimit-Policy: 50;w=1` or `RateLimit-Policy: "default";q=50;w=1` (of several policies, the
- * strictest), its older `RateLimit-Limit`,
- * or `X-RateLimit-Limit` (a window of one second unless a policy names another). `Remaining` and
+ * strictest), its older `RateLimit-Limit`, or `X-RateLimit-Limit` (a window of one second unless a
+ * policy names another). `Remaining` and
  * `Reset` are not used: they count whole seconds, coarser than the pace, and a 429's `Retry-After`
  * pauses the vendor anyway.
  *
@@ -219,14 +219,15 @@ export const make = Effect.gen(function* () {
       // A classify's bad parse (NaN, Infinity, negative) would pause every worker forever, or leave
       // the pause NaN and callers spinning on the store: such a 429 pauses as one without it.
       const retryAfterMillis = options.retryAfterMillis
-      told.delete(vendor)
-      return store.limited(vendor, {
+      const cut = store.limited(vendor, {
         retryAfterMillis:
           retryAfterMillis !== undefined && Number.isFinite(retryAfterMillis) && retryAfterMillis >= 0
             ? retryAfterMillis
             : undefined,
         learn: options.limit?.learn === true
       })
+      // The 429 cut what this process told: the next answer tells it again.
+      return Effect.tap(cut, () => Effect.sync(() => told.delete(vendor)))
     },
     heard: (vendor, limit, headers) => {
       if (limit?.learn !== true) return Effect.void
