@@ -39,6 +39,14 @@ export const headroom = 1.015
 export const slotLeaseMillis = 15_000
 
 /**
+ * How often a worker tells the store an advertised limit that has not changed: the store may have
+ * lost it meanwhile (its state expired, another worker's 429 cut it).
+ *
+ * @category constants
+ */
+export const retellMillis = 10_000
+
+/**
  * How late after its slot a caller may still call. Only the call `L` slots later can share a
  * window `W` with a late one; slots `I = h W / L` apart leave `L·I - W = (h - 1) W` between them.
  * That margin is shared: half for a worker waking late (this), half for what comes between the
@@ -63,26 +71,36 @@ const policyPattern = /(?:^|[;,\s])(?:q=)?(\d+(?:\.\d+)?)\s*(?:;[^,]*?\bw=(\d+(?
 
 /**
  * The limit an answer's (lower-cased) headers advertise, if any: the IETF draft's
- * `RateLimit-Policy: 50;w=1` or `RateLimit-Policy: "default";q=50;w=1`, its older `RateLimit-Limit`,
- * or `X-RateLimit-Limit` (a window of one second unless a policy names another). `Remaining` and
+ * `RateLimit-Policy: 50;w=1` or `RateLimit-Policy: "default";q=50;w=1` (of several policies, the
+ * strictest), its older `RateLimit-Limit`, or `X-RateLimit-Limit` (a window of one second unless a
+ * policy names another). `Remaining` and
  * `Reset` are not used: they count whole seconds, coarser than the pace, and a 429's `Retry-After`
  * pauses the vendor anyway.
  *
  * @category headers
  */
 export const advertisedBy = (headers: Readonly<Record<string, string | undefined>>): Advertised | undefined => {
-  const policy = headers["ratelimit-policy"]
-  if (policy !== undefined) {
+  // A header may list several policies (`10;w=1, 50;w=60`): the strictest one binds.
+  let strictest: Advertised | undefined
+  for (const policy of headers["ratelimit-policy"]?.split(",") ?? []) {
     const quota = /\bq=(\d+(?:\.\d+)?)/.exec(policy)
     const match = quota ?? policyPattern.exec(policy)
     const window = /\bw=(\d+(?:\.\d+)?)/.exec(policy)
     const limit = Number(match?.[1])
-    if (limit > 0) return { limit, windowMillis: window === null ? 1000 : Number(window[1]) * 1000 }
+    const windowMillis = window === null ? 1000 : Number(window[1]) * 1000
+    // A window of 0 or a limit too large for a number would pace at an infinite rate: no limit.
+    if (!usable(limit) || !usable(windowMillis)) continue
+    if (strictest === undefined || limit / windowMillis < strictest.limit / strictest.windowMillis) {
+      strictest = { limit, windowMillis }
+    }
   }
+  if (strictest !== undefined) return strictest
   const plain = headers["ratelimit-limit"] ?? headers["x-ratelimit-limit"]
   const limit = Number(plain?.split(/[,;]/)[0])
-  return limit > 0 ? { limit, windowMillis: 1000 } : undefined
+  return usable(limit) ? { limit, windowMillis: 1000 } : undefined
 }
+
+const usable = (n: number) => Number.isFinite(n) && n > 0
 
 /**
  * The per-vendor rate limiter service.
@@ -153,9 +171,10 @@ const slotPoll = Schedule.min([Schedule.exponential("5 millis", 1.5), Schedule.s
  */
 export const make = Effect.gen(function* () {
   const store = yield* RateLimitStore.RateLimitStore
-  // The advertised limit this process last told the store, per vendor: the store is written only
-  // when it changes, not on every answer.
-  const told = new Map<string, number>()
+  // The advertised limit this process last told the store, per vendor, and when: the store is
+  // written when it changes, after a 429 cut it, and at least every {@link retellMillis} (another
+  // worker's 429 cut it, or the state expired), not on every answer.
+  const told = new Map<string, { readonly perSecond: number; readonly at: number }>()
   // The store's clock less this process's, from the answer with the shortest round trip (whose
   // midpoint is closest to when the store read its clock); an older sample counts as if its round
   // trip grew by 1 ms a second, so that drift is followed.
@@ -196,8 +215,20 @@ export const make = Effect.gen(function* () {
 
   return RateLimiter.of({
     wait,
-    limited: (vendor, options) =>
-      store.limited(vendor, { retryAfterMillis: options.retryAfterMillis, learn: options.limit?.learn === true }),
+    limited: (vendor, options) => {
+      // A classify's bad parse (NaN, Infinity, negative) would pause every worker forever, or leave
+      // the pause NaN and callers spinning on the store: such a 429 pauses as one without it.
+      const retryAfterMillis = options.retryAfterMillis
+      const cut = store.limited(vendor, {
+        retryAfterMillis:
+          retryAfterMillis !== undefined && Number.isFinite(retryAfterMillis) && retryAfterMillis >= 0
+            ? retryAfterMillis
+            : undefined,
+        learn: options.limit?.learn === true
+      })
+      // The 429 cut what this process told: the next answer tells it again.
+      return Effect.tap(cut, () => Effect.sync(() => told.delete(vendor)))
+    },
     heard: (vendor, limit, headers) => {
       if (limit?.learn !== true) return Effect.void
       const advertised = advertisedBy(headers)
@@ -207,8 +238,13 @@ export const make = Effect.gen(function* () {
         (advertised.limit * 1000) / advertised.windowMillis / headroom,
         ceiling._tag === "Learned" ? ceiling.ceilingPerSecond : Infinity
       )
-      if (told.get(vendor) === perSecond) return Effect.void
-      return Effect.tap(store.advertise(vendor, perSecond), () => Effect.sync(() => told.set(vendor, perSecond)))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const last = told.get(vendor)
+        if (last !== undefined && last.perSecond === perSecond && now - last.at < retellMillis) return Effect.void
+        return Effect.tap(store.advertise(vendor, perSecond), () =>
+          Effect.sync(() => told.set(vendor, { perSecond, at: now }))
+        )
+      })
     },
     withSlot: (vendor, max, effect) =>
       Effect.suspend(() => {
