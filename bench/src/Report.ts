@@ -143,7 +143,12 @@ export const rows = (results: Results): Array<Row> => {
     const setting = `${int(endToEnd.jobs)} jobs, ${endToEnd.workers} worker processes of ${endToEnd.bullmqConcurrency} jobs at once, mock at 0 ms`
     out.push(
       ...peerRows(`end to end over HTTP (${setting})`, vendorflow, fastifyBullmq, 1.25),
-      ...peerRows("end to end in-process: our library's submit vs BullMQ's Queue.add", library, bullmq, 1)
+      ...peerRows(
+        "end to end in-process (our library's submit against BullMQ's Queue.add, same workers)",
+        library,
+        bullmq,
+        1
+      )
     )
     out.push({
       scenario: "end to end: ours over HTTP vs BullMQ's in-process add (the former comparison)",
