@@ -7,7 +7,7 @@
  *
  *     npm run bench                          # everything but the soak
  *     npm run bench -- --soak                # and the 10-minute soak
- *     npm run bench -- --only=ingest,e2e     # some: post, get, noio (ingest = all three), e2e, scenario, ratelimit, soak
+ *     npm run bench -- --only=ingest,e2e     # some: post, get, noio (ingest = all three), e2e, cluster, scenario, ratelimit, soak
  *     npm run bench -- --profile             # CPU profiles of every process, one per hot path
  *     npm run bench -- --quick               # a smoke run: short rounds, fewer jobs
  *
@@ -32,6 +32,7 @@ import { request } from "undici"
 import { type Stack as DevStack, Stats, Wrk } from "@vendorflow/dev-stack"
 import * as Bench from "./src/Bench.ts"
 import { jobBody } from "./src/Body.ts"
+import * as Cluster from "./src/Cluster.ts"
 import * as EndToEnd from "./src/EndToEnd.ts"
 import * as Ingest from "./src/Ingest.ts"
 import * as Machine from "./src/Machine.ts"
@@ -41,7 +42,7 @@ import * as Report from "./src/Report.ts"
 import * as Soak from "./src/Soak.ts"
 import * as Stack from "./src/Stack.ts"
 
-const scenarios = ["post", "get", "noio", "e2e", "scenario", "ratelimit", "soak"] as const
+const scenarios = ["post", "get", "noio", "e2e", "cluster", "scenario", "ratelimit", "soak"] as const
 type Scenario = (typeof scenarios)[number]
 
 const { values } = parseArgs({
@@ -166,6 +167,7 @@ const bullPrefix = Bench.randomPrefix("bull").replace(/:$/, "")
 const results: {
   ingest?: Ingest.Result
   endToEnd?: EndToEnd.Result
+  cluster?: Cluster.Result
   scenario?: { readonly measured: Bench.Measured; readonly connections: number }
   rateLimit?: Omit<RateLimit.Result, "procs">
   soak?: Soak.Result
@@ -301,6 +303,20 @@ try {
     await Stack.stop(mock.process)
     await Stack.dropKeys(values["redis-url"], prefix)
     await Stack.dropKeys(values["redis-url"], bullPrefix)
+  }
+
+  if (selected.has("cluster")) {
+    // A fifth of the end-to-end jobs a round: the row is a ratio, and the cluster's startup and
+    // two deployments already cost time.
+    const jobs = Math.max(500, Math.round(settings.e2eJobs / 5))
+    log(
+      `== end to end on a local Redis Cluster vs one Redis (${settings.workers} worker processes each, ${jobs} jobs a round)`
+    )
+    results.cluster = await Cluster.run(context, {
+      jobs,
+      workers: settings.workers,
+      concurrency: settings.bullmqConcurrency
+    })
   }
 
   if (selected.has("scenario")) {

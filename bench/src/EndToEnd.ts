@@ -158,14 +158,14 @@ const httpSubmitter = (serverUrl: string) => () => {
 }
 
 /** Our store's count of complete and failed jobs under `prefix`. */
-const storeFinished =
-  (context: Bench.Context, prefix: string): Finished =>
+const storeFinished = (context: Bench.Context, prefix: string): Finished =>
+  countedBy((status) => context.redis.zcard(RedisJobStore.keys(prefix).status(status)))
+
+/** The count of complete and failed jobs that `count` gives. */
+const countedBy =
+  (count: (status: "complete" | "failed") => Promise<number>): Finished =>
   async () => {
-    const keys = RedisJobStore.keys(prefix)
-    const [complete, failed] = await Promise.all([
-      context.redis.zcard(keys.status("complete")),
-      context.redis.zcard(keys.status("failed"))
-    ])
+    const [complete, failed] = await Promise.all([count("complete"), count("failed")])
     return { complete, failed }
   }
 
@@ -178,18 +178,25 @@ const queueFinished =
   }
 
 /**
- * Our stack over HTTP: `POST /jobs` to our server, run by our workers.
+ * Our stack over HTTP: `POST /jobs` to our server, run by our workers. `finished` counts a status's
+ * jobs; by default in the store's one shard on the bench's Redis.
  */
 export const vendorflow = (
   context: Bench.Context,
-  options: { readonly serverUrl: string; readonly prefix: string; readonly procs: ReadonlyArray<Process.Running> }
+  options: {
+    readonly serverUrl: string
+    readonly prefix: string
+    readonly procs: ReadonlyArray<Process.Running>
+    readonly name?: string | undefined
+    readonly finished?: ((status: "complete" | "failed") => Promise<number>) | undefined
+  }
 ): Subject =>
   subject({
-    name: "vendorflow over HTTP",
+    name: options.name ?? "vendorflow over HTTP",
     procs: options.procs,
     verb: "POST",
     submitter: httpSubmitter(options.serverUrl),
-    finished: storeFinished(context, options.prefix)
+    finished: options.finished === undefined ? storeFinished(context, options.prefix) : countedBy(options.finished)
   })
 
 /**

@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { request } from "undici"
 import { type Process, Stats } from "@vendorflow/dev-stack"
+import { RedisJobStore } from "@vendorflow/redis"
 import * as Bench from "./Bench.ts"
 import { seedJobs } from "./Ingest.ts"
 import * as Stack from "./Stack.ts"
@@ -60,8 +61,8 @@ export const run = async (
   await request(`${mock.url}/arrivals`, { method: "DELETE" }).then((answer) => answer.body.dump())
   context.log(`  posting ${jobs} jobs for a vendor limited to ${rateLimit}, ${options.workers} worker processes`)
   await seedJobs(server.url, jobs)
-  const completeKey = `${prefix}jobs:complete`
-  const failedKey = `${prefix}jobs:failed`
+  const completeKey = RedisJobStore.keys(prefix).status("complete")
+  const failedKey = RedisJobStore.keys(prefix).status("failed")
   const deadline = performance.now() + (options.seconds * 3 + 30) * 1000
   while (performance.now() < deadline) {
     const [complete, failed] = [await context.redis.zcard(completeKey), await context.redis.zcard(failedKey)]

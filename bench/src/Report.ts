@@ -5,6 +5,7 @@
  */
 import type { Stats } from "@vendorflow/dev-stack"
 import type * as Bench from "./Bench.ts"
+import type * as Cluster from "./Cluster.ts"
 import type * as EndToEnd from "./EndToEnd.ts"
 import type * as Ingest from "./Ingest.ts"
 import type * as RateLimit from "./RateLimit.ts"
@@ -16,6 +17,7 @@ import type * as Soak from "./Soak.ts"
 export interface Results {
   readonly ingest?: Ingest.Result | undefined
   readonly endToEnd?: EndToEnd.Result | undefined
+  readonly cluster?: Cluster.Result | undefined
   readonly scenario?: { readonly measured: Bench.Measured; readonly connections: number } | undefined
   readonly rateLimit?: Omit<RateLimit.Result, "procs"> | undefined
   readonly soak?: Soak.Result | undefined
@@ -98,7 +100,7 @@ const peerRows = (scenario: string, ours: EndToEnd.Measured, peer: EndToEnd.Meas
  */
 export const rows = (results: Results): Array<Row> => {
   const out: Array<Row> = []
-  const { endToEnd, ingest, rateLimit, scenario, soak } = results
+  const { cluster, endToEnd, ingest, rateLimit, scenario, soak } = results
   if (ingest !== undefined) {
     if (ingest.post !== undefined) out.push(loadRow("POST /jobs (Redis)", ingest.post, "Fastify + HSET + XADD", true))
     if (ingest.get !== undefined) out.push(loadRow("GET /jobs/{id} (Redis)", ingest.get, "Fastify + HGET", true))
@@ -169,6 +171,17 @@ export const rows = (results: Results): Array<Row> => {
         `${int(undiciCeiling.machineMicrosPerCall)} µs machine CPU a call` +
         (floorPost === undefined ? "" : `; a POST to the Fastify floor: ${int(floorPost)} µs`),
       ratio: `${ratioOf(vendorflow.jobsPerSecond.median, undiciCeiling.rps.median)} / ${ratioOf(library.jobsPerSecond.median, undiciCeiling.rps.median)}`,
+      target: "(context)",
+      met: undefined
+    })
+  }
+  if (cluster !== undefined) {
+    const failed = cluster.cluster.failed + cluster.single.failed
+    out.push({
+      scenario: `end to end on a local Redis Cluster (3 primaries + 3 replicas), ${int(cluster.jobs)} jobs, ${cluster.workers} worker process(es)`,
+      vendorflow: `${int(cluster.cluster.jobsPerSecond.median)} jobs/s ${spread(cluster.cluster.jobsPerSecond)} (${cluster.cluster.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
+      baseline: `one Redis: ${int(cluster.single.jobsPerSecond.median)} jobs/s ${spread(cluster.single.jobsPerSecond)} (${cluster.single.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
+      ratio: `${ratioOf(cluster.cluster.jobsPerSecond.median, cluster.single.jobsPerSecond.median)}${failed > 0 ? `, ${failed} failed` : ""}`,
       target: "(context)",
       met: undefined
     })

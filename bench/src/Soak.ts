@@ -12,6 +12,7 @@
 import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Pool } from "undici"
+import { RedisKeys } from "@vendorflow/redis"
 import * as Bench from "./Bench.ts"
 import { postJob } from "./Body.ts"
 import * as Stack from "./Stack.ts"
@@ -131,8 +132,8 @@ export const run = async (
     const memory = /used_memory:(\d+)/.exec(await context.redis.info("memory"))
     redisSamples.push({
       minute,
-      jobs: await countKeys(`${prefix}job:*`),
-      stream: await context.redis.xlen(`${prefix}stream:sync`),
+      jobs: await countKeys(`${prefix}{j:*}:job:*`),
+      stream: await context.redis.xlen(RedisKeys.vendor(prefix, "sync").stream),
       usedMiB: Number(memory?.[1] ?? Number.NaN) / 2 ** 20
     })
   }

@@ -9,7 +9,7 @@ import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
 import { Cleaner, type Job, JobService, VendorRegistry } from "@vendorflow/core"
 import { Process, Stack } from "@vendorflow/dev-stack"
 import { RedisBackend } from "@vendorflow/redis"
-import { RedisTest } from "@vendorflow/redis/testing"
+import { RedisCluster, RedisTest } from "@vendorflow/redis/testing"
 import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
 import { Redis } from "ioredis"
 import { fileURLToPath } from "node:url"
@@ -239,6 +239,12 @@ export const bullmqWorkers = (
       { concurrency: "unbounded" }
     )
   )
+
+/**
+ * A local Redis Cluster of three primaries and three replicas (see `RedisCluster`), stopped with
+ * the rest.
+ */
+export const redisCluster = (): Promise<RedisCluster.RedisCluster> => run(Effect.orDie(RedisCluster.make))
 
 /**
  * A plain Redis client for the bench's own reads.

@@ -8,6 +8,7 @@
  */
 import type { VendorSimulator } from "@vendorflow/adapter-kit/simulator"
 import type { MockAsyncServer } from "@vendorflow/adapter-mock-async"
+import { RedisKeys } from "@vendorflow/redis"
 import { Duration, Effect, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
 import * as Stats from "./Stats.ts"
@@ -177,12 +178,25 @@ export const repeated = (arrived: ReadonlyArray<Arrival>): ReadonlyArray<Arrival
 }
 
 /**
- * Runs one `redis-cli` command against `url` and returns its raw output.
+ * Runs one `redis-cli` command against `url` and returns its raw output. A Redis Cluster's seed
+ * list (several URLs, comma-separated) is asked in cluster mode (`-c`, following redirects),
+ * through the first seed that answers.
  *
  * @category redis
  */
 export const redisCli = (url: string, ...args: ReadonlyArray<string>) =>
-  Effect.sync(() => execFileSync("redis-cli", ["-u", url, ...args], { encoding: "utf8" }))
+  Effect.sync(() => {
+    const seeds = url.split(",")
+    if (seeds.length === 1) return execFileSync("redis-cli", ["-u", url, ...args], { encoding: "utf8" })
+    const answering = seeds.find((seed) => {
+      try {
+        return execFileSync("redis-cli", ["-u", seed, "PING"], { encoding: "utf8" }).includes("PONG")
+      } catch {
+        return false
+      }
+    })
+    return execFileSync("redis-cli", ["-c", "-u", answering ?? seeds[0]!, ...args], { encoding: "utf8" })
+  })
 
 /**
  * A dead letter in a vendor's dead-letter stream.
@@ -202,16 +216,20 @@ export interface DeadLetter {
  * @category redis
  */
 export const deadLetters = (url: string, prefix: string, vendor: string) =>
-  Effect.map(redisCli(url, "XRANGE", `${prefix}dead:${vendor}`, "-", "+"), (output): ReadonlyArray<DeadLetter> => {
-    // Raw output: the entry id, then each field and value, one a line.
-    const lines = output.split("\n")
-    const letters: Array<DeadLetter> = []
-    lines.forEach((line, i) => {
-      if (line === "jobId") letters.push({ jobId: lines[i + 1] ?? "", reason: "", at: Number.NaN })
-      const last = letters[letters.length - 1]
-      if (line === "reason" && last !== undefined) letters[letters.length - 1] = { ...last, reason: lines[i + 1] ?? "" }
-      if (line === "at" && last !== undefined)
-        letters[letters.length - 1] = { ...last, at: Date.parse(lines[i + 1] ?? "") }
-    })
-    return letters
-  })
+  Effect.map(
+    redisCli(url, "XRANGE", RedisKeys.vendor(prefix, vendor).dead, "-", "+"),
+    (output): ReadonlyArray<DeadLetter> => {
+      // Raw output: the entry id, then each field and value, one a line.
+      const lines = output.split("\n")
+      const letters: Array<DeadLetter> = []
+      lines.forEach((line, i) => {
+        if (line === "jobId") letters.push({ jobId: lines[i + 1] ?? "", reason: "", at: Number.NaN })
+        const last = letters[letters.length - 1]
+        if (line === "reason" && last !== undefined)
+          letters[letters.length - 1] = { ...last, reason: lines[i + 1] ?? "" }
+        if (line === "at" && last !== undefined)
+          letters[letters.length - 1] = { ...last, at: Date.parse(lines[i + 1] ?? "") }
+      })
+      return letters
+    }
+  )

@@ -145,7 +145,7 @@ export interface Component {
  * @category constructors
  */
 export const server = (settings: Settings, options: Component = {}) =>
-  listen(settings, { name: "server", script: bins.server, env: options.env ?? {}, port: options.port })
+  listen(settings, { name: options.name ?? "server", script: bins.server, env: options.env ?? {}, port: options.port })
 
 /**
  * A `vendorflow-worker`, once it consumes.
@@ -236,6 +236,11 @@ export interface Stack {
  */
 export interface Options extends Settings {
   readonly redisUrl: string
+  /**
+   * Whether `redisUrl` names the nodes of a Redis Cluster of the caller's own (`REDIS_CLUSTER=true`);
+   * its keys are left for it to discard with the cluster.
+   */
+  readonly redisCluster?: boolean | undefined
   readonly workers: number
   /** The mock vendors to run; default both (a scenario for one vendor saves starting the other). */
   readonly vendors?: ReadonlyArray<"sync" | "async"> | undefined
@@ -270,7 +275,7 @@ const freePorts = (n: number) =>
 export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope> =>
   Effect.gen(function* () {
     const prefix = RedisTest.randomPrefix(options.label ?? "vf-stack")
-    yield* Effect.addFinalizer(() => RedisTest.dropKeys(options.redisUrl, prefix))
+    if (options.redisCluster !== true) yield* Effect.addFinalizer(() => RedisTest.dropKeys(options.redisUrl, prefix))
     // The job store is Redis too: a MongoDB from the environment is left out.
     const { MONGODB_URI: _mongo, ...baseEnv } = options.baseEnv ?? Process.inheritedEnv()
     const settings: Settings = { ...options, baseEnv }
@@ -298,6 +303,7 @@ export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope
     const shared = {
       REDIS_URL: options.redisUrl,
       REDIS_PREFIX: prefix,
+      ...(options.redisCluster === true ? { REDIS_CLUSTER: "true" } : {}),
       MOCK_SYNC_URL: sync,
       MOCK_ASYNC_URL: async,
       ...limit,

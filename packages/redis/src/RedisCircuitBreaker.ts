@@ -4,7 +4,8 @@
  * seen through the process's view of its closed circuits (`VendorCircuit.withLocalView`), so that a
  * healthy vendor's calls make no round trip for the breaker.
  *
- * Keys: `<REDIS_PREFIX>circuit:<key>`.
+ * Keys: `<REDIS_PREFIX>circuit:<key>`, one per circuit (each script touches one key, so no hash tag
+ * is needed on Redis Cluster).
  *
  * @since 0.1.0
  */
@@ -12,6 +13,7 @@ import { VendorCircuit } from "@vendorflow/core"
 import { Layer } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisKeys from "./RedisKeys.ts"
 
 /**
  * The store over a provided connection, under the connection's key prefix.
@@ -26,7 +28,7 @@ export const layerStore: Layer.Layer<CircuitBreaker.CircuitBreakerStore, never, 
     Layer.provide(
       Layer.unwrap(
         RedisConnection.RedisConnection.useSync((connection) =>
-          CircuitBreaker.layerStoreRedis({ prefix: `${connection.prefix}circuit:` })
+          CircuitBreaker.layerStoreRedis({ prefix: RedisKeys.circuitPrefix(connection.prefix) })
         )
       ).pipe(Layer.provide(RedisConnection.layerRedis))
     )

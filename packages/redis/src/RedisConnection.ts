@@ -18,7 +18,14 @@
  * Commands sent on the command connection in one turn of the event loop leave in one write at its
  * end (see `redis`), except on `redisImmediate`, where each leaves at once.
  *
- * Layers: {@link layer}, {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`), and {@link layerRedis}
+ * On Redis Cluster (`cluster`, `REDIS_CLUSTER=true`) every client is ioredis's `Cluster`, seeded
+ * from the URL (one node or several, comma-separated), which follows the slots as they move and as
+ * replicas take over; a turn's writes leave in one write per primary. ioredis's auto-pipelining
+ * stays off: with it, commands in its pipelines came back MOVED under load, which a pipeline passes
+ * on as errors instead of following. Every key layout here keeps a script's keys in one hash slot
+ * (see `RedisKeys`).
+ *
+ * Layers: {@link layer}, {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_CLUSTER`), and {@link layerRedis}
  * and {@link layerRedisImmediate}, which offer `effect/persistence`'s `Redis` service over the same
  * connections.
  *
@@ -26,7 +33,7 @@
  */
 import { Clock, Config, Context, Deferred, Duration, Effect, Exit, Layer, Queue, Redacted, Schema } from "effect"
 import { Redis } from "effect/persistence"
-import { Redis as IORedis, type RedisOptions } from "ioredis"
+import { Cluster, Redis as IORedis, type RedisOptions } from "ioredis"
 
 /**
  * A Redis connection failure: `InvalidUrl` (fix the configuration), `Unreachable` (no connection at
@@ -49,8 +56,13 @@ export class RedisConnectionError extends Schema.TaggedError<RedisConnectionErro
  * @category models
  */
 export interface Options {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…`; may hold a password. */
+  /**
+   * `redis://[user:password@]host:port[/db]` or `rediss://…`; may hold a password. On a cluster, one
+   * seed node or several, comma-separated (the credentials of the first apply to all).
+   */
   readonly url: Redacted.Redacted<string> | string
+  /** Whether the URL names Redis Cluster nodes; default false. */
+  readonly cluster?: boolean | undefined
   /** Prefix of every key, default {@link defaultPrefix}. */
   readonly prefix?: string | undefined
   /** How long the start-up check waits for a first connection, default 3 seconds. */
@@ -85,6 +97,8 @@ export class RedisConnection extends Context.Service<
     readonly prefix: string
     /** The server, without credentials, for logs and error messages. */
     readonly target: string
+    /** Whether this is Redis Cluster, whose scripts must keep their keys in one hash slot. */
+    readonly cluster: boolean
     /**
      * `effect/persistence`'s Redis service: `send`/`eval` on the command connection, `reserve` for
      * blocking reads. Commands sent in one turn of the event loop leave together at its end.
@@ -133,11 +147,11 @@ const parseUrl = (raw: string) =>
           reason: "InvalidUrl",
           message: `the Redis URL has the scheme ${url.protocol}; expected redis: or rediss:`
         })
-    ),
-    Effect.map(
-      (url) => `${url.protocol}//${url.hostname}:${url.port || "6379"}${url.pathname.length > 1 ? url.pathname : ""}`
     )
   )
+
+const describeUrl = (url: URL) =>
+  `${url.protocol}//${url.hostname}:${url.port || "6379"}${url.pathname.length > 1 ? url.pathname : ""}`
 
 /**
  * Holds a connection's writes until the end of the current turn of the event loop, so that the
@@ -146,23 +160,28 @@ const parseUrl = (raw: string) =>
  * of the rest of `POST /jobs` (see `docs/benchmarks.md`). Unlike ioredis's `enableAutoPipelining`
  * it never makes a command wait for the replies to earlier ones.
  */
-const batchWrites = (connection: IORedis) => {
-  let held: IORedis["stream"] | undefined
+const batchWrites = (connection: IORedis | Cluster) => {
+  // The sockets of the connection, or on a cluster of its primaries, that are up. Only those:
+  // before that ioredis queues nothing (no offline queue) and fails fast.
+  const sockets = () =>
+    (connection instanceof Cluster ? connection.nodes("master") : [connection]).flatMap((node) =>
+      node.status === "ready" && node.stream !== undefined && node.stream.writable ? [node.stream] : []
+    )
+  let held: ReadonlyArray<IORedis["stream"]> | undefined
   const release = () => {
-    const stream = held
+    const streams = held
     held = undefined
-    // The socket corked, even if ioredis has reconnected on another one since.
-    if (stream !== undefined && stream.writableCorked > 0) stream.uncork()
+    // The sockets corked, even if ioredis has reconnected on others since.
+    for (const stream of streams ?? []) if (stream.writableCorked > 0) stream.uncork()
   }
   return {
     /** Holds what is written from now until the end of this turn. */
     hold: () => {
       if (held !== undefined) return
-      const stream = connection.stream
-      // Only a connected socket: before that ioredis queues nothing (no offline queue) and fails fast.
-      if (stream === undefined || !stream.writable || connection.status !== "ready") return
-      held = stream
-      stream.cork()
+      const streams = sockets()
+      if (streams.length === 0) return
+      held = streams
+      for (const stream of streams) stream.cork()
       setImmediate(release)
     },
     /** Sends what is held now, so that the next command leaves at once. */
@@ -177,7 +196,9 @@ const batchWrites = (connection: IORedis) => {
  */
 export const make = Effect.fnUntraced(function* (options: Options) {
   const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
-  const target = yield* parseUrl(url)
+  const cluster = options.cluster === true
+  const urls = yield* Effect.forEach(cluster ? url.split(",").map((one) => one.trim()) : [url], parseUrl)
+  const target = urls.map(describeUrl).join(",")
   const prefix = options.prefix ?? defaultPrefix
   const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? "3 seconds")
   const commandTimeout = Duration.fromInputUnsafe(options.commandTimeout ?? "2 seconds")
@@ -193,16 +214,38 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       Math.round(Math.min(reconnectMaxMillis, 50 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2))
   }
 
+  const seeds = urls.map((one) => ({ host: one.hostname, port: Number(one.port || "6379") }))
+  const seed = urls[0]!
+  /** A client: one connection, or on a cluster one to each primary, following the slots. */
+  const open = (role: { readonly name: string; readonly lazy?: boolean; readonly commandTimeout?: number }) => {
+    const nodeOptions = {
+      maxRetriesPerRequest: 0,
+      connectTimeout: base.connectTimeout,
+      connectionName: role.name,
+      lazyConnect: role.lazy === true,
+      ...(role.commandTimeout === undefined ? {} : { commandTimeout: role.commandTimeout })
+    }
+    if (!cluster) return new IORedis(url, { ...base, ...nodeOptions })
+    return new Cluster(seeds, {
+      enableOfflineQueue: false,
+      lazyConnect: role.lazy === true,
+      clusterRetryStrategy: base.retryStrategy ?? null,
+      redisOptions: {
+        ...nodeOptions,
+        ...(seed.username === "" ? {} : { username: decodeURIComponent(seed.username) }),
+        ...(seed.password === "" ? {} : { password: decodeURIComponent(seed.password) }),
+        ...(seed.protocol === "rediss:" ? { tls: {} } : {})
+      }
+    })
+  }
+  type Client = IORedis | Cluster
+
   let lastError: string | undefined
   const events = yield* Queue.unbounded<"ready" | "close">()
   const ready = yield* Deferred.make<void>()
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => {
-      const created = new IORedis(url, {
-        ...base,
-        commandTimeout: Duration.toMillis(commandTimeout),
-        connectionName: "vendorflow-commands"
-      })
+      const created = open({ name: "vendorflow-commands", commandTimeout: Duration.toMillis(commandTimeout) })
       // Listening stops ioredis from printing every failed attempt; the state changes are logged below.
       created.on("error", (error: Error) => {
         lastError = error.message
@@ -255,8 +298,8 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.forkScoped
   )
 
-  const batches = new WeakMap<IORedis, ReturnType<typeof batchWrites>>()
-  const batchOf = (connection: IORedis) => {
+  const batches = new WeakMap<Client, ReturnType<typeof batchWrites>>()
+  const batchOf = (connection: Client) => {
     const existing = batches.get(connection)
     if (existing !== undefined) return existing
     const created = batchWrites(connection)
@@ -265,7 +308,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
   }
 
   // `immediate`: the command leaves at once (with whatever was held), for timing that matters.
-  const sendWith = (connection: IORedis, immediate = false) => {
+  const sendWith = (connection: Client, immediate = false) => {
     const batch = batchOf(connection)
     return <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
       Effect.tryPromise({
@@ -273,6 +316,13 @@ export const make = Effect.fnUntraced(function* (options: Options) {
         try: () => {
           if (immediate) batch.release()
           else batch.hold()
+          // A script is loaded where its keys live, on any primary: so on all of them (and again
+          // after a failover, when `EVALSHA` on a promoted replica says NOSCRIPT).
+          if (connection instanceof Cluster && command === "SCRIPT" && args[0] === "LOAD") {
+            return Promise.all(connection.nodes("master").map((node) => node.call(command, [...args]))).then(
+              (shas) => shas[0] as A
+            )
+          }
           return connection.call(command, [...args]) as Promise<A>
         },
         catch: (cause) => new Redis.RedisError({ cause })
@@ -281,7 +331,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
 
   const connectBlocking = Effect.gen(function* () {
     let blockingError = "connection closed"
-    const connection = new IORedis(url, { ...base, lazyConnect: true, connectionName: "vendorflow-blocking" })
+    const connection = open({ name: "vendorflow-blocking", lazy: true })
     connection.on("error", (error: Error) => {
       blockingError = error.message
     })
@@ -304,7 +354,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       const ended = yield* Deferred.make<void, Redis.RedisError>()
       const subscriber = yield* Effect.acquireRelease(
         Effect.sync(() => {
-          const created = new IORedis(url, { ...base, lazyConnect: true, connectionName: "vendorflow-subscriber" })
+          const created = open({ name: "vendorflow-subscriber", lazy: true })
           // Failures surface through `ended`; the listener only keeps ioredis from printing them.
           created.on("error", () => {})
           created.on("message", (from: string, message: string) => onMessage({ channel: from, message }))
@@ -346,7 +396,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     Effect.withSpan("RedisConnection.ping")
   )
 
-  return RedisConnection.of({ prefix, target, redis, redisImmediate, commandTimeout, ping })
+  return RedisConnection.of({ prefix, target, cluster, redis, redisImmediate, commandTimeout, ping })
 })
 
 /**
@@ -358,13 +408,15 @@ export const layer = (options: Options): Layer.Layer<RedisConnection, RedisConne
   Layer.effect(RedisConnection, make(options))
 
 /**
- * The settings read by {@link layerConfig}: `REDIS_URL` (required, redacted) and `REDIS_PREFIX`.
+ * The settings read by {@link layerConfig}: `REDIS_URL` (required, redacted), `REDIS_PREFIX` and
+ * `REDIS_CLUSTER` (`true` when `REDIS_URL` names Redis Cluster nodes).
  *
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
   url: Config.Redacted("REDIS_URL"),
-  prefix: Config.String("REDIS_PREFIX").pipe(Config.withDefault(defaultPrefix))
+  prefix: Config.String("REDIS_PREFIX").pipe(Config.withDefault(defaultPrefix)),
+  cluster: Config.Boolean("REDIS_CLUSTER").pipe(Config.withDefault(false))
 })
 
 /**

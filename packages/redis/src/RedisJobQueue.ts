@@ -2,12 +2,13 @@
  * The {@link JobQueue.JobQueue} on Redis Streams: at-least-once delivery of job ids, one stream per
  * vendor, shared by every worker process through one consumer group.
  *
- * Keys, for vendor `v` under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`):
- * - `p` + `stream:v`: the jobs, one entry each (`jobId`, `deliveries` before this entry), read by the
+ * Keys, for vendor `v` under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all in the
+ * vendor's hash slot (see `RedisKeys`), so every script runs on Redis Cluster:
+ * - `p{v:v}:stream`: the jobs, one entry each (`jobId`, `deliveries` before this entry), read by the
  *   consumer group `workers`, which is created with the stream (from id 0, so nothing added before
  *   it is skipped) and recreated when Redis lost it.
- * - `p` + `delayed:v`: a sorted set of jobs waiting for a retry, scored by due time.
- * - `p` + `dead:v`: the dead letters (`jobId`, `reason`, `at`).
+ * - `p{v:v}:delayed`: a sorted set of jobs waiting for a retry, scored by due time.
+ * - `p{v:v}:dead`: the dead letters (`jobId`, `reason`, `at`).
  *
  * How the operations map onto Redis:
  * - `enqueue` and `enqueueMany`: one script for all the ids, an `XADD` each, trimming as described
@@ -74,6 +75,7 @@ import {
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisKeys from "./RedisKeys.ts"
 
 /**
  * Queue settings; every field has a default.
@@ -109,17 +111,6 @@ export const defaults = {
  * @category constants
  */
 export const group = "workers"
-
-/**
- * The Redis keys of one vendor's queue.
- *
- * @category utils
- */
-export const keys = (prefix: string, vendor: string) => ({
-  stream: `${prefix}stream:${vendor}`,
-  delayed: `${prefix}delayed:${vendor}`,
-  dead: `${prefix}dead:${vendor}`
-})
 
 const enqueueScript = Redis.script(
   (stream: string, maxLength: number, jobIds: ReadonlyArray<string>) => [stream, group, maxLength, ...jobIds],
@@ -292,7 +283,9 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const consume = (vendor: string) =>
     vendors.has(vendor)
       ? Effect.void
-      : ensureGroup(keys(prefix, vendor).stream).pipe(Effect.tap(() => Effect.sync(() => vendors.add(vendor))))
+      : ensureGroup(RedisKeys.vendor(prefix, vendor).stream).pipe(
+          Effect.tap(() => Effect.sync(() => vendors.add(vendor)))
+        )
 
   const toDeliveries = (
     vendor: string,
@@ -313,7 +306,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         )
       }
       // Not a job: left pending, so reclaiming counts its deliveries, until the limit dead-letters it.
-      const { dead, stream } = keys(prefix, vendor)
+      const { dead, stream } = RedisKeys.vendor(prefix, vendor)
       const given = exhausted
         ? Effect.flatMap(now, (at) =>
             redis.eval(deadLetterScript)({
@@ -363,7 +356,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       readonly block: Duration.Input
     }
   ) {
-    const { stream } = keys(prefix, vendor)
+    const { stream } = RedisKeys.vendor(prefix, vendor)
     const count = Math.max(1, Math.floor(takeOptions.max))
     yield* consume(vendor).pipe(Effect.mapError(unavailable))
 
@@ -397,7 +390,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
 
   const promote = (vendor: string): Effect.Effect<void, Redis.RedisError> =>
     Effect.gen(function* () {
-      const { delayed, stream } = keys(prefix, vendor)
+      const { delayed, stream } = RedisKeys.vendor(prefix, vendor)
       const moved = yield* redis.eval(promoteScript)(delayed, stream, promoteBatch)
       if (moved >= promoteBatch) yield* promote(vendor)
     })
@@ -432,14 +425,17 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   yield* Effect.addFinalizer(() =>
     Effect.forEach(
       [...vendors],
-      (vendor) => redis.eval(releaseConsumerScript)(keys(prefix, vendor).stream, consumer).pipe(Effect.ignore),
+      (vendor) =>
+        redis.eval(releaseConsumerScript)(RedisKeys.vendor(prefix, vendor).stream, consumer).pipe(Effect.ignore),
       { discard: true }
     ).pipe(Effect.timeoutOption(connection.commandTimeout), Effect.ignore)
   )
 
   const enqueueMany = Effect.fnUntraced(function* (vendor: string, jobIds: ReadonlyArray<Job.JobId>) {
     if (jobIds.length === 0) return
-    yield* redis.eval(enqueueScript)(keys(prefix, vendor).stream, maxLength, jobIds).pipe(Effect.mapError(unavailable))
+    yield* redis
+      .eval(enqueueScript)(RedisKeys.vendor(prefix, vendor).stream, maxLength, jobIds)
+      .pipe(Effect.mapError(unavailable))
   })
 
   // The acknowledgements (or renewals) of one vendor's deliveries made together (those of one
@@ -450,7 +446,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       resolver: (entries, vendor) =>
         redis
           .eval(script)(
-            keys(prefix, vendor).stream,
+            RedisKeys.vendor(prefix, vendor).stream,
             consumer,
             entries.map((entry) => entry.request.id)
           )
@@ -470,7 +466,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     renew: (delivery) => Effect.request(Held({ vendor: delivery.vendor, id: delivery.id }), renewals),
     ack: (delivery) => Effect.request(Held({ vendor: delivery.vendor, id: delivery.id }), acks),
     retryLater: Effect.fnUntraced(function* (delivery, delay) {
-      const { delayed, stream } = keys(prefix, delivery.vendor)
+      const { delayed, stream } = RedisKeys.vendor(prefix, delivery.vendor)
       const delayMillis = Math.max(0, Math.round(Duration.toMillis(Duration.fromInputUnsafe(delay))))
       yield* consume(delivery.vendor).pipe(
         Effect.andThen(
@@ -487,7 +483,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       )
     }),
     deadLetter: Effect.fnUntraced(function* (givenUp, reason) {
-      const { dead, stream } = keys(prefix, givenUp.vendor)
+      const { dead, stream } = RedisKeys.vendor(prefix, givenUp.vendor)
       yield* redis
         .eval(deadLetterScript)({
           stream,
@@ -503,7 +499,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         .pipe(Effect.mapError(unavailable))
     }),
     depth: Effect.fnUntraced(function* (vendor) {
-      const { stream, delayed } = keys(prefix, vendor)
+      const { stream, delayed } = RedisKeys.vendor(prefix, vendor)
       const [groups, waitingToRetry] = yield* Effect.all(
         [
           redis.send<unknown>("XINFO", "GROUPS", stream).pipe(
@@ -527,7 +523,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     }),
     deadLetters: Effect.fnUntraced(function* (vendor) {
       const reply = yield* redis
-        .send<unknown>("XRANGE", keys(prefix, vendor).dead, "-", "+")
+        .send<unknown>("XRANGE", RedisKeys.vendor(prefix, vendor).dead, "-", "+")
         .pipe(Effect.mapError(unavailable))
       const entries = yield* decode(Entries, reply)
       return entries.flatMap(([, flat]): Array<JobQueue.DeadLetter> => {

@@ -2,35 +2,38 @@
  * Core's {@link JobStore.JobStore} on Redis, so that one server process and any number of worker
  * processes share the jobs without MongoDB.
  *
- * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}:
- * - `p` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
+ * Keys, under prefix `p` (`REDIS_PREFIX`, default `vendorflow:`), all named by {@link keys}, in
+ * shards: `s` below is `p{j:<n>}:`, the shard of a job being a hash of its id (see `RedisKeys`; one
+ * shard on one Redis, 16 on Redis Cluster). Every script touches one shard's keys, which share one
+ * hash slot; a batch runs one script per shard, and a listing reads every shard's index and merges.
+ * - `s` + `job:<id>`: a hash per job with a fixed set of fields, whatever the payload holds:
  *   `id`, `vendor`, `status`, `owner`, `traceparent`, `createdAt`, `updatedAt`, `nextRetryAt`,
  *   `overdueAt` as is; `attempts`, `run` and `version` as integers (so `HINCRBY` can count versions;
  *   a hash written before `run` existed reads as run 1); `payload`, `result`, `error` and
  *   `awaitingCallback` as JSON text, so a payload may use any key (`$where`, `a.b`) and a `null`
  *   result stays `null`.
- * - `p` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
+ * - `s` + `jobs:<status>`, `jobs:<status>:vendor`, `jobs:<status>:owner`,
  *   `jobs:<status>:owner-vendor`: the listing indexes of a status, sorted sets read in byte order
  *   (`src/lua/jobIndexes.lua` says how): all its jobs, by vendor, by owner, by owner and vendor,
  *   each in time order. A listing, filtered or not, is a seek in one of them, so an owner's jobs
  *   page exactly however many jobs of others there are.
- * - `p` + `overdue`: the overdue index, a sorted set of the ids of the unfinished jobs that have an
+ * - `s` + `overdue`: the overdue index, a sorted set of the ids of the unfinished jobs that have an
  *   `overdueAt`, scored by it in ms, for `listOverdue`.
  *
  * How the operations map onto Redis (round trips in brackets):
- * - `create` and `createMany` [1]: one script for all the jobs (per job `EXISTS`, then `ZADD`s +
+ * - `create` and `createMany` [1]: one script for all the jobs of a shard (per job `EXISTS`, then `ZADD`s +
  *   `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
  * - `get` [1]: `HGETALL`.
  * - `getMany` [1, none for no ids]: `HMGET` of every field but the payload, one script for several
- *   ids.
+ *   ids of a shard (the shards' at once).
  * - `transition` [1]: refused with `InvalidTransition` before any I/O when {@link JobStore.isAllowed}
  *   says no; otherwise one script that is the compare-and-set: status (and version, when given)
  *   checked, fields set and unset, version + 1, the index members moved (and the overdue score
  *   kept in step), the new hash returned. Same semantics as {@link JobStore.applyTransition}; "now"
  *   is the caller's `Clock`.
  * - `list` [1 a batch, usually 1]: `ZREVRANGEBYLEX` on the index the query names, from the cursor,
- *   then the jobs' fields but the payload as `getMany` reads them.
- * - `listOverdue` [2]: `ZRANGEBYSCORE` on the overdue index, then the hashes with `HGETALL`s sent
+ *   in every shard at once, merged; then the jobs' fields but the payload as `getMany` reads them.
+ * - `listOverdue` [2]: `ZRANGEBYSCORE` on every shard's overdue index, merged by score, then the hashes with `HGETALL`s sent
  *   back to back on the one connection (pipelined, one wait); an id whose hash is gone is removed
  *   from the index, so it cannot hold the head of it.
  * Ids whose hash has expired, or whose job moved on between the two reads, are left out of the
@@ -66,6 +69,7 @@ import { Clock, Config, Duration, Effect, Exit, Layer, Option, Request, RequestR
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisKeys from "./RedisKeys.ts"
 
 // How many batches of index members one `list` page reads at most. Every member is an answer
 // unless its job expired or moved on meanwhile, so the first batch is nearly always the last; the
@@ -83,31 +87,77 @@ export interface Options {
    * infinite.
    */
   readonly finishedTtl?: Duration.Input | undefined
+  /**
+   * How many shards the jobs are spread over (see `RedisKeys.jobShards`); default 1 on one Redis,
+   * 16 on Redis Cluster. Part of the key layout: the same in every process, for the life of the data.
+   */
+  readonly shards?: number | undefined
 }
 
 /**
- * The Redis keys of the store under `prefix`: every key the store uses is named here.
+ * Runs `run` once per shard on the items of that shard, all at once, and gives each item its reply
+ * back in its place: a script's keys must share one hash slot on Redis Cluster.
+ */
+const perShard = <A, B, E>(
+  key: ReturnType<typeof keys>,
+  items: ReadonlyArray<A>,
+  idOf: (item: A) => string,
+  run: (shard: ShardKeys, items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<B>, E>
+): Effect.Effect<Array<B | undefined>, E> => {
+  const groups = new Map<ShardKeys, Array<number>>()
+  items.forEach((item, i) => {
+    const shard = key.of(idOf(item))
+    const group = groups.get(shard)
+    if (group === undefined) groups.set(shard, [i])
+    else group.push(i)
+  })
+  const replies = new Array<B | undefined>(items.length)
+  return Effect.as(
+    Effect.forEach(
+      groups,
+      ([shard, positions]) =>
+        Effect.map(
+          run(
+            shard,
+            positions.map((i) => items[i]!)
+          ),
+          (got) => positions.forEach((position, i) => (replies[position] = got[i]))
+        ),
+      { concurrency: "unbounded", discard: true }
+    ),
+    replies
+  )
+}
+
+/**
+ * The Redis keys of the store under `prefix` over `shards` shards (see `RedisKeys`): every key the
+ * store uses is named here. `shards` lists each shard's keys; `of` gives those of a job's shard,
+ * `job` its hash. The indexes and the overdue index named at the top level are the first shard's:
+ * all of them on a store of one shard.
  *
  * @category utils
  */
-export const keys = (prefix: string) => ({
-  job: (id: string): string => `${prefix}job:${id}`,
-  /** The index of all the jobs in `status`, by time (the first of {@link keys}' `indexes`). */
-  status: (status: Job.JobStatus): string => `${prefix}jobs:${status}`,
-  /**
-   * The listing indexes of `status`, in the order `lua/jobIndexes.lua` gives them: all its jobs,
-   * by vendor, by owner, by owner and vendor.
-   */
-  indexes: (status: Job.JobStatus) =>
-    [
-      `${prefix}jobs:${status}`,
-      `${prefix}jobs:${status}:vendor`,
-      `${prefix}jobs:${status}:owner`,
-      `${prefix}jobs:${status}:owner-vendor`
-    ] as const,
-  /** The overdue index: the unfinished jobs that have an `overdueAt`, scored by it in ms. */
-  overdue: `${prefix}overdue`
-})
+export const keys = (prefix: string, shards = 1) => {
+  const all = Array.from({ length: Math.max(1, Math.floor(shards)) }, (_, shard) =>
+    RedisKeys.jobShardKeys(prefix, shard)
+  )
+  const of = (id: string): ShardKeys => all[RedisKeys.jobShard(id, all.length)]!
+  return {
+    ...all[0]!,
+    shards: all as ReadonlyArray<ShardKeys>,
+    of,
+    job: (id: string): string => of(id).job(id),
+    /** The first shard's index of all the jobs in `status`, by time. */
+    status: (status: Job.JobStatus): string => all[0]!.indexes(status)[0]
+  }
+}
+
+/**
+ * The keys of one shard of the store.
+ *
+ * @category models
+ */
+export type ShardKeys = ReturnType<typeof RedisKeys.jobShardKeys>
 
 /**
  * The start of the index members of the jobs of `values` (an owner, a vendor, or both), as
@@ -124,7 +174,7 @@ export const indexGroup = (values: ReadonlyArray<string>): string =>
  * @category utils
  */
 export const listIndex = (
-  key: ReturnType<typeof keys>,
+  key: Pick<ShardKeys, "indexes">,
   query: Pick<JobStore.ListQuery, "status" | "vendor" | "owner">
 ): { readonly index: string; readonly group: string } => {
   const [all, byVendor, byOwner, byOwnerVendor] = key.indexes(query.status)
@@ -207,8 +257,9 @@ const withIndexes = (script: string) => `${Lua.load("jobIndexes")}\n${Lua.load(s
 const overdueScore = (overdueAt: string | undefined): string | number =>
   overdueAt === undefined ? "" : Date.parse(overdueAt)
 
+// A batch's jobs are all in one shard (`key`), so the script's keys share one hash slot.
 const createScript = Redis.script(
-  (key: ReturnType<typeof keys>, jobs: ReadonlyArray<Job.Job>) => [
+  (key: ShardKeys, jobs: ReadonlyArray<Job.Job>) => [
     ...jobs.flatMap((job) => [key.job(job.id), ...key.indexes(job.status), key.overdue]),
     ...jobs.flatMap((job) => {
       const fields = toHash(job)
@@ -223,7 +274,7 @@ const createScript = Redis.script(
 const summaryFields = Object.keys(Job.JobSummary.fields)
 
 const getManyScript = Redis.script(
-  (key: ReturnType<typeof keys>, ids: ReadonlyArray<string>) => [...ids.map((id) => key.job(id)), ...summaryFields],
+  (key: ShardKeys, ids: ReadonlyArray<string>) => [...ids.map((id) => key.job(id)), ...summaryFields],
   { numberOfKeys: (_key, ids) => ids.length, lua: Lua.load("jobGetMany") }
 ).withReturnType<ReadonlyArray<ReadonlyArray<string | null>>>()
 
@@ -332,8 +383,8 @@ export const ttlMillis = (ttl: Duration.Input | undefined): number => {
  * @category constructors
  */
 export const make = Effect.fnUntraced(function* (options: Options = {}) {
-  const { prefix, redis, target } = yield* RedisConnection.RedisConnection
-  const key = keys(prefix)
+  const { prefix, redis, target, cluster } = yield* RedisConnection.RedisConnection
+  const key = keys(prefix, options.shards ?? (cluster ? RedisKeys.jobShards.cluster : RedisKeys.jobShards.single))
   const finishedTtlMillis = ttlMillis(options.finishedTtl)
 
   const unavailable = (what: string) => (error: Redis.RedisError) =>
@@ -370,24 +421,37 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   /** The summaries of the jobs `ids` name, in their places. */
   const readSummaries = Effect.fnUntraced(function* (ids: ReadonlyArray<string>, what: string) {
     if (ids.length === 0) return []
-    // The common batch under light load: a plain HMGET costs Redis less than running a script.
-    const replies = yield* (
-      ids.length === 1
-        ? Effect.map(redis.send<ReadonlyArray<string | null>>("HMGET", key.job(ids[0]!), ...summaryFields), (reply) => [
-            reply
-          ])
-        : redis.eval(getManyScript)(key, ids)
+    const replies = yield* perShard(key, ids, String, (shard, inShard) =>
+      // The common batch under light load: a plain HMGET costs Redis less than running a script.
+      inShard.length === 1
+        ? Effect.map(
+            redis.send<ReadonlyArray<string | null>>("HMGET", shard.job(inShard[0]!), ...summaryFields),
+            (reply) => [reply]
+          )
+        : redis.eval(getManyScript)(shard, inShard)
     ).pipe(Effect.mapError(unavailable(what)))
     return yield* Effect.forEach(ids, (id, i) => foundSummary(id, replies[i] ?? []))
   })
 
   const createMany = Effect.fnUntraced(function* (jobs: ReadonlyArray<Job.Job>) {
     if (jobs.length === 0) return
-    const existing = yield* redis
-      .eval(createScript)(key, jobs)
-      .pipe(
-        Effect.mapError(unavailable(jobs.length === 1 ? `storing job ${jobs[0]!.id}` : `storing ${jobs.length} jobs`))
-      )
+    const existing: Array<Job.JobId> = []
+    yield* perShard(
+      key,
+      jobs,
+      (job) => job.id,
+      (shard, inShard) =>
+        redis
+          .eval(createScript)(shard, inShard)
+          .pipe(
+            Effect.map((found) => {
+              existing.push(...found)
+              return []
+            })
+          )
+    ).pipe(
+      Effect.mapError(unavailable(jobs.length === 1 ? `storing job ${jobs[0]!.id}` : `storing ${jobs.length} jobs`))
+    )
     if (existing.length > 0) return yield* JobStore.duplicate(existing)
   })
 
@@ -400,23 +464,24 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       entries.length === 1
         ? `moving job ${transition.id} from ${transition.from} to ${transition.to}`
         : `moving ${entries.length} jobs`
-    return redis
-      .eval(transitionsScript)(entries.map((entry) => entry.request.script))
-      .pipe(
-        Effect.mapError(unavailable(what)),
-        Effect.map((replies) =>
-          entries.forEach((entry, i) => {
-            const reply = replies[i] ?? []
-            if (reply.length === 0) return entry.completeUnsafe(Exit.succeed(Option.none()))
-            // One string: the problem with this job's hash; nothing was written for it.
-            if (reply.length === 1) return entry.completeUnsafe(Exit.fail(rejected(reply[0]!)))
-            const job = decoded(entry.request.transition.id, reply)
-            entry.completeUnsafe(
-              Result.isSuccess(job) ? Exit.succeed(Option.some(job.success)) : Exit.fail(job.failure)
-            )
-          })
-        )
+    return perShard(
+      key,
+      entries,
+      (entry) => entry.request.transition.id,
+      (_shard, inShard) => redis.eval(transitionsScript)(inShard.map((entry) => entry.request.script))
+    ).pipe(
+      Effect.mapError(unavailable(what)),
+      Effect.map((replies) =>
+        entries.forEach((entry, i) => {
+          const reply = replies[i] ?? []
+          if (reply.length === 0) return entry.completeUnsafe(Exit.succeed(Option.none()))
+          // One string: the problem with this job's hash; nothing was written for it.
+          if (reply.length === 1) return entry.completeUnsafe(Exit.fail(rejected(reply[0]!)))
+          const job = decoded(entry.request.transition.id, reply)
+          entry.completeUnsafe(Result.isSuccess(job) ? Exit.succeed(Option.some(job.success)) : Exit.fail(job.failure))
+        })
       )
+    )
   })
 
   return JobStore.JobStore.of({
@@ -430,8 +495,14 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       const set = patchFields(transition.set ?? {})
       const unset = JobStore.unsetFields(transition)
       const ttl = Job.isFinished(transition.to) ? finishedTtlMillis : 0
+      const shard = key.of(transition.id)
       const script: ScriptTransition = {
-        keys: [key.job(transition.id), ...key.indexes(transition.from), ...key.indexes(transition.to), key.overdue],
+        keys: [
+          shard.job(transition.id),
+          ...shard.indexes(transition.from),
+          ...shard.indexes(transition.to),
+          shard.overdue
+        ],
         args: [
           transition.id,
           transition.from,
@@ -454,17 +525,36 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       // ZRANGEBYSCORE reads a negative count as "no limit".
       if (!(limit > 0)) return []
       const what = "listing overdue jobs"
-      const ids = yield* redis
-        .send<ReadonlyArray<string>>(
-          "ZRANGEBYSCORE",
-          key.overdue,
-          "-inf",
-          `(${query.before.getTime()}`,
-          "LIMIT",
-          "0",
-          String(limit)
-        )
-        .pipe(Effect.mapError(unavailable(what)))
+      // The first `limit` of each shard, merged: the first `limit` of all.
+      const scored = yield* Effect.forEach(
+        key.shards,
+        (shard) =>
+          redis
+            .send<ReadonlyArray<string>>(
+              "ZRANGEBYSCORE",
+              shard.overdue,
+              "-inf",
+              `(${query.before.getTime()}`,
+              "WITHSCORES",
+              "LIMIT",
+              "0",
+              String(limit)
+            )
+            .pipe(
+              Effect.map((flat) =>
+                Array.from({ length: flat.length / 2 }, (_, i) => ({
+                  id: flat[2 * i]!,
+                  score: Number(flat[2 * i + 1])
+                }))
+              )
+            ),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.mapError(unavailable(what)))
+      const ids = scored
+        .flat()
+        .sort((a, b) => a.score - b.score)
+        .slice(0, limit)
+        .map(({ id }) => id)
       // Sent together, so the replies come back in one wait rather than one per job.
       const hashes = yield* Effect.forEach(
         ids,
@@ -473,9 +563,9 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         { concurrency: "unbounded" }
       ).pipe(Effect.mapError(unavailable(what)))
       const gone = hashes.filter(([, flat]) => flat.length === 0).map(([id]) => id)
-      if (gone.length > 0) {
-        yield* redis.send("ZREM", key.overdue, ...gone).pipe(Effect.mapError(unavailable(what)))
-      }
+      yield* perShard(key, gone, String, (shard, inShard) =>
+        Effect.as(redis.send("ZREM", shard.overdue, ...inShard), [])
+      ).pipe(Effect.mapError(unavailable(what)))
       const jobs = yield* Effect.forEach(
         hashes.filter(([, flat]) => flat.length > 0),
         ([id, flat]) => decode(id, flat)
@@ -486,27 +576,35 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       const limit = Math.max(0, Math.floor(query.limit))
       if (limit === 0) return { jobs: [] }
       const what = `listing ${query.status} jobs`
-      const { index, group } = listIndex(key, query)
+      const { group } = listIndex(key, query)
       const found: Array<Job.JobSummary> = []
-      // Newest first: down the index from the cursor, within the query's group.
+      // Newest first: down the index from the cursor, within the query's group; on several shards,
+      // down each shard's index, merged (members sort across shards as within one).
       let position = query.after
       for (let batch = 0; batch < listBatches; batch++) {
         const count = batch === 0 ? limit + 1 : Math.max(limit + 1 - found.length, 100)
-        const members = yield* redis
-          .send<ReadonlyArray<string>>(
-            "ZREVRANGEBYLEX",
-            index,
-            position === undefined
-              ? group === ""
-                ? "+"
-                : `(${group};`
-              : `(${group}${position.updatedAt}:${position.id}`,
-            group === "" ? "-" : `[${group}`,
-            "LIMIT",
-            "0",
-            String(count)
-          )
-          .pipe(Effect.mapError(unavailable(what)))
+        const from = position
+        const perIndex = yield* Effect.forEach(
+          key.shards,
+          (shard) =>
+            redis.send<ReadonlyArray<string>>(
+              "ZREVRANGEBYLEX",
+              listIndex(shard, query).index,
+              from === undefined ? (group === "" ? "+" : `(${group};`) : `(${group}${from.updatedAt}:${from.id}`,
+              group === "" ? "-" : `[${group}`,
+              "LIMIT",
+              "0",
+              String(count)
+            ),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.mapError(unavailable(what)))
+        const members =
+          perIndex.length === 1
+            ? perIndex[0]!
+            : perIndex
+                .flat()
+                .sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))
+                .slice(0, count)
         if (members.length === 0) return JobStore.pageOf(found, limit)
         position = positionOf(members.at(-1)!)
         const summaries = yield* readSummaries(

@@ -15,7 +15,9 @@
  * a few tens of ms on a one-second window; NTP keeps hosts well inside that. Replacing the script
  * to use Redis `TIME` would mean maintaining our own copy of it.
  *
- * Keys: `<REDIS_PREFIX>ratelimit:vendor:<vendor>` and `…:refill`, expiring once the bucket is full.
+ * Keys (see `RedisKeys`): `<REDIS_PREFIX>{v:<vendor>}:ratelimit` and `…:refill`, in the vendor's hash
+ * slot, expiring once the bucket is full. The store's keys are core's (`vendor:<vendor>`) moved
+ * there, so its two-key script runs on Redis Cluster.
  *
  * Layers: {@link layer} (over a provided connection) and {@link layerConfig} (`REDIS_URL`,
  * `REDIS_PREFIX`).
@@ -24,27 +26,44 @@
  */
 import { RateLimiter } from "@vendorflow/core"
 import type { Config } from "effect"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { RateLimiter as PersistedRateLimiter } from "effect/persistence"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisKeys from "./RedisKeys.ts"
 
 /**
- * The key prefix, after `REDIS_PREFIX`, of the limiter's keys.
+ * The Redis key of a limiter key: core's `vendor:<vendor>` goes to the vendor's hash slot (see
+ * `RedisKeys`); any other (an API key's limit) gets a slot of its own, `<prefix>{<key>}:ratelimit`.
  *
- * @category constants
+ * @category utils
  */
-export const keyPrefix = "ratelimit:"
+export const keyOf = (prefix: string, key: string): string =>
+  key.startsWith("vendor:")
+    ? RedisKeys.vendor(prefix, key.slice("vendor:".length)).rateLimit
+    : `${prefix}{${key}}:ratelimit`
 
 /**
- * `effect/persistence`'s Redis rate-limit store under `<prefix>ratelimit:`.
+ * `effect/persistence`'s Redis rate-limit store, its keys named by {@link keyOf}.
  *
  * @category layers
  */
 export const layerStore: Layer.Layer<PersistedRateLimiter.RateLimiterStore, never, RedisConnection.RedisConnection> =
-  Layer.unwrap(
-    RedisConnection.RedisConnection.useSync((connection) =>
-      PersistedRateLimiter.layerStoreRedis({ prefix: `${connection.prefix}${keyPrefix}` })
-    )
+  Layer.effect(
+    PersistedRateLimiter.RateLimiterStore,
+    Effect.gen(function* () {
+      const { prefix } = yield* RedisConnection.RedisConnection
+      const store = yield* PersistedRateLimiter.makeStoreRedis({ prefix: "" })
+      const rekey = <O extends { readonly key: string }>(options: O): O => ({
+        ...options,
+        key: keyOf(prefix, options.key)
+      })
+      return PersistedRateLimiter.RateLimiterStore.of({
+        fixedWindow: (options) => store.fixedWindow(rekey(options)),
+        tokenBucket: (options) => store.tokenBucket(rekey(options)),
+        adaptiveConsume: (options) => store.adaptiveConsume(rekey(options)),
+        adaptiveFeedback: (options) => store.adaptiveFeedback(rekey(options))
+      })
+    })
   ).pipe(Layer.provide(RedisConnection.layerRedisImmediate))
 
 /**

@@ -13,6 +13,7 @@ import { WebhookSignature } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 import type { Redis } from "effect/persistence"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisKeys from "./RedisKeys.ts"
 
 /**
  * The guard over the connection in context.
@@ -30,16 +31,18 @@ export const make = Effect.gen(function* () {
       ).pipe(Effect.andThen(decide))
   return WebhookSignature.ReplayGuard.of({
     claim: (key, ttlSeconds) =>
-      redis.send<string | null>("SET", `${prefix}replay:${key}`, "1", "NX", "EX", String(Math.max(1, ttlSeconds))).pipe(
-        Effect.map((reply) => reply === "OK"),
-        Effect.catch(orLocally(local.claim(key, ttlSeconds)))
-      ),
+      redis
+        .send<string | null>("SET", RedisKeys.replay(prefix, key), "1", "NX", "EX", String(Math.max(1, ttlSeconds)))
+        .pipe(
+          Effect.map((reply) => reply === "OK"),
+          Effect.catch(orLocally(local.claim(key, ttlSeconds)))
+        ),
     // A claim this process made alone (Redis away) is in its memory only.
     seen: (key) =>
       Effect.flatMap(local.seen(key), (seenHere) =>
         seenHere
           ? Effect.succeed(true)
-          : redis.send<number>("EXISTS", `${prefix}replay:${key}`).pipe(
+          : redis.send<number>("EXISTS", RedisKeys.replay(prefix, key)).pipe(
               Effect.map((reply) => reply === 1),
               Effect.catch(orLocally(Effect.succeed(false)))
             )

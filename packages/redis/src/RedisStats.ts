@@ -3,7 +3,7 @@
  * deployment reports what every worker recorded: calls, outcomes, latencies.
  *
  * Each process adds what it records to buckets of its own memory and, every second, adds them into
- * Redis with one script per bucket (`statsAdd.lua`): `<prefix>stats:<vendor>:<bucket>`, a hash of
+ * Redis with one script per bucket (`statsAdd.lua`): `<prefix>{v:<vendor>}:stats:<bucket>` (see `RedisKeys`), a hash of
  * counts (`calls`, `completed`, `failed`, `e:<error>`, `f:<failure reason>`, `c:<latency bin>`,
  * `t:<end-to-end bin>`) that expires after 65 minutes. Reading sums the buckets of a window; a
  * bucket that no process writes any more (older than a few seconds) is read once and kept. A Redis
@@ -17,6 +17,7 @@ import { Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisKeys from "./RedisKeys.ts"
 
 const addScript = Redis.script(
   (key: string, ttlSeconds: number, fields: ReadonlyArray<string>) => [key, ttlSeconds, ...fields],
@@ -79,8 +80,8 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const { prefix, redis, target } = yield* RedisConnection.RedisConnection
   const flushMillis = Duration.toMillis(Duration.fromInputUnsafe(options.flushInterval ?? Duration.seconds(1)))
   const ttlSeconds = 65 * 60
-  const keyOf = (vendor: string, index: number) => `${prefix}stats:${vendor}:${index}`
-  const sinceKey = `${prefix}stats:since`
+  const keyOf = (vendor: string, index: number) => RedisKeys.vendor(prefix, vendor).stats(index)
+  const sinceKey = RedisKeys.statsSince(prefix)
   // What this process recorded and has not added into Redis yet, by bucket key.
   let pending = new Map<string, Stats.Bucket>()
   // Buckets no process writes to any more, as read: they never change again.

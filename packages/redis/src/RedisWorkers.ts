@@ -2,8 +2,8 @@
  * Worker heartbeats shared through Redis (core's `Workers`), so the server of a split deployment
  * sees every worker.
  *
- * Keys, under the connection's prefix: `workers`, a hash of each worker's last beat (JSON), and
- * `workers:seen`, a sorted set of when each last beat (ms, by the beating process's clock). A beat
+ * Keys, under the connection's prefix, in one hash slot (see `RedisKeys`): `{workers}:beats`, a hash
+ * of each worker's last beat (JSON), and `{workers}:seen`, a sorted set of when each last beat (ms, by the beating process's clock). A beat
  * forgets workers silent for an hour. The workers' and the server's clocks are compared, so they
  * should agree within a few seconds (NTP), well inside the heartbeat TTL.
  *
@@ -14,6 +14,7 @@ import { Clock, Duration, Effect, Layer, Option, Schema } from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisKeys from "./RedisKeys.ts"
 
 const forgetAfter = Duration.hours(1)
 
@@ -39,8 +40,7 @@ const decodeBeat = Schema.decodeUnknownOption(Schema.fromJsonString(Workers.Work
 export const make = (ttl: Duration.Input = Workers.defaultTtl) =>
   Effect.gen(function* () {
     const { prefix, redis, target } = yield* RedisConnection.RedisConnection
-    const hash = `${prefix}workers`
-    const seen = `${prefix}workers:seen`
+    const { beats: hash, seen } = RedisKeys.workers(prefix)
     const ttlMillis = Duration.toMillis(Duration.fromInputUnsafe(ttl))
     const unavailable = (what: string) => (error: Redis.RedisError) =>
       new Workers.WorkersError({ message: `Redis at ${target}: ${what}: ${RedisConnection.causeMessage(error)}` })

@@ -6,6 +6,7 @@ import { assert, it } from "@effect/vitest"
 import { Health, JobService, type Vendor, Vendorflow } from "@vendorflow/core"
 import { Effect, Layer } from "effect"
 import * as RedisBackend from "../src/RedisBackend.ts"
+import * as RedisJobStore from "../src/RedisJobStore.ts"
 import { RedisTest } from "../src/testing/index.ts"
 
 const lookup: Vendor.Vendor = {
@@ -35,7 +36,7 @@ RedisTest.describeRedis("RedisBackend", () => {
       assert.deepStrictEqual(done.result, { company: "Acme" })
 
       const { redis } = yield* RedisTest.scratch
-      assert.strictEqual(yield* redis.send<number>("EXISTS", `${prefix}job:${done.id}`), 1)
+      assert.strictEqual(yield* redis.send<number>("EXISTS", RedisJobStore.keys(prefix).job(done.id)), 1)
       const read = yield* JobService.JobService.use((jobs) => jobs.get(done.id)).pipe(Effect.provide(engine()))
       assert.strictEqual(read.status, "complete")
     }).pipe(Effect.scoped)

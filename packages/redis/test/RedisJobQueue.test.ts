@@ -4,6 +4,7 @@ import { JobQueueSuite } from "@vendorflow/core/testing"
 import { ConfigProvider, Context, Duration, Effect, Exit, Fiber, Layer, Redacted, Scope } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobQueue from "../src/RedisJobQueue.ts"
+import * as RedisKeys from "../src/RedisKeys.ts"
 import { RedisTest } from "../src/testing/index.ts"
 import { eventually, redisServer, redisServerUnavailable, vendorName, ownServerTitle } from "./RedisFixtures.ts"
 
@@ -57,7 +58,7 @@ RedisTest.describeRedis("RedisJobQueue", ({ prefix: suitePrefix }) => {
         const stale = yield* queueOn(prefix, { visibilityTimeout: "200 millis" })
         const current = yield* queueOn(prefix, { visibilityTimeout: "200 millis" })
         const vendor = vendorName()
-        const stream = RedisJobQueue.keys(prefix, vendor).stream
+        const stream = RedisKeys.vendor(prefix, vendor).stream
         yield* stale.enqueue(vendor, Job.makeJobId())
         const [first] = yield* stale.take(vendor, { max: 1, block: "1 second" })
         const [reclaimed] = yield* eventually(current.take(vendor, { max: 1, block: "50 millis" }), nonEmpty, {
@@ -145,7 +146,7 @@ RedisTest.describeRedis("RedisJobQueue", ({ prefix: suitePrefix }) => {
           assert.deepStrictEqual(yield* queue.take(vendor, { max: 1, block: "400 millis" }), [])
           const [pending] = yield* redis.send<[number]>(
             "XPENDING",
-            RedisJobQueue.keys(prefix, vendor).stream,
+            RedisKeys.vendor(prefix, vendor).stream,
             RedisJobQueue.group
           )
           assert.strictEqual(pending, 0)
@@ -192,7 +193,7 @@ RedisTest.describeRedis("RedisJobQueue", ({ prefix: suitePrefix }) => {
         Effect.gen(function* () {
           const { prefix, redis } = yield* RedisTest.scratch
           const vendor = vendorName()
-          const { delayed, stream } = RedisJobQueue.keys(prefix, vendor)
+          const { delayed, stream } = RedisKeys.vendor(prefix, vendor)
           const ids = Array.from({ length: 30 }, () => Job.makeJobId())
 
           const workerScope = yield* Scope.make()
@@ -236,7 +237,7 @@ RedisTest.describeRedis("RedisJobQueue", ({ prefix: suitePrefix }) => {
         const { prefix, redis } = yield* RedisTest.scratch
         const queue = yield* queueOn(prefix, { maxLength: 20, visibilityTimeout: "200 millis" })
         const vendor = vendorName()
-        const { stream } = RedisJobQueue.keys(prefix, vendor)
+        const { stream } = RedisKeys.vendor(prefix, vendor)
         const ids = Array.from({ length: 300 }, () => Job.makeJobId())
         for (const id of ids) yield* queue.enqueue(vendor, id)
 
@@ -361,7 +362,7 @@ RedisTest.describeRedis("RedisJobQueue", ({ prefix: suitePrefix }) => {
         const vendor = vendorName()
         const id = Job.makeJobId()
         yield* queue.enqueue(vendor, id)
-        assert.strictEqual(yield* redis.send<number>("EXISTS", RedisJobQueue.keys(prefix, vendor).stream), 1)
+        assert.strictEqual(yield* redis.send<number>("EXISTS", RedisKeys.vendor(prefix, vendor).stream), 1)
         yield* queue.take(vendor, { max: 1, block: "1 second" })
         // Limit 1 and 200 ms: the first reclaim hands it out exhausted.
         const reclaimed = yield* eventually(queue.take(vendor, { max: 1, block: "50 millis" }), nonEmpty, {

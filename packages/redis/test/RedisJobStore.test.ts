@@ -55,6 +55,13 @@ RedisTest.describeRedis("RedisJobStore", ({ prefix: suitePrefix }) => {
     "redis",
     RedisJobStore.layer().pipe(Layer.provide(RedisConnection.layer({ url: RedisTest.url, prefix: suitePrefix })))
   )
+  // Spread over shards as on Redis Cluster: listings merge the shards' indexes.
+  JobStoreSuite.suite(
+    "redis, 5 shards",
+    RedisJobStore.layer({ shards: 5 }).pipe(
+      Layer.provide(RedisConnection.layer({ url: RedisTest.url, prefix: `${suitePrefix}sharded:` }))
+    )
+  )
 
   describe("on Redis hashes and sorted sets", () => {
     it.live("stores a fixed set of hash fields, none taken from the payload's keys", () =>

@@ -33,10 +33,7 @@ RedisTest.describeRedis("RedisRateLimiter", ({ prefix: suitePrefix }) => {
       assert.strictEqual(shorter, 0)
       assert.isAtLeast(longer!, interval - 40)
       assert.isAtMost(longer!, interval + 5)
-      assert.strictEqual(
-        yield* redis.send<number>("EXISTS", `${prefix}${RedisRateLimiter.keyPrefix}vendor:${vendor}`),
-        1
-      )
+      assert.strictEqual(yield* redis.send<number>("EXISTS", RedisRateLimiter.keyOf(prefix, `vendor:${vendor}`)), 1)
     })
   )
 })

@@ -5,79 +5,83 @@
  * records of what arrived.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { RedisServer } from "@vendorflow/redis/testing"
+import { RedisCluster, RedisServer } from "@vendorflow/redis/testing"
 import { Effect, Schedule } from "effect"
 import { Client } from "@vendorflow/dev-stack"
 import { redisUrl, start as startStack } from "./support/Stack.ts"
 
-describe("split deployment on Redis", () => {
-  it.live(
-    "600 jobs across both vendors, 3 workers, sync limited to 20/s: all complete, limit held, no job twice",
-    () =>
-      Effect.gen(function* () {
-        const stack = yield* startStack({ workers: 3, redisUrl, syncLimit: "20/1s", syncLatency: "0-50" })
-        // The API sees the three workers' heartbeats through Redis.
-        const health = yield* Effect.promise(() =>
-          fetch(`${stack.api}/health`).then(
-            (r) => r.json() as Promise<{ workers: ReadonlyArray<{ vendors: unknown }> }>
-          )
-        )
-        assert.strictEqual(health.workers.length, 3)
-        assert.deepStrictEqual(health.workers[0]?.vendors, ["sync", "async"])
-        const started = Date.now()
-        const submitted = yield* Effect.forEach(
-          Array.from({ length: 600 }, (_, i) => i),
-          (i) => Client.submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i }),
-          { concurrency: 50 }
-        )
-        assert.deepStrictEqual(
-          submitted.filter((r) => r.status !== 200),
-          []
-        )
-        const ids = submitted.map((r) => r.body.request_id ?? "")
-        const finished = yield* Client.awaitAll(stack.api, ids, "90 seconds")
-        const elapsed = (Date.now() - started) / 1000
-        const statuses = [...finished.values()].map((job) => job.status)
-        assert.strictEqual(statuses.filter((s) => s === "complete").length, 600)
+/** Where the stack keeps its state: the shared Redis, or a cluster of the test's own. */
+interface On {
+  readonly redisUrl: string
+  readonly redisCluster?: boolean | undefined
+}
 
-        const syncArrivals = yield* Client.arrivals(stack.sync)
-        const asyncArrivals = yield* Client.arrivals(stack.async)
-        // Answered calls: one per job, never more than 20 in a second. Calls paced by three worker
-        // processes reach the vendor through two event loops each, and on a two-core box their
-        // jitter sometimes puts 21 arrivals in the vendor's sliding second: it refuses one (429,
-        // retried after Retry-After). Up to 2% of calls tolerated, and
-        // counted in the log line.
-        const admitted = syncArrivals.filter((a) => a.status === 200)
-        const refused = syncArrivals.length - admitted.length
-        assert.strictEqual(admitted.length, 300)
-        assert.deepStrictEqual(Client.repeated(admitted), [])
-        assert.deepStrictEqual(Client.repeated(asyncArrivals), [])
-        assert.isAtMost(refused, Math.ceil(admitted.length * 0.02))
-        const worst = Client.worstWindow(admitted)
-        assert.isAtMost(worst, 20)
-        // The dashboard's figures: the API reads what the workers recorded, through Redis.
-        yield* Effect.promise(() =>
-          fetch(`${stack.api}/stats`).then(
-            (r) =>
-              r.json() as Promise<{
-                vendors: ReadonlyArray<{ vendor: string; windows: ReadonlyArray<{ completed: number }> }>
-              }>
-          )
-        ).pipe(
-          Effect.map((stats) => stats.vendors.map((v) => [v.vendor, v.windows[0]?.completed])),
-          Effect.repeat({
-            schedule: Schedule.spaced("200 millis"),
-            until: (completed) => completed.every(([, n]) => n === 300)
-          }),
-          Effect.timeout("10 seconds")
-        )
-        yield* Effect.log(
-          `600 jobs in ${elapsed.toFixed(1)} s; sync: ${syncArrivals.length} calls (${refused} refused), worst 1 s window ${worst}, ` +
-            `${(300 / elapsed).toFixed(1)} calls/s overall`
-        )
+const manyJobsTitle =
+  "600 jobs across both vendors, 3 workers, sync limited to 20/s: all complete, limit held, no job twice"
+const manyJobs = (redis: On) =>
+  Effect.gen(function* () {
+    const stack = yield* startStack({ workers: 3, ...redis, syncLimit: "20/1s", syncLatency: "0-50" })
+    // The API sees the three workers' heartbeats through Redis.
+    const health = yield* Effect.promise(() =>
+      fetch(`${stack.api}/health`).then((r) => r.json() as Promise<{ workers: ReadonlyArray<{ vendors: unknown }> }>)
+    )
+    assert.strictEqual(health.workers.length, 3)
+    assert.deepStrictEqual(health.workers[0]?.vendors, ["sync", "async"])
+    const started = Date.now()
+    const submitted = yield* Effect.forEach(
+      Array.from({ length: 600 }, (_, i) => i),
+      (i) => Client.submit(stack.api, { vendor: i % 2 === 0 ? "sync" : "async", n: i }),
+      { concurrency: 50 }
+    )
+    assert.deepStrictEqual(
+      submitted.filter((r) => r.status !== 200),
+      []
+    )
+    const ids = submitted.map((r) => r.body.request_id ?? "")
+    const finished = yield* Client.awaitAll(stack.api, ids, "90 seconds")
+    const elapsed = (Date.now() - started) / 1000
+    const statuses = [...finished.values()].map((job) => job.status)
+    assert.strictEqual(statuses.filter((s) => s === "complete").length, 600)
+
+    const syncArrivals = yield* Client.arrivals(stack.sync)
+    const asyncArrivals = yield* Client.arrivals(stack.async)
+    // Answered calls: one per job, never more than 20 in a second. Calls paced by three worker
+    // processes reach the vendor through two event loops each, and on a two-core box their
+    // jitter sometimes puts 21 arrivals in the vendor's sliding second: it refuses one (429,
+    // retried after Retry-After). Up to 2% of calls tolerated, and
+    // counted in the log line.
+    const admitted = syncArrivals.filter((a) => a.status === 200)
+    const refused = syncArrivals.length - admitted.length
+    assert.strictEqual(admitted.length, 300)
+    assert.deepStrictEqual(Client.repeated(admitted), [])
+    assert.deepStrictEqual(Client.repeated(asyncArrivals), [])
+    assert.isAtMost(refused, Math.ceil(admitted.length * 0.02))
+    const worst = Client.worstWindow(admitted)
+    assert.isAtMost(worst, 20)
+    // The dashboard's figures: the API reads what the workers recorded, through Redis.
+    yield* Effect.promise(() =>
+      fetch(`${stack.api}/stats`).then(
+        (r) =>
+          r.json() as Promise<{
+            vendors: ReadonlyArray<{ vendor: string; windows: ReadonlyArray<{ completed: number }> }>
+          }>
+      )
+    ).pipe(
+      Effect.map((stats) => stats.vendors.map((v) => [v.vendor, v.windows[0]?.completed])),
+      Effect.repeat({
+        schedule: Schedule.spaced("200 millis"),
+        until: (completed) => completed.every(([, n]) => n === 300)
       }),
-    { timeout: 150_000 }
-  )
+      Effect.timeout("10 seconds")
+    )
+    yield* Effect.log(
+      `600 jobs in ${elapsed.toFixed(1)} s; sync: ${syncArrivals.length} calls (${refused} refused), worst 1 s window ${worst}, ` +
+        `${(300 / elapsed).toFixed(1)} calls/s overall`
+    )
+  })
+
+describe("split deployment on Redis", () => {
+  it.live(manyJobsTitle, () => manyJobs({ redisUrl }), { timeout: 150_000 })
 
   it.live(
     "kill -9 of a worker holding in-flight jobs: every job still completes after the visibility timeout",
@@ -156,5 +160,15 @@ describe("split deployment on Redis", () => {
         )
       }),
     { timeout: 120_000 }
+  )
+})
+
+// The same deployment on Redis Cluster (`REDIS_CLUSTER=true`), on a cluster of its own; its
+// failover under load is in the fault suite (`test/faults/Failover.test.ts`).
+describe.skipIf(RedisCluster.unavailable !== undefined)("split deployment on a local Redis Cluster", () => {
+  it.live(
+    manyJobsTitle,
+    () => Effect.flatMap(RedisCluster.make, (cluster) => manyJobs({ redisUrl: cluster.url, redisCluster: true })),
+    { timeout: 150_000 }
   )
 })

@@ -4,7 +4,7 @@
 -- acknowledgement from the first leaves it pending. A crash at any line leaves each entry either
 -- acknowledged or still pending with its holder.
 --
--- KEYS[1]   the vendor's stream              <prefix>stream:<vendor>
+-- KEYS[1]   the vendor's stream              <prefix>{v:<vendor>}:stream 
 -- ARGV[1]   consumer group name
 -- ARGV[2]   this consumer's name
 -- ARGV[3…]  the deliveries' entry ids

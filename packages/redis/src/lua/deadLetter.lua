@@ -3,8 +3,8 @@
 -- entry pending (and delivered again) after it was recorded, nor acknowledge it without the
 -- record. A job given up on outside any delivery (a callback that never came) names no entry.
 --
--- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
--- KEYS[2]  the vendor's dead-letter stream  <prefix>dead:<vendor>
+-- KEYS[1]  the vendor's stream              <prefix>{v:<vendor>}:stream 
+-- KEYS[2]  the vendor's dead-letter stream  <prefix>{v:<vendor>}:dead 
 -- ARGV[1]  consumer group name
 -- ARGV[2]  the delivery's entry id, or "" for none
 -- ARGV[3]  job id

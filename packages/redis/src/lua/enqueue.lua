@@ -2,7 +2,7 @@
 -- is longer than ARGV[2], trims the entries that the consumer group is done with. Never trims an
 -- entry that is unacknowledged. One script for one job (`enqueue`) or a batch (`enqueueMany`).
 --
--- KEYS[1]    the vendor's stream              <prefix>stream:<vendor>
+-- KEYS[1]    the vendor's stream              <prefix>{v:<vendor>}:stream 
 -- ARGV[1]    consumer group name              "workers"
 -- ARGV[2]    max length: trimming starts past it (never below the group's oldest unacknowledged entry)
 -- ARGV[3…]   the job ids

@@ -3,8 +3,8 @@
 -- Reading, adding and removing are one step, so when several workers' pollers run at once each
 -- due job is moved exactly once, and a crash mid-way moves none.
 --
--- KEYS[1]  the vendor's delayed set         <prefix>delayed:<vendor>
--- KEYS[2]  the vendor's stream              <prefix>stream:<vendor>
+-- KEYS[1]  the vendor's delayed set         <prefix>{v:<vendor>}:delayed 
+-- KEYS[2]  the vendor's stream              <prefix>{v:<vendor>}:stream 
 -- ARGV[1]  consumer group name
 -- ARGV[2]  how many due jobs to move at most
 -- returns  how many jobs were moved

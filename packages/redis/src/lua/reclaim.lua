@@ -3,7 +3,7 @@
 -- step, so two workers reclaiming at once cannot both get an entry. Whether a count is past the
 -- delivery limit is the caller's to judge: it hands such a job to the engine to be given up on.
 --
--- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
+-- KEYS[1]  the vendor's stream              <prefix>{v:<vendor>}:stream 
 -- ARGV[1]  consumer group name
 -- ARGV[2]  this consumer's name
 -- ARGV[3]  visibility timeout, ms (minimum idle time of an entry to reclaim)

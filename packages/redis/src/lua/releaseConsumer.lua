@@ -3,7 +3,7 @@
 -- nobody could reclaim them. A consumer that still holds some stays; its entries are reclaimed
 -- after the visibility timeout like those of a crashed worker.
 --
--- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
+-- KEYS[1]  the vendor's stream              <prefix>{v:<vendor>}:stream 
 -- ARGV[1]  consumer group name
 -- ARGV[2]  this consumer's name
 -- returns  1 when the consumer was removed, else 0

@@ -3,7 +3,7 @@
 -- so `reclaim` does not hand them to another consumer. JUSTID leaves their delivery counters as
 -- they are. An entry another consumer reclaimed meanwhile stays with that one.
 --
--- KEYS[1]   the vendor's stream              <prefix>stream:<vendor>
+-- KEYS[1]   the vendor's stream              <prefix>{v:<vendor>}:stream 
 -- ARGV[1]   consumer group name
 -- ARGV[2]   this consumer's name
 -- ARGV[3…]  the deliveries' entry ids

@@ -2,8 +2,8 @@
 -- the delayed set until it is due. One step, so a crash between the two can neither lose the job
 -- nor leave it both pending and parked.
 --
--- KEYS[1]  the vendor's stream              <prefix>stream:<vendor>
--- KEYS[2]  the vendor's delayed set         <prefix>delayed:<vendor>
+-- KEYS[1]  the vendor's stream              <prefix>{v:<vendor>}:stream 
+-- KEYS[2]  the vendor's delayed set         <prefix>{v:<vendor>}:delayed 
 -- ARGV[1]  consumer group name
 -- ARGV[2]  the delivery's entry id
 -- ARGV[3]  delay, ms

@@ -1,6 +1,6 @@
 -- statsAdd: adds a process's counts into a statistics bucket, and keeps the bucket for its TTL.
 --
--- KEYS[1]  the bucket                       <prefix>stats:<vendor>:<bucket index>
+-- KEYS[1]  the bucket                       <prefix>{v:<vendor>}:stats:<bucket index>
 -- ARGV[1]  TTL, seconds
 -- ARGV[2…] field, count, field, count, …
 -- returns  how many fields were added to

@@ -1,7 +1,7 @@
 -- workersBeat: records a worker's heartbeat and forgets workers silent for long.
 --
--- KEYS[1]  the workers' last beats, a hash: id -> JSON      <prefix>workers
--- KEYS[2]  when each worker last beat, a sorted set (ms)   <prefix>workers:seen
+-- KEYS[1]  the workers' last beats, a hash: id -> JSON      <prefix>{workers}:beats
+-- KEYS[2]  when each worker last beat, a sorted set (ms)   <prefix>{workers}:seen
 -- ARGV[1]  worker id
 -- ARGV[2]  the beat as JSON
 -- ARGV[3]  now (ms)

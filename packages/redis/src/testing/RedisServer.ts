@@ -22,16 +22,33 @@ import { Effect } from "effect"
 export const unavailable: string | undefined =
   spawnSync("redis-server", ["--version"]).status === 0 ? undefined : "skipped, no redis-server binary on PATH"
 
+// Fails when something listens on the port already.
+const probe = (port: number) =>
+  Effect.callback<void, Error>((resume) => {
+    const server = createServer()
+    server.once("error", (error) => resume(Effect.fail(error)))
+    server.listen(port, "127.0.0.1", () => server.close(() => resume(Effect.void)))
+  })
+
 /**
  * A free TCP port on 127.0.0.1 between 20000 and 32000.
  *
  * @category utils
  */
-export const freePort = Effect.callback<number, Error>((resume) => {
+export const freePort = Effect.suspend(() => {
   const port = 20000 + Math.floor(Math.random() * 12000)
-  const probe = createServer()
-  probe.once("error", (error) => resume(Effect.fail(error)))
-  probe.listen(port, "127.0.0.1", () => probe.close(() => resume(Effect.succeed(port))))
+  return Effect.as(probe(port), port)
+}).pipe(Effect.retry({ times: 20 }))
+
+/**
+ * A free TCP port on 127.0.0.1 between 20000 and 22000 whose cluster bus port (10000 above it) is
+ * free too, both below the ephemeral range.
+ *
+ * @category utils
+ */
+export const freeClusterPort = Effect.suspend(() => {
+  const port = 20000 + Math.floor(Math.random() * 2000)
+  return probe(port).pipe(Effect.andThen(probe(port + 10000)), Effect.as(port))
 }).pipe(Effect.retry({ times: 20 }))
 
 /**
@@ -39,9 +56,17 @@ export const freePort = Effect.callback<number, Error>((resume) => {
  *
  * @category constructors
  */
-export const make = (options: { readonly persist?: boolean | undefined } = {}) =>
+export const make = (
+  options: {
+    readonly persist?: boolean | undefined
+    /** The port; default a free one ({@link freePort}). */
+    readonly port?: number | undefined
+    /** More `redis-server` arguments, e.g. a cluster node's. */
+    readonly args?: ReadonlyArray<string> | undefined
+  } = {}
+) =>
   Effect.gen(function* () {
-    const port = yield* freePort
+    const port = options.port ?? (yield* freePort)
     const dir = options.persist === true ? mkdtempSync(join(tmpdir(), "vendorflow-redis-")) : undefined
     const args = [
       "--port",
@@ -50,7 +75,10 @@ export const make = (options: { readonly persist?: boolean | undefined } = {}) =
       "127.0.0.1",
       "--save",
       "",
-      ...(dir === undefined ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir])
+      ...(dir === undefined
+        ? ["--appendonly", "no"]
+        : ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir]),
+      ...(options.args ?? [])
     ]
     let child: ChildProcess | undefined
 

@@ -5,6 +5,7 @@
  * twice; a job may be *called* twice (the killed worker's call, then the one that took it over).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { RedisKeys } from "@vendorflow/redis"
 import { RedisServer } from "@vendorflow/redis/testing"
 import { Effect, Fiber, Schedule } from "effect"
 import { Client } from "@vendorflow/dev-stack"
@@ -119,7 +120,7 @@ describe("crashes and restarts", () => {
         Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= 20 }),
         Effect.timeout("30 seconds")
       )
-      const stream = `${stack.prefix}stream:async`
+      const stream = RedisKeys.vendor(stack.prefix, "async").stream
       // Each swap is one script, so no write lands in a stream that the next step then throws away
       // (two separate commands would leave a moment with no key, in which an enqueue makes a new
       // stream: a lost write, which is another fault than a refused one).
@@ -158,7 +159,7 @@ describe("crashes and restarts", () => {
       // The stream's last id set to the largest there is: every XADD fails ("the stream has
       // exhausted the last possible ID") while every read (the backlog's depth, the workers' takes)
       // still works, so the record is stored and only the queue write after it fails.
-      const stream = `${stack.prefix}stream:sync`
+      const stream = RedisKeys.vendor(stack.prefix, "sync").stream
       const top = (yield* Client.redisCli(stack.redisUrl, "XREVRANGE", stream, "+", "-", "COUNT", "1")).split("\n")[0]!
       yield* Client.redisCli(stack.redisUrl, "XSETID", stream, "18446744073709551615-18446744073709551615")
       // Stored while the queue refuses writes; `submitMany` asserts each POST answered 200.
