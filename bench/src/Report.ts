@@ -129,7 +129,7 @@ export const rows = (results: Results): Array<Row> => {
     if (rss !== undefined) {
       out.push({
         scenario: "RSS of the one-process server after the POST rounds",
-        vendorflow: `${rss.vendorflow.toFixed(0)} MiB${rss.variant === undefined ? "" : ` (${variant?.name}: ${rss.variant.toFixed(0)} MiB its first process)`}`,
+        vendorflow: `${rss.vendorflow.toFixed(0)} MiB${rss.variant === undefined ? "" : ` (${variant?.name}: ${rss.variant.toFixed(0)} MiB, its processes together)`}`,
         baseline: `Fastify + HSET + XADD: ${rss.floor.toFixed(0)} MiB`,
         ratio: `${(rss.vendorflow / rss.floor).toFixed(2)}×`,
         target: "≤ 1.20×",
