@@ -13,7 +13,7 @@
  *
  * Options: `--rounds=3`, `--seconds=8` (per round), `--warmup=3`, `--connections=100`,
  * `--workers=2` (worker processes end to end and in the scenario),
- * `--e2e-jobs=10000`, `--bullmq-concurrency=100` (also our workers' `VENDOR_SYNC_CONCURRENCY` end to end), `--rate-limit=50`, `--rate-workers=3`, `--rate-seconds=12`,
+ * `--e2e-jobs=10000`, `--bullmq-concurrency=100` (also our workers' `VENDOR_SYNC_CONCURRENCY` end to end), `--rate-limit=50`, `--rate-hidden=40`, `--rate-drop-after=20`, `--rate-workers=3`, `--rate-seconds=8`,
  * `--scenario-connections=200`, `--soak-minutes=10`, `--soak-rate=100` (jobs a second, each posted and read back), `--no-io` / `--no-no-io`
  * (the framework-only comparison, on by default), `--generator=wrk|undici`, `--redis-url=<url>`
  * (default `REDIS_URL` or redis://127.0.0.1:6379), `--env=K=V` (repeatable: extra environment for
@@ -59,6 +59,8 @@ const { values } = parseArgs({
     "e2e-jobs": { type: "string" },
     "bullmq-concurrency": { type: "string", default: "100" },
     "rate-limit": { type: "string", default: "50" },
+    "rate-hidden": { type: "string", default: "40" },
+    "rate-drop-after": { type: "string" },
     "rate-workers": { type: "string", default: "3" },
     "rate-seconds": { type: "string" },
     "scenario-connections": { type: "string", default: "200" },
@@ -110,7 +112,9 @@ const settings = {
   bullmqConcurrency: number("bullmq-concurrency", values["bullmq-concurrency"], 100),
   rateLimit: number("rate-limit", values["rate-limit"], 50),
   rateWorkers: number("rate-workers", values["rate-workers"], 3),
-  rateSeconds: number("rate-seconds", values["rate-seconds"], quick ? 5 : 12),
+  rateSeconds: number("rate-seconds", values["rate-seconds"], quick ? 5 : 8),
+  rateHidden: number("rate-hidden", values["rate-hidden"], 40),
+  rateDropAfter: number("rate-drop-after", values["rate-drop-after"], quick ? 15 : 20),
   scenarioConnections: number("scenario-connections", values["scenario-connections"], 200),
   soakMinutes: number("soak-minutes", values["soak-minutes"], 10),
   soakRate: number("soak-rate", values["soak-rate"], 100),
@@ -169,7 +173,7 @@ const results: {
   endToEnd?: EndToEnd.Result
   cluster?: Cluster.Result
   scenario?: { readonly measured: Bench.Measured; readonly connections: number }
-  rateLimit?: Omit<RateLimit.Result, "procs">
+  rateLimit?: RateLimit.Result
   soak?: Soak.Result
 } = {}
 
@@ -353,13 +357,14 @@ try {
   if (server !== undefined) await Stack.stop(server.process)
 
   if (selected.has("ratelimit")) {
-    log(`== rate limit (L = ${settings.rateLimit}/s, ${settings.rateWorkers} worker processes)`)
-    const { procs: _procs, ...rate } = await RateLimit.run(context, {
+    log(`== rate limits (${settings.rateWorkers} worker processes)`)
+    results.rateLimit = await RateLimit.run(context, {
       limit: settings.rateLimit,
+      hidden: settings.rateHidden,
       workers: settings.rateWorkers,
-      seconds: settings.rateSeconds
+      seconds: settings.rateSeconds,
+      dropAfter: settings.rateDropAfter
     })
-    results.rateLimit = rate
   }
 
   if (selected.has("soak")) {

@@ -119,19 +119,16 @@ export const vendorflowWorkers = (
 
 /**
  * The mock sync vendor with the given latency (`MOCK_SYNC_LATENCY_MS`, e.g. `"0"` or `"100-500"`)
- * and rate limit (`MOCK_SYNC_RATE_LIMIT`, e.g. `"50/1s"`).
+ * and other `MOCK_SYNC_*` settings in `vars` (its rate limit, cap on calls in flight).
  */
 export const mockSync = (
   env: Env,
-  options: { readonly name: string; readonly latency: string; readonly rateLimit?: string | undefined }
+  options: { readonly name: string; readonly latency: string; readonly vars?: Record<string, string> | undefined }
 ): Promise<Stack.Server> =>
   run(
     Stack.mockSync(settings(env), {
       name: options.name,
-      env: {
-        MOCK_SYNC_LATENCY_MS: options.latency,
-        ...(options.rateLimit === undefined ? {} : { MOCK_SYNC_RATE_LIMIT: options.rateLimit })
-      }
+      env: { MOCK_SYNC_LATENCY_MS: options.latency, ...options.vars }
     })
   )
 

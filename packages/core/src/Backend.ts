@@ -1,6 +1,6 @@
 /**
  * A backend: where a deployment keeps what its processes share. One layer provides the job store,
- * the job queue, the rate-limit store (the vendors' limits and the API keys' quotas draw on it), the
+ * the job queue, the vendors' rate-limit store, `effect/persistence`'s (the API keys' quotas), the
  * circuit breakers' store, the webhook replay guard, the workers' heartbeats, the dashboard's
  * statistics (the `Stats` reference) and a health check for each server it talks to.
  *
@@ -19,6 +19,7 @@ import * as Health from "./Health.ts"
 import * as JobQueue from "./JobQueue.ts"
 import * as JobStore from "./JobStore.ts"
 import * as RateLimiter from "./RateLimiter.ts"
+import * as RateLimitStore from "./RateLimitStore.ts"
 import * as Stats from "./Stats.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import * as WebhookSignature from "./WebhookSignature.ts"
@@ -33,6 +34,7 @@ export type Services =
   | JobStore.JobStore
   | JobQueue.JobQueue
   | PersistedRateLimiter.RateLimiterStore
+  | RateLimitStore.RateLimitStore
   | CircuitBreaker.CircuitBreakerStore
   | WebhookSignature.ReplayGuard
   | Workers.Workers
@@ -79,6 +81,7 @@ export const memory: Backend = make(
     JobStore.layerMemory,
     JobQueue.layerMemory,
     PersistedRateLimiter.layerStoreMemory,
+    RateLimitStore.layerMemory,
     CircuitBreaker.layerStoreMemory(),
     WebhookSignature.ReplayGuard.layerMemory,
     Workers.layerMemory,

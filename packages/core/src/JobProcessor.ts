@@ -79,7 +79,7 @@ import * as Port from "./Port.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as Stats from "./Stats.ts"
 import * as Metrics from "./Metrics.ts"
-import { type Vendor, VendorError, type VendorRequest } from "./Vendor.ts"
+import { AnswerHeaders, type RawAnswer, type Vendor, VendorError, type VendorRequest } from "./Vendor.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
 import * as Webhook from "./Webhook.ts"
@@ -423,10 +423,14 @@ const paceAndCall = (engine: Engine, attempt: Attempt) => {
     Effect.andThen(beginCall(engine.store, engine.lease, attempt)),
     Effect.andThen(call(engine, attempt))
   )
+  // A slot in flight is taken before the rate-limit slot, so that no rate-limit slot goes unused
+  // while its call waits for room.
+  const capped =
+    vendor.maxInFlight === undefined ? paced : engine.limiter.withSlot(vendor.name, vendor.maxInFlight, paced)
   return whileLeased(
     engine.holder,
     attempt,
-    engine.breaker.execute(paced, { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify })
+    engine.breaker.execute(capped, { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify })
   ).pipe(
     Effect.tap(() => Metrics.count(Metrics.vendorAnswers, { vendor: vendor.name, outcome: "ok" })),
     Effect.tapError((error) =>
@@ -445,11 +449,36 @@ const pace = (limiter: RateLimiter["Service"], vendor: Vendor) =>
         Metrics.observe(Metrics.rateLimitWait, { vendor: vendor.name }, Duration.toMillis(waited))
       )
 
-// Calls the adapter, timing the call for the metrics and the dashboard.
-const call = (engine: Pick<Engine, "callbacks" | "stats">, attempt: Attempt) => {
+// Calls the adapter, timing the call for the metrics and the dashboard, and tells the limiter what
+// the answer says of the vendor's limit: a 429 pauses the vendor for every worker, a learned limit
+// takes what the headers advertise. (A store that cannot hear it now changes nothing for this job.)
+const call = (engine: Pick<Engine, "callbacks" | "stats" | "limiter">, attempt: Attempt) => {
   const { vendor } = attempt
+  const { rateLimit } = vendor
+  let headers: RawAnswer["headers"] | undefined
+  const request = vendor.call(requestFor(engine.callbacks, vendor, attempt.job))
+  const heard =
+    rateLimit?.learn === true
+      ? request.pipe(
+          Effect.provideService(AnswerHeaders, (answer) => {
+            headers = answer
+          }),
+          Effect.ensuring(
+            Effect.suspend(() =>
+              headers === undefined ? Effect.void : Effect.ignore(engine.limiter.heard(vendor.name, rateLimit, headers))
+            )
+          )
+        )
+      : request
   return Effect.flatMap(Clock.currentTimeMillis, (callStarted) =>
-    vendor.call(requestFor(engine.callbacks, vendor, attempt.job)).pipe(
+    heard.pipe(
+      Effect.tapError((error) =>
+        error.reason === "RateLimited" && rateLimit !== undefined
+          ? Effect.ignore(
+              engine.limiter.limited(vendor.name, { limit: rateLimit, retryAfterMillis: error.retryAfterMillis })
+            )
+          : Effect.void
+      ),
       // A bug in the adapter fails this job (not the worker), and is not retried.
       Effect.catchDefect((defect) =>
         Effect.fail(

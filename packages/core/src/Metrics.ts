@@ -3,14 +3,16 @@
  * Prometheus text format at `GET /metrics` (`effect/observability/PrometheusMetrics`).
  *
  * Named as Prometheus expects: counters end in `_total`, histograms time in seconds (`_seconds`),
- * and the two gauges sample a level (a vendor's backlog, whether its circuit is open). Every series
- * carries the `vendor`. The engine measures in milliseconds; {@link observe} records in seconds.
+ * and the gauges sample a level (a vendor's backlog, whether its circuit is open, its rate limit as
+ * configured or learned, its calls in flight). 429s are `vendorflow_vendor_answers_total` with
+ * `outcome="RateLimited"`. Every series carries the `vendor`. The engine measures in milliseconds; {@link observe} records in seconds.
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Metric, Schedule } from "effect"
+import { Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { JobQueue } from "./JobQueue.ts"
+import { RateLimiter } from "./RateLimiter.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
 
@@ -73,6 +75,16 @@ export const queueDepth = Metric.gauge("vendorflow_queue_depth", {
 })
 
 /** @category gauges */
+export const rateLimit = Metric.gauge("vendorflow_rate_limit_per_second", {
+  description: "A vendor's rate limit in calls per second: configured, or learned and shared by every worker"
+})
+
+/** @category gauges */
+export const callsInFlight = Metric.gauge("vendorflow_vendor_calls_in_flight", {
+  description: "Calls to a vendor in flight across every worker (vendors with a cap on calls in flight)"
+})
+
+/** @category gauges */
 export const circuitOpen = Metric.gauge("vendorflow_circuit_open", {
   description: "1 while a vendor's circuit is open or half-open, else 0"
 })
@@ -125,7 +137,8 @@ export const set = (metric: Metric.Gauge<number>, labels: Labels, value: number)
   Metric.update(labeled(metric, labels), value)
 
 /**
- * Samples the gauges once: each vendor's backlog and whether its circuit is open.
+ * Samples the gauges once: each vendor's backlog, whether its circuit is open and, where the
+ * process has the rate limiter, its limit and calls in flight.
  *
  * @category sampling
  */
@@ -133,6 +146,7 @@ export const sample = Effect.gen(function* () {
   const queue = yield* JobQueue
   const registry = yield* VendorRegistry
   const breaker = yield* CircuitBreaker.CircuitBreaker
+  const limiter = yield* Effect.serviceOption(RateLimiter)
   yield* Effect.forEach(
     registry.vendors,
     (vendor) =>
@@ -142,6 +156,15 @@ export const sample = Effect.gen(function* () {
         if (depth._tag === "Some") yield* set(queueDepth, labels, depth.value)
         const state = yield* breaker.state(VendorCircuit.key(vendor.name)).pipe(Effect.option)
         if (state._tag === "Some") yield* set(circuitOpen, labels, state.value._tag === "Closed" ? 0 : 1)
+        const { maxInFlight, rateLimit: limit } = vendor
+        if (limiter._tag === "None" || (limit === undefined && maxInFlight === undefined)) return
+        const limits = yield* limiter.value.snapshot(vendor.name).pipe(Effect.option)
+        if (limits._tag === "None") return
+        if (maxInFlight !== undefined) yield* set(callsInFlight, labels, limits.value.inFlight)
+        if (limit === undefined) return
+        const configured = limit.limit / (Duration.toMillis(Duration.fromInputUnsafe(limit.window)) / 1000)
+        const perSecond = limit.learn === true ? limits.value.learnedPerSecond : configured
+        if (perSecond !== undefined && Number.isFinite(perSecond)) yield* set(rateLimit, labels, perSecond)
       }),
     { discard: true }
   )

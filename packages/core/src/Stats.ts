@@ -121,8 +121,27 @@ export const RateLimitUse = Schema.Struct({
   /** Calls per second over the last minute (as seen by this process). */
   used_per_second: Schema.Number,
   /** used_per_second / limit_per_second. */
-  use: Schema.Number
+  use: Schema.Number,
+  /**
+   * Whether the limit is learned (`auto`): then `limit` is what was learned, per second, shared by
+   * every worker (the configured ceiling until something is learned, 0 without one).
+   */
+  learned: Schema.optionalKey(Schema.Boolean),
+  /** Where a learned limit came from: the vendor's headers (`advertised`) or its 429s (`probed`). */
+  source: Schema.optionalKey(Schema.Literals(["none", "advertised", "probed"])),
+  /** How long the vendor stays paused after a 429, for every worker; absent when it is not. */
+  paused_ms: Schema.optionalKey(Schema.Number)
 }).annotate({ identifier: "RateLimitUse" })
+
+/**
+ * A vendor's calls in flight across every worker, against its cap (`VENDOR_<NAME>_MAX_IN_FLIGHT`).
+ *
+ * @category schemas
+ */
+export const InFlight = Schema.Struct({
+  calls: Schema.Int,
+  max: Schema.Int
+}).annotate({ identifier: "InFlight" })
 
 /**
  * One vendor's stats.
@@ -137,12 +156,16 @@ export const VendorStats = Schema.Struct({
   /** `Closed`, `Open`, `HalfOpen`, or `Unknown` when this process cannot see the circuit. */
   circuit: Schema.String,
   rate_limit: Schema.optionalKey(RateLimitUse),
+  in_flight: Schema.optionalKey(InFlight),
   windows: Schema.Array(WindowStats),
   series: Schema.Array(Point)
 }).annotate({ identifier: "VendorStats" })
 
 /** @category schemas */
 export type VendorStats = typeof VendorStats.Type
+
+/** @category schemas */
+export type RateLimitUse = typeof RateLimitUse.Type
 
 /**
  * The answer to `GET /stats`.
@@ -471,7 +494,43 @@ export const recordCallExit = (
 export interface VendorInfo {
   readonly name: string
   readonly mode: "sync" | "async"
-  readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input } | undefined
+  readonly rateLimit?:
+    | { readonly limit: number; readonly window: Duration.Input; readonly learn?: boolean | undefined }
+    | undefined
+  readonly maxInFlight?: number | undefined
+}
+
+/**
+ * What the shared rate-limit store knows of a vendor now: `RateLimitStore.Snapshot`.
+ *
+ * @category models
+ */
+export interface LimitState {
+  readonly learnedPerSecond: number | undefined
+  readonly source: "none" | "advertised" | "probed"
+  readonly pausedForMillis: number
+  readonly inFlight: number
+}
+
+// A vendor's rate limit and its use over the last minute, as `/stats` shows it.
+const rateLimitUse = (
+  rateLimit: NonNullable<VendorInfo["rateLimit"]>,
+  state: LimitState | undefined,
+  usedPerSecond: number
+): RateLimitUse => {
+  const windowMillis = Duration.toMillis(Duration.fromInputUnsafe(rateLimit.window))
+  const ceiling = rateLimit.limit / (windowMillis / 1000)
+  const learned = rateLimit.learn === true
+  const perSecond = learned ? (state?.learnedPerSecond ?? (Number.isFinite(ceiling) ? ceiling : 0)) : ceiling
+  return {
+    limit: learned ? perSecond : rateLimit.limit,
+    window_ms: learned ? 1000 : windowMillis,
+    limit_per_second: perSecond,
+    used_per_second: usedPerSecond,
+    use: perSecond === 0 ? 0 : usedPerSecond / perSecond,
+    ...(learned ? { learned, source: state?.source ?? "none" } : {}),
+    ...(state !== undefined && state.pausedForMillis > 0 ? { paused_ms: state.pausedForMillis } : {})
+  }
 }
 
 const rate = (part: number, whole: number) => (whole === 0 ? undefined : part / whole)
@@ -507,6 +566,8 @@ export const report = Effect.fnUntraced(function* (options: {
   readonly vendors: ReadonlyArray<VendorInfo>
   readonly backlog: (vendor: string) => Effect.Effect<number | undefined>
   readonly circuit: (vendor: string) => Effect.Effect<string>
+  /** The shared rate-limit state of a vendor; undefined when this process cannot read it. */
+  readonly limits?: ((vendor: string) => Effect.Effect<LimitState | undefined>) | undefined
 }) {
   const collector = yield* Stats
   const now = yield* Clock.currentTimeMillis
@@ -519,25 +580,20 @@ export const report = Effect.fnUntraced(function* (options: {
       const series = yield* collector.series(vendor.name, seriesMinutes)
       const lastMinute = yield* collector.summary(vendor.name, 1)
       const rateLimit = vendor.rateLimit
-      const windowMillis = rateLimit === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(rateLimit.window))
-      const limitPerSecond = rateLimit === undefined ? 0 : rateLimit.limit / (windowMillis / 1000)
+      const state =
+        options.limits === undefined || (rateLimit === undefined && vendor.maxInFlight === undefined)
+          ? undefined
+          : yield* options.limits(vendor.name)
       const usedPerSecond = lastMinute.calls / (lastMinute.observedMillis / 1000)
       const stats: VendorStats = {
         vendor: vendor.name,
         mode: vendor.mode,
         ...(backlog === undefined ? {} : { backlog }),
         circuit,
-        ...(rateLimit === undefined
+        ...(rateLimit === undefined ? {} : { rate_limit: rateLimitUse(rateLimit, state, usedPerSecond) }),
+        ...(vendor.maxInFlight === undefined
           ? {}
-          : {
-              rate_limit: {
-                limit: rateLimit.limit,
-                window_ms: windowMillis,
-                limit_per_second: limitPerSecond,
-                used_per_second: usedPerSecond,
-                use: usedPerSecond / limitPerSecond
-              }
-            }),
+          : { in_flight: { calls: state?.inFlight ?? 0, max: vendor.maxInFlight } }),
         windows: summaries.map((summary, i) => toWindow(windows[i] ?? 0, summary)),
         series
       }

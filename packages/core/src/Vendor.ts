@@ -119,13 +119,16 @@ export interface WebhookDelivery {
 }
 
 /**
- * A vendor's own limit: at most `limit` calls per `window`, across every worker.
+ * A vendor's own limit: at most `limit` calls per `window`, across every worker. With `learn`, the
+ * limit is learned from the vendor's answers (`VENDOR_<NAME>_RATE_LIMIT=auto`) and `limit` is only
+ * a ceiling it never passes (`Infinity` for none).
  *
  * @category models
  */
 export interface RateLimit {
   readonly limit: number
   readonly window: Duration.Input
+  readonly learn?: boolean | undefined
 }
 
 /**
@@ -140,6 +143,8 @@ export interface Vendor {
   readonly rateLimit?: RateLimit | undefined
   /** How many of this vendor's jobs one worker runs at once. */
   readonly concurrency: number
+  /** How many calls to this vendor may be in flight at once across every worker; none means no cap. */
+  readonly maxInFlight?: number | undefined
   /** Extra cleaning rules for this vendor's answers. */
   readonly cleaning?: CleanerRules | undefined
   readonly call: (request: VendorRequest) => Effect.Effect<VendorOutcome, VendorError>
@@ -240,6 +245,17 @@ export const HttpDispatcher = Context.Reference<Dispatcher>("@vendorflow/core/Ve
  * @category http
  */
 export const defaultMaxResponseBytes = 5 * 1024 * 1024
+
+/**
+ * Who hears the headers of every answer `sendJson` gets (the engine, to learn a vendor's advertised
+ * rate limit); none by default.
+ *
+ * @category http
+ */
+export const AnswerHeaders = Context.Reference<((headers: RawAnswer["headers"]) => void) | undefined>(
+  "@vendorflow/core/Vendor/AnswerHeaders",
+  { defaultValue: () => undefined }
+)
 
 let agent: Agent | undefined
 const processAgent = (): Agent => (agent ??= new Agent())
@@ -389,17 +405,23 @@ export const sendJson = <A>(options: {
   const url = options.query === undefined ? options.url : `${options.url}?${new URLSearchParams(options.query)}`
   // One budget for the whole exchange, so a vendor that trickles its body cannot hold a worker forever.
   return Effect.flatMap(
-    exchange({
-      dispatcher: options.dispatcher ?? processAgent(),
-      url,
-      method: options.method ?? "POST",
-      headers,
-      body,
-      timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)),
-      maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
-      vendor
-    }),
-    (answer) => decodeAnswer(vendor, answer, options.schema, options.classify)
+    Effect.zip(
+      AnswerHeaders,
+      exchange({
+        dispatcher: options.dispatcher ?? processAgent(),
+        url,
+        method: options.method ?? "POST",
+        headers,
+        body,
+        timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)),
+        maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
+        vendor
+      })
+    ),
+    ([hear, answer]) => {
+      hear?.(answer.headers)
+      return decodeAnswer(vendor, answer, options.schema, options.classify)
+    }
   )
 }
 

@@ -17,10 +17,11 @@
  * | `VENDOR_<NAME>_URL` | the vendor's base URL |
  * | `VENDOR_<NAME>_SECRET` | the webhook signing secret (async vendors) |
  * | `VENDOR_<NAME>_<SECRET>` | each secret the definition declares, e.g. `VENDOR_ACME_CREDIT_API_KEY` |
- * | `VENDOR_<NAME>_RATE_LIMIT` | `"5/1s"`, `"100/500ms"`, `"60/1m"`, `"5"` (per second) or `"none"` |
+ * | `VENDOR_<NAME>_RATE_LIMIT` | `"5/1s"`, `"100/500ms"`, `"60/1m"`, `"5"` (per second), `"none"`, `"auto"` (learned from the vendor's headers or 429s) or `"auto:50/1s"` (learned, never over 50/1s) |
  * | `VENDOR_<NAME>_TIMEOUT` | one call's budget: `"10s"`, `"500ms"`, `"2m"` or `"10 seconds"` |
  * | `VENDOR_<NAME>_MAX_RESPONSE_BYTES` | the largest answer read (default 5 MiB); a larger one fails the job `InvalidResponse` |
  * | `VENDOR_<NAME>_CONCURRENCY` | calls one worker runs at once |
+ * | `VENDOR_<NAME>_MAX_IN_FLIGHT` | calls in flight at once across every worker |
  * | `VENDOR_<NAME>_MAX_ATTEMPTS` | attempts before a transient failure fails the job |
  * | `VENDOR_<NAME>_CALLBACK_DEADLINE` | how long an async job may wait for its callback |
  * | `VENDOR_<NAME>_ON_CALLBACK_TIMEOUT` | `resubmit` or `fail` an overdue async job `checkStatus` cannot settle |

@@ -1,7 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Metric } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import { PrometheusMetrics } from "effect/observability"
+import * as JobQueue from "../src/JobQueue.ts"
 import * as Metrics from "../src/Metrics.ts"
+import * as RateLimiter from "../src/RateLimiter.ts"
+import * as RateLimitStore from "../src/RateLimitStore.ts"
+import type * as Vendor from "../src/Vendor.ts"
+import * as VendorCircuit from "../src/VendorCircuit.ts"
+import * as VendorRegistry from "../src/VendorRegistry.ts"
 
 // What a series holds in the registry in context.
 const countOf = (metric: Metric.Counter<number>, labels: Metrics.Labels) =>
@@ -75,5 +81,44 @@ describe("Metrics", () => {
       assert.include(text, 'vendorflow_vendor_call_seconds_bucket{vendor="a",le="1.024"} 0\n')
       assert.include(text, 'vendorflow_vendor_call_seconds_bucket{vendor="a",le="2.048"} 1\n')
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("samples each vendor's rate limit, configured or learned, and its calls in flight", () =>
+    Effect.gen(function* () {
+      const vendor = (name: string, extra: Partial<Vendor.Vendor>): Vendor.Vendor => ({
+        name,
+        mode: "sync",
+        concurrency: 1,
+        call: () => Effect.succeed({ _tag: "Accepted" }),
+        ...extra
+      })
+      const vendors = [
+        vendor("fixed", { rateLimit: { limit: 100, window: "2 seconds" } }),
+        vendor("auto", { rateLimit: { limit: Infinity, window: "1 second", learn: true }, maxInFlight: 3 })
+      ]
+      const store = yield* RateLimitStore.RateLimitStore
+      yield* store.advertise("auto", 12)
+      yield* store.acquireSlot("auto", { holder: "a", max: 3, leaseMillis: 60_000 })
+      yield* Metrics.sample.pipe(
+        Effect.provide(
+          Layer.mergeAll(
+            JobQueue.layerMemory,
+            VendorCircuit.layerMemory(),
+            RateLimiter.layer,
+            Layer.effect(VendorRegistry.VendorRegistry, VendorRegistry.make(vendors))
+          )
+        )
+      )
+      const gauge = (metric: Metric.Gauge<number>, name: string) =>
+        Effect.map(Metric.value(Metric.withAttributes(metric, { vendor: name })), (state) => state.value)
+      assert.deepStrictEqual(
+        [
+          yield* gauge(Metrics.rateLimit, "fixed"),
+          yield* gauge(Metrics.rateLimit, "auto"),
+          yield* gauge(Metrics.callsInFlight, "auto")
+        ],
+        [50, 12, 1]
+      )
+    }).pipe(Effect.provide(RateLimitStore.layerMemory), Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })

@@ -88,4 +88,40 @@ describe("Stats", () => {
       assert.strictEqual(answer.vendors[0]?.windows[0]?.calls, 0)
     })
   )
+
+  it.effect("a learned limit, calls in flight and a pause come from the shared rate-limit state", () =>
+    Effect.gen(function* () {
+      const answer = yield* Stats.report({
+        vendors: [
+          {
+            name: "auto",
+            mode: "sync",
+            rateLimit: { limit: Infinity, window: "1 second", learn: true },
+            maxInFlight: 10
+          },
+          { name: "fresh", mode: "sync", rateLimit: { limit: 50, window: "1 second", learn: true } }
+        ],
+        backlog: () => Effect.succeed(undefined),
+        circuit: () => Effect.succeed("Closed"),
+        limits: (vendor) =>
+          Effect.succeed(
+            vendor === "auto"
+              ? { learnedPerSecond: 37.5, source: "probed", pausedForMillis: 800, inFlight: 4 }
+              : { learnedPerSecond: undefined, source: "none", pausedForMillis: 0, inFlight: 0 }
+          )
+      })
+      const [auto, fresh] = answer.vendors
+      assert.deepInclude(auto?.rate_limit, {
+        limit: 37.5,
+        limit_per_second: 37.5,
+        learned: true,
+        source: "probed",
+        paused_ms: 800
+      })
+      assert.deepStrictEqual(auto?.in_flight, { calls: 4, max: 10 })
+      // Nothing learned yet: its ceiling.
+      assert.deepInclude(fresh?.rate_limit, { limit_per_second: 50, learned: true, source: "none" })
+      assert.strictEqual(fresh?.in_flight, undefined)
+    })
+  )
 })

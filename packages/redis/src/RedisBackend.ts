@@ -16,6 +16,7 @@ import * as RedisConnection from "./RedisConnection.ts"
 import * as RedisJobQueue from "./RedisJobQueue.ts"
 import * as RedisJobStore from "./RedisJobStore.ts"
 import * as RedisRateLimiter from "./RedisRateLimiter.ts"
+import * as RedisRateLimitStore from "./RedisRateLimitStore.ts"
 import * as RedisReplayGuard from "./RedisReplayGuard.ts"
 import * as RedisStats from "./RedisStats.ts"
 import * as RedisWorkers from "./RedisWorkers.ts"
@@ -48,6 +49,7 @@ const over = <E1 extends Backend.StartupError, E2 extends Backend.StartupError, 
       store,
       queue,
       RedisRateLimiter.layerStore,
+      RedisRateLimitStore.layer,
       RedisCircuitBreaker.layerStore,
       RedisReplayGuard.layer,
       RedisWorkers.layer,

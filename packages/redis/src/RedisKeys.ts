@@ -20,8 +20,9 @@
  */
 
 /**
- * The keys of one vendor: its queue's stream, delayed set and dead-letter stream, its rate limit
- * and its statistics bucket of a given index.
+ * The keys of one vendor: its queue's stream, delayed set and dead-letter stream, its rate limit's
+ * state (pace, pause, learned limit) and in-flight leases, and its statistics bucket of a given
+ * index.
  *
  * @category keys
  */
@@ -31,8 +32,8 @@ export const vendor = (prefix: string, name: string) => {
     stream: `${tag}stream`,
     delayed: `${tag}delayed`,
     dead: `${tag}dead`,
-    /** The rate limit's key (`effect/persistence`'s token bucket adds `:refill` for its second key). */
-    rateLimit: `${tag}ratelimit`,
+    /** The rate limit's keys: `rate:state` (a hash) and `rate:slots` (a sorted set). */
+    rate: (name: "state" | "slots"): string => `${tag}rate:${name}`,
     stats: (index: number): string => `${tag}stats:${index}`
   }
 }

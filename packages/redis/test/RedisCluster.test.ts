@@ -4,13 +4,20 @@
  * cluster client (`cluster: true`), as a deployment with `REDIS_CLUSTER=true` runs them.
  */
 import { assert, it } from "@effect/vitest"
-import { JobQueueSuite, JobStoreSuite, RateLimiterSuite, WorkersSuite } from "@vendorflow/core/testing"
+import {
+  JobQueueSuite,
+  JobStoreSuite,
+  RateLimiterSuite,
+  RateLimitStoreSuite,
+  WorkersSuite
+} from "@vendorflow/core/testing"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobQueue from "../src/RedisJobQueue.ts"
 import * as RedisJobStore from "../src/RedisJobStore.ts"
 import * as RedisKeys from "../src/RedisKeys.ts"
 import * as RedisRateLimiter from "../src/RedisRateLimiter.ts"
+import * as RedisRateLimitStore from "../src/RedisRateLimitStore.ts"
 import * as RedisWorkers from "../src/RedisWorkers.ts"
 import { RedisCluster, RedisTest } from "../src/testing/index.ts"
 
@@ -22,6 +29,7 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
   JobQueueSuite.suite("redis cluster", RedisJobQueue.layer().pipe(Layer.provide(connection)))
   JobStoreSuite.suite("redis cluster", RedisJobStore.layer().pipe(Layer.provide(connection)))
   RateLimiterSuite.suite("redis cluster", RedisRateLimiter.layer.pipe(Layer.provide(connection)))
+  RateLimitStoreSuite.suite("redis cluster", RedisRateLimitStore.layer.pipe(Layer.provide(connection)))
   WorkersSuite.suite("redis cluster", RedisWorkers.layer.pipe(Layer.provide(connection)))
 
   it.live("the job store spreads its shards over every primary; a vendor's keys share one slot", () =>
@@ -35,8 +43,9 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
       assert.strictEqual(new Set(primaries).size, 3)
       const { redis } = yield* Layer.build(connection).pipe(Effect.map(Context.get(RedisConnection.RedisConnection)))
       const vendor = RedisKeys.vendor("p:", "acme")
-      const slots = yield* Effect.forEach([vendor.stream, vendor.delayed, vendor.dead, vendor.rateLimit], (key) =>
-        redis.send<number>("CLUSTER", "KEYSLOT", key)
+      const slots = yield* Effect.forEach(
+        [vendor.stream, vendor.delayed, vendor.dead, vendor.rate("state"), vendor.rate("slots")],
+        (key) => redis.send<number>("CLUSTER", "KEYSLOT", key)
       )
       assert.strictEqual(new Set(slots).size, 1)
     })

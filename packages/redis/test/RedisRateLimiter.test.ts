@@ -1,9 +1,11 @@
 import { assert, it } from "@effect/vitest"
 import { RateLimiter } from "@vendorflow/core"
-import { RateLimiterSuite } from "@vendorflow/core/testing"
+import { RateLimiterSuite, RateLimitStoreSuite } from "@vendorflow/core/testing"
 import { ConfigProvider, Context, Duration, Effect, Layer } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisRateLimiter from "../src/RedisRateLimiter.ts"
+import * as RedisKeys from "../src/RedisKeys.ts"
+import * as RedisRateLimitStore from "../src/RedisRateLimitStore.ts"
 import { RedisTest } from "../src/testing/index.ts"
 import { vendorName } from "./RedisFixtures.ts"
 
@@ -12,6 +14,11 @@ RedisTest.describeRedis("RedisRateLimiter", ({ prefix: suitePrefix }) => {
   RateLimiterSuite.suite(
     "redis",
     RedisRateLimiter.layer.pipe(Layer.provide(RedisConnection.layer({ url: RedisTest.url, prefix: suitePrefix })))
+  )
+
+  RateLimitStoreSuite.suite(
+    "redis",
+    RedisRateLimitStore.layer.pipe(Layer.provide(RedisConnection.layer({ url: RedisTest.url, prefix: suitePrefix })))
   )
 
   it.live("two workers configured from the environment share one budget per vendor", () =>
@@ -32,8 +39,8 @@ RedisTest.describeRedis("RedisRateLimiter", ({ prefix: suitePrefix }) => {
       const [shorter, longer] = waits.map(Duration.toMillis).sort((a, b) => a - b)
       assert.strictEqual(shorter, 0)
       assert.isAtLeast(longer!, interval - 40)
-      assert.isAtMost(longer!, interval + 5)
-      assert.strictEqual(yield* redis.send<number>("EXISTS", RedisRateLimiter.keyOf(prefix, `vendor:${vendor}`)), 1)
+      // (No upper bound: a caller woken late by a busy machine rightly takes a later slot.)
+      assert.strictEqual(yield* redis.send<number>("EXISTS", RedisKeys.vendor(prefix, vendor).rate("state")), 1)
     })
   )
 })

@@ -307,7 +307,7 @@ describe("Adapters.layer", () => {
       )
       assert.strictEqual(
         error.message,
-        `vendor sync: Expected a rate limit like "5/1s", "100/500ms", "5" or "none" at ["VENDOR_SYNC_RATE_LIMIT"]`
+        `vendor sync: Expected a rate limit like "5/1s", "100/500ms", "5", "auto", "auto:50/1s" or "none" at ["VENDOR_SYNC_RATE_LIMIT"]`
       )
     })
   )

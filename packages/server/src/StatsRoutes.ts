@@ -1,11 +1,12 @@
 /**
  * Core's `stats` group: `GET /stats`, the operator's dashboard figures. Calls, outcomes and
- * latencies come from the process's collector (`Stats`), each vendor's backlog and circuit from the
- * queue and breaker this process shares with the workers. Needs an API key when keys are on.
+ * latencies come from the process's collector (`Stats`), each vendor's backlog, circuit, learned
+ * limit and calls in flight from the queue, breaker and rate-limit store this process shares with
+ * the workers. Needs an API key when keys are on.
  *
  * @since 0.1.0
  */
-import { Api, JobQueue, Stats, VendorRegistry } from "@vendorflow/core"
+import { Api, JobQueue, RateLimiter, Stats, VendorRegistry } from "@vendorflow/core"
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { CircuitBreaker } from "effect/persistence"
@@ -27,13 +28,21 @@ export const handlers = HttpApiBuilder.group(
     const vendors = registry.vendors.map((vendor) => ({
       name: vendor.name,
       mode: vendor.mode,
-      rateLimit: vendor.rateLimit
+      rateLimit: vendor.rateLimit,
+      maxInFlight: vendor.maxInFlight
     }))
+    const limiter = yield* Effect.serviceOption(RateLimiter.RateLimiter)
+    const limits = (vendor: string): Effect.Effect<Stats.LimitState | undefined> =>
+      limiter._tag === "Some"
+        ? limiter.value.snapshot(vendor).pipe(Effect.orElseSucceed(() => undefined))
+        : Effect.succeed(undefined)
     const backlog = (vendor: string): Effect.Effect<number | undefined> =>
       queue._tag === "Some"
         ? queue.value.depth(vendor).pipe(Effect.orElseSucceed(() => undefined))
         : Effect.succeed(undefined)
-    const report = Stats.report({ vendors, backlog, circuit }).pipe(Effect.provideService(Stats.Stats, collector))
+    const report = Stats.report({ vendors, backlog, circuit, limits }).pipe(
+      Effect.provideService(Stats.Stats, collector)
+    )
     return handlers.handle("stats", () => report)
   })
 )

@@ -223,7 +223,7 @@ describe("the whole job flow", () => {
       // The vendor enforces 5 calls a second itself (429 beyond that); the worker must keep under it.
       // The worker is told 9 per 2 s, a 10% margin, as an operator would set it: on this two-core box,
       // running the rest of the suite at the same time, the vendor's own event loop can bunch arrivals
-      // by more than the limiter's built-in 5% headroom covers (see RateLimiter.ts).
+      // by more than the limiter's built-in 1.5% headroom covers (see RateLimiter.ts).
       mockSync: { port: 0, latencyMs: { min: 0, max: 20 }, rateLimit: { limit: 5, windowMs: 1000 } },
       mockAsync: { port: 0 },
       syncRateLimit: { limit: 9, window: "2 seconds" }

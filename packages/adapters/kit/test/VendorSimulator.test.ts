@@ -164,6 +164,36 @@ describe("VendorSimulator", () => {
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 
+  it.live("advertises its limit in headers, lowers it mid-run, and caps calls in flight", () =>
+    Effect.gen(function* () {
+      const advertised = yield* VendorSimulator.make({
+        rateLimit: { limit: 2, windowMs: 60_000, advertise: true, later: { limit: 1, windowMs: 60_000, afterMs: 0 } }
+      })
+      const [first, second] = yield* Effect.forEach([1, 2], () => post(advertised.url, {}))
+      assert.deepInclude(first?.headers, {
+        "ratelimit-policy": `"default";q=1;w=60`,
+        "x-ratelimit-limit": "1",
+        "x-ratelimit-remaining": "0"
+      })
+      // Lowered to 1 from the first call on: the second is refused, and still told the limit.
+      assert.strictEqual(second?.status, 429)
+      assert.strictEqual(second?.headers["x-ratelimit-limit"], "1")
+
+      const capped = yield* VendorSimulator.make({
+        maxInFlight: { limit: 2, status: 503 },
+        latencyMs: { min: 200, max: 200 }
+      })
+      const answers = yield* Effect.forEach([1, 2, 3], () => post(capped.url, {}), { concurrency: "unbounded" })
+      assert.deepStrictEqual(answers.map((answer) => answer.status).sort(), [200, 200, 503])
+      assert.deepStrictEqual(
+        (yield* capped.arrivals).filter((arrival) => arrival.fault === "in-flight").map((arrival) => arrival.status),
+        [503]
+      )
+      // Once the two have been answered, there is room again.
+      assert.strictEqual((yield* post(capped.url, {})).status, 200)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  )
+
   it.live("plays each job's callback script: a held one goes after the job's next, a deep one is nested", () =>
     Effect.gen(function* () {
       const receiver = yield* StubServer.make(() => ({ status: 200 }))

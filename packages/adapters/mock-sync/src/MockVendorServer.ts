@@ -147,6 +147,8 @@ export interface ServerOptions {
   readonly port?: number | undefined
   /** Default none. */
   readonly rateLimit?: RateLimit.RateLimit | undefined
+  /** Its cap on calls in flight; default none. */
+  readonly maxInFlight?: VendorSimulator.MaxInFlight | undefined
   /** How often an answer carries `user_info`; default 0.3. */
   readonly userInfoProbability?: number | undefined
   /** Scripted faults for `POST /process` (see `FaultScript`); default none. */
@@ -171,7 +173,10 @@ export interface Running {
 /**
  * A mock vendor's settings from env: `HOST` (default 127.0.0.1), `PORT` (default `defaultPort`; 0
  * picks a free port), `<prefix>_<timingName>` (a {@link MillisRange}), `<prefix>_RATE_LIMIT` (a
- * `RateLimit`, default none), `<prefix>_USER_INFO_PROBABILITY`, `<prefix>_FAULTS` (a
+ * `RateLimit`, default none; hidden unless `<prefix>_RATE_LIMIT_HEADERS=true` advertises it on every
+ * answer; `<prefix>_RATE_LIMIT_LATER="20/1s@30s"` lowers it 30 s after the first call),
+ * `<prefix>_MAX_IN_FLIGHT` (a cap on calls in flight, answered `<prefix>_MAX_IN_FLIGHT_STATUS`, 429
+ * or 503, default 429), `<prefix>_USER_INFO_PROBABILITY`, `<prefix>_FAULTS` (a
  * `FaultScript` answer plan, default none) and `<prefix>_OUTAGES` (`FaultScript` outages, default none).
  *
  * @category config
@@ -188,7 +193,8 @@ export const serverConfig = (options: {
     timing: Config.schema(LocalServer.MillisRangeFromString, `${options.prefix}_${options.timingName}`).pipe(
       Config.withDefault(options.defaultTiming)
     ),
-    rateLimit: rateLimitConfig(`${options.prefix}_RATE_LIMIT`),
+    rateLimit: rateLimitConfig(options.prefix),
+    maxInFlight: maxInFlightConfig(options.prefix),
     userInfoProbability: Config.schema(
       Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 })),
       `${options.prefix}_USER_INFO_PROBABILITY`
@@ -206,12 +212,32 @@ export const optional = <A>(schema: Schema.Codec<A, string>, name: string): Conf
   Config.option(Config.schema(schema, name)).pipe(Config.map(Option.getOrUndefined))
 
 /**
- * An optional `RateLimit` from the env variable `name`.
+ * An optional `RateLimit` from `<prefix>_RATE_LIMIT`, `<prefix>_RATE_LIMIT_HEADERS` and
+ * `<prefix>_RATE_LIMIT_LATER`.
  *
  * @category config
  */
-export const rateLimitConfig = (name: string): Config.Config<RateLimit.RateLimit | undefined> =>
-  optional(RateLimit.FromString, name)
+export const rateLimitConfig = (prefix: string): Config.Config<RateLimit.RateLimit | undefined> =>
+  Config.all({
+    limit: optional(RateLimit.FromString, `${prefix}_RATE_LIMIT`),
+    advertise: Config.Boolean(`${prefix}_RATE_LIMIT_HEADERS`).pipe(Config.withDefault(false)),
+    later: optional(RateLimit.LaterFromString, `${prefix}_RATE_LIMIT_LATER`)
+  }).pipe(
+    Config.map(({ advertise, later, limit }) =>
+      limit === undefined ? undefined : { ...limit, ...(advertise ? { advertise } : {}), ...(later ? { later } : {}) }
+    )
+  )
+
+/**
+ * An optional cap on calls in flight from `<prefix>_MAX_IN_FLIGHT` and `<prefix>_MAX_IN_FLIGHT_STATUS`.
+ *
+ * @category config
+ */
+export const maxInFlightConfig = (prefix: string): Config.Config<VendorSimulator.MaxInFlight | undefined> =>
+  Config.all({
+    limit: optional(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThan(0)), `${prefix}_MAX_IN_FLIGHT`),
+    status: Config.Literals([429, 503], `${prefix}_MAX_IN_FLIGHT_STATUS`).pipe(Config.withDefault(429 as const))
+  }).pipe(Config.map(({ limit, status }) => (limit === undefined ? undefined : { limit, status })))
 
 // The job a call is for: its body's `job_id`, if it has one.
 const jobIdOf = (request: Parameters<NonNullable<VendorSimulator.Options["jobId"]>>[0]): string | undefined => {
@@ -249,6 +275,7 @@ export const serve = Effect.fnUntraced(function* <B>(
     host: options.host,
     port: options.port,
     rateLimit: options.rateLimit,
+    maxInFlight: options.maxInFlight,
     outages: options.outages,
     faults: options.faults,
     callbackFaults: options.callbackFaults,

@@ -58,6 +58,7 @@ interface Resolved {
   readonly secrets: ReadonlyMap<string, string>
   readonly rateLimit: Vendor.RateLimit | undefined
   readonly concurrency: number
+  readonly maxInFlight: number | undefined
   readonly timeout: Duration.Duration
   readonly maxAttempts: number | undefined
   readonly maxResponseBytes: number | undefined
@@ -88,7 +89,7 @@ const resolve = Effect.fnUntraced(function* (def: AnyDefinition, settings: Setti
   const rateLimitDefault =
     typeof defaults.rateLimit === "string" ? parseRateLimit(defaults.rateLimit) : defaults.rateLimit
   if (typeof defaults.rateLimit === "string" && rateLimitDefault === undefined) {
-    return yield* invalid(`${name}: default rate limit "${defaults.rateLimit}" is not like "5/1s"`)
+    return yield* invalid(`${name}: default rate limit "${defaults.rateLimit}" is not like "5/1s" or "auto"`)
   }
   const timeoutDefault = durationOf(defaults.timeout)
   const deadlineDefault = durationOf(defaults.callbackDeadline)
@@ -102,6 +103,7 @@ const resolve = Effect.fnUntraced(function* (def: AnyDefinition, settings: Setti
     secrets,
     rateLimit: settings.rateLimit === null ? undefined : (settings.rateLimit ?? rateLimitDefault),
     concurrency: settings.concurrency ?? defaults.concurrency ?? defaultConcurrency,
+    maxInFlight: settings.maxInFlight === null ? undefined : (settings.maxInFlight ?? defaults.maxInFlight),
     timeout: Duration.fromInputUnsafe(settings.timeout ?? timeoutDefault ?? defaultTimeout),
     maxAttempts: settings.maxAttempts ?? defaults.maxAttempts,
     maxResponseBytes: settings.maxResponseBytes ?? defaults.maxResponseBytes,
@@ -298,12 +300,13 @@ export const build = Effect.fnUntraced(function* (
   const def = definition as unknown as AnyDefinition
   const resolved = yield* resolve(def, settings)
   const exchange = exchangeOf(def, resolved, yield* Vendor.HttpDispatcher)
-  const { callbackDeadline, maxAttempts, name, onCallbackTimeout } = resolved
+  const { callbackDeadline, maxAttempts, maxInFlight, name, onCallbackTimeout } = resolved
   const base = {
     name,
     mode: def.mode,
     rateLimit: resolved.rateLimit,
     concurrency: resolved.concurrency,
+    ...(maxInFlight === undefined ? {} : { maxInFlight }),
     cleaning: resolved.cleaning,
     timeout: resolved.timeout,
     ...(maxAttempts === undefined ? {} : { maxAttempts }),

@@ -97,10 +97,12 @@ export const permanent = (message?: string): Classification => ({ _tag: "Permane
  * @category models
  */
 export interface Defaults {
-  /** `{ limit, window }`, or the env form `"5/1s"`; default none. */
+  /** `{ limit, window }`, or the env form `"5/1s"`, `"auto"` or `"auto:50/1s"`; default none. */
   readonly rateLimit?: Vendor.RateLimit | string | undefined
   /** Default 5. */
   readonly concurrency?: number | undefined
+  /** Calls in flight at once across every worker; default no cap. */
+  readonly maxInFlight?: number | undefined
   /** One call's budget, a `Duration.Input` or the env form (`"5s"`); default 10 seconds. */
   readonly timeout?: Duration.Input | string | undefined
   /** The largest answer read, in bytes; default `Vendor.defaultMaxResponseBytes` (5 MiB). */

@@ -25,6 +25,8 @@ export interface Settings {
   /** `null` turns the definition's default limit off. */
   readonly rateLimit?: Vendor.RateLimit | null | undefined
   readonly concurrency?: number | undefined
+  /** Calls in flight at once across every worker; `null` turns the definition's default cap off. */
+  readonly maxInFlight?: number | null | undefined
   readonly timeout?: Duration.Input | undefined
   readonly maxResponseBytes?: number | undefined
   readonly maxAttempts?: number | undefined
@@ -49,11 +51,23 @@ export const defaultConcurrency = 5
 const unitMillis: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 /**
- * Reads `"5/1s"`, `"5/s"`, `"100/500ms"`, `"60/1m"` or a bare `"5"` (per second) as a rate limit.
+ * Reads `"5/1s"`, `"5/s"`, `"100/500ms"`, `"60/1m"` or a bare `"5"` (per second) as a rate limit;
+ * `"auto"` as a limit learned from the vendor's answers, and `"auto:50/1s"` as one learned under a
+ * ceiling of 50 per second.
  *
  * @category parsing
  */
 export const parseRateLimit = (text: string): Vendor.RateLimit | undefined => {
+  const auto = /^\s*auto\s*(?::(.*))?$/i.exec(text)
+  if (auto !== null) {
+    if (auto[1] === undefined) return { limit: Number.POSITIVE_INFINITY, window: Duration.seconds(1), learn: true }
+    const ceiling = parseKnownRateLimit(auto[1])
+    return ceiling === undefined ? undefined : { ...ceiling, learn: true }
+  }
+  return parseKnownRateLimit(text)
+}
+
+const parseKnownRateLimit = (text: string): Vendor.RateLimit | undefined => {
   const match = /^\s*(\d+)\s*(?:\/\s*(\d+)?\s*(ms|s|m|h)\s*)?$/.exec(text)
   if (match === null) return undefined
   const limit = Number(match[1])
@@ -100,7 +114,17 @@ export const fromEnvString = <A extends {} | null>(options: {
     )
   )
 
-const RateLimitSchema = Schema.Struct({ limit: Schema.Number, window: Schema.Duration })
+const RateLimitSchema = Schema.Struct({
+  limit: Schema.Number,
+  window: Schema.Duration,
+  learn: Schema.optionalKey(Schema.Boolean)
+})
+
+const formatRateLimit = (limit: typeof RateLimitSchema.Type): string => {
+  const known = `${limit.limit}/${Duration.toMillis(limit.window)}ms`
+  if (limit.learn !== true) return known
+  return Number.isFinite(limit.limit) ? `auto:${known}` : "auto"
+}
 
 /**
  * A rate limit from its env form (`"5/1s"`), or `null` from `"none"`.
@@ -112,10 +136,12 @@ export const RateLimitFromString: Schema.Codec<typeof RateLimitSchema.Type | nul
   parse: (text) => {
     if (text.trim().toLowerCase() === "none") return null
     const limit = parseRateLimit(text)
-    return limit === undefined ? undefined : { limit: limit.limit, window: Duration.fromInputUnsafe(limit.window) }
+    if (limit === undefined) return undefined
+    const window = Duration.fromInputUnsafe(limit.window)
+    return limit.learn === true ? { limit: limit.limit, window, learn: true } : { limit: limit.limit, window }
   },
-  format: (limit) => (limit === null ? "none" : `${limit.limit}/${Duration.toMillis(limit.window)}ms`),
-  expected: `a rate limit like "5/1s", "100/500ms", "5" or "none"`
+  format: (limit) => (limit === null ? "none" : formatRateLimit(limit)),
+  expected: `a rate limit like "5/1s", "100/500ms", "5", "auto", "auto:50/1s" or "none"`
 })
 
 /**
@@ -170,6 +196,7 @@ export const settingsConfig = (definition: VendorDefinition): Config.Config<Sett
     rateLimit: firstSet([Config.schema(RateLimitFromString, `${prefix}RATE_LIMIT`), aliases.rateLimit]),
     timeout: firstSet([Config.schema(DurationFromString, `${prefix}TIMEOUT`), aliases.timeout]),
     concurrency: firstSet([positiveInt(`${prefix}CONCURRENCY`), aliases.concurrency]),
+    maxInFlight: firstSet([positiveInt(`${prefix}MAX_IN_FLIGHT`)]),
     maxResponseBytes: firstSet([positiveInt(`${prefix}MAX_RESPONSE_BYTES`)]),
     maxAttempts: firstSet([positiveInt(`${prefix}MAX_ATTEMPTS`)]),
     callbackDeadline: firstSet([Config.schema(DurationFromString, `${prefix}CALLBACK_DEADLINE`)]),

@@ -1,6 +1,7 @@
 /**
- * Overview: one card per vendor with its circuit, backlog, rate-limit use, the 5- and 60-minute
- * figures and two live charts, from `GET /stats` polled every 2 seconds.
+ * Overview: one card per vendor with its circuit, backlog, rate limit (configured or learned) and
+ * its use, calls in flight, 429s, the 5- and 60-minute figures and two live charts, from
+ * `GET /stats` polled every 2 seconds.
  */
 import { getStats, type VendorStats, type WindowStats } from "../api.ts"
 import { Chart } from "../Chart.tsx"
@@ -62,9 +63,30 @@ const VendorCard = ({ stats }: { readonly stats: VendorStats }) => {
                   aria-label={`${stats.vendor} rate-limit use`}
                 />{" "}
                 {use.used_per_second.toFixed(2)} of {use.limit_per_second.toFixed(2)}/s ({percent(use.use)})
+                {use.learned === true && (
+                  <span data-testid="learned">
+                    {" "}
+                    learned{use.source === "advertised" ? " from headers" : use.source === "probed" ? " from 429s" : ""}
+                  </span>
+                )}
+                {use.paused_ms !== undefined && (
+                  <span data-testid="paused"> paused {millis(use.paused_ms)} after a 429</span>
+                )}
               </>
             )}
           </dd>
+        </div>
+        {stats.in_flight !== undefined && (
+          <div>
+            <dt>In flight</dt>
+            <dd data-testid="in-flight">
+              {stats.in_flight.calls} of {stats.in_flight.max}
+            </dd>
+          </div>
+        )}
+        <div>
+          <dt>429s (5 min)</dt>
+          <dd data-testid="rate-limited">{stats.windows[0]?.call_errors["RateLimited"] ?? 0}</dd>
         </div>
       </dl>
       <div class="table-wrap">

@@ -11,13 +11,17 @@ import { VendorDefinition } from "@vendorflow/core"
 import { Clock, Duration, Effect, Schema } from "effect"
 
 /**
- * At most `limit` admitted calls in any `windowMs` (a sliding window).
+ * At most `limit` admitted calls in any `windowMs` (a sliding window). Hidden (only 429s tell it)
+ * unless `advertise`, when every answer carries it in headers; `later` replaces it `afterMs` after
+ * the first call (a vendor that lowers its limit mid-run).
  *
  * @category models
  */
 export interface RateLimit {
   readonly limit: number
   readonly windowMs: number
+  readonly advertise?: boolean | undefined
+  readonly later?: { readonly limit: number; readonly windowMs: number; readonly afterMs: number } | undefined
 }
 
 /**
@@ -46,11 +50,36 @@ export const FromString: Schema.Codec<RateLimit, string> = VendorDefinition.from
 })
 
 /**
- * The verdict for one call: admitted, or refused with how long to wait.
+ * A limit that changes later, from its env form: `"20/1s@30s"` is 20 per second from 30 seconds
+ * after the first call.
+ *
+ * @category parsing
+ */
+export const LaterFromString: Schema.Codec<NonNullable<RateLimit["later"]>, string> = VendorDefinition.fromEnvString({
+  type: Schema.Struct({ limit: Schema.Number, windowMs: Schema.Number, afterMs: Schema.Number }),
+  parse: (text) => {
+    const [limitText, afterText] = text.split("@")
+    const limit = parse(limitText ?? "")
+    const after = afterText === undefined ? undefined : VendorDefinition.parseDuration(afterText)
+    return limit === undefined || after === undefined ? undefined : { ...limit, afterMs: Duration.toMillis(after) }
+  },
+  format: (later) => `${later.limit}/${later.windowMs}ms@${later.afterMs}ms`,
+  expected: `a later rate limit like "20/1s@30s"`
+})
+
+/**
+ * The verdict for one call: admitted, or refused with how long to wait; `headers` advertise the
+ * limit when it is advertised.
  *
  * @category admission
  */
-export type Admission = { readonly _tag: "Admitted" } | { readonly _tag: "Limited"; readonly retryAfterSeconds: number }
+export type Admission =
+  | { readonly _tag: "Admitted"; readonly headers?: Readonly<Record<string, string>> | undefined }
+  | {
+      readonly _tag: "Limited"
+      readonly retryAfterSeconds: number
+      readonly headers?: Readonly<Record<string, string>> | undefined
+    }
 
 /**
  * A vendor's limit at work: every call asks it once, when the call arrives.
@@ -74,19 +103,36 @@ export interface Window {
  */
 export const makeWindow = (limit: RateLimit | undefined): Window => {
   if (limit === undefined) return { admitAt: () => ({ _tag: "Admitted" }), take: Effect.succeed({ _tag: "Admitted" }) }
-  // Admission times, oldest first; never longer than `limit`.
+  // Admission times, oldest first.
   const admitted: Array<number> = []
+  let first: number | undefined
   const admitAt = (now: number): Admission => {
-    while (admitted.length > 0 && (admitted[0] ?? now) <= now - limit.windowMs) admitted.shift()
-    if (admitted.length < limit.limit) {
-      admitted.push(now)
-      return { _tag: "Admitted" }
-    }
-    const freeAt = (admitted[0] ?? now) + limit.windowMs
+    first ??= now
+    const current = limit.later !== undefined && now - first >= limit.later.afterMs ? limit.later : limit
+    while (admitted.length > 0 && (admitted[0] ?? now) <= now - current.windowMs) admitted.shift()
+    const admit = admitted.length < current.limit
+    if (admit) admitted.push(now)
+    const freeAt = (admitted[0] ?? now) + current.windowMs
     // Whole seconds, as HTTP has it, rounded up so a client that waits that long is admitted.
-    return { _tag: "Limited", retryAfterSeconds: Math.max(1, Math.ceil((freeAt - now) / 1000)) }
+    const retryAfterSeconds = Math.max(1, Math.ceil((freeAt - now) / 1000))
+    const headers = limit.advertise === true ? { headers: advertised(current, admitted.length, retryAfterSeconds) } : {}
+    return admit ? { _tag: "Admitted", ...headers } : { _tag: "Limited", retryAfterSeconds, ...headers }
   }
   return { admitAt, take: Effect.map(Clock.currentTimeMillis, admitAt) }
+}
+
+// The limit as the IETF draft (`RateLimit-Policy`, `RateLimit`) and the common `X-RateLimit-*`
+// headers say it.
+const advertised = (limit: { readonly limit: number; readonly windowMs: number }, used: number, reset: number) => {
+  const remaining = String(Math.max(0, limit.limit - used))
+  const window = Math.max(1, Math.round(limit.windowMs / 1000))
+  return {
+    "ratelimit-policy": `"default";q=${limit.limit};w=${window}`,
+    ratelimit: `"default";r=${remaining};t=${reset}`,
+    "x-ratelimit-limit": String(limit.limit),
+    "x-ratelimit-remaining": remaining,
+    "x-ratelimit-reset": String(reset)
+  }
 }
 
 /**
@@ -98,5 +144,5 @@ export const refusal = (name: string, limited: Extract<Admission, { readonly _ta
   status: 429,
   code: "rate_limited",
   message: `${name}: rate limit exceeded, retry in ${limited.retryAfterSeconds}s`,
-  headers: { "retry-after": String(limited.retryAfterSeconds) }
+  headers: { ...limited.headers, "retry-after": String(limited.retryAfterSeconds) }
 })

@@ -6,7 +6,9 @@
  * signed callbacks to the webhook URL it was given, recording each (`callbacks`).
  *
  * What can go wrong, in the order a call meets it:
- * - its own rate limit (`rateLimit`): 429 with `Retry-After` past it;
+ * - its own rate limit (`rateLimit`): 429 with `Retry-After` past it (hidden, or advertised in
+ *   headers on every answer; lowered mid-run with `later`);
+ * - its cap on calls in flight (`maxInFlight`): 429 or 503 past it;
  * - outages (`outages`): every call in a window answered with a 5xx;
  * - faults for the next calls in order (`inject`) or per job (`faults`, a `FaultScript` plan): a
  *   reply of any status, headers and body (`tooManyRequests(2)` is 429 with `Retry-After: 2`,
@@ -222,6 +224,8 @@ export interface Options {
   readonly latencyMs?: LocalServer.MillisRange | undefined
   /** Its own limit, answered 429 past it; default none. */
   readonly rateLimit?: RateLimit.RateLimit | undefined
+  /** Its cap on calls in flight, answered with `status` (429 or 503) past it; default none. */
+  readonly maxInFlight?: MaxInFlight | undefined
   /** Vendor-wide 5xx windows, from its first admitted call; default none. */
   readonly outages?: ReadonlyArray<FaultScript.Outage> | undefined
   /** Faults per job (needs `jobId`); default none. */
@@ -245,6 +249,16 @@ export interface Options {
   readonly callbackTimeout?: Duration.Input | undefined
   /** Sign each callback once and resend the same bytes and signature on every retry; default false. */
   readonly signOnce?: boolean | undefined
+}
+
+/**
+ * A vendor's cap on calls in flight: past `limit` at once, a call is answered `status` at once.
+ *
+ * @category models
+ */
+export interface MaxInFlight {
+  readonly limit: number
+  readonly status: 429 | 503
 }
 
 /**
@@ -376,6 +390,13 @@ const fromScript = (
   }
 }
 
+const inFlightRefusal = (name: string, cap: MaxInFlight): ErrorAnswer => ({
+  status: cap.status,
+  code: "too_many_in_flight",
+  message: `${name}: more than ${cap.limit} calls in flight`,
+  ...(cap.status === 429 ? { headers: { "retry-after": "1" } } : {})
+})
+
 const fromInjected: Record<CallbackFault, "drop" | "duplicate" | "hold"> = {
   Drop: "drop",
   Duplicate: "duplicate",
@@ -404,6 +425,7 @@ export const make = Effect.fnUntraced(function* (
   const answers = FaultScript.makeDealer(options.faults)
   const callbackSteps = FaultScript.makeDealer(options.callbackFaults)
   let firstArrival: number | undefined
+  let inFlight = 0
   let faults: Array<Fault> = []
   let callbackFaults: Array<CallbackFault> = []
   let held: Array<{ readonly jobId: string | undefined; readonly send: Effect.Effect<void> }> = []
@@ -488,7 +510,11 @@ export const make = Effect.fnUntraced(function* (
       if (jobId !== undefined) yield* releaseHeld(jobId)
     })
 
-  const answerNormally = (request: StubServer.Received, jobId: string | undefined) =>
+  const answerNormally = (
+    request: StubServer.Received,
+    jobId: string | undefined,
+    advertised: Readonly<Record<string, string>> | undefined
+  ) =>
     Effect.gen(function* () {
       if (options.latencyMs !== undefined) yield* Effect.sleep(yield* LocalServer.drawMillis(options.latencyMs))
       const given = options.respond?.(request) ?? { status: 200, json: {} }
@@ -505,7 +531,9 @@ export const make = Effect.fnUntraced(function* (
               : callbackSteps.next(jobId)
         yield* Effect.forkIn(dispatch(callback, jobId, step), scope)
       }
-      return toResponse(answer)
+      return toResponse(
+        advertised === undefined ? answer : { ...answer, headers: { ...advertised, ...answer.headers } }
+      )
     })
 
   // The next fault for a call: injected ones first, then the job's script.
@@ -531,33 +559,47 @@ export const make = Effect.fnUntraced(function* (
       // Every arrival counts against the limit, as at a real vendor's gateway.
       const admission = window.admitAt(request.at)
       if (admission._tag === "Limited") return toResponse(errorReply(RateLimit.refusal(name, admission)))
-      firstArrival ??= request.at
-      const outage = FaultScript.outageAt(options.outages ?? [], request.at - firstArrival)
-      if (outage !== undefined) {
-        arrival = { ...arrival, fault: `outage:${outage.status}` }
-        if (outage.delayMs > 0) yield* Effect.sleep(outage.delayMs)
-        return toResponse(
-          errorReply({ status: outage.status, code: "outage", message: `${name}: down (scripted outage)` })
-        )
+      const cap = options.maxInFlight
+      if (cap !== undefined && inFlight >= cap.limit) {
+        arrival = { ...arrival, fault: "in-flight" }
+        return toResponse(errorReply(inFlightRefusal(name, cap)))
       }
-      const next = nextFault(jobId)
-      if (next !== undefined) arrival = { ...arrival, fault: next.label }
-      switch (next?.fault._tag) {
-        case "Drop": {
-          dropped = true
-          const incoming = NodeHttpServerRequest.toIncomingMessage(yield* HttpServerRequest.HttpServerRequest)
-          incoming.socket?.destroy()
-          // Written to a destroyed socket, which Node discards; waiting for an interrupt instead
-          // would hang the server's shutdown.
-          return StubServer.respond({ status: 204 })
-        }
-        case "Reply":
-          return toResponse(next.fault.reply)
-        case "Delay":
-          yield* Effect.sleep(next.fault.millis)
-      }
-      return yield* answerNormally(request, jobId)
+      inFlight++
+      return yield* admitted(request, jobId, admission.headers).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
     })
+    const admitted = (
+      request: StubServer.Received,
+      jobId: string | undefined,
+      advertised: Readonly<Record<string, string>> | undefined
+    ) =>
+      Effect.gen(function* () {
+        firstArrival ??= request.at
+        const outage = FaultScript.outageAt(options.outages ?? [], request.at - firstArrival)
+        if (outage !== undefined) {
+          arrival = { ...arrival, fault: `outage:${outage.status}` }
+          if (outage.delayMs > 0) yield* Effect.sleep(outage.delayMs)
+          return toResponse(
+            errorReply({ status: outage.status, code: "outage", message: `${name}: down (scripted outage)` })
+          )
+        }
+        const next = nextFault(jobId)
+        if (next !== undefined) arrival = { ...arrival, fault: next.label }
+        switch (next?.fault._tag) {
+          case "Drop": {
+            dropped = true
+            const incoming = NodeHttpServerRequest.toIncomingMessage(yield* HttpServerRequest.HttpServerRequest)
+            incoming.socket?.destroy()
+            // Written to a destroyed socket, which Node discards; waiting for an interrupt instead
+            // would hang the server's shutdown.
+            return StubServer.respond({ status: 204 })
+          }
+          case "Reply":
+            return toResponse(next.fault.reply)
+          case "Delay":
+            yield* Effect.sleep(next.fault.millis)
+        }
+        return yield* answerNormally(request, jobId, advertised)
+      })
     return yield* answer.pipe(
       Effect.tap((response) => records.arrivals.add({ ...arrival, status: dropped ? 0 : response.status })),
       Effect.onInterrupt(() => records.arrivals.add({ ...arrival, status: 499 }))
