@@ -253,6 +253,12 @@ try {
       concurrency: settings.bullmqConcurrency,
       mockUrl: mock.url
     })
+    const bullServer = await Stack.bullmqServer(context.env, {
+      name: "bullmq-server",
+      prefix: bullPrefix,
+      queue: queueName
+    })
+    const library = await Stack.vendorflowLibrary(context.env, { prefix, mockUrl: mock.url })
     const redisUrl = new URL(values["redis-url"])
     const queue = new Queue(queueName, {
       connection: { host: redisUrl.hostname, port: Number(redisUrl.port || "6379") },
@@ -261,19 +267,14 @@ try {
     const clearArrivals = async () => {
       await request(`${mock.url}/arrivals`, { method: "DELETE" }).then((answer) => answer.body.dump())
     }
-    const [vendorflow, bullmq] = await EndToEnd.compare(
+    const [vendorflow, fastifyBullmq, vendorflowLibrary, bullmq] = await EndToEnd.compare(
       context,
       [
-        {
-          ...EndToEnd.vendorflow(context, {
-            serverUrl: e2eServer.url,
-            prefix,
-            procs: [e2eServer.process, ...workers]
-          }),
-          before: clearArrivals
-        },
-        { ...EndToEnd.bullmq(context, { queue, procs: bullWorkers }), before: clearArrivals }
-      ],
+        EndToEnd.vendorflow(context, { serverUrl: e2eServer.url, prefix, procs: [e2eServer.process, ...workers] }),
+        EndToEnd.fastifyBullmq({ serverUrl: bullServer.url, queue, procs: [bullServer.process, ...bullWorkers] }),
+        EndToEnd.vendorflowLibrary(context, { submit: library.submit, prefix, procs: workers }),
+        EndToEnd.bullmq({ queue, procs: bullWorkers })
+      ].map((subject) => ({ ...subject, before: clearArrivals })),
       settings.e2eJobs
     )
     const ceiling: Array<{ readonly rps: number; readonly machineMicrosPerCall: number }> = []
@@ -292,6 +293,8 @@ try {
       jobs: settings.e2eJobs,
       workers: settings.workers,
       vendorflow: vendorflow!,
+      fastifyBullmq: fastifyBullmq!,
+      library: vendorflowLibrary!,
       bullmq: bullmq!,
       bullmqConcurrency: settings.bullmqConcurrency,
       undiciCeiling: {
@@ -300,10 +303,11 @@ try {
         machineMicrosPerCall: Stats.median(ceiling.map((round) => round.machineMicrosPerCall))
       }
     }
-    Bench.recordMemory(context, "after end to end", [e2eServer.process, ...workers, ...bullWorkers])
+    Bench.recordMemory(context, "after end to end", [e2eServer.process, ...workers, bullServer.process, ...bullWorkers])
+    await library.close()
     await queue.obliterate({ force: true })
     await queue.close()
-    await Stack.stop(...workers, ...bullWorkers)
+    await Stack.stop(...workers, ...bullWorkers, bullServer.process)
     await Stack.stop(mock.process)
     await Stack.dropKeys(values["redis-url"], prefix)
     await Stack.dropKeys(values["redis-url"], bullPrefix)

@@ -1,12 +1,14 @@
 /**
  * The BullMQ baseline's worker process: a BullMQ `Worker` whose processor makes the same HTTP call
  * our sync adapter makes (`POST <MOCK_SYNC_URL>/process` with `{job_id, payload}` and the job id as
- * `Idempotency-Key`, JSON answer read and returned, so BullMQ stores it as the job's result), on an
- * undici pool with a connection per concurrent job.
+ * `Idempotency-Key`, JSON answer read, its `data` cleaned by the same `clean` our worker runs and
+ * returned, so BullMQ stores it as the job's result), on an undici pool with a connection per
+ * concurrent job.
  *
  * Env: `REDIS_URL`, `BULLMQ_PREFIX`, `BULLMQ_QUEUE`, `BULLMQ_CONCURRENCY` (default 100),
  * `MOCK_SYNC_URL`. Prints `bullmq worker ready` once connected; closes on SIGTERM.
  */
+import { Cleaner } from "@vendorflow/core"
 import { Worker } from "bullmq"
 import { Pool } from "undici"
 
@@ -27,7 +29,7 @@ const worker = new Worker(
     const answer = (await response.body.json()) as { readonly success?: boolean; readonly data?: unknown }
     if (response.statusCode !== 200 || answer.success !== true)
       throw new Error(`vendor answered ${response.statusCode}`)
-    return answer.data
+    return Cleaner.clean(answer.data)
   },
   {
     connection: { host: redisUrl.hostname, port: Number(redisUrl.port || "6379") },

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from "node:crypto"
 import Fastify from "fastify"
+import { invalidPayload, isJobPayload } from "./payload.ts"
 import { Redis } from "ioredis"
 
 const port = Number(process.env["PORT"] ?? "0")
@@ -24,17 +25,11 @@ const redis = withRedis
 
 const app = Fastify({ logger: false })
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 const fixedView = JSON.stringify({ request_id: randomUUID(), status: "pending", vendor: "sync" })
 
 app.post("/jobs", async (request, reply) => {
   const payload = request.body
-  if (!isObject(payload)) {
-    reply.code(422)
-    return { type: "invalid-payload", status: 422 }
-  }
+  if (!isJobPayload(payload)) return reply.code(422).send(invalidPayload)
   const id = randomUUID()
   if (redis !== undefined) {
     const now = new Date().toISOString()

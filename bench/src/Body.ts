@@ -4,6 +4,9 @@
  * cleaning see a realistic payload.
  */
 
+import type { Job } from "@vendorflow/core"
+import type { Pool } from "undici"
+
 /**
  * The body of `POST /jobs`, exactly 314 bytes.
  */
@@ -14,6 +17,22 @@ export const jobBody =
   '"priority":3}'
 
 /**
- * The payload as an object, for BullMQ's `add`.
+ * The payload as an object, for BullMQ's `add` and our library's `submit`.
  */
-export const jobPayload: Record<string, unknown> = JSON.parse(jobBody) as Record<string, unknown>
+export const jobPayload: Job.JsonObject = JSON.parse(jobBody) as Job.JsonObject
+
+/**
+ * Posts the job to `/jobs` on `pool`; returns the job's id, or throws with the answer when it was
+ * not 200.
+ */
+export const postJob = async (pool: Pool): Promise<string> => {
+  const answer = await pool.request({
+    method: "POST",
+    path: "/jobs",
+    headers: { "content-type": "application/json" },
+    body: jobBody
+  })
+  const text = await answer.body.text()
+  if (answer.statusCode !== 200) throw new Error(`POST /jobs answered ${answer.statusCode}: ${text}`)
+  return (JSON.parse(text) as { readonly request_id: string }).request_id
+}

@@ -1,18 +1,24 @@
 /**
- * End to end: jobs per second from the first `POST /jobs` to the last job `complete`, through our
- * server, Redis, the workers and the mock sync vendor at 0 ms with no rate limit; against BullMQ
- * (as many worker processes, each running `concurrency` jobs at once) whose processor makes the
- * same HTTP call to the same mock, timed from the first `add` to the last completion; and the
- * ceiling of the call itself: undici with 100 requests in flight against the mock.
+ * End to end: jobs per second from the first submission to the last job finished, for two fair
+ * pairs of peers, each of whose jobs makes the same call (undici, the same body and
+ * `Idempotency-Key`) to the same mock sync vendor at 0 ms with no rate limit, run by as many worker
+ * processes of `concurrency` jobs each:
+ *
+ * - over HTTP: `POST /jobs` to our server, run by our workers, against the same service written on
+ *   Fastify + BullMQ (`servers/bullmqServer.ts`, `servers/bullmqWorker.ts`);
+ * - in-process: our library's `JobService.submit` against BullMQ's `Queue.add`.
+ *
+ * And the ceiling of the call itself: undici with 100 requests in flight against the mock.
  */
 import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Queue } from "bullmq"
 import { Pool } from "undici"
+import type { Job } from "@vendorflow/core"
 import { type Process, Stats } from "@vendorflow/dev-stack"
 import { RedisJobStore } from "@vendorflow/redis"
 import * as Bench from "./Bench.ts"
-import { jobBody, jobPayload } from "./Body.ts"
+import { jobPayload, postJob } from "./Body.ts"
 import * as Machine from "./Machine.ts"
 
 /**
@@ -41,7 +47,13 @@ export interface Measured {
 export interface Result {
   readonly jobs: number
   readonly workers: number
+  /** Our server and workers, jobs posted over HTTP. */
   readonly vendorflow: Measured
+  /** Fastify + BullMQ, jobs posted over HTTP. */
+  readonly fastifyBullmq: Measured
+  /** Our library in-process (`JobService.submit`) and our workers. */
+  readonly library: Measured
+  /** BullMQ's `Queue.add` in-process and its workers. */
   readonly bullmq: Measured
   readonly bullmqConcurrency: number
   readonly undiciCeiling: {
@@ -91,10 +103,83 @@ const until = async (done: () => Promise<boolean>, timeoutMillis: number, what: 
 const cpuOf = (procs: ReadonlyArray<Process.Running>): number =>
   procs.reduce((sum, proc) => sum + (proc.cpuSeconds() ?? 0), 0)
 
+/** How many of the subject's jobs have finished, ever. */
+type Finished = () => Promise<{ readonly complete: number; readonly failed: number }>
+
 /**
- * Our stack: posts `jobs` jobs over HTTP (100 in flight) and waits until the store's `complete`
- * index has grown by as many. `finished` counts a status's jobs; by default in the store's one
- * shard on the bench's Redis.
+ * A subject that submits `jobs` jobs, 100 at a time, with `submit` and is done when `finished` has
+ * grown by as many: timed from the first submission to the last job finished.
+ */
+const subject = (options: {
+  readonly name: string
+  readonly procs: ReadonlyArray<Process.Running>
+  /** What one submission is called in the log: `POST`, `add`, `submit`. */
+  readonly verb: string
+  /** Submits one job; returns a function that ends the submitting (closing what it opened). */
+  readonly submitter: () => { readonly submit: () => Promise<void>; readonly close: () => Promise<void> }
+  readonly finished: Finished
+}): Subject => ({
+  name: options.name,
+  procs: options.procs,
+  run: async (jobs) => {
+    const before = await options.finished()
+    const submitter = options.submitter()
+    const started = performance.now()
+    await inFlight(jobs, 100, submitter.submit)
+    const submitted = performance.now()
+    let failed = 0
+    await until(
+      async () => {
+        const now = await options.finished()
+        failed = now.failed - before.failed
+        return now.complete - before.complete + failed >= jobs
+      },
+      Math.max(120_000, jobs * 10),
+      `${options.name} end to end`
+    )
+    const seconds = (performance.now() - started) / 1000
+    await submitter.close()
+    const submitSeconds = (submitted - started) / 1000
+    return {
+      jobsPerSecond: jobs / seconds,
+      failed,
+      detail: `all submitted after ${submitSeconds.toFixed(1)} s (${(jobs / submitSeconds).toFixed(0)} ${options.verb}/s)`
+    }
+  }
+})
+
+/** `POST /jobs` with the job's body over a pool of 100 connections. */
+const httpSubmitter = (serverUrl: string) => () => {
+  const pool = new Pool(serverUrl, { connections: 100 })
+  return {
+    submit: () => postJob(pool).then(() => undefined),
+    close: () => pool.close()
+  }
+}
+
+/** Our store's count of complete and failed jobs under `prefix`. */
+const storeFinished = (context: Bench.Context, prefix: string): Finished =>
+  countedBy((status) => context.redis.zcard(RedisJobStore.keys(prefix).status(status)))
+
+/** The count of complete and failed jobs that `count` gives. */
+const countedBy =
+  (count: (status: "complete" | "failed") => Promise<number>): Finished =>
+  async () => {
+    const [complete, failed] = await Promise.all([count("complete"), count("failed")])
+    return { complete, failed }
+  }
+
+/** BullMQ's count of completed and failed jobs in `queue`. */
+const queueFinished =
+  (queue: Queue): Finished =>
+  async () => {
+    const [complete, failed] = await Promise.all([queue.getCompletedCount(), queue.getFailedCount()])
+    return { complete, failed }
+  }
+
+/**
+ * Our stack over HTTP: `POST /jobs` to our server, run by our workers. `finished` counts a status's
+ * jobs; by default in the store's one shard on the bench's Redis.
  */
 export const vendorflow = (
   context: Bench.Context,
@@ -105,87 +190,68 @@ export const vendorflow = (
     readonly name?: string | undefined
     readonly finished?: ((status: "complete" | "failed") => Promise<number>) | undefined
   }
-): Subject => ({
-  name: options.name ?? "vendorflow",
-  procs: options.procs,
-  run: async (jobs) => {
-    const finished =
-      options.finished ?? ((status) => context.redis.zcard(RedisJobStore.keys(options.prefix).status(status)))
-    const [complete0, failed0] = [await finished("complete"), await finished("failed")]
-    const pool = new Pool(options.serverUrl, { connections: 100 })
-    const started = performance.now()
-    await inFlight(jobs, 100, async () => {
-      const answer = await pool.request({
-        method: "POST",
-        path: "/jobs",
-        headers: { "content-type": "application/json" },
-        body: jobBody
-      })
-      const text = await answer.body.text()
-      if (answer.statusCode !== 200) throw new Error(`POST /jobs answered ${answer.statusCode}: ${text}`)
-    })
-    const posted = performance.now()
-    const completeAtPosted = (await finished("complete")) - complete0
-    let failed = 0
-    await until(
-      async () => {
-        const [complete, failedNow] = [await finished("complete"), await finished("failed")]
-        failed = failedNow - failed0
-        return complete - complete0 + failed >= jobs
-      },
-      Math.max(120_000, jobs * 10),
-      `${options.name ?? "vendorflow"} end to end`
-    )
-    const seconds = (performance.now() - started) / 1000
-    await pool.close()
-    const postSeconds = (posted - started) / 1000
-    return {
-      jobsPerSecond: jobs / seconds,
-      failed,
-      detail: `all posted after ${postSeconds.toFixed(1)} s (${(jobs / postSeconds).toFixed(0)} POST/s), ${completeAtPosted} complete by then`
-    }
-  }
-})
+): Subject =>
+  subject({
+    name: options.name ?? "vendorflow over HTTP",
+    procs: options.procs,
+    verb: "POST",
+    submitter: httpSubmitter(options.serverUrl),
+    finished: options.finished === undefined ? storeFinished(context, options.prefix) : countedBy(options.finished)
+  })
 
 /**
- * BullMQ: adds `jobs` jobs (100 `add`s in flight) and waits until the queue has completed as many.
+ * The same service on BullMQ over HTTP: `POST /jobs` to `bullmqServer.ts`, run by BullMQ workers.
  */
-export const bullmq = (
-  context: Bench.Context,
-  options: { readonly queue: Queue; readonly procs: ReadonlyArray<Process.Running> }
-): Subject => ({
-  name: "BullMQ",
-  procs: options.procs,
-  run: async (jobs) => {
-    const { queue } = options
-    const [complete0, failed0] = [await queue.getCompletedCount(), await queue.getFailedCount()]
-    const started = performance.now()
-    await inFlight(jobs, 100, async () => {
-      await queue.add("job", jobPayload)
-    })
-    const added = performance.now()
-    let failed = 0
-    await until(
-      async () => {
-        const [complete, failedNow] = [await queue.getCompletedCount(), await queue.getFailedCount()]
-        failed = failedNow - failed0
-        return complete - complete0 + failed >= jobs
-      },
-      Math.max(120_000, jobs * 10),
-      "BullMQ end to end"
-    )
-    const seconds = (performance.now() - started) / 1000
-    const addSeconds = (added - started) / 1000
-    return {
-      jobsPerSecond: jobs / seconds,
-      failed,
-      detail: `all added after ${addSeconds.toFixed(1)} s (${(jobs / addSeconds).toFixed(0)} add/s)`
-    }
-  }
-})
+export const fastifyBullmq = (options: {
+  readonly serverUrl: string
+  readonly queue: Queue
+  readonly procs: ReadonlyArray<Process.Running>
+}): Subject =>
+  subject({
+    name: "Fastify + BullMQ over HTTP",
+    procs: options.procs,
+    verb: "POST",
+    submitter: httpSubmitter(options.serverUrl),
+    finished: queueFinished(options.queue)
+  })
 
 /**
- * Warms both subjects up with a fifth of the jobs, then runs `rounds` rounds of `jobs` jobs each,
+ * Our library in this process: `JobService.submit` (the Effect service, on Redis under `prefix`)
+ * for the `sync` vendor, run by our workers.
+ */
+export const vendorflowLibrary = (
+  context: Bench.Context,
+  options: {
+    readonly submit: (payload: Job.JsonObject) => Promise<unknown>
+    readonly prefix: string
+    readonly procs: ReadonlyArray<Process.Running>
+  }
+): Subject =>
+  subject({
+    name: "vendorflow library",
+    procs: options.procs,
+    verb: "submit",
+    submitter: () => ({ submit: () => options.submit(jobPayload).then(() => undefined), close: async () => {} }),
+    finished: storeFinished(context, options.prefix)
+  })
+
+/**
+ * BullMQ in this process: `Queue.add`, run by BullMQ workers.
+ */
+export const bullmq = (options: { readonly queue: Queue; readonly procs: ReadonlyArray<Process.Running> }): Subject =>
+  subject({
+    name: "BullMQ",
+    procs: options.procs,
+    verb: "add",
+    submitter: () => ({
+      submit: () => options.queue.add("job", jobPayload).then(() => undefined),
+      close: async () => {}
+    }),
+    finished: queueFinished(options.queue)
+  })
+
+/**
+ * Warms every subject up with a fifth of the jobs, then runs `rounds` rounds of `jobs` jobs each,
  * alternating which goes first.
  */
 export const compare = async (

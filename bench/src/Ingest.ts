@@ -7,7 +7,7 @@
 import { Pool } from "undici"
 import type { Process, Stack as DevStack } from "@vendorflow/dev-stack"
 import * as Bench from "./Bench.ts"
-import { jobBody } from "./Body.ts"
+import { jobBody, postJob } from "./Body.ts"
 import * as Stack from "./Stack.ts"
 
 /**
@@ -16,6 +16,10 @@ import * as Stack from "./Stack.ts"
 export interface Result {
   readonly post?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
   readonly get?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
+  /** Resident memory after the POST rounds, MiB: our server's (and the variant's) and the floor's. */
+  readonly postRssMiB?:
+    | { readonly vendorflow: number; readonly floor: number; readonly variant?: number | undefined }
+    | undefined
   readonly postNoIo?: { readonly vendorflow: Bench.Measured; readonly floor: Bench.Measured } | undefined
   /** The same runs on a second server with other settings (`--variant-env`), for a before and after. */
   readonly variant?:
@@ -46,16 +50,7 @@ export const seedJobs = async (baseUrl: string, count: number, inFlight = 100): 
   const client = async () => {
     while (next < count) {
       next++
-      const answer = await pool.request({
-        method: "POST",
-        path: "/jobs",
-        headers: { "content-type": "application/json" },
-        body: jobBody
-      })
-      const text = await answer.body.text()
-      if (answer.statusCode !== 200)
-        throw new Error(`seeding ${baseUrl}: POST /jobs answered ${answer.statusCode}: ${text}`)
-      ids.push((JSON.parse(text) as { readonly request_id: string }).request_id)
+      ids.push(await postJob(pool))
     }
   }
   await Promise.all(Array.from({ length: inFlight }, client))
@@ -94,6 +89,7 @@ export const run = async (
   let variantGet: Bench.Measured | undefined
 
   let post: Result["post"]
+  let postRssMiB: Result["postRssMiB"]
   if (options.post) {
     context.log("POST /jobs: vendorflow-server (Redis) vs Fastify + HSET + XADD")
     const [postVendorflow, postFloor, postVariant] = await Bench.compare(context, [
@@ -122,6 +118,12 @@ export const run = async (
     ])
     variantPost = postVariant
     Bench.recordMemory(context, "after POST /jobs", procs)
+    const rssMiB = (proc: Process.Running) => (proc.rss() ?? Number.NaN) / 2 ** 20
+    postRssMiB = {
+      vendorflow: rssMiB(options.server.process),
+      floor: rssMiB(floor.process),
+      variant: variant === undefined ? undefined : rssMiB(variant.server.process)
+    }
     post = { vendorflow: postVendorflow!, floor: postFloor! }
   }
 
@@ -181,6 +183,7 @@ export const run = async (
   return {
     result: {
       post,
+      postRssMiB,
       get,
       postNoIo,
       variant: variant === undefined ? undefined : { name: variant.name, post: variantPost, get: variantGet }

@@ -68,6 +68,35 @@ const loadRow = (
   }
 }
 
+const endToEndFigures = (measured: EndToEnd.Measured): string =>
+  `${int(measured.jobsPerSecond.median)} jobs/s ${spread(measured.jobsPerSecond)}, ${int(measured.machineMicrosPerJob)} µs machine CPU/job (${measured.machineCores.toFixed(1)} cores busy)`
+
+// Two rows for a pair of end-to-end peers: jobs/s (at least `target` times the peer's, no job
+// failed) and the whole machine's CPU per job (at most the peer's).
+const peerRows = (scenario: string, ours: EndToEnd.Measured, peer: EndToEnd.Measured, target: number): Array<Row> => {
+  const ratio = ours.jobsPerSecond.median / peer.jobsPerSecond.median
+  const cpu = ours.machineMicrosPerJob / peer.machineMicrosPerJob
+  const failed = ours.failed + peer.failed
+  return [
+    {
+      scenario,
+      vendorflow: endToEndFigures(ours),
+      baseline: `${peer.name}: ${endToEndFigures(peer)}`,
+      ratio: `${ratio.toFixed(2)}×${failed > 0 ? `, ${failed} failed` : ""}`,
+      target: `≥ ${target.toFixed(2)}×`,
+      met: ratio >= target && ours.failed === 0
+    },
+    {
+      scenario: `${scenario.replace(/ \(.*\)$/, "")}: the whole machine's CPU per job`,
+      vendorflow: `${int(ours.machineMicrosPerJob)} µs`,
+      baseline: `${peer.name}: ${int(peer.machineMicrosPerJob)} µs`,
+      ratio: `${cpu.toFixed(2)}× ${peer.name}'s`,
+      target: "≤ 1.00×",
+      met: cpu <= 1
+    }
+  ]
+}
+
 /**
  * The rows of the main table.
  */
@@ -98,41 +127,52 @@ export const rows = (results: Results): Array<Row> => {
         )
       )
     }
+    const rss = ingest.postRssMiB
+    if (rss !== undefined) {
+      out.push({
+        scenario: "RSS of the one-process server after the POST rounds",
+        vendorflow: `${rss.vendorflow.toFixed(0)} MiB${rss.variant === undefined ? "" : ` (${variant?.name}: ${rss.variant.toFixed(0)} MiB, its processes together)`}`,
+        baseline: `Fastify + HSET + XADD: ${rss.floor.toFixed(0)} MiB`,
+        ratio: `${(rss.vendorflow / rss.floor).toFixed(2)}×`,
+        target: "≤ 1.20×",
+        met: rss.vendorflow <= 1.2 * rss.floor
+      })
+    }
     if (ingest.postNoIo !== undefined) {
       out.push(loadRow("POST /jobs, no I/O (memory backends)", ingest.postNoIo, "Fastify alone", false))
     }
   }
   if (endToEnd !== undefined) {
-    const { bullmq, undiciCeiling, vendorflow } = endToEnd
-    const ratio = vendorflow.jobsPerSecond.median / bullmq.jobsPerSecond.median
-    const failed = vendorflow.failed + bullmq.failed
+    const { bullmq, fastifyBullmq, library, undiciCeiling, vendorflow } = endToEnd
+    const setting = `${int(endToEnd.jobs)} jobs, ${endToEnd.workers} worker processes of ${endToEnd.bullmqConcurrency} jobs at once, mock at 0 ms`
+    out.push(
+      ...peerRows(`end to end over HTTP (${setting})`, vendorflow, fastifyBullmq, 1.25),
+      ...peerRows(
+        "end to end in-process (our library's submit against BullMQ's Queue.add, same workers)",
+        library,
+        bullmq,
+        1
+      )
+    )
     out.push({
-      scenario: `end to end, ${int(endToEnd.jobs)} jobs, ${endToEnd.workers} worker process(es), mock at 0 ms`,
-      vendorflow: `${int(vendorflow.jobsPerSecond.median)} jobs/s ${spread(vendorflow.jobsPerSecond)} (${vendorflow.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
-      baseline: `BullMQ (concurrency ${endToEnd.bullmqConcurrency}): ${int(bullmq.jobsPerSecond.median)} jobs/s ${spread(bullmq.jobsPerSecond)} (${bullmq.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
-      ratio: `${ratio.toFixed(2)}×${failed > 0 ? `, ${failed} failed` : ""}`,
-      target: "≥ 1.25×",
-      met: ratio >= 1.25 && vendorflow.failed === 0
-    })
-    out.push({
-      scenario: "end to end vs the plain HTTP client ceiling",
-      vendorflow: `${int(vendorflow.jobsPerSecond.median)} jobs/s`,
-      baseline: `undici, ${undiciCeiling.inFlight} in flight: ${int(undiciCeiling.rps.median)} req/s ${spread(undiciCeiling.rps)}`,
-      ratio: `${ratioOf(vendorflow.jobsPerSecond.median, undiciCeiling.rps.median)} (BullMQ ${ratioOf(bullmq.jobsPerSecond.median, undiciCeiling.rps.median)})`,
+      scenario: "end to end: ours over HTTP vs BullMQ's in-process add (the former comparison)",
+      vendorflow: endToEndFigures(vendorflow),
+      baseline: `${bullmq.name}: ${endToEndFigures(bullmq)}`,
+      ratio: ratioOf(vendorflow.jobsPerSecond.median, bullmq.jobsPerSecond.median),
       target: "(context)",
       met: undefined
     })
-    // What each job cost the whole machine (load, Redis, mock, subject): on a machine kept busy,
-    // jobs/s is bound by it, and it shows what any stack with an HTTP ingest has left for the rest.
+    // What each job cost the whole machine next to the call alone and, for any stack with an HTTP
+    // ingest, a POST to the floor.
     const floorPost = ingest?.post?.floor.machineMicrosPerRequest
     out.push({
-      scenario: "end to end, the whole machine's CPU per job",
-      vendorflow: `${int(vendorflow.machineMicrosPerJob)} µs (${vendorflow.machineCores.toFixed(1)} cores busy)`,
+      scenario: "end to end vs the plain HTTP client ceiling",
+      vendorflow: `${int(vendorflow.jobsPerSecond.median)} jobs/s over HTTP, ${int(library.jobsPerSecond.median)} in-process`,
       baseline:
-        `BullMQ: ${int(bullmq.machineMicrosPerJob)} µs (${bullmq.machineCores.toFixed(1)} cores busy); ` +
-        `the call alone (undici + mock): ${int(undiciCeiling.machineMicrosPerCall)} µs` +
+        `undici, ${undiciCeiling.inFlight} in flight: ${int(undiciCeiling.rps.median)} req/s ${spread(undiciCeiling.rps)}, ` +
+        `${int(undiciCeiling.machineMicrosPerCall)} µs machine CPU a call` +
         (floorPost === undefined ? "" : `; a POST to the Fastify floor: ${int(floorPost)} µs`),
-      ratio: `${ratioOf(vendorflow.machineMicrosPerJob, bullmq.machineMicrosPerJob)} BullMQ's; 1.25× BullMQ's jobs/s needs ≤ ${int(bullmq.machineMicrosPerJob / 1.25)} µs`,
+      ratio: `${ratioOf(vendorflow.jobsPerSecond.median, undiciCeiling.rps.median)} / ${ratioOf(library.jobsPerSecond.median, undiciCeiling.rps.median)}`,
       target: "(context)",
       met: undefined
     })

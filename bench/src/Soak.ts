@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { Pool } from "undici"
 import { RedisKeys } from "@vendorflow/redis"
 import * as Bench from "./Bench.ts"
-import { jobBody } from "./Body.ts"
+import { postJob } from "./Body.ts"
 import * as Stack from "./Stack.ts"
 
 /**
@@ -104,18 +104,8 @@ export const run = async (
   const iteration = async () => {
     inFlight++
     try {
-      const posted = await pool.request({
-        method: "POST",
-        path: "/jobs",
-        headers: { "content-type": "application/json" },
-        body: jobBody
-      })
-      const text = await posted.body.text()
-      if (posted.statusCode !== 200) {
-        errors++
-        return
-      }
-      const id = (JSON.parse(text) as { readonly request_id: string }).request_id
+      // A POST answered otherwise than 200 throws: an error, as below.
+      const id = await postJob(pool)
       const read = await pool.request({ method: "GET", path: `/jobs/${id}` })
       await read.body.dump()
       if (read.statusCode !== 200) errors++

@@ -5,9 +5,12 @@
  * stops what still runs with SIGTERM (workers first, as the last started) so that each writes its
  * CPU profile. And the Redis housekeeping around them.
  */
+import { MockSyncVendor } from "@vendorflow/adapter-mock-sync"
+import { Cleaner, type Job, JobService, VendorRegistry } from "@vendorflow/core"
 import { Process, Stack } from "@vendorflow/dev-stack"
+import { RedisBackend } from "@vendorflow/redis"
 import { RedisCluster, RedisTest } from "@vendorflow/redis/testing"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
 import { Redis } from "ioredis"
 import { fileURLToPath } from "node:url"
 
@@ -171,6 +174,53 @@ export const floor = (env: Env, options: { readonly name: string; readonly prefi
       ({ process, ready }): Stack.Server => ({ process, url: (ready[1] ?? "").replace(/\/$/, "") })
     )
   )
+
+/**
+ * The same service written on Fastify + BullMQ (`servers/bullmqServer.ts`), on queue `queue` under
+ * `prefix`.
+ */
+export const bullmqServer = (
+  env: Env,
+  options: { readonly name: string; readonly prefix: string; readonly queue: string }
+): Promise<Stack.Server> =>
+  run(
+    Effect.map(
+      Stack.launch(settings(env), {
+        name: options.name,
+        script: repoPath("bench/servers/bullmqServer.ts"),
+        env: { PORT: "0", REDIS_URL: env.redisUrl, BULLMQ_PREFIX: options.prefix, BULLMQ_QUEUE: options.queue },
+        ready: /listening on (http:\/\/\S+)/
+      }),
+      ({ process, ready }): Stack.Server => ({ process, url: (ready[1] ?? "").replace(/\/$/, "") })
+    )
+  )
+
+/**
+ * Our library in this process, as an app submits through it: the `JobService` on Redis under
+ * `prefix`, with the `sync` vendor at `mockUrl` to route to, and no consumer (the worker processes
+ * run the jobs).
+ */
+export const vendorflowLibrary = async (
+  env: Env,
+  options: { readonly prefix: string; readonly mockUrl: string }
+): Promise<{
+  readonly submit: (payload: Job.JsonObject) => Promise<Job.Job>
+  readonly close: () => Promise<void>
+}> => {
+  const runtime = ManagedRuntime.make(
+    JobService.layer.pipe(
+      Layer.provide(
+        Layer.mergeAll(VendorRegistry.layer([MockSyncVendor.make({ baseUrl: options.mockUrl })]), Cleaner.layer)
+      ),
+      Layer.provide(RedisBackend.make({ url: env.redisUrl, prefix: options.prefix }).layer)
+    )
+  )
+  const jobs = await runtime.runPromise(JobService.JobService.useSync((service) => service))
+  return {
+    submit: (payload) => runtime.runPromise(jobs.submit({ payload })),
+    close: () => runtime.dispose()
+  }
+}
 
 /**
  * `n` BullMQ worker processes on queue `queue` under `prefix`, `concurrency` jobs at once each.

@@ -25,7 +25,7 @@
  * One live attempt per job. Claiming a job (a compare-and-set that bumps its version) leases it to
  * the attempt until `overdueAt`; while the attempt waits on the circuit, the rate limit and the
  * call, it renews the lease and its delivery (`JobQueue.renew`) every third of the queue's
- * visibility timeout. A delivery of a job whose lease is live starts nothing and is acknowledged:
+ * visibility timeout (one loop renews all the attempts a worker holds, see `internal/lease.ts`). A delivery of a job whose lease is live starts nothing and is acknowledged:
  * the attempt that holds the job finishes it, or stops renewing and is taken over. Every later
  * write of an attempt is a compare-and-set at the version its last write left, and only an attempt
  * that won it calls, retries, dead-letters, counts or hands back; one that lost just lets its
@@ -51,7 +51,16 @@ import {
 import { CircuitBreaker } from "effect/persistence"
 import { Cleaner } from "./Cleaner.ts"
 import { completeJob } from "./internal/completion.ts"
-import { type Attempt, beginCall, type Lease, leaseFor, leaseUntil, whileLeased } from "./internal/lease.ts"
+import {
+  type Attempt,
+  beginCall,
+  type Holder,
+  type Lease,
+  leaseFor,
+  leaseUntil,
+  makeHolder,
+  whileLeased
+} from "./internal/lease.ts"
 import {
   awaitCallback,
   complete,
@@ -180,6 +189,8 @@ interface Engine extends Outcomes {
   readonly limiter: RateLimiter["Service"]
   readonly breaker: CircuitBreaker.CircuitBreaker
   readonly lease: Lease
+  /** The attempts this processor holds, their leases renewed together. */
+  readonly holder: Holder
   readonly reads: RequestResolver.RequestResolver<ReadJob>
   /** Where async vendors post (no trailing slash) and the callback tokens' secret. */
   readonly callbacks: { readonly base: string; readonly secret: string }
@@ -209,6 +220,7 @@ export const make = (options: Options) =>
       stats,
       completion: { cleaner: yield* Cleaner, store, stats },
       lease,
+      holder: makeHolder({ store, queue }, lease),
       outcomeRetry: outcomeRetryFor(lease),
       reads: readsFrom(store),
       // The secret the server checks callback tokens with, from the one setting both read.
@@ -416,8 +428,7 @@ const paceAndCall = (engine: Engine, attempt: Attempt) => {
   const capped =
     vendor.maxInFlight === undefined ? paced : engine.limiter.withSlot(vendor.name, vendor.maxInFlight, paced)
   return whileLeased(
-    engine,
-    engine.lease,
+    engine.holder,
     attempt,
     engine.breaker.execute(capped, { key: VendorCircuit.key(vendor.name), classify: VendorCircuit.classify })
   ).pipe(

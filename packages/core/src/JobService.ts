@@ -11,7 +11,9 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Result, Schedule, Schema } from "effect"
+import { Clock, Config, Context, Duration, Effect, Exit, Layer, Option, Result, Schedule, Schema } from "effect"
+import * as Request from "effect/Request"
+import * as RequestResolver from "effect/RequestResolver"
 import { currentTraceparent } from "./internal/traceContext.ts"
 import * as Job from "./Job.ts"
 import { JobQueue, type JobQueueError } from "./JobQueue.ts"
@@ -127,6 +129,9 @@ export class JobService extends Context.Service<
     /**
      * Stores a pending job for the routed vendor and queues it; the job is returned at once. A job
      * once stored is returned (it will run) even when the queue write fails: the sweeper queues it.
+     * Submissions without an idempotency key made in the same turn (an app awaiting many at once)
+     * are stored and queued together, as {@link submitMany} does, each with its own outcome and
+     * its own span's trace.
      */
     readonly submit: (options: {
       readonly payload: Job.JsonObject
@@ -193,6 +198,8 @@ interface Services {
   readonly pendingAfter: Duration.Input
   /** The service's `get`: the other steps read jobs through it. */
   readonly get: JobService["Service"]["get"]
+  /** Where {@link submit} sends a submission without an idempotency key, to go with the turn's others. */
+  readonly plainSubmissions: RequestResolver.RequestResolver<PlainSubmission>
 }
 
 /**
@@ -203,7 +210,7 @@ interface Services {
 export const make = Effect.gen(function* () {
   const store = yield* JobStore
   const queue = yield* JobQueue
-  const services: Services = {
+  const partial: Omit<Services, "plainSubmissions"> = {
     store,
     queue,
     registry: yield* VendorRegistry,
@@ -211,6 +218,7 @@ export const make = Effect.gen(function* () {
     pendingAfter: yield* Job.pendingAfterConfig,
     get: get(store)
   }
+  const services: Services = { ...partial, plainSubmissions: plainSubmissionsOf(partial) }
   const receiveWebhook = yield* Webhook.make
   return JobService.of({
     submit: submit(services),
@@ -237,8 +245,10 @@ const submit = (services: Services) =>
   Effect.fn("JobService.submit")(function* (options: Parameters<JobService["Service"]["submit"]>[0]) {
     const { idempotencyKey, owner } = options
     if (idempotencyKey === undefined) {
-      const [outcome] = yield* storeAndQueue(services, [options])
-      const job = yield* Effect.fromResult(outcome!)
+      const job = yield* Effect.request(
+        PlainSubmission({ submission: { ...options, traceparent: yield* currentTraceparent } }),
+        services.plainSubmissions
+      )
       yield* Effect.annotateCurrentSpan({ "job.id": job.id, "job.vendor": job.vendor })
       return job
     }
@@ -272,6 +282,33 @@ const submit = (services: Services) =>
     return job
   })
 
+// A submission without an idempotency key, from `submit`, with the trace of the `submit` span
+// that made it (the batch it goes with runs outside that span).
+interface PlainSubmission extends Request.Request<Job.Job, UnknownVendor | Backlogged | JobStoreError | JobQueueError> {
+  readonly submission: Submission & { readonly traceparent: string | undefined }
+}
+const PlainSubmission = Request.of<PlainSubmission>()
+
+// The plain submissions made in one turn (an app awaiting many `submit`s at once) are stored and
+// queued together, as `submitMany` does with a list: one store write and one queue write per
+// vendor for the lot, where each alone takes two. Each keeps its own outcome.
+const plainSubmissionsOf = (services: Omit<Services, "plainSubmissions">) =>
+  RequestResolver.make<PlainSubmission>((entries) =>
+    storeAndQueue(
+      services,
+      entries.map((entry) => entry.request.submission)
+    ).pipe(
+      Effect.match({
+        onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
+        onSuccess: (outcomes) =>
+          entries.forEach((entry, i) => {
+            const outcome = outcomes[i]!
+            entry.completeUnsafe(Result.isSuccess(outcome) ? Exit.succeed(outcome.success) : Exit.fail(outcome.failure))
+          })
+      })
+    )
+  )
+
 const submitMany = (services: Services) =>
   Effect.fn("JobService.submitMany")(function* (submissions: ReadonlyArray<Submission>) {
     yield* Effect.annotateCurrentSpan({ "jobs.count": submissions.length })
@@ -281,8 +318,11 @@ const submitMany = (services: Services) =>
 // Routes, stores and queues submissions without an idempotency key: one store write for them all
 // and one queue write per vendor. Inside the span of `submit` or `submitMany`, whose trace the
 // jobs join. A vendor's backlog is checked once for its share of the lot.
-const storeAndQueue = Effect.fnUntraced(function* (services: Services, submissions: ReadonlyArray<Submission>) {
-  const traceparent = yield* currentTraceparent
+const storeAndQueue = Effect.fnUntraced(function* (
+  services: Omit<Services, "plainSubmissions">,
+  submissions: ReadonlyArray<Submission & { readonly traceparent?: string | undefined }>
+) {
+  const spanTraceparent = yield* currentTraceparent
   const now = new Date(yield* Clock.currentTimeMillis)
   const outcomes: Array<Result.Result<Job.Job, UnknownVendor | Backlogged>> = []
   // Each vendor's jobs, and where their outcomes are.
@@ -298,7 +338,8 @@ const storeAndQueue = Effect.fnUntraced(function* (services: Services, submissio
       vendor: name,
       payload: submission.payload,
       owner: submission.owner,
-      traceparent,
+      // A `submit`'s own span, else the span the lot is submitted in.
+      traceparent: "traceparent" in submission ? submission.traceparent : spanTraceparent,
       now,
       pendingAfter: services.pendingAfter
     })

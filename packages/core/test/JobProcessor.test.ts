@@ -274,6 +274,31 @@ describe("JobProcessor: one live attempt per job", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("attempts started at different times are all kept, by the worker's one renewal loop", () =>
+    Effect.gen(function* () {
+      const t = yield* gated()
+      const [a, b] = [yield* t.submit, yield* t.submit]
+      const first = yield* Effect.forkChild(t.deliver(a))
+      yield* Deferred.await(t.started)
+      // The second attempt's renewals fall due 20 s after the first's.
+      yield* TestClock.adjust("20 seconds")
+      const second = yield* Effect.forkChild(t.deliver(b))
+      yield* TestClock.adjust("11 minutes")
+      yield* t.deliver(a)
+      yield* t.deliver(b)
+      assert.strictEqual(yield* t.sweep, 0, "nothing overdue while the attempts renew")
+      yield* Deferred.succeed(t.answer, "ok")
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      const done = [yield* t.read(a), yield* t.read(b)].map((job) => [job.status, job.attempts])
+      assert.deepStrictEqual(done, [
+        ["complete", 1],
+        ["complete", 1]
+      ])
+      assert.strictEqual(yield* Ref.get(t.calls), 2)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("an attempt that lost its job while it waited for its rate-limit slot does not call", () =>
     Effect.gen(function* () {
       const t = yield* gated({ rateLimit: { limit: 1, window: "1 minute" } })

@@ -129,6 +129,47 @@ describe("JobService.submitMany", () => {
   )
 })
 
+describe("JobService.submit, many at once", () => {
+  it.effect("plain submissions made together are stored in one write, each with its own outcome and trace", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { jobs, store, writes } = yield* counted
+        const submit = (submission: { readonly payload: Job.JsonObject; readonly idempotencyKey?: string }) =>
+          Effect.result(jobs.submit(submission)).pipe(Effect.withSpan("app.submit"))
+        const outcomes = yield* Effect.all(
+          [
+            submit({ payload: payload("alpha", 1) }),
+            submit({ payload: payload("nope", 2) }),
+            submit({ payload: payload("beta", 3) }),
+            submit({ payload: payload("alpha", 4), idempotencyKey: "k" })
+          ],
+          { concurrency: "unbounded" }
+        )
+        // The three plain ones in one store write, the unknown vendor refused in it (the keyed one
+        // is created alone, with `create`).
+        assert.deepStrictEqual(writes.stores, [2])
+        const [first, unknown, third, keyed] = outcomes
+        assert.isTrue(unknown !== undefined && Result.isFailure(unknown) && unknown.failure._tag === "UnknownVendor")
+        const accepted = [first, third, keyed].map((outcome) => {
+          assert.isTrue(outcome !== undefined && Result.isSuccess(outcome))
+          return (outcome as Result.Success<Job.Job, never>).success
+        })
+        assert.deepStrictEqual(
+          accepted.map((job) => [job.vendor, job.payload["n"]]),
+          [
+            ["alpha", 1],
+            ["beta", 3],
+            ["alpha", 4]
+          ]
+        )
+        for (const job of accepted) assert.isTrue(Option.isSome(yield* store.get(job.id)))
+        // Each submit's span is its job's parent: three traces, not the batch's one.
+        assert.strictEqual(new Set(accepted.map((job) => job.traceparent?.split("-")[1])).size, 3)
+      })
+    )
+  )
+})
+
 describe("JobService.getMany", () => {
   it.effect("reads each job as JobService.get would, with one store read", () =>
     Effect.scoped(

@@ -6,7 +6,7 @@
  * compare-and-set at the attempt's version: once another attempt took the job over, or the job
  * finished, it fails, and the attempt is fenced off.
  */
-import { Clock, Data, Duration, Effect, Option } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Fiber, Option } from "effect"
 import type { Job } from "../Job.ts"
 import type { Delivery, JobQueue } from "../JobQueue.ts"
 import type { JobStore } from "../JobStore.ts"
@@ -68,30 +68,136 @@ export const renew = (store: JobStore["Service"], lease: Lease, attempt: Attempt
 const logRenewal = (what: string) => (error: { readonly message: string }) =>
   Effect.logWarning(`renewing the ${what} failed; the next renewal tries again: ${error.message}`)
 
-// Renews the lease and the delivery every `renewEvery` until the attempt is fenced.
-const keep = (
-  services: { readonly store: JobStore["Service"]; readonly queue: JobQueue["Service"] },
-  lease: Lease,
-  attempt: Attempt
-) =>
+/**
+ * The attempts a worker holds now, and the one loop that renews them all (see {@link whileLeased}):
+ * a fiber and a timer per attempt cost the worker a tenth of its CPU per job, and the renewals
+ * due at the same time go to the store and the queue together.
+ */
+export interface Holder {
+  readonly services: { readonly store: JobStore["Service"]; readonly queue: JobQueue["Service"] }
+  readonly lease: Lease
+  readonly held: Set<Held>
+  /** Whether the loop runs: while anything is held; it is stopped once nothing is. */
+  looping: boolean
+  loop: Fiber.Fiber<void> | undefined
+  /** Which loop is the current one: a stopped loop's end must not mark a newer one stopped. */
+  generation: number
+}
+
+// One attempt held: when its next renewal is due, and the renewal in flight, if any, which its
+// attempt waits for before it writes its outcome (that renewal moves the version it names).
+interface Held {
+  readonly attempt: Attempt
+  dueAt: number
+  renewing: Deferred.Deferred<void> | undefined
+}
+
+/** A holder of no attempts yet. */
+export const makeHolder = (services: Holder["services"], lease: Lease): Holder => ({
+  services,
+  lease,
+  held: new Set(),
+  looping: false,
+  loop: undefined,
+  generation: 0
+})
+
+// Renews one held attempt's lease and delivery, and marks when the next renewal is due. Its
+// `renewing` was set when it was found due, before anything could let its attempt go.
+const renewHeld = (holder: Holder, held: Held) =>
   Effect.all(
     [
-      renew(services.store, lease, attempt).pipe(Effect.catch(logRenewal("job's lease"))),
-      services.queue.renew(attempt.delivery).pipe(Effect.catch(logRenewal("delivery")))
+      renew(holder.services.store, holder.lease, held.attempt).pipe(Effect.catch(logRenewal("job's lease"))),
+      holder.services.queue.renew(held.attempt.delivery).pipe(Effect.catch(logRenewal("delivery")))
     ],
     { concurrency: 2, discard: true }
-  ).pipe(Effect.delay(Duration.millis(lease.renewEvery)), Effect.repeat({ while: () => !attempt.fenced }))
+  ).pipe(
+    Effect.andThen(Clock.currentTimeMillis),
+    Effect.map((now) => {
+      held.dueAt = now + holder.lease.renewEvery
+      if (held.attempt.fenced) holder.held.delete(held)
+    }),
+    Effect.ensuring(
+      Effect.suspend(() => {
+        const renewing = held.renewing
+        held.renewing = undefined
+        return renewing === undefined ? Effect.void : Deferred.succeed(renewing, undefined)
+      })
+    )
+  )
+
+// Wakes four times a renewal period, so an attempt is renewed at most a quarter period late (its
+// lease lasts three), and renews every attempt then due, together; ends once nothing is held.
+const loop = (holder: Holder, generation: number): Effect.Effect<void> =>
+  Effect.whileLoop({
+    while: () => holder.held.size > 0,
+    body: () =>
+      Effect.sleep(Duration.millis(holder.lease.renewEvery / 4)).pipe(
+        Effect.andThen(
+          // Uninterruptible: a renewal marked due (which its attempt may be waiting for) always runs.
+          Effect.uninterruptible(
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const due: Array<Held> = []
+              for (const held of holder.held) {
+                if (held.dueAt > now || held.renewing !== undefined) continue
+                held.renewing = Deferred.makeUnsafe<void>()
+                due.push(held)
+              }
+              return Effect.forEach(due, (held) => renewHeld(holder, held), { concurrency: "unbounded", discard: true })
+            })
+          )
+        )
+      ),
+    step: () => {}
+  }).pipe(
+    Effect.ensuring(
+      Effect.sync(() => {
+        if (holder.generation === generation) stopped(holder)
+      })
+    )
+  )
+
+const stopped = (holder: Holder) => {
+  holder.looping = false
+  holder.loop = undefined
+}
 
 /**
- * Runs `effect` (the waits and the call) while the attempt's lease is kept; ends the renewals
- * before the attempt writes its outcome.
+ * Runs `effect` (the waits and the call) while the holder keeps the attempt's lease; once it ends
+ * (or is interrupted), the attempt is let go, after the renewal in flight, if any, so the attempt's
+ * next write names the version that renewal left.
  */
-export const whileLeased = <A, E, R>(
-  services: { readonly store: JobStore["Service"]; readonly queue: JobQueue["Service"] },
-  lease: Lease,
-  attempt: Attempt,
-  effect: Effect.Effect<A, E, R>
-) => Effect.scoped(Effect.andThen(Effect.forkScoped(keep(services, lease, attempt)), effect))
+export const whileLeased = <A, E, R>(holder: Holder, attempt: Attempt, effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const held: Held = { attempt, dueAt: now + holder.lease.renewEvery, renewing: undefined }
+    holder.held.add(held)
+    let run: Effect.Effect<A, E, R> = effect
+    if (!holder.looping) {
+      holder.looping = true
+      const started = Effect.forkDetach(loop(holder, ++holder.generation))
+      run = Effect.andThen(
+        Effect.tap(started, (fiber) => Effect.sync(() => (holder.loop = fiber))),
+        effect
+      )
+    }
+    return Effect.ensuring(
+      run,
+      Effect.suspend(() => {
+        holder.held.delete(held)
+        return held.renewing === undefined ? Effect.void : Deferred.await(held.renewing)
+      }).pipe(
+        // The last attempt let go: the loop (and its timer) stops now rather than at its next wake.
+        Effect.andThen(
+          Effect.sync(() => {
+            const fiber = holder.loop
+            if (holder.held.size > 0 || fiber === undefined) return
+            stopped(holder)
+            fiber.interruptUnsafe()
+          })
+        )
+      )
+    )
+  })
 
 /**
  * Right before the call: the attempt still holds its job, with a lease that outlasts the next
