@@ -60,7 +60,9 @@ const syncSpec: VendorDefinition.SyncDefinition<typeof Answer.Type, "API_KEY"> =
   response: Answer,
   result: (answer) => ({ score: answer.value }),
   classify: (answer) =>
-    answer.status === 200 && answer.body.includes("quota") ? VendorDefinition.rateLimited(1500) : undefined,
+    answer.status === 200 && answer.body.includes("quota")
+      ? VendorDefinition.rateLimited(answer.body.includes("NaN") ? Number.NaN : 1500)
+      : undefined,
   piiKeys: ["nationalId"],
   defaults: { rateLimit: "5/2s", timeout: "3s", concurrency: 2, maxAttempts: 4 }
 }
@@ -163,6 +165,12 @@ describe("VendorDefinition", () => {
         )
       const quota = yield* build(200, `{"error":"quota"}`)
       assert.deepInclude(quota, { reason: "RateLimited", retryAfterMillis: 1500, status: 200 })
+      // A wait the definition could not compute is not taken: Retry-After, else none (the backoff).
+      assert.deepInclude(yield* build(200, `{"error":"quota NaN"}`, { "retry-after": "2" }), {
+        reason: "RateLimited",
+        retryAfterMillis: 2000
+      })
+      assert.notProperty(yield* build(200, `{"error":"quota NaN"}`), "retryAfterMillis")
       assert.deepInclude(yield* build(429, "", { "retry-after": "3" }), {
         reason: "RateLimited",
         retryAfterMillis: 3000

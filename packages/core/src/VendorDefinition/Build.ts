@@ -129,7 +129,13 @@ const toVendorError = (
     case "Permanent":
       return new Vendor.VendorError({ vendor, reason: "Rejected", message, status: answer.status })
     case "RateLimited": {
-      const retryAfterMillis = classification.retryAfterMillis ?? Vendor.parseRetryAfter(answer.headers["retry-after"])
+      // A classify that computed no usable wait (NaN, negative, infinite) falls back to `Retry-After`:
+      // the wait also pauses the vendor for every worker and delays the job's retry.
+      const classified = classification.retryAfterMillis
+      const retryAfterMillis =
+        classified !== undefined && Number.isFinite(classified) && classified >= 0
+          ? classified
+          : Vendor.parseRetryAfter(answer.headers["retry-after"])
       return new Vendor.VendorError({
         vendor,
         reason: "RateLimited",
