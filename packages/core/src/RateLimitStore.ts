@@ -5,7 +5,7 @@
  * Each operation is one atomic read-modify-write of one vendor's state, timed by the store's own
  * clock (Redis `TIME`, a database's clock, this process's for memory) rather than by each worker's,
  * so workers with skewed clocks still share one pace. The rules are the pure functions below
- * ({@link take}, {@link limited}, {@link advertised}, {@link acquireSlot}): the memory store applies
+ * ({@link take}, {@link limited}, {@link advertised}, {@link delayed}, {@link acquireSlot}): the memory store applies
  * them to a map, a SQL store can apply them inside one transaction (read the vendor's row, apply,
  * write it back), and the Redis store runs the same rules as Lua scripts. The conformance suite in
  * `@vendorflow/core/testing` (`RateLimitStoreSuite`) holds every store to them.
@@ -54,10 +54,15 @@ export interface State {
   readonly grewAt: number
   /** When the last 429 cut the rate. */
   readonly cutAt: number
-  /** Slots taken in the store-clock second starting at `countedAt`, and in the one before. */
+  /**
+   * Slots taken per {@link countBucketMillis} of the store's clock, the newest (starting at
+   * `countedAt`) first, back over a second: a 429 after a ramp-up must count what the vendor
+   * counted, which a per-second count would smear over the slower second before.
+   */
   readonly countedAt: number
-  readonly counted: number
-  readonly countedBefore: number
+  readonly counts: ReadonlyArray<number>
+  /** A learned limit's first call is out until then (0: not taken yet). */
+  readonly probeUntil: number
 }
 
 /**
@@ -81,8 +86,8 @@ export const initial: State = {
   grewAt: 0,
   cutAt: 0,
   countedAt: 0,
-  counted: 0,
-  countedBefore: 0
+  counts: [],
+  probeUntil: 0
 }
 
 /**
@@ -96,12 +101,14 @@ export type Pace =
   | { readonly _tag: "Learned"; readonly ceilingPerSecond: number }
 
 /**
- * A slot taken: the wait before it, and the store's clock (ms since the epoch) when it was taken,
- * so that a worker can tell when the slot falls on its own clock.
+ * What a take gave: a slot `waitMillis` on (`granted`), or none yet (a learned limit's first call
+ * is still out: ask again after `waitMillis`); and the store's clock (ms since the epoch) when it
+ * answered, so that a worker can tell when the slot falls on its own clock.
  *
  * @category models
  */
 export interface Taken {
+  readonly granted: boolean
   readonly waitMillis: number
   readonly at: number
 }
@@ -113,6 +120,21 @@ export interface Taken {
  * @category constants
  */
 export const initialRate = 10
+
+/**
+ * How long a learned limit's first call goes alone, at most (its answer ends it sooner): a slow
+ * answer, from a worker that has not made a call yet.
+ *
+ * @category constants
+ */
+export const probeMillis = 1000
+
+/**
+ * How soon a taker turned away during the first call asks again.
+ *
+ * @category constants
+ */
+export const probePollMillis = 10
 
 /**
  * The lowest learned rate, in calls per second: low enough for any vendor, high enough that the
@@ -195,33 +217,58 @@ export const grow = (state: State, now: number, busy: boolean, ceiling: number):
  *
  * @category rules
  */
-export const take = (state: State, now: number, pace: Pace): readonly [State, number] => {
+export const take = (state: State, now: number, pace: Pace): readonly [State, Omit<Taken, "at">] => {
   const start = Math.max(now, state.next, state.pausedUntil)
-  if (pace._tag === "Fixed") return [{ ...state, next: start + pace.intervalMillis }, start - now]
+  const slot = { granted: true, waitMillis: start - now }
+  if (pace._tag === "Fixed") return [{ ...state, next: start + pace.intervalMillis }, slot]
+  if (state.source === "none" && now < state.probeUntil) {
+    return [state, { granted: false, waitMillis: Math.min(probePollMillis, state.probeUntil - now) }]
+  }
+  if (state.source === "none" && state.probeUntil === 0) {
+    // The first call: it probes alone (see the module comment), at the initial rate.
+    const rate = Math.min(initialRate, pace.ceilingPerSecond)
+    const probing = count({ ...state, rate, grewAt: now, probeUntil: now + probeMillis }, now)
+    return [{ ...probing, next: start + 1000 / rate }, slot]
+  }
   const paced = count(grow(state, now, state.next >= now, pace.ceilingPerSecond), now)
-  return [{ ...paced, next: start + 1000 / paced.rate }, start - now]
-}
-
-// One more slot taken at `now`, in the per-second counts.
-const count = (state: State, now: number): State => {
-  const second = Math.floor(now / 1000) * 1000
-  if (second === state.countedAt) return { ...state, counted: state.counted + 1 }
-  const before = second === state.countedAt + 1000 ? state.counted : 0
-  return { ...state, countedAt: second, counted: 1, countedBefore: before }
+  return [{ ...paced, next: start + 1000 / paced.rate }, slot]
 }
 
 /**
- * Slots taken in the second before `now`: the current second's count and the share of the one
- * before that still falls inside it.
+ * The width of one bucket of the slots counted, in ms.
+ *
+ * @category constants
+ */
+export const countBucketMillis = 100
+
+// The buckets that cover a second from anywhere inside the newest one.
+const countBuckets = 1000 / countBucketMillis + 1
+
+// The counts moved on to the bucket of `now` (empty buckets for the time with no slots).
+const countsAt = (state: State, now: number): readonly [number, Array<number>] => {
+  const bucket = Math.floor(now / countBucketMillis) * countBucketMillis
+  const shift = Math.max(0, Math.min(countBuckets, (bucket - state.countedAt) / countBucketMillis))
+  const counts = Array.from({ length: countBuckets }, (_, i) => (i < shift ? 0 : (state.counts[i - shift] ?? 0)))
+  return [bucket, counts]
+}
+
+// One more slot taken at `now`, in the counts.
+const count = (state: State, now: number): State => {
+  const [countedAt, counts] = countsAt(state, now)
+  counts[0]!++
+  return { ...state, countedAt, counts }
+}
+
+/**
+ * Slots taken in the second before `now`: the buckets inside it, and the share of the oldest
+ * one that still falls inside it.
  *
  * @category rules
  */
 export const lastSecond = (state: State, now: number): number => {
-  const second = Math.floor(now / 1000) * 1000
-  const into = (now - second) / 1000
-  if (second === state.countedAt) return state.counted + state.countedBefore * (1 - into)
-  if (second === state.countedAt + 1000) return state.counted * (1 - into)
-  return 0
+  const [bucket, counts] = countsAt(state, now)
+  const into = (now - bucket) / countBucketMillis
+  return counts.reduce((sum, n, i) => sum + (i === countBuckets - 1 ? n * (1 - into) : n), 0)
 }
 
 /**
@@ -253,15 +300,31 @@ export const limited = (
 }
 
 /**
- * The vendor advertised `perSecond` calls per second (already less the pacing headroom).
+ * An answer from the vendor: it advertised `perSecond` calls per second (already less the pacing
+ * headroom), the pace from the last slot on; or nothing (`undefined`), which ends the first call's
+ * probe and changes nothing else.
  *
  * @category rules
  */
-export const advertised = (state: State, perSecond: number): State => ({
-  ...state,
-  rate: perSecond,
-  source: "advertised"
-})
+export const advertised = (state: State, perSecond: number | undefined): State => {
+  if (perSecond === undefined)
+    return state.source === "none" && state.probeUntil > 0 ? { ...state, probeUntil: 1 } : state
+  return {
+    ...state,
+    // The last slot was spaced at the old pace (the probe's at the initial rate): space it at this one.
+    next: state.rate > 0 ? state.next - 1000 / state.rate + 1000 / perSecond : state.next,
+    rate: perSecond,
+    source: "advertised"
+  }
+}
+
+/**
+ * A call went `millis` later than its slot allowed: the slots not handed out yet move on by as
+ * much, so that the call a window after it keeps its distance.
+ *
+ * @category rules
+ */
+export const delayed = (state: State, millis: number): State => ({ ...state, next: state.next + millis })
 
 /**
  * The in-flight slots of a vendor: holder → lease expiry (store-clock ms).
@@ -328,7 +391,7 @@ export const storeError = (message: string, cause?: unknown): RateLimitStoreErro
 export class RateLimitStore extends Context.Service<
   RateLimitStore,
   {
-    /** {@link take}: the wait in ms before the taker's slot, and the store's clock when it was taken. */
+    /** {@link take}: the taker's slot (or none yet) and the wait in ms, on the store's clock. */
     readonly take: (vendor: string, pace: Pace) => Effect.Effect<Taken, RateLimitStoreError>
     /** {@link limited}. */
     readonly limited: (
@@ -336,7 +399,9 @@ export class RateLimitStore extends Context.Service<
       options: { readonly retryAfterMillis: number | undefined; readonly learn: boolean }
     ) => Effect.Effect<void, RateLimitStoreError>
     /** {@link advertised}. */
-    readonly advertise: (vendor: string, perSecond: number) => Effect.Effect<void, RateLimitStoreError>
+    readonly advertise: (vendor: string, perSecond: number | undefined) => Effect.Effect<void, RateLimitStoreError>
+    /** {@link delayed}. */
+    readonly delay: (vendor: string, millis: number) => Effect.Effect<void, RateLimitStoreError>
     /** {@link acquireSlot}: whether `holder` holds a slot now (taking one also renews it). */
     readonly acquireSlot: (
       vendor: string,
@@ -373,13 +438,14 @@ export const makeMemory = Effect.sync(() => {
   return RateLimitStore.of({
     take: (vendor, pace) =>
       update((now) => {
-        const [state, waitMillis] = take(stateOf(vendor), now, pace)
+        const [state, taken] = take(stateOf(vendor), now, pace)
         states.set(vendor, state)
-        return { waitMillis, at: now }
+        return { ...taken, at: now }
       }),
     limited: (vendor, options) => update((now) => void states.set(vendor, limited(stateOf(vendor), now, options))),
     advertise: (vendor, perSecond) =>
       Effect.sync(() => void states.set(vendor, advertised(stateOf(vendor), perSecond))),
+    delay: (vendor, millis) => Effect.sync(() => void states.set(vendor, delayed(stateOf(vendor), millis))),
     acquireSlot: (vendor, options) =>
       update((now) => {
         const [held, granted] = acquireSlot(slots.get(vendor) ?? new Map(), now, options)

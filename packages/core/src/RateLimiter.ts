@@ -6,12 +6,16 @@
  *   `window / limit × headroom`. Even slots never put more than the limit into any window as the
  *   vendor counts it; the 1.5% headroom absorbs the jitter between a slot and the call reaching the
  *   vendor. A worker places its slot on its own clock by the store's clock in the answer (the
- *   offset between the two taken from the answer with the shortest round trip), and a caller that
- *   wakes later than its slot by more than {@link tolerance} (a busy event loop) takes a fresh slot
- *   rather than come closer to the slot `limit` after it than a window.
+ *   offset between the two taken from the answer with the shortest round trip). A caller that
+ *   wakes later than its slot by more than {@link tolerance} (a busy event loop) would come closer
+ *   to the slot `limit` after it than a window: up to twice the tolerance late, it calls and moves
+ *   the slots not handed out yet on by the excess (`RateLimitStore.delayed`); later still, it
+ *   takes a fresh slot. A worker's callers take a
+ *   vendor's slots one at a time, never more than {@link lookaheadMillis} ahead.
  * - A learned limit (`auto`, with an optional ceiling) is paced at the rate the store learned:
  *   from the vendor's advertised limit (the IETF draft's `RateLimit-Policy` / `RateLimit`, or
- *   `X-RateLimit-Limit`) when its answers carry one, else from its 429s (see `RateLimitStore`).
+ *   `X-RateLimit-Limit`) when its answers carry one, else from its 429s (see `RateLimitStore`);
+ *   its first call goes alone, so that the first answer's headers set the pace of the rest.
  * - Every 429 pauses the vendor for every worker until its `Retry-After`.
  * - `maxInFlight` caps calls in flight across every worker: each call holds a leased slot, renewed
  *   while it runs, so a dead worker's slots come back within {@link slotLeaseMillis}.
@@ -20,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule, Semaphore } from "effect"
 import * as RateLimitStore from "./RateLimitStore.ts"
 import type { RateLimit } from "./Vendor.ts"
 
@@ -45,6 +49,16 @@ export const slotLeaseMillis = 15_000
  * @category constants
  */
 export const retellMillis = 10_000
+
+/**
+ * How far ahead of its calls a worker holds slots of one vendor: its callers take slots one at a
+ * time, the next once the last one is this close. Slots handed out far ahead would keep a pace
+ * (or call during a pause) that the vendor's answers have since changed; this is enough to keep
+ * the next slot taken before it is due.
+ *
+ * @category constants
+ */
+export const lookaheadMillis = 100
 
 /**
  * How late after its slot a caller may still call. Only the call `L` slots later can share a
@@ -110,7 +124,7 @@ const usable = (n: number) => Number.isFinite(n) && n > 0
 export class RateLimiter extends Context.Service<
   RateLimiter,
   {
-    /** Waits until `vendor` may be called once more under `limit`; returns the wait its slot asked for. */
+    /** Waits until `vendor` may be called once more under `limit`; returns how long it waited. */
     readonly wait: (
       vendor: string,
       limit: RateLimit
@@ -120,7 +134,7 @@ export class RateLimiter extends Context.Service<
       vendor: string,
       options: { readonly limit: RateLimit | undefined; readonly retryAfterMillis: number | undefined }
     ) => Effect.Effect<void, RateLimitStoreError>
-    /** An answer's headers: a learned limit takes what they advertise (under its ceiling). */
+    /** An answer's headers: a learned limit takes what they advertise (under its ceiling), if anything. */
     readonly heard: (
       vendor: string,
       limit: RateLimit | undefined,
@@ -174,7 +188,7 @@ export const make = Effect.gen(function* () {
   // The advertised limit this process last told the store, per vendor, and when: the store is
   // written when it changes, after a 429 cut it, and at least every {@link retellMillis} (another
   // worker's 429 cut it, or the state expired), not on every answer.
-  const told = new Map<string, { readonly perSecond: number; readonly at: number }>()
+  const told = new Map<string, { readonly perSecond: number | undefined; readonly at: number }>()
   // The store's clock less this process's, from the answer with the shortest round trip (whose
   // midpoint is closest to when the store read its clock); an older sample counts as if its round
   // trip grew by 1 ms a second, so that drift is followed.
@@ -187,25 +201,76 @@ export const make = Effect.gen(function* () {
     return offset.value
   }
 
+  // Per vendor, the one caller taking a slot now, and when the next may (see `lookaheadMillis`).
+  const gates = new Map<string, { readonly lock: Semaphore.Semaphore; openAt: number }>()
+  const gateOf = (vendor: string) => {
+    let gate = gates.get(vendor)
+    if (gate === undefined) {
+      gate = { lock: Semaphore.makeUnsafe(1), openAt: 0 }
+      gates.set(vendor, gate)
+    }
+    return gate
+  }
+  // Never wakes before `at` (a timer may fire within its last millisecond).
+  const sleepUntil = (at: number): Effect.Effect<void> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      at > now ? Effect.andThen(Effect.sleep(Duration.millis(Math.ceil(at - now))), sleepUntil(at)) : Effect.void
+    )
+  // Per vendor, the last time a caller of this process moved the vendor's slots on, and how far.
+  const delays = new Map<string, { readonly at: number; readonly millis: number }>()
+
+  // Takes the vendor's next slot through its gate; returns it on this process's clock.
+  const slotOf = (vendor: string, pace: RateLimitStore.Pace) => {
+    const gate = gateOf(vendor)
+    return Semaphore.withPermits(
+      gate.lock,
+      1
+    )(
+      Effect.gen(function* () {
+        yield* sleepUntil(gate.openAt)
+        while (true) {
+          const before = yield* Clock.currentTimeMillis
+          const taken = yield* store.take(vendor, pace)
+          const after = yield* Clock.currentTimeMillis
+          const offset = storeOffset(taken.at, before, after)
+          if (taken.granted) {
+            const due = taken.at + taken.waitMillis - offset
+            gate.openAt = due - lookaheadMillis
+            return due
+          }
+          // A learned limit's first call is out (another worker's, maybe): ask again shortly.
+          yield* Effect.sleep(Duration.millis(taken.waitMillis))
+        }
+      })
+    )
+  }
+
   const wait = Effect.fn("RateLimiter.wait")(function* (vendor: string, limit: RateLimit) {
     const pace = paceOf(limit)
     const lateness = toleranceOf(pace, limit)
-    let first: number | undefined
-    let waited = 0
+    const started = yield* Clock.currentTimeMillis
     while (true) {
-      const before = yield* Clock.currentTimeMillis
-      const taken = yield* store.take(vendor, pace)
-      const after = yield* Clock.currentTimeMillis
-      first ??= after
-      // The slot on this process's clock.
-      const due = taken.at + taken.waitMillis - storeOffset(taken.at, before, after)
-      waited = Math.max(0, due - first)
-      if (due > after) yield* Effect.sleep(Duration.millis(due - after))
-      if ((yield* Clock.currentTimeMillis) - due <= lateness) break
-      // Woken too late (a busy event loop): going now would put this call closer to the next
-      // slot's than the pace allows. Take a fresh slot instead.
+      const due = yield* slotOf(vendor, pace)
+      const takenAt = yield* Clock.currentTimeMillis
+      yield* sleepUntil(due)
+      const now = yield* Clock.currentTimeMillis
+      const waited = Duration.millis(Math.max(0, due - started))
+      const past = now - due - lateness
+      if (past <= 0) return waited
+      if (past <= lateness) {
+        // Woken a little too late (a busy event loop): the call goes, and the slots not handed out
+        // yet move on by what it is past the tolerance, which keeps the call a window later at its
+        // distance. One stall makes several callers late at once: a move since this slot was
+        // taken, as far, already did it.
+        const moved = delays.get(vendor)
+        if (moved === undefined || moved.at < takenAt || moved.millis < past) {
+          yield* store.delay(vendor, past)
+          delays.set(vendor, { at: now, millis: past })
+        }
+        return waited
+      }
+      // Woken later still: moving the slots on would cost more than this one. Take a fresh one.
     }
-    return Duration.millis(waited)
   })
 
   const acquire = (vendor: string, holder: string, max: number) =>
@@ -232,12 +297,15 @@ export const make = Effect.gen(function* () {
     heard: (vendor, limit, headers) => {
       if (limit?.learn !== true) return Effect.void
       const advertised = advertisedBy(headers)
-      if (advertised === undefined) return Effect.void
       const ceiling = paceOf(limit)
-      const perSecond = Math.min(
-        (advertised.limit * 1000) / advertised.windowMillis / headroom,
-        ceiling._tag === "Learned" ? ceiling.ceilingPerSecond : Infinity
-      )
+      // An answer that advertises nothing is told too (once in a while): it ends the first call's probe.
+      const perSecond =
+        advertised === undefined
+          ? undefined
+          : Math.min(
+              (advertised.limit * 1000) / advertised.windowMillis / headroom,
+              ceiling._tag === "Learned" ? ceiling.ceilingPerSecond : Infinity
+            )
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const last = told.get(vendor)
         if (last !== undefined && last.perSecond === perSecond && now - last.at < retellMillis) return Effect.void

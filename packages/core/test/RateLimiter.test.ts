@@ -128,6 +128,7 @@ describe("RateLimiter, an advertised limit", () => {
         take: (vendor, pace) => current.take(vendor, pace),
         limited: (vendor, options) => current.limited(vendor, options),
         advertise: (vendor, perSecond) => current.advertise(vendor, perSecond),
+        delay: (vendor, millis) => current.delay(vendor, millis),
         acquireSlot: (vendor, options) => current.acquireSlot(vendor, options),
         releaseSlot: (vendor, holder) => current.releaseSlot(vendor, holder),
         snapshot: (vendor) => current.snapshot(vendor)
@@ -138,6 +139,79 @@ describe("RateLimiter, an advertised limit", () => {
       yield* TestClock.adjust("1 minute")
       yield* limiter.heard("forgot", auto, headers)
       assert.strictEqual((yield* limiter.snapshot("forgot")).source, "advertised")
+    })
+  )
+})
+
+describe("RateLimitStore, counting slots for a 429", () => {
+  const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
+  const takeAt = (state: RateLimitStore.State, times: ReadonlyArray<number>) =>
+    times.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], state)
+
+  it("counts what the vendor counted in the last second after a ramp-up, not an average of two seconds", () => {
+    const start = 1_000_000
+    // Two slots in the first second, then forty in the last 400 ms of the next.
+    const slow = takeAt(RateLimitStore.initial, [start, start + 500])
+    const ramp = takeAt(
+      slow,
+      Array.from({ length: 40 }, (_, i) => start + 1600 + i * 10)
+    )
+    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2000), 40, 1e-9)
+    // Later, what fell inside the second (the 14 slots after start + 1850), to a bucket; then nothing.
+    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2850), 14, 1)
+    assert.strictEqual(RateLimitStore.lastSecond(ramp, start + 4000), 0)
+  })
+})
+
+describe("RateLimiter, slots held ahead", () => {
+  it.effect(
+    "a 429 pauses every caller that has not got its slot yet: a worker holds slots only lookaheadMillis ahead",
+    () =>
+      Effect.gen(function* () {
+        const limiter = yield* RateLimiter.RateLimiter
+        const released: Array<number> = []
+        yield* Effect.forkChild(
+          Effect.forEach(
+            Array.from({ length: 12 }),
+            () =>
+              Effect.flatMap(limiter.wait("paused", limit), (waited) =>
+                Effect.sync(() => released.push(Duration.toMillis(waited)))
+              ),
+            { concurrency: "unbounded" }
+          )
+        )
+        yield* TestClock.adjust("50 millis")
+        yield* limiter.limited("paused", { limit, retryAfterMillis: 1000 })
+        yield* TestClock.adjust("5 seconds")
+        // The slot now and the one held ahead of it (one interval on) went; the rest waited out the pause.
+        const early = released.filter((at) => at < 1050)
+        assert.strictEqual(early.length, 2)
+        assert.closeTo(early[1]!, interval, 1e-6)
+        assert.strictEqual(released.length, 12)
+      }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
+
+  it.effect("a learned limit's first call goes alone: the others take the pace its answer advertises", () =>
+    Effect.gen(function* () {
+      const store = yield* Layer.build(RateLimitStore.layerMemory)
+      const [first, second] = yield* Effect.all([
+        RateLimiter.make.pipe(Effect.provideContext(store)),
+        RateLimiter.make.pipe(Effect.provideContext(store))
+      ])
+      const auto = { limit: Number.POSITIVE_INFINITY, window: "1 second", learn: true } as const
+      assert.strictEqual(Duration.toMillis(yield* first.wait("probe", auto)), 0)
+      const waiting = yield* Effect.forkChild(
+        Effect.forEach(Array.from({ length: 3 }), () => second.wait("probe", auto), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("50 millis")
+      assert.isUndefined(waiting.pollUnsafe(), "a second call went before the first one's answer")
+      yield* first.heard("probe", auto, { "ratelimit-policy": "40;w=1" })
+      yield* TestClock.adjust("1 second")
+      const waits = (yield* Fiber.join(waiting)).map(Duration.toMillis).sort((a, b) => a - b)
+      // At 40/s from the probe's slot on: the first is due by now, the next one interval apart.
+      const advertisedInterval = (1000 / 40) * RateLimiter.headroom
+      assert.isAtMost(waits[0]!, 50 + RateLimitStore.probePollMillis)
+      assert.closeTo(waits[2]! - waits[1]!, advertisedInterval, 1e-6)
     })
   )
 })

@@ -3,7 +3,7 @@
  * pause, one learned limit and one set of in-flight slots per vendor.
  *
  * Every step is one Lua script on the Redis server's clock (`TIME`), so workers on hosts whose
- * clocks disagree still keep one pace: `rateTake`, `rateLimited`, `rateSlot` and `rateSnapshot` in
+ * clocks disagree still keep one pace: `rateTake`, `rateLimited`, `rateAdvertise`, `rateDelay`, `rateSlot` and `rateSnapshot` in
  * `src/lua/`, which apply core's rules (`RateLimitStore.take` and the rest, with its constants
  * passed in ARGV). Scripts take every key in KEYS.
  *
@@ -41,10 +41,13 @@ const takeScript = Redis.script(
     RateLimitStore.holdMillis,
     RateLimitStore.factors.below,
     RateLimitStore.factors.climb,
-    RateLimitStore.factors.creep
+    RateLimitStore.factors.creep,
+    RateLimitStore.probeMillis,
+    RateLimitStore.probePollMillis,
+    RateLimitStore.countBucketMillis
   ],
   { numberOfKeys: 1, lua: Lua.load("rateTake") }
-).withReturnType<[string, string]>()
+).withReturnType<[string, string, string]>()
 
 const limitedScript = Redis.script(
   (state: string, pauseMillis: number, learn: boolean) => [
@@ -56,10 +59,24 @@ const limitedScript = Redis.script(
     RateLimitStore.minimumRate,
     RateLimitStore.congestedWithinMillis,
     RateLimitStore.factors.cut,
-    RateLimitStore.factors.congestedCut
+    RateLimitStore.factors.congestedCut,
+    RateLimitStore.countBucketMillis
   ],
   { numberOfKeys: 1, lua: Lua.load("rateLimited") }
 ).withReturnType<string>()
+
+const advertiseScript = Redis.script(
+  (state: string, perSecond: number | undefined) => [state, perSecond ?? -1, ttlMillis],
+  {
+    numberOfKeys: 1,
+    lua: Lua.load("rateAdvertise")
+  }
+).withReturnType<number>()
+
+const delayScript = Redis.script((state: string, millis: number) => [state, millis], {
+  numberOfKeys: 1,
+  lua: Lua.load("rateDelay")
+}).withReturnType<number>()
 
 const slotScript = Redis.script(
   (slots: string, holder: string, max: number, leaseMillis: number) => [slots, holder, max, leaseMillis],
@@ -89,7 +106,7 @@ export const make = Effect.gen(function* () {
       redis
         .eval(takeScript)(state(vendor), pace)
         .pipe(
-          Effect.map(([wait, at]) => ({ waitMillis: Number(wait), at: Number(at) })),
+          Effect.map(([wait, at, granted]) => ({ granted: granted === "1", waitMillis: Number(wait), at: Number(at) })),
           Effect.mapError(failed)
         ),
     limited: (vendor, options) =>
@@ -101,10 +118,9 @@ export const make = Effect.gen(function* () {
         )
         .pipe(Effect.asVoid, Effect.mapError(failed)),
     advertise: (vendor, perSecond) =>
-      Effect.all([
-        redis.send("HSET", state(vendor), "rate", perSecond.toFixed(6), "source", "advertised"),
-        redis.send("PEXPIRE", state(vendor), String(ttlMillis))
-      ]).pipe(Effect.asVoid, Effect.mapError(failed)),
+      redis.eval(advertiseScript)(state(vendor), perSecond).pipe(Effect.asVoid, Effect.mapError(failed)),
+    delay: (vendor, millis) =>
+      redis.eval(delayScript)(state(vendor), millis).pipe(Effect.asVoid, Effect.mapError(failed)),
     acquireSlot: (vendor, options) =>
       redis
         .eval(slotScript)(slots(vendor), options.holder, options.max, options.leaseMillis)

@@ -37,7 +37,8 @@ RedisTest.describeRedis("RedisRateLimiter", ({ prefix: suitePrefix }) => {
       const vendor = vendorName()
       const waits = yield* Effect.all([first.wait(vendor, limit), second.wait(vendor, limit)], { concurrency: 2 })
       const [shorter, longer] = waits.map(Duration.toMillis).sort((a, b) => a - b)
-      assert.strictEqual(shorter, 0)
+      // The first caller waits only for its answer from Redis; the second for the next slot.
+      assert.isBelow(shorter!, interval / 2)
       assert.isAtLeast(longer!, interval - 40)
       // (No upper bound: a caller woken late by a busy machine rightly takes a later slot.)
       assert.strictEqual(yield* redis.send<number>("EXISTS", RedisKeys.vendor(prefix, vendor).rate("state")), 1)

@@ -3,7 +3,7 @@
  * pace per vendor, one pause after a 429, one learned rate and one count of calls in flight.
  *
  * Each operation is one short `BEGIN IMMEDIATE` transaction: read the vendor's row, apply core's
- * rule (`RateLimitStore.take`, `limited`, `advertised`, `acquireSlot`), write it back. The store's
+ * rule (`RateLimitStore.take`, `limited`, `advertised`, `delayed`, `acquireSlot`), write it back. The store's
  * clock is the calling process's, which on one host is every process's clock.
  *
  * Tables: `rate_state` (a vendor's `State` as JSON) and `rate_slots` (one row per lease: vendor,
@@ -46,13 +46,14 @@ export const make = Effect.gen(function* () {
   return RateLimitStore.RateLimitStore.of({
     take: (vendor, pace) =>
       update(vendor, (state, now) => {
-        const [next, waitMillis] = RateLimitStore.take(state, now, pace)
-        return [next, { waitMillis, at: now }] as const
+        const [next, taken] = RateLimitStore.take(state, now, pace)
+        return [next, { ...taken, at: now }] as const
       }),
     limited: (vendor, options) =>
       update(vendor, (state, now) => [RateLimitStore.limited(state, now, options), undefined] as const),
     advertise: (vendor, perSecond) =>
       update(vendor, (state) => [RateLimitStore.advertised(state, perSecond), undefined] as const),
+    delay: (vendor, millis) => update(vendor, (state) => [RateLimitStore.delayed(state, millis), undefined] as const),
     acquireSlot: (vendor, options) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis

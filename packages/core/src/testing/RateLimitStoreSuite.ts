@@ -14,7 +14,7 @@
  * @since 0.2.0
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Context, Effect, Fiber, Layer, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer, Schedule } from "effect"
 import * as RateLimiter from "../RateLimiter.ts"
 import * as RateLimitStore from "../RateLimitStore.ts"
 
@@ -56,6 +56,19 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
         })
       )
 
+      it.effect("a late call moves the slots not handed out yet on, for every worker", () =>
+        Effect.gen(function* () {
+          const [first, second] = [yield* build, yield* build]
+          const vendor = vendorName()
+          const slotOf = (taken: RateLimitStore.Taken) => taken.at + taken.waitMillis
+          const before = slotOf(yield* first.take(vendor, fixed(100)))
+          yield* first.delay(vendor, 30)
+          assert.closeTo(slotOf(yield* second.take(vendor, fixed(100))) - before, 130, 0.01)
+          // A vendor with no state yet has nothing to move (and gains none).
+          yield* first.delay(vendorName(), 30)
+        })
+      )
+
       it.effect("keeps a pace per vendor", () =>
         Effect.gen(function* () {
           const store = yield* RateLimitStore.RateLimitStore
@@ -86,10 +99,6 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           const store = yield* RateLimitStore.RateLimitStore
           const vendor = vendorName()
           yield* Effect.forEach([1, 2, 3], () => store.take(vendor, learned(Infinity)), { concurrency: "unbounded" })
-          // It starts at the initial rate (grown a little if the three came apart).
-          const started = (yield* store.snapshot(vendor)).learnedPerSecond ?? 0
-          assert.isAtLeast(started, RateLimitStore.initialRate)
-          assert.isBelow(started, RateLimitStore.initialRate * 2)
           yield* store.limited(vendor, { retryAfterMillis: 5000, learn: true })
           const cut = yield* store.snapshot(vendor)
           // At most three slots in the last second (fewer once it has moved on), under the pace of 5
@@ -100,6 +109,52 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           yield* store.limited(vendor, { retryAfterMillis: 5000, learn: true })
           assert.strictEqual((yield* store.snapshot(vendor)).learnedPerSecond, cut.learnedPerSecond)
           assert.strictEqual(cut.source, "probed")
+        })
+      )
+
+      it.effect("a learned limit's first call goes alone until an answer advertises the limit", () =>
+        Effect.gen(function* () {
+          const [first, second] = [yield* build, yield* build]
+          const vendor = vendorName()
+          const probe = yield* first.take(vendor, learned(Infinity))
+          assert.deepStrictEqual([probe.granted, probe.waitMillis], [true, 0])
+          // Nothing is learned yet, and nobody else gets a slot: they are told to ask again soon.
+          const turnedAway = yield* second.take(vendor, learned(Infinity))
+          assert.isFalse(turnedAway.granted)
+          assert.isAtMost(turnedAway.waitMillis, RateLimitStore.probePollMillis)
+          assert.strictEqual((yield* second.snapshot(vendor)).source, "none")
+          // The probe's answer advertises 50/s: the next slots follow it at once.
+          yield* first.advertise(vendor, 50)
+          const slots = yield* Effect.forEach([first, second, first], (store) => store.take(vendor, learned(Infinity)))
+          assert.isTrue(slots.every((slot) => slot.granted))
+          const at = slots.map((slot) => slot.at + slot.waitMillis)
+          assert.closeTo(at[2]! - at[1]!, 20, 0.01)
+          // The probe's slot is spaced at the advertised pace, not the initial rate's 100 ms.
+          assert.isBelow(at[0]! - probe.at, 1000 / RateLimitStore.initialRate - 20)
+        })
+      )
+
+      it.effect("a learned limit's probe ends with an answer that advertises nothing, or after probeMillis", () =>
+        Effect.gen(function* () {
+          const store = yield* RateLimitStore.RateLimitStore
+          const [answered, silent] = [vendorName(), vendorName()]
+          const nextSlot = (vendor: string) =>
+            store.take(vendor, learned(Infinity)).pipe(
+              Effect.repeat({
+                schedule: Schedule.spaced(Duration.millis(RateLimitStore.probePollMillis)),
+                until: (taken) => taken.granted
+              }),
+              Effect.timeout(Duration.seconds(5))
+            )
+          yield* store.take(answered, learned(Infinity))
+          yield* store.advertise(answered, undefined)
+          assert.isTrue((yield* store.take(answered, learned(Infinity))).granted)
+          // At the initial rate (grown a little, the callers waiting).
+          assert.closeTo((yield* store.snapshot(answered)).learnedPerSecond ?? 0, RateLimitStore.initialRate, 1)
+          // No answer at all: the probe held everyone else for `probeMillis`, no longer.
+          const probe = yield* store.take(silent, learned(Infinity))
+          const next = yield* nextSlot(silent)
+          assert.closeTo(next.at - probe.at, RateLimitStore.probeMillis, 150)
         })
       )
 

@@ -7,15 +7,17 @@
 -- ARGV[1]  fixed interval in ms, or -1 for a learned pace
 -- ARGV[2]  learned pace: its ceiling in calls per second, or -1 for none
 -- ARGV[3]  how long the state outlives its last use, ms
--- ARGV[4…] the learning constants: initialRate, holdMillis, below, climb, creep
--- returns  { the wait before the slot, the server's clock }, ms (strings, to keep their fractions)
+-- ARGV[4…] the learning constants: initialRate, holdMillis, below, climb, creep, probeMillis,
+--          probePollMillis, countBucketMillis
+-- returns  { the wait, the server's clock (ms, strings to keep their fractions), "1" for a slot or
+--          "0" for none yet (a learned limit's first call is still out: ask again after the wait) }
 --
 -- One write of one key: a crash before it leaves the state as it was, after it the slot is taken.
 
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 local f = redis.call("HMGET", KEYS[1], "next", "paused", "rate", "source", "refused", "grew", "cut",
-  "countedAt", "counted", "countedBefore")
+  "countedAt", "counts", "probeUntil")
 local nextSlot = tonumber(f[1]) or 0
 local paused = tonumber(f[2]) or 0
 local rate = tonumber(f[3]) or 0
@@ -28,13 +30,22 @@ local ceiling = tonumber(ARGV[2])
 if ceiling < 0 then ceiling = math.huge end
 local initialRate, holdMillis = tonumber(ARGV[4]), tonumber(ARGV[5])
 local below, climb, creep = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local probeMillis, probePollMillis = tonumber(ARGV[9]), tonumber(ARGV[10])
+local probeUntil = tonumber(f[10]) or 0
+
+if fixed < 0 and source == "none" and now < probeUntil then
+  return { string.format("%.3f", math.min(probePollMillis, probeUntil - now)), string.format("%.3f", now), "0" }
+end
 
 local start = math.max(now, nextSlot, paused)
 local interval = fixed
 if fixed < 0 then
   if rate <= 0 then rate = math.min(initialRate, ceiling) end
   local busy = nextSlot >= now
-  if busy and source ~= "advertised" then
+  if source == "none" and probeUntil == 0 then
+    -- The first call: it probes alone, at the initial rate.
+    redis.call("HSET", KEYS[1], "probeUntil", string.format("%.3f", now + probeMillis))
+  elseif busy and source ~= "advertised" then
     local seconds = math.min(1000, math.max(0, now - grew)) / 1000
     local grown
     if refused == 0 then
@@ -51,26 +62,26 @@ if fixed < 0 then
     end
     rate = grown
     source = "probed"
-  elseif source == "none" then
-    source = "probed"
+  else
+    if source == "none" then source = "probed" end
   end
   rate = math.min(rate, ceiling)
   interval = 1000 / rate
-  -- One more slot in the per-second counts (`RateLimitStore.count`).
-  local countedAt = tonumber(f[8]) or 0
-  local counted = tonumber(f[9]) or 0
-  local countedBefore = tonumber(f[10]) or 0
-  local second = math.floor(now / 1000) * 1000
-  if second == countedAt then
-    counted = counted + 1
-  else
-    if second == countedAt + 1000 then countedBefore = counted else countedBefore = 0 end
-    countedAt = second
-    counted = 1
+  -- One more slot in the counts (`RateLimitStore.count`): per bucket, newest first, over a second.
+  local width = tonumber(ARGV[11])
+  local buckets = 1000 / width + 1
+  local bucket = math.floor(now / width) * width
+  local shift = math.max(0, math.min(buckets, (bucket - (tonumber(f[8]) or 0)) / width))
+  local old = {}
+  for n in string.gmatch(f[9] or "", "[^,]+") do old[#old + 1] = tonumber(n) end
+  local counts = {}
+  for i = 1, buckets do
+    if i <= shift then counts[i] = 0 else counts[i] = old[i - shift] or 0 end
   end
-  redis.call("HSET", KEYS[1], "rate", string.format("%.6f", rate), "source", source, "grew", string.format("%.3f", now),
-    "countedAt", string.format("%d", countedAt), "counted", counted, "countedBefore", countedBefore)
+  counts[1] = counts[1] + 1
+  redis.call("HSET", KEYS[1], "rate", string.format("%.17g", rate), "source", source, "grew", string.format("%.3f", now),
+    "countedAt", string.format("%d", bucket), "counts", table.concat(counts, ","))
 end
 redis.call("HSET", KEYS[1], "next", string.format("%.3f", start + interval))
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
-return { string.format("%.3f", start - now), string.format("%.3f", now) }
+return { string.format("%.3f", start - now), string.format("%.3f", now), "1" }
