@@ -167,16 +167,25 @@ export interface Vendor {
 }
 
 /**
- * Reads a `Retry-After` header (seconds, or an HTTP date) as milliseconds from `now`.
+ * The longest wait a 429 imposes, in ms (15 minutes): it pauses every worker's calls to the vendor,
+ * so a `Retry-After` of days (or a bad one) would stop them all. Past it the job is tried again,
+ * and a vendor still over its limit says so with its next 429.
+ *
+ * @category classification
+ */
+export const maxRetryAfterMillis = 15 * 60 * 1000
+
+/**
+ * Reads a `Retry-After` header (seconds, or an HTTP date) as milliseconds from `now`, at most
+ * {@link maxRetryAfterMillis}.
  *
  * @category classification
  */
 export const parseRetryAfter = (header: string | undefined, now: number = Date.now()): number | undefined => {
   if (header === undefined || header.trim() === "") return undefined
   const seconds = Number(header)
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
-  const date = Date.parse(header)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+  const millis = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - now
+  return Number.isNaN(millis) ? undefined : Math.min(maxRetryAfterMillis, Math.max(0, millis))
 }
 
 /**

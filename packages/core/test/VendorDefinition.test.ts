@@ -175,6 +175,12 @@ describe("VendorDefinition", () => {
         reason: "RateLimited",
         retryAfterMillis: 3000
       })
+      // A Retry-After of a day (or 1e300 s) pauses every worker for at most maxRetryAfterMillis.
+      for (const retryAfter of ["86400", "1e300", "Fri, 31 Dec 9999 23:59:59 GMT"]) {
+        assert.deepInclude(yield* build(429, "", { "retry-after": retryAfter }), {
+          retryAfterMillis: Vendor.maxRetryAfterMillis
+        })
+      }
       assert.strictEqual((yield* build(503, "")).reason, "Unavailable")
       assert.strictEqual((yield* build(422, "{}")).reason, "Rejected")
       assert.strictEqual((yield* build(200, "<html>")).reason, "InvalidResponse")
@@ -211,6 +217,13 @@ describe("VendorDefinition", () => {
       assert.match((yield* failure(async)).message, /needs its webhook secret \(VENDOR_SLOW_SECRET\)/)
       const odd = VendorDefinition.defineVendor({ ...syncSpec, defaults: { timeout: "soon" } })
       assert.match((yield* failure(odd, { secrets: { API_KEY: "k" } })).message, /default duration/)
+      for (const maxInFlight of [0, -1, 2.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const capped = VendorDefinition.defineVendor({ ...syncSpec, defaults: { maxInFlight } })
+        assert.match(
+          (yield* failure(capped, { secrets: { API_KEY: "k" } })).message,
+          /default maxInFlight must be a whole number above 0/
+        )
+      }
     })
   )
 

@@ -91,6 +91,12 @@ const resolve = Effect.fnUntraced(function* (def: AnyDefinition, settings: Setti
   if (typeof defaults.rateLimit === "string" && rateLimitDefault === undefined) {
     return yield* invalid(`${name}: default rate limit "${defaults.rateLimit}" is not like "5/1s" or "auto"`)
   }
+  for (const key of ["concurrency", "maxInFlight", "maxAttempts", "maxResponseBytes"] as const) {
+    const value = defaults[key]
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      return yield* invalid(`${name}: default ${key} must be a whole number above 0, not ${value}`)
+    }
+  }
   const timeoutDefault = durationOf(defaults.timeout)
   const deadlineDefault = durationOf(defaults.callbackDeadline)
   if (timeoutDefault === null || deadlineDefault === null) {
@@ -130,11 +136,11 @@ const toVendorError = (
       return new Vendor.VendorError({ vendor, reason: "Rejected", message, status: answer.status })
     case "RateLimited": {
       // A classify that computed no usable wait (NaN, negative, infinite) falls back to `Retry-After`:
-      // the wait also pauses the vendor for every worker and delays the job's retry.
+      // the wait also pauses the vendor for every worker and delays the job's retry (so, capped).
       const classified = classification.retryAfterMillis
       const retryAfterMillis =
         classified !== undefined && Number.isFinite(classified) && classified >= 0
-          ? classified
+          ? Math.min(classified, Vendor.maxRetryAfterMillis)
           : Vendor.parseRetryAfter(answer.headers["retry-after"])
       return new Vendor.VendorError({
         vendor,
