@@ -203,7 +203,7 @@ export const rows = (results: Results): Array<Row> => {
     const { advertised, hidden, inFlight, known } = rateLimit
     const pct = (ratio: number) => `${(100 * ratio).toFixed(1)}%`
     out.push({
-      scenario: `rate limit L = ${known.limit}/s known, ${known.workers} worker processes`,
+      scenario: `rate limit L = ${known.limit}/s known, ${known.workers} worker processes (after a warm-up of L jobs)`,
       vendorflow: `${known.achievedPerSecond.toFixed(1)}/s achieved, busiest 1 s window ${known.worstWindow} (at ${known.worstWindowAt.toFixed(1)} s), ${known.refused} × 429`,
       baseline: `L = ${known.limit}/s`,
       ratio: `${pct(known.achievedRatio)} of L`,

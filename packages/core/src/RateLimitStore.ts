@@ -55,8 +55,8 @@ export interface State {
   /** When the last 429 cut the rate. */
   readonly cutAt: number
   /**
-   * Slots taken per {@link countBucketMillis} of the store's clock, the newest (starting at
-   * `countedAt`) first, back over a second: a 429 after a ramp-up must count what the vendor
+   * Slots per {@link countBucketMillis} of the store's clock they are due in, the newest (starting
+   * at `countedAt`) first, back over a second: a 429 after a ramp-up must count what the vendor
    * counted, which a per-second count would smear over the slower second before.
    */
   readonly countedAt: number
@@ -227,10 +227,10 @@ export const take = (state: State, now: number, pace: Pace): readonly [State, Om
   if (state.source === "none" && state.probeUntil === 0) {
     // The first call: it probes alone (see the module comment), at the initial rate.
     const rate = Math.min(initialRate, pace.ceilingPerSecond)
-    const probing = count({ ...state, rate, grewAt: now, probeUntil: now + probeMillis }, now)
+    const probing = count({ ...state, rate, grewAt: now, probeUntil: now + probeMillis }, start)
     return [{ ...probing, next: start + 1000 / rate }, slot]
   }
-  const paced = count(grow(state, now, state.next >= now, pace.ceilingPerSecond), now)
+  const paced = count(grow(state, now, state.next >= now, pace.ceilingPerSecond), start)
   return [{ ...paced, next: start + 1000 / paced.rate }, slot]
 }
 
@@ -244,31 +244,38 @@ export const countBucketMillis = 100
 // The buckets that cover a second from anywhere inside the newest one.
 const countBuckets = 1000 / countBucketMillis + 1
 
-// The counts moved on to the bucket of `now` (empty buckets for the time with no slots).
-const countsAt = (state: State, now: number): readonly [number, Array<number>] => {
-  const bucket = Math.floor(now / countBucketMillis) * countBucketMillis
+// The counts moved on to the bucket of `at` (empty buckets for the time with no slots).
+const countsAt = (state: State, at: number): readonly [number, Array<number>] => {
+  const bucket = Math.floor(at / countBucketMillis) * countBucketMillis
   const shift = Math.max(0, Math.min(countBuckets, (bucket - state.countedAt) / countBucketMillis))
   const counts = Array.from({ length: countBuckets }, (_, i) => (i < shift ? 0 : (state.counts[i - shift] ?? 0)))
   return [bucket, counts]
 }
 
-// One more slot taken at `now`, in the counts.
-const count = (state: State, now: number): State => {
-  const [countedAt, counts] = countsAt(state, now)
+// One more slot, due at `at`, in the counts.
+const count = (state: State, at: number): State => {
+  const [countedAt, counts] = countsAt(state, at)
   counts[0]!++
   return { ...state, countedAt, counts }
 }
 
 /**
- * Slots taken in the second before `now`: the buckets inside it, and the share of the oldest
- * one that still falls inside it.
+ * Slots due in the second before `now` (slots are counted where they fall, which is up to the
+ * lookahead ahead of when they were taken): the buckets inside it, and the share of the oldest one
+ * that still falls inside it.
  *
  * @category rules
  */
 export const lastSecond = (state: State, now: number): number => {
-  const [bucket, counts] = countsAt(state, now)
+  const bucket = Math.floor(now / countBucketMillis) * countBucketMillis
   const into = (now - bucket) / countBucketMillis
-  return counts.reduce((sum, n, i) => sum + (i === countBuckets - 1 ? n * (1 - into) : n), 0)
+  // How many buckets `now` is past the newest one counted (negative: slots due after now).
+  const behind = (bucket - state.countedAt) / countBucketMillis
+  return state.counts.reduce((sum, n, i) => {
+    const back = i + behind
+    if (back < 0 || back > countBuckets - 1) return sum
+    return sum + (back === countBuckets - 1 ? n * (1 - into) : n)
+  }, 0)
 }
 
 /**

@@ -147,11 +147,13 @@ describe("RateLimitStore, counting slots for a 429", () => {
   const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
   const takeAt = (state: RateLimitStore.State, times: ReadonlyArray<number>) =>
     times.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], state)
+  // Paced at 100 a second (an advertised limit), so slots fall due where they are taken.
+  const advertised = RateLimitStore.advertised(RateLimitStore.initial, 100)
 
   it("counts what the vendor counted in the last second after a ramp-up, not an average of two seconds", () => {
     const start = 1_000_000
     // Two slots in the first second, then forty in the last 400 ms of the next.
-    const slow = takeAt(RateLimitStore.initial, [start, start + 500])
+    const slow = takeAt(advertised, [start, start + 500])
     const ramp = takeAt(
       slow,
       Array.from({ length: 40 }, (_, i) => start + 1600 + i * 10)
@@ -160,6 +162,17 @@ describe("RateLimitStore, counting slots for a 429", () => {
     // Later, what fell inside the second (the 14 slots after start + 1850), to a bucket; then nothing.
     assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2850), 14, 1)
     assert.strictEqual(RateLimitStore.lastSecond(ramp, start + 4000), 0)
+  })
+
+  it("counts a slot where it falls due, not when it was taken", () => {
+    const start = 1_000_000
+    // Ten slots taken at once, at 20 a second, fall due 50 ms apart: at `start + 120` three are due
+    // (to a bucket: the one at 150 shares the bucket of now), not ten.
+    const ahead = Array.from({ length: 10 }, () => start).reduce(
+      (state, now) => RateLimitStore.take(state, now, learned)[0],
+      RateLimitStore.advertised(RateLimitStore.initial, 20)
+    )
+    assert.closeTo(RateLimitStore.lastSecond(ahead, start + 120), 3, 1)
   })
 })
 

@@ -21,18 +21,23 @@ local pausedUntil = math.max(paused, now + tonumber(ARGV[1]))
 redis.call("HSET", KEYS[1], "paused", string.format("%.3f", pausedUntil))
 if ARGV[2] == "1" and now >= paused then
   if rate <= 0 then rate = tonumber(ARGV[4]) end
-  -- Slots taken in the last second (`RateLimitStore.lastSecond`): the refused rate is the lesser.
+  -- Slots due in the last second (`RateLimitStore.lastSecond`): the refused rate is the lesser.
   local width = tonumber(ARGV[9])
   local buckets = 1000 / width + 1
   local bucket = math.floor(now / width) * width
-  local shift = math.max(0, (bucket - (tonumber(f[4]) or 0)) / width)
+  -- How many buckets now is past the newest one counted (negative: slots due after now).
+  local behind = (bucket - (tonumber(f[4]) or 0)) / width
   local into = (now - bucket) / width
   local taken = 0
   local i = 0
   for n in string.gmatch(f[5] or "", "[^,]+") do
     i = i + 1
-    local at = i + shift
-    if at < buckets then taken = taken + tonumber(n) elseif at == buckets then taken = taken + tonumber(n) * (1 - into) end
+    local back = i + behind
+    if back >= 1 and back < buckets then
+      taken = taken + tonumber(n)
+    elseif back == buckets then
+      taken = taken + tonumber(n) * (1 - into)
+    end
   end
   local refused = rate
   if taken >= tonumber(ARGV[5]) then refused = math.min(rate, taken) end

@@ -67,10 +67,11 @@ if fixed < 0 then
   end
   rate = math.min(rate, ceiling)
   interval = 1000 / rate
-  -- One more slot in the counts (`RateLimitStore.count`): per bucket, newest first, over a second.
+  -- One more slot in the counts (`RateLimitStore.count`): per bucket it is due in, newest first,
+  -- over a second.
   local width = tonumber(ARGV[11])
   local buckets = 1000 / width + 1
-  local bucket = math.floor(now / width) * width
+  local bucket = math.floor(start / width) * width
   local shift = math.max(0, math.min(buckets, (bucket - (tonumber(f[8]) or 0)) / width))
   local old = {}
   for n in string.gmatch(f[9] or "", "[^,]+") do old[#old + 1] = tonumber(n) end
