@@ -5,10 +5,12 @@
  * A delivery's life, in the order of the steps below `make`:
  *
  * 1. take: the consumer (`Consumer`) takes deliveries from the vendor's queue; the service's
- *    `process` reads each one's job (the reads of one take go to the store together) and runs the
- *    rest in the job's trace.
+ *    `process` runs each in its job's trace.
  * 2. claim: a job that may start an attempt (pending, or processing under a lease that ran out)
- *    and has attempts left is claimed, and so leased to the attempt (`internal/lease.ts`).
+ *    and has attempts left is claimed, and so leased to the attempt (`internal/lease.ts`). A
+ *    pending job, the common case, is claimed at once by the store's `claim` (the claims of one
+ *    take go to the store together); when that does not apply, the job is read (the reads of one
+ *    take go together too) and what its delivery does is decided from what it is.
  * 3. pace: under the lease, the vendor's circuit admits the call, then the call waits for the
  *    vendor's rate-limit slot.
  * 4. call: the adapter is called with the job's payload and, for an async vendor, its callback URL.
@@ -282,22 +284,32 @@ const readsFrom = (store: JobStore["Service"]) =>
     })
   )
 
-// One delivery, in the job's own trace (the span that submitted it, `Job.traceparent`).
+// One delivery. The common one (a pending job that may have another attempt) is claimed at once,
+// without reading the job first (`claimAtOnce`); any other reads the job and decides what its
+// delivery does (`startAttempt`). Either way the attempt runs in the job's own trace (the span
+// that submitted it, `Job.traceparent`).
 const process = (engine: Engine, delivery: Delivery) =>
-  Effect.flatMap(Effect.request(ReadJob({ id: delivery.jobId }), engine.reads), (found) => {
-    const traceparent = Option.isSome(found) ? found.value.traceparent : undefined
-    return startAttempt(engine, delivery, found).pipe(
-      withSpanUnder("JobProcessor.process", traceparent, {
-        "job.id": delivery.jobId,
-        "job.vendor": delivery.vendor
-      }),
-      Effect.annotateLogs(traceparent === undefined ? {} : { trace_id: traceIdOf(traceparent) })
-    )
-  }).pipe(
+  Effect.flatMap(claimAtOnce(engine, delivery), (claimed) =>
+    Option.isSome(claimed)
+      ? inJobTrace(delivery, claimed.value.job.traceparent, runClaimed(engine, { delivery, ...claimed.value }))
+      : Effect.flatMap(Effect.request(ReadJob({ id: delivery.jobId }), engine.reads), (found) =>
+          inJobTrace(
+            delivery,
+            Option.isSome(found) ? found.value.traceparent : undefined,
+            startAttempt(engine, delivery, found)
+          )
+        )
+  ).pipe(
     Effect.catchIf(
       (error): error is JobStoreError => error._tag === "JobStoreError" && error.reason === "Rejected",
       (error) => failRejected(engine, delivery, error)
     )
+  )
+
+const inJobTrace = <A, E, R>(delivery: Delivery, traceparent: string | undefined, effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(
+    withSpanUnder("JobProcessor.process", traceparent, { "job.id": delivery.jobId, "job.vendor": delivery.vendor }),
+    Effect.annotateLogs(traceparent === undefined ? {} : { trace_id: traceIdOf(traceparent) })
   )
 
 // ─── 2. claim: start an attempt, if the job may have one ───────────────────────────────────────
@@ -346,17 +358,49 @@ const startAttempt = Effect.fnUntraced(function* (
   }
   const claimed = yield* claim(engine, job, now)
   if (Option.isNone(claimed)) return yield* engine.queue.ack(delivery)
-  const attempt: Attempt = { delivery, vendor: vendor.value, job: claimed.value, fenced: false, called: false }
-  yield* Metrics.observe(
+  yield* runClaimed(engine, { delivery, vendor: vendor.value, job: claimed.value, waitingSince: job.updatedAt })
+})
+
+// A delivery whose job may have a new attempt, claimed at once by the store's `claim` (which
+// applies only to a pending job of the delivery's vendor with attempts left), with the vendor to
+// call; `None` when the claim does not apply, or the delivery must fail its job whatever it is
+// (used up, or its vendor not loaded here).
+const claimAtOnce = (engine: Pick<Engine, "registry" | "store" | "lease">, delivery: Delivery) =>
+  delivery.exhausted === true
+    ? Effect.succeedNone
+    : Effect.flatMap(Effect.option(engine.registry.get(delivery.vendor)), (vendor) =>
+        Option.isNone(vendor)
+          ? Effect.succeedNone
+          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.map(
+                engine.store.claim({
+                  id: delivery.jobId,
+                  vendor: vendor.value.name,
+                  maxAttempts: maxAttemptsOf(vendor.value),
+                  overdueAt: leaseUntil(engine.lease, now)
+                }),
+                Option.map((claimed) => ({ ...claimed, vendor: vendor.value }))
+              )
+            )
+      )
+
+// Runs the attempt a claim started on `job`, which waited in the queue since `waitingSince`.
+const runClaimed = (
+  engine: Engine,
+  claimed: { readonly delivery: Delivery; readonly vendor: Vendor; readonly job: Job; readonly waitingSince: string }
+) => {
+  const { delivery, vendor, job } = claimed
+  const attempt: Attempt = { delivery, vendor, job, fenced: false, called: false }
+  return Metrics.observe(
     Metrics.queueWait,
     { vendor: job.vendor },
-    Date.parse(claimed.value.updatedAt) - Date.parse(job.updatedAt)
-  )
-  yield* runAttempt(engine, attempt).pipe(
+    Date.parse(job.updatedAt) - Date.parse(claimed.waitingSince)
+  ).pipe(
+    Effect.andThen(runAttempt(engine, attempt)),
     // Shutdown ran out of grace mid-attempt: the job goes back (its attempt spent if the call began).
     Effect.onInterrupt(() => Effect.ignore(handBack(engine, attempt, 0)))
   )
-})
+}
 
 // Whether a delivery may start an attempt on `job` at `now`: a pending job, or a processing one
 // whose attempt stopped renewing its lease (its worker died). Not a finished job, one awaiting

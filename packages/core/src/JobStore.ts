@@ -78,6 +78,72 @@ export interface Transition {
 }
 
 /**
+ * What {@link JobStore} `claim` asks for: the pending job `id` of `vendor`, if it has had fewer than
+ * `maxAttempts` attempts, for a new attempt leased until `overdueAt`.
+ *
+ * @category models
+ */
+export interface Claim {
+  readonly id: Job.JobId
+  readonly vendor: string
+  readonly maxAttempts: number
+  readonly overdueAt: string
+}
+
+/**
+ * A job {@link JobStore} `claim` claimed, and its `updatedAt` from before the claim (so the caller
+ * knows how long it waited).
+ *
+ * @category models
+ */
+export interface Claimed {
+  readonly job: Job.Job
+  readonly waitingSince: string
+}
+
+/**
+ * The transition a claim makes of `job` as it is now, or `undefined` when the claim does not apply
+ * to it: pending to processing at its version, one more attempt, leased until the claim's
+ * `overdueAt`, no longer waiting for a retry.
+ *
+ * @category transitions
+ */
+export const claimTransition = (job: Job.JobSummary, claim: Claim): Transition | undefined =>
+  job.status === "pending" && job.vendor === claim.vendor && job.attempts < claim.maxAttempts
+    ? {
+        id: job.id,
+        from: "pending",
+        to: "processing",
+        expectedVersion: job.version,
+        set: { attempts: job.attempts + 1, overdueAt: claim.overdueAt },
+        unset: ["nextRetryAt"]
+      }
+    : undefined
+
+/**
+ * A `claim` made from a store's `get` and `transition`: a read, then the compare-and-set at the
+ * version read (`None` when a write came in between, as when the claim does not apply). For a store
+ * whose read costs no more than the engine's first look at a job would.
+ *
+ * @category transitions
+ */
+export const claimVia =
+  <E>(store: {
+    readonly get: (id: Job.JobId) => Effect.Effect<Option.Option<Job.Job>, E>
+    readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, E>
+  }) =>
+  (claim: Claim): Effect.Effect<Option.Option<Claimed>, E> =>
+    Effect.flatMap(store.get(claim.id), (found) => {
+      const change = Option.isSome(found) ? claimTransition(found.value, claim) : undefined
+      if (Option.isNone(found) || change === undefined) return Effect.succeedNone
+      const waitingSince = found.value.updatedAt
+      return Effect.map(
+        store.transition(change),
+        Option.map((job) => ({ job, waitingSince }))
+      )
+    })
+
+/**
  * Whether a transition is allowed by {@link Job.transitions}, or is a same-status update of an
  * unfinished job.
  *
@@ -170,6 +236,14 @@ export class JobStore extends Context.Service<
     ) => Effect.Effect<ReadonlyArray<Option.Option<Job.JobSummary>>, JobStoreError>
     /** The updated job, or `None` when the job was missing or not in the expected state. */
     readonly transition: (transition: Transition) => Effect.Effect<Option.Option<Job.Job>, JobStoreError>
+    /**
+     * Claims a pending job for a new attempt without the caller reading it first: the engine's
+     * claim (see {@link claimTransition}), applied only while the job is pending, of the claim's
+     * vendor, with fewer than `maxAttempts` attempts. Answers the claimed job and when it last
+     * changed before; `None`, with nothing written, when there is no such job or the claim does
+     * not apply (the engine then reads the job and decides what its delivery does).
+     */
+    readonly claim: (claim: Claim) => Effect.Effect<Option.Option<Claimed>, JobStoreError>
     /**
      * Up to `limit` unfinished jobs whose `overdueAt` is before `before`, most overdue first: what the
      * sweeper moves on. Served by an index on `overdueAt`, so jobs that are not overdue (a deep
@@ -293,20 +367,22 @@ export const makeMemory = Effect.sync(() => {
     }
     if (existing.length > 0) return yield* duplicate(existing)
   })
+  const transition = Effect.fnUntraced(function* (transition: Transition) {
+    if (!isAllowed(transition)) return yield* invalidTransition(transition)
+    const now = new Date(yield* Clock.currentTimeMillis)
+    const current = jobs.get(transition.id)
+    const next = current === undefined ? undefined : applyTransition(current, transition, now)
+    if (next === undefined) return Option.none<Job.Job>()
+    put(next)
+    return Option.some(next)
+  })
   return JobStore.of({
     create: (job) => createMany([job]),
     createMany,
     get: (id) => Effect.sync(() => read(id)),
     getMany: (ids) => Effect.sync(() => ids.map((id) => Option.map(read(id), Job.summaryOf))),
-    transition: Effect.fnUntraced(function* (transition) {
-      if (!isAllowed(transition)) return yield* invalidTransition(transition)
-      const now = new Date(yield* Clock.currentTimeMillis)
-      const current = jobs.get(transition.id)
-      const next = current === undefined ? undefined : applyTransition(current, transition, now)
-      if (next === undefined) return Option.none()
-      put(next)
-      return Option.some(next)
-    }),
+    transition,
+    claim: claimVia({ get: (id) => Effect.sync(() => read(id)), transition }),
     listOverdue: (query) =>
       Effect.sync(() =>
         [...overdue.values()]

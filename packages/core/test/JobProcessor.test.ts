@@ -430,22 +430,23 @@ describe("JobProcessor: a call's outcome survives a store blip", () => {
 })
 
 describe("JobProcessor and a store that refuses a write for good", () => {
-  // The memory store, refusing every transition into `refused` as a store refuses a result too
-  // large for a document, a validator's veto or missing privileges.
+  // The memory store, refusing every transition into `refused` (and so every claim, when that is
+  // `processing`) as a store refuses a result too large for a document, a validator's veto or
+  // missing privileges.
   const refusingStore = (refused: Job.JobStatus) =>
     Layer.effect(
       JobStore.JobStore,
-      Effect.map(JobStore.makeMemory, (store) =>
-        JobStore.JobStore.of({
+      Effect.map(JobStore.makeMemory, (store) => {
+        const transition = (change: JobStore.Transition) =>
+          change.to === refused
+            ? Effect.fail(new JobStore.JobStoreError({ reason: "Rejected", message: `MongoDB: refusing ${change.to}` }))
+            : store.transition(change)
+        return JobStore.JobStore.of({
           ...store,
-          transition: (transition) =>
-            transition.to === refused
-              ? Effect.fail(
-                  new JobStore.JobStoreError({ reason: "Rejected", message: `MongoDB: refusing ${transition.to}` })
-                )
-              : store.transition(transition)
+          transition,
+          claim: JobStore.claimVia({ get: store.get, transition })
         })
-      )
+      })
     )
 
   const cases = [

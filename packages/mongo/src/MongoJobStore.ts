@@ -234,6 +234,29 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
   const find = (source: Collection<JobDocument>, query: FindQuery) =>
     source.find(query.filter, { ...query.options, maxTimeMS }).toArray()
 
+  const get = Effect.fnUntraced(function* (id: Job.JobId) {
+    const raw = yield* Effect.tryPromise({
+      try: () => collection.findOne({ _id: id }, { maxTimeMS }),
+      catch: failure(`reading job ${id}`)
+    })
+    return raw === null ? Option.none() : Option.some(yield* decodeStored(id, raw))
+  })
+
+  const transition = Effect.fnUntraced(function* (transition: JobStore.Transition) {
+    if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
+    const now = new Date(yield* Clock.currentTimeMillis)
+    const raw = yield* Effect.tryPromise({
+      try: () =>
+        collection.findOneAndUpdate(transitionFilter(transition), transitionUpdate(transition, now), {
+          returnDocument: "after",
+          includeResultMetadata: false,
+          maxTimeMS
+        }),
+      catch: failure(`moving job ${transition.id} from ${transition.from} to ${transition.to}`)
+    })
+    return raw === null ? Option.none() : Option.some(yield* decodeStored(transition.id, raw))
+  })
+
   return MongoJobStore.of({
     create: Effect.fnUntraced(function* (job: Job.Job) {
       // A job whose timestamps are not dates breaks the Job model's own contract: a caller's bug.
@@ -252,13 +275,7 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
         catch: insertFailure(jobs)
       })
     }),
-    get: Effect.fnUntraced(function* (id: Job.JobId) {
-      const raw = yield* Effect.tryPromise({
-        try: () => collection.findOne({ _id: id }, { maxTimeMS }),
-        catch: failure(`reading job ${id}`)
-      })
-      return raw === null ? Option.none() : Option.some(yield* decodeStored(id, raw))
-    }),
+    get,
     getMany: Effect.fnUntraced(function* (ids: ReadonlyArray<Job.JobId>) {
       if (ids.length === 0) return []
       const raws = yield* Effect.tryPromise({
@@ -270,20 +287,8 @@ export const make = Effect.fn("MongoJobStore.make")(function* (options: Options)
       const byId = new Map(jobs.map((job) => [job.id, job]))
       return ids.map((id) => Option.fromUndefinedOr(byId.get(id)))
     }),
-    transition: Effect.fnUntraced(function* (transition: JobStore.Transition) {
-      if (!JobStore.isAllowed(transition)) return yield* JobStore.invalidTransition(transition)
-      const now = new Date(yield* Clock.currentTimeMillis)
-      const raw = yield* Effect.tryPromise({
-        try: () =>
-          collection.findOneAndUpdate(transitionFilter(transition), transitionUpdate(transition, now), {
-            returnDocument: "after",
-            includeResultMetadata: false,
-            maxTimeMS
-          }),
-        catch: failure(`moving job ${transition.id} from ${transition.from} to ${transition.to}`)
-      })
-      return raw === null ? Option.none() : Option.some(yield* decodeStored(transition.id, raw))
-    }),
+    transition,
+    claim: JobStore.claimVia({ get, transition }),
     ping,
     listOverdue: Effect.fnUntraced(function* (query: JobStore.OverdueQuery) {
       // MongoDB reads a limit of 0 as "no limit" and a negative one as "one batch".

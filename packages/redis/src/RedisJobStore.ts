@@ -31,6 +31,9 @@
  *   checked, fields set and unset, version + 1, the index members moved (and the overdue score
  *   kept in step), the new hash returned. Same semantics as {@link JobStore.applyTransition}; "now"
  *   is the caller's `Clock`.
+ * - `claim` [1]: one script (`jobClaims`) that is the engine's claim as a compare-and-set on what
+ *   the job is now: applied only while it is pending, of the vendor, under its attempt limit;
+ *   moves it as `transition` would, and returns the hash and the `updatedAt` from before.
  * - `list` [1 a batch, usually 1]: `ZREVRANGEBYLEX` on the index the query names, from the cursor,
  *   in every shard at once, merged; then the jobs' fields but the payload as `getMany` reads them.
  * - `listOverdue` [2]: `ZRANGEBYSCORE` on every shard's overdue index, merged by score, then the hashes with `HGETALL`s sent
@@ -55,9 +58,9 @@
  * finished without a TTL keeps its hash but can be trimmed from the indexes by a process with one.
  * A job created already finished gets no TTL (nothing here creates one).
  *
- * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`, and `jobIndexes`, which
- * the first and last share), their KEYS and ARGV documented in their headers; each declares every
- * key it touches.
+ * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`, `jobClaims`, and
+ * `jobIndexes`, which the ones that write share), their KEYS and ARGV documented in their headers;
+ * each declares every key it touches.
  *
  * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}) and
  * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_JOB_TTL`).
@@ -299,6 +302,27 @@ interface TransitionRequest extends Request.Request<Option.Option<Job.Job>, JobS
 }
 const TransitionRequest = Request.of<TransitionRequest>()
 
+/** One claim as `jobClaims` takes it: its ten keys, then its six arguments. */
+interface ScriptClaim {
+  readonly keys: ReadonlyArray<string>
+  readonly args: ReadonlyArray<string | number>
+}
+
+const claimsScript = Redis.script(
+  (claims: ReadonlyArray<ScriptClaim>) => [
+    ...claims.flatMap((claim) => claim.keys),
+    ...claims.flatMap((claim) => claim.args)
+  ],
+  { numberOfKeys: (claims) => 10 * claims.length, lua: withIndexes("jobClaims") }
+).withReturnType<ReadonlyArray<ReadonlyArray<string | ReadonlyArray<string>>>>()
+
+// A claim's request, batched with the others made in the same turn (the claims of a take's jobs).
+interface ClaimRequest extends Request.Request<Option.Option<JobStore.Claimed>, JobStore.JobStoreError> {
+  readonly claim: JobStore.Claim
+  readonly script: ScriptClaim
+}
+const ClaimRequest = Request.of<ClaimRequest>()
+
 /** A hash as `HGETALL` returns it, flat, as a record. */
 const recordOf = (flat: ReadonlyArray<string>): Record<string, string> => {
   const record: Record<string, string> = {}
@@ -484,6 +508,40 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     )
   })
 
+  // The claims made in one turn (those of the jobs a worker took together) go to Redis as one
+  // script, as the transitions do.
+  const claims = RequestResolver.make<ClaimRequest>((entries) =>
+    perShard(
+      key,
+      entries,
+      (entry) => entry.request.claim.id,
+      (_shard, inShard) => redis.eval(claimsScript)(inShard.map((entry) => entry.request.script))
+    ).pipe(
+      Effect.mapError(
+        unavailable(
+          entries.length === 1 ? `claiming job ${entries[0].request.claim.id}` : `claiming ${entries.length} jobs`
+        )
+      ),
+      Effect.map((replies) =>
+        entries.forEach((entry, i) => {
+          const { id } = entry.request.claim
+          const [first, hash] = replies[i] ?? []
+          if (first === undefined) return entry.completeUnsafe(Exit.succeed(Option.none()))
+          // One string: the problem with this job's hash; nothing was written for it.
+          if (typeof first !== "string" || typeof hash !== "object") {
+            return entry.completeUnsafe(Exit.fail(rejected(String(first))))
+          }
+          const job = decoded(id, hash)
+          entry.completeUnsafe(
+            Result.isSuccess(job)
+              ? Exit.succeed(Option.some({ job: job.success, waitingSince: first }))
+              : Exit.fail(job.failure)
+          )
+        })
+      )
+    )
+  )
+
   return JobStore.JobStore.of({
     create: (job) => createMany([job]),
     createMany,
@@ -519,6 +577,15 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         ]
       }
       return yield* Effect.request(TransitionRequest({ transition, script }), transitions)
+    }),
+    claim: Effect.fnUntraced(function* (claim: JobStore.Claim) {
+      const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const shard = key.of(claim.id)
+      const script: ScriptClaim = {
+        keys: [shard.job(claim.id), ...shard.indexes("pending"), ...shard.indexes("processing"), shard.overdue],
+        args: [claim.id, claim.vendor, claim.maxAttempts, now, claim.overdueAt, overdueScore(claim.overdueAt)]
+      }
+      return yield* Effect.request(ClaimRequest({ claim, script }), claims)
     }),
     listOverdue: Effect.fnUntraced(function* (query: JobStore.OverdueQuery) {
       const limit = Math.floor(query.limit)

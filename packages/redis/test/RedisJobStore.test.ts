@@ -356,6 +356,29 @@ RedisTest.describeRedis("RedisJobStore", ({ prefix: suitePrefix }) => {
       })
     )
 
+    it.live("claims made at once each keep their own outcome: claimed, not applicable, or a damaged hash", () =>
+      Effect.gen(function* () {
+        const { prefix, redis } = yield* RedisTest.scratch
+        const store = yield* storeOn(prefix)
+        const key = RedisJobStore.keys(prefix)
+        const [claimed, processing, damaged] = [pending(), pending(), pending()]
+        yield* Effect.forEach([claimed, processing, damaged], (job) => store.create(job))
+        yield* store.transition({ id: processing.id, from: "pending", to: "processing" })
+        yield* redis.send("HSET", key.job(damaged.id), "attempts", "x")
+        const claimOf = (job: Job.Job) => ({ id: job.id, vendor: job.vendor, maxAttempts: 3, overdueAt: job.createdAt })
+        const [first, second, third] = yield* Effect.all(
+          [claimed, processing, damaged].map((job) => Effect.result(store.claim(claimOf(job)))),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(Result.isSuccess(first!) && Option.getOrUndefined(first.success)?.job.status, "processing")
+        assert.isTrue(Result.isSuccess(second!) && Option.isNone(second.success), "a processing job is not claimed")
+        assert.isTrue(Result.isFailure(third!) && third.failure.reason === "Rejected")
+        assert.include(Result.isFailure(third!) ? third.failure.message : "", "no integer version or attempts")
+        assert.strictEqual(yield* redis.send<string>("HGET", key.job(damaged.id), "status"), "pending")
+        assert.strictEqual(yield* redis.send<number>("ZCARD", key.status("processing")), 2)
+      })
+    )
+
     it.live("a hash of the wrong shape is a typed Rejected error naming the key, not a crash", () =>
       Effect.gen(function* () {
         const { prefix, redis } = yield* RedisTest.scratch

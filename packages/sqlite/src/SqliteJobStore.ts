@@ -152,11 +152,13 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     }
   })
 
+  const get = (id: Job.JobId) =>
+    Effect.flatMap(read(id), (row) => (row === undefined ? Effect.succeedNone : Effect.asSome(jobOf(id, row))))
+
   return JobStore.JobStore.of({
     create: (job) => createMany([job]),
     createMany,
-    get: (id) =>
-      Effect.flatMap(read(id), (row) => (row === undefined ? Effect.succeedNone : Effect.asSome(jobOf(id, row)))),
+    get,
     getMany: Effect.fnUntraced(function* (ids) {
       if (ids.length === 0) return []
       const now = yield* Clock.currentTimeMillis
@@ -171,6 +173,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       })
     }),
     transition,
+    claim: JobStore.claimVia({ get, transition }),
     listOverdue: Effect.fnUntraced(function* (query) {
       const limit = Math.floor(query.limit)
       if (!(limit > 0)) return []

@@ -266,6 +266,87 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
         })
       )
 
+      it.effect("claim: a pending job of the vendor with attempts left, counted, leased, in one step", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const waiting = pending()
+          yield* store.create(waiting)
+          // A job waiting for a retry, with one attempt spent.
+          const started = yield* startProcessing(waiting)
+          const retryAt = new Date(Date.parse(waiting.createdAt) + 1000).toISOString()
+          const parked = yield* store
+            .transition({
+              id: waiting.id,
+              from: "processing",
+              to: "pending",
+              expectedVersion: started.version,
+              set: { nextRetryAt: retryAt, overdueAt: retryAt, error: { reason: "Unavailable", message: "503" } }
+            })
+            .pipe(Effect.map(Option.getOrThrow))
+          const overdueAt = new Date(Date.parse(waiting.createdAt) + 30_000).toISOString()
+          const claim = { id: waiting.id, vendor: waiting.vendor, maxAttempts: 5, overdueAt }
+          const claimed = Option.getOrThrow(yield* store.claim(claim))
+          assert.strictEqual(claimed.waitingSince, parked.updatedAt)
+          assert.deepInclude(claimed.job, {
+            status: "processing",
+            attempts: 2,
+            version: parked.version + 1,
+            overdueAt,
+            payload: waiting.payload,
+            error: { reason: "Unavailable", message: "503" }
+          })
+          assert.isUndefined(claimed.job.nextRetryAt)
+          assert.deepStrictEqual(yield* store.get(waiting.id), Option.some(claimed.job))
+          const listed = yield* store.list({ status: "processing", vendor: waiting.vendor, limit: 500 })
+          assert.isTrue(listed.jobs.some((job) => job.id === waiting.id))
+          const overdue = yield* store.listOverdue({ before: new Date(Date.parse(overdueAt) + 1), limit: 10_000 })
+          assert.isTrue(overdue.some((job) => job.id === waiting.id && job.overdueAt === overdueAt))
+          // Claimed already: a second claim does not apply.
+          assert.isTrue(Option.isNone(yield* store.claim(claim)))
+        })
+      )
+
+      it.effect("claim: does not apply (writes nothing) to another vendor's job, one out of attempts, or none", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const job = pending()
+          yield* store.create(job)
+          const claim = { id: job.id, vendor: job.vendor, maxAttempts: 1, overdueAt: job.createdAt }
+          assert.isTrue(Option.isNone(yield* store.claim({ ...claim, vendor: "other" })))
+          assert.isTrue(Option.isNone(yield* store.claim({ ...claim, maxAttempts: 0 })))
+          assert.isTrue(Option.isNone(yield* store.claim({ ...claim, id: Job.makeJobId() })))
+          assert.deepStrictEqual(yield* store.get(job.id), Option.some(job))
+          const finished = pending()
+          yield* store.create(finished)
+          yield* store.transition({ id: finished.id, from: "pending", to: "failed" })
+          assert.isTrue(Option.isNone(yield* store.claim({ ...claim, id: finished.id })))
+          // Under the limit, it applies.
+          assert.strictEqual(Option.getOrThrow(yield* store.claim(claim)).job.attempts, 1)
+        })
+      )
+
+      it.effect("claim: of concurrent claims of one job exactly one wins; claims of several each keep theirs", () =>
+        Effect.gen(function* () {
+          const store = yield* JobStore
+          const [contested, other, missing] = [pending(), pending(), pending()]
+          yield* store.createMany([contested, other])
+          const claimOf = (job: Job.Job) => ({
+            id: job.id,
+            vendor: job.vendor,
+            maxAttempts: 5,
+            overdueAt: job.createdAt
+          })
+          const outcomes = yield* Effect.all(
+            [...Array.from({ length: 10 }, () => contested), other, missing].map((job) => store.claim(claimOf(job))),
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(outcomes.slice(0, 10).filter(Option.isSome).length, 1)
+          assert.strictEqual(Option.getOrThrow(outcomes[10]!).job.id, other.id)
+          assert.isTrue(Option.isNone(outcomes[11]!))
+          assert.strictEqual(Option.getOrThrow(yield* store.get(contested.id)).attempts, 1)
+        })
+      )
+
       it.effect("refuses a transition the job model forbids", () =>
         Effect.gen(function* () {
           const store = yield* JobStore

@@ -97,6 +97,7 @@ export const layerStoreDown = Layer.succeed(
     get: () => Effect.fail(storeDown),
     getMany: () => Effect.fail(storeDown),
     transition: () => Effect.fail(storeDown),
+    claim: () => Effect.fail(storeDown),
     listOverdue: () => Effect.fail(storeDown),
     list: () => Effect.fail(storeDown)
   })
