@@ -81,7 +81,14 @@ import * as Port from "./Port.ts"
 import { RateLimiter } from "./RateLimiter.ts"
 import * as Stats from "./Stats.ts"
 import * as Metrics from "./Metrics.ts"
-import { AnswerHeaders, type RawAnswer, type Vendor, VendorError, type VendorRequest } from "./Vendor.ts"
+import {
+  AnswerHeaders,
+  type RawAnswer,
+  usableRetryAfter,
+  type Vendor,
+  VendorError,
+  type VendorRequest
+} from "./Vendor.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
 import { VendorRegistry } from "./VendorRegistry.ts"
 import * as Webhook from "./Webhook.ts"
@@ -562,10 +569,14 @@ const requestFor = (callbacks: Engine["callbacks"], vendor: Vendor, job: Job): V
 const retryOrFail = (engine: Engine, attempt: Attempt, error: VendorError) =>
   !error.isRetryable || attempt.job.attempts >= maxAttemptsOf(attempt.vendor)
     ? fail(engine, { job: attempt.job, error, delivery: attempt.delivery })
-    : Effect.flatMap(
-        error.retryAfterMillis === undefined ? backoff(attempt.job.attempts) : Effect.succeed(error.retryAfterMillis),
-        (delay) => retry(engine, attempt, error, delay)
-      )
+    : Effect.suspend(() => {
+        // An adapter's own Retry-After is taken as the limiter takes it: capped, and none if unusable.
+        const retryAfter = usableRetryAfter(error.retryAfterMillis)
+        return Effect.flatMap(
+          retryAfter === undefined ? backoff(attempt.job.attempts) : Effect.succeed(retryAfter),
+          (delay) => retry(engine, attempt, error, delay)
+        )
+      })
 
 // ─── expire: an async job whose callback is overdue ────────────────────────────────────────────
 

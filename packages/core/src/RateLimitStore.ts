@@ -280,7 +280,7 @@ export const lastSecond = (state: State, now: number): number => {
 
 /**
  * A 429 at `now`: the vendor pauses for `retryAfterMillis`; a learned rate is cut unless the 429
- * came during a pause (from a call sent before it).
+ * came during a pause (from a call sent before it) or to the first call (nothing learned yet).
  *
  * @category rules
  */
@@ -290,7 +290,9 @@ export const limited = (
   options: { readonly retryAfterMillis: number | undefined; readonly learn: boolean }
 ): State => {
   const pausedUntil = Math.max(state.pausedUntil, now + (options.retryAfterMillis ?? defaultPauseMillis))
-  if (!options.learn || now < state.pausedUntil) return { ...state, pausedUntil }
+  // A 429 to the first call (a vendor still counting calls from before a restart) says nothing of
+  // the limit: it pauses, and the rate starts as it would have.
+  if (!options.learn || now < state.pausedUntil || state.source === "none") return { ...state, pausedUntil }
   const rate = state.rate > 0 ? state.rate : initialRate
   const taken = lastSecond(state, now)
   const refusedRate = taken >= minimumRate ? Math.min(rate, taken) : rate

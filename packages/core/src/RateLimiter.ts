@@ -10,7 +10,7 @@
  *   wakes later than its slot by more than {@link tolerance} (a busy event loop) would come closer
  *   to the slot `limit` after it than a window: up to twice the tolerance late, it calls and moves
  *   the slots not handed out yet on by the excess (`RateLimitStore.delayed`); later still, it
- *   takes a fresh slot. A worker's callers take a
+ *   takes a fresh slot once, and the next time calls as above. A worker's callers take a
  *   vendor's slots one at a time, never more than {@link lookaheadMillis} ahead.
  * - A learned limit (`auto`, with an optional ceiling) is paced at the rate the store learned:
  *   from the vendor's advertised limit (the IETF draft's `RateLimit-Policy` / `RateLimit`, or
@@ -26,7 +26,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule, Semaphore } from "effect"
 import * as RateLimitStore from "./RateLimitStore.ts"
-import type { RateLimit } from "./Vendor.ts"
+import { type RateLimit, usableRetryAfter } from "./Vendor.ts"
 
 /**
  * Headroom on a configured or advertised pace, see the module comment.
@@ -165,6 +165,11 @@ export const paceOf = (limit: RateLimit): RateLimitStore.Pace =>
     ? { _tag: "Learned", ceilingPerSecond: (limit.limit * 1000) / windowMillisOf(limit) / headroom }
     : { _tag: "Fixed", intervalMillis: (windowMillisOf(limit) / limit.limit) * headroom }
 
+// A pace that spaces calls by a positive, finite interval (or learns under a positive ceiling): a
+// limit of 0, NaN or a window of 0 would wait forever or spin on the store.
+const usablePace = (pace: RateLimitStore.Pace) =>
+  pace._tag === "Fixed" ? Number.isFinite(pace.intervalMillis) && pace.intervalMillis > 0 : pace.ceilingPerSecond > 0
+
 // How late a caller may be for its slot. The interval a learned pace runs at is only known to the
 // store: it is judged against its ceiling's interval or, without one, a tenth of a second.
 const toleranceOf = (pace: RateLimitStore.Pace, limit: RateLimit) => {
@@ -248,28 +253,39 @@ export const make = Effect.gen(function* () {
   const wait = Effect.fn("RateLimiter.wait")(function* (vendor: string, limit: RateLimit) {
     const pace = paceOf(limit)
     const lateness = toleranceOf(pace, limit)
+    if (!usablePace(pace)) {
+      return yield* Effect.fail(
+        RateLimitStore.storeError(`${vendor}: the rate limit ${limit.limit}/${limit.window} paces no call`)
+      )
+    }
     const started = yield* Clock.currentTimeMillis
+    let retaken = false
     while (true) {
       const due = yield* slotOf(vendor, pace)
+      if (!Number.isFinite(due))
+        return yield* Effect.fail(RateLimitStore.storeError(`${vendor}: the store gave no usable slot`))
       const takenAt = yield* Clock.currentTimeMillis
       yield* sleepUntil(due)
       const now = yield* Clock.currentTimeMillis
       const waited = Duration.millis(Math.max(0, due - started))
       const past = now - due - lateness
       if (past <= 0) return waited
-      if (past <= lateness) {
-        // Woken a little too late (a busy event loop): the call goes, and the slots not handed out
-        // yet move on by what it is past the tolerance, which keeps the call a window later at its
-        // distance. One stall makes several callers late at once: a move since this slot was
-        // taken, as far, already did it.
-        const moved = delays.get(vendor)
-        if (moved === undefined || moved.at < takenAt || moved.millis < past) {
-          yield* store.delay(vendor, past)
-          delays.set(vendor, { at: now, millis: past })
-        }
-        return waited
+      // Woken much too late (a busy event loop) for the first time: moving the slots on would cost
+      // more than this one; take a fresh one. A worker that lags that much all the time would give
+      // up slot after slot (every worker's), so the second time it goes as below.
+      if (past > lateness && !retaken) {
+        retaken = true
+        continue
       }
-      // Woken later still: moving the slots on would cost more than this one. Take a fresh one.
+      // Woken too late: the call goes, and the slots not handed out yet move on by what it is past
+      // the tolerance, which keeps the call a window later at its distance. One stall makes several
+      // callers late at once: a move since this slot was taken, as far, already did it.
+      const moved = delays.get(vendor)
+      if (moved === undefined || moved.at < takenAt || moved.millis < past) {
+        yield* store.delay(vendor, past)
+        delays.set(vendor, { at: now, millis: past })
+      }
+      return waited
     }
   })
 
@@ -283,12 +299,8 @@ export const make = Effect.gen(function* () {
     limited: (vendor, options) => {
       // A classify's bad parse (NaN, Infinity, negative) would pause every worker forever, or leave
       // the pause NaN and callers spinning on the store: such a 429 pauses as one without it.
-      const retryAfterMillis = options.retryAfterMillis
       const cut = store.limited(vendor, {
-        retryAfterMillis:
-          retryAfterMillis !== undefined && Number.isFinite(retryAfterMillis) && retryAfterMillis >= 0
-            ? retryAfterMillis
-            : undefined,
+        retryAfterMillis: usableRetryAfter(options.retryAfterMillis),
         learn: options.limit?.learn === true
       })
       // The 429 cut what this process told: the next answer tells it again.

@@ -176,6 +176,16 @@ export interface Vendor {
 export const maxRetryAfterMillis = 15 * 60 * 1000
 
 /**
+ * A wait a 429 asked for, as the engine takes it: at most {@link maxRetryAfterMillis}; `undefined`
+ * (the backoff, or the default pause) for none, or for one no one could compute (NaN, negative,
+ * infinite), which an adapter's bad parse gives.
+ *
+ * @category classification
+ */
+export const usableRetryAfter = (millis: number | undefined): number | undefined =>
+  millis !== undefined && Number.isFinite(millis) && millis >= 0 ? Math.min(millis, maxRetryAfterMillis) : undefined
+
+/**
  * Reads a `Retry-After` header (seconds, or an HTTP date) as milliseconds from `now`, at most
  * {@link maxRetryAfterMillis}.
  *

@@ -228,3 +228,39 @@ describe("RateLimiter, slots held ahead", () => {
     })
   )
 })
+
+describe("RateLimiter, on a busy event loop", () => {
+  it.live("a worker that always wakes late still calls: it gives up a slot at most once a call", () =>
+    Effect.gen(function* () {
+      let takes = 0
+      const memory = yield* RateLimitStore.makeMemory
+      const counting = RateLimitStore.RateLimitStore.of({
+        ...memory,
+        take: (vendor, pace) => Effect.suspend(() => (takes++, memory.take(vendor, pace)))
+      })
+      const limiter = yield* RateLimiter.make.pipe(Effect.provideService(RateLimitStore.RateLimitStore, counting))
+      // The event loop blocked for 20 ms at a time, every timer fires late: more than the tolerance.
+      const busy = setInterval(() => {
+        const end = performance.now() + 20
+        while (performance.now() < end) {
+          // Busy: a synchronous stall, as a long garbage collection or a CPU-bound step makes.
+        }
+      }, 1)
+      const calls = yield* Effect.forEach(
+        Array.from({ length: 20 }),
+        () => limiter.wait("lagging", { limit: 10, window: "1 second" }),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.timeoutOption("15 seconds"), Effect.ensuring(Effect.sync(() => clearInterval(busy))))
+      assert.isTrue(calls._tag === "Some", "the callers never all got through")
+      assert.isAtMost(takes, 40)
+    })
+  )
+
+  it.effect("a limit that paces no call (0 a second) fails the wait at once, with what is wrong", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.RateLimiter
+      const error = yield* Effect.flip(limiter.wait("zero", { limit: 0, window: "1 second" }))
+      assert.match(error.message, /zero: the rate limit 0\/1 second paces no call/)
+    }).pipe(Effect.provide(RateLimiter.layerMemory))
+  )
+})

@@ -217,6 +217,14 @@ describe("VendorDefinition", () => {
       assert.match((yield* failure(async)).message, /needs its webhook secret \(VENDOR_SLOW_SECRET\)/)
       const odd = VendorDefinition.defineVendor({ ...syncSpec, defaults: { timeout: "soon" } })
       assert.match((yield* failure(odd, { secrets: { API_KEY: "k" } })).message, /default duration/)
+      for (const rateLimit of [
+        { limit: 0, window: "1 second" },
+        { limit: Number.NaN, window: "1 second" },
+        { limit: 5, window: "0 seconds" }
+      ] as const) {
+        const unpaced = VendorDefinition.defineVendor({ ...syncSpec, defaults: { rateLimit } })
+        assert.match((yield* failure(unpaced, { secrets: { API_KEY: "k" } })).message, /paces no call/)
+      }
       for (const maxInFlight of [0, -1, 2.5, Number.NaN, Number.POSITIVE_INFINITY]) {
         const capped = VendorDefinition.defineVendor({ ...syncSpec, defaults: { maxInFlight } })
         assert.match(

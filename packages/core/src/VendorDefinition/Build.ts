@@ -91,6 +91,11 @@ const resolve = Effect.fnUntraced(function* (def: AnyDefinition, settings: Setti
   if (typeof defaults.rateLimit === "string" && rateLimitDefault === undefined) {
     return yield* invalid(`${name}: default rate limit "${defaults.rateLimit}" is not like "5/1s" or "auto"`)
   }
+  if (rateLimitDefault !== undefined && !pacesCalls(rateLimitDefault)) {
+    return yield* invalid(
+      `${name}: default rate limit ${rateLimitDefault.limit} per ${String(rateLimitDefault.window)} paces no call`
+    )
+  }
   for (const key of ["concurrency", "maxInFlight", "maxAttempts", "maxResponseBytes"] as const) {
     const value = defaults[key]
     if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
@@ -123,6 +128,18 @@ const resolve = Effect.fnUntraced(function* (def: AnyDefinition, settings: Setti
   return resolved
 })
 
+// A limit above 0 (no limit at all only when learned: `auto`) over a window above 0.
+const pacesCalls = (limit: Vendor.RateLimit) => {
+  const window = Duration.fromInput(limit.window)
+  return (
+    limit.limit > 0 &&
+    (Number.isFinite(limit.limit) || limit.learn === true) &&
+    Option.isSome(window) &&
+    Duration.isFinite(window.value) &&
+    Duration.toMillis(window.value) > 0
+  )
+}
+
 const toVendorError = (
   vendor: string,
   answer: Vendor.RawAnswer,
@@ -139,9 +156,7 @@ const toVendorError = (
       // the wait also pauses the vendor for every worker and delays the job's retry (so, capped).
       const classified = classification.retryAfterMillis
       const retryAfterMillis =
-        classified !== undefined && Number.isFinite(classified) && classified >= 0
-          ? Math.min(classified, Vendor.maxRetryAfterMillis)
-          : Vendor.parseRetryAfter(answer.headers["retry-after"])
+        Vendor.usableRetryAfter(classified) ?? Vendor.parseRetryAfter(answer.headers["retry-after"])
       return new Vendor.VendorError({
         vendor,
         reason: "RateLimited",

@@ -98,17 +98,36 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
         Effect.gen(function* () {
           const store = yield* RateLimitStore.RateLimitStore
           const vendor = vendorName()
-          yield* Effect.forEach([1, 2, 3], () => store.take(vendor, learned(Infinity)), { concurrency: "unbounded" })
+          // The first call's answer (no limit advertised) ends its probe; then three slots.
+          yield* store.take(vendor, learned(Infinity))
+          yield* store.advertise(vendor, undefined)
+          const taken = yield* Effect.forEach([1, 2, 3], () => store.take(vendor, learned(Infinity)), {
+            concurrency: "unbounded"
+          })
+          assert.isTrue(taken.every((slot) => slot.granted))
           yield* store.limited(vendor, { retryAfterMillis: 5000, learn: true })
           const cut = yield* store.snapshot(vendor)
-          // At most three slots in the last second (fewer once it has moved on), under the pace of 5
-          // a second: the vendor refused at most 3, and the rate is cut below that.
-          assert.isAtMost(cut.learnedPerSecond ?? Infinity, 3 * RateLimitStore.factors.cut + 0.01)
+          // At most four slots in the last second (fewer once it has moved on, or still to fall due),
+          // under the pace of 10 a second: the vendor refused at most 4, and the rate is cut below that.
+          assert.isAtMost(cut.learnedPerSecond ?? Infinity, 4 * RateLimitStore.factors.cut + 0.01)
           assert.isAbove(cut.learnedPerSecond ?? 0, 0)
           // A second 429 during the pause changes nothing.
           yield* store.limited(vendor, { retryAfterMillis: 5000, learn: true })
           assert.strictEqual((yield* store.snapshot(vendor)).learnedPerSecond, cut.learnedPerSecond)
           assert.strictEqual(cut.source, "probed")
+        })
+      )
+
+      it.effect("a 429 to a learned limit's first call pauses the vendor and cuts nothing", () =>
+        Effect.gen(function* () {
+          const store = yield* RateLimitStore.RateLimitStore
+          const vendor = vendorName()
+          yield* store.take(vendor, learned(Infinity))
+          yield* store.limited(vendor, { retryAfterMillis: 300, learn: true })
+          const snapshot = yield* store.snapshot(vendor)
+          assert.isAbove(snapshot.pausedForMillis, 0)
+          assert.strictEqual(snapshot.source, "none")
+          assert.isUndefined(snapshot.learnedPerSecond)
         })
       )
 

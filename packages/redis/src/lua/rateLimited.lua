@@ -1,6 +1,7 @@
 -- rateLimited: the vendor answered 429. It pauses for every worker until `Retry-After` (on the
 -- Redis server's clock); a learned rate is cut, unless the 429 came during a pause (from a call
--- sent before it), from the lesser of the pace and the slots taken in the last second. Core's
+-- sent before it) or to the first call, from the lesser of the pace and the slots taken in the
+-- last second. Core's
 -- `RateLimitStore.limited`, in one step.
 --
 -- KEYS[1]  the vendor's rate state (hash)  <prefix>{v:<vendor>}:rate:state
@@ -13,13 +14,14 @@
 
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local f = redis.call("HMGET", KEYS[1], "paused", "rate", "cut", "countedAt", "counts")
+local f = redis.call("HMGET", KEYS[1], "paused", "rate", "cut", "countedAt", "counts", "source")
 local paused = tonumber(f[1]) or 0
 local rate = tonumber(f[2]) or 0
 local lastCut = tonumber(f[3]) or 0
 local pausedUntil = math.max(paused, now + tonumber(ARGV[1]))
 redis.call("HSET", KEYS[1], "paused", string.format("%.3f", pausedUntil))
-if ARGV[2] == "1" and now >= paused then
+-- A 429 to the first call (nothing learned yet) only pauses.
+if ARGV[2] == "1" and now >= paused and (f[6] or "none") ~= "none" then
   if rate <= 0 then rate = tonumber(ARGV[4]) end
   -- Slots due in the last second (`RateLimitStore.lastSecond`): the refused rate is the lesser.
   local width = tonumber(ARGV[9])
