@@ -269,7 +269,13 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
       it.effect("claim: a pending job of the vendor with attempts left, counted, leased, in one step", () =>
         Effect.gen(function* () {
           const store = yield* JobStore
-          const waiting = pending()
+          const tag = crypto.randomUUID().slice(0, 8)
+          const waiting = Job.makePending({
+            vendor: `claim-${tag}`,
+            owner: `owner-${tag}`,
+            payload: { query: "acme" },
+            now: new Date()
+          })
           yield* store.create(waiting)
           // A job waiting for a retry, with one attempt spent.
           const started = yield* startProcessing(waiting)
@@ -297,8 +303,17 @@ export const suite = <E>(name: string, layer: Layer.Layer<JobStore, E>): void =>
           })
           assert.isUndefined(claimed.job.nextRetryAt)
           assert.deepStrictEqual(yield* store.get(waiting.id), Option.some(claimed.job))
-          const listed = yield* store.list({ status: "processing", vendor: waiting.vendor, limit: 500 })
-          assert.isTrue(listed.jobs.some((job) => job.id === waiting.id))
+          // Moved from pending's listings to processing's, by vendor, by owner and by both.
+          const listedIds = (query: Omit<ListQuery, "limit">) =>
+            Effect.map(store.list({ ...query, limit: 500 }), (page) => page.jobs.map((job) => job.id))
+          for (const filter of [
+            { vendor: waiting.vendor },
+            { owner: waiting.owner },
+            { vendor: waiting.vendor, owner: waiting.owner }
+          ]) {
+            assert.deepStrictEqual(yield* listedIds({ status: "processing", ...filter }), [waiting.id])
+            assert.deepStrictEqual(yield* listedIds({ status: "pending", ...filter }), [])
+          }
           const overdue = yield* store.listOverdue({ before: new Date(Date.parse(overdueAt) + 1), limit: 10_000 })
           assert.isTrue(overdue.some((job) => job.id === waiting.id && job.overdueAt === overdueAt))
           // Claimed already: a second claim does not apply.
