@@ -11,8 +11,8 @@
  * `@vendorflow/core/testing` (`RateLimitStoreSuite`) holds every store to them.
  *
  * Pacing: `next` is the store-clock time of the vendor's next free slot; a taker gets
- * `max(now, next, pausedUntil)` and moves `next` one interval on. Calls exactly one interval apart
- * never put more than `limit` into any window.
+ * `max(now + slotLeadMillis, next, pausedUntil)` and moves `next` one interval on. Calls exactly
+ * one interval apart never put more than `limit` into any window.
  *
  * Learning (a limit written `auto`): the pace is `rate` calls per second, shared in the state.
  * - A limit the vendor advertises in headers sets `rate` (never over the configured ceiling).
@@ -111,7 +111,18 @@ export interface Taken {
   readonly granted: boolean
   readonly waitMillis: number
   readonly at: number
+  /** The slot is a learned limit's first call (its probe): its answer ends the probe. */
+  readonly probe: boolean
 }
+
+/**
+ * How far ahead of the store's clock the soonest slot is, in ms: a slot free now (the vendor was
+ * idle) would be late before its taker had the answer and made the call, and a late call lands
+ * next to the slot after it, taken ahead of time on schedule.
+ *
+ * @category constants
+ */
+export const slotLeadMillis = 15
 
 /**
  * The learned rate a vendor starts at, in calls per second. Callers waiting at the start take
@@ -218,17 +229,20 @@ export const grow = (state: State, now: number, busy: boolean, ceiling: number):
  * @category rules
  */
 export const take = (state: State, now: number, pace: Pace): readonly [State, Omit<Taken, "at">] => {
-  const start = Math.max(now, state.next, state.pausedUntil)
-  const slot = { granted: true, waitMillis: start - now }
+  const start = Math.max(now + slotLeadMillis, state.next, state.pausedUntil)
+  const slot = { granted: true, waitMillis: start - now, probe: false }
   if (pace._tag === "Fixed") return [{ ...state, next: start + pace.intervalMillis }, slot]
   if (state.source === "none" && now < state.probeUntil) {
-    return [state, { granted: false, waitMillis: Math.min(probePollMillis, state.probeUntil - now) }]
+    return [state, { granted: false, waitMillis: Math.min(probePollMillis, state.probeUntil - now), probe: false }]
   }
   if (state.source === "none" && state.probeUntil === 0) {
     // The first call: it probes alone (see the module comment), at the initial rate.
     const rate = Math.min(initialRate, pace.ceilingPerSecond)
     const probing = count({ ...state, rate, grewAt: now, probeUntil: now + probeMillis }, start)
-    return [{ ...probing, next: start + 1000 / rate }, slot]
+    return [
+      { ...probing, next: start + 1000 / rate },
+      { ...slot, probe: true }
+    ]
   }
   const paced = count(grow(state, now, state.next >= now, pace.ceilingPerSecond), start)
   return [{ ...paced, next: start + 1000 / paced.rate }, slot]

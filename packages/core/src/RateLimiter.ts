@@ -6,7 +6,8 @@
  *   `window / limit × headroom`. Even slots never put more than the limit into any window as the
  *   vendor counts it; the 1.5% headroom absorbs the jitter between a slot and the call reaching the
  *   vendor. A worker places its slot on its own clock by the store's clock in the answer (the
- *   offset between the two taken from the answer with the shortest round trip). A caller that
+ *   offset between the two taken from the answer with the shortest round trip); the soonest slot is
+ *   `RateLimitStore.slotLeadMillis` ahead, the time to hand it out and make the call. A caller that
  *   wakes later than its slot by more than {@link tolerance} (a busy event loop) would come closer
  *   to the slot `limit` after it than a window: up to twice the tolerance late, it calls and moves
  *   the slots not handed out yet on by the excess (`RateLimitStore.delayed`); later still, it
@@ -15,7 +16,8 @@
  * - A learned limit (`auto`, with an optional ceiling) is paced at the rate the store learned:
  *   from the vendor's advertised limit (the IETF draft's `RateLimit-Policy` / `RateLimit`, or
  *   `X-RateLimit-Limit`) when its answers carry one, else from its 429s (see `RateLimitStore`);
- *   its first call goes alone, so that the first answer's headers set the pace of the rest.
+ *   its first call goes alone, so that the first answer's headers set the pace of the rest (told
+ *   to the store even if this worker told it lately: the store has lost it).
  * - Every 429 pauses the vendor for every worker until its `Retry-After`.
  * - `maxInFlight` caps calls in flight across every worker: each call holds a leased slot, renewed
  *   while it runs, so a dead worker's slots come back within {@link slotLeaseMillis}.
@@ -239,6 +241,8 @@ export const make = Effect.gen(function* () {
           const after = yield* Clock.currentTimeMillis
           const offset = storeOffset(taken.at, before, after)
           if (taken.granted) {
+            // The store lost what it was told (or never had it): the probe's answer tells it again.
+            if (taken.probe) told.delete(vendor)
             const due = taken.at + taken.waitMillis - offset
             gate.openAt = due - lookaheadMillis
             return due

@@ -6,6 +6,8 @@ import * as RateLimitStore from "../src/RateLimitStore.ts"
 
 const limit = { limit: 5, window: "1 second" } as const
 const interval = (1000 / 5) * RateLimiter.headroom
+// The first slot of an idle vendor.
+const lead = RateLimitStore.slotLeadMillis
 
 describe("RateLimiter", () => {
   it.effect("paces calls evenly: the nth concurrent caller waits n intervals", () =>
@@ -16,7 +18,7 @@ describe("RateLimiter", () => {
       )
       yield* TestClock.adjust("5 seconds")
       const waits = (yield* Fiber.join(fiber)).map(Duration.toMillis)
-      waits.forEach((wait, n) => assert.closeTo(wait, n * interval, 1e-6))
+      waits.forEach((wait, n) => assert.closeTo(wait, lead + n * interval, 1e-6))
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 
@@ -36,9 +38,11 @@ describe("RateLimiter", () => {
   it.effect("keeps one budget per vendor", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.RateLimiter
-      const first = yield* limiter.wait("a", limit)
-      const other = yield* limiter.wait("b", limit)
-      assert.deepStrictEqual([Duration.toMillis(first), Duration.toMillis(other)], [0, 0])
+      const fiber = yield* Effect.forkChild(
+        Effect.all([limiter.wait("a", limit), limiter.wait("b", limit)], { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual((yield* Fiber.join(fiber)).map(Duration.toMillis), [lead, lead])
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 
@@ -54,8 +58,8 @@ describe("RateLimiter", () => {
       )
       yield* TestClock.adjust("1 second")
       const waits = (yield* Fiber.join(fiber)).map(Duration.toMillis).sort((x, y) => x - y)
-      assert.strictEqual(waits[0], 0)
-      assert.closeTo(waits[1]!, interval, 1e-6)
+      assert.strictEqual(waits[0], lead)
+      assert.closeTo(waits[1]!, lead + interval, 1e-6)
     })
   )
 })
@@ -120,25 +124,48 @@ describe("RateLimiter, an advertised limit", () => {
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 
+  // A limiter over a store whose state can be lost (as Redis's expires after a day unused, or is
+  // flushed), and the way to lose it.
+  const forgetful = Effect.gen(function* () {
+    let current = yield* RateLimitStore.makeMemory
+    const store = RateLimitStore.RateLimitStore.of({
+      take: (vendor, pace) => current.take(vendor, pace),
+      limited: (vendor, options) => current.limited(vendor, options),
+      advertise: (vendor, perSecond) => current.advertise(vendor, perSecond),
+      delay: (vendor, millis) => current.delay(vendor, millis),
+      acquireSlot: (vendor, options) => current.acquireSlot(vendor, options),
+      releaseSlot: (vendor, holder) => current.releaseSlot(vendor, holder),
+      snapshot: (vendor) => current.snapshot(vendor)
+    })
+    const limiter = yield* RateLimiter.make.pipe(Effect.provideService(RateLimitStore.RateLimitStore, store))
+    const forget = Effect.map(RateLimitStore.makeMemory, (fresh) => {
+      current = fresh
+    })
+    return { limiter, forget }
+  })
+
   it.effect("is told again to a store that forgot it (its state expired)", () =>
     Effect.gen(function* () {
-      // A store whose state can be lost, as Redis's expires after a day unused.
-      let current = yield* RateLimitStore.makeMemory
-      const forgetful = RateLimitStore.RateLimitStore.of({
-        take: (vendor, pace) => current.take(vendor, pace),
-        limited: (vendor, options) => current.limited(vendor, options),
-        advertise: (vendor, perSecond) => current.advertise(vendor, perSecond),
-        delay: (vendor, millis) => current.delay(vendor, millis),
-        acquireSlot: (vendor, options) => current.acquireSlot(vendor, options),
-        releaseSlot: (vendor, holder) => current.releaseSlot(vendor, holder),
-        snapshot: (vendor) => current.snapshot(vendor)
-      })
-      const limiter = yield* RateLimiter.make.pipe(Effect.provideService(RateLimitStore.RateLimitStore, forgetful))
+      const { limiter, forget } = yield* forgetful
       yield* limiter.heard("forgot", auto, headers)
-      current = yield* RateLimitStore.makeMemory
+      yield* forget
       yield* TestClock.adjust("1 minute")
       yield* limiter.heard("forgot", auto, headers)
       assert.strictEqual((yield* limiter.snapshot("forgot")).source, "advertised")
+    })
+  )
+
+  it.effect("is told by the answer to a new probe at once, though this worker told it a moment ago", () =>
+    Effect.gen(function* () {
+      const { limiter, forget } = yield* forgetful
+      yield* limiter.heard("lost", auto, headers)
+      yield* forget
+      // The store starts over: this worker's call is the probe, and its answer ends it.
+      const probe = yield* Effect.forkChild(limiter.wait("lost", auto))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(probe)
+      yield* limiter.heard("lost", auto, headers)
+      assert.strictEqual((yield* limiter.snapshot("lost")).source, "advertised")
     })
   )
 })
@@ -147,8 +174,9 @@ describe("RateLimitStore, counting slots for a 429", () => {
   const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
   const takeAt = (state: RateLimitStore.State, times: ReadonlyArray<number>) =>
     times.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], state)
-  // Paced at 100 a second (an advertised limit), so slots fall due where they are taken.
+  // Paced at 100 a second (an advertised limit), so slots fall due `slotLeadMillis` after they are taken.
   const advertised = RateLimitStore.advertised(RateLimitStore.initial, 100)
+  const lead = RateLimitStore.slotLeadMillis
 
   it("counts what the vendor counted in the last second after a ramp-up, not an average of two seconds", () => {
     const start = 1_000_000
@@ -158,21 +186,21 @@ describe("RateLimitStore, counting slots for a 429", () => {
       slow,
       Array.from({ length: 40 }, (_, i) => start + 1600 + i * 10)
     )
-    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2000), 40, 1e-9)
-    // Later, what fell inside the second (the 14 slots after start + 1850), to a bucket; then nothing.
-    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2850), 14, 1)
+    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2000 + lead), 40, 1e-9)
+    // Later, what fell inside the second (the 14 slots due after start + 1850 + lead), to a bucket; then nothing.
+    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2850 + lead), 14, 1)
     assert.strictEqual(RateLimitStore.lastSecond(ramp, start + 4000), 0)
   })
 
   it("counts a slot where it falls due, not when it was taken", () => {
     const start = 1_000_000
-    // Ten slots taken at once, at 20 a second, fall due 50 ms apart: at `start + 120` three are due
-    // (to a bucket: the one at 150 shares the bucket of now), not ten.
+    // Ten slots taken at once, at 20 a second, fall due 50 ms apart: at `start + lead + 120` three
+    // are due (to a bucket: the one at 150 shares the bucket of now), not ten.
     const ahead = Array.from({ length: 10 }, () => start).reduce(
       (state, now) => RateLimitStore.take(state, now, learned)[0],
       RateLimitStore.advertised(RateLimitStore.initial, 20)
     )
-    assert.closeTo(RateLimitStore.lastSecond(ahead, start + 120), 3, 1)
+    assert.closeTo(RateLimitStore.lastSecond(ahead, start + lead + 120), 3, 1)
   })
 })
 
@@ -199,7 +227,7 @@ describe("RateLimiter, slots held ahead", () => {
         // The slot now and the one held ahead of it (one interval on) went; the rest waited out the pause.
         const early = released.filter((at) => at < 1050)
         assert.strictEqual(early.length, 2)
-        assert.closeTo(early[1]!, interval, 1e-6)
+        assert.closeTo(early[1]!, lead + interval, 1e-6)
         assert.strictEqual(released.length, 12)
       }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
@@ -212,7 +240,9 @@ describe("RateLimiter, slots held ahead", () => {
         RateLimiter.make.pipe(Effect.provideContext(store))
       ])
       const auto = { limit: Number.POSITIVE_INFINITY, window: "1 second", learn: true } as const
-      assert.strictEqual(Duration.toMillis(yield* first.wait("probe", auto)), 0)
+      const probe = yield* Effect.forkChild(first.wait("probe", auto))
+      yield* TestClock.adjust(Duration.millis(lead))
+      assert.strictEqual(Duration.toMillis(yield* Fiber.join(probe)), lead)
       const waiting = yield* Effect.forkChild(
         Effect.forEach(Array.from({ length: 3 }), () => second.wait("probe", auto), { concurrency: "unbounded" })
       )
@@ -221,9 +251,9 @@ describe("RateLimiter, slots held ahead", () => {
       yield* first.heard("probe", auto, { "ratelimit-policy": "40;w=1" })
       yield* TestClock.adjust("1 second")
       const waits = (yield* Fiber.join(waiting)).map(Duration.toMillis).sort((a, b) => a - b)
-      // At 40/s from the probe's slot on: the first is due by now, the next one interval apart.
+      // At 40/s from the probe's slot on: the first is due by now (a lead on), the next one interval apart.
       const advertisedInterval = (1000 / 40) * RateLimiter.headroom
-      assert.isAtMost(waits[0]!, 50 + RateLimitStore.probePollMillis)
+      assert.isAtMost(waits[0]!, 50 + RateLimitStore.probePollMillis + lead)
       assert.closeTo(waits[2]! - waits[1]!, advertisedInterval, 1e-6)
     })
   )

@@ -44,10 +44,11 @@ const takeScript = Redis.script(
     RateLimitStore.factors.creep,
     RateLimitStore.probeMillis,
     RateLimitStore.probePollMillis,
-    RateLimitStore.countBucketMillis
+    RateLimitStore.countBucketMillis,
+    RateLimitStore.slotLeadMillis
   ],
   { numberOfKeys: 1, lua: Lua.load("rateTake") }
-).withReturnType<[string, string, string]>()
+).withReturnType<[string, string, string, string]>()
 
 const limitedScript = Redis.script(
   (state: string, pauseMillis: number, learn: boolean) => [
@@ -106,7 +107,12 @@ export const make = Effect.gen(function* () {
       redis
         .eval(takeScript)(state(vendor), pace)
         .pipe(
-          Effect.map(([wait, at, granted]) => ({ granted: granted === "1", waitMillis: Number(wait), at: Number(at) })),
+          Effect.map(([wait, at, granted, probe]) => ({
+            granted: granted === "1",
+            waitMillis: Number(wait),
+            at: Number(at),
+            probe: probe === "1"
+          })),
           Effect.mapError(failed)
         ),
     limited: (vendor, options) =>

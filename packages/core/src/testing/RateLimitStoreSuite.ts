@@ -74,7 +74,19 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           const store = yield* RateLimitStore.RateLimitStore
           const [a, b] = [vendorName(), vendorName()]
           yield* store.take(a, fixed(1000))
-          assert.strictEqual((yield* store.take(b, fixed(1000))).waitMillis, 0)
+          assert.strictEqual((yield* store.take(b, fixed(1000))).waitMillis, RateLimitStore.slotLeadMillis)
+        })
+      )
+
+      it.effect("an idle vendor's next slot is slotLeadMillis ahead of the store's clock, not sooner", () =>
+        Effect.gen(function* () {
+          const store = yield* RateLimitStore.RateLimitStore
+          const vendor = vendorName()
+          yield* store.take(vendor, fixed(10))
+          // Idle for several intervals: its next slot is long past.
+          yield* Effect.sleep(Duration.millis(50))
+          const taken = yield* store.take(vendor, fixed(10))
+          assert.deepStrictEqual([taken.granted, taken.waitMillis], [true, RateLimitStore.slotLeadMillis])
         })
       )
 
@@ -136,7 +148,10 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           const [first, second] = [yield* build, yield* build]
           const vendor = vendorName()
           const probe = yield* first.take(vendor, learned(Infinity))
-          assert.deepStrictEqual([probe.granted, probe.waitMillis], [true, 0])
+          assert.deepStrictEqual(
+            [probe.granted, probe.waitMillis, probe.probe],
+            [true, RateLimitStore.slotLeadMillis, true]
+          )
           // Nothing is learned yet, and nobody else gets a slot: they are told to ask again soon.
           const turnedAway = yield* second.take(vendor, learned(Infinity))
           assert.isFalse(turnedAway.granted)
@@ -145,7 +160,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           // The probe's answer advertises 50/s: the next slots follow it at once.
           yield* first.advertise(vendor, 50)
           const slots = yield* Effect.forEach([first, second, first], (store) => store.take(vendor, learned(Infinity)))
-          assert.isTrue(slots.every((slot) => slot.granted))
+          assert.isTrue(slots.every((slot) => slot.granted && !slot.probe))
           const at = slots.map((slot) => slot.at + slot.waitMillis)
           assert.closeTo(at[2]! - at[1]!, 20, 0.01)
           // The probe's slot is spaced at the advertised pace, not the initial rate's 100 ms.

@@ -8,9 +8,10 @@
 -- ARGV[2]  learned pace: its ceiling in calls per second, or -1 for none
 -- ARGV[3]  how long the state outlives its last use, ms
 -- ARGV[4…] the learning constants: initialRate, holdMillis, below, climb, creep, probeMillis,
---          probePollMillis, countBucketMillis
+--          probePollMillis, countBucketMillis; then slotLeadMillis
 -- returns  { the wait, the server's clock (ms, strings to keep their fractions), "1" for a slot or
---          "0" for none yet (a learned limit's first call is still out: ask again after the wait) }
+--          "0" for none yet (a learned limit's first call is still out: ask again after the wait),
+--          "1" if the slot is a learned limit's first call (its probe) else "0" }
 --
 -- One write of one key: a crash before it leaves the state as it was, after it the slot is taken.
 
@@ -34,10 +35,11 @@ local probeMillis, probePollMillis = tonumber(ARGV[9]), tonumber(ARGV[10])
 local probeUntil = tonumber(f[10]) or 0
 
 if fixed < 0 and source == "none" and now < probeUntil then
-  return { string.format("%.3f", math.min(probePollMillis, probeUntil - now)), string.format("%.3f", now), "0" }
+  return { string.format("%.3f", math.min(probePollMillis, probeUntil - now)), string.format("%.3f", now), "0", "0" }
 end
 
-local start = math.max(now, nextSlot, paused)
+local start = math.max(now + tonumber(ARGV[12]), nextSlot, paused)
+local probe = "0"
 local interval = fixed
 if fixed < 0 then
   if rate <= 0 then rate = math.min(initialRate, ceiling) end
@@ -45,6 +47,7 @@ if fixed < 0 then
   if source == "none" and probeUntil == 0 then
     -- The first call: it probes alone, at the initial rate.
     redis.call("HSET", KEYS[1], "probeUntil", string.format("%.3f", now + probeMillis))
+    probe = "1"
   elseif busy and source ~= "advertised" then
     local seconds = math.min(1000, math.max(0, now - grew)) / 1000
     local grown
@@ -85,4 +88,4 @@ if fixed < 0 then
 end
 redis.call("HSET", KEYS[1], "next", string.format("%.3f", start + interval))
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
-return { string.format("%.3f", start - now), string.format("%.3f", now), "1" }
+return { string.format("%.3f", start - now), string.format("%.3f", now), "1", probe }
