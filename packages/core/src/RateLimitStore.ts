@@ -19,7 +19,8 @@
  * - Else additive increase, multiplicative decrease on 429s: no 429 seen yet, the rate doubles each
  *   second the vendor is kept busy (callers wait for slots). A 429 means the vendor's limit is
  *   under the rate of the last second: the refused rate is the lesser of the pace and the slots
- *   taken in the last second (counted in the state), which is close to what the vendor counted.
+ *   due in the last second but the refused one (counted in the state), which is what the vendor
+ *   let through.
  *   The rate is cut to 90% of it (70% when 429s keep coming within {@link congestedWithinMillis}
  *   of the last pause), climbs back to just under it, holds there for {@link holdMillis}, then
  *   creeps up to find out whether the vendor allows more. A 429 during a pause came from a call
@@ -255,8 +256,9 @@ export const take = (state: State, now: number, pace: Pace): readonly [State, Om
  */
 export const countBucketMillis = 100
 
-// The buckets that cover a second from anywhere inside the newest one.
-const countBuckets = 1000 / countBucketMillis + 1
+// The buckets kept: the second before now, from anywhere inside its bucket, and as long again for
+// the slots counted ahead of now (handed out ahead, or due at the end of a pause).
+const countBuckets = 2000 / countBucketMillis + 1
 
 // The counts moved on to the bucket of `at` (empty buckets for the time with no slots).
 const countsAt = (state: State, at: number): readonly [number, Array<number>] => {
@@ -275,20 +277,21 @@ const count = (state: State, at: number): State => {
 
 /**
  * Slots due in the second before `now` (slots are counted where they fall, which is up to the
- * lookahead ahead of when they were taken): the buckets inside it, and the share of the oldest one
- * that still falls inside it.
+ * lookahead ahead of when they were taken; those due after `now` are not counted): the buckets
+ * inside it, and the shares of the two at its ends that fall inside it.
  *
  * @category rules
  */
 export const lastSecond = (state: State, now: number): number => {
   const bucket = Math.floor(now / countBucketMillis) * countBucketMillis
   const into = (now - bucket) / countBucketMillis
+  const oldest = 1000 / countBucketMillis
   // How many buckets `now` is past the newest one counted (negative: slots due after now).
   const behind = (bucket - state.countedAt) / countBucketMillis
   return state.counts.reduce((sum, n, i) => {
     const back = i + behind
-    if (back < 0 || back > countBuckets - 1) return sum
-    return sum + (back === countBuckets - 1 ? n * (1 - into) : n)
+    if (back < 0 || back > oldest) return sum
+    return sum + n * (back === 0 ? into : back === oldest ? 1 - into : 1)
   }, 0)
 }
 
@@ -308,8 +311,9 @@ export const limited = (
   // the limit: it pauses, and the rate starts as it would have.
   if (!options.learn || now < state.pausedUntil || state.source === "none") return { ...state, pausedUntil }
   const rate = state.rate > 0 ? state.rate : initialRate
-  const taken = lastSecond(state, now)
-  const refusedRate = taken >= minimumRate ? Math.min(rate, taken) : rate
+  // What the vendor let through in its last second: the slots due in it but the refused call's.
+  const allowed = lastSecond(state, now) - 1
+  const refusedRate = allowed >= minimumRate ? Math.min(rate, allowed) : rate
   const congested = state.cutAt > 0 && now - state.pausedUntil < congestedWithinMillis
   return {
     ...state,

@@ -186,10 +186,25 @@ describe("RateLimitStore, counting slots for a 429", () => {
       slow,
       Array.from({ length: 40 }, (_, i) => start + 1600 + i * 10)
     )
-    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2000 + lead), 40, 1e-9)
+    // To a bucket: the slot due in now's bucket counts by the share of it that is past.
+    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2000 + lead), 40, 1)
     // Later, what fell inside the second (the 14 slots due after start + 1850 + lead), to a bucket; then nothing.
     assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2850 + lead), 14, 1)
     assert.strictEqual(RateLimitStore.lastSecond(ramp, start + 4000), 0)
+  })
+
+  it("a 429 learns what the vendor let through: slots due before it but the refused one, not those handed out ahead", () => {
+    const start = 1_000_000
+    const fast = RateLimitStore.advertised(RateLimitStore.initial, 100)
+    // At 100 a second, each slot taken 100 ms before it is due, as workers hold them ahead.
+    const due = (k: number) => start + lead + 10 * k
+    const refusedAt = due(150) + 5
+    const taken = Array.from({ length: 161 }, (_, k) => Math.max(start, due(k) - 100))
+    const state = takeAt(fast, taken)
+    // Due in the second before the 429: slots 51 to 150, to a bucket; not the ten taken ahead.
+    assert.closeTo(RateLimitStore.lastSecond(state, refusedAt), 100, 1)
+    const cut = RateLimitStore.limited(state, refusedAt, { retryAfterMillis: 1000, learn: true })
+    assert.closeTo(cut.refusedRate, 99, 1)
   })
 
   it("counts a slot where it falls due, not when it was taken", () => {

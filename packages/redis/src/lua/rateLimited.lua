@@ -1,7 +1,7 @@
 -- rateLimited: the vendor answered 429. It pauses for every worker until `Retry-After` (on the
 -- Redis server's clock); a learned rate is cut, unless the 429 came during a pause (from a call
--- sent before it) or to the first call, from the lesser of the pace and the slots taken in the
--- last second. Core's
+-- sent before it) or to the first call, from the lesser of the pace and the calls the vendor let
+-- through in the last second. Core's
 -- `RateLimitStore.limited`, in one step.
 --
 -- KEYS[1]  the vendor's rate state (hash)  <prefix>{v:<vendor>}:rate:state
@@ -23,26 +23,30 @@ redis.call("HSET", KEYS[1], "paused", string.format("%.3f", pausedUntil))
 -- A 429 to the first call (nothing learned yet) only pauses.
 if ARGV[2] == "1" and now >= paused and (f[6] or "none") ~= "none" then
   if rate <= 0 then rate = tonumber(ARGV[4]) end
-  -- Slots due in the last second (`RateLimitStore.lastSecond`): the refused rate is the lesser.
+  -- Slots due in the last second (`RateLimitStore.lastSecond`) but the refused one: what the
+  -- vendor let through. The refused rate is the lesser of it and the pace.
   local width = tonumber(ARGV[9])
-  local buckets = 1000 / width + 1
+  local oldest = 1000 / width
   local bucket = math.floor(now / width) * width
   -- How many buckets now is past the newest one counted (negative: slots due after now).
   local behind = (bucket - (tonumber(f[4]) or 0)) / width
   local into = (now - bucket) / width
   local taken = 0
-  local i = 0
+  local i = -1
   for n in string.gmatch(f[5] or "", "[^,]+") do
     i = i + 1
     local back = i + behind
-    if back >= 1 and back < buckets then
+    if back == 0 then
+      taken = taken + tonumber(n) * into
+    elseif back > 0 and back < oldest then
       taken = taken + tonumber(n)
-    elseif back == buckets then
+    elseif back == oldest then
       taken = taken + tonumber(n) * (1 - into)
     end
   end
+  local allowed = taken - 1
   local refused = rate
-  if taken >= tonumber(ARGV[5]) then refused = math.min(rate, taken) end
+  if allowed >= tonumber(ARGV[5]) then refused = math.min(rate, allowed) end
   local congested = lastCut > 0 and now - paused < tonumber(ARGV[6])
   local share = tonumber(ARGV[7])
   if congested then share = tonumber(ARGV[8]) end

@@ -71,9 +71,9 @@ if fixed < 0 then
   rate = math.min(rate, ceiling)
   interval = 1000 / rate
   -- One more slot in the counts (`RateLimitStore.count`): per bucket it is due in, newest first,
-  -- over a second.
+  -- over two seconds (the second before now, and room for the slots counted ahead of it).
   local width = tonumber(ARGV[11])
-  local buckets = 1000 / width + 1
+  local buckets = 2000 / width + 1
   local bucket = math.floor(start / width) * width
   local shift = math.max(0, math.min(buckets, (bucket - (tonumber(f[8]) or 0)) / width))
   local old = {}
