@@ -225,7 +225,7 @@ export const rows = (results: Results): Array<Row> => {
         (hidden.settledSeconds ?? Infinity) <= 5
     })
     out.push({
-      scenario: `rate limit L = ${advertised.limit}/s advertised in headers, auto`,
+      scenario: `rate limit L = ${advertised.limit}/s advertised in headers, auto (after a warm-up of L jobs, the learned limit then dropped from Redis)`,
       vendorflow: `${advertised.achievedPerSecond.toFixed(1)}/s achieved, busiest 1 s window ${advertised.worstWindow}, ${advertised.refused} × 429`,
       baseline: `L = ${advertised.limit}/s`,
       ratio: `${pct(advertised.achievedRatio)} of L`,
