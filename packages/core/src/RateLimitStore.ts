@@ -11,8 +11,9 @@
  * `@vendorflow/core/testing` (`RateLimitStoreSuite`) holds every store to them.
  *
  * Pacing: `next` is the store-clock time of the vendor's next free slot; a taker gets
- * `max(now + slotLeadMillis, next, pausedUntil)` and moves `next` one interval on. Calls exactly
- * one interval apart never put more than `limit` into any window.
+ * `max(now, next, pausedUntil)` and moves `next` one interval on (and {@link dueSlotLagMillis}
+ * more when its slot was already due). Calls exactly one interval apart never put more than
+ * `limit` into any window.
  *
  * Learning (a limit written `auto`): the pace is `rate` calls per second, shared in the state.
  * - A limit the vendor advertises in headers sets `rate` (never over the configured ceiling).
@@ -57,8 +58,8 @@ export interface State {
   readonly cutAt: number
   /**
    * Slots per {@link countBucketMillis} of the store's clock they are due in, the newest (starting
-   * at `countedAt`) first, back over a second: a 429 after a ramp-up must count what the vendor
-   * counted, which a per-second count would smear over the slower second before.
+   * at `countedAt`) first, {@link countBuckets} of them: a 429 after a ramp-up must count what the
+   * vendor counted, which a per-second count would smear over the slower second before.
    */
   readonly countedAt: number
   readonly counts: ReadonlyArray<number>
@@ -113,17 +114,18 @@ export interface Taken {
   readonly waitMillis: number
   readonly at: number
   /** The slot is a learned limit's first call (its probe): its answer ends the probe. */
-  readonly probe: boolean
+  readonly probe?: boolean | undefined
 }
 
 /**
- * How far ahead of the store's clock the soonest slot is, in ms: a slot free now (the vendor was
- * idle) would be late before its taker had the answer and made the call, and a late call lands
- * next to the slot after it, taken ahead of time on schedule.
+ * How late a slot that is already due when it is granted (the vendor was idle) reaches the vendor,
+ * in ms, next to the slots taken ahead of time: its answer's way back, the wake-up and the send.
+ * The slot after it is placed that much further on, so that a late first call does not land next
+ * to the calls on schedule after it; its taker does not wait.
  *
  * @category constants
  */
-export const slotLeadMillis = 15
+export const dueSlotLagMillis = 15
 
 /**
  * The learned rate a vendor starts at, in calls per second. Callers waiting at the start take
@@ -230,9 +232,10 @@ export const grow = (state: State, now: number, busy: boolean, ceiling: number):
  * @category rules
  */
 export const take = (state: State, now: number, pace: Pace): readonly [State, Omit<Taken, "at">] => {
-  const start = Math.max(now + slotLeadMillis, state.next, state.pausedUntil)
+  const start = Math.max(now, state.next, state.pausedUntil)
   const slot = { granted: true, waitMillis: start - now, probe: false }
-  if (pace._tag === "Fixed") return [{ ...state, next: start + pace.intervalMillis }, slot]
+  const lag = start === now ? dueSlotLagMillis : 0
+  if (pace._tag === "Fixed") return [{ ...state, next: start + lag + pace.intervalMillis }, slot]
   if (state.source === "none" && now < state.probeUntil) {
     return [state, { granted: false, waitMillis: Math.min(probePollMillis, state.probeUntil - now), probe: false }]
   }
@@ -241,12 +244,13 @@ export const take = (state: State, now: number, pace: Pace): readonly [State, Om
     const rate = Math.min(initialRate, pace.ceilingPerSecond)
     const probing = count({ ...state, rate, grewAt: now, probeUntil: now + probeMillis }, start)
     return [
-      { ...probing, next: start + 1000 / rate },
+      { ...probing, next: start + lag + 1000 / rate },
       { ...slot, probe: true }
     ]
   }
-  const paced = count(grow(state, now, state.next >= now, pace.ceilingPerSecond), start)
-  return [{ ...paced, next: start + 1000 / paced.rate }, slot]
+  // Busy: callers wait for slots, longer than the lag after a slot that was due.
+  const paced = count(grow(state, now, state.next > now + dueSlotLagMillis, pace.ceilingPerSecond), start)
+  return [{ ...paced, next: start + lag + 1000 / paced.rate }, slot]
 }
 
 /**
@@ -256,9 +260,13 @@ export const take = (state: State, now: number, pace: Pace): readonly [State, Om
  */
 export const countBucketMillis = 100
 
-// The buckets kept: the second before now, from anywhere inside its bucket, and as long again for
-// the slots counted ahead of now (handed out ahead, or due at the end of a pause).
-const countBuckets = 2000 / countBucketMillis + 1
+/**
+ * How many buckets of slots are kept: the second before now, from anywhere inside its bucket, and
+ * as long again for the slots counted ahead of now (handed out ahead, or due at a pause's end).
+ *
+ * @category constants
+ */
+export const countBuckets = 2000 / countBucketMillis + 1
 
 // The counts moved on to the bucket of `at` (empty buckets for the time with no slots).
 const countsAt = (state: State, at: number): readonly [number, Array<number>] => {
@@ -311,9 +319,10 @@ export const limited = (
   // the limit: it pauses, and the rate starts as it would have.
   if (!options.learn || now < state.pausedUntil || state.source === "none") return { ...state, pausedUntil }
   const rate = state.rate > 0 ? state.rate : initialRate
-  // What the vendor let through in its last second: the slots due in it but the refused call's.
+  // What the vendor let through in its last second: the slots due in it but the refused call's
+  // (under one is a share of a bucket, not a measure).
   const allowed = lastSecond(state, now) - 1
-  const refusedRate = allowed >= minimumRate ? Math.min(rate, allowed) : rate
+  const refusedRate = allowed >= 1 ? Math.min(rate, allowed) : rate
   const congested = state.cutAt > 0 && now - state.pausedUntil < congestedWithinMillis
   return {
     ...state,

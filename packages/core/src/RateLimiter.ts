@@ -6,8 +6,10 @@
  *   `window / limit × headroom`. Even slots never put more than the limit into any window as the
  *   vendor counts it; the 1.5% headroom absorbs the jitter between a slot and the call reaching the
  *   vendor. A worker places its slot on its own clock by the store's clock in the answer (the
- *   offset between the two taken from the answer with the shortest round trip); the soonest slot is
- *   `RateLimitStore.slotLeadMillis` ahead, the time to hand it out and make the call. A caller that
+ *   offset between the two taken from the answer with the shortest round trip). A slot already due
+ *   when it is handed out (an idle vendor) goes at once, and the slot after it keeps
+ *   `RateLimitStore.dueSlotLagMillis` more distance: the first call is late by the time to hand it
+ *   out and make it, the ones after it are on schedule. A caller that
  *   wakes later than its slot by more than {@link tolerance} (a busy event loop) would come closer
  *   to the slot `limit` after it than a window: up to twice the tolerance late, it calls and moves
  *   the slots not handed out yet on by the excess (`RateLimitStore.delayed`); later still, it
@@ -240,9 +242,10 @@ export const make = Effect.gen(function* () {
           const taken = yield* store.take(vendor, pace)
           const after = yield* Clock.currentTimeMillis
           const offset = storeOffset(taken.at, before, after)
+          // A probe, or a take turned away while one is out: the store has no limit (it lost what
+          // it was told, or never had it), so the next answer tells it again.
+          if (taken.probe === true || !taken.granted) told.delete(vendor)
           if (taken.granted) {
-            // The store lost what it was told (or never had it): the probe's answer tells it again.
-            if (taken.probe) told.delete(vendor)
             const due = taken.at + taken.waitMillis - offset
             gate.openAt = due - lookaheadMillis
             return due

@@ -6,8 +6,8 @@ import * as RateLimitStore from "../src/RateLimitStore.ts"
 
 const limit = { limit: 5, window: "1 second" } as const
 const interval = (1000 / 5) * RateLimiter.headroom
-// The first slot of an idle vendor.
-const lead = RateLimitStore.slotLeadMillis
+// How much further on the slot after an idle vendor's first one is.
+const lag = RateLimitStore.dueSlotLagMillis
 
 describe("RateLimiter", () => {
   it.effect("paces calls evenly: the nth concurrent caller waits n intervals", () =>
@@ -18,7 +18,8 @@ describe("RateLimiter", () => {
       )
       yield* TestClock.adjust("5 seconds")
       const waits = (yield* Fiber.join(fiber)).map(Duration.toMillis)
-      waits.forEach((wait, n) => assert.closeTo(wait, lead + n * interval, 1e-6))
+      // The first slot is due at once; the ones after it keep the lag more distance from it.
+      waits.forEach((wait, n) => assert.closeTo(wait, n === 0 ? 0 : lag + n * interval, 1e-6))
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 
@@ -38,11 +39,9 @@ describe("RateLimiter", () => {
   it.effect("keeps one budget per vendor", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.RateLimiter
-      const fiber = yield* Effect.forkChild(
-        Effect.all([limiter.wait("a", limit), limiter.wait("b", limit)], { concurrency: "unbounded" })
-      )
-      yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual((yield* Fiber.join(fiber)).map(Duration.toMillis), [lead, lead])
+      const first = yield* limiter.wait("a", limit)
+      const other = yield* limiter.wait("b", limit)
+      assert.deepStrictEqual([Duration.toMillis(first), Duration.toMillis(other)], [0, 0])
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 
@@ -58,8 +57,8 @@ describe("RateLimiter", () => {
       )
       yield* TestClock.adjust("1 second")
       const waits = (yield* Fiber.join(fiber)).map(Duration.toMillis).sort((x, y) => x - y)
-      assert.strictEqual(waits[0], lead)
-      assert.closeTo(waits[1]!, lead + interval, 1e-6)
+      assert.strictEqual(waits[0], 0)
+      assert.closeTo(waits[1]!, lag + interval, 1e-6)
     })
   )
 })
@@ -174,9 +173,9 @@ describe("RateLimitStore, counting slots for a 429", () => {
   const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
   const takeAt = (state: RateLimitStore.State, times: ReadonlyArray<number>) =>
     times.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], state)
-  // Paced at 100 a second (an advertised limit), so slots fall due `slotLeadMillis` after they are taken.
+  // Paced at 100 a second (an advertised limit): a slot taken when due falls due where it is
+  // taken, the slots taken right after it one interval and the lag on.
   const advertised = RateLimitStore.advertised(RateLimitStore.initial, 100)
-  const lead = RateLimitStore.slotLeadMillis
 
   it("counts what the vendor counted in the last second after a ramp-up, not an average of two seconds", () => {
     const start = 1_000_000
@@ -187,35 +186,49 @@ describe("RateLimitStore, counting slots for a 429", () => {
       Array.from({ length: 40 }, (_, i) => start + 1600 + i * 10)
     )
     // To a bucket: the slot due in now's bucket counts by the share of it that is past.
-    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2000 + lead), 40, 1)
-    // Later, what fell inside the second (the 14 slots due after start + 1850 + lead), to a bucket; then nothing.
-    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2850 + lead), 14, 1)
+    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2000 + lag), 40, 1)
+    // Later, what fell inside the second (the 14 slots due after start + 1850 + lag), to a bucket; then nothing.
+    assert.closeTo(RateLimitStore.lastSecond(ramp, start + 2850 + lag), 14, 1)
     assert.strictEqual(RateLimitStore.lastSecond(ramp, start + 4000), 0)
   })
 
   it("a 429 learns what the vendor let through: slots due before it but the refused one, not those handed out ahead", () => {
     const start = 1_000_000
     const fast = RateLimitStore.advertised(RateLimitStore.initial, 100)
-    // At 100 a second, each slot taken 100 ms before it is due, as workers hold them ahead.
-    const due = (k: number) => start + lead + 10 * k
+    // At 100 a second, each slot taken 250 ms before it is due (the first one due at once).
+    const due = (k: number) => start + lag + 10 * k
     const refusedAt = due(150) + 5
-    const taken = Array.from({ length: 161 }, (_, k) => Math.max(start, due(k) - 100))
+    const taken = Array.from({ length: 176 }, (_, k) => Math.max(start, due(k) - 250))
     const state = takeAt(fast, taken)
-    // Due in the second before the 429: slots 51 to 150, to a bucket; not the ten taken ahead.
-    assert.closeTo(RateLimitStore.lastSecond(state, refusedAt), 100, 1)
+    // Due in the second before the 429: slots 51 to 150 (evenly spread, so the shares of the end
+    // buckets are exact); not the 25 taken ahead, and none of the second is left out for them.
+    assert.closeTo(RateLimitStore.lastSecond(state, refusedAt), 100, 1e-6)
     const cut = RateLimitStore.limited(state, refusedAt, { retryAfterMillis: 1000, learn: true })
-    assert.closeTo(cut.refusedRate, 99, 1)
+    assert.closeTo(cut.refusedRate, 99, 1e-6)
   })
 
   it("counts a slot where it falls due, not when it was taken", () => {
     const start = 1_000_000
-    // Ten slots taken at once, at 20 a second, fall due 50 ms apart: at `start + lead + 120` three
-    // are due (to a bucket: the one at 150 shares the bucket of now), not ten.
+    // Ten slots taken at once, at 20 a second, fall due 50 ms apart (after the first, due at once,
+    // and the lag): at `start + lag + 120` three are due (to a bucket), not ten.
     const ahead = Array.from({ length: 10 }, () => start).reduce(
       (state, now) => RateLimitStore.take(state, now, learned)[0],
       RateLimitStore.advertised(RateLimitStore.initial, 20)
     )
-    assert.closeTo(RateLimitStore.lastSecond(ahead, start + lead + 120), 3, 1)
+    assert.closeTo(RateLimitStore.lastSecond(ahead, start + lag + 120), 3, 1)
+  })
+})
+
+describe("RateLimitStore, a learned rate growing", () => {
+  const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
+
+  it("grows only while callers wait for slots, not for the lag after a slot that was due", () => {
+    const start = 1_000_000
+    // Learned at 50 a second, no 429 yet; a caller every 25 ms (40 a second) for five seconds.
+    const at50: RateLimitStore.State = { ...RateLimitStore.initial, rate: 50, source: "probed", grewAt: start }
+    const callers = Array.from({ length: 200 }, (_, i) => start + 25 * i)
+    const state = callers.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], at50)
+    assert.strictEqual(state.rate, 50)
   })
 })
 
@@ -242,7 +255,7 @@ describe("RateLimiter, slots held ahead", () => {
         // The slot now and the one held ahead of it (one interval on) went; the rest waited out the pause.
         const early = released.filter((at) => at < 1050)
         assert.strictEqual(early.length, 2)
-        assert.closeTo(early[1]!, lead + interval, 1e-6)
+        assert.closeTo(early[1]!, lag + interval, 1e-6)
         assert.strictEqual(released.length, 12)
       }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
@@ -255,9 +268,7 @@ describe("RateLimiter, slots held ahead", () => {
         RateLimiter.make.pipe(Effect.provideContext(store))
       ])
       const auto = { limit: Number.POSITIVE_INFINITY, window: "1 second", learn: true } as const
-      const probe = yield* Effect.forkChild(first.wait("probe", auto))
-      yield* TestClock.adjust(Duration.millis(lead))
-      assert.strictEqual(Duration.toMillis(yield* Fiber.join(probe)), lead)
+      assert.strictEqual(Duration.toMillis(yield* first.wait("probe", auto)), 0)
       const waiting = yield* Effect.forkChild(
         Effect.forEach(Array.from({ length: 3 }), () => second.wait("probe", auto), { concurrency: "unbounded" })
       )
@@ -266,9 +277,9 @@ describe("RateLimiter, slots held ahead", () => {
       yield* first.heard("probe", auto, { "ratelimit-policy": "40;w=1" })
       yield* TestClock.adjust("1 second")
       const waits = (yield* Fiber.join(waiting)).map(Duration.toMillis).sort((a, b) => a - b)
-      // At 40/s from the probe's slot on: the first is due by now (a lead on), the next one interval apart.
+      // At 40/s from the probe's slot on: the first is due by now, the next one interval apart.
       const advertisedInterval = (1000 / 40) * RateLimiter.headroom
-      assert.isAtMost(waits[0]!, 50 + RateLimitStore.probePollMillis + lead)
+      assert.isAtMost(waits[0]!, 50 + RateLimitStore.probePollMillis)
       assert.closeTo(waits[2]! - waits[1]!, advertisedInterval, 1e-6)
     })
   )

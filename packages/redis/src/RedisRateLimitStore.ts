@@ -45,7 +45,8 @@ const takeScript = Redis.script(
     RateLimitStore.probeMillis,
     RateLimitStore.probePollMillis,
     RateLimitStore.countBucketMillis,
-    RateLimitStore.slotLeadMillis
+    RateLimitStore.countBuckets,
+    RateLimitStore.dueSlotLagMillis
   ],
   { numberOfKeys: 1, lua: Lua.load("rateTake") }
 ).withReturnType<[string, string, string, string]>()

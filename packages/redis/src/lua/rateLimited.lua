@@ -44,9 +44,10 @@ if ARGV[2] == "1" and now >= paused and (f[6] or "none") ~= "none" then
       taken = taken + tonumber(n) * (1 - into)
     end
   end
+  -- Under one is a share of a bucket, not a measure.
   local allowed = taken - 1
   local refused = rate
-  if allowed >= tonumber(ARGV[5]) then refused = math.min(rate, allowed) end
+  if allowed >= 1 then refused = math.min(rate, allowed) end
   local congested = lastCut > 0 and now - paused < tonumber(ARGV[6])
   local share = tonumber(ARGV[7])
   if congested then share = tonumber(ARGV[8]) end

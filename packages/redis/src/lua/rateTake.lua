@@ -8,7 +8,7 @@
 -- ARGV[2]  learned pace: its ceiling in calls per second, or -1 for none
 -- ARGV[3]  how long the state outlives its last use, ms
 -- ARGV[4…] the learning constants: initialRate, holdMillis, below, climb, creep, probeMillis,
---          probePollMillis, countBucketMillis; then slotLeadMillis
+--          probePollMillis, countBucketMillis, countBuckets; then dueSlotLagMillis
 -- returns  { the wait, the server's clock (ms, strings to keep their fractions), "1" for a slot or
 --          "0" for none yet (a learned limit's first call is still out: ask again after the wait),
 --          "1" if the slot is a learned limit's first call (its probe) else "0" }
@@ -38,12 +38,17 @@ if fixed < 0 and source == "none" and now < probeUntil then
   return { string.format("%.3f", math.min(probePollMillis, probeUntil - now)), string.format("%.3f", now), "0", "0" }
 end
 
-local start = math.max(now + tonumber(ARGV[12]), nextSlot, paused)
+local start = math.max(now, nextSlot, paused)
+-- A slot already due reaches the vendor late: the one after it keeps its distance.
+local dueLag = tonumber(ARGV[13])
+local lag = 0
+if start == now then lag = dueLag end
 local probe = "0"
 local interval = fixed
 if fixed < 0 then
   if rate <= 0 then rate = math.min(initialRate, ceiling) end
-  local busy = nextSlot >= now
+  -- Busy: callers wait for slots, longer than the lag after a slot that was due.
+  local busy = nextSlot > now + dueLag
   if source == "none" and probeUntil == 0 then
     -- The first call: it probes alone, at the initial rate.
     redis.call("HSET", KEYS[1], "probeUntil", string.format("%.3f", now + probeMillis))
@@ -71,9 +76,9 @@ if fixed < 0 then
   rate = math.min(rate, ceiling)
   interval = 1000 / rate
   -- One more slot in the counts (`RateLimitStore.count`): per bucket it is due in, newest first,
-  -- over two seconds (the second before now, and room for the slots counted ahead of it).
+  -- `RateLimitStore.countBuckets` of them.
   local width = tonumber(ARGV[11])
-  local buckets = 2000 / width + 1
+  local buckets = tonumber(ARGV[12])
   local bucket = math.floor(start / width) * width
   local shift = math.max(0, math.min(buckets, (bucket - (tonumber(f[8]) or 0)) / width))
   local old = {}
@@ -86,6 +91,6 @@ if fixed < 0 then
   redis.call("HSET", KEYS[1], "rate", string.format("%.17g", rate), "source", source, "grew", string.format("%.3f", now),
     "countedAt", string.format("%d", bucket), "counts", table.concat(counts, ","))
 end
-redis.call("HSET", KEYS[1], "next", string.format("%.3f", start + interval))
+redis.call("HSET", KEYS[1], "next", string.format("%.3f", start + lag + interval))
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return { string.format("%.3f", start - now), string.format("%.3f", now), "1", probe }
