@@ -115,7 +115,10 @@ const scenario = async (
     latency: "0",
     // The mock is the instrument: a small young generation keeps its scavenges to a few ms, where
     // the default's (up to 52 ms) bunch the arrivals it records (docs/benchmarks.md).
-    vars: { ...options.mockVars, NODE_OPTIONS: "--max-semi-space-size=1" }
+    vars: {
+      ...options.mockVars,
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, "--max-semi-space-size=1"].filter(Boolean).join(" ")
+    }
   })
   const server = await Stack.vendorflowServer(context.env, {
     name: `server-${options.name}`,
