@@ -11,17 +11,17 @@
  * `@vendorflow/core/testing` (`RateLimitStoreSuite`) holds every store to them.
  *
  * Pacing: `next` is the store-clock time of the vendor's next free slot; a taker gets
- * `max(now, next, pausedUntil)` and moves `next` one interval on (and {@link dueSlotLagMillis}
- * more when its slot was already due). Calls exactly one interval apart never put more than
- * `limit` into any window.
+ * `max(now, next, pausedUntil)` and moves `next` one interval on from it, or from
+ * `now + ` {@link dueSlotLagMillis} when that is later (a slot due, or nearly, when it is taken).
+ * Calls exactly one interval apart never put more than `limit` into any window.
  *
  * Learning (a limit written `auto`): the pace is `rate` calls per second, shared in the state.
  * - A limit the vendor advertises in headers sets `rate` (never over the configured ceiling).
  * - Else additive increase, multiplicative decrease on 429s: no 429 seen yet, the rate doubles each
- *   second the vendor is kept busy (callers wait for slots). A 429 means the vendor's limit is
+ *   second the vendor is kept busy (callers wait for slots, longer than {@link dueSlotLagMillis}). A 429 means the vendor's limit is
  *   under the rate of the last second: the refused rate is the lesser of the pace and the slots
  *   due in the last second but the refused one (counted in the state), which is what the vendor
- *   let through.
+ *   let through (when that is at least one).
  *   The rate is cut to 90% of it (70% when 429s keep coming within {@link congestedWithinMillis}
  *   of the last pause), climbs back to just under it, holds there for {@link holdMillis}, then
  *   creeps up to find out whether the vendor allows more. A 429 during a pause came from a call
@@ -118,10 +118,10 @@ export interface Taken {
 }
 
 /**
- * How late a slot that is already due when it is granted (the vendor was idle) reaches the vendor,
- * in ms, next to the slots taken ahead of time: its answer's way back, the wake-up and the send.
- * The slot after it is placed that much further on, so that a late first call does not land next
- * to the calls on schedule after it; its taker does not wait.
+ * How late a slot that is due when it is granted (the vendor was idle) reaches the vendor, in ms,
+ * next to the slots taken ahead of time: its answer's way back, the wake-up and the send. The slot
+ * after it is at least this plus an interval after the take, so that a late first call does not
+ * land next to the calls on schedule after it; its taker does not wait.
  *
  * @category constants
  */
@@ -234,8 +234,9 @@ export const grow = (state: State, now: number, busy: boolean, ceiling: number):
 export const take = (state: State, now: number, pace: Pace): readonly [State, Omit<Taken, "at">] => {
   const start = Math.max(now, state.next, state.pausedUntil)
   const slot = { granted: true, waitMillis: start - now, probe: false }
-  const lag = start === now ? dueSlotLagMillis : 0
-  if (pace._tag === "Fixed") return [{ ...state, next: start + lag + pace.intervalMillis }, slot]
+  // Where the interval to the next slot starts: a slot due (or nearly) reaches the vendor late.
+  const from = Math.max(start, now + dueSlotLagMillis)
+  if (pace._tag === "Fixed") return [{ ...state, next: from + pace.intervalMillis }, slot]
   if (state.source === "none" && now < state.probeUntil) {
     return [state, { granted: false, waitMillis: Math.min(probePollMillis, state.probeUntil - now), probe: false }]
   }
@@ -244,13 +245,13 @@ export const take = (state: State, now: number, pace: Pace): readonly [State, Om
     const rate = Math.min(initialRate, pace.ceilingPerSecond)
     const probing = count({ ...state, rate, grewAt: now, probeUntil: now + probeMillis }, start)
     return [
-      { ...probing, next: start + lag + 1000 / rate },
+      { ...probing, next: from + 1000 / rate },
       { ...slot, probe: true }
     ]
   }
   // Busy: callers wait for slots, longer than the lag after a slot that was due.
   const paced = count(grow(state, now, state.next > now + dueSlotLagMillis, pace.ceilingPerSecond), start)
-  return [{ ...paced, next: start + lag + 1000 / paced.rate }, slot]
+  return [{ ...paced, next: from + 1000 / paced.rate }, slot]
 }
 
 /**

@@ -10,7 +10,7 @@ const interval = (1000 / 5) * RateLimiter.headroom
 const lag = RateLimitStore.dueSlotLagMillis
 
 describe("RateLimiter", () => {
-  it.effect("paces calls evenly: the nth concurrent caller waits n intervals", () =>
+  it.effect("paces calls evenly: the nth concurrent caller waits n intervals (and the lag after the first)", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.RateLimiter
       const fiber = yield* Effect.forkChild(
@@ -39,9 +39,11 @@ describe("RateLimiter", () => {
   it.effect("keeps one budget per vendor", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.RateLimiter
-      const first = yield* limiter.wait("a", limit)
-      const other = yield* limiter.wait("b", limit)
-      assert.deepStrictEqual([Duration.toMillis(first), Duration.toMillis(other)], [0, 0])
+      const fiber = yield* Effect.forkChild(
+        Effect.all([limiter.wait("a", limit), limiter.wait("b", limit)], { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual((yield* Fiber.join(fiber)).map(Duration.toMillis), [0, 0])
     }).pipe(Effect.provide(RateLimiter.layerMemory))
   )
 
@@ -140,7 +142,7 @@ describe("RateLimiter, an advertised limit", () => {
     const forget = Effect.map(RateLimitStore.makeMemory, (fresh) => {
       current = fresh
     })
-    return { limiter, forget }
+    return { limiter, forget, store }
   })
 
   it.effect("is told again to a store that forgot it (its state expired)", () =>
@@ -165,6 +167,24 @@ describe("RateLimiter, an advertised limit", () => {
       yield* Fiber.join(probe)
       yield* limiter.heard("lost", auto, headers)
       assert.strictEqual((yield* limiter.snapshot("lost")).source, "advertised")
+    })
+  )
+
+  it.effect("is told at once by a worker turned away while another worker's probe is out", () =>
+    Effect.gen(function* () {
+      const { limiter, forget, store } = yield* forgetful
+      const other = yield* RateLimiter.make.pipe(Effect.provideService(RateLimitStore.RateLimitStore, store))
+      yield* limiter.heard("away", auto, headers)
+      yield* forget
+      // The other worker's call is the probe, and its answer never comes; this worker waits behind it.
+      yield* other.wait("away", auto)
+      const waiting = yield* Effect.forkChild(limiter.wait("away", auto))
+      yield* TestClock.adjust("50 millis")
+      // An answer to this worker, a moment after it last told the same limit.
+      yield* limiter.heard("away", auto, headers)
+      assert.strictEqual((yield* limiter.snapshot("away")).source, "advertised")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(waiting)
     })
   )
 })
@@ -216,6 +236,20 @@ describe("RateLimitStore, counting slots for a 429", () => {
       RateLimitStore.advertised(RateLimitStore.initial, 20)
     )
     assert.closeTo(RateLimitStore.lastSecond(ahead, start + lag + 120), 3, 1)
+  })
+})
+
+describe("RateLimitStore, the slot after a due one", () => {
+  it("is placed the lag on from the take, whether the slot was due or a moment from due", () => {
+    const start = 1_000_000
+    const fixed = { _tag: "Fixed", intervalMillis: 20 } as const
+    for (const ahead of [0, 0.5, 1, 14]) {
+      const [state] = RateLimitStore.take({ ...RateLimitStore.initial, next: start + ahead }, start, fixed)
+      assert.closeTo(state.next, start + lag + 20, 1e-9, `a slot ${ahead} ms from due`)
+    }
+    // A slot taken further ahead than the lag is on schedule: one interval on.
+    const [ahead] = RateLimitStore.take({ ...RateLimitStore.initial, next: start + 50 }, start, fixed)
+    assert.strictEqual(ahead.next, start + 70)
   })
 })
 
@@ -277,7 +311,7 @@ describe("RateLimiter, slots held ahead", () => {
       yield* first.heard("probe", auto, { "ratelimit-policy": "40;w=1" })
       yield* TestClock.adjust("1 second")
       const waits = (yield* Fiber.join(waiting)).map(Duration.toMillis).sort((a, b) => a - b)
-      // At 40/s from the probe's slot on: the first is due by now, the next one interval apart.
+      // At 40/s from the probe's slot on: the first is due by now, the ones after it an interval apart.
       const advertisedInterval = (1000 / 40) * RateLimiter.headroom
       assert.isAtMost(waits[0]!, 50 + RateLimitStore.probePollMillis)
       assert.closeTo(waits[2]! - waits[1]!, advertisedInterval, 1e-6)

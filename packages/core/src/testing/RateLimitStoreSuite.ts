@@ -89,14 +89,14 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
         Effect.gen(function* () {
           const store = yield* RateLimitStore.RateLimitStore
           const vendor = vendorName()
-          yield* store.take(vendor, fixed(10))
-          // Idle for several intervals: its next slot is long past.
-          yield* Effect.sleep(Duration.millis(50))
-          const due = yield* store.take(vendor, fixed(10))
-          const after = yield* store.take(vendor, fixed(10))
+          yield* store.take(vendor, fixed(200))
+          // Idle for over an interval: its next slot is past.
+          yield* Effect.sleep(Duration.millis(500))
+          const due = yield* store.take(vendor, fixed(200))
+          const after = yield* store.take(vendor, fixed(200))
           assert.deepStrictEqual([due.granted, due.waitMillis], [true, 0])
           const at = (slot: RateLimitStore.Taken) => slot.at + slot.waitMillis
-          assert.closeTo(at(after) - at(due), 10 + RateLimitStore.dueSlotLagMillis, 0.01)
+          assert.closeTo(at(after) - at(due), 200 + RateLimitStore.dueSlotLagMillis, 0.01)
         })
       )
 

@@ -39,10 +39,9 @@ if fixed < 0 and source == "none" and now < probeUntil then
 end
 
 local start = math.max(now, nextSlot, paused)
--- A slot already due reaches the vendor late: the one after it keeps its distance.
+-- Where the interval to the next slot starts: a slot due (or nearly) reaches the vendor late.
 local dueLag = tonumber(ARGV[13])
-local lag = 0
-if start == now then lag = dueLag end
+local from = math.max(start, now + dueLag)
 local probe = "0"
 local interval = fixed
 if fixed < 0 then
@@ -91,6 +90,6 @@ if fixed < 0 then
   redis.call("HSET", KEYS[1], "rate", string.format("%.17g", rate), "source", source, "grew", string.format("%.3f", now),
     "countedAt", string.format("%d", bucket), "counts", table.concat(counts, ","))
 end
-redis.call("HSET", KEYS[1], "next", string.format("%.3f", start + lag + interval))
+redis.call("HSET", KEYS[1], "next", string.format("%.3f", from + interval))
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return { string.format("%.3f", start - now), string.format("%.3f", now), "1", probe }
