@@ -18,10 +18,10 @@
  * Learning (a limit written `auto`): the pace is `rate` calls per second, shared in the state.
  * - A limit the vendor advertises in headers sets `rate` (never over the configured ceiling).
  * - Else additive increase, multiplicative decrease on 429s: no 429 seen yet, the rate doubles each
- *   second the vendor is kept busy (callers wait for slots, longer than {@link dueSlotLagMillis}). A 429 means the vendor's limit is
- *   under the rate of the last second: the refused rate is the lesser of the pace and the slots
- *   due in the last second but the refused one (counted in the state), which is what the vendor
- *   let through (when that is at least one).
+ *   second the vendor is kept busy (callers wait for slots, longer than {@link dueSlotLagMillis}).
+ *   A 429 means the vendor's limit is under the rate of the last second: the refused rate is the
+ *   lesser of the pace and the slots due in the last second but the refused one (counted in the
+ *   state), which is what the vendor let through (when that is at least one).
  *   The rate is cut to 90% of it (70% when 429s keep coming within {@link congestedWithinMillis}
  *   of the last pause), climbs back to just under it, holds there for {@link holdMillis}, then
  *   creeps up to find out whether the vendor allows more. A 429 during a pause came from a call
@@ -233,12 +233,12 @@ export const grow = (state: State, now: number, busy: boolean, ceiling: number):
  */
 export const take = (state: State, now: number, pace: Pace): readonly [State, Omit<Taken, "at">] => {
   const start = Math.max(now, state.next, state.pausedUntil)
-  const slot = { granted: true, waitMillis: start - now, probe: false }
+  const slot = { granted: true, waitMillis: start - now }
   // Where the interval to the next slot starts: a slot due (or nearly) reaches the vendor late.
   const from = Math.max(start, now + dueSlotLagMillis)
   if (pace._tag === "Fixed") return [{ ...state, next: from + pace.intervalMillis }, slot]
   if (state.source === "none" && now < state.probeUntil) {
-    return [state, { granted: false, waitMillis: Math.min(probePollMillis, state.probeUntil - now), probe: false }]
+    return [state, { granted: false, waitMillis: Math.min(probePollMillis, state.probeUntil - now) }]
   }
   if (state.source === "none" && state.probeUntil === 0) {
     // The first call: it probes alone (see the module comment), at the initial rate.

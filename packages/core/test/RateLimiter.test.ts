@@ -8,6 +8,10 @@ const limit = { limit: 5, window: "1 second" } as const
 const interval = (1000 / 5) * RateLimiter.headroom
 // How much further on the slot after an idle vendor's first one is.
 const lag = RateLimitStore.dueSlotLagMillis
+const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
+// The store's state after a take at each of `times`.
+const takeAt = (state: RateLimitStore.State, times: ReadonlyArray<number>) =>
+  times.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], state)
 
 describe("RateLimiter", () => {
   it.effect("paces calls evenly: the nth concurrent caller waits n intervals (and the lag after the first)", () =>
@@ -190,9 +194,6 @@ describe("RateLimiter, an advertised limit", () => {
 })
 
 describe("RateLimitStore, counting slots for a 429", () => {
-  const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
-  const takeAt = (state: RateLimitStore.State, times: ReadonlyArray<number>) =>
-    times.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], state)
   // Paced at 100 a second (an advertised limit): a slot taken when due falls due where it is
   // taken, the slots taken right after it one interval and the lag on.
   const advertised = RateLimitStore.advertised(RateLimitStore.initial, 100)
@@ -214,12 +215,11 @@ describe("RateLimitStore, counting slots for a 429", () => {
 
   it("a 429 learns what the vendor let through: slots due before it but the refused one, not those handed out ahead", () => {
     const start = 1_000_000
-    const fast = RateLimitStore.advertised(RateLimitStore.initial, 100)
     // At 100 a second, each slot taken 250 ms before it is due (the first one due at once).
     const due = (k: number) => start + lag + 10 * k
     const refusedAt = due(150) + 5
     const taken = Array.from({ length: 176 }, (_, k) => Math.max(start, due(k) - 250))
-    const state = takeAt(fast, taken)
+    const state = takeAt(advertised, taken)
     // Due in the second before the 429: slots 51 to 150 (evenly spread, so the shares of the end
     // buckets are exact); not the 25 taken ahead, and none of the second is left out for them.
     assert.closeTo(RateLimitStore.lastSecond(state, refusedAt), 100, 1e-6)
@@ -231,9 +231,9 @@ describe("RateLimitStore, counting slots for a 429", () => {
     const start = 1_000_000
     // Ten slots taken at once, at 20 a second, fall due 50 ms apart (after the first, due at once,
     // and the lag): at `start + lag + 120` three are due (to a bucket), not ten.
-    const ahead = Array.from({ length: 10 }, () => start).reduce(
-      (state, now) => RateLimitStore.take(state, now, learned)[0],
-      RateLimitStore.advertised(RateLimitStore.initial, 20)
+    const ahead = takeAt(
+      RateLimitStore.advertised(RateLimitStore.initial, 20),
+      Array.from({ length: 10 }, () => start)
     )
     assert.closeTo(RateLimitStore.lastSecond(ahead, start + lag + 120), 3, 1)
   })
@@ -254,14 +254,14 @@ describe("RateLimitStore, the slot after a due one", () => {
 })
 
 describe("RateLimitStore, a learned rate growing", () => {
-  const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
-
   it("grows only while callers wait for slots, not for the lag after a slot that was due", () => {
     const start = 1_000_000
     // Learned at 50 a second, no 429 yet; a caller every 25 ms (40 a second) for five seconds.
     const at50: RateLimitStore.State = { ...RateLimitStore.initial, rate: 50, source: "probed", grewAt: start }
-    const callers = Array.from({ length: 200 }, (_, i) => start + 25 * i)
-    const state = callers.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], at50)
+    const state = takeAt(
+      at50,
+      Array.from({ length: 200 }, (_, i) => start + 25 * i)
+    )
     assert.strictEqual(state.rate, 50)
   })
 })

@@ -22,6 +22,8 @@ const vendorName = () => `suite-${crypto.randomUUID().slice(0, 8)}`
 
 const fixed = (intervalMillis: number): RateLimitStore.Pace => ({ _tag: "Fixed", intervalMillis })
 const learned = (ceilingPerSecond: number): RateLimitStore.Pace => ({ _tag: "Learned", ceilingPerSecond })
+// When a taken slot falls due, on the store's clock.
+const slotAt = (slot: RateLimitStore.Taken) => slot.at + slot.waitMillis
 
 // Waits until `check` holds, asking every 20 ms, for at most `millis`.
 const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, millis: number): Effect.Effect<boolean, E, R> =>
@@ -49,7 +51,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
             (store) => store.take(vendor, fixed(250)),
             { concurrency: "unbounded" }
           )
-          const slots = taken.map(({ at, waitMillis }) => at + waitMillis).sort((a, b) => a - b)
+          const slots = taken.map(slotAt).sort((a, b) => a - b)
           // The first slot was due at once: the one after it keeps the lag more distance.
           const lag = RateLimitStore.dueSlotLagMillis
           slots
@@ -66,10 +68,9 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
         Effect.gen(function* () {
           const [first, second] = [yield* build, yield* build]
           const vendor = vendorName()
-          const slotOf = (taken: RateLimitStore.Taken) => taken.at + taken.waitMillis
-          const before = slotOf(yield* first.take(vendor, fixed(100)))
+          const before = slotAt(yield* first.take(vendor, fixed(100)))
           yield* first.delay(vendor, 30)
-          const after = slotOf(yield* second.take(vendor, fixed(100)))
+          const after = slotAt(yield* second.take(vendor, fixed(100)))
           assert.closeTo(after - before, 100 + RateLimitStore.dueSlotLagMillis + 30, 0.01)
           // A vendor with no state yet has nothing to move (and gains none).
           yield* first.delay(vendorName(), 30)
@@ -95,8 +96,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           const due = yield* store.take(vendor, fixed(200))
           const after = yield* store.take(vendor, fixed(200))
           assert.deepStrictEqual([due.granted, due.waitMillis], [true, 0])
-          const at = (slot: RateLimitStore.Taken) => slot.at + slot.waitMillis
-          assert.closeTo(at(after) - at(due), 200 + RateLimitStore.dueSlotLagMillis, 0.01)
+          assert.closeTo(slotAt(after) - slotAt(due), 200 + RateLimitStore.dueSlotLagMillis, 0.01)
         })
       )
 
@@ -171,7 +171,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           yield* first.advertise(vendor, 50)
           const slots = yield* Effect.forEach([first, second, first], (store) => store.take(vendor, learned(Infinity)))
           assert.isTrue(slots.every((slot) => slot.granted && !slot.probe))
-          const at = slots.map((slot) => slot.at + slot.waitMillis)
+          const at = slots.map(slotAt)
           assert.closeTo(at[2]! - at[1]!, 20, 0.01)
           // The probe's slot is spaced at the advertised pace, not the initial rate's 100 ms.
           assert.isBelow(at[0]! - probe.at, 1000 / RateLimitStore.initialRate - 20)
@@ -215,8 +215,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<RateLimitStore.RateLim
           // lag, the first one being due at once).
           const firstSlot = yield* store.take(vendor, learned(10))
           const secondSlot = yield* store.take(vendor, learned(10))
-          const apart = secondSlot.at + secondSlot.waitMillis - (firstSlot.at + firstSlot.waitMillis)
-          assert.closeTo(apart, 100 + RateLimitStore.dueSlotLagMillis, 0.01)
+          assert.closeTo(slotAt(secondSlot) - slotAt(firstSlot), 100 + RateLimitStore.dueSlotLagMillis, 0.01)
           assert.strictEqual((yield* store.snapshot(vendor)).learnedPerSecond, 10)
         })
       )
