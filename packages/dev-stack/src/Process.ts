@@ -24,6 +24,8 @@ export interface Options {
   readonly script: string
   /** Its whole environment (see {@link inheritedEnv}). */
   readonly env: Readonly<Record<string, string>>
+  /** Node's own options before the script, as its deployment runs it; none by default. */
+  readonly nodeArgs?: ReadonlyArray<string> | undefined
   /** Where its output goes, as `<name>.log`; none when undefined. */
   readonly logDir?: string | undefined
   /** Where to write a CPU profile (`<name>.cpuprofile`) when it exits; none when undefined. */
@@ -102,10 +104,14 @@ const spawnRunning = (options: Options): Running => {
     options.cpuProfileDir === undefined
       ? []
       : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${options.name}.cpuprofile`]
-  const child = spawn(process.execPath, ["--conditions=@vendorflow/source", ...profile, options.script], {
-    env: options.env,
-    stdio: ["ignore", "pipe", "pipe"]
-  })
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@vendorflow/source", ...(options.nodeArgs ?? []), ...profile, options.script],
+    {
+      env: options.env,
+      stdio: ["ignore", "pipe", "pipe"]
+    }
+  )
   const log =
     options.logDir === undefined
       ? undefined

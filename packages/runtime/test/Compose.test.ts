@@ -285,7 +285,8 @@ describe("docker-compose.yml", () => {
     const commands = new Map<string, string>()
     for (const s of appServices) {
       assert.strictEqual(s.command[0], "node", `${s.name} runs node`)
-      const entry = s.command[1] ?? ""
+      // Node's own options (`--…`) come between node and the bin.
+      const entry = s.command.find((arg, i) => i > 0 && !arg.startsWith("--")) ?? ""
       assert.isTrue(bins.has(join(entry)), `${s.name} runs ${entry}, which is no package's bin`)
       const source = entry.replace("/dist/src/", "/src/").replace(/\.js$/, ".ts")
       assert.isTrue(existsSync(join(root, source)), `${entry} is built from ${source}`)
@@ -293,6 +294,12 @@ describe("docker-compose.yml", () => {
     }
     assert.strictEqual(commands.get("api"), "packages/server/dist/src/bin.js")
     assert.strictEqual(commands.get("worker"), "packages/worker/dist/src/bin.js")
+  })
+
+  it("runs the API as the image's CMD does, with the same Node options", () => {
+    const cmd = /^CMD (\[.*\])$/m.exec(read("Dockerfile"))?.[1]
+    assert.isDefined(cmd, "the Dockerfile has a CMD in exec form")
+    assert.deepStrictEqual(service("api").command, JSON.parse(cmd ?? "[]"))
   })
 
   it("names the adapters in the API and the workers, as production requires", () => {
@@ -344,6 +351,6 @@ describe("Dockerfile", () => {
   })
 
   it("runs the API by default", () => {
-    assert.match(dockerfile, /^CMD \["node", "packages\/server\/dist\/src\/bin\.js"\]$/m)
+    assert.match(dockerfile, /^CMD \["node", "--max-semi-space-size=16", "packages\/server\/dist\/src\/bin\.js"\]$/m)
   })
 })
