@@ -47,6 +47,6 @@ COPY --from=build /built/ ./
 # Files stay root's: the process can read its code but not change it.
 USER node
 EXPOSE 8000
-# The server's young generation is capped at 2 × 16 MiB (Node's default is 2 × 64): about 90 MiB
-# less RSS under load at no CPU cost a request (docs/operations.md, "Memory").
+# The server's young generation is capped at 2 × 16 MiB (Node's default is 2 × 64): up to about
+# 90 MiB less RSS under load at no CPU cost a request (docs/operations.md, "Memory").
 CMD ["node", "--max-semi-space-size=16", "packages/server/dist/src/bin.js"]

@@ -70,6 +70,7 @@ export const launch = (
     readonly ready: RegExp
     /** Whether it writes a CPU profile into `settings.cpuProfileDir`; default true. */
     readonly profile?: boolean | undefined
+    /** Node's own options, as its deployment runs it; none by default. */
     readonly nodeArgs?: ReadonlyArray<string> | undefined
   }
 ): Effect.Effect<{ readonly process: Process.Running; readonly ready: RegExpExecArray }, never, Scope.Scope> =>
@@ -144,8 +145,8 @@ export interface Component {
 
 /**
  * Node's options for `vendorflow-server`, as the image runs it (the Dockerfile's `CMD`): a young
- * generation of at most 2 × 16 MiB instead of Node's 2 × 64, which takes about 90 MiB off the
- * server's RSS under load at no CPU cost a request (docs/operations.md, "Memory").
+ * generation of at most 2 × 16 MiB instead of Node's 2 × 64, which takes up to about 90 MiB off
+ * the server's RSS under load at no CPU cost a request (docs/operations.md, "Memory").
  *
  * @category constants
  */
