@@ -405,7 +405,14 @@ const runClaimed = (
   ).pipe(
     Effect.andThen(runAttempt(engine, attempt)),
     // Shutdown ran out of grace mid-attempt: the job goes back (its attempt spent if the call began).
-    Effect.onInterrupt(() => Effect.ignore(handBack(engine, attempt, 0)))
+    Effect.onInterrupt(() =>
+      Effect.andThen(
+        attempt.called
+          ? Effect.logWarning("stopped mid-call: the job goes back to its queue and will be called again")
+          : Effect.void,
+        Effect.ignore(handBack(engine, attempt, 0))
+      )
+    )
   )
 }
 
@@ -437,13 +444,18 @@ const callbackDeadlineOf = (vendor: Vendor) => Duration.toMillis(vendor.callback
 
 // ─── 3 to 6: the attempt, from its call to its stored outcome and acknowledgement ──────────────
 
+// Once the vendor has answered, the answer is stored and the delivery let go even if the worker is
+// stopping meanwhile: that write costs no more than handing the job back would, and handing it
+// back would have the vendor called again for an answer already in hand.
 const runAttempt = (engine: Engine, attempt: Attempt) =>
-  Effect.gen(function* () {
-    const outcome = yield* paceAndCall(engine, attempt)
-    if (outcome._tag === "Completed") yield* complete(engine, attempt, outcome.result)
-    else yield* awaitCallback(engine, attempt, callbackDeadlineOf(attempt.vendor))
-    yield* engine.queue.ack(attempt.delivery)
-  }).pipe(
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function* () {
+      const outcome = yield* restore(paceAndCall(engine, attempt))
+      if (outcome._tag === "Completed") yield* complete(engine, attempt, outcome.result)
+      else yield* awaitCallback(engine, attempt, callbackDeadlineOf(attempt.vendor))
+      yield* engine.queue.ack(attempt.delivery)
+    })
+  ).pipe(
     Effect.catchTags({
       VendorError: (error) => retryOrFail(engine, attempt, error),
       // The vendor's circuit is open (or another worker is probing it): the job waits, no attempt spent.

@@ -7,7 +7,7 @@ import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
 import * as Sweeper from "../src/Sweeper.ts"
 import * as Vendor from "../src/Vendor.ts"
-import { layerBackends, layerEngine } from "./support/Engine.ts"
+import { echoVendor, layerBackends, layerEngine } from "./support/Engine.ts"
 
 type Answer = "ok" | "down" | "busy" | "refused" | "crash"
 
@@ -425,6 +425,49 @@ describe("JobProcessor: a call's outcome survives a store blip", () => {
       yield* Fiber.join(running)
       const done = Option.getOrThrow(yield* store.get(job.id))
       assert.deepStrictEqual([done.status, done.attempts, state.calls], ["complete", 1, 1])
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("JobProcessor: a call's outcome survives a shutdown", () => {
+  it.effect("a worker stopped once its vendor answered stores the answer, and the vendor is not called again", () =>
+    Effect.gen(function* () {
+      const storing = yield* Deferred.make<void>()
+      const stored = yield* Deferred.make<void>()
+      // The memory store, whose write of a result waits until the test lets it through.
+      const slow = Layer.effect(
+        JobStore.JobStore,
+        Effect.map(JobStore.JobStore, (store) =>
+          JobStore.JobStore.of({
+            ...store,
+            transition: (transition) =>
+              transition.to === "complete"
+                ? Deferred.succeed(storing, undefined).pipe(
+                    Effect.andThen(Deferred.await(stored)),
+                    Effect.andThen(store.transition(transition))
+                  )
+                : store.transition(transition)
+          })
+        )
+      ).pipe(Layer.provide(JobStore.layerMemory))
+      const { vendor, calls } = echoVendor("answered")
+      const context = yield* Layer.build(layerEngine([vendor], {}, JobQueue.layerMemory, slow))
+      const store = Context.get(context, JobStore.JobStore)
+      const queue = Context.get(context, JobQueue.JobQueue)
+      const processor = Context.get(context, JobProcessor.JobProcessor)
+      const job = Job.makePending({ vendor: "answered", payload: { n: 1 }, now: new Date(0) })
+      yield* store.create(job)
+      const running = yield* Effect.forkChild(
+        processor.process({ id: "1-0", vendor: "answered", jobId: job.id, deliveryCount: 1 })
+      )
+      // The vendor has answered and the answer is being stored when the worker is told to stop.
+      yield* Deferred.await(storing)
+      running.interruptUnsafe()
+      yield* Deferred.succeed(stored, undefined)
+      yield* Fiber.await(running)
+      const done = Option.getOrThrow(yield* store.get(job.id))
+      assert.deepStrictEqual([done.status, done.attempts, calls()], ["complete", 1, 1])
+      assert.strictEqual(yield* queue.depth("answered"), 0, "not queued again")
     }).pipe(Effect.scoped)
   )
 })

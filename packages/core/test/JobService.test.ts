@@ -12,7 +12,7 @@ import * as JobStore from "../src/JobStore.ts"
 import * as Job from "../src/Job.ts"
 import * as Sweeper from "../src/Sweeper.ts"
 import type * as Vendor from "../src/Vendor.ts"
-import { layerBackends, layerEngine } from "./support/Engine.ts"
+import { echoVendor, layerBackends, layerEngine } from "./support/Engine.ts"
 
 const notCalled = () => Effect.die(new Error("no consumer runs here"))
 const vendor = (name: string): Vendor.Vendor => ({ name, mode: "sync", concurrency: 1, call: notCalled })
@@ -202,18 +202,8 @@ describe("JobService.getMany", () => {
 // lost after the write ran). The vendor counts its calls.
 const failing: { writes: "no" | "before" | "after" } = { writes: "no" }
 const withFailingQueue = Effect.gen(function* () {
-  let calls = 0
-  const counting: Vendor.Vendor = {
-    name: "alpha",
-    mode: "sync",
-    concurrency: 1,
-    call: (request) =>
-      Effect.sync(() => {
-        calls++
-        return { _tag: "Completed", result: request.payload } as const
-      })
-  }
-  const context = yield* Layer.build(layerEngine([counting]))
+  const counting = echoVendor("alpha")
+  const context = yield* Layer.build(layerEngine([counting.vendor]))
   const queue = Context.get(context, JobQueue.JobQueue)
   const lost = new JobQueue.JobQueueError({ reason: "Unavailable", message: "connection reset" })
   const write = <A>(write: Effect.Effect<A, JobQueue.JobQueueError>) =>
@@ -237,7 +227,7 @@ const withFailingQueue = Effect.gen(function* () {
     yield* Effect.forEach(deliveries, processor.process, { discard: true })
     return deliveries.length
   })
-  return { jobs, store, sweepAndWork, calls: () => calls }
+  return { jobs, store, sweepAndWork, calls: counting.calls }
 })
 
 describe("JobService: the answer matches the job's fate", () => {

@@ -1,7 +1,7 @@
 /**
  * The engine on memory layers, over the test's own vendor adapters: what the engine tests share.
  */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Cleaner from "../../src/Cleaner.ts"
 import * as JobProcessor from "../../src/JobProcessor.ts"
 import * as JobQueue from "../../src/JobQueue.ts"
@@ -37,3 +37,19 @@ export const layerEngine = (
   JobProcessor.layer({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
     Layer.provideMerge(layerBackends(vendors, circuit, queue, store))
   )
+
+/** A sync vendor that answers each call with its payload at once; `calls()` says how many it took. */
+export const echoVendor = (name: string) => {
+  let calls = 0
+  const vendor: Vendor.Vendor = {
+    name,
+    mode: "sync",
+    concurrency: 1,
+    call: (request) =>
+      Effect.sync(() => {
+        calls++
+        return { _tag: "Completed", result: request.payload } as const
+      })
+  }
+  return { vendor, calls: () => calls }
+}
