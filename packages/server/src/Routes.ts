@@ -13,7 +13,7 @@ import { Api } from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
 import type { Access, Health, JobService, VendorRegistry, Workers } from "@vendorflow/core"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Scope } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -62,6 +62,19 @@ const corsHeaders = {
   exposedHeaders: ["ratelimit", "ratelimit-policy", "retry-after", "etag", "www-authenticate"]
 }
 
+// The API reference (`GET /docs`): Effect's Scalar page, built on its first request. Its script is
+// 6 MiB, held in the heap once loaded, so a server whose reference nobody opens never loads it
+// (docs/operations.md, "Memory").
+const docs = HttpRouter.use((router) =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const page = yield* Effect.cached(
+      HttpRouter.toHttpEffect(HttpApiScalar.layer(Api.Api, { path: "/docs" })).pipe(Scope.provide(scope))
+    )
+    yield* router.add("GET", "/docs", Effect.flatten(page))
+  })
+)
+
 /**
  * Every route, for `options`.
  *
@@ -79,7 +92,7 @@ export const layerWith = (options: Options) =>
         ).pipe(Layer.provide([Problems.requestValidation, Authorization.layer]))
       )
     ),
-    HttpApiScalar.layer(Api.Api, { path: "/docs" }),
+    docs,
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
     Dashboard.layer,
     Problems.layerWith(options),

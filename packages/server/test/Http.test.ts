@@ -392,12 +392,15 @@ layer(TestServer, live)("docs, health and the rest", (it) => {
     })
   )
 
-  it.effect("GET /docs is the HTML reference", () =>
+  it.effect("GET /docs is the HTML reference, built on the first request and kept", () =>
     Effect.gen(function* () {
-      const response = yield* send("/docs")
-      assert.strictEqual(response.status, 200)
-      assert.match(response.headers.get("content-type") ?? "", /^text\/html/)
-      assert.include(yield* Effect.promise(() => response.text()), "<html")
+      const first = yield* send("/docs")
+      assert.strictEqual(first.status, 200)
+      assert.match(first.headers.get("content-type") ?? "", /^text\/html/)
+      const page = yield* Effect.promise(() => first.text())
+      assert.include(page, "<html")
+      const again = yield* send("/docs")
+      assert.strictEqual(yield* Effect.promise(() => again.text()), page)
     })
   )
 })
