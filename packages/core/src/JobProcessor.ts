@@ -48,6 +48,7 @@ import {
   Redacted,
   Request,
   RequestResolver,
+  Result,
   Schedule
 } from "effect"
 import { CircuitBreaker } from "effect/persistence"
@@ -87,6 +88,7 @@ import {
   usableRetryAfter,
   type Vendor,
   VendorError,
+  type VendorOutcome,
   type VendorRequest
 } from "./Vendor.ts"
 import * as VendorCircuit from "./VendorCircuit.ts"
@@ -397,24 +399,34 @@ const runClaimed = (
   claimed: { readonly delivery: Delivery; readonly vendor: Vendor; readonly job: Job; readonly waitingSince: string }
 ) => {
   const { delivery, vendor, job } = claimed
-  const attempt: Attempt = { delivery, vendor, job, fenced: false, called: false }
+  const attempt: Attempt = { delivery, vendor, job, fenced: false, called: false, answer: undefined, settled: false }
   return Metrics.observe(
     Metrics.queueWait,
     { vendor: job.vendor },
     Date.parse(job.updatedAt) - Date.parse(claimed.waitingSince)
   ).pipe(
     Effect.andThen(runAttempt(engine, attempt)),
-    // Shutdown ran out of grace mid-attempt: the job goes back (its attempt spent if the call began).
+    // Shutdown ran out of grace mid-attempt. An outcome being written is left to finish; an answer
+    // the vendor gave is stored as it would have been; otherwise the job goes back to its queue,
+    // its attempt spent if the call began.
     Effect.onInterrupt(() =>
-      Effect.andThen(
-        attempt.called
-          ? Effect.logWarning("stopped mid-call: the job goes back to its queue and will be called again")
-          : Effect.void,
-        Effect.ignore(handBack(engine, attempt, 0))
-      )
+      attempt.settled
+        ? Effect.void
+        : Effect.ignore(
+            attempt.answer === undefined ? stopped(engine, attempt) : settle(engine, attempt, attempt.answer)
+          )
     )
   )
 }
+
+// An attempt stopped before its vendor answered: the job goes back to its queue.
+const stopped = (engine: Engine, attempt: Attempt) =>
+  Effect.andThen(
+    attempt.called
+      ? Effect.logWarning("stopped mid-call: the job goes back to its queue and will be called again")
+      : Effect.void,
+    handBack(engine, attempt, 0)
+  )
 
 // Whether a delivery may start an attempt on `job` at `now`: a pending job, or a processing one
 // whose attempt stopped renewing its lease (its worker died). Not a finished job, one awaiting
@@ -444,35 +456,61 @@ const callbackDeadlineOf = (vendor: Vendor) => Duration.toMillis(vendor.callback
 
 // ─── 3 to 6: the attempt, from its call to its stored outcome and acknowledgement ──────────────
 
-// Once the vendor has answered, the answer is stored and the delivery let go even if the worker is
-// stopping meanwhile: that write costs no more than handing the job back would, and handing it
-// back would have the vendor called again for an answer already in hand.
+// The wait and the call may be cut short by a shutdown; what follows them may not. Once the vendor
+// has answered, the answer is stored and the delivery let go (or the job retried or failed, as the
+// answer says) even if the worker is stopping: that write costs no more than handing the job back,
+// which would have the vendor called again for an answer already in hand.
 const runAttempt = (engine: Engine, attempt: Attempt) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function* () {
-      const outcome = yield* restore(paceAndCall(engine, attempt))
-      if (outcome._tag === "Completed") yield* complete(engine, attempt, outcome.result)
-      else yield* awaitCallback(engine, attempt, callbackDeadlineOf(attempt.vendor))
-      yield* engine.queue.ack(attempt.delivery)
+    Effect.matchEffect(restore(paceAndCall(engine, attempt)), {
+      onSuccess: (outcome) => settle(engine, attempt, Result.succeed(outcome)),
+      onFailure: (error) => settle(engine, attempt, Result.fail(error))
     })
-  ).pipe(
-    Effect.catchTags({
-      VendorError: (error) => retryOrFail(engine, attempt, error),
+  )
+
+// How an attempt's pace and call ended: the vendor's answer, or why there was none.
+type Ended = Result.Result<VendorOutcome, Effect.Error<ReturnType<typeof paceAndCall>>>
+
+// Writes the attempt's outcome and lets its delivery go.
+const settle = (engine: Engine, attempt: Attempt, ended: Ended) =>
+  Effect.suspend(() => {
+    attempt.settled = true
+    if (Result.isSuccess(ended)) {
+      const outcome = ended.success
+      return (
+        outcome._tag === "Completed"
+          ? complete(engine, attempt, outcome.result)
+          : awaitCallback(engine, attempt, callbackDeadlineOf(attempt.vendor))
+      ).pipe(
+        Effect.andThen(engine.queue.ack(attempt.delivery)),
+        // An answer that cannot be cleaned or stored fails the job, as a vendor's error would.
+        Effect.catchTag("VendorError", (error) => retryOrFail(engine, attempt, error))
+      )
+    }
+    const error = ended.failure
+    switch (error._tag) {
+      case "VendorError":
+        return retryOrFail(engine, attempt, error)
       // The vendor's circuit is open (or another worker is probing it): the job waits, no attempt spent.
-      CircuitBreakerError: (error) =>
-        handBack(
+      case "CircuitBreakerError":
+        return handBack(
           engine,
           attempt,
           error.reason._tag === "CircuitOpen" ? Duration.toMillis(error.reason.retryAfter) : engine.retryDelay
-        ),
+        )
       // The rate-limit store is unreachable: no call without a slot; the job waits, no attempt spent.
-      RateLimiterError: (error) =>
-        Effect.logWarning("rate-limit store unreachable; handing the job back", error).pipe(
+      case "RateLimiterError":
+        return Effect.logWarning("rate-limit store unreachable; handing the job back", error).pipe(
           Effect.andThen(handBack(engine, attempt, engine.retryDelay))
-        ),
-      Fenced: () => engine.queue.ack(attempt.delivery)
-    })
-  )
+        )
+      case "Fenced":
+        return engine.queue.ack(attempt.delivery)
+      // The store was away when the lease was renewed before the call: the delivery stays, and
+      // comes back once the lease runs out.
+      case "JobStoreError":
+        return Effect.fail(error)
+    }
+  })
 
 // ─── 3. pace, 4. call ──────────────────────────────────────────────────────────────────────────
 
@@ -551,6 +589,17 @@ const call = (engine: Pick<Engine, "callbacks" | "stats" | "limiter">, attempt: 
             message: `the ${vendor.name} adapter crashed: ${String(defect)}`
           })
         )
+      ),
+      // Kept on the attempt, so that a shutdown stopping it from here on stores the answer.
+      Effect.tap((outcome) =>
+        Effect.sync(() => {
+          attempt.answer = Result.succeed(outcome)
+        })
+      ),
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          attempt.answer = Result.fail(error)
+        })
       ),
       Effect.ensuring(
         Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -5,6 +5,7 @@ import * as Job from "../src/Job.ts"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
 import * as JobStore from "../src/JobStore.ts"
+import * as RateLimiter from "../src/RateLimiter.ts"
 import * as Sweeper from "../src/Sweeper.ts"
 import * as Vendor from "../src/Vendor.ts"
 import { echoVendor, layerBackends, layerEngine } from "./support/Engine.ts"
@@ -468,6 +469,72 @@ describe("JobProcessor: a call's outcome survives a shutdown", () => {
       const done = Option.getOrThrow(yield* store.get(job.id))
       assert.deepStrictEqual([done.status, done.attempts, calls()], ["complete", 1, 1])
       assert.strictEqual(yield* queue.depth("answered"), 0, "not queued again")
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("JobProcessor: a worker stopped after its vendor answered", () => {
+  // The engine over `vendor`, with the limiter's in-flight slots made to wait, once the call in a
+  // slot has ended, until the test lets them go; and the memory store refusing nothing.
+  const withSlowRelease = (vendor: Vendor.Vendor) =>
+    Effect.gen(function* () {
+      const releasing = yield* Deferred.make<void>()
+      const released = yield* Deferred.make<void>()
+      const backends = yield* Layer.build(layerBackends([vendor]))
+      const limiter = Context.get(backends, RateLimiter.RateLimiter)
+      const slow = RateLimiter.RateLimiter.of({
+        ...limiter,
+        withSlot: (name, max, effect) =>
+          limiter.withSlot(
+            name,
+            max,
+            Effect.ensuring(
+              effect,
+              Deferred.succeed(releasing, undefined).pipe(Effect.andThen(Deferred.await(released)))
+            )
+          )
+      })
+      const processor = yield* JobProcessor.make({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
+        Effect.provide(Context.add(backends, RateLimiter.RateLimiter, slow))
+      )
+      const store = Context.get(backends, JobStore.JobStore)
+      const job = Job.makePending({ vendor: vendor.name, payload: { n: 1 }, now: new Date(0) })
+      yield* store.create(job)
+      const running = yield* Effect.forkChild(
+        processor.process({ id: "1-0", vendor: vendor.name, jobId: job.id, deliveryCount: 1 })
+      )
+      // The vendor has answered, and its slot is still being let go, when the worker is told to stop.
+      yield* Deferred.await(releasing)
+      running.interruptUnsafe()
+      yield* Deferred.succeed(released, undefined)
+      yield* Fiber.await(running)
+      return {
+        job: Option.getOrThrow(yield* store.get(job.id)),
+        queue: Context.get(backends, JobQueue.JobQueue)
+      }
+    })
+
+  it.effect("an answer not yet stored is stored, and the vendor is not called again", () =>
+    Effect.gen(function* () {
+      const { vendor, calls } = echoVendor("capped")
+      const { job, queue } = yield* withSlowRelease({ ...vendor, maxInFlight: 1 })
+      assert.deepStrictEqual([job.status, job.attempts, calls()], ["complete", 1, 1])
+      assert.strictEqual(yield* queue.depth("capped"), 0, "not queued again")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an error answer fails the job as it says, rather than handing the job back", () =>
+    Effect.gen(function* () {
+      const refusing: Vendor.Vendor = {
+        name: "refusing",
+        mode: "sync",
+        concurrency: 1,
+        maxInFlight: 1,
+        call: () => Effect.fail(new Vendor.VendorError({ vendor: "refusing", reason: "Rejected", message: "no" }))
+      }
+      const { job, queue } = yield* withSlowRelease(refusing)
+      assert.deepStrictEqual([job.status, job.error?.reason], ["failed", "Rejected"])
+      assert.strictEqual(yield* queue.depth("refusing"), 0, "not queued again")
     }).pipe(Effect.scoped)
   )
 })

@@ -13,7 +13,7 @@ import { Api } from "@vendorflow/core"
 // Named only so that tsc can name the layers' types when it writes this module's declarations (TS2742).
 // oxlint-disable-next-line no-unused-vars
 import type { Access, Health, JobService, VendorRegistry, Workers } from "@vendorflow/core"
-import { Config, Effect, Layer, Scope } from "effect"
+import { Config, Duration, Effect, Exit, Layer, Scope } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -68,8 +68,10 @@ const corsHeaders = {
 const docs = HttpRouter.use((router) =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
-    const page = yield* Effect.cached(
-      HttpRouter.toHttpEffect(HttpApiScalar.layer(Api.Api, { path: "/docs" })).pipe(Scope.provide(scope))
+    // Kept once built; a build that failed is tried again on the next request.
+    const page = yield* Effect.cachedWithTTL(
+      HttpRouter.toHttpEffect(HttpApiScalar.layer(Api.Api, { path: "/docs" })).pipe(Scope.provide(scope)),
+      (exit) => (Exit.isSuccess(exit) ? Duration.infinity : Duration.zero)
     )
     yield* router.add("GET", "/docs", Effect.flatten(page))
   })

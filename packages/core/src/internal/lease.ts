@@ -6,11 +6,11 @@
  * compare-and-set at the attempt's version: once another attempt took the job over, or the job
  * finished, it fails, and the attempt is fenced off.
  */
-import { Clock, Data, Deferred, Duration, Effect, Fiber, Option } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Fiber, Option, type Result } from "effect"
 import type { Job } from "../Job.ts"
 import type { Delivery, JobQueue } from "../JobQueue.ts"
 import type { JobStore } from "../JobStore.ts"
-import type { Vendor } from "../Vendor.ts"
+import type { Vendor, VendorError, VendorOutcome } from "../Vendor.ts"
 
 /**
  * The attempt lost its job before its call began: another attempt took the job over, or it was
@@ -22,7 +22,9 @@ export class Fenced extends Data.TaggedError("Fenced") {}
  * What a worker knows of an attempt it started. `job` is the record as the attempt last stored it:
  * its version is the one the attempt's next compare-and-set names. `fenced`: the attempt lost the
  * job, and may no longer call, retry, dead-letter, count or hand back. `called`: its vendor call
- * began, so the attempt is spent even if it is cut short.
+ * began, so the attempt is spent even if it is cut short. `answer`: what the vendor answered (or
+ * the error its call ended with), once it has. `settled`: the attempt's outcome is being written,
+ * and a shutdown leaves it to finish.
  */
 export interface Attempt {
   readonly delivery: Delivery
@@ -30,6 +32,8 @@ export interface Attempt {
   job: Job
   fenced: boolean
   called: boolean
+  answer: Result.Result<VendorOutcome, VendorError> | undefined
+  settled: boolean
 }
 
 /** How long a lease lasts (the queue's visibility timeout, as its deliveries last) and how often it is renewed. */
