@@ -557,7 +557,27 @@ const call = (engine: Pick<Engine, "callbacks" | "stats" | "limiter">, attempt: 
   const { vendor } = attempt
   const { rateLimit } = vendor
   let headers: RawAnswer["headers"] | undefined
-  const request = vendor.call(requestFor(engine.callbacks, vendor, attempt.job))
+  const request = vendor.call(requestFor(engine.callbacks, vendor, attempt.job)).pipe(
+    // A bug in the adapter fails this job (not the worker), and is not retried.
+    Effect.catchDefect((defect) =>
+      Effect.fail(
+        new VendorError({
+          vendor: vendor.name,
+          reason: "InvalidResponse",
+          message: `the ${vendor.name} adapter crashed: ${String(defect)}`
+        })
+      )
+    ),
+    // Kept on the attempt as it arrives, so that a stop landing after it (while the limiter is
+    // told of a 429, say) still acts on the answer.
+    Effect.onExit((exit) =>
+      Effect.sync(() => {
+        const error = Exit.findErrorOption(exit)
+        if (Exit.isSuccess(exit)) attempt.answer = Result.succeed(exit.value)
+        else if (Option.isSome(error)) attempt.answer = Result.fail(error.value)
+      })
+    )
+  )
   const heard =
     rateLimit?.learn === true
       ? request.pipe(
@@ -579,27 +599,6 @@ const call = (engine: Pick<Engine, "callbacks" | "stats" | "limiter">, attempt: 
               engine.limiter.limited(vendor.name, { limit: rateLimit, retryAfterMillis: error.retryAfterMillis })
             )
           : Effect.void
-      ),
-      // A bug in the adapter fails this job (not the worker), and is not retried.
-      Effect.catchDefect((defect) =>
-        Effect.fail(
-          new VendorError({
-            vendor: vendor.name,
-            reason: "InvalidResponse",
-            message: `the ${vendor.name} adapter crashed: ${String(defect)}`
-          })
-        )
-      ),
-      // Kept on the attempt, so that a shutdown stopping it from here on stores the answer.
-      Effect.tap((outcome) =>
-        Effect.sync(() => {
-          attempt.answer = Result.succeed(outcome)
-        })
-      ),
-      Effect.tapError((error) =>
-        Effect.sync(() => {
-          attempt.answer = Result.fail(error)
-        })
       ),
       Effect.ensuring(
         Effect.flatMap(Clock.currentTimeMillis, (now) =>

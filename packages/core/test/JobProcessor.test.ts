@@ -435,19 +435,22 @@ describe("JobProcessor: a call's outcome survives a shutdown", () => {
     Effect.gen(function* () {
       const storing = yield* Deferred.make<void>()
       const stored = yield* Deferred.make<void>()
+      let completions = 0
       // The memory store, whose write of a result waits until the test lets it through.
       const slow = Layer.effect(
         JobStore.JobStore,
         Effect.map(JobStore.JobStore, (store) =>
           JobStore.JobStore.of({
             ...store,
-            transition: (transition) =>
-              transition.to === "complete"
+            transition: (transition) => {
+              if (transition.to === "complete") completions++
+              return transition.to === "complete"
                 ? Deferred.succeed(storing, undefined).pipe(
                     Effect.andThen(Deferred.await(stored)),
                     Effect.andThen(store.transition(transition))
                   )
                 : store.transition(transition)
+            }
           })
         )
       ).pipe(Layer.provide(JobStore.layerMemory))
@@ -469,31 +472,27 @@ describe("JobProcessor: a call's outcome survives a shutdown", () => {
       const done = Option.getOrThrow(yield* store.get(job.id))
       assert.deepStrictEqual([done.status, done.attempts, calls()], ["complete", 1, 1])
       assert.strictEqual(yield* queue.depth("answered"), 0, "not queued again")
+      assert.strictEqual(completions, 1, "the stop left the stored attempt alone: one write, not two")
     }).pipe(Effect.scoped)
   )
 })
 
 describe("JobProcessor: a worker stopped after its vendor answered", () => {
-  // The engine over `vendor`, with the limiter's in-flight slots made to wait, once the call in a
-  // slot has ended, until the test lets them go; and the memory store refusing nothing.
-  const withSlowRelease = (vendor: Vendor.Vendor) =>
+  // The engine over `vendor`, with one of the limiter's steps after the call (letting its
+  // in-flight slot go, or hearing of a 429) held until the test lets it through; the worker is
+  // told to stop while it is held. Returns the job as it ends up and the queue.
+  const stoppedWhile = (vendor: Vendor.Vendor, held: "releasing its slot" | "reporting a 429") =>
     Effect.gen(function* () {
-      const releasing = yield* Deferred.make<void>()
-      const released = yield* Deferred.make<void>()
+      const reached = yield* Deferred.make<void>()
+      const go = yield* Deferred.make<void>()
+      const hold = Deferred.succeed(reached, undefined).pipe(Effect.andThen(Deferred.await(go)))
       const backends = yield* Layer.build(layerBackends([vendor]))
       const limiter = Context.get(backends, RateLimiter.RateLimiter)
-      const slow = RateLimiter.RateLimiter.of({
-        ...limiter,
-        withSlot: (name, max, effect) =>
-          limiter.withSlot(
-            name,
-            max,
-            Effect.ensuring(
-              effect,
-              Deferred.succeed(releasing, undefined).pipe(Effect.andThen(Deferred.await(released)))
-            )
-          )
-      })
+      const slow = RateLimiter.RateLimiter.of(
+        held === "releasing its slot"
+          ? { ...limiter, withSlot: (name, max, effect) => limiter.withSlot(name, max, Effect.ensuring(effect, hold)) }
+          : { ...limiter, limited: (name, options) => Effect.andThen(hold, limiter.limited(name, options)) }
+      )
       const processor = yield* JobProcessor.make({ webhookBaseUrl: "http://127.0.0.1" }).pipe(
         Effect.provide(Context.add(backends, RateLimiter.RateLimiter, slow))
       )
@@ -503,10 +502,9 @@ describe("JobProcessor: a worker stopped after its vendor answered", () => {
       const running = yield* Effect.forkChild(
         processor.process({ id: "1-0", vendor: vendor.name, jobId: job.id, deliveryCount: 1 })
       )
-      // The vendor has answered, and its slot is still being let go, when the worker is told to stop.
-      yield* Deferred.await(releasing)
+      yield* Deferred.await(reached)
       running.interruptUnsafe()
-      yield* Deferred.succeed(released, undefined)
+      yield* Deferred.succeed(go, undefined)
       yield* Fiber.await(running)
       return {
         job: Option.getOrThrow(yield* store.get(job.id)),
@@ -517,7 +515,7 @@ describe("JobProcessor: a worker stopped after its vendor answered", () => {
   it.effect("an answer not yet stored is stored, and the vendor is not called again", () =>
     Effect.gen(function* () {
       const { vendor, calls } = echoVendor("capped")
-      const { job, queue } = yield* withSlowRelease({ ...vendor, maxInFlight: 1 })
+      const { job, queue } = yield* stoppedWhile({ ...vendor, maxInFlight: 1 }, "releasing its slot")
       assert.deepStrictEqual([job.status, job.attempts, calls()], ["complete", 1, 1])
       assert.strictEqual(yield* queue.depth("capped"), 0, "not queued again")
     }).pipe(Effect.scoped)
@@ -532,9 +530,34 @@ describe("JobProcessor: a worker stopped after its vendor answered", () => {
         maxInFlight: 1,
         call: () => Effect.fail(new Vendor.VendorError({ vendor: "refusing", reason: "Rejected", message: "no" }))
       }
-      const { job, queue } = yield* withSlowRelease(refusing)
+      const { job, queue } = yield* stoppedWhile(refusing, "releasing its slot")
       assert.deepStrictEqual([job.status, job.error?.reason], ["failed", "Rejected"])
       assert.strictEqual(yield* queue.depth("refusing"), 0, "not queued again")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a 429 retries the job after its Retry-After, rather than handing it back at once", () =>
+    Effect.gen(function* () {
+      const limited: Vendor.Vendor = {
+        name: "limited",
+        mode: "sync",
+        concurrency: 1,
+        rateLimit: { limit: 10, window: "1 second" },
+        call: () =>
+          Effect.fail(
+            new Vendor.VendorError({
+              vendor: "limited",
+              reason: "RateLimited",
+              message: "429",
+              retryAfterMillis: 30_000
+            })
+          )
+      }
+      const { job } = yield* stoppedWhile(limited, "reporting a 429")
+      assert.deepStrictEqual(
+        [job.status, job.error?.reason, job.nextRetryAt],
+        ["pending", "RateLimited", new Date(30_000).toISOString()]
+      )
     }).pipe(Effect.scoped)
   )
 })
