@@ -572,9 +572,13 @@ const call = (engine: Pick<Engine, "callbacks" | "stats" | "limiter">, attempt: 
     // told of a 429, say) still acts on the answer.
     Effect.onExit((exit) =>
       Effect.sync(() => {
-        const error = Exit.findErrorOption(exit)
-        if (Exit.isSuccess(exit)) attempt.answer = Result.succeed(exit.value)
-        else if (Option.isSome(error)) attempt.answer = Result.fail(error.value)
+        if (Exit.isSuccess(exit)) {
+          attempt.answer = Result.succeed(exit.value)
+        } else {
+          // No typed error: the call was interrupted, and there is no answer.
+          const error = Exit.findErrorOption(exit)
+          if (Option.isSome(error)) attempt.answer = Result.fail(error.value)
+        }
       })
     )
   )
