@@ -47,8 +47,11 @@ type RenderProblem = (problem: unknown) => Problems.Rendered | undefined
 /** A batched request's outcome: its answer, or its problem. */
 type Outcome<A> = Result.Result<A, unknown>
 
-// The most requests handled together; more in one turn of the event loop make more batches.
-const maxBatch = 256
+// The most requests handled together; more in one turn of the event loop make more batches. A
+// batch's fixed cost is about one and a half requests', so 32 keeps nearly all of the saving, while
+// a smaller batch is answered sooner: Redis starts on it while the rest of the turn is parsed.
+// Measured against 256 in docs/benchmarks.md ("Kept: smaller batches in the batched transport").
+const maxBatch = 32
 
 const submitPath = SubmitJob.endpoint.path
 const readPath = ReadJob.endpoint.path.slice(0, ReadJob.endpoint.path.indexOf(":"))
