@@ -47,9 +47,10 @@ type RenderProblem = (problem: unknown) => Problems.Rendered | undefined
 /** A batched request's outcome: its answer, or its problem. */
 type Outcome<A> = Result.Result<A, unknown>
 
-// The most requests handled together; more in one turn of the event loop make more batches. A
-// batch's fixed cost is about one and a half requests', so 32 keeps nearly all of the saving, while
-// a smaller batch is answered sooner: Redis starts on it while the rest of the turn is parsed.
+// The most requests handled together; more in one turn of the event loop make more batches. 32
+// keeps nearly all of what batching saves. A full batch is processed at once, while the turn's
+// requests are read, so its Redis commands leave at the end of this turn; one processed from the
+// turn's `setImmediate` can wait for the next (`RedisConnection` holds writes until a `setImmediate`).
 // Measured against 256 in docs/benchmarks.md ("Kept: smaller batches in the batched transport").
 const maxBatch = 32
 
@@ -201,8 +202,8 @@ type Batch<I, A> = (item: I, answer: (outcome: Outcome<A>) => void) => void
 
 /**
  * Collects what comes in this turn of the event loop and `process`es it together at its end, as
- * one fiber (at most `maxBatch` at once). Each item is answered with its own outcome, or the
- * batch's problem when the batch failed.
+ * one fiber, or at once when `maxBatch` items have come. Each item is answered with its own
+ * outcome, or the batch's problem when the batch failed.
  */
 const makeBatch = <I, A>(
   runtime: Runtime,
@@ -212,7 +213,6 @@ const makeBatch = <I, A>(
   let batch: Array<{ readonly item: I; readonly answer: (outcome: Outcome<A>) => void }> = []
   let scheduled = false
   const processBatch = () => {
-    scheduled = false
     if (batch.length === 0) return
     const processing = batch
     batch = []
@@ -236,9 +236,13 @@ const makeBatch = <I, A>(
   return (item, answer) => {
     batch.push({ item, answer })
     if (batch.length >= maxBatch) processBatch()
+    // The turn's one `setImmediate` processes what is left at its end.
     else if (!scheduled) {
       scheduled = true
-      setImmediate(processBatch)
+      setImmediate(() => {
+        scheduled = false
+        processBatch()
+      })
     }
   }
 }

@@ -9,7 +9,7 @@ import { type Access, JobQueue, JobStore } from "@vendorflow/core"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { request } from "node:http"
-import type { AddressInfo } from "node:net"
+import { type AddressInfo, connect, type Socket } from "node:net"
 import * as BatchedTransport from "../src/BatchedTransport.ts"
 import * as Server from "../src/Server.ts"
 import * as TestServer from "./support/TestServer.ts"
@@ -39,8 +39,8 @@ const json = (body: string | Uint8Array, headers: Record<string, string> = {}): 
 // Which requests the batched transport takes
 // ---------------------------------------------------------------------------------------------
 
-/** A batching server whose HttpApi app answers 599, so a test can tell who answered. */
-const routing = Effect.gen(function* () {
+/** A batching server whose HttpApi app answers 599, so a test can tell who answered; and its port. */
+const listening = Effect.gen(function* () {
   const handler = yield* BatchedTransport.make({ maxBodyBytes })
   const server = new BatchedTransport.BatchingServer(handler)
   server.on("request", (_request, response) => {
@@ -56,9 +56,10 @@ const routing = Effect.gen(function* () {
         server.close(() => resume(Effect.void))
       })
   )
-  const { port } = server.address() as AddressInfo
-  return `http://127.0.0.1:${port}`
+  return { server, port: (server.address() as AddressInfo).port }
 })
+
+const routing = Effect.map(listening, ({ port }) => `http://127.0.0.1:${port}`)
 
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -155,6 +156,138 @@ layer(Core, live)("the batched transport handles together", (it) => {
     )
   )
 })
+
+// The sizes of the store's batched writes and reads: one call a batch.
+const batchSizes = { created: [] as Array<number>, read: [] as Array<number> }
+const countingStore = Layer.effect(
+  JobStore.JobStore,
+  Effect.map(JobStore.makeMemory, (store) =>
+    JobStore.JobStore.of({
+      ...store,
+      createMany: (jobs) => {
+        batchSizes.created.push(jobs.length)
+        return store.createMany(jobs)
+      },
+      getMany: (ids) => {
+        batchSizes.read.push(ids.length)
+        return store.getMany(ids)
+      }
+    })
+  )
+)
+
+/**
+ * Sends requests to a batching server together: each on its own connection, all written in one
+ * loop once the server has accepted every connection (it accepts about one a turn), so that it
+ * reads them in as few turns of its event loop as it can.
+ */
+const together = Effect.gen(function* () {
+  const { server, port } = yield* listening
+  let accepted = 0
+  let waiting: { readonly count: number; readonly resolve: () => void } | undefined
+  server.on("connection", () => {
+    accepted++
+    if (waiting !== undefined && accepted >= waiting.count) waiting.resolve()
+  })
+  const acceptedAtLeast = (count: number) =>
+    accepted >= count ? Promise.resolve() : new Promise<void>((resolve) => (waiting = { count, resolve }))
+  return (requests: ReadonlyArray<string>) =>
+    Effect.promise(async () => {
+      const target = accepted + requests.length
+      const sockets = await Promise.all(
+        requests.map(
+          () =>
+            new Promise<Socket>((resolve, reject) => {
+              const socket = connect(port, "127.0.0.1", () => resolve(socket))
+              socket.on("error", reject)
+            })
+        )
+      )
+      await acceptedAtLeast(target)
+      const answers = sockets.map(
+        (socket) =>
+          new Promise<string>((resolve) => {
+            const chunks: Array<Buffer> = []
+            socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+            socket.on("close", () => resolve(Buffer.concat(chunks).toString()))
+          })
+      )
+      sockets.forEach((socket, i) => socket.write(requests[i]!))
+      return Promise.all(answers)
+    })
+})
+
+// Each connection carries one answer: its status and its JSON body.
+const parseAnswer = (raw: string) => {
+  assert.strictEqual(raw.split("HTTP/1.1 ").length, 2, `one answer on the connection: ${raw}`)
+  return { status: Number(raw.slice(9, 12)), body: JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4)) }
+}
+const rawPost = (body: string) =>
+  `POST /jobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+  `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+const rawGet = (id: string) => `GET /jobs/${id} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`
+
+const maxBatch = 32
+
+layer(TestServer.layerCore([alpha], { store: countingStore }), live)(
+  "more requests at once than a batch holds",
+  (it) => {
+    it.effect("go in batches of at most 32, each request answered once with its own outcome", () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const sendTogether = yield* together
+          const count = 100
+          const bodies = Array.from({ length: count }, (_, i) => (i === 50 ? '{"vendor":"nope"}' : `{"n":${i}}`))
+          const posted = (yield* sendTogether(bodies.map(rawPost))).map(parseAnswer)
+          assert.deepStrictEqual(
+            posted.map((answer) => answer.status),
+            bodies.map((_, i) => (i === 50 ? 422 : 200))
+          )
+          assert.strictEqual(posted[50]!.body.vendor, "nope")
+          // Read in one turn, 100 make at least four batches; over more turns, more. The unknown
+          // vendor is refused before the store.
+          assert.isAtMost(Math.max(...batchSizes.created), maxBatch)
+          assert.strictEqual(
+            batchSizes.created.reduce((sum, size) => sum + size, 0),
+            count - 1
+          )
+          const store = yield* JobStore.JobStore
+          const ids = posted.flatMap((answer, i) => (i === 50 ? [] : [answer.body.request_id as string]))
+          assert.strictEqual(new Set(ids).size, count - 1)
+          for (const [i, answer] of posted.entries()) {
+            if (i === 50) continue
+            const job = yield* store.get(answer.body.request_id)
+            assert.deepStrictEqual(
+              Option.map(job, (stored) => stored.payload),
+              Option.some({ n: i })
+            )
+          }
+          // Read back together too, with an unknown id among them.
+          const unknown = crypto.randomUUID()
+          const reads = (yield* sendTogether([...ids.slice(0, 50), unknown, ...ids.slice(50)].map(rawGet))).map(
+            parseAnswer
+          )
+          assert.isAtMost(Math.max(...batchSizes.read), maxBatch)
+          assert.strictEqual(
+            batchSizes.read.reduce((sum, size) => sum + size, 0),
+            count
+          )
+          assert.strictEqual(reads[50]!.status, 404)
+          assert.strictEqual(reads[50]!.body.job_id, unknown)
+          assert.deepStrictEqual(
+            reads.filter((_, i) => i !== 50).map((answer) => [answer.status, answer.body.request_id]),
+            ids.map((id) => [200, id])
+          )
+          const queued = yield* (yield* JobQueue.JobQueue).take("alpha", { max: 200, block: 0 })
+          assert.sameMembers(
+            queued.map((delivery) => delivery.jobId),
+            ids
+          )
+        })
+      )
+    )
+  }
+)
 
 // Two servers on the test's one core: the HttpApi app alone, and behind the batched transport.
 const serverWith = (hotPath: boolean) =>
