@@ -48,11 +48,9 @@ type RenderProblem = (problem: unknown) => Problems.Rendered | undefined
 type Outcome<A> = Result.Result<A, unknown>
 
 // The most requests handled together; more in one turn of the event loop make more batches. 32
-// keeps nearly all of what batching saves. A full batch is processed at once, while the turn's
-// requests are read, so its Redis commands leave at the end of this turn; one processed from the
-// turn's `setImmediate` can wait for the next (`RedisConnection` holds writes until a `setImmediate`).
-// Measured against 256 in docs/benchmarks.md ("Kept: smaller batches in the batched transport").
-const maxBatch = 32
+// took `POST` about 15% further, but the known rate limit then drew a 429 in its first second in
+// every full bench run: docs/benchmarks.md, "Tried and not kept".
+const maxBatch = 256
 
 const submitPath = SubmitJob.endpoint.path
 const readPath = ReadJob.endpoint.path.slice(0, ReadJob.endpoint.path.indexOf(":"))
