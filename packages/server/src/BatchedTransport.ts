@@ -48,8 +48,8 @@ type RenderProblem = (problem: unknown) => Problems.Rendered | undefined
 type Outcome<A> = Result.Result<A, unknown>
 
 // The most requests handled together; more in one turn of the event loop make more batches. 32
-// took `POST` about 15% further, but the known rate limit then drew a 429 in its first second in
-// every full bench run: docs/benchmarks.md, "Tried and not kept".
+// took `POST` about 15% further in interleaved rounds, but the known rate limit drew a 429 in its
+// first second in both full bench runs with it: docs/benchmarks.md, "Tried and not kept".
 const maxBatch = 256
 
 const submitPath = SubmitJob.endpoint.path
