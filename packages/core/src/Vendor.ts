@@ -9,7 +9,7 @@
  */
 import { Context, Duration, Effect, Schema } from "effect"
 import type { HttpMethod } from "effect/http"
-import { Agent, type Dispatcher, request } from "undici"
+import { Agent, type Dispatcher } from "undici"
 import type { CleanerRules } from "./Cleaner.ts"
 import { type JobId, type JsonObject, maxJsonDepth, nestsDeeperThan } from "./Job.ts"
 
@@ -279,7 +279,11 @@ export const AnswerHeaders = Context.Reference<((headers: RawAnswer["headers"]) 
 let agent: Agent | undefined
 const processAgent = (): Agent => (agent ??= new Agent())
 
-// What a call's exchange yields before classification, or why there was none.
+// What a call's exchange yields before classification, or why there was none. Written on undici's
+// handler API (`Dispatcher.dispatch`) rather than `request`, which wraps every answer in a stream
+// and every call in an `AbortSignal`: on the worker's hot path those cost a third of a call's CPU
+// (`docs/benchmarks.md`). The body is collected as it arrives and given up on past the limit: a
+// declared length says so before a byte is read, a chunked body as soon as it passes it.
 const exchange = (options: {
   readonly dispatcher: Dispatcher
   readonly url: string
@@ -291,81 +295,94 @@ const exchange = (options: {
   readonly vendor: string
 }): Effect.Effect<RawAnswer, VendorError> =>
   Effect.callback<RawAnswer, VendorError>((resume) => {
-    const controller = new AbortController()
-    let timedOut = false
+    const { vendor, maxResponseBytes } = options
+    const failWith = (reason: VendorErrorReason, message: string, status?: number) =>
+      Effect.fail(new VendorError({ vendor, reason, message, ...(status === undefined ? {} : { status }) }))
+    // Set once the exchange has ended for the caller; undici may still report on it after that.
+    let ended = false
+    const end = (result: Effect.Effect<RawAnswer, VendorError>) => {
+      if (ended) return
+      ended = true
+      clearTimeout(timer)
+      resume(result)
+    }
+    // The request's controller, once undici starts it (a request waiting for a connection has none
+    // yet), and why it is to be aborted, for a request given up on before it started.
+    let controller: Dispatcher.DispatchController | undefined
+    let abortedFor: Error | undefined
+    const abort = (reason: Error) => {
+      abortedFor ??= reason
+      controller?.abort(reason)
+    }
     const timer = setTimeout(() => {
-      timedOut = true
-      controller.abort()
+      end(
+        failWith(
+          "Unavailable",
+          `${vendor} did not answer within ${Duration.format(Duration.millis(options.timeoutMillis))}`
+        )
+      )
+      abort(new Error("timed out"))
     }, options.timeoutMillis)
-    request(options.url, {
-      dispatcher: options.dispatcher,
-      method: options.method,
-      headers: options.headers,
-      body: options.body,
-      signal: controller.signal
-    })
-      .then(async (response) => {
-        const body = await readAtMost(response.body, response.headers["content-length"], options.maxResponseBytes)
-        clearTimeout(timer)
-        resume(
-          body === undefined
-            ? Effect.fail(
-                new VendorError({
-                  vendor: options.vendor,
-                  reason: "InvalidResponse",
-                  status: response.statusCode,
-                  message: `${options.vendor} answered ${response.statusCode} with more than ${options.maxResponseBytes} bytes`
-                })
-              )
-            : Effect.succeed({ status: response.statusCode, headers: flatHeaders(response.headers), body })
-        )
-      })
-      .catch((error: unknown) => {
-        clearTimeout(timer)
-        resume(
-          Effect.fail(
-            new VendorError({
-              vendor: options.vendor,
-              reason: "Unavailable",
-              message: timedOut
-                ? `${options.vendor} did not answer within ${Duration.format(Duration.millis(options.timeoutMillis))}`
-                : `${options.vendor} unreachable: ${error instanceof Error ? error.message : String(error)}`
-            })
-          )
-        )
-      })
+    let status = 0
+    let headers: RawAnswer["headers"] = {}
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const tooLarge = () => {
+      end(failWith("InvalidResponse", `${vendor} answered ${status} with more than ${maxResponseBytes} bytes`, status))
+      abort(new Error("answer too large"))
+    }
+    const unreachable = (error: unknown) =>
+      end(failWith("Unavailable", `${vendor} unreachable: ${error instanceof Error ? error.message : String(error)}`))
+    try {
+      const url = new URL(options.url)
+      options.dispatcher.dispatch(
+        {
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: options.method,
+          headers: options.headers,
+          body: options.body
+        },
+        {
+          onRequestStart: (started) => {
+            controller = started
+            if (abortedFor !== undefined) started.abort(abortedFor)
+          },
+          // Called again after each informational (1xx) answer: the last one is the answer.
+          onResponseStart: (_, statusCode, responseHeaders) => {
+            status = statusCode
+            headers = flatHeaders(responseHeaders)
+            if (Number(headers["content-length"]) > maxResponseBytes) tooLarge()
+          },
+          onResponseData: (_, chunk) => {
+            size += chunk.length
+            if (size > maxResponseBytes) return tooLarge()
+            chunks.push(chunk)
+          },
+          onResponseEnd: () =>
+            end(
+              Effect.succeed({
+                status,
+                headers,
+                body: utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
+              })
+            ),
+          onResponseError: (_, error) => unreachable(error)
+        }
+      )
+    } catch (error) {
+      // A URL or header undici refuses.
+      unreachable(error)
+    }
     // Interrupted (shutdown ran out of grace): the request is abandoned, its socket closed.
     return Effect.sync(() => {
+      ended = true
       clearTimeout(timer)
-      controller.abort()
+      abort(new Error("interrupted"))
     })
   })
 
 const utf8 = new TextDecoder()
-
-// A body as text, or undefined (and the rest left unread) once it is larger than `limit` bytes: a
-// declared length says so before a byte is read, a chunked body as soon as it passes the limit.
-const readAtMost = async (
-  body: Dispatcher.ResponseData["body"],
-  contentLength: string | Array<string> | undefined,
-  limit: number
-): Promise<string | undefined> => {
-  if (Number(contentLength) > limit) {
-    body.destroy()
-    return undefined
-  }
-  const chunks: Array<Buffer> = []
-  let size = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) {
-      body.destroy()
-      return undefined
-    }
-    chunks.push(chunk)
-  }
-  return utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
-}
 
 const flatHeaders = (
   headers: Record<string, string | Array<string> | undefined>
