@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import { createRequire } from "node:module"
 import { Context, Duration, Effect, Schema } from "effect"
 import type { HttpMethod } from "effect/http"
 import { Agent, type Dispatcher } from "undici"
@@ -279,11 +280,19 @@ export const AnswerHeaders = Context.Reference<((headers: RawAnswer["headers"]) 
 let agent: Agent | undefined
 const processAgent = (): Agent => (agent ??= new Agent())
 
+// undici's hook for taking a request that waits for a connection out of its dispatcher's queue.
+// `request` passes it for a call with an `AbortSignal`; undici exports no public name for it, so it
+// is read from undici's own module (the version is pinned, and `test/Vendor.test.ts` fails if it
+// stops working). A dispatcher that does not know it still never sends a call given up on: it
+// starts the call and it is aborted at once, which costs it a connection.
+const kQueuedAbort: unknown = createRequire(import.meta.url)("undici/lib/core/symbols.js").kQueuedAbort
+
 // What a call's exchange yields before classification, or why there was none. Written on undici's
 // handler API (`Dispatcher.dispatch`) rather than `request`, which wraps every answer in a stream
-// and every call in an `AbortSignal`: on the worker's hot path those cost a third of a call's CPU
-// (`docs/benchmarks.md`). The body is collected as it arrives and given up on past the limit: a
-// declared length says so before a byte is read, a chunked body as soon as it passes it.
+// and every call in an `AbortSignal` and an `AsyncResource`: on the worker's hot path those cost a
+// third of a call's CPU (`docs/benchmarks.md`). The body is collected as it arrives and given up on
+// past the limit: a declared length says so before a byte is read, a chunked body as soon as it
+// passes it.
 const exchange = (options: {
   readonly dispatcher: Dispatcher
   readonly url: string
@@ -300,56 +309,74 @@ const exchange = (options: {
       Effect.fail(new VendorError({ vendor, reason, message, ...(status === undefined ? {} : { status }) }))
     // Set once the exchange has ended for the caller; undici may still report on it after that.
     let ended = false
-    const end = (result: Effect.Effect<RawAnswer, VendorError>) => {
+    // How to stop the request: its controller once undici starts it, the dispatcher's way to take
+    // it out of its queue while it waits for a connection, and why it was stopped, for a request
+    // that starts after that (undici then starts it only to have it aborted).
+    let controller: Dispatcher.DispatchController | undefined
+    let cancelQueued: ((reason: Error) => void) | undefined
+    let stoppedFor: Error | undefined
+    const stop = (reason: Error) => {
+      stoppedFor ??= reason
+      controller?.abort(reason)
+      cancelQueued?.(reason)
+    }
+    const end = (result: Effect.Effect<RawAnswer, VendorError>, stopFor?: Error) => {
       if (ended) return
       ended = true
       clearTimeout(timer)
+      // Stopped first: what undici reports of the stop finds the exchange ended.
+      if (stopFor !== undefined) stop(stopFor)
       resume(result)
     }
-    // The request's controller, once undici starts it (a request waiting for a connection has none
-    // yet), and why it is to be aborted, for a request given up on before it started.
-    let controller: Dispatcher.DispatchController | undefined
-    let abortedFor: Error | undefined
-    const abort = (reason: Error) => {
-      abortedFor ??= reason
-      controller?.abort(reason)
-    }
-    const timer = setTimeout(() => {
-      end(
-        failWith(
-          "Unavailable",
-          `${vendor} did not answer within ${Duration.format(Duration.millis(options.timeoutMillis))}`
-        )
-      )
-      abort(new Error("timed out"))
-    }, options.timeoutMillis)
+    const timer = setTimeout(
+      () =>
+        end(
+          failWith(
+            "Unavailable",
+            `${vendor} did not answer within ${Duration.format(Duration.millis(options.timeoutMillis))}`
+          ),
+          new Error("timed out")
+        ),
+      options.timeoutMillis
+    )
     let status = 0
     let headers: RawAnswer["headers"] = {}
     const chunks: Array<Buffer> = []
     let size = 0
-    const tooLarge = () => {
-      end(failWith("InvalidResponse", `${vendor} answered ${status} with more than ${maxResponseBytes} bytes`, status))
-      abort(new Error("answer too large"))
-    }
+    const tooLarge = () =>
+      end(
+        failWith("InvalidResponse", `${vendor} answered ${status} with more than ${maxResponseBytes} bytes`, status),
+        new Error("answer too large")
+      )
     const unreachable = (error: unknown) =>
       end(failWith("Unavailable", `${vendor} unreachable: ${error instanceof Error ? error.message : String(error)}`))
     try {
       const url = new URL(options.url)
+      if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`invalid URL protocol ${url.protocol}`)
       options.dispatcher.dispatch(
         {
           origin: url.origin,
           path: url.pathname + url.search,
           method: options.method,
           headers: options.headers,
-          body: options.body
+          body: options.body,
+          // Called while the request waits for a connection (and again if it waits once more).
+          ...(typeof kQueuedAbort === "symbol" && {
+            [kQueuedAbort]: (cancel: (reason: Error) => void) => {
+              if (stoppedFor === undefined) cancelQueued = cancel
+              else cancel(stoppedFor)
+            }
+          })
         },
         {
           onRequestStart: (started) => {
             controller = started
-            if (abortedFor !== undefined) started.abort(abortedFor)
+            cancelQueued = undefined
+            if (stoppedFor !== undefined) started.abort(stoppedFor)
           },
-          // Called again after each informational (1xx) answer: the last one is the answer.
+          // Called for informational (1xx) answers too, before the answer.
           onResponseStart: (_, statusCode, responseHeaders) => {
+            if (statusCode < 200) return
             status = statusCode
             headers = flatHeaders(responseHeaders)
             if (Number(headers["content-length"]) > maxResponseBytes) tooLarge()
@@ -378,7 +405,7 @@ const exchange = (options: {
     return Effect.sync(() => {
       ended = true
       clearTimeout(timer)
-      abort(new Error("interrupted"))
+      stop(new Error("interrupted"))
     })
   })
 

@@ -11,16 +11,19 @@ import { Pool } from "undici"
 import * as Vendor from "../src/Vendor.ts"
 
 // A vendor at 127.0.0.1 that hands each request to `handle`; `requests` are those it received,
-// `closed` how many of their connections have closed.
+// `connections` how many connections were opened to it, `closed` how many of its requests'
+// connections have closed.
 const vendorServer = (handle: (request: IncomingMessage, response: ServerResponse) => void) =>
   Effect.gen(function* () {
     const requests: Array<IncomingMessage> = []
+    let connections = 0
     let closed = 0
     const server = createServer((request, response) => {
       requests.push(request)
       request.socket.once("close", () => closed++)
       handle(request, response)
     })
+    server.on("connection", () => connections++)
     yield* Effect.acquireRelease(
       Effect.promise(() => new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening))),
       () =>
@@ -30,7 +33,7 @@ const vendorServer = (handle: (request: IncomingMessage, response: ServerRespons
         })
     )
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-    return { url, requests, closed: () => closed }
+    return { url, requests, connections: () => connections, closed: () => closed }
   })
 
 // One connection at most, so a second call waits for the first's.
@@ -101,7 +104,7 @@ describe("Vendor.sendJson", () => {
     })
   )
 
-  it.live("a call given up while it waits for a connection is never sent", () =>
+  it.live("a call given up while it waits for a connection is never sent, and costs no connection", () =>
     Effect.gen(function* () {
       // The first call is held until released; any other is answered at once.
       let releaseFirst: (() => void) | undefined
@@ -129,6 +132,8 @@ describe("Vendor.sendJson", () => {
         server.requests.map((request) => request.headers["idempotency-key"]),
         ["first", "next"]
       )
+      // Taken out of the pool's queue, not started only to be aborted (which closes a connection).
+      assert.strictEqual(server.connections(), 1)
     })
   )
 
