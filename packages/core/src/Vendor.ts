@@ -283,9 +283,16 @@ const processAgent = (): Agent => (agent ??= new Agent())
 // undici's hook for taking a request that waits for a connection out of its dispatcher's queue.
 // `request` passes it for a call with an `AbortSignal`; undici exports no public name for it, so it
 // is read from undici's own module (the version is pinned, and `test/Vendor.test.ts` fails if it
-// stops working). A dispatcher that does not know it still never sends a call given up on: it
-// starts the call and it is aborted at once, which costs it a connection.
-const kQueuedAbort: unknown = createRequire(import.meta.url)("undici/lib/core/symbols.js").kQueuedAbort
+// stops working). Without it (a dispatcher from another copy of undici, or a copy whose module
+// cannot be read) a call given up on is still never sent: it is started and aborted at once, which
+// costs its connection.
+const kQueuedAbort: unknown = (() => {
+  try {
+    return createRequire(import.meta.url)("undici/lib/core/symbols.js").kQueuedAbort
+  } catch {
+    return undefined
+  }
+})()
 
 // What a call's exchange yields before classification, or why there was none. Written on undici's
 // handler API (`Dispatcher.dispatch`) rather than `request`, which wraps every answer in a stream
@@ -324,9 +331,13 @@ const exchange = (options: {
       if (ended) return
       ended = true
       clearTimeout(timer)
-      // Stopped first: what undici reports of the stop finds the exchange ended.
-      if (stopFor !== undefined) stop(stopFor)
-      resume(result)
+      // Stopped first: what undici reports of the stop finds the exchange ended. The caller is
+      // resumed even if a dispatcher's abort throws.
+      try {
+        if (stopFor !== undefined) stop(stopFor)
+      } finally {
+        resume(result)
+      }
     }
     const timer = setTimeout(
       () =>
