@@ -84,9 +84,15 @@ describe("vendor faults", () => {
         }
       })
       // Full jitter: the k-th retry waits a uniform draw from [0, 2^(k-1) s], so the mean gap grows.
+      // A retry's mean is of 10-30 draws, with the rate limit's waits on the top: the second and
+      // third can come out level (1,767 and 1,734 ms in one CI run), so from the second on each is
+      // compared with the one two retries before, which waits four times as long on average.
       const means = Audit.meanGaps(Audit.gapsByRetry(outcome.sync))
-      assert.isAbove(means[1] ?? 0, means[0] ?? 0, `mean gap by retry ${JSON.stringify(means)}`)
-      assert.isAbove(means[2] ?? 0, means[1] ?? 0, `mean gap by retry ${JSON.stringify(means)}`)
+      const grew = (later: number, earlier: number) =>
+        assert.isAbove(means[later] ?? 0, means[earlier] ?? 0, `mean gap by retry ${JSON.stringify(means)}`)
+      grew(1, 0)
+      grew(2, 0)
+      grew(3, 1)
       yield* Audit.report(
         "5xx per job",
         outcome,
