@@ -4,8 +4,9 @@
  * vendor's callback (received by `Webhook`).
  *
  * Submitting, step by step: route each submission to its vendor, refuse a vendor whose backlog is
- * too deep, store the pending jobs, queue them. A job once stored is accepted and will run: a queue
- * write that fails makes it overdue at once, and the sweeper queues it.
+ * too deep, store the pending jobs, queue them (in one write where the backend offers
+ * {@link StoreAndQueue}). A job once stored is accepted and will run: a queue write that fails
+ * makes it overdue at once, and the sweeper queues it.
  *
  * Layers: `layer`, over a store, a queue, a registry and a cleaner.
  *
@@ -187,6 +188,31 @@ export class JobService extends Context.Service<
   }
 >()("@vendorflow/core/JobService") {}
 
+/**
+ * A backend's way to store a vendor's new jobs and queue them in one write, for a backend whose
+ * job store and queue live on one server that can do both at once (one Redis). A job is then
+ * never stored without its delivery, and a lot of submissions costs one round trip instead of two.
+ * It fails as `JobStore.createMany` does (`Duplicate` when a job exists already: that one is
+ * neither stored again nor queued), or with the queue's error. None by default: the service
+ * stores the lot (`JobStore.createMany`), then queues each vendor's share.
+ *
+ * @category services
+ */
+export const StoreAndQueue = Context.Reference<StoreAndQueueWrite | undefined>(
+  "@vendorflow/core/JobService/StoreAndQueue",
+  { defaultValue: () => undefined }
+)
+
+/**
+ * Stores a vendor's new jobs and queues them, in one write (see {@link StoreAndQueue}).
+ *
+ * @category services
+ */
+export type StoreAndQueueWrite = (
+  vendor: string,
+  jobs: ReadonlyArray<Job.Job>
+) => Effect.Effect<void, JobStoreError | JobQueueError>
+
 // What the service's steps use, read once when it is made. Each step names in its type the parts
 // it reads.
 interface Services {
@@ -196,6 +222,8 @@ interface Services {
   readonly backlog: Backlog
   /** How long a pending job may wait in its queue before it is overdue (`SWEEP_PENDING_AFTER`). */
   readonly pendingAfter: Duration.Input
+  /** The backend's single write that stores and queues new jobs, if it has one. */
+  readonly storeAndQueue: StoreAndQueueWrite | undefined
   /** The service's `get`: the other steps read jobs through it. */
   readonly get: JobService["Service"]["get"]
   /** Where {@link submit} sends a submission without an idempotency key, to go with the turn's others. */
@@ -216,6 +244,7 @@ export const make = Effect.gen(function* () {
     registry: yield* VendorRegistry,
     backlog: { queue, limit: yield* maxBacklogConfig, readings: new Map() },
     pendingAfter: yield* Job.pendingAfterConfig,
+    storeAndQueue: yield* StoreAndQueue,
     get: get(store)
   }
   const services: Services = { ...partial, plainSubmissions: plainSubmissionsOf(partial) }
@@ -359,11 +388,19 @@ const storeAndQueue = Effect.fnUntraced(function* (
     else for (const index of at) outcomes[index] = Result.fail(refused)
   }
   if (accepted.length === 0) return outcomes
-  yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
-  yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
-    concurrency: "unbounded",
-    discard: true
-  })
+  if (services.storeAndQueue === undefined) {
+    yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
+    yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  } else {
+    const storeAndQueue = services.storeAndQueue
+    yield* Effect.forEach(accepted, ([vendor, jobs]) => storeAndQueue(vendor, jobs), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  }
   for (const [vendor, jobs] of accepted) {
     countQueued(services.backlog, vendor, jobs.length)
     yield* Metrics.count(Metrics.jobsCreated, { vendor }, jobs.length)

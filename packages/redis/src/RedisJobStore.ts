@@ -23,6 +23,9 @@
  * How the operations map onto Redis (round trips in brackets):
  * - `create` and `createMany` [1]: one script for all the jobs of a shard (per job `EXISTS`, then `ZADD`s +
  *   `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
+ * - the job service's submissions, on one Redis [1]: {@link layerStoreAndQueue} stores a vendor's
+ *   new jobs as `createMany` does and adds their stream entries as `JobQueue.enqueueMany` does, in
+ *   one script.
  * - `get` [1]: `HGETALL`.
  * - `getMany` [1, none for no ids]: `HMGET` of every field but the payload, one script for several
  *   ids of a shard (the shards' at once).
@@ -58,20 +61,22 @@
  * finished without a TTL keeps its hash but can be trimmed from the indexes by a process with one.
  * A job created already finished gets no TTL (nothing here creates one).
  *
- * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`, `jobClaims`, and
- * `jobIndexes`, which the ones that write share), their KEYS and ARGV documented in their headers;
- * each declares every key it touches.
+ * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`, `jobClaims`,
+ * `jobIntake`, and `jobIndexes`, which the ones that write share), their KEYS and ARGV documented
+ * in their headers; each declares every key it touches.
  *
- * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}) and
- * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_JOB_TTL`).
+ * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}),
+ * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_JOB_TTL`) and
+ * {@link layerStoreAndQueue}.
  *
  * @since 0.1.0
  */
-import { Job, JobStore } from "@vendorflow/core"
+import { Job, JobService, JobStore } from "@vendorflow/core"
 import { Clock, Config, Duration, Effect, Exit, Layer, Option, Request, RequestResolver, Result, Schema } from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisJobQueue from "./RedisJobQueue.ts"
 import * as RedisKeys from "./RedisKeys.ts"
 
 // How many batches of index members one `list` page reads at most. Every member is an answer
@@ -260,17 +265,39 @@ const withIndexes = (script: string) => `${Lua.load("jobIndexes")}\n${Lua.load(s
 const overdueScore = (overdueAt: string | undefined): string | number =>
   overdueAt === undefined ? "" : Date.parse(overdueAt)
 
+// What `createJobs` (jobCreate.lua) reads of new jobs: six keys each, then their arguments.
+const createKeys = (shardOf: (id: string) => ShardKeys, jobs: ReadonlyArray<Job.Job>) =>
+  jobs.flatMap((job) => {
+    const shard = shardOf(job.id)
+    return [shard.job(job.id), ...shard.indexes(job.status), shard.overdue]
+  })
+const createArgs = (jobs: ReadonlyArray<Job.Job>) =>
+  jobs.flatMap((job) => {
+    const fields = toHash(job)
+    const owned = job.owner === undefined ? ["0", ""] : ["1", job.owner]
+    return [job.id, job.updatedAt, job.vendor, ...owned, overdueScore(job.overdueAt), fields.length / 2, ...fields]
+  })
+
 // A batch's jobs are all in one shard (`key`), so the script's keys share one hash slot.
 const createScript = Redis.script(
-  (key: ShardKeys, jobs: ReadonlyArray<Job.Job>) => [
-    ...jobs.flatMap((job) => [key.job(job.id), ...key.indexes(job.status), key.overdue]),
-    ...jobs.flatMap((job) => {
-      const fields = toHash(job)
-      const owned = job.owner === undefined ? ["0", ""] : ["1", job.owner]
-      return [job.id, job.updatedAt, job.vendor, ...owned, overdueScore(job.overdueAt), fields.length / 2, ...fields]
-    })
+  (key: ShardKeys, jobs: ReadonlyArray<Job.Job>) => [...createKeys(() => key, jobs), ...createArgs(jobs)],
+  { numberOfKeys: (_key, jobs) => 6 * jobs.length, lua: `${withIndexes("jobCreate")}\nreturn createJobs(1, 1)` }
+).withReturnType<ReadonlyArray<Job.JobId>>()
+
+// A vendor's new jobs stored and queued together (jobIntake.lua), on one Redis: its keys lie in
+// several hash slots, so never on Redis Cluster.
+const intakeScript = Redis.script(
+  (key: ReturnType<typeof keys>, stream: string, maxLength: number, jobs: ReadonlyArray<Job.Job>) => [
+    stream,
+    ...createKeys(key.of, jobs),
+    RedisJobQueue.group,
+    maxLength,
+    ...createArgs(jobs)
   ],
-  { numberOfKeys: (_key, jobs) => 6 * jobs.length, lua: withIndexes("jobCreate") }
+  {
+    numberOfKeys: (_key, _stream, _maxLength, jobs) => 1 + 6 * jobs.length,
+    lua: [withIndexes("jobCreate"), Lua.load("enqueue"), Lua.load("jobIntake")].join("\n")
+  }
 ).withReturnType<ReadonlyArray<Job.JobId>>()
 
 // The hash fields of a job's summary: every field but the payload.
@@ -401,6 +428,9 @@ export const ttlMillis = (ttl: Duration.Input | undefined): number => {
   return Number.isFinite(millis) && millis > 0 ? Math.max(1, Math.round(millis)) : 0
 }
 
+const keysOf = (prefix: string, cluster: boolean, options: Options) =>
+  keys(prefix, options.shards ?? (cluster ? RedisKeys.jobShards.cluster : RedisKeys.jobShards.single))
+
 /**
  * The store over the connection in context.
  *
@@ -408,7 +438,7 @@ export const ttlMillis = (ttl: Duration.Input | undefined): number => {
  */
 export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const { prefix, redis, target, cluster } = yield* RedisConnection.RedisConnection
-  const key = keys(prefix, options.shards ?? (cluster ? RedisKeys.jobShards.cluster : RedisKeys.jobShards.single))
+  const key = keysOf(prefix, cluster, options)
   const finishedTtlMillis = ttlMillis(options.finishedTtl)
 
   const unavailable = (what: string) => (error: Redis.RedisError) =>
@@ -698,6 +728,46 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
  */
 export const layer = (options: Options = {}): Layer.Layer<JobStore.JobStore, never, RedisConnection.RedisConnection> =>
   Layer.effect(JobStore.JobStore, make(options))
+
+/**
+ * Core's `JobService.StoreAndQueue` on one Redis: a vendor's new jobs are stored and queued by one
+ * script (`lua/jobIntake.lua`), so that a job is never stored without its stream entry and a lot
+ * of submissions costs one round trip instead of two. None on Redis Cluster, where the jobs'
+ * hashes and the vendor's stream lie in different hash slots: there the job service stores, then
+ * queues. `store` and `queue` are the options the store's and the queue's layers are given.
+ *
+ * @category layers
+ */
+export const layerStoreAndQueue = (
+  options: { readonly store?: Options | undefined; readonly queue?: RedisJobQueue.Options | undefined } = {}
+): Layer.Layer<never, never, RedisConnection.RedisConnection> =>
+  Layer.effect(
+    JobService.StoreAndQueue,
+    Effect.gen(function* () {
+      const { prefix, redis, target, cluster } = yield* RedisConnection.RedisConnection
+      if (cluster) return undefined
+      const key = keysOf(prefix, false, options.store ?? {})
+      const maxLength = RedisJobQueue.maxLengthOf(options.queue ?? {})
+      const write: JobService.StoreAndQueueWrite = (vendor, jobs) =>
+        jobs.length === 0
+          ? Effect.void
+          : redis
+              .eval(intakeScript)(key, RedisKeys.vendor(prefix, vendor).stream, maxLength, jobs)
+              .pipe(
+                Effect.mapError(
+                  (error) =>
+                    new JobStore.JobStoreError({
+                      reason: "Unavailable",
+                      message: `Redis at ${target}: storing and queueing ${jobs.length} ${vendor} job(s): ${RedisConnection.causeMessage(error)}`
+                    })
+                ),
+                Effect.flatMap((existing) =>
+                  existing.length > 0 ? Effect.fail(JobStore.duplicate(existing)) : Effect.void
+                )
+              )
+      return write
+    })
+  )
 
 /**
  * The settings read by {@link layerConfig}: `REDIS_JOB_TTL`, how long finished jobs are kept (a

@@ -11,6 +11,7 @@ import {
   RateLimitStoreSuite,
   WorkersSuite
 } from "@vendorflow/core/testing"
+import { JobService } from "@vendorflow/core"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobQueue from "../src/RedisJobQueue.ts"
@@ -31,6 +32,15 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
   RateLimiterSuite.suite("redis cluster", RedisRateLimiter.layer.pipe(Layer.provide(connection)))
   RateLimitStoreSuite.suite("redis cluster", RedisRateLimitStore.layer.pipe(Layer.provide(connection)))
   WorkersSuite.suite("redis cluster", RedisWorkers.layer.pipe(Layer.provide(connection)))
+
+  it.live("new jobs are stored, then queued: no one script could reach their hashes and the stream", () =>
+    Effect.gen(function* () {
+      const write = yield* JobService.StoreAndQueue.pipe(
+        Effect.provide(RedisJobStore.layerStoreAndQueue().pipe(Layer.provide(connection)))
+      )
+      assert.isUndefined(write)
+    })
+  )
 
   it.live("the job store spreads its shards over every primary; a vendor's keys share one slot", () =>
     Effect.gen(function* () {
