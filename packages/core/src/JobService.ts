@@ -5,8 +5,8 @@
  *
  * Submitting, step by step: route each submission to its vendor, refuse a vendor whose backlog is
  * too deep, store the pending jobs, queue them (in one write where the backend offers
- * {@link StoreAndQueue}). A job once stored is accepted and will run: a queue write that fails
- * makes it overdue at once, and the sweeper queues it.
+ * {@link StoreAndQueue}). A job once stored is accepted and will run: where the queue write is a
+ * write of its own and fails, the job is made overdue at once, and the sweeper queues it.
  *
  * Layers: `layer`, over a store, a queue, a registry and a cleaner.
  *
@@ -189,12 +189,10 @@ export class JobService extends Context.Service<
 >()("@vendorflow/core/JobService") {}
 
 /**
- * A backend's way to store a vendor's new jobs and queue them in one write, for a backend whose
- * job store and queue live on one server that can do both at once (one Redis). A job is then
- * never stored without its delivery, and a lot of submissions costs one round trip instead of two.
- * It fails as `JobStore.createMany` does (`Duplicate` when a job exists already: that one is
- * neither stored again nor queued), or with the queue's error. None by default: the service
- * stores the lot (`JobStore.createMany`), then queues each vendor's share.
+ * A backend's way to store new jobs and queue them in one write, for a backend whose job store and
+ * queue live on one server that can do both at once (one Redis): a lot of submissions then costs
+ * one round trip instead of two, and a job is not stored without its delivery. None by default:
+ * the service stores the lot (`JobStore.createMany`), then queues each vendor's share.
  *
  * @category services
  */
@@ -204,14 +202,25 @@ export const StoreAndQueue = Context.Reference<StoreAndQueueWrite | undefined>(
 )
 
 /**
- * Stores a vendor's new jobs and queues them, in one write (see {@link StoreAndQueue}).
+ * What a backend provides as {@link StoreAndQueue}. It applies only to the job store and queue it
+ * was made for: where either is replaced (a store-only backend over this one, see
+ * `Backend.withJobStore`), the service stores, then queues.
  *
  * @category services
  */
-export type StoreAndQueueWrite = (
-  vendor: string,
-  jobs: ReadonlyArray<Job.Job>
-) => Effect.Effect<void, JobStoreError | JobQueueError>
+export interface StoreAndQueueWrite {
+  readonly store: JobStore["Service"]
+  readonly queue: JobQueue["Service"]
+  /**
+   * Stores each vendor's new jobs and queues them. Fails as `JobStore.createMany` does
+   * (`Duplicate` when a job exists already: that one is neither stored again nor queued), or
+   * answers `false`, having written nothing, when the server cannot do both at once (the service
+   * then stores, then queues).
+   */
+  readonly write: (
+    lot: ReadonlyArray<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]>
+  ) => Effect.Effect<boolean, JobStoreError>
+}
 
 // What the service's steps use, read once when it is made. Each step names in its type the parts
 // it reads.
@@ -222,8 +231,8 @@ interface Services {
   readonly backlog: Backlog
   /** How long a pending job may wait in its queue before it is overdue (`SWEEP_PENDING_AFTER`). */
   readonly pendingAfter: Duration.Input
-  /** The backend's single write that stores and queues new jobs, if it has one. */
-  readonly storeAndQueue: StoreAndQueueWrite | undefined
+  /** The backend's one write that stores and queues new jobs, if it has one for this store and queue. */
+  readonly storeAndQueue: StoreAndQueueWrite["write"] | undefined
   /** The service's `get`: the other steps read jobs through it. */
   readonly get: JobService["Service"]["get"]
   /** Where {@link submit} sends a submission without an idempotency key, to go with the turn's others. */
@@ -244,7 +253,7 @@ export const make = Effect.gen(function* () {
     registry: yield* VendorRegistry,
     backlog: { queue, limit: yield* maxBacklogConfig, readings: new Map() },
     pendingAfter: yield* Job.pendingAfterConfig,
-    storeAndQueue: yield* StoreAndQueue,
+    storeAndQueue: writeFor(yield* StoreAndQueue, { store, queue }),
     get: get(store)
   }
   const services: Services = { ...partial, plainSubmissions: plainSubmissionsOf(partial) }
@@ -267,6 +276,14 @@ export const make = Effect.gen(function* () {
  * @category layers
  */
 export const layer = Layer.effect(JobService, make)
+
+const writeFor = (
+  provided: StoreAndQueueWrite | undefined,
+  services: Pick<Services, "store" | "queue">
+): Services["storeAndQueue"] =>
+  provided !== undefined && provided.store === services.store && provided.queue === services.queue
+    ? provided.write
+    : undefined
 
 // ─── submit ────────────────────────────────────────────────────────────────────────────────────
 
@@ -388,15 +405,10 @@ const storeAndQueue = Effect.fnUntraced(function* (
     else for (const index of at) outcomes[index] = Result.fail(refused)
   }
   if (accepted.length === 0) return outcomes
-  if (services.storeAndQueue === undefined) {
+  const written = services.storeAndQueue === undefined ? false : yield* services.storeAndQueue(accepted)
+  if (!written) {
     yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
     yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
-      concurrency: "unbounded",
-      discard: true
-    })
-  } else {
-    const storeAndQueue = services.storeAndQueue
-    yield* Effect.forEach(accepted, ([vendor, jobs]) => storeAndQueue(vendor, jobs), {
       concurrency: "unbounded",
       discard: true
     })

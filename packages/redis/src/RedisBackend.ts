@@ -48,14 +48,15 @@ const over = <
   connection: Layer.Layer<RedisConnection.RedisConnection, E1>,
   store: Layer.Layer<JobStore.JobStore, E2, RedisConnection.RedisConnection>,
   queue: Layer.Layer<JobQueue.JobQueue, E3, RedisConnection.RedisConnection>,
-  storeAndQueue: Layer.Layer<never, E4, RedisConnection.RedisConnection>
+  storeAndQueue: Layer.Layer<never, E4, RedisConnection.RedisConnection | JobStore.JobStore | JobQueue.JobQueue>
 ) =>
   Backend.make(
     "redis",
     Layer.mergeAll(
       store,
       queue,
-      storeAndQueue,
+      // Over the very store and queue above (a layer is built once), which it applies to only.
+      storeAndQueue.pipe(Layer.provide(Layer.merge(store, queue))),
       RedisRateLimiter.layerStore,
       RedisRateLimitStore.layer,
       RedisCircuitBreaker.layerStore,

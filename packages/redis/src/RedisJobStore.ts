@@ -23,9 +23,9 @@
  * How the operations map onto Redis (round trips in brackets):
  * - `create` and `createMany` [1]: one script for all the jobs of a shard (per job `EXISTS`, then `ZADD`s +
  *   `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
- * - the job service's submissions, on one Redis [1]: {@link layerStoreAndQueue} stores a vendor's
- *   new jobs as `createMany` does and adds their stream entries as `JobQueue.enqueueMany` does, in
- *   one script.
+ * - the job service's submissions, on one Redis [1]: {@link layerStoreAndQueue} stores a lot of
+ *   new jobs as `createMany` does and adds their entries to their vendors' streams as
+ *   `JobQueue.enqueueMany` does, in one script.
  * - `get` [1]: `HGETALL`.
  * - `getMany` [1, none for no ids]: `HMGET` of every field but the payload, one script for several
  *   ids of a shard (the shards' at once).
@@ -71,7 +71,7 @@
  *
  * @since 0.1.0
  */
-import { Job, JobService, JobStore } from "@vendorflow/core"
+import { Job, JobQueue, JobService, JobStore } from "@vendorflow/core"
 import { Clock, Config, Duration, Effect, Exit, Layer, Option, Request, RequestResolver, Result, Schema } from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
@@ -284,18 +284,25 @@ const createScript = Redis.script(
   { numberOfKeys: (_key, jobs) => 6 * jobs.length, lua: `${withIndexes("jobCreate")}\nreturn createJobs(1, 1)` }
 ).withReturnType<ReadonlyArray<Job.JobId>>()
 
-// A vendor's new jobs stored and queued together (jobIntake.lua), on one Redis: its keys lie in
+// A lot of new jobs stored and queued together (jobIntake.lua), on one Redis: its keys lie in
 // several hash slots, so never on Redis Cluster.
+type Lot = ReadonlyArray<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]>
 const intakeScript = Redis.script(
-  (key: ReturnType<typeof keys>, stream: string, maxLength: number, jobs: ReadonlyArray<Job.Job>) => [
-    stream,
-    ...createKeys(key.of, jobs),
-    RedisJobQueue.group,
-    maxLength,
-    ...createArgs(jobs)
-  ],
+  (key: ReturnType<typeof keys>, streams: ReadonlyArray<string>, maxLength: number, lot: Lot) => {
+    const jobs = lot.flatMap(([, vendorJobs]) => vendorJobs)
+    return [
+      ...streams,
+      ...createKeys(key.of, jobs),
+      RedisJobQueue.group,
+      maxLength,
+      streams.length,
+      ...lot.map(([, vendorJobs]) => vendorJobs.length),
+      ...createArgs(jobs)
+    ]
+  },
   {
-    numberOfKeys: (_key, _stream, _maxLength, jobs) => 1 + 6 * jobs.length,
+    numberOfKeys: (_key, streams, _maxLength, lot) =>
+      streams.length + 6 * lot.reduce((sum, [, jobs]) => sum + jobs.length, 0),
     lua: [withIndexes("jobCreate"), Lua.load("enqueue"), Lua.load("jobIntake")].join("\n")
   }
 ).withReturnType<ReadonlyArray<Job.JobId>>()
@@ -730,17 +737,19 @@ export const layer = (options: Options = {}): Layer.Layer<JobStore.JobStore, nev
   Layer.effect(JobStore.JobStore, make(options))
 
 /**
- * Core's `JobService.StoreAndQueue` on one Redis: a vendor's new jobs are stored and queued by one
- * script (`lua/jobIntake.lua`), so that a job is never stored without its stream entry and a lot
- * of submissions costs one round trip instead of two. None on Redis Cluster, where the jobs'
- * hashes and the vendor's stream lie in different hash slots: there the job service stores, then
- * queues. `store` and `queue` are the options the store's and the queue's layers are given.
+ * Core's `JobService.StoreAndQueue` on one Redis, for the job store and queue in context: a lot of
+ * new jobs is stored and queued by one script (`lua/jobIntake.lua`), so that it costs one round
+ * trip instead of two and a job is not stored without its stream entry. None on Redis Cluster,
+ * where the jobs' hashes and the vendors' streams lie in different hash slots; and should the
+ * server refuse a script across slots all the same (a proxy in front of a sharded Redis answers
+ * `CROSSSLOT`), the job service stores, then queues, from then on. `store` and `queue` are the
+ * options the store's and the queue's layers were given.
  *
  * @category layers
  */
 export const layerStoreAndQueue = (
   options: { readonly store?: Options | undefined; readonly queue?: RedisJobQueue.Options | undefined } = {}
-): Layer.Layer<never, never, RedisConnection.RedisConnection> =>
+): Layer.Layer<never, never, RedisConnection.RedisConnection | JobStore.JobStore | JobQueue.JobQueue> =>
   Layer.effect(
     JobService.StoreAndQueue,
     Effect.gen(function* () {
@@ -748,24 +757,38 @@ export const layerStoreAndQueue = (
       if (cluster) return undefined
       const key = keysOf(prefix, false, options.store ?? {})
       const maxLength = RedisJobQueue.maxLengthOf(options.queue ?? {})
-      const write: JobService.StoreAndQueueWrite = (vendor, jobs) =>
-        jobs.length === 0
-          ? Effect.void
+      let crossSlotRefused = false
+      const write: JobService.StoreAndQueueWrite["write"] = (lot) =>
+        crossSlotRefused
+          ? Effect.succeed(false)
           : redis
-              .eval(intakeScript)(key, RedisKeys.vendor(prefix, vendor).stream, maxLength, jobs)
+              .eval(intakeScript)(
+                key,
+                lot.map(([vendor]) => RedisKeys.vendor(prefix, vendor).stream),
+                maxLength,
+                lot
+              )
               .pipe(
-                Effect.mapError(
-                  (error) =>
-                    new JobStore.JobStoreError({
-                      reason: "Unavailable",
-                      message: `Redis at ${target}: storing and queueing ${jobs.length} ${vendor} job(s): ${RedisConnection.causeMessage(error)}`
-                    })
-                ),
                 Effect.flatMap((existing) =>
-                  existing.length > 0 ? Effect.fail(JobStore.duplicate(existing)) : Effect.void
+                  existing.length > 0 ? Effect.fail(JobStore.duplicate(existing)) : Effect.succeed(true)
+                ),
+                Effect.catchIf(
+                  (error) => error._tag === "RedisError" && RedisConnection.causeMessage(error).includes("CROSSSLOT"),
+                  () =>
+                    Effect.logWarning(
+                      `Redis at ${target} refuses a script over several hash slots: new jobs are stored, then queued`
+                    ).pipe(Effect.andThen(Effect.sync(() => (crossSlotRefused = true))), Effect.as(false))
+                ),
+                Effect.mapError((error) =>
+                  error._tag === "RedisError"
+                    ? new JobStore.JobStoreError({
+                        reason: "Unavailable",
+                        message: `Redis at ${target}: storing and queueing new jobs: ${RedisConnection.causeMessage(error)}`
+                      })
+                    : error
                 )
               )
-      return write
+      return { store: yield* JobStore.JobStore, queue: yield* JobQueue.JobQueue, write }
     })
   )
 

@@ -3,25 +3,29 @@
  * under the backend's prefix, and another engine on the same Redis and prefix reads it back; new
  * jobs are stored and queued by one script.
  */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, it } from "@effect/vitest"
 import {
   Backend,
   Cleaner,
   Health,
   Job,
+  JobQueue,
   JobService,
   JobStore,
   type Vendor,
   Vendorflow,
   VendorRegistry
 } from "@vendorflow/core"
-import { Context, Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Layer, Result } from "effect"
 import * as RedisBackend from "../src/RedisBackend.ts"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobStore from "../src/RedisJobStore.ts"
 import * as RedisKeys from "../src/RedisKeys.ts"
-import { RedisTest } from "../src/testing/index.ts"
-import { ownServerTitle, redisServer, redisServerUnavailable } from "./RedisFixtures.ts"
+import { RedisServer, RedisTest } from "../src/testing/index.ts"
+import { eventually, ownServerTitle, redisServer, redisServerUnavailable } from "./RedisFixtures.ts"
 
 const lookup: Vendor.Vendor = {
   name: "lookup",
@@ -29,6 +33,15 @@ const lookup: Vendor.Vendor = {
   concurrency: 1,
   call: ({ payload }) => Effect.succeed({ _tag: "Completed", result: { company: payload["company"] ?? null } })
 }
+
+// The job service alone (no engine) over `backend`, for the life of the scope.
+const jobServiceOn = (backend: Backend.Backend) =>
+  Layer.build(
+    JobService.layer.pipe(
+      Layer.provide(Layer.mergeAll(VendorRegistry.layer([Effect.succeed(lookup)]), Cleaner.layer)),
+      Layer.provide(Backend.layerServices(backend))
+    )
+  ).pipe(Effect.map(Context.get(JobService.JobService)))
 
 RedisTest.describeRedis("RedisBackend", () => {
   it.live("runs the embedded engine: the job completes in Redis, and another engine on it reads it", () =>
@@ -56,26 +69,78 @@ RedisTest.describeRedis("RedisBackend", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("stores and queues new jobs in one script; a job that exists is neither written again nor queued", () =>
+  it.live(
+    "stores a lot and queues each vendor's jobs in one script; a job that exists is neither written again nor queued",
+    () =>
+      Effect.gen(function* () {
+        const prefix = RedisTest.randomPrefix()
+        yield* Layer.build(RedisTest.layerCleanup(prefix))
+        const context = yield* Layer.build(RedisBackend.make({ url: RedisTest.url, prefix }).layer)
+        const { provided, store, queue } = yield* Effect.all({
+          provided: JobService.StoreAndQueue,
+          store: JobStore.JobStore,
+          queue: JobQueue.JobQueue
+        }).pipe(Effect.provideContext(context))
+        // Made for the backend's own store and queue, which the job service checks it applies to.
+        assert.isTrue(provided?.store === store && provided.queue === queue)
+        const pending = (vendor: string, n: number) => Job.makePending({ vendor, payload: { n }, now: new Date() })
+        const first = pending("a", 1)
+        yield* store.create(first)
+        const [again, second, third] = [{ ...first, payload: { n: -1 } }, pending("a", 2), pending("b", 3)]
+
+        const exit = yield* Effect.exit(
+          provided!.write([
+            ["a", [again, second]],
+            ["b", [third]]
+          ])
+        )
+        const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
+        assert.isTrue(
+          error?._tag === "Some" && error.value.reason === "Duplicate" && error.value.message.includes(first.id)
+        )
+
+        const { redis } = yield* RedisTest.scratch
+        const queued = (vendor: string) =>
+          redis
+            .send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
+              "XRANGE",
+              RedisKeys.vendor(prefix, vendor).stream,
+              "-",
+              "+"
+            )
+            .pipe(Effect.map((entries) => entries.map(([, fields]) => fields[1])))
+        assert.deepStrictEqual(yield* queued("a"), [second.id])
+        assert.deepStrictEqual(yield* queued("b"), [third.id])
+        const stored = yield* Effect.forEach([first.id, second.id, third.id], store.get)
+        assert.deepStrictEqual(
+          stored.map((job) => (job._tag === "Some" ? job.value.payload : undefined)),
+          [{ n: 1 }, { n: 2 }, { n: 3 }]
+        )
+      }).pipe(Effect.scoped)
+  )
+
+  it.live("under a job store of its own, new jobs go to that store and to Redis's queue, not its one script", () =>
     Effect.gen(function* () {
       const prefix = RedisTest.randomPrefix()
       yield* Layer.build(RedisTest.layerCleanup(prefix))
-      const context = yield* Layer.build(RedisBackend.make({ url: RedisTest.url, prefix }).layer)
-      const { write, store } = yield* Effect.all({ write: JobService.StoreAndQueue, store: JobStore.JobStore }).pipe(
-        Effect.provide(context)
+      const backend = Backend.withJobStore(RedisBackend.make({ url: RedisTest.url, prefix }), {
+        name: "memory",
+        layer: Health.layerAdding(Effect.succeed({ name: "memory", check: Effect.void })).pipe(
+          Layer.provideMerge(JobStore.layerMemory)
+        )
+      })
+      const jobs = yield* jobServiceOn(backend)
+      const submitted = yield* jobs.submitMany([1, 2].map((n) => ({ payload: { company: `Acme ${n}` } })))
+      const ids = submitted.map((outcome) => (Result.isSuccess(outcome) ? outcome.success.id : undefined))
+
+      const found = yield* Effect.forEach(ids, (id) => jobs.get(id!))
+      assert.deepStrictEqual(
+        found.map((job) => job.status),
+        ["pending", "pending"]
       )
-      assert.isDefined(write)
-      const pending = (n: number) => Job.makePending({ vendor: "lookup", payload: { n }, now: new Date() })
-      const first = pending(1)
-      yield* store.create(first)
-      const [again, second, third] = [{ ...first, payload: { n: -1 } }, pending(2), pending(3)]
-
-      const exit = yield* Effect.exit(write!("lookup", [second, again, third]))
-      assert.isTrue(Exit.isFailure(exit))
-      const error = Exit.findErrorOption(exit)
-      assert.strictEqual(error._tag === "Some" && error.value.reason, "Duplicate")
-
       const { redis } = yield* RedisTest.scratch
+      for (const id of ids)
+        assert.strictEqual(yield* redis.send<number>("EXISTS", RedisJobStore.keys(prefix).job(id!)), 0)
       const entries = yield* redis.send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
         "XRANGE",
         RedisKeys.vendor(prefix, "lookup").stream,
@@ -84,12 +149,7 @@ RedisTest.describeRedis("RedisBackend", () => {
       )
       assert.deepStrictEqual(
         entries.map(([, fields]) => fields[1]),
-        [second.id, third.id]
-      )
-      const stored = yield* Effect.forEach([first.id, second.id, third.id], store.get)
-      assert.deepStrictEqual(
-        stored.map((job) => (job._tag === "Some" ? job.value.payload : undefined)),
-        [{ n: 1 }, { n: 2 }, { n: 3 }]
+        ids
       )
     }).pipe(Effect.scoped)
   )
@@ -100,13 +160,7 @@ RedisTest.describeRedis("RedisBackend", () => {
       Effect.gen(function* () {
         const server = yield* redisServer
         yield* server.start
-        const context = yield* Layer.build(
-          JobService.layer.pipe(
-            Layer.provide(Layer.mergeAll(VendorRegistry.layer([Effect.succeed(lookup)]), Cleaner.layer)),
-            Layer.provide(Backend.layerServices(RedisBackend.make({ url: server.url })))
-          )
-        )
-        const jobs = Context.get(context, JobService.JobService)
+        const jobs = yield* jobServiceOn(RedisBackend.make({ url: server.url }))
         const { redis } = yield* Layer.build(RedisConnection.layer({ url: server.url })).pipe(
           Effect.map(Context.get(RedisConnection.RedisConnection))
         )
@@ -124,7 +178,7 @@ RedisTest.describeRedis("RedisBackend", () => {
         assert.strictEqual(after("evalsha") - before("evalsha"), 1, "scripts run for the lot")
         assert.strictEqual(after("hset") - before("hset"), 3, "jobs stored")
         assert.strictEqual(after("xadd") - before("xadd"), 3, "stream entries added")
-        const ids = submitted.map((outcome) => (outcome._tag === "Success" ? outcome.success.id : undefined))
+        const ids = submitted.map((outcome) => (Result.isSuccess(outcome) ? outcome.success.id : undefined))
         const entries = yield* redis.send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
           "XRANGE",
           RedisKeys.vendor(RedisConnection.defaultPrefix, "lookup").stream,
@@ -133,6 +187,49 @@ RedisTest.describeRedis("RedisBackend", () => {
         )
         assert.deepStrictEqual(
           entries.slice(1).map(([, fields]) => fields[1]),
+          ids
+        )
+      }).pipe(Effect.scoped)
+  )
+
+  it.live.skipIf(redisServerUnavailable !== undefined)(
+    ownServerTitle("a server that refuses scripts over several hash slots: new jobs are stored, then queued"),
+    () =>
+      Effect.gen(function* () {
+        // A one-node cluster that a plain client talks to, as through a proxy in front of a
+        // sharded Redis: any command within one slot runs, a script over several answers CROSSSLOT.
+        const dir = mkdtempSync(join(tmpdir(), "vendorflow-crossslot-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const server = yield* RedisServer.make({
+          port: yield* RedisServer.freeClusterPort,
+          args: ["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf")]
+        })
+        yield* server.start
+        const { redis } = yield* Layer.build(RedisConnection.layer({ url: server.url })).pipe(
+          Effect.map(Context.get(RedisConnection.RedisConnection))
+        )
+        yield* redis.send("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+        yield* eventually(redis.send<string>("CLUSTER", "INFO"), (info) => info.includes("cluster_state:ok"), {
+          within: "10 seconds",
+          what: "the one-node cluster's state"
+        })
+
+        const jobs = yield* jobServiceOn(RedisBackend.make({ url: server.url }))
+        const ids: Array<Job.JobId> = []
+        for (const lot of [1, 2]) {
+          const submitted = yield* jobs.submitMany([1, 2].map((n) => ({ payload: { company: `Acme ${lot}.${n}` } })))
+          for (const outcome of submitted) if (Result.isSuccess(outcome)) ids.push(outcome.success.id)
+        }
+        assert.strictEqual(ids.length, 4)
+        for (const id of ids) assert.strictEqual((yield* jobs.get(id)).status, "pending")
+        const entries = yield* redis.send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
+          "XRANGE",
+          RedisKeys.vendor(RedisConnection.defaultPrefix, "lookup").stream,
+          "-",
+          "+"
+        )
+        assert.deepStrictEqual(
+          entries.map(([, fields]) => fields[1]),
           ids
         )
       }).pipe(Effect.scoped)

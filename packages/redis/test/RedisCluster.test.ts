@@ -35,10 +35,15 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
 
   it.live("new jobs are stored, then queued: no one script could reach their hashes and the stream", () =>
     Effect.gen(function* () {
-      const write = yield* JobService.StoreAndQueue.pipe(
-        Effect.provide(RedisJobStore.layerStoreAndQueue().pipe(Layer.provide(connection)))
+      const provided = yield* JobService.StoreAndQueue.pipe(
+        Effect.provide(
+          RedisJobStore.layerStoreAndQueue().pipe(
+            Layer.provide(Layer.merge(RedisJobStore.layer(), RedisJobQueue.layer())),
+            Layer.provide(connection)
+          )
+        )
       )
-      assert.isUndefined(write)
+      assert.isUndefined(provided)
     })
   )
 

@@ -13,8 +13,10 @@
 --   id, updatedAt (ISO 8601), vendor, "1" when it has an owner else "0", the owner (or ""), its
 --   overdueAt in ms since the epoch (its score in the overdue index) or "" for none, n: how many
 --   hash fields, then the 2n fields and values: field, value, field, value, …
+-- The jobs' keys run to the end of KEYS.
 -- returns the ids of the jobs that exist already, for which nothing is written; the others are
---         stored (an empty list when all were), and their ids appended to `stored` when it is given.
+--         stored (an empty list when all were). When `stored` is given, each job in turn appends
+--         to it its id if it was stored, else false.
 --         A command that fails ends the script with an error: the jobs before it stay stored, the
 --         job it was writing and those after it are not (at worst an index member without its hash,
 --         which the readers skip).
@@ -34,6 +36,7 @@ local function createJobs(firstKey, firstArg, stored)
     at = last + 1
     if redis.call("EXISTS", KEYS[i]) == 1 then
       existing[#existing + 1] = id
+      if stored then stored[#stored + 1] = false end
     else
       -- The index members first: ZADD is what can fail (a key of another type), and Redis does not
       -- undo a script's earlier writes when a later command fails; so a hash is never unlisted.
