@@ -34,6 +34,12 @@ const lookup: Vendor.Vendor = {
   call: ({ payload }) => Effect.succeed({ _tag: "Completed", result: { company: payload["company"] ?? null } })
 }
 
+// The job ids in a vendor's stream, oldest first.
+const queuedIds = (redis: RedisConnection.RedisConnection["Service"]["redis"], prefix: string, vendor: string) =>
+  redis
+    .send<ReadonlyArray<[string, ReadonlyArray<string>]>>("XRANGE", RedisKeys.vendor(prefix, vendor).stream, "-", "+")
+    .pipe(Effect.map((entries) => entries.map(([, fields]) => fields[1])))
+
 // The job service alone (no engine) over `backend`, for the life of the scope.
 const jobServiceOn = (backend: Backend.Backend) =>
   Layer.build(
@@ -100,17 +106,8 @@ RedisTest.describeRedis("RedisBackend", () => {
         )
 
         const { redis } = yield* RedisTest.scratch
-        const queued = (vendor: string) =>
-          redis
-            .send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
-              "XRANGE",
-              RedisKeys.vendor(prefix, vendor).stream,
-              "-",
-              "+"
-            )
-            .pipe(Effect.map((entries) => entries.map(([, fields]) => fields[1])))
-        assert.deepStrictEqual(yield* queued("a"), [second.id])
-        assert.deepStrictEqual(yield* queued("b"), [third.id])
+        assert.deepStrictEqual(yield* queuedIds(redis, prefix, "a"), [second.id])
+        assert.deepStrictEqual(yield* queuedIds(redis, prefix, "b"), [third.id])
         const stored = yield* Effect.forEach([first.id, second.id, third.id], store.get)
         assert.deepStrictEqual(
           stored.map((job) => (job._tag === "Some" ? job.value.payload : undefined)),
@@ -141,16 +138,7 @@ RedisTest.describeRedis("RedisBackend", () => {
       const { redis } = yield* RedisTest.scratch
       for (const id of ids)
         assert.strictEqual(yield* redis.send<number>("EXISTS", RedisJobStore.keys(prefix).job(id!)), 0)
-      const entries = yield* redis.send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
-        "XRANGE",
-        RedisKeys.vendor(prefix, "lookup").stream,
-        "-",
-        "+"
-      )
-      assert.deepStrictEqual(
-        entries.map(([, fields]) => fields[1]),
-        ids
-      )
+      assert.deepStrictEqual(yield* queuedIds(redis, prefix, "lookup"), ids)
     }).pipe(Effect.scoped)
   )
 
@@ -179,16 +167,8 @@ RedisTest.describeRedis("RedisBackend", () => {
         assert.strictEqual(after("hset") - before("hset"), 3, "jobs stored")
         assert.strictEqual(after("xadd") - before("xadd"), 3, "stream entries added")
         const ids = submitted.map((outcome) => (Result.isSuccess(outcome) ? outcome.success.id : undefined))
-        const entries = yield* redis.send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
-          "XRANGE",
-          RedisKeys.vendor(RedisConnection.defaultPrefix, "lookup").stream,
-          "-",
-          "+"
-        )
-        assert.deepStrictEqual(
-          entries.slice(1).map(([, fields]) => fields[1]),
-          ids
-        )
+        const queued = yield* queuedIds(redis, RedisConnection.defaultPrefix, "lookup")
+        assert.deepStrictEqual(queued.slice(1), ids)
       }).pipe(Effect.scoped)
   )
 
@@ -222,16 +202,7 @@ RedisTest.describeRedis("RedisBackend", () => {
         }
         assert.strictEqual(ids.length, 4)
         for (const id of ids) assert.strictEqual((yield* jobs.get(id)).status, "pending")
-        const entries = yield* redis.send<ReadonlyArray<[string, ReadonlyArray<string>]>>(
-          "XRANGE",
-          RedisKeys.vendor(RedisConnection.defaultPrefix, "lookup").stream,
-          "-",
-          "+"
-        )
-        assert.deepStrictEqual(
-          entries.map(([, fields]) => fields[1]),
-          ids
-        )
+        assert.deepStrictEqual(yield* queuedIds(redis, RedisConnection.defaultPrefix, "lookup"), ids)
       }).pipe(Effect.scoped)
   )
 
