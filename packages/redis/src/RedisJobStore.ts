@@ -739,11 +739,13 @@ export const layer = (options: Options = {}): Layer.Layer<JobStore.JobStore, nev
 /**
  * Core's `JobService.StoreAndQueue` on one Redis, for the job store and queue in context: a lot of
  * new jobs is stored and queued by one script (`lua/jobIntake.lua`), so that it costs one round
- * trip instead of two and a job is not stored without its stream entry. None on Redis Cluster,
+ * trip instead of two and a job is not stored without its stream entry (short of a command that
+ * fails midway, see the script). None on Redis Cluster,
  * where the jobs' hashes and the vendors' streams lie in different hash slots; and should the
  * server refuse a script across slots all the same (a proxy in front of a sharded Redis answers
- * `CROSSSLOT`), the job service stores, then queues, from then on. `store` and `queue` are the
- * options the store's and the queue's layers were given.
+ * `CROSSSLOT`), the job service stores, then queues, from then on. `store` and `queue` must be the
+ * options the store's and the queue's layers were given (`RedisBackend` passes them): the key
+ * layout (`shards`) and the streams' length are read from them, not from those services.
  *
  * @category layers
  */
@@ -772,12 +774,20 @@ export const layerStoreAndQueue = (
                 Effect.flatMap((existing) =>
                   existing.length > 0 ? Effect.fail(JobStore.duplicate(existing)) : Effect.succeed(true)
                 ),
+                // Refused before it ran, so nothing was written. Lots in flight meanwhile get the
+                // same answer; the first to hear it says so.
                 Effect.catchIf(
-                  (error) => error._tag === "RedisError" && RedisConnection.causeMessage(error).includes("CROSSSLOT"),
+                  (error) => error._tag === "RedisError" && RedisConnection.causeMessage(error).startsWith("CROSSSLOT"),
                   () =>
-                    Effect.logWarning(
-                      `Redis at ${target} refuses a script over several hash slots: new jobs are stored, then queued`
-                    ).pipe(Effect.andThen(Effect.sync(() => (crossSlotRefused = true))), Effect.as(false))
+                    Effect.suspend(() => {
+                      const first = !crossSlotRefused
+                      crossSlotRefused = true
+                      return first
+                        ? Effect.logWarning(
+                            `Redis at ${target} refuses a script over several hash slots: new jobs are stored, then queued`
+                          )
+                        : Effect.void
+                    }).pipe(Effect.as(false))
                 ),
                 Effect.mapError((error) =>
                   error._tag === "RedisError"

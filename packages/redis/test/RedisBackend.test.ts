@@ -19,7 +19,7 @@ import {
   Vendorflow,
   VendorRegistry
 } from "@vendorflow/core"
-import { Context, Effect, Exit, Layer, Result } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Layer, Result } from "effect"
 import * as RedisBackend from "../src/RedisBackend.ts"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobStore from "../src/RedisJobStore.ts"
@@ -116,6 +116,26 @@ RedisTest.describeRedis("RedisBackend", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.live("from the environment too, the one write is made for the backend's own store and queue", () =>
+    Effect.gen(function* () {
+      const prefix = RedisTest.randomPrefix()
+      yield* Layer.build(RedisTest.layerCleanup(prefix))
+      const context = yield* Layer.build(
+        RedisBackend.fromEnv.layer.pipe(
+          Layer.provide(
+            ConfigProvider.layer(ConfigProvider.fromUnknown({ REDIS_URL: RedisTest.url, REDIS_PREFIX: prefix }))
+          )
+        )
+      )
+      const { provided, store, queue } = yield* Effect.all({
+        provided: JobService.StoreAndQueue,
+        store: JobStore.JobStore,
+        queue: JobQueue.JobQueue
+      }).pipe(Effect.provideContext(context))
+      assert.isTrue(provided?.store === store && provided.queue === queue)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("under a job store of its own, new jobs go to that store and to Redis's queue, not its one script", () =>
     Effect.gen(function* () {
       const prefix = RedisTest.randomPrefix()
@@ -188,7 +208,7 @@ RedisTest.describeRedis("RedisBackend", () => {
         const { redis } = yield* Layer.build(RedisConnection.layer({ url: server.url })).pipe(
           Effect.map(Context.get(RedisConnection.RedisConnection))
         )
-        yield* redis.send("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+        yield* redis.send("CLUSTER", "ADDSLOTS", ...Array.from({ length: 16384 }, (_, slot) => String(slot)))
         yield* eventually(redis.send<string>("CLUSTER", "INFO"), (info) => info.includes("cluster_state:ok"), {
           within: "10 seconds",
           what: "the one-node cluster's state"
@@ -203,6 +223,9 @@ RedisTest.describeRedis("RedisBackend", () => {
         assert.strictEqual(ids.length, 4)
         for (const id of ids) assert.strictEqual((yield* jobs.get(id)).status, "pending")
         assert.deepStrictEqual(yield* queuedIds(redis, RedisConnection.defaultPrefix, "lookup"), ids)
+        // The script was tried once; the second lot went straight to the two writes.
+        const errors = yield* redis.send<string>("INFO", "errorstats")
+        assert.match(errors, /errorstat_CROSSSLOT:count=1\b/)
       }).pipe(Effect.scoped)
   )
 

@@ -33,7 +33,7 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
   RateLimitStoreSuite.suite("redis cluster", RedisRateLimitStore.layer.pipe(Layer.provide(connection)))
   WorkersSuite.suite("redis cluster", RedisWorkers.layer.pipe(Layer.provide(connection)))
 
-  it.live("new jobs are stored, then queued: no one script could reach their hashes and the stream", () =>
+  it.live("offers no one-script store and queue: the jobs' hashes and a vendor's stream lie in different slots", () =>
     Effect.gen(function* () {
       const provided = yield* JobService.StoreAndQueue.pipe(
         Effect.provide(
