@@ -40,6 +40,20 @@ const queuedIds = (redis: RedisConnection.RedisConnection["Service"]["redis"], p
     .send<ReadonlyArray<[string, ReadonlyArray<string>]>>("XRANGE", RedisKeys.vendor(prefix, vendor).stream, "-", "+")
     .pipe(Effect.map((entries) => entries.map(([, fields]) => fields[1])))
 
+// A backend's one write and its store, once the layer is built; the write must be made for the
+// backend's own store and queue, which the job service checks it applies to.
+const oneWriteOf = <E>(layer: Layer.Layer<JobStore.JobStore | JobQueue.JobQueue, E>) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(layer)
+    const { provided, store, queue } = yield* Effect.all({
+      provided: JobService.StoreAndQueue,
+      store: JobStore.JobStore,
+      queue: JobQueue.JobQueue
+    }).pipe(Effect.provideContext(context))
+    assert.isTrue(provided?.store === store && provided.queue === queue)
+    return { provided: provided!, store }
+  })
+
 // The job service alone (no engine) over `backend`, for the life of the scope.
 const jobServiceOn = (backend: Backend.Backend) =>
   Layer.build(
@@ -81,21 +95,14 @@ RedisTest.describeRedis("RedisBackend", () => {
       Effect.gen(function* () {
         const prefix = RedisTest.randomPrefix()
         yield* Layer.build(RedisTest.layerCleanup(prefix))
-        const context = yield* Layer.build(RedisBackend.make({ url: RedisTest.url, prefix }).layer)
-        const { provided, store, queue } = yield* Effect.all({
-          provided: JobService.StoreAndQueue,
-          store: JobStore.JobStore,
-          queue: JobQueue.JobQueue
-        }).pipe(Effect.provideContext(context))
-        // Made for the backend's own store and queue, which the job service checks it applies to.
-        assert.isTrue(provided?.store === store && provided.queue === queue)
+        const { provided, store } = yield* oneWriteOf(RedisBackend.make({ url: RedisTest.url, prefix }).layer)
         const pending = (vendor: string, n: number) => Job.makePending({ vendor, payload: { n }, now: new Date() })
         const first = pending("a", 1)
         yield* store.create(first)
         const [again, second, third] = [{ ...first, payload: { n: -1 } }, pending("a", 2), pending("b", 3)]
 
         const exit = yield* Effect.exit(
-          provided!.write([
+          provided.write([
             ["a", [again, second]],
             ["b", [third]]
           ])
@@ -120,19 +127,13 @@ RedisTest.describeRedis("RedisBackend", () => {
     Effect.gen(function* () {
       const prefix = RedisTest.randomPrefix()
       yield* Layer.build(RedisTest.layerCleanup(prefix))
-      const context = yield* Layer.build(
+      yield* oneWriteOf(
         RedisBackend.fromEnv.layer.pipe(
           Layer.provide(
             ConfigProvider.layer(ConfigProvider.fromUnknown({ REDIS_URL: RedisTest.url, REDIS_PREFIX: prefix }))
           )
         )
       )
-      const { provided, store, queue } = yield* Effect.all({
-        provided: JobService.StoreAndQueue,
-        store: JobStore.JobStore,
-        queue: JobQueue.JobQueue
-      }).pipe(Effect.provideContext(context))
-      assert.isTrue(provided?.store === store && provided.queue === queue)
     }).pipe(Effect.scoped)
   )
 
