@@ -191,7 +191,8 @@ export class JobService extends Context.Service<
 /**
  * A backend's way to store new jobs and queue them in one write, for a backend whose job store and
  * queue live on one server that can do both at once (one Redis): a lot of submissions then costs
- * one round trip instead of two, and a job is not stored without its delivery. None by default:
+ * one round trip instead of two, and no crash of the caller comes between storing a job and
+ * queueing it. None by default:
  * the service stores the lot (`JobStore.createMany`), then queues each vendor's share.
  *
  * @category services
@@ -212,15 +213,23 @@ export interface StoreAndQueueWrite {
   readonly store: JobStore["Service"]
   readonly queue: JobQueue["Service"]
   /**
-   * Stores each vendor's new jobs and queues them. Fails as `JobStore.createMany` does
-   * (`Duplicate` when a job exists already: that one is neither stored again nor queued), or
-   * answers `false`, having written nothing, when the server cannot do both at once (the service
-   * then stores, then queues).
+   * Stores each vendor's new jobs and queues them. Answers the shares whose queue write failed
+   * after their jobs were stored (as with two writes, the service makes those jobs overdue at once,
+   * and the sweeper queues them), or `undefined`, having written nothing, when the server cannot
+   * do both at once (the service then stores, then queues). Fails as `JobStore.createMany` does
+   * (`Duplicate` when a job exists already: that one is neither stored again nor queued).
    */
   readonly write: (
     lot: ReadonlyArray<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]>
-  ) => Effect.Effect<boolean, JobStoreError>
+  ) => Effect.Effect<ReadonlyArray<Unqueued> | undefined, JobStoreError>
 }
+
+/**
+ * A vendor's stored jobs that a queue write failed to queue, and why.
+ *
+ * @category models
+ */
+export type Unqueued = readonly [vendor: string, jobs: ReadonlyArray<Job.Job>, error: JobQueueError]
 
 // What the service's steps use, read once when it is made. Each step names in its type the parts
 // it reads.
@@ -405,13 +414,15 @@ const storeAndQueue = Effect.fnUntraced(function* (
     else for (const index of at) outcomes[index] = Result.fail(refused)
   }
   if (accepted.length === 0) return outcomes
-  const written = services.storeAndQueue === undefined ? false : yield* services.storeAndQueue(accepted)
-  if (!written) {
+  const unqueued = services.storeAndQueue === undefined ? undefined : yield* services.storeAndQueue(accepted)
+  if (unqueued === undefined) {
     yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
     yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
       concurrency: "unbounded",
       discard: true
     })
+  } else {
+    yield* Effect.forEach(unqueued, (share) => queueWriteFailed(services, share), { discard: true })
   }
   for (const [vendor, jobs] of accepted) {
     countQueued(services.backlog, vendor, jobs.length)
@@ -440,28 +451,28 @@ const enqueueStored = (services: Pick<Services, "store" | "queue">, vendor: stri
       vendor,
       jobs.map((job) => job.id)
     )
-    .pipe(
-      Effect.catch((error) =>
-        Effect.gen(function* () {
-          yield* Effect.logWarning(
-            `queueing ${jobs.length} stored ${vendor} job(s) failed; the sweeper will queue them: ${error.message}`
-          )
-          const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-          yield* Effect.forEach(
-            jobs,
-            (job) =>
-              services.store.transition({
-                id: job.id,
-                from: "pending",
-                to: "pending",
-                expectedVersion: job.version,
-                set: { overdueAt: now }
-              }),
-            { concurrency: "unbounded", discard: true }
-          ).pipe(Effect.catch((stored) => Effect.logWarning(`marking them overdue failed too: ${stored.message}`)))
-        })
-      )
-    )
+    .pipe(Effect.catch((error) => queueWriteFailed(services, [vendor, jobs, error])))
+
+// Stored pending jobs whose queue write failed: made overdue at once, for the next sweep to queue.
+const queueWriteFailed = Effect.fnUntraced(function* (services: Pick<Services, "store">, unqueued: Unqueued) {
+  const [vendor, jobs, error] = unqueued
+  yield* Effect.logWarning(
+    `queueing ${jobs.length} stored ${vendor} job(s) failed; the sweeper will queue them: ${error.message}`
+  )
+  const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+  yield* Effect.forEach(
+    jobs,
+    (job) =>
+      services.store.transition({
+        id: job.id,
+        from: "pending",
+        to: "pending",
+        expectedVersion: job.version,
+        set: { overdueAt: now }
+      }),
+    { concurrency: "unbounded", discard: true }
+  ).pipe(Effect.catch((stored) => Effect.logWarning(`marking them overdue failed too: ${stored.message}`)))
+})
 
 // ─── the backlog check ─────────────────────────────────────────────────────────────────────────
 

@@ -3,7 +3,7 @@
  * with one queue write per vendor, reads read with one store read; each outcome in its place.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Layer, Option, Result } from "effect"
+import { Clock, ConfigProvider, Context, Effect, Layer, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
@@ -165,7 +165,7 @@ describe("JobService.submitMany over a backend's one write (StoreAndQueue)", () 
                   )
                 ).pipe(Effect.orDie)
               ),
-              Effect.as(true)
+              Effect.as([])
             )
         }))
         const outcomes = yield* jobs.submitMany(lots)
@@ -184,13 +184,43 @@ describe("JobService.submitMany over a backend's one write (StoreAndQueue)", () 
     )
   )
 
-  it.effect("a write that cannot here (false): the lot is stored, then queued", () =>
+  it.effect("a share the one write stored but could not queue: accepted, and made overdue for the sweeper", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { jobs, store, queue } = yield* countedWith(({ counted, memory }) => ({
+          ...counted,
+          write: (lot) =>
+            Effect.gen(function* () {
+              yield* memory.store.createMany(lot.flatMap(([, vendorJobs]) => vendorJobs))
+              const [alpha, beta] = lot
+              yield* Effect.orDie(
+                memory.queue.enqueueMany(
+                  "alpha",
+                  alpha![1].map((job) => job.id)
+                )
+              )
+              const refused = new JobQueue.JobQueueError({ reason: "Unavailable", message: "the stream refuses" })
+              return [["beta", beta![1], refused] as const]
+            })
+        }))
+        const before = yield* Clock.currentTimeMillis
+        const outcomes = yield* jobs.submitMany(lots)
+        assert.isTrue(outcomes.every(Result.isSuccess))
+        const beta = outcomes[1]!
+        const stored = Result.isSuccess(beta) ? yield* store.get(beta.success.id) : Option.none()
+        assert.isTrue(Option.isSome(stored) && Date.parse(stored.value.overdueAt!) <= before)
+        assert.deepStrictEqual([yield* queue.depth("alpha"), yield* queue.depth("beta")], [2, 0])
+      })
+    )
+  )
+
+  it.effect("a write that cannot here (undefined): the lot is stored, then queued", () =>
     Effect.scoped(
       Effect.gen(function* () {
         shapes.length = 0
         const { jobs, writes } = yield* countedWith(({ counted }) => ({
           ...counted,
-          write: (lot) => Effect.as(recorded(lot), false)
+          write: (lot) => Effect.as(recorded(lot), undefined)
         }))
         yield* jobs.submitMany(lots)
         assert.strictEqual(shapes.length, 1)
@@ -207,7 +237,7 @@ describe("JobService.submitMany over a backend's one write (StoreAndQueue)", () 
         const { jobs, writes } = yield* countedWith(({ counted, memory }) => ({
           ...counted,
           store: memory.store,
-          write: (lot) => Effect.as(recorded(lot), true)
+          write: (lot) => Effect.as(recorded(lot), [])
         }))
         yield* jobs.submitMany(lots)
         assert.strictEqual(shapes.length, 0)

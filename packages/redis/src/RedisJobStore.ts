@@ -305,7 +305,7 @@ const intakeScript = Redis.script(
       streams.length + 6 * lot.reduce((sum, [, jobs]) => sum + jobs.length, 0),
     lua: [withIndexes("jobCreate"), Lua.load("enqueue"), Lua.load("jobIntake")].join("\n")
   }
-).withReturnType<ReadonlyArray<Job.JobId>>()
+).withReturnType<readonly [ReadonlyArray<Job.JobId>, ReadonlyArray<readonly [number, string]>]>()
 
 // The hash fields of a job's summary: every field but the payload.
 const summaryFields = Object.keys(Job.JobSummary.fields)
@@ -739,8 +739,9 @@ export const layer = (options: Options = {}): Layer.Layer<JobStore.JobStore, nev
 /**
  * Core's `JobService.StoreAndQueue` on one Redis, for the job store and queue in context: a lot of
  * new jobs is stored and queued by one script (`lua/jobIntake.lua`), so that it costs one round
- * trip instead of two and a job is not stored without its stream entry (short of a command that
- * fails midway, see the script). None on Redis Cluster,
+ * trip instead of two and no crash of the server comes between storing a job and queueing it (a
+ * stream that refuses the entries leaves its jobs stored, answered as unqueued). None on Redis
+ * Cluster,
  * where the jobs' hashes and the vendors' streams lie in different hash slots; and should the
  * server refuse a script across slots all the same (a proxy in front of a sharded Redis answers
  * `CROSSSLOT`), the job service stores, then queues, from then on. `store` and `queue` must be the
@@ -762,7 +763,7 @@ export const layerStoreAndQueue = (
       let crossSlotRefused = false
       const write: JobService.StoreAndQueueWrite["write"] = (lot) =>
         crossSlotRefused
-          ? Effect.succeed(false)
+          ? Effect.succeed(undefined)
           : redis
               .eval(intakeScript)(
                 key,
@@ -771,8 +772,19 @@ export const layerStoreAndQueue = (
                 lot
               )
               .pipe(
-                Effect.flatMap((existing) =>
-                  existing.length > 0 ? Effect.fail(JobStore.duplicate(existing)) : Effect.succeed(true)
+                Effect.flatMap(([existing, unqueued]) =>
+                  existing.length > 0
+                    ? Effect.fail(JobStore.duplicate(existing))
+                    : Effect.succeed(
+                        unqueued.map(([stream, message]): JobService.Unqueued => {
+                          const [vendor, jobs] = lot[stream - 1]!
+                          const error = new JobQueue.JobQueueError({
+                            reason: "Unavailable",
+                            message: `Redis at ${target}: queueing ${jobs.length} ${vendor} job(s): ${message}`
+                          })
+                          return [vendor, jobs, error]
+                        })
+                      )
                 ),
                 // Refused before it ran, so nothing was written. Lots in flight meanwhile get the
                 // same answer; the first to hear it says so.
@@ -787,7 +799,7 @@ export const layerStoreAndQueue = (
                             `Redis at ${target} refuses a script over several hash slots: new jobs are stored, then queued`
                           )
                         : Effect.void
-                    }).pipe(Effect.as(false))
+                    }).pipe(Effect.as(undefined))
                 ),
                 Effect.mapError((error) =>
                   error._tag === "RedisError"

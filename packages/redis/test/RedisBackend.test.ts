@@ -123,6 +123,30 @@ RedisTest.describeRedis("RedisBackend", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.live("a stream that refuses the lot's entries: the jobs are accepted, stored and overdue for the sweeper", () =>
+    Effect.gen(function* () {
+      const prefix = RedisTest.randomPrefix()
+      yield* Layer.build(RedisTest.layerCleanup(prefix))
+      const jobs = yield* jobServiceOn(RedisBackend.make({ url: RedisTest.url, prefix }))
+      yield* jobs.submitMany([{ payload: { company: "First" } }])
+      // The stream's last id set to the largest there is: every XADD to it fails.
+      const { redis } = yield* RedisTest.scratch
+      const stream = RedisKeys.vendor(prefix, "lookup").stream
+      yield* redis.send("XSETID", stream, "18446744073709551615-18446744073709551615")
+
+      const before = Date.now()
+      const submitted = yield* jobs.submitMany([1, 2].map((n) => ({ payload: { company: `Acme ${n}` } })))
+      assert.isTrue(submitted.every(Result.isSuccess))
+      for (const outcome of submitted) {
+        const job = yield* jobs.get(Result.isSuccess(outcome) ? outcome.success.id : Job.makeJobId())
+        assert.strictEqual(job.status, "pending")
+        assert.isAtMost(Date.parse(job.overdueAt!), Date.now())
+        assert.isAtLeast(Date.parse(job.overdueAt!), before)
+      }
+      assert.strictEqual(yield* redis.send<number>("XLEN", stream), 1)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("from the environment too, the one write is made for the backend's own store and queue", () =>
     Effect.gen(function* () {
       const prefix = RedisTest.randomPrefix()
