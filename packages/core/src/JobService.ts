@@ -4,8 +4,9 @@
  * vendor's callback (received by `Webhook`).
  *
  * Submitting, step by step: route each submission to its vendor, refuse a vendor whose backlog is
- * too deep, store the pending jobs, queue them. A job once stored is accepted and will run: a queue
- * write that fails makes it overdue at once, and the sweeper queues it.
+ * too deep, store the pending jobs, queue them (in one write where the backend offers
+ * {@link StoreAndQueue}). A job once stored is accepted and will run: where the queue write is a
+ * write of its own and fails, the job is made overdue at once, and the sweeper queues it.
  *
  * Layers: `layer`, over a store, a queue, a registry and a cleaner.
  *
@@ -187,6 +188,49 @@ export class JobService extends Context.Service<
   }
 >()("@vendorflow/core/JobService") {}
 
+/**
+ * A backend's way to store new jobs and queue them in one write, for a backend whose job store and
+ * queue live on one server that can do both at once (one Redis): a lot of submissions then costs
+ * one round trip instead of two, and no crash of the caller comes between storing a job and
+ * queueing it. None by default:
+ * the service stores the lot (`JobStore.createMany`), then queues each vendor's share.
+ *
+ * @category services
+ */
+export const StoreAndQueue = Context.Reference<StoreAndQueueWrite | undefined>(
+  "@vendorflow/core/JobService/StoreAndQueue",
+  { defaultValue: () => undefined }
+)
+
+/**
+ * What a backend provides as {@link StoreAndQueue}. It applies only to the job store and queue it
+ * was made for: where either is replaced (a store-only backend over this one, see
+ * `Backend.withJobStore`), the service stores, then queues.
+ *
+ * @category services
+ */
+export interface StoreAndQueueWrite {
+  readonly store: JobStore["Service"]
+  readonly queue: JobQueue["Service"]
+  /**
+   * Stores each vendor's new jobs and queues them. Answers the shares whose queue write failed
+   * after their jobs were stored (as with two writes, the service makes those jobs overdue at once,
+   * and the sweeper queues them), or `undefined`, having written nothing, when the server cannot
+   * do both at once (the service then stores, then queues). Fails as `JobStore.createMany` does
+   * (`Duplicate` when a job exists already: that one is neither stored again nor queued).
+   */
+  readonly write: (
+    lot: ReadonlyArray<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]>
+  ) => Effect.Effect<ReadonlyArray<Unqueued> | undefined, JobStoreError>
+}
+
+/**
+ * A vendor's stored jobs that a queue write failed to queue, and why.
+ *
+ * @category models
+ */
+export type Unqueued = readonly [vendor: string, jobs: ReadonlyArray<Job.Job>, error: JobQueueError]
+
 // What the service's steps use, read once when it is made. Each step names in its type the parts
 // it reads.
 interface Services {
@@ -196,6 +240,8 @@ interface Services {
   readonly backlog: Backlog
   /** How long a pending job may wait in its queue before it is overdue (`SWEEP_PENDING_AFTER`). */
   readonly pendingAfter: Duration.Input
+  /** The backend's one write that stores and queues new jobs, if it has one for this store and queue. */
+  readonly storeAndQueue: StoreAndQueueWrite["write"] | undefined
   /** The service's `get`: the other steps read jobs through it. */
   readonly get: JobService["Service"]["get"]
   /** Where {@link submit} sends a submission without an idempotency key, to go with the turn's others. */
@@ -216,6 +262,7 @@ export const make = Effect.gen(function* () {
     registry: yield* VendorRegistry,
     backlog: { queue, limit: yield* maxBacklogConfig, readings: new Map() },
     pendingAfter: yield* Job.pendingAfterConfig,
+    storeAndQueue: writeFor(yield* StoreAndQueue, { store, queue }),
     get: get(store)
   }
   const services: Services = { ...partial, plainSubmissions: plainSubmissionsOf(partial) }
@@ -238,6 +285,14 @@ export const make = Effect.gen(function* () {
  * @category layers
  */
 export const layer = Layer.effect(JobService, make)
+
+const writeFor = (
+  provided: StoreAndQueueWrite | undefined,
+  services: Pick<Services, "store" | "queue">
+): Services["storeAndQueue"] =>
+  provided !== undefined && provided.store === services.store && provided.queue === services.queue
+    ? provided.write
+    : undefined
 
 // ─── submit ────────────────────────────────────────────────────────────────────────────────────
 
@@ -359,11 +414,16 @@ const storeAndQueue = Effect.fnUntraced(function* (
     else for (const index of at) outcomes[index] = Result.fail(refused)
   }
   if (accepted.length === 0) return outcomes
-  yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
-  yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
-    concurrency: "unbounded",
-    discard: true
-  })
+  const unqueued = services.storeAndQueue === undefined ? undefined : yield* services.storeAndQueue(accepted)
+  if (unqueued === undefined) {
+    yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
+    yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  } else {
+    yield* Effect.forEach(unqueued, (share) => queueWriteFailed(services, share), { discard: true })
+  }
   for (const [vendor, jobs] of accepted) {
     countQueued(services.backlog, vendor, jobs.length)
     yield* Metrics.count(Metrics.jobsCreated, { vendor }, jobs.length)
@@ -391,28 +451,28 @@ const enqueueStored = (services: Pick<Services, "store" | "queue">, vendor: stri
       vendor,
       jobs.map((job) => job.id)
     )
-    .pipe(
-      Effect.catch((error) =>
-        Effect.gen(function* () {
-          yield* Effect.logWarning(
-            `queueing ${jobs.length} stored ${vendor} job(s) failed; the sweeper will queue them: ${error.message}`
-          )
-          const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-          yield* Effect.forEach(
-            jobs,
-            (job) =>
-              services.store.transition({
-                id: job.id,
-                from: "pending",
-                to: "pending",
-                expectedVersion: job.version,
-                set: { overdueAt: now }
-              }),
-            { concurrency: "unbounded", discard: true }
-          ).pipe(Effect.catch((stored) => Effect.logWarning(`marking them overdue failed too: ${stored.message}`)))
-        })
-      )
-    )
+    .pipe(Effect.catch((error) => queueWriteFailed(services, [vendor, jobs, error])))
+
+// Stored pending jobs whose queue write failed: made overdue at once, for the next sweep to queue.
+const queueWriteFailed = Effect.fnUntraced(function* (services: Pick<Services, "store">, unqueued: Unqueued) {
+  const [vendor, jobs, error] = unqueued
+  yield* Effect.logWarning(
+    `queueing ${jobs.length} stored ${vendor} job(s) failed; the sweeper will queue them: ${error.message}`
+  )
+  const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+  yield* Effect.forEach(
+    jobs,
+    (job) =>
+      services.store.transition({
+        id: job.id,
+        from: "pending",
+        to: "pending",
+        expectedVersion: job.version,
+        set: { overdueAt: now }
+      }),
+    { concurrency: "unbounded", discard: true }
+  ).pipe(Effect.catch((stored) => Effect.logWarning(`marking them overdue failed too: ${stored.message}`)))
+})
 
 // ─── the backlog check ─────────────────────────────────────────────────────────────────────────
 

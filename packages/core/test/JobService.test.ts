@@ -3,7 +3,7 @@
  * with one queue write per vendor, reads read with one store read; each outcome in its place.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Layer, Option, Result } from "effect"
+import { Clock, ConfigProvider, Context, Effect, Layer, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as JobProcessor from "../src/JobProcessor.ts"
 import * as JobQueue from "../src/JobQueue.ts"
@@ -17,44 +17,56 @@ import { echoVendor, layerBackends, layerEngine } from "./support/Engine.ts"
 const notCalled = () => Effect.die(new Error("no consumer runs here"))
 const vendor = (name: string): Vendor.Vendor => ({ name, mode: "sync", concurrency: 1, call: notCalled })
 
-// The memory backends, with the store's and the queue's batch calls counted.
-const counted = Effect.gen(function* () {
-  const writes = {
-    stores: [] as Array<number>,
-    queues: [] as Array<readonly [string, number]>,
-    reads: [] as Array<number>
-  }
-  const context = yield* Layer.build(layerBackends([vendor("alpha"), vendor("beta")]))
-  const store = Context.get(context, JobStore.JobStore)
-  const queue = Context.get(context, JobQueue.JobQueue)
-  const countingStore = JobStore.JobStore.of({
-    ...store,
-    createMany: (jobs) =>
-      Effect.andThen(
-        Effect.sync(() => writes.stores.push(jobs.length)),
-        store.createMany(jobs)
-      ),
-    getMany: (ids) =>
-      Effect.andThen(
-        Effect.sync(() => writes.reads.push(ids.length)),
-        store.getMany(ids)
-      )
+// What a test's one write (`JobService.StoreAndQueue`) is given: the counted store and queue the
+// service runs on, and the memory ones under them.
+interface Under {
+  readonly counted: { readonly store: JobStore.JobStore["Service"]; readonly queue: JobQueue.JobQueue["Service"] }
+  readonly memory: { readonly store: JobStore.JobStore["Service"]; readonly queue: JobQueue.JobQueue["Service"] }
+}
+
+// The memory backends, with the store's and the queue's batch calls counted; with `oneWrite`, the
+// `JobService.StoreAndQueue` it makes over them.
+const countedWith = (oneWrite?: (under: Under) => JobService.StoreAndQueueWrite) =>
+  Effect.gen(function* () {
+    const writes = {
+      stores: [] as Array<number>,
+      queues: [] as Array<readonly [string, number]>,
+      reads: [] as Array<number>
+    }
+    const context = yield* Layer.build(layerBackends([vendor("alpha"), vendor("beta")]))
+    const store = Context.get(context, JobStore.JobStore)
+    const queue = Context.get(context, JobQueue.JobQueue)
+    const countingStore = JobStore.JobStore.of({
+      ...store,
+      createMany: (jobs) =>
+        Effect.andThen(
+          Effect.sync(() => writes.stores.push(jobs.length)),
+          store.createMany(jobs)
+        ),
+      getMany: (ids) =>
+        Effect.andThen(
+          Effect.sync(() => writes.reads.push(ids.length)),
+          store.getMany(ids)
+        )
+    })
+    const countingQueue = JobQueue.JobQueue.of({
+      ...queue,
+      enqueueMany: (name, ids) =>
+        Effect.andThen(
+          Effect.sync(() => writes.queues.push([name, ids.length])),
+          queue.enqueueMany(name, ids)
+        )
+    })
+    const under: Under = { counted: { store: countingStore, queue: countingQueue }, memory: { store, queue } }
+    const jobs = yield* JobService.make.pipe(
+      Effect.provideService(JobStore.JobStore, countingStore),
+      Effect.provideService(JobQueue.JobQueue, countingQueue),
+      Effect.provideService(JobService.StoreAndQueue, oneWrite?.(under)),
+      Effect.provide(context)
+    )
+    return { jobs, store, queue, writes }
   })
-  const countingQueue = JobQueue.JobQueue.of({
-    ...queue,
-    enqueueMany: (name, ids) =>
-      Effect.andThen(
-        Effect.sync(() => writes.queues.push([name, ids.length])),
-        queue.enqueueMany(name, ids)
-      )
-  })
-  const jobs = yield* JobService.make.pipe(
-    Effect.provideService(JobStore.JobStore, countingStore),
-    Effect.provideService(JobQueue.JobQueue, countingQueue),
-    Effect.provide(context)
-  )
-  return { jobs, store, queue, writes }
-})
+const counted = countedWith()
 
 const payload = (vendorName: string, n: number) => ({ vendor: vendorName, n })
 
@@ -124,6 +136,123 @@ describe("JobService.submitMany", () => {
         assert.deepStrictEqual(yield* jobs.submitMany([]), [])
         assert.deepStrictEqual(writes.stores, [])
         assert.deepStrictEqual(writes.queues, [])
+      })
+    )
+  )
+})
+
+describe("JobService.submitMany over a backend's one write (StoreAndQueue)", () => {
+  const lots = [1, 2, 3].map((n) => ({ payload: payload(n === 2 ? "beta" : "alpha", n) }))
+  // The lot's shape as the one write got it: each vendor and how many of its jobs.
+  const shapes: Array<Array<readonly [string, number]>> = []
+  const recorded = (lot: Parameters<JobService.StoreAndQueueWrite["write"]>[0]) =>
+    Effect.sync(() => shapes.push(lot.map(([vendor, jobs]) => [vendor, jobs.length] as const)))
+
+  it.effect("the lot goes to the one write, by vendor, and the store's and the queue's writes do not run", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        shapes.length = 0
+        const { jobs, store, queue, writes } = yield* countedWith(({ counted, memory }) => ({
+          ...counted,
+          write: (lot) =>
+            recorded(lot).pipe(
+              Effect.andThen(memory.store.createMany(lot.flatMap(([, vendorJobs]) => vendorJobs))),
+              Effect.andThen(
+                Effect.forEach(lot, ([vendor, vendorJobs]) =>
+                  memory.queue.enqueueMany(
+                    vendor,
+                    vendorJobs.map((job) => job.id)
+                  )
+                ).pipe(Effect.orDie)
+              ),
+              Effect.as([])
+            )
+        }))
+        const outcomes = yield* jobs.submitMany(lots)
+        assert.deepStrictEqual(shapes, [
+          [
+            ["alpha", 2],
+            ["beta", 1]
+          ]
+        ])
+        assert.deepStrictEqual([writes.stores, writes.queues], [[], []])
+        for (const outcome of outcomes) {
+          assert.isTrue(Result.isSuccess(outcome) && Option.isSome(yield* store.get(outcome.success.id)))
+        }
+        assert.deepStrictEqual([yield* queue.depth("alpha"), yield* queue.depth("beta")], [2, 1])
+      })
+    )
+  )
+
+  it.effect("a share the one write stored but could not queue: accepted, and made overdue for the sweeper", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { jobs, store, queue } = yield* countedWith(({ counted, memory }) => ({
+          ...counted,
+          write: (lot) =>
+            Effect.gen(function* () {
+              yield* memory.store.createMany(lot.flatMap(([, vendorJobs]) => vendorJobs))
+              const [alpha, beta] = lot
+              yield* Effect.orDie(
+                memory.queue.enqueueMany(
+                  "alpha",
+                  alpha![1].map((job) => job.id)
+                )
+              )
+              const refused = new JobQueue.JobQueueError({ reason: "Unavailable", message: "the stream refuses" })
+              return [["beta", beta![1], refused] as const]
+            })
+        }))
+        const before = yield* Clock.currentTimeMillis
+        const outcomes = yield* jobs.submitMany(lots)
+        assert.isTrue(outcomes.every(Result.isSuccess))
+        const beta = outcomes[1]!
+        const stored = Result.isSuccess(beta) ? yield* store.get(beta.success.id) : Option.none()
+        assert.isTrue(Option.isSome(stored) && Date.parse(stored.value.overdueAt!) <= before)
+        assert.deepStrictEqual([yield* queue.depth("alpha"), yield* queue.depth("beta")], [2, 0])
+      })
+    )
+  )
+
+  it.effect("a write that cannot here (undefined): the lot is stored, then queued", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        shapes.length = 0
+        const { jobs, writes } = yield* countedWith(({ counted }) => ({
+          ...counted,
+          write: (lot) => Effect.as(recorded(lot), undefined)
+        }))
+        yield* jobs.submitMany(lots)
+        assert.strictEqual(shapes.length, 1)
+        assert.deepStrictEqual(writes.stores, [3])
+        assert.strictEqual(writes.queues.length, 2)
+      })
+    )
+  )
+
+  it.effect("a write made for another store is not used", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        shapes.length = 0
+        const { jobs, writes } = yield* countedWith(({ counted, memory }) => ({
+          ...counted,
+          store: memory.store,
+          write: (lot) => Effect.as(recorded(lot), [])
+        }))
+        yield* jobs.submitMany(lots)
+        assert.strictEqual(shapes.length, 0)
+        assert.deepStrictEqual(writes.stores, [3])
+      })
+    )
+  )
+
+  it.effect("the write's Duplicate fails the lot with it", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const duplicate = JobStore.duplicate([Job.makeJobId()])
+        const { jobs } = yield* countedWith(({ counted }) => ({ ...counted, write: () => Effect.fail(duplicate) }))
+        const error = yield* Effect.flip(jobs.submitMany(lots))
+        assert.strictEqual(error, duplicate)
       })
     )
   )

@@ -2,7 +2,8 @@
  * Everything a deployment shares, on Redis (core's `Backend`): the job store, the job queue on
  * Redis Streams, the rate limits, the circuit breakers, the webhook replay guard, the workers'
  * heartbeats and the dashboard's statistics, over one set of connections, with a `redis` health
- * check.
+ * check. On one Redis (not a cluster) new jobs are stored and queued by one script
+ * (`RedisJobStore.layerStoreAndQueue`).
  *
  * Offers {@link make} (explicit options) and {@link fromEnv} (`REDIS_URL`, `REDIS_PREFIX`,
  * `REDIS_JOB_TTL` and the `QUEUE_*` settings).
@@ -10,7 +11,7 @@
  * @since 0.1.0
  */
 import { Backend, Health, type JobQueue, type JobStore } from "@vendorflow/core"
-import { Effect, Layer } from "effect"
+import { Config, Effect, Layer } from "effect"
 import * as RedisCircuitBreaker from "./RedisCircuitBreaker.ts"
 import * as RedisConnection from "./RedisConnection.ts"
 import * as RedisJobQueue from "./RedisJobQueue.ts"
@@ -38,16 +39,24 @@ const health: Layer.Layer<Health.Health, never, RedisConnection.RedisConnection>
   )
 )
 
-const over = <E1 extends Backend.StartupError, E2 extends Backend.StartupError, E3 extends Backend.StartupError>(
+const over = <
+  E1 extends Backend.StartupError,
+  E2 extends Backend.StartupError,
+  E3 extends Backend.StartupError,
+  E4 extends Backend.StartupError
+>(
   connection: Layer.Layer<RedisConnection.RedisConnection, E1>,
   store: Layer.Layer<JobStore.JobStore, E2, RedisConnection.RedisConnection>,
-  queue: Layer.Layer<JobQueue.JobQueue, E3, RedisConnection.RedisConnection>
+  queue: Layer.Layer<JobQueue.JobQueue, E3, RedisConnection.RedisConnection>,
+  storeAndQueue: Layer.Layer<never, E4, RedisConnection.RedisConnection | JobStore.JobStore | JobQueue.JobQueue>
 ) =>
   Backend.make(
     "redis",
     Layer.mergeAll(
       store,
       queue,
+      // Over the very store and queue above (a layer is built once), which it applies to only.
+      storeAndQueue.pipe(Layer.provide(Layer.merge(store, queue))),
       RedisRateLimiter.layerStore,
       RedisRateLimitStore.layer,
       RedisCircuitBreaker.layerStore,
@@ -64,7 +73,12 @@ const over = <E1 extends Backend.StartupError, E2 extends Backend.StartupError, 
  * @category constructors
  */
 export const make = (options: Options): Backend.Backend =>
-  over(RedisConnection.layer(options), RedisJobStore.layer(options.store), RedisJobQueue.layer(options.queue))
+  over(
+    RedisConnection.layer(options),
+    RedisJobStore.layer(options.store),
+    RedisJobQueue.layer(options.queue),
+    RedisJobStore.layerStoreAndQueue(options)
+  )
 
 /**
  * The backend configured from the environment.
@@ -74,5 +88,11 @@ export const make = (options: Options): Backend.Backend =>
 export const fromEnv: Backend.Backend = over(
   RedisConnection.layerConfig,
   Layer.unwrap(Effect.map(RedisJobStore.config, RedisJobStore.layer)),
-  Layer.unwrap(Effect.map(RedisJobQueue.config, RedisJobQueue.layer))
+  Layer.unwrap(Effect.map(RedisJobQueue.config, RedisJobQueue.layer)),
+  Layer.unwrap(
+    Effect.map(
+      Config.all({ store: RedisJobStore.config, queue: RedisJobQueue.config }),
+      RedisJobStore.layerStoreAndQueue
+    )
+  )
 )

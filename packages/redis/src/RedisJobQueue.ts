@@ -112,9 +112,17 @@ export const defaults = {
  */
 export const group = "workers"
 
+/**
+ * A stream's max length under `options` (see `Options.maxLength`).
+ *
+ * @category utils
+ */
+export const maxLengthOf = (options: Pick<Options, "maxLength">): number =>
+  Math.max(1, Math.floor(options.maxLength ?? defaults.maxLength))
+
 const enqueueScript = Redis.script(
   (stream: string, maxLength: number, jobIds: ReadonlyArray<string>) => [stream, group, maxLength, ...jobIds],
-  { numberOfKeys: 1, lua: Lua.load("enqueue") }
+  { numberOfKeys: 1, lua: `${Lua.load("enqueue")}\nreturn enqueueJobs(KEYS[1], ARGV[1], ARGV[2], ARGV, 3)` }
 ).withReturnType<number>()
 
 const reclaimScript = Redis.script(
@@ -232,7 +240,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.visibilityTimeout ?? defaults.visibilityTimeout)))
   )
   const deliveryLimit = Math.max(1, Math.floor(options.deliveryLimit ?? defaults.deliveryLimit))
-  const maxLength = Math.max(1, Math.floor(options.maxLength ?? defaults.maxLength))
+  const maxLength = maxLengthOf(options)
   const pollInterval = Duration.fromInputUnsafe(options.pollInterval ?? defaults.pollInterval)
   const commandTimeoutMillis = Duration.toMillis(connection.commandTimeout)
   // Unique per layer instance, so two instances in one process are two consumers, like two workers.

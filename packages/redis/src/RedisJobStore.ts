@@ -23,6 +23,9 @@
  * How the operations map onto Redis (round trips in brackets):
  * - `create` and `createMany` [1]: one script for all the jobs of a shard (per job `EXISTS`, then `ZADD`s +
  *   `HSET`); an existing id fails with `Duplicate`, after the other jobs are stored.
+ * - the job service's submissions, on one Redis [1]: {@link layerStoreAndQueue} stores a lot of
+ *   new jobs as `createMany` does and adds their entries to their vendors' streams as
+ *   `JobQueue.enqueueMany` does, in one script.
  * - `get` [1]: `HGETALL`.
  * - `getMany` [1, none for no ids]: `HMGET` of every field but the payload, one script for several
  *   ids of a shard (the shards' at once).
@@ -58,20 +61,22 @@
  * finished without a TTL keeps its hash but can be trimmed from the indexes by a process with one.
  * A job created already finished gets no TTL (nothing here creates one).
  *
- * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`, `jobClaims`, and
- * `jobIndexes`, which the ones that write share), their KEYS and ARGV documented in their headers;
- * each declares every key it touches.
+ * Scripts are in `src/lua/` (`jobCreate`, `jobGetMany`, `jobTransitions`, `jobClaims`,
+ * `jobIntake`, and `jobIndexes`, which the ones that write share), their KEYS and ARGV documented
+ * in their headers; each declares every key it touches.
  *
- * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}) and
- * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_JOB_TTL`).
+ * Layers: {@link layer} (over a provided {@link RedisConnection.RedisConnection}),
+ * {@link layerConfig} (`REDIS_URL`, `REDIS_PREFIX`, `REDIS_JOB_TTL`) and
+ * {@link layerStoreAndQueue}.
  *
  * @since 0.1.0
  */
-import { Job, JobStore } from "@vendorflow/core"
+import { Job, JobQueue, JobService, JobStore } from "@vendorflow/core"
 import { Clock, Config, Duration, Effect, Exit, Layer, Option, Request, RequestResolver, Result, Schema } from "effect"
 import { Redis } from "effect/persistence"
 import * as Lua from "./internal/lua.ts"
 import * as RedisConnection from "./RedisConnection.ts"
+import * as RedisJobQueue from "./RedisJobQueue.ts"
 import * as RedisKeys from "./RedisKeys.ts"
 
 // How many batches of index members one `list` page reads at most. Every member is an answer
@@ -260,18 +265,47 @@ const withIndexes = (script: string) => `${Lua.load("jobIndexes")}\n${Lua.load(s
 const overdueScore = (overdueAt: string | undefined): string | number =>
   overdueAt === undefined ? "" : Date.parse(overdueAt)
 
+// What `createJobs` (jobCreate.lua) reads of new jobs: six keys each, then their arguments.
+const createKeys = (shardOf: (id: string) => ShardKeys, jobs: ReadonlyArray<Job.Job>) =>
+  jobs.flatMap((job) => {
+    const shard = shardOf(job.id)
+    return [shard.job(job.id), ...shard.indexes(job.status), shard.overdue]
+  })
+const createArgs = (jobs: ReadonlyArray<Job.Job>) =>
+  jobs.flatMap((job) => {
+    const fields = toHash(job)
+    const owned = job.owner === undefined ? ["0", ""] : ["1", job.owner]
+    return [job.id, job.updatedAt, job.vendor, ...owned, overdueScore(job.overdueAt), fields.length / 2, ...fields]
+  })
+
 // A batch's jobs are all in one shard (`key`), so the script's keys share one hash slot.
 const createScript = Redis.script(
-  (key: ShardKeys, jobs: ReadonlyArray<Job.Job>) => [
-    ...jobs.flatMap((job) => [key.job(job.id), ...key.indexes(job.status), key.overdue]),
-    ...jobs.flatMap((job) => {
-      const fields = toHash(job)
-      const owned = job.owner === undefined ? ["0", ""] : ["1", job.owner]
-      return [job.id, job.updatedAt, job.vendor, ...owned, overdueScore(job.overdueAt), fields.length / 2, ...fields]
-    })
-  ],
-  { numberOfKeys: (_key, jobs) => 6 * jobs.length, lua: withIndexes("jobCreate") }
+  (key: ShardKeys, jobs: ReadonlyArray<Job.Job>) => [...createKeys(() => key, jobs), ...createArgs(jobs)],
+  { numberOfKeys: (_key, jobs) => 6 * jobs.length, lua: `${withIndexes("jobCreate")}\nreturn createJobs(1, 1)` }
 ).withReturnType<ReadonlyArray<Job.JobId>>()
+
+// A lot of new jobs stored and queued together (jobIntake.lua), on one Redis: its keys lie in
+// several hash slots, so never on Redis Cluster.
+type Lot = ReadonlyArray<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]>
+const intakeScript = Redis.script(
+  (key: ReturnType<typeof keys>, streams: ReadonlyArray<string>, maxLength: number, lot: Lot) => {
+    const jobs = lot.flatMap(([, vendorJobs]) => vendorJobs)
+    return [
+      ...streams,
+      ...createKeys(key.of, jobs),
+      RedisJobQueue.group,
+      maxLength,
+      streams.length,
+      ...lot.map(([, vendorJobs]) => vendorJobs.length),
+      ...createArgs(jobs)
+    ]
+  },
+  {
+    numberOfKeys: (_key, streams, _maxLength, lot) =>
+      streams.length + 6 * lot.reduce((sum, [, jobs]) => sum + jobs.length, 0),
+    lua: [withIndexes("jobCreate"), Lua.load("enqueue"), Lua.load("jobIntake")].join("\n")
+  }
+).withReturnType<readonly [ReadonlyArray<Job.JobId>, ReadonlyArray<readonly [number, string]>]>()
 
 // The hash fields of a job's summary: every field but the payload.
 const summaryFields = Object.keys(Job.JobSummary.fields)
@@ -401,6 +435,9 @@ export const ttlMillis = (ttl: Duration.Input | undefined): number => {
   return Number.isFinite(millis) && millis > 0 ? Math.max(1, Math.round(millis)) : 0
 }
 
+const keysOf = (prefix: string, cluster: boolean, options: Options) =>
+  keys(prefix, options.shards ?? (cluster ? RedisKeys.jobShards.cluster : RedisKeys.jobShards.single))
+
 /**
  * The store over the connection in context.
  *
@@ -408,7 +445,7 @@ export const ttlMillis = (ttl: Duration.Input | undefined): number => {
  */
 export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const { prefix, redis, target, cluster } = yield* RedisConnection.RedisConnection
-  const key = keys(prefix, options.shards ?? (cluster ? RedisKeys.jobShards.cluster : RedisKeys.jobShards.single))
+  const key = keysOf(prefix, cluster, options)
   const finishedTtlMillis = ttlMillis(options.finishedTtl)
 
   const unavailable = (what: string) => (error: Redis.RedisError) =>
@@ -698,6 +735,84 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
  */
 export const layer = (options: Options = {}): Layer.Layer<JobStore.JobStore, never, RedisConnection.RedisConnection> =>
   Layer.effect(JobStore.JobStore, make(options))
+
+/**
+ * Core's `JobService.StoreAndQueue` on one Redis, for the job store and queue in context: a lot of
+ * new jobs is stored and queued by one script (`lua/jobIntake.lua`), so that it costs one round
+ * trip instead of two and no crash of the server comes between storing a job and queueing it (a
+ * stream that refuses the entries leaves its jobs stored, answered as unqueued). None on Redis
+ * Cluster,
+ * where the jobs' hashes and the vendors' streams lie in different hash slots; and should the
+ * server refuse a script across slots all the same (a proxy in front of a sharded Redis answers
+ * `CROSSSLOT`), the job service stores, then queues, from then on. `store` and `queue` must be the
+ * options the store's and the queue's layers were given (`RedisBackend` passes them): the key
+ * layout (`shards`) and the streams' length are read from them, not from those services.
+ *
+ * @category layers
+ */
+export const layerStoreAndQueue = (
+  options: { readonly store?: Options | undefined; readonly queue?: RedisJobQueue.Options | undefined } = {}
+): Layer.Layer<never, never, RedisConnection.RedisConnection | JobStore.JobStore | JobQueue.JobQueue> =>
+  Layer.effect(
+    JobService.StoreAndQueue,
+    Effect.gen(function* () {
+      const { prefix, redis, target, cluster } = yield* RedisConnection.RedisConnection
+      if (cluster) return undefined
+      const key = keysOf(prefix, false, options.store ?? {})
+      const maxLength = RedisJobQueue.maxLengthOf(options.queue ?? {})
+      let crossSlotRefused = false
+      const write: JobService.StoreAndQueueWrite["write"] = (lot) =>
+        crossSlotRefused
+          ? Effect.succeed(undefined)
+          : redis
+              .eval(intakeScript)(
+                key,
+                lot.map(([vendor]) => RedisKeys.vendor(prefix, vendor).stream),
+                maxLength,
+                lot
+              )
+              .pipe(
+                Effect.flatMap(([existing, unqueued]) =>
+                  existing.length > 0
+                    ? Effect.fail(JobStore.duplicate(existing))
+                    : Effect.succeed(
+                        unqueued.map(([stream, message]): JobService.Unqueued => {
+                          const [vendor, jobs] = lot[stream - 1]!
+                          const error = new JobQueue.JobQueueError({
+                            reason: "Unavailable",
+                            message: `Redis at ${target}: queueing ${jobs.length} ${vendor} job(s): ${message}`
+                          })
+                          return [vendor, jobs, error]
+                        })
+                      )
+                ),
+                // Refused before it ran, so nothing was written. Lots in flight meanwhile get the
+                // same answer; the first to hear it says so.
+                Effect.catchIf(
+                  (error) => error._tag === "RedisError" && RedisConnection.causeMessage(error).startsWith("CROSSSLOT"),
+                  () =>
+                    Effect.suspend(() => {
+                      const first = !crossSlotRefused
+                      crossSlotRefused = true
+                      return first
+                        ? Effect.logWarning(
+                            `Redis at ${target} refuses a script over several hash slots: new jobs are stored, then queued`
+                          )
+                        : Effect.void
+                    }).pipe(Effect.as(undefined))
+                ),
+                Effect.mapError((error) =>
+                  error._tag === "RedisError"
+                    ? new JobStore.JobStoreError({
+                        reason: "Unavailable",
+                        message: `Redis at ${target}: storing and queueing new jobs: ${RedisConnection.causeMessage(error)}`
+                      })
+                    : error
+                )
+              )
+      return { store: yield* JobStore.JobStore, queue: yield* JobQueue.JobQueue, write }
+    })
+  )
 
 /**
  * The settings read by {@link layerConfig}: `REDIS_JOB_TTL`, how long finished jobs are kept (a

@@ -11,6 +11,7 @@ import {
   RateLimitStoreSuite,
   WorkersSuite
 } from "@vendorflow/core/testing"
+import { JobService } from "@vendorflow/core"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import * as RedisConnection from "../src/RedisConnection.ts"
 import * as RedisJobQueue from "../src/RedisJobQueue.ts"
@@ -31,6 +32,20 @@ RedisCluster.describeCluster("Redis Cluster", (cluster) => {
   RateLimiterSuite.suite("redis cluster", RedisRateLimiter.layer.pipe(Layer.provide(connection)))
   RateLimitStoreSuite.suite("redis cluster", RedisRateLimitStore.layer.pipe(Layer.provide(connection)))
   WorkersSuite.suite("redis cluster", RedisWorkers.layer.pipe(Layer.provide(connection)))
+
+  it.live("offers no one-script store and queue: the jobs' hashes and a vendor's stream lie in different slots", () =>
+    Effect.gen(function* () {
+      const provided = yield* JobService.StoreAndQueue.pipe(
+        Effect.provide(
+          RedisJobStore.layerStoreAndQueue().pipe(
+            Layer.provide(Layer.merge(RedisJobStore.layer(), RedisJobQueue.layer())),
+            Layer.provide(connection)
+          )
+        )
+      )
+      assert.isUndefined(provided)
+    })
+  )
 
   it.live("the job store spreads its shards over every primary; a vendor's keys share one slot", () =>
     Effect.gen(function* () {

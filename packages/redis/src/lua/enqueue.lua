@@ -1,12 +1,15 @@
 -- enqueue: adds new jobs to a vendor's stream, one entry each, in order, and then, once the stream
--- is longer than ARGV[2], trims the entries that the consumer group is done with. Never trims an
--- entry that is unacknowledged. One script for one job (`enqueue`) or a batch (`enqueueMany`).
+-- is longer than its max length, trims the entries that the consumer group is done with. Never
+-- trims an entry that is unacknowledged. Defines `enqueueJobs`, which the scripts that queue new
+-- jobs call: `enqueue` and `enqueueMany` (`return enqueueJobs(KEYS[1], ARGV[1], ARGV[2], ARGV, 3)`)
+-- and jobIntake.
 --
--- KEYS[1]    the vendor's stream              <prefix>{v:<vendor>}:stream 
--- ARGV[1]    consumer group name              "workers"
--- ARGV[2]    max length: trimming starts past it (never below the group's oldest unacknowledged entry)
--- ARGV[3…]   the job ids
--- returns    how many entries were added
+-- enqueueJobs(stream, group, maxLength, ids, from) takes:
+--   stream     the vendor's stream              <prefix>{v:<vendor>}:stream
+--   group      consumer group name              "workers"
+--   maxLength  trimming starts past it (never below the group's oldest unacknowledged entry)
+--   ids        a list whose entries from `from` on are the job ids
+-- returns      how many entries were added
 --
 -- A batch is one event-loop turn's submissions for the vendor, a few hundred at most: Redis takes
 -- any number of arguments, and an XADD each holds Redis up for well under a ms in all.
@@ -17,44 +20,39 @@
 -- else its last-delivered-id (everything after it is undelivered). Every entry below that point
 -- has been delivered and acknowledged; `~` lets Redis drop only whole macro nodes, which is cheap.
 
-local stream = KEYS[1]
-local group = ARGV[1]
-
--- The group is created with the stream so that no entry is ever added to a stream without it
--- (a group created later from "$" would skip what is already there; "0" delivers it all).
-if redis.call("EXISTS", stream) == 0 then
-  redis.call("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
-end
-
--- New jobs, so no deliveries so far; `promote` adds retries, with their counts, itself.
-for i = 3, #ARGV do
-  redis.call("XADD", stream, "*", "jobId", ARGV[i], "deliveries", "0")
-end
-
-local function parse(entry_id)
-  local ms, seq = string.match(entry_id, "^(%d+)-(%d+)$")
-  return tonumber(ms), tonumber(seq)
-end
-
-local function less(a, b)
-  local ams, aseq = parse(a)
-  local bms, bseq = parse(b)
+local function entryIdLess(a, b)
+  local ams, aseq = string.match(a, "^(%d+)-(%d+)$")
+  local bms, bseq = string.match(b, "^(%d+)-(%d+)$")
+  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
   return ams < bms or (ams == bms and aseq < bseq)
 end
 
-if redis.call("XLEN", stream) > tonumber(ARGV[2]) then
-  local last_delivered = nil
-  for _, info in ipairs(redis.call("XINFO", "GROUPS", stream)) do
-    local fields = {}
-    for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
-    if fields["name"] == group then last_delivered = fields["last-delivered-id"] end
+local function enqueueJobs(stream, group, maxLength, ids, from)
+  -- The group is created with the stream so that no entry is ever added to a stream without it
+  -- (a group created later from "$" would skip what is already there; "0" delivers it all).
+  if redis.call("EXISTS", stream) == 0 then
+    redis.call("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
   end
-  if last_delivered then
-    local keep_from = last_delivered
-    local pending = redis.call("XPENDING", stream, group)
-    if pending[1] > 0 and less(pending[2], keep_from) then keep_from = pending[2] end
-    redis.call("XTRIM", stream, "MINID", "~", keep_from)
-  end
-end
 
-return #ARGV - 2
+  -- New jobs, so no deliveries so far; `promote` adds retries, with their counts, itself.
+  for i = from, #ids do
+    redis.call("XADD", stream, "*", "jobId", ids[i], "deliveries", "0")
+  end
+
+  if redis.call("XLEN", stream) > tonumber(maxLength) then
+    local last_delivered = nil
+    for _, info in ipairs(redis.call("XINFO", "GROUPS", stream)) do
+      local fields = {}
+      for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+      if fields["name"] == group then last_delivered = fields["last-delivered-id"] end
+    end
+    if last_delivered then
+      local keep_from = last_delivered
+      local pending = redis.call("XPENDING", stream, group)
+      if pending[1] > 0 and entryIdLess(pending[2], keep_from) then keep_from = pending[2] end
+      redis.call("XTRIM", stream, "MINID", "~", keep_from)
+    end
+  end
+
+  return #ids - from + 1
+end
