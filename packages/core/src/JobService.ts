@@ -192,8 +192,8 @@ export class JobService extends Context.Service<
  * A backend's way to store new jobs and queue them in one write, for a backend whose job store and
  * queue live on one server that can do both at once (one Redis): a lot of submissions then costs
  * one round trip instead of two, and no crash of the caller comes between storing a job and
- * queueing it. None by default:
- * the service stores the lot (`JobStore.createMany`), then queues each vendor's share.
+ * queueing it. None by default: the service stores the lot (`JobStore.createMany`), then queues
+ * each vendor's share.
  *
  * @category services
  */
