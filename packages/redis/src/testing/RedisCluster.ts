@@ -149,8 +149,8 @@ export const make = Effect.gen(function* () {
       ),
     /**
      * Kills (SIGKILL) the primary holding `key`'s slot, then waits until a replica serves the slot
-     * and the cluster is ok again; returns the killed port, the new primary's, and how long the
-     * failover took.
+     * and the cluster is ok again; returns the killed port, the new primary's, when the killed
+     * process had exited (epoch ms: no write reached it later), and how long the failover took.
      */
     killPrimaryOf: (key: string) =>
       Effect.gen(function* () {
@@ -160,6 +160,7 @@ export const make = Effect.gen(function* () {
         if (node === undefined) return yield* Effect.fail(new Error(`no live primary for ${key}`))
         const started = Date.now()
         yield* node.kill
+        const killedAt = Date.now()
         live.delete(node.port)
         const successor = yield* primaryOfSlot(slot).pipe(
           Effect.filterOrFail(
@@ -169,7 +170,7 @@ export const make = Effect.gen(function* () {
           Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: Duration.seconds(20) })))
         )
         yield* settled
-        return { killed: node.port, successor, failoverMillis: Date.now() - started }
+        return { killed: node.port, successor, killedAt, failoverMillis: Date.now() - started }
       })
   }
 })

@@ -172,7 +172,10 @@ export const settle = (
   within: Duration.Input,
   expected: {
     readonly callbacks?: number | undefined
-    /** When each job's current run began (an operator's retry): its earlier calls were other runs'. */
+    /**
+     * When each job's current run began (an operator's retry, a lost job posted again): its earlier
+     * calls, callbacks and dead letters were other runs'.
+     */
     readonly runStartedAt?: ReadonlyMap<string, number> | undefined
   } = {}
 ) =>
@@ -206,7 +209,10 @@ export const settle = (
       )
     )
     const deadLetters = yield* auditDeadLetters(stack, jobs, expected.runStartedAt)
-    const notApplied = callbacksNotApplied(jobs, calls)
+    const notApplied = callbacksNotApplied(
+      jobs,
+      calls.filter((callback) => callback.at >= (expected.runStartedAt?.get(callback.jobId) ?? 0))
+    )
     const outcome: Outcome = {
       accepted: ids.length,
       complete: all.filter((job) => job.status === "complete").length,
