@@ -284,17 +284,12 @@ export interface Options extends Settings {
   readonly syncLatency?: string | undefined
 }
 
-// Distinct free ports (each probe frees its port before the next, so two probes may agree).
-const freePorts = (n: number) =>
-  Effect.gen(function* () {
-    const ports = new Set<number>()
-    while (ports.size < n) ports.add(yield* RedisServer.freePort.pipe(Effect.orDie))
-    return [...ports]
-  })
+// Where a vendor the stack does not run is said to be: a free port nothing will listen on.
+const unanswered = Effect.map(RedisServer.freePort.pipe(Effect.orDie), (port) => `http://127.0.0.1:${port}`)
 
 /**
- * Starts the mock vendors, the API server and `workers` workers on one Redis key prefix, all at
- * once; stops them (the workers first) and deletes the prefix's keys when the scope closes.
+ * Starts the mock vendors, then the API server, then `workers` workers, on one Redis key prefix;
+ * stops them (the workers first) and deletes the prefix's keys when the scope closes.
  *
  * @category constructors
  */
@@ -305,27 +300,28 @@ export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope
     // The job store is Redis too: a MongoDB from the environment is left out.
     const { MONGODB_URI: _mongo, ...baseEnv } = options.baseEnv ?? Process.inheritedEnv()
     const settings: Settings = { ...options, baseEnv }
-    const [apiPort, syncPort, asyncPort] = yield* freePorts(3)
-    const api = `http://127.0.0.1:${apiPort}`
-    const sync = `http://127.0.0.1:${syncPort}`
-    const async = `http://127.0.0.1:${asyncPort}`
     const vendors = options.vendors ?? ["sync", "async"]
     const limit = options.syncLimit === undefined ? {} : { MOCK_SYNC_RATE_LIMIT: options.syncLimit }
-    const mocks = [
-      ...(vendors.includes("sync")
-        ? [
-            mockSync(settings, {
-              port: syncPort,
+    // Each process listens on a port it picks and says (a port probed free beforehand can be taken
+    // by a concurrent test before the process binds it), so the vendors start first, then the server,
+    // then the workers, which call back to it. A vendor not run gets a URL nothing answers at.
+    const [sync, async] = yield* Effect.all(
+      [
+        vendors.includes("sync")
+          ? mockSync(settings, {
               env: {
                 ...limit,
                 ...(options.syncLatency === undefined ? {} : { MOCK_SYNC_LATENCY_MS: options.syncLatency }),
                 ...options.syncEnv
               }
-            })
-          ]
-        : []),
-      ...(vendors.includes("async") ? [mockAsync(settings, { port: asyncPort, env: options.asyncEnv })] : [])
-    ]
+            }).pipe(Effect.map(({ url }) => url))
+          : unanswered,
+        vendors.includes("async")
+          ? mockAsync(settings, { env: options.asyncEnv }).pipe(Effect.map(({ url }) => url))
+          : unanswered
+      ],
+      { concurrency: "unbounded" }
+    )
     const shared = {
       REDIS_URL: options.redisUrl,
       REDIS_PREFIX: prefix,
@@ -333,24 +329,23 @@ export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope
       MOCK_SYNC_URL: sync,
       MOCK_ASYNC_URL: async,
       ...limit,
-      PUBLIC_URL: api,
       ...options.env
     }
+    const first = yield* server(settings, { env: shared })
+    const api = first.url
+    const apiPort = Number(new URL(api).port)
+    const workerEnv = { ...shared, PUBLIC_URL: api, ...options.env }
     const workers: Array<Process.Running> = []
     let named = 0
     const startWorker = () =>
-      Effect.suspend(() => worker(settings, { name: `worker-${++named}`, env: shared })).pipe(
+      Effect.suspend(() => worker(settings, { name: `worker-${++named}`, env: workerEnv })).pipe(
         Effect.tap((started) => Effect.sync(() => workers.push(started)))
       )
     const startServer = () => Effect.map(server(settings, { env: shared, port: apiPort }), ({ process }) => process)
-    const [first] = yield* Effect.all(
-      [
-        startServer(),
-        Effect.forEach(Array.from({ length: options.workers }), startWorker, { concurrency: "unbounded" }),
-        Effect.all(mocks, { concurrency: "unbounded" })
-      ],
-      { concurrency: "unbounded" }
-    )
+    yield* Effect.forEach(Array.from({ length: options.workers }), startWorker, {
+      concurrency: "unbounded",
+      discard: true
+    })
     // Added after every process's own, so it runs before them: nothing takes from the queue while
     // the rest stops.
     yield* Effect.addFinalizer(() =>
@@ -366,7 +361,7 @@ export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope
       redisUrl: options.redisUrl,
       prefix,
       vendors,
-      server: first,
+      server: first.process,
       workers,
       startWorker,
       startServer
