@@ -2,10 +2,10 @@
  * The launcher: vendorflow's processes started for the whole-system tests, load runs and
  * benchmarks, each a real process on loopback, in the scope that started it. One at a time (the API
  * server, a worker, a mock vendor, the all-in-one, any script with a line that says it is ready) or
- * the split deployment at once ({@link start}): both mock vendors, the API server and workers
- * sharing Redis under a random key prefix (queue, rate limits, circuits and the job store), on
- * ports picked up front so that all of them start together; its keys are deleted when the scope
- * closes, after its processes have stopped (the workers first).
+ * the split deployment ({@link start}): both mock vendors, the API server and workers sharing
+ * Redis under a random key prefix (queue, rate limits, circuits and the job store), each on a port
+ * it binds itself; its keys are deleted when the scope closes, after its processes have stopped
+ * (the workers first).
  *
  * A process that fails at start-up (our bins say why in one line and exit 1, e.g. when the shared
  * Redis did not answer their first command in time on a busy machine) or exits before it is ready
@@ -72,13 +72,16 @@ export const launch = (
     readonly profile?: boolean | undefined
     /** Node's own options, as its deployment runs it; none by default. */
     readonly nodeArgs?: ReadonlyArray<string> | undefined
+    /** Settings drawn again at each attempt, over `env` (a port of its own each time). */
+    readonly perAttempt?: Effect.Effect<Readonly<Record<string, string>>> | undefined
   }
 ): Effect.Effect<{ readonly process: Process.Running; readonly ready: RegExpExecArray }, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const fresh = options.perAttempt === undefined ? {} : yield* options.perAttempt
     const process = yield* Process.start({
       name: options.name,
       script: options.script,
-      env: { ...(settings.baseEnv ?? Process.inheritedEnv()), ...options.env },
+      env: { ...(settings.baseEnv ?? Process.inheritedEnv()), ...options.env, ...fresh },
       nodeArgs: options.nodeArgs,
       logDir: settings.logDir,
       cpuProfileDir: options.profile === false ? undefined : settings.cpuProfileDir,
@@ -110,26 +113,32 @@ export interface Server {
   readonly url: string
 }
 
-// A program listening on loopback: on `port`, or on a free one it picks (and says) with none.
+// A program listening on loopback, on the port `Component.port` says; it says where once it listens.
 const listen = (
   settings: Settings,
   options: {
     readonly name: string
     readonly script: string
     readonly env: Readonly<Record<string, string>>
-    readonly port?: number | undefined
+    readonly port?: Component["port"]
     readonly profile?: boolean | undefined
     readonly nodeArgs?: ReadonlyArray<string> | undefined
   }
-): Effect.Effect<Server, never, Scope.Scope> =>
-  Effect.map(
+): Effect.Effect<Server, never, Scope.Scope> => {
+  const { port, ...rest } = options
+  return Effect.map(
     launch(settings, {
-      ...options,
-      env: { ...options.env, PORT: String(options.port ?? 0), HOST: "127.0.0.1" },
+      ...rest,
+      env: { ...options.env, HOST: "127.0.0.1", ...(port === "restartable" ? {} : { PORT: String(port ?? 0) }) },
+      perAttempt:
+        port === "restartable"
+          ? Effect.map(RedisServer.freePort.pipe(Effect.orDie), (free) => ({ PORT: String(free) }))
+          : undefined,
       ready: listening
     }),
     ({ process, ready }) => ({ process, url: url(ready) })
   )
+}
 
 /**
  * What starting one of our programs takes: its environment (over the settings'), and its name.
@@ -139,8 +148,12 @@ const listen = (
 export interface Component {
   readonly name?: string | undefined
   readonly env?: Readonly<Record<string, string>> | undefined
-  /** 0 or none: a free port, which it says once it listens. */
-  readonly port?: number | undefined
+  /**
+   * 0 or none: a free port the system picks. `"restartable"`: a free port below the system's range
+   * (20000-32000), drawn again at each attempt: one to start the process on again later, which a
+   * port the system picks may not be by then (an outgoing connection may have taken it).
+   */
+  readonly port?: number | "restartable" | undefined
 }
 
 /**
@@ -284,8 +297,8 @@ export interface Options extends Settings {
   readonly syncLatency?: string | undefined
 }
 
-// Where a vendor the stack does not run is said to be: a free port nothing will listen on.
-const unanswered = Effect.map(RedisServer.freePort.pipe(Effect.orDie), (port) => `http://127.0.0.1:${port}`)
+// Where a vendor the stack does not run is said to be: a port nothing listens on.
+const unanswered = "http://127.0.0.1:1"
 
 /**
  * Starts the mock vendors, then the API server, then `workers` workers, on one Redis key prefix;
@@ -302,9 +315,9 @@ export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope
     const settings: Settings = { ...options, baseEnv }
     const vendors = options.vendors ?? ["sync", "async"]
     const limit = options.syncLimit === undefined ? {} : { MOCK_SYNC_RATE_LIMIT: options.syncLimit }
-    // Each process listens on a port it picks and says (a port probed free beforehand can be taken
+    // Each process binds its port itself and says where (a port probed free beforehand can be taken
     // by a concurrent test before the process binds it), so the vendors start first, then the server,
-    // then the workers, which call back to it. A vendor not run gets a URL nothing answers at.
+    // then the workers, which call back to it.
     const [sync, async] = yield* Effect.all(
       [
         vendors.includes("sync")
@@ -315,10 +328,10 @@ export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope
                 ...options.syncEnv
               }
             }).pipe(Effect.map(({ url }) => url))
-          : unanswered,
+          : Effect.succeed(unanswered),
         vendors.includes("async")
           ? mockAsync(settings, { env: options.asyncEnv }).pipe(Effect.map(({ url }) => url))
-          : unanswered
+          : Effect.succeed(unanswered)
       ],
       { concurrency: "unbounded" }
     )
@@ -331,7 +344,7 @@ export const start = (options: Options): Effect.Effect<Stack, never, Scope.Scope
       ...limit,
       ...options.env
     }
-    const first = yield* server(settings, { env: shared })
+    const first = yield* server(settings, { env: shared, port: "restartable" })
     const api = first.url
     const apiPort = Number(new URL(api).port)
     const workerEnv = { ...shared, PUBLIC_URL: api, ...options.env }
