@@ -122,5 +122,10 @@ interface Submission {
   readonly id: string | undefined
 }
 
+// The status `GET /jobs/{id}` answers (its body read, so that the connection goes back to the pool).
 const status = (api: string, id: string | undefined) =>
-  Effect.promise(() => fetch(`${api}/jobs/${id}`).then((response) => response.status))
+  Effect.promise(async () => {
+    const response = await fetch(`${api}/jobs/${id}`)
+    await response.arrayBuffer()
+    return response.status
+  })
