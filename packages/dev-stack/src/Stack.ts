@@ -129,11 +129,11 @@ const listen = (
   return Effect.map(
     launch(settings, {
       ...rest,
-      env: { ...options.env, HOST: "127.0.0.1", ...(port === "restartable" ? {} : { PORT: String(port ?? 0) }) },
-      perAttempt:
-        port === "restartable"
-          ? Effect.map(RedisServer.freePort.pipe(Effect.orDie), (free) => ({ PORT: String(free) }))
-          : undefined,
+      env: { ...options.env, HOST: "127.0.0.1" },
+      perAttempt: Effect.map(
+        port === "restartable" ? RedisServer.freePort.pipe(Effect.orDie) : Effect.succeed(port ?? 0),
+        (chosen) => ({ PORT: String(chosen) })
+      ),
       ready: listening
     }),
     ({ process, ready }) => ({ process, url: url(ready) })

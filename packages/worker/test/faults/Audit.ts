@@ -135,6 +135,11 @@ export const tallyOf = (items: ReadonlyArray<string>): Readonly<Record<string, n
 const fingerprint = (job: Client.JobView) =>
   JSON.stringify([job.status, job.version, job.updated_at, job.result ?? null, job.error ?? null])
 
+// Whether what happened to a job at `at` (a call, a callback, a dead letter) was of a run before
+// its current one (see `settle`'s `runStartedAt`).
+const ofEarlierRun = (runStartedAt: ReadonlyMap<string, number> | undefined, jobId: string, at: number) =>
+  at < (runStartedAt?.get(jobId) ?? 0)
+
 /** The figures of one scenario. */
 export interface Outcome {
   readonly accepted: number
@@ -205,13 +210,13 @@ export const settle = (
     const duplicateCalls = auditCalls(
       jobs,
       [...sync, ...async].filter(
-        (call) => call.jobId === null || call.at >= (expected.runStartedAt?.get(call.jobId) ?? 0)
+        (call) => call.jobId === null || !ofEarlierRun(expected.runStartedAt, call.jobId, call.at)
       )
     )
     const deadLetters = yield* auditDeadLetters(stack, jobs, expected.runStartedAt)
     const notApplied = callbacksNotApplied(
       jobs,
-      calls.filter((callback) => callback.at >= (expected.runStartedAt?.get(callback.jobId) ?? 0))
+      calls.filter((callback) => !ofEarlierRun(expected.runStartedAt, callback.jobId, callback.at))
     )
     const outcome: Outcome = {
       accepted: ids.length,
@@ -305,7 +310,7 @@ export const auditDeadLetters = (
       Client.deadLetters(stack.redisUrl, stack.prefix, vendor)
     ))
       .flat()
-      .filter((letter) => !(letter.at < (runStartedAt.get(letter.jobId) ?? 0)))
+      .filter((letter) => !ofEarlierRun(runStartedAt, letter.jobId, letter.at))
     const named = letters.map((letter) => letter.jobId)
     assert.deepStrictEqual(
       letters.filter((letter) => jobs.get(letter.jobId)?.status !== "failed"),

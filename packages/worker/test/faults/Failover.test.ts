@@ -106,7 +106,7 @@ describe.skipIf(RedisCluster.unavailable !== undefined)("Redis Cluster failover"
         yield* Effect.log(
           `failover: primary :${killed} killed after ${acceptedBefore} jobs were accepted, :${successor} took over in ${failoverMillis} ms; ` +
             `${accepted.length} accepted in all, ${sent.length - accepted.length} refused (503), ` +
-            `${runStartedAt.size - lostForGood.size} lost and posted again under their key, ${lostForGood.size} lost without one; ` +
+            `${gone.length - lostForGood.size} lost and posted again under their key, ${lostForGood.size} lost without one; ` +
             `${outcome.complete} complete, ${outcome.calls} calls, ${outcome.duplicateCalls} beyond attempts`
         )
       }),
