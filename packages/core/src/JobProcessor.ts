@@ -520,9 +520,10 @@ const settle = (engine: Engine, attempt: Attempt, ended: Ended) =>
 // calls that left the limiter evenly paced; and a call the circuit turns away spends no slot.
 const paceAndCall = (engine: Engine, attempt: Attempt) => {
   const { vendor } = attempt
-  const paced = pace(engine.limiter, vendor).pipe(
-    Effect.andThen(beginCall(engine.store, engine.lease, attempt)),
-    Effect.andThen(call(engine, attempt))
+  const paced = pace(
+    engine.limiter,
+    vendor,
+    Effect.andThen(beginCall(engine.store, engine.lease, attempt), call(engine, attempt))
   )
   // A slot in flight is taken before the rate-limit slot, so that no rate-limit slot goes unused
   // while its call waits for room.
@@ -542,12 +543,12 @@ const paceAndCall = (engine: Engine, attempt: Attempt) => {
   )
 }
 
-// Waits for the vendor's rate-limit slot, if it has a limit.
-const pace = (limiter: RateLimiter["Service"], vendor: Vendor) =>
+// Makes the call in the vendor's rate-limit slot, if it has a limit.
+const pace = <A, E, R>(limiter: RateLimiter["Service"], vendor: Vendor, call: Effect.Effect<A, E, R>) =>
   vendor.rateLimit === undefined
-    ? Effect.void
-    : Effect.flatMap(limiter.wait(vendor.name, vendor.rateLimit), (waited) =>
-        Metrics.observe(Metrics.rateLimitWait, { vendor: vendor.name }, Duration.toMillis(waited))
+    ? call
+    : limiter.paced(vendor.name, vendor.rateLimit, (waited) =>
+        Effect.andThen(Metrics.observe(Metrics.rateLimitWait, { vendor: vendor.name }, Duration.toMillis(waited)), call)
       )
 
 // Calls the adapter, timing the call for the metrics and the dashboard, and tells the limiter what

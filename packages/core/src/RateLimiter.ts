@@ -15,6 +15,12 @@
  *   the slots not handed out yet on by the excess (`RateLimitStore.delayed`); later still, it
  *   takes a fresh slot once, and the next time calls as above. A worker's callers take a
  *   vendor's slots one at a time, never more than {@link lookaheadMillis} ahead.
+ * - {@link RateLimiter.paced} checks the call once more as its request is written (`Vendor.sendJson`
+ *   tells it, through `Vendor.RequestWritten`): an event loop that stalls between the wake-up and
+ *   the write makes the call late as well, and a request written past the tolerance moves the slots
+ *   on by the excess. The request has already gone; the call `limit` slots later has not been
+ *   handed out, so it keeps its distance. An adapter that calls its vendor some other way is
+ *   checked at its wake-up only.
  * - A learned limit (`auto`, with an optional ceiling) is paced at the rate the store learned:
  *   from the vendor's advertised limit (the IETF draft's `RateLimit-Policy` / `RateLimit`, or
  *   `X-RateLimit-Limit`) when its answers carry one, else from its 429s (see `RateLimitStore`);
@@ -30,7 +36,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule, Semaphore } from "effect"
 import * as RateLimitStore from "./RateLimitStore.ts"
-import { type RateLimit, usableRetryAfter } from "./Vendor.ts"
+import { type RateLimit, RequestWritten, usableRetryAfter } from "./Vendor.ts"
 
 /**
  * Headroom on a configured or advertised pace, see the module comment.
@@ -67,8 +73,8 @@ export const lookaheadMillis = 100
 /**
  * How late after its slot a caller may still call. Only the call `L` slots later can share a
  * window `W` with a late one; slots `I = h W / L` apart leave `L·I - W = (h - 1) W` between them.
- * That margin is shared: half for a worker waking late (this), half for what comes between the
- * wake-up and the call's arrival at the vendor (sending it, the vendor's own event loop).
+ * That margin is shared: half for the call leaving late (this, checked as the caller wakes and
+ * again as its request is written), half for the wire and the vendor's own event loop.
  *
  * @category constants
  */
@@ -133,6 +139,16 @@ export class RateLimiter extends Context.Service<
       vendor: string,
       limit: RateLimit
     ) => Effect.Effect<Duration.Duration, RateLimitStore.RateLimitStoreError>
+    /**
+     * Waits as {@link wait} does, then runs the call it made for how long it waited, and checks the
+     * first request the call writes through `Vendor.sendJson` against the slot: one written late
+     * moves the vendor's later slots on (see the module comment).
+     */
+    readonly paced: <A, E, R>(
+      vendor: string,
+      limit: RateLimit,
+      call: (waited: Duration.Duration) => Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | RateLimitStore.RateLimitStoreError, R>
     /** The vendor answered 429: it pauses for every worker, and a learned limit is cut. */
     readonly limited: (
       vendor: string,
@@ -257,7 +273,20 @@ export const make = Effect.gen(function* () {
     )
   }
 
-  const wait = Effect.fn("RateLimiter.wait")(function* (vendor: string, limit: RateLimit) {
+  // Moves the vendor's slots not handed out yet on by `past`, for a call that left that much past
+  // its tolerance. One stall makes several callers late at once: a move since this slot was taken,
+  // as far, already did it. Noted before the store answers, so that the late writes of one stall,
+  // told together, move the slots once.
+  const moveOn = (vendor: string, past: number, takenAt: number, now: number) => {
+    const moved = delays.get(vendor)
+    if (moved !== undefined && moved.at >= takenAt && moved.millis >= past) return Effect.void
+    delays.set(vendor, { at: now, millis: past })
+    return store.delay(vendor, past)
+  }
+
+  // Waits for the vendor's next slot; answers how long it waited, when the slot was taken and when
+  // the call must leave by (on this process's clock).
+  const slot = Effect.fn("RateLimiter.wait")(function* (vendor: string, limit: RateLimit) {
     const pace = paceOf(limit)
     const lateness = toleranceOf(pace, limit)
     if (!usablePace(pace)) {
@@ -276,7 +305,7 @@ export const make = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const waited = Duration.millis(Math.max(0, due - started))
       const past = now - due - lateness
-      if (past <= 0) return waited
+      if (past <= 0) return { waited, takenAt, leaveBy: due + lateness }
       // Woken much too late (a busy event loop) for the first time: moving the slots on would cost
       // more than this one; take a fresh one. A worker that lags that much all the time would give
       // up slot after slot (every worker's), so the second time it goes as below.
@@ -284,17 +313,32 @@ export const make = Effect.gen(function* () {
         retaken = true
         continue
       }
-      // Woken too late: the call goes, and the slots not handed out yet move on by what it is past
-      // the tolerance, which keeps the call a window later at its distance. One stall makes several
-      // callers late at once: a move since this slot was taken, as far, already did it.
-      const moved = delays.get(vendor)
-      if (moved === undefined || moved.at < takenAt || moved.millis < past) {
-        yield* store.delay(vendor, past)
-        delays.set(vendor, { at: now, millis: past })
-      }
-      return waited
+      // Woken too late: the call goes, and the slots move on by what it is past the tolerance,
+      // which keeps the call a window later at its distance.
+      yield* moveOn(vendor, past, takenAt, now)
+      return { waited, takenAt, leaveBy: now }
     }
   })
+
+  const paced = <A, E, R>(
+    vendor: string,
+    limit: RateLimit,
+    call: (waited: Duration.Duration) => Effect.Effect<A, E, R>
+  ) =>
+    Effect.flatMap(slot(vendor, limit), ({ waited, takenAt, leaveBy }) =>
+      Effect.flatMap(Effect.context<never>(), (context) => {
+        const clock = Context.get(context, Clock.Clock)
+        let written = false
+        // Called by undici as it writes the request, outside any fiber: only a late write starts one.
+        const onWrite = () => {
+          if (written) return
+          written = true
+          const now = clock.currentTimeMillisUnsafe()
+          if (now > leaveBy) Effect.runForkWith(context)(Effect.ignore(moveOn(vendor, now - leaveBy, takenAt, now)))
+        }
+        return Effect.provideService(call(waited), RequestWritten, onWrite)
+      })
+    )
 
   const acquire = (vendor: string, holder: string, max: number) =>
     store
@@ -302,7 +346,8 @@ export const make = Effect.gen(function* () {
       .pipe(Effect.repeat({ schedule: slotPoll, until: (granted) => granted }))
 
   return RateLimiter.of({
-    wait,
+    wait: (vendor, limit) => Effect.map(slot(vendor, limit), ({ waited }) => waited),
+    paced,
     limited: (vendor, options) => {
       // A classify's bad parse (NaN, Infinity, negative) would pause every worker forever, or leave
       // the pause NaN and callers spinning on the store: such a 429 pauses as one without it.

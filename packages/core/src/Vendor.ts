@@ -277,6 +277,16 @@ export const AnswerHeaders = Context.Reference<((headers: RawAnswer["headers"]) 
   { defaultValue: () => undefined }
 )
 
+/**
+ * Who hears that `sendJson` is writing a request, right before its first byte goes (the rate
+ * limiter, to check the call against its slot); none by default. Called outside any fiber.
+ *
+ * @category http
+ */
+export const RequestWritten = Context.Reference<(() => void) | undefined>("@vendorflow/core/Vendor/RequestWritten", {
+  defaultValue: () => undefined
+})
+
 let agent: Agent | undefined
 const processAgent = (): Agent => (agent ??= new Agent())
 
@@ -309,6 +319,7 @@ const exchange = (options: {
   readonly timeoutMillis: number
   readonly maxResponseBytes: number
   readonly vendor: string
+  readonly onWrite: (() => void) | undefined
 }): Effect.Effect<RawAnswer, VendorError> =>
   Effect.callback<RawAnswer, VendorError>((resume) => {
     const { vendor, maxResponseBytes } = options
@@ -380,10 +391,12 @@ const exchange = (options: {
           })
         },
         {
+          // Called as undici writes the request, right before it goes.
           onRequestStart: (started) => {
             controller = started
             cancelQueued = undefined
             if (stoppedFor !== undefined) started.abort(stoppedFor)
+            else options.onWrite?.()
           },
           // Called for informational (1xx) answers too, before the answer.
           onResponseStart: (_, statusCode, responseHeaders) => {
@@ -478,9 +491,8 @@ export const sendJson = <A>(options: {
   }
   const url = options.query === undefined ? options.url : `${options.url}?${new URLSearchParams(options.query)}`
   // One budget for the whole exchange, so a vendor that trickles its body cannot hold a worker forever.
-  return Effect.flatMap(
-    Effect.zip(
-      AnswerHeaders,
+  return Effect.flatMap(Effect.zip(AnswerHeaders, RequestWritten), ([hear, onWrite]) =>
+    Effect.flatMap(
       exchange({
         dispatcher: options.dispatcher ?? processAgent(),
         url,
@@ -489,13 +501,14 @@ export const sendJson = <A>(options: {
         body,
         timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)),
         maxResponseBytes: options.maxResponseBytes ?? defaultMaxResponseBytes,
-        vendor
-      })
-    ),
-    ([hear, answer]) => {
-      hear?.(answer.headers)
-      return decodeAnswer(vendor, answer, options.schema, options.classify)
-    }
+        vendor,
+        onWrite
+      }),
+      (answer) => {
+        hear?.(answer.headers)
+        return decodeAnswer(vendor, answer, options.schema, options.classify)
+      }
+    )
   )
 }
 

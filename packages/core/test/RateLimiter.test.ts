@@ -1,8 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer } from "effect"
+import { Duration, Effect, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import * as Backend from "../src/Backend.ts"
 import * as RateLimiter from "../src/RateLimiter.ts"
 import * as RateLimitStore from "../src/RateLimitStore.ts"
+import { defineVendor } from "../src/VendorDefinition.ts"
+import * as Vendorflow from "../src/Vendorflow.ts"
 
 const limit = { limit: 5, window: "1 second" } as const
 const interval = (1000 / 5) * RateLimiter.headroom
@@ -345,6 +350,55 @@ describe("RateLimiter, on a busy event loop", () => {
       assert.isAtMost(takes, 40)
     })
   )
+
+  // A worker's event loop that stalls after a call's slot, before its request is written, makes
+  // the call late at the vendor though it woke on time: the vendor counts arrivals, not slots.
+  it("a stall between a call's slot and its request still keeps the vendor's limit", async () => {
+    const limit = 40
+    const windowMillis = 4000
+    const arrivals: Array<number> = []
+    const server = createServer((request, response) => {
+      arrivals.push(performance.now())
+      request.resume()
+      request.on("end", () => {
+        response.writeHead(200, { "content-type": "application/json" })
+        response.end("{}")
+      })
+    })
+    await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening))
+    const stalling = defineVendor({
+      name: "stalling",
+      mode: "sync",
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      defaults: { rateLimit: { limit, window: `${windowMillis} millis` }, concurrency: 10 },
+      request: (call) => {
+        // Slots 101.5 ms apart leave 60 ms between a call and the one 40 slots on; a call may leave
+        // 30 ms late. One that leaves 90 ms late, unchecked, would come 30 ms short of a window.
+        if (call.payload["stall"] === true) {
+          const end = performance.now() + 90
+          while (performance.now() < end) {
+            // Busy: a long garbage collection or a CPU-bound step of another job.
+          }
+        }
+        return { path: "/call", body: {} }
+      },
+      response: Schema.Struct({}),
+      result: () => ({})
+    })
+    const vf = await Vendorflow.createVendorflow({ vendors: [stalling], backend: Backend.memory })
+    try {
+      const jobs = await Promise.all(Array.from({ length: limit + 4 }, (_, n) => vf.submit({ stall: n === 3 })))
+      const done = await Promise.all(jobs.map((job) => vf.waitFor(job.id)))
+      assert.deepStrictEqual(new Set(done.map((job) => job.status)), new Set(["complete"]))
+      assert.strictEqual(arrivals.length, jobs.length, "one call a job")
+      // Any `limit + 1` arrivals in a row span at least a window.
+      const spans = arrivals.slice(limit).map((at, n) => at - arrivals[n]!)
+      assert.isAtLeast(Math.min(...spans), windowMillis, `spans of ${limit + 1} arrivals: ${spans.map(Math.round)}`)
+    } finally {
+      await vf.close()
+      server.close()
+    }
+  })
 
   it.effect("a limit that paces no call (0 a second) fails the wait at once, with what is wrong", () =>
     Effect.gen(function* () {
