@@ -17,10 +17,13 @@
  *   vendor's slots one at a time, never more than {@link lookaheadMillis} ahead.
  * - {@link RateLimiter.paced} checks the call once more as its request is written (`Vendor.sendJson`
  *   tells it, through `Vendor.RequestWritten`): an event loop that stalls between the wake-up and
- *   the write makes the call late as well, and a request written past the tolerance moves the slots
- *   on by the excess. The request has already gone; the call `limit` slots later has not been
- *   handed out, so it keeps its distance. An adapter that calls its vendor some other way is
- *   checked at its wake-up only.
+ *   the write (so can connecting, or waiting for a free connection) makes the call late as well,
+ *   and a request written past the tolerance moves the slots on by the excess. The request has
+ *   already gone, but the call `limit` slots later is handed out only about a window later, so it
+ *   keeps its distance. (A limit of a few calls a window shared by as many worker processes is the
+ *   exception, for a late write and a late wake-up alike: each process holds a slot or two
+ *   {@link lookaheadMillis} ahead, and that call may be among them.) An adapter that calls its
+ *   vendor some other way is checked at its wake-up only.
  * - A learned limit (`auto`, with an optional ceiling) is paced at the rate the store learned:
  *   from the vendor's advertised limit (the IETF draft's `RateLimit-Policy` / `RateLimit`, or
  *   `X-RateLimit-Limit`) when its answers carry one, else from its 429s (see `RateLimitStore`);
@@ -273,19 +276,25 @@ export const make = Effect.gen(function* () {
     )
   }
 
-  // Moves the vendor's slots not handed out yet on by `past`, for a call that left that much past
-  // its tolerance. One stall makes several callers late at once: a move since this slot was taken,
-  // as far, already did it. Noted before the store answers, so that the late writes of one stall,
-  // told together, move the slots once.
-  const moveOn = (vendor: string, past: number, takenAt: number, now: number) => {
+  // Moves the vendor's slots not handed out yet on by `by`, for a call that left `late` past its
+  // tolerance (`by` is less when its wake-up moved them part of the way). One stall makes several
+  // callers late at once: a move since this slot was taken, as far, already did it. Noted before
+  // the store answers, so that the late writes of one stall, told together, move the slots once;
+  // forgotten if the store fails, so that the next late call moves them.
+  const moveOn = (vendor: string, late: number, takenAt: number, now: number, by: number = late) => {
     const moved = delays.get(vendor)
-    if (moved !== undefined && moved.at >= takenAt && moved.millis >= past) return Effect.void
-    delays.set(vendor, { at: now, millis: past })
-    return store.delay(vendor, past)
+    if (moved !== undefined && moved.at >= takenAt && moved.millis >= late) return Effect.void
+    const record = { at: now, millis: by }
+    delays.set(vendor, record)
+    return Effect.tapError(store.delay(vendor, by), () =>
+      Effect.sync(() => {
+        if (delays.get(vendor) === record) delays.delete(vendor)
+      })
+    )
   }
 
-  // Waits for the vendor's next slot; answers how long it waited, when the slot was taken and when
-  // the call must leave by (on this process's clock).
+  // Waits for the vendor's next slot; answers how long it waited, when the slot was taken, when the
+  // call should leave by (on this process's clock) and how far a late wake-up moved the slots.
   const slot = Effect.fn("RateLimiter.wait")(function* (vendor: string, limit: RateLimit) {
     const pace = paceOf(limit)
     const lateness = toleranceOf(pace, limit)
@@ -305,7 +314,7 @@ export const make = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const waited = Duration.millis(Math.max(0, due - started))
       const past = now - due - lateness
-      if (past <= 0) return { waited, takenAt, leaveBy: due + lateness }
+      if (past <= 0) return { waited, takenAt, deadline: due + lateness, own: 0 }
       // Woken much too late (a busy event loop) for the first time: moving the slots on would cost
       // more than this one; take a fresh one. A worker that lags that much all the time would give
       // up slot after slot (every worker's), so the second time it goes as below.
@@ -316,7 +325,7 @@ export const make = Effect.gen(function* () {
       // Woken too late: the call goes, and the slots move on by what it is past the tolerance,
       // which keeps the call a window later at its distance.
       yield* moveOn(vendor, past, takenAt, now)
-      return { waited, takenAt, leaveBy: now }
+      return { waited, takenAt, deadline: due + lateness, own: past }
     }
   })
 
@@ -325,16 +334,24 @@ export const make = Effect.gen(function* () {
     limit: RateLimit,
     call: (waited: Duration.Duration) => Effect.Effect<A, E, R>
   ) =>
-    Effect.flatMap(slot(vendor, limit), ({ waited, takenAt, leaveBy }) =>
+    Effect.flatMap(slot(vendor, limit), ({ waited, takenAt, deadline, own }) =>
       Effect.flatMap(Effect.context<never>(), (context) => {
         const clock = Context.get(context, Clock.Clock)
         let written = false
-        // Called by undici as it writes the request, outside any fiber: only a late write starts one.
+        // Called by undici as it writes the request, maybe outside any fiber: it must not block, and
+        // only a write later than the wake-up's move covers starts a fiber.
         const onWrite = () => {
           if (written) return
           written = true
           const now = clock.currentTimeMillisUnsafe()
-          if (now > leaveBy) Effect.runForkWith(context)(Effect.ignore(moveOn(vendor, now - leaveBy, takenAt, now)))
+          const late = now - deadline
+          if (late <= own) return
+          Effect.runForkWith(context)(
+            Effect.ignore(moveOn(vendor, late, takenAt, now, late - own), {
+              log: "Warn",
+              message: `${vendor}: a late call's slots could not be moved on`
+            })
+          )
         }
         return Effect.provideService(call(waited), RequestWritten, onWrite)
       })

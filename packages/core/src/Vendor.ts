@@ -279,7 +279,8 @@ export const AnswerHeaders = Context.Reference<((headers: RawAnswer["headers"]) 
 
 /**
  * Who hears that `sendJson` is writing a request, right before its first byte goes (the rate
- * limiter, to check the call against its slot); none by default. Called outside any fiber.
+ * limiter, to check the call against its slot); none by default. It may be called outside any
+ * fiber, from undici's handler, and must not block.
  *
  * @category http
  */

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net"
 import * as Backend from "../src/Backend.ts"
 import * as RateLimiter from "../src/RateLimiter.ts"
 import * as RateLimitStore from "../src/RateLimitStore.ts"
+import { RequestWritten } from "../src/Vendor.ts"
 import { defineVendor } from "../src/VendorDefinition.ts"
 import * as Vendorflow from "../src/Vendorflow.ts"
 
@@ -17,6 +18,32 @@ const learned = { _tag: "Learned", ceilingPerSecond: Infinity } as const
 // The store's state after a take at each of `times`.
 const takeAt = (state: RateLimitStore.State, times: ReadonlyArray<number>) =>
   times.reduce((current, now) => RateLimitStore.take(current, now, learned)[0], state)
+
+// How late after its slot a call of `limit` may leave.
+const tolerance = RateLimiter.tolerance(interval, limit.limit)
+
+// A call that writes its request `after` ms in, as `Vendor.sendJson` tells the limiter.
+const writesAfter = (after: number) => () =>
+  Effect.andThen(after > 0 ? Effect.sleep(Duration.millis(after)) : Effect.void, written)
+const written = Effect.flatMap(RequestWritten, (heard) => Effect.sync(() => heard?.()))
+
+// A limiter over a memory store (changed by `override`) whose moves of the slots are recorded.
+const recording = (
+  override: (
+    memory: RateLimitStore.RateLimitStore["Service"]
+  ) => Partial<RateLimitStore.RateLimitStore["Service"]> = () => ({})
+) =>
+  Effect.gen(function* () {
+    const memory = yield* RateLimitStore.makeMemory
+    const moves: Array<number> = []
+    const changed = { ...memory, ...override(memory) }
+    const store = RateLimitStore.RateLimitStore.of({
+      ...changed,
+      delay: (vendor, millis) => Effect.tap(changed.delay(vendor, millis), () => Effect.sync(() => moves.push(millis)))
+    })
+    const limiter = yield* RateLimiter.make.pipe(Effect.provideService(RateLimitStore.RateLimitStore, store))
+    return { limiter, moves }
+  })
 
 describe("RateLimiter", () => {
   it.effect("paces calls evenly: the nth concurrent caller waits n intervals (and the lag after the first)", () =>
@@ -357,7 +384,9 @@ describe("RateLimiter, on a busy event loop", () => {
     const limit = 40
     const windowMillis = 4000
     const arrivals: Array<number> = []
+    let stalledAt = -1
     const server = createServer((request, response) => {
+      if (request.url === "/stalled") stalledAt = arrivals.length
       arrivals.push(performance.now())
       request.resume()
       request.on("end", () => {
@@ -380,7 +409,7 @@ describe("RateLimiter, on a busy event loop", () => {
             // Busy: a long garbage collection or a CPU-bound step of another job.
           }
         }
-        return { path: "/call", body: {} }
+        return { path: call.payload["stall"] === true ? "/stalled" : "/call", body: {} }
       },
       response: Schema.Struct({}),
       result: () => ({})
@@ -391,6 +420,7 @@ describe("RateLimiter, on a busy event loop", () => {
       const done = await Promise.all(jobs.map((job) => vf.waitFor(job.id)))
       assert.deepStrictEqual(new Set(done.map((job) => job.status)), new Set(["complete"]))
       assert.strictEqual(arrivals.length, jobs.length, "one call a job")
+      assert.isBelow(stalledAt, jobs.length - limit, "the stalled call opens one of the spans measured")
       // Any `limit + 1` arrivals in a row span at least a window.
       const spans = arrivals.slice(limit).map((at, n) => at - arrivals[n]!)
       assert.isAtLeast(Math.min(...spans), windowMillis, `spans of ${limit + 1} arrivals: ${spans.map(Math.round)}`)
@@ -399,6 +429,76 @@ describe("RateLimiter, on a busy event loop", () => {
       server.close()
     }
   })
+
+  it.effect("a late write moves the slots on by what it is past the tolerance, once a call", () =>
+    Effect.gen(function* () {
+      const { limiter, moves } = yield* recording()
+      const calls = yield* Effect.forkChild(
+        Effect.all([
+          limiter.paced("v", limit, writesAfter(0)),
+          limiter.paced("v", limit, writesAfter(5)),
+          Effect.andThen(
+            Effect.sync(() => assert.deepStrictEqual(moves, [], "written within the tolerance: nothing moved")),
+            limiter.paced("v", limit, () => Effect.andThen(writesAfter(20 + tolerance)(), written))
+          )
+        ])
+      )
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(calls)
+      assert.strictEqual(moves.length, 1, `moved once, the second write not heard: ${moves}`)
+      assert.closeTo(moves[0]!, 20, 1e-6, "moved by the excess")
+    })
+  )
+
+  it.effect("a call woken late and written later still moves the slots by the whole of it", () =>
+    Effect.gen(function* () {
+      // The second take answers 230 ms late, 12 ms after its slot (the first's and the lag on).
+      let takes = 0
+      const { limiter, moves } = yield* recording((memory) => ({
+        take: (vendor, pace) =>
+          Effect.flatMap(memory.take(vendor, pace), (taken) =>
+            takes++ === 1 ? Effect.as(Effect.sleep("230 millis"), taken) : Effect.succeed(taken)
+          )
+      }))
+      yield* limiter.paced("v", limit, writesAfter(0))
+      const second = yield* Effect.forkChild(limiter.paced("v", limit, writesAfter(4)))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(second)
+      const woken = 230 - lag - interval - tolerance
+      assert.deepStrictEqual(
+        moves.map((move) => Math.round(move * 1000) / 1000),
+        [woken, 4].map((move) => Math.round(move * 1000) / 1000)
+      )
+    })
+  )
+
+  it.effect("a move the store refused does not stand in for the next late call's", () =>
+    Effect.gen(function* () {
+      let refuse = true
+      const { limiter, moves } = yield* recording((memory) => ({
+        delay: (vendor, millis) =>
+          Effect.suspend(() => {
+            if (!refuse) return memory.delay(vendor, millis)
+            refuse = false
+            return Effect.fail(RateLimitStore.storeError("unreachable"))
+          })
+      }))
+      // Two calls slotted together, written 25 and 20 ms past their tolerance: the first's move is
+      // refused, and does not count for the second's.
+      const calls = yield* Effect.forkChild(
+        Effect.all(
+          [
+            limiter.paced("v", limit, writesAfter(25 + tolerance)),
+            limiter.paced("v", limit, writesAfter(20 + tolerance))
+          ],
+          { concurrency: 2 }
+        )
+      )
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(calls)
+      assert.strictEqual(moves.length, 1, `one move reached the store: ${moves}`)
+    })
+  )
 
   it.effect("a limit that paces no call (0 a second) fails the wait at once, with what is wrong", () =>
     Effect.gen(function* () {
