@@ -15,9 +15,11 @@
  *   below.
  * - `take`: first reclaims entries that sat unacknowledged and unrenewed past the visibility timeout
  *   (their worker is presumed dead) with `XAUTOCLAIM`, then reads new ones with `XREADGROUP … BLOCK` on a
- *   dedicated connection, never the shared command connection. Each process reads as its own
- *   consumer (`hostname-pid-random`). A delivery's count is the entry's `deliveries` field plus
- *   the entry's delivery counter from `XPENDING`.
+ *   dedicated connection, never the shared command connection. A take looks for entries to reclaim
+ *   only when a tenth of the visibility timeout has passed since a look over the whole pending list
+ *   found none, so a dead worker's entries are taken over within about 1.1 timeouts. Each process
+ *   reads as its own consumer (`hostname-pid-random`). A delivery's count is the entry's
+ *   `deliveries` field plus the entry's delivery counter from `XPENDING`.
  * - delivery limit: no job is run more than `deliveryLimit` times in all, counting crash
  *   redeliveries and retries: a delivery past it comes out marked `exhausted`, and the engine fails
  *   the job's record (`DeliveryLimit`) and dead-letters it, so the record and the dead letters agree.
@@ -250,6 +252,13 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const vendors = new Set<string>()
   /** Where the next XAUTOCLAIM continues, so entries deep in a busy pending list get their turn. */
   const cursors = new Map<string, string>()
+  // When a take next looks for entries to reclaim. An entry can be reclaimed only once it sat a
+  // whole visibility timeout, so after a look that went through the whole pending list and found
+  // none, the next waits a tenth of it: under load a worker takes many times a second, and a look
+  // costs Redis about 2 µs for each pending entry it checks (docs/benchmarks.md). A look that found
+  // entries, or stopped partway through the list, goes on at the next take.
+  const reclaimDue = new Map<string, number>()
+  const reclaimEveryMillis = visibilityMillis / 10
 
   const unavailable = (error: unknown) =>
     new JobQueue.JobQueueError({
@@ -368,19 +377,23 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     const count = Math.max(1, Math.floor(takeOptions.max))
     yield* consume(vendor).pipe(Effect.mapError(unavailable))
 
-    const reclaimReply = yield* withGroup(
-      stream,
-      redis.eval(reclaimScript)({
+    const lookedAt = yield* Clock.currentTimeMillis
+    if (lookedAt >= (reclaimDue.get(vendor) ?? 0)) {
+      const reclaimReply = yield* withGroup(
         stream,
-        consumer,
-        minIdleMillis: visibilityMillis,
-        count,
-        cursor: cursors.get(vendor) ?? "0-0"
-      })
-    ).pipe(Effect.mapError(unavailable))
-    const [cursor, reclaimed] = yield* decode(ReclaimReply, reclaimReply)
-    cursors.set(vendor, cursor)
-    if (reclaimed.length > 0) return yield* toDeliveries(vendor, reclaimed)
+        redis.eval(reclaimScript)({
+          stream,
+          consumer,
+          minIdleMillis: visibilityMillis,
+          count,
+          cursor: cursors.get(vendor) ?? "0-0"
+        })
+      ).pipe(Effect.mapError(unavailable))
+      const [cursor, reclaimed] = yield* decode(ReclaimReply, reclaimReply)
+      cursors.set(vendor, cursor)
+      if (reclaimed.length > 0) return yield* toDeliveries(vendor, reclaimed)
+      if (cursor === "0-0") reclaimDue.set(vendor, lookedAt + reclaimEveryMillis)
+    }
 
     const blockMillis = Math.max(0, Math.round(Duration.toMillis(Duration.fromInputUnsafe(takeOptions.block))))
     const reply = yield* withGroup(stream, read(stream, count, blockMillis)).pipe(Effect.mapError(unavailable))

@@ -107,6 +107,92 @@ RedisTest.describeRedis("RedisJobQueue", ({ prefix: suitePrefix }) => {
       })
     )
 
+    it.live.skipIf(redisServerUnavailable !== undefined)(
+      ownServerTitle(
+        "a busy consumer looks for entries to reclaim every tenth of the visibility timeout, not every take"
+      ),
+      () =>
+        Effect.gen(function* () {
+          const server = yield* redisServer
+          yield* server.start
+          const prefix = RedisTest.randomPrefix()
+          const { redis } = yield* Layer.build(RedisConnection.layer({ url: server.url, prefix })).pipe(
+            Effect.map(Context.get(RedisConnection.RedisConnection))
+          )
+          const dying = yield* queueOn(prefix, {}, { url: server.url })
+          const busy = yield* queueOn(prefix, { visibilityTimeout: "1 second" }, { url: server.url })
+          const vendor = vendorName()
+          const abandoned = Job.makeJobId()
+          yield* dying.enqueue(vendor, abandoned)
+          yield* dying.take(vendor, { max: 1, block: "1 second" })
+          yield* redis.send("CONFIG", "RESETSTAT")
+
+          // The busy consumer takes new jobs one at a time, and lets each go, until the abandoned one
+          // has sat a visibility timeout and it reclaims that.
+          let takes = 0
+          const [elapsed, reclaimed] = yield* eventually(
+            Effect.gen(function* () {
+              yield* busy.enqueue(vendor, Job.makeJobId())
+              const taken = yield* busy.take(vendor, { max: 1, block: "1 second" })
+              takes++
+              for (const delivery of taken) if (delivery.jobId !== abandoned) yield* busy.ack(delivery)
+              return taken.find((delivery) => delivery.jobId === abandoned)
+            }),
+            (found) => found !== undefined,
+            { within: "5 seconds", what: "the abandoned delivery reclaimed" }
+          ).pipe(Effect.timed)
+          assert.strictEqual(reclaimed?.deliveryCount, 2)
+          assert.isBelow(Duration.toMillis(elapsed), 2000, "taken over within about 1.1 visibility timeouts")
+
+          const stats = yield* redis.send<string>("INFO", "commandstats")
+          const looks = Number(/cmdstat_xautoclaim:calls=(\d+)/.exec(stats)?.[1] ?? "0")
+          // The first take looks, and then one look at most every 100 ms.
+          assert.isAtMost(looks, Math.ceil(Duration.toMillis(elapsed) / 100) + 1, `${looks} looks in ${takes} takes`)
+          assert.isBelow(looks * 4, takes, `${looks} looks in ${takes} takes`)
+          yield* busy.ack(reclaimed!)
+        })
+    )
+
+    it.live("a look that stops partway through a long pending list goes on at the next take", () =>
+      Effect.gen(function* () {
+        const { prefix, redis } = yield* RedisTest.scratch
+        const live = yield* queueOn(prefix)
+        const dying = yield* queueOn(prefix)
+        // Looks over the whole list a tenth of a minute apart: reclaiming within seconds means that
+        // each look went on from where the one before stopped.
+        const reclaimer = yield* queueOn(prefix, { visibilityTimeout: "1 minute" })
+        const vendor = vendorName()
+        const { stream } = RedisKeys.vendor(prefix, vendor)
+        // A live worker holds 40 entries; a take of one checks 10 pending entries a look.
+        yield* live.enqueueMany(
+          vendor,
+          Array.from({ length: 40 }, () => Job.makeJobId())
+        )
+        assert.strictEqual((yield* live.take(vendor, { max: 40, block: "1 second" })).length, 40)
+        const abandoned = Job.makeJobId()
+        yield* dying.enqueue(vendor, abandoned)
+        const [entry] = yield* dying.take(vendor, { max: 1, block: "1 second" })
+        // Its worker died two minutes ago: the entry sat idle past the timeout, after the live ones.
+        yield* redis.send(
+          "XCLAIM",
+          stream,
+          RedisJobQueue.group,
+          "dead-worker",
+          "0",
+          entry!.id,
+          "IDLE",
+          "120000",
+          "JUSTID"
+        )
+
+        const [again] = yield* eventually(reclaimer.take(vendor, { max: 1, block: "50 millis" }), nonEmpty, {
+          within: "3 seconds",
+          what: "the abandoned delivery reclaimed"
+        })
+        assert.deepStrictEqual([again?.jobId, again?.deliveryCount], [abandoned, 2])
+      })
+    )
+
     it.live(
       "past the delivery limit a job comes out once more, marked exhausted; dead-lettered, it is not delivered again",
       () =>
