@@ -16,8 +16,9 @@
  * - `take`: first reclaims entries that sat unacknowledged and unrenewed past the visibility timeout
  *   (their worker is presumed dead) with `XAUTOCLAIM`, then reads new ones with `XREADGROUP … BLOCK` on a
  *   dedicated connection, never the shared command connection. A take looks for entries to reclaim
- *   only when a tenth of the visibility timeout has passed since a look over the whole pending list
- *   found none, so a dead worker's entries are taken over within about 1.1 timeouts. Each process
+ *   only when a tenth of the visibility timeout has passed since a look that reached the end of the
+ *   pending list found none, so a dead worker's entries are taken over within about 1.1 timeouts
+ *   (as before, a worker with no free slot takes nothing, and looks at nothing). Each process
  *   reads as its own consumer (`hostname-pid-random`). A delivery's count is the entry's
  *   `deliveries` field plus the entry's delivery counter from `XPENDING`.
  * - delivery limit: no job is run more than `deliveryLimit` times in all, counting crash
@@ -252,13 +253,13 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const vendors = new Set<string>()
   /** Where the next XAUTOCLAIM continues, so entries deep in a busy pending list get their turn. */
   const cursors = new Map<string, string>()
-  // When a take next looks for entries to reclaim. An entry can be reclaimed only once it sat a
-  // whole visibility timeout, so after a look that went through the whole pending list and found
-  // none, the next waits a tenth of it: under load a worker takes many times a second, and a look
-  // costs Redis about 2 µs for each pending entry it checks (docs/benchmarks.md). A look that found
-  // entries, or stopped partway through the list, goes on at the next take.
+  /**
+   * When a take next looks for entries to reclaim (ms on the monotonic clock, which a wall-clock
+   * step cannot hold back). Looking at every take cost Redis more than reading the new entries.
+   */
   const reclaimDue = new Map<string, number>()
   const reclaimEveryMillis = visibilityMillis / 10
+  const monotonicMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos / 1_000_000n))
 
   const unavailable = (error: unknown) =>
     new JobQueue.JobQueueError({
@@ -377,8 +378,10 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     const count = Math.max(1, Math.floor(takeOptions.max))
     yield* consume(vendor).pipe(Effect.mapError(unavailable))
 
-    const lookedAt = yield* Clock.currentTimeMillis
-    if (lookedAt >= (reclaimDue.get(vendor) ?? 0)) {
+    // A look that found entries, or stopped partway through the pending list, goes on at the next
+    // take; one that went to its end and found none waits a tenth of the timeout.
+    const lookedAt = yield* monotonicMillis
+    if (lookedAt >= (reclaimDue.get(vendor) ?? Number.NEGATIVE_INFINITY)) {
       const reclaimReply = yield* withGroup(
         stream,
         redis.eval(reclaimScript)({
