@@ -30,11 +30,11 @@ export interface Measured {
   /** CPU seconds the subject's processes spent per 1,000 jobs, median. */
   readonly cpuSecondsPer1000: number
   /**
-   * CPU µs the whole machine spent per job, median: every process (the load, Redis, the mock,
-   * the subject's) and the kernel's work for them. With the machine busy throughout, jobs/s is
-   * bound by this.
+   * CPU µs the whole machine spent per job, over the rounds: every process (the load, Redis, the
+   * mock, the subject's) and the kernel's work for them. With the machine busy throughout, jobs/s
+   * is bound by this.
    */
-  readonly machineMicrosPerJob: number
+  readonly machineMicrosPerJob: Stats.Summary
   /** Cores the whole machine kept busy during the rounds, median. */
   readonly machineCores: number
   readonly failed: number
@@ -304,7 +304,7 @@ export const compare = async (
     name: subject.name,
     jobsPerSecond: Stats.summarize(rounds[i]!.map((entry) => entry.round.jobsPerSecond)),
     cpuSecondsPer1000: Stats.median(rounds[i]!.map((entry) => entry.cpuPer1000)),
-    machineMicrosPerJob: Stats.median(rounds[i]!.map((entry) => entry.machineMicros)),
+    machineMicrosPerJob: Stats.summarize(rounds[i]!.map((entry) => entry.machineMicros)),
     machineCores: Stats.median(rounds[i]!.map((entry) => entry.machineCores)),
     failed: rounds[i]!.reduce((sum, entry) => sum + entry.round.failed, 0),
     foreignCores: Stats.median(rounds[i]!.map((entry) => entry.foreign))

@@ -3,7 +3,7 @@
  * ratio, the target and whether it was met; the memory table; both as Markdown, which reads in a
  * terminal and pastes into `docs/benchmarks.md` as it is.
  */
-import type { Stats } from "@vendorflow/dev-stack"
+import { Stats } from "@vendorflow/dev-stack"
 import type * as Bench from "./Bench.ts"
 import type * as Cluster from "./Cluster.ts"
 import type * as EndToEnd from "./EndToEnd.ts"
@@ -43,6 +43,16 @@ const ms = (value: number): string => (value >= 100 ? value.toFixed(0) : value.t
 const spread = (summary: Stats.Summary): string => `±${((100 * summary.spread) / 2).toFixed(0)}%`
 const ratioOf = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
 
+// The ratio of a figure of two subjects measured in turns, taken round by round: its median and
+// each round's. The two subjects of a round run seconds apart, so a round's ratio is not moved by
+// the VM slowing down or speeding up over the run, as a ratio of the two medians is.
+const byRound = (ours: Stats.Summary, peer: Stats.Summary) => {
+  const each = ours.rounds.map((value, i) => value / peer.rounds[i]!)
+  return { median: Stats.median(each), each }
+}
+const roundsOf = (ratio: ReturnType<typeof byRound>): string =>
+  `rounds ${ratio.each.map((value) => value.toFixed(2)).join(", ")}`
+
 const cpuPerRequest = (measured: Bench.Measured): string =>
   `${int((1e6 * measured.cpuCores.median) / measured.rps.median)} µs CPU/req`
 
@@ -55,44 +65,46 @@ const loadRow = (
   floorName: string,
   targeted: boolean
 ): Row => {
-  const rps = pair.vendorflow.rps.median / pair.floor.rps.median
-  const p99 = pair.vendorflow.p99.median / pair.floor.p99.median
+  const rps = byRound(pair.vendorflow.rps, pair.floor.rps)
+  const p99 = byRound(pair.vendorflow.p99, pair.floor.p99)
   const errors = pair.vendorflow.errors + pair.floor.errors
   return {
     scenario,
     vendorflow: throughput(pair.vendorflow),
     baseline: `${floorName}: ${throughput(pair.floor)}`,
-    ratio: `${rps.toFixed(2)}× throughput, ${p99.toFixed(1)}× p99${errors > 0 ? `, ${errors} errors` : ""}`,
+    ratio:
+      `${rps.median.toFixed(2)}× throughput (${roundsOf(rps)}), ${p99.median.toFixed(1)}× p99` +
+      (errors > 0 ? `, ${errors} errors` : ""),
     target: targeted ? "≥ 0.70× and p99 ≤ 3×" : "(context)",
-    met: targeted ? rps >= 0.7 && p99 <= 3 : undefined
+    met: targeted ? rps.median >= 0.7 && p99.median <= 3 : undefined
   }
 }
 
 const endToEndFigures = (measured: EndToEnd.Measured): string =>
-  `${int(measured.jobsPerSecond.median)} jobs/s ${spread(measured.jobsPerSecond)}, ${int(measured.machineMicrosPerJob)} µs machine CPU/job (${measured.machineCores.toFixed(1)} cores busy)`
+  `${int(measured.jobsPerSecond.median)} jobs/s ${spread(measured.jobsPerSecond)}, ${int(measured.machineMicrosPerJob.median)} µs machine CPU/job (${measured.machineCores.toFixed(1)} cores busy)`
 
 // Two rows for a pair of end-to-end peers: jobs/s (at least `target` times the peer's, no job
 // failed) and the whole machine's CPU per job (at most the peer's).
 const peerRows = (scenario: string, ours: EndToEnd.Measured, peer: EndToEnd.Measured, target: number): Array<Row> => {
-  const ratio = ours.jobsPerSecond.median / peer.jobsPerSecond.median
-  const cpu = ours.machineMicrosPerJob / peer.machineMicrosPerJob
+  const ratio = byRound(ours.jobsPerSecond, peer.jobsPerSecond)
+  const cpu = byRound(ours.machineMicrosPerJob, peer.machineMicrosPerJob)
   const failed = ours.failed + peer.failed
   return [
     {
       scenario,
       vendorflow: endToEndFigures(ours),
       baseline: `${peer.name}: ${endToEndFigures(peer)}`,
-      ratio: `${ratio.toFixed(2)}×${failed > 0 ? `, ${failed} failed` : ""}`,
+      ratio: `${ratio.median.toFixed(2)}× (${roundsOf(ratio)})${failed > 0 ? `, ${failed} failed` : ""}`,
       target: `≥ ${target.toFixed(2)}×`,
-      met: ratio >= target && ours.failed === 0
+      met: ratio.median >= target && ours.failed === 0
     },
     {
       scenario: `${scenario.replace(/ \(.*\)$/, "")}: the whole machine's CPU per job`,
-      vendorflow: `${int(ours.machineMicrosPerJob)} µs`,
-      baseline: `${peer.name}: ${int(peer.machineMicrosPerJob)} µs`,
-      ratio: `${cpu.toFixed(2)}× ${peer.name}'s`,
+      vendorflow: `${int(ours.machineMicrosPerJob.median)} µs`,
+      baseline: `${peer.name}: ${int(peer.machineMicrosPerJob.median)} µs`,
+      ratio: `${cpu.median.toFixed(2)}× ${peer.name}'s (${roundsOf(cpu)})`,
       target: "≤ 1.00×",
-      met: cpu <= 1
+      met: cpu.median <= 1
     }
   ]
 }
@@ -158,7 +170,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: "end to end: ours over HTTP vs BullMQ's in-process add (the former comparison)",
       vendorflow: endToEndFigures(vendorflow),
       baseline: `${bullmq.name}: ${endToEndFigures(bullmq)}`,
-      ratio: ratioOf(vendorflow.jobsPerSecond.median, bullmq.jobsPerSecond.median),
+      ratio: `${byRound(vendorflow.jobsPerSecond, bullmq.jobsPerSecond).median.toFixed(2)}×`,
       target: "(context)",
       met: undefined
     })
@@ -183,7 +195,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: `end to end on a local Redis Cluster (3 primaries + 3 replicas), ${int(cluster.jobs)} jobs, ${cluster.workers} worker process(es)`,
       vendorflow: `${int(cluster.cluster.jobsPerSecond.median)} jobs/s ${spread(cluster.cluster.jobsPerSecond)} (${cluster.cluster.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
       baseline: `one Redis: ${int(cluster.single.jobsPerSecond.median)} jobs/s ${spread(cluster.single.jobsPerSecond)} (${cluster.single.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
-      ratio: `${ratioOf(cluster.cluster.jobsPerSecond.median, cluster.single.jobsPerSecond.median)}${failed > 0 ? `, ${failed} failed` : ""}`,
+      ratio: `${byRound(cluster.cluster.jobsPerSecond, cluster.single.jobsPerSecond).median.toFixed(2)}×${failed > 0 ? `, ${failed} failed` : ""}`,
       target: "(context)",
       met: undefined
     })
@@ -248,7 +260,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: `all-in-one end to end, ${int(jobs)} jobs, mock at 0 ms`,
       vendorflow: `SQLite file: ${int(file.median)} jobs/s ${spread(file)}`,
       baseline: `memory: ${int(memory.median)} jobs/s ${spread(memory)}`,
-      ratio: ratioOf(file.median, memory.median),
+      ratio: `${byRound(file, memory).median.toFixed(2)}×`,
       target: "(context)",
       met: undefined
     })
