@@ -432,7 +432,7 @@ console.log("")
 console.log(`Machine: ${Machine.line(machine)}`)
 console.log(
   `Settings: ${settings.rounds} rounds of ${settings.seconds} s after a ${settings.warmupSeconds} s warm-up, ` +
-    `${settings.connections} connections; medians, ± half the min-max spread; ratios against baselines from this run, round by round where the two took turns (their median, and each round's).`
+    `${settings.connections} connections; medians, ± half the min-max spread; ratios against baselines from this run (of stacks that took turns, round by round).`
 )
 console.log("")
 console.log(table)

@@ -41,17 +41,23 @@ export interface Row {
 const int = (value: number): string => Math.round(value).toLocaleString("en-US")
 const ms = (value: number): string => (value >= 100 ? value.toFixed(0) : value.toFixed(1))
 const spread = (summary: Stats.Summary): string => `±${((100 * summary.spread) / 2).toFixed(0)}%`
+// Of figures not measured in turns (the undici ceiling runs on its own).
 const ratioOf = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
 
-// The ratio of a figure of two subjects measured in turns, taken round by round: its median and
-// each round's. The two subjects of a round run seconds apart, so a round's ratio is not moved by
-// the VM slowing down or speeding up over the run, as a ratio of the two medians is.
-const byRound = (ours: Stats.Summary, peer: Stats.Summary) => {
+// A figure's ratio between two stacks that took turns (both from one `compare`), round by round:
+// the median of the rounds' ratios, shown with each round's. A round's two runs are one to three
+// runs apart, so the VM's drift over the run moves this less than a ratio of the two medians, and
+// an odd round shows. The median gets three significant digits, so that one just under a target
+// (0.698) does not read as meeting it (0.70).
+const paired = (ours: Stats.Summary, peer: Stats.Summary, digits = 2) => {
+  if (ours.rounds.length !== peer.rounds.length) {
+    throw new Error(`a paired ratio of ${ours.rounds.length} rounds against ${peer.rounds.length}`)
+  }
   const each = ours.rounds.map((value, i) => value / peer.rounds[i]!)
-  return { median: Stats.median(each), each }
+  const median = Stats.median(each)
+  const rounds = each.map((value) => value.toFixed(digits)).join(", ")
+  return { median, text: `${median.toPrecision(3)}× (rounds ${rounds})` }
 }
-const roundsOf = (ratio: ReturnType<typeof byRound>): string =>
-  `rounds ${ratio.each.map((value) => value.toFixed(2)).join(", ")}`
 
 const cpuPerRequest = (measured: Bench.Measured): string =>
   `${int((1e6 * measured.cpuCores.median) / measured.rps.median)} µs CPU/req`
@@ -65,16 +71,14 @@ const loadRow = (
   floorName: string,
   targeted: boolean
 ): Row => {
-  const rps = byRound(pair.vendorflow.rps, pair.floor.rps)
-  const p99 = byRound(pair.vendorflow.p99, pair.floor.p99)
+  const rps = paired(pair.vendorflow.rps, pair.floor.rps)
+  const p99 = paired(pair.vendorflow.p99, pair.floor.p99, 1)
   const errors = pair.vendorflow.errors + pair.floor.errors
   return {
     scenario,
     vendorflow: throughput(pair.vendorflow),
     baseline: `${floorName}: ${throughput(pair.floor)}`,
-    ratio:
-      `${rps.median.toFixed(2)}× throughput (${roundsOf(rps)}), ${p99.median.toFixed(1)}× p99` +
-      (errors > 0 ? `, ${errors} errors` : ""),
+    ratio: `throughput ${rps.text}, p99 ${p99.text}${errors > 0 ? `, ${errors} errors` : ""}`,
     target: targeted ? "≥ 0.70× and p99 ≤ 3×" : "(context)",
     met: targeted ? rps.median >= 0.7 && p99.median <= 3 : undefined
   }
@@ -86,15 +90,15 @@ const endToEndFigures = (measured: EndToEnd.Measured): string =>
 // Two rows for a pair of end-to-end peers: jobs/s (at least `target` times the peer's, no job
 // failed) and the whole machine's CPU per job (at most the peer's).
 const peerRows = (scenario: string, ours: EndToEnd.Measured, peer: EndToEnd.Measured, target: number): Array<Row> => {
-  const ratio = byRound(ours.jobsPerSecond, peer.jobsPerSecond)
-  const cpu = byRound(ours.machineMicrosPerJob, peer.machineMicrosPerJob)
+  const ratio = paired(ours.jobsPerSecond, peer.jobsPerSecond)
+  const cpu = paired(ours.machineMicrosPerJob, peer.machineMicrosPerJob)
   const failed = ours.failed + peer.failed
   return [
     {
       scenario,
       vendorflow: endToEndFigures(ours),
       baseline: `${peer.name}: ${endToEndFigures(peer)}`,
-      ratio: `${ratio.median.toFixed(2)}× (${roundsOf(ratio)})${failed > 0 ? `, ${failed} failed` : ""}`,
+      ratio: `${ratio.text}${failed > 0 ? `, ${failed} failed` : ""}`,
       target: `≥ ${target.toFixed(2)}×`,
       met: ratio.median >= target && ours.failed === 0
     },
@@ -102,7 +106,7 @@ const peerRows = (scenario: string, ours: EndToEnd.Measured, peer: EndToEnd.Meas
       scenario: `${scenario.replace(/ \(.*\)$/, "")}: the whole machine's CPU per job`,
       vendorflow: `${int(ours.machineMicrosPerJob.median)} µs`,
       baseline: `${peer.name}: ${int(peer.machineMicrosPerJob.median)} µs`,
-      ratio: `${cpu.median.toFixed(2)}× ${peer.name}'s (${roundsOf(cpu)})`,
+      ratio: `${cpu.text} ${peer.name}'s`,
       target: "≤ 1.00×",
       met: cpu.median <= 1
     }
@@ -170,7 +174,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: "end to end: ours over HTTP vs BullMQ's in-process add (the former comparison)",
       vendorflow: endToEndFigures(vendorflow),
       baseline: `${bullmq.name}: ${endToEndFigures(bullmq)}`,
-      ratio: `${byRound(vendorflow.jobsPerSecond, bullmq.jobsPerSecond).median.toFixed(2)}×`,
+      ratio: paired(vendorflow.jobsPerSecond, bullmq.jobsPerSecond).text,
       target: "(context)",
       met: undefined
     })
@@ -195,7 +199,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: `end to end on a local Redis Cluster (3 primaries + 3 replicas), ${int(cluster.jobs)} jobs, ${cluster.workers} worker process(es)`,
       vendorflow: `${int(cluster.cluster.jobsPerSecond.median)} jobs/s ${spread(cluster.cluster.jobsPerSecond)} (${cluster.cluster.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
       baseline: `one Redis: ${int(cluster.single.jobsPerSecond.median)} jobs/s ${spread(cluster.single.jobsPerSecond)} (${cluster.single.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
-      ratio: `${byRound(cluster.cluster.jobsPerSecond, cluster.single.jobsPerSecond).median.toFixed(2)}×${failed > 0 ? `, ${failed} failed` : ""}`,
+      ratio: `${paired(cluster.cluster.jobsPerSecond, cluster.single.jobsPerSecond).text}${failed > 0 ? `, ${failed} failed` : ""}`,
       target: "(context)",
       met: undefined
     })
@@ -260,7 +264,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: `all-in-one end to end, ${int(jobs)} jobs, mock at 0 ms`,
       vendorflow: `SQLite file: ${int(file.median)} jobs/s ${spread(file)}`,
       baseline: `memory: ${int(memory.median)} jobs/s ${spread(memory)}`,
-      ratio: `${byRound(file, memory).median.toFixed(2)}×`,
+      ratio: paired(file, memory).text,
       target: "(context)",
       met: undefined
     })
