@@ -44,20 +44,22 @@ const spread = (summary: Stats.Summary): string => `±${((100 * summary.spread) 
 // Of figures not measured in turns (the undici ceiling runs on its own).
 const ratioOf = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
 
-// A figure's ratio between two stacks that took turns (both from one `compare`), round by round:
-// the median of the rounds' ratios, shown with each round's. A round's two runs are one to three
-// runs apart, so the VM's drift over the run moves this less than a ratio of the two medians, and
-// an odd round shows. The median gets three significant digits, so that one just under a target
-// (0.698) does not read as meeting it (0.70).
-const paired = (ours: Stats.Summary, peer: Stats.Summary, digits = 2) => {
+// A figure's ratio between two stacks that took turns, round by round: the median of the rounds'
+// ratios, and each round's. A round's two runs are one to three runs apart, so the VM's drift over
+// the run moves this less than a ratio of the two medians, and an odd round shows. The median gets
+// three significant digits, so that fewer of those just under a target (0.698) read as meeting it.
+// Rounds that do not line up (which the loops that fill them never leave) give no ratio, rather than
+// losing the run's results.
+const paired = (ours: Stats.Summary, peer: Stats.Summary) => {
   if (ours.rounds.length !== peer.rounds.length) {
-    throw new Error(`a paired ratio of ${ours.rounds.length} rounds against ${peer.rounds.length}`)
+    return { median: Number.NaN, text: "n/a", rounds: `${ours.rounds.length} rounds against ${peer.rounds.length}` }
   }
   const each = ours.rounds.map((value, i) => value / peer.rounds[i]!)
   const median = Stats.median(each)
-  const rounds = each.map((value) => value.toFixed(digits)).join(", ")
-  return { median, text: `${median.toPrecision(3)}× (rounds ${rounds})` }
+  const rounds = `rounds ${each.map((value) => value.toPrecision(2)).join(", ")}`
+  return { median, text: `${median.toPrecision(3)}×`, rounds }
 }
+const withRounds = (ratio: ReturnType<typeof paired>): string => `${ratio.text} (${ratio.rounds})`
 
 const cpuPerRequest = (measured: Bench.Measured): string =>
   `${int((1e6 * measured.cpuCores.median) / measured.rps.median)} µs CPU/req`
@@ -72,13 +74,13 @@ const loadRow = (
   targeted: boolean
 ): Row => {
   const rps = paired(pair.vendorflow.rps, pair.floor.rps)
-  const p99 = paired(pair.vendorflow.p99, pair.floor.p99, 1)
+  const p99 = paired(pair.vendorflow.p99, pair.floor.p99)
   const errors = pair.vendorflow.errors + pair.floor.errors
   return {
     scenario,
     vendorflow: throughput(pair.vendorflow),
     baseline: `${floorName}: ${throughput(pair.floor)}`,
-    ratio: `throughput ${rps.text}, p99 ${p99.text}${errors > 0 ? `, ${errors} errors` : ""}`,
+    ratio: `throughput ${withRounds(rps)}, p99 ${withRounds(p99)}${errors > 0 ? `, ${errors} errors` : ""}`,
     target: targeted ? "≥ 0.70× and p99 ≤ 3×" : "(context)",
     met: targeted ? rps.median >= 0.7 && p99.median <= 3 : undefined
   }
@@ -98,7 +100,7 @@ const peerRows = (scenario: string, ours: EndToEnd.Measured, peer: EndToEnd.Meas
       scenario,
       vendorflow: endToEndFigures(ours),
       baseline: `${peer.name}: ${endToEndFigures(peer)}`,
-      ratio: `${ratio.text}${failed > 0 ? `, ${failed} failed` : ""}`,
+      ratio: `${withRounds(ratio)}${failed > 0 ? `, ${failed} failed` : ""}`,
       target: `≥ ${target.toFixed(2)}×`,
       met: ratio.median >= target && ours.failed === 0
     },
@@ -106,7 +108,7 @@ const peerRows = (scenario: string, ours: EndToEnd.Measured, peer: EndToEnd.Meas
       scenario: `${scenario.replace(/ \(.*\)$/, "")}: the whole machine's CPU per job`,
       vendorflow: `${int(ours.machineMicrosPerJob.median)} µs`,
       baseline: `${peer.name}: ${int(peer.machineMicrosPerJob.median)} µs`,
-      ratio: `${cpu.text} ${peer.name}'s`,
+      ratio: `${cpu.text} ${peer.name}'s (${cpu.rounds})`,
       target: "≤ 1.00×",
       met: cpu.median <= 1
     }
@@ -174,7 +176,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: "end to end: ours over HTTP vs BullMQ's in-process add (the former comparison)",
       vendorflow: endToEndFigures(vendorflow),
       baseline: `${bullmq.name}: ${endToEndFigures(bullmq)}`,
-      ratio: paired(vendorflow.jobsPerSecond, bullmq.jobsPerSecond).text,
+      ratio: withRounds(paired(vendorflow.jobsPerSecond, bullmq.jobsPerSecond)),
       target: "(context)",
       met: undefined
     })
@@ -199,7 +201,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: `end to end on a local Redis Cluster (3 primaries + 3 replicas), ${int(cluster.jobs)} jobs, ${cluster.workers} worker process(es)`,
       vendorflow: `${int(cluster.cluster.jobsPerSecond.median)} jobs/s ${spread(cluster.cluster.jobsPerSecond)} (${cluster.cluster.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
       baseline: `one Redis: ${int(cluster.single.jobsPerSecond.median)} jobs/s ${spread(cluster.single.jobsPerSecond)} (${cluster.single.cpuSecondsPer1000.toFixed(2)} CPU s / 1k jobs)`,
-      ratio: `${paired(cluster.cluster.jobsPerSecond, cluster.single.jobsPerSecond).text}${failed > 0 ? `, ${failed} failed` : ""}`,
+      ratio: `${withRounds(paired(cluster.cluster.jobsPerSecond, cluster.single.jobsPerSecond))}${failed > 0 ? `, ${failed} failed` : ""}`,
       target: "(context)",
       met: undefined
     })
@@ -264,7 +266,7 @@ export const rows = (results: Results): Array<Row> => {
       scenario: `all-in-one end to end, ${int(jobs)} jobs, mock at 0 ms`,
       vendorflow: `SQLite file: ${int(file.median)} jobs/s ${spread(file)}`,
       baseline: `memory: ${int(memory.median)} jobs/s ${spread(memory)}`,
-      ratio: paired(file, memory).text,
+      ratio: withRounds(paired(file, memory)),
       target: "(context)",
       met: undefined
     })
