@@ -385,3 +385,72 @@ describe("JobService: the answer matches the job's fate", () => {
       )
   )
 })
+
+// The same, with a store whose lot write (`createMany`) fails unavailable while `storeFailing.mode`
+// says: "part" stores the lot but its jobs on a shard that is away (here those with an odd `n`),
+// "after" stores it all (an answer lost after the write ran), "before" stores none. A job's own
+// write (`create`) fails while its shard is away: in "part" and "before", for an odd `n`.
+const storeFailing: { mode: "no" | "part" | "after" | "before" } = { mode: "no" }
+const withFailingStore = Effect.gen(function* () {
+  const counting = echoVendor("alpha")
+  const context = yield* Layer.build(layerEngine([counting.vendor]))
+  const store = Context.get(context, JobStore.JobStore)
+  const queue = Context.get(context, JobQueue.JobQueue)
+  const away = (job: Job.Job) => storeFailing.mode !== "after" && Number(job.payload["n"]) % 2 === 1
+  const unavailable = new JobStore.JobStoreError({ reason: "Unavailable", message: "a shard is away" })
+  const flaky = JobStore.JobStore.of({
+    ...store,
+    createMany: (jobs) =>
+      Effect.suspend(() => {
+        if (storeFailing.mode === "no") return store.createMany(jobs)
+        const written = storeFailing.mode === "before" ? [] : jobs.filter((job) => !away(job))
+        return Effect.andThen(store.createMany(written), Effect.fail(unavailable))
+      }),
+    create: (job) => Effect.suspend(() => (away(job) ? Effect.fail(unavailable) : store.create(job)))
+  })
+  const jobs = yield* JobService.make.pipe(Effect.provideService(JobStore.JobStore, flaky), Effect.provide(context))
+  const processor = Context.get(context, JobProcessor.JobProcessor)
+  const sweepAndWork = Effect.gen(function* () {
+    yield* Sweeper.sweepOnce().pipe(Effect.provide(context))
+    const deliveries = yield* queue.take("alpha", { max: 100, block: 0 })
+    yield* Effect.forEach(deliveries, processor.process, { discard: true })
+  })
+  return { jobs, store, sweepAndWork, calls: counting.calls }
+})
+
+describe("JobService: a lot the store stored only in part", () => {
+  it.effect.each([
+    ["part", [2, 4]],
+    ["after", [1, 2, 3, 4]],
+    ["before", [2, 4]]
+  ] as const)(
+    "a lot write that fails unavailable (%s): each job is answered as its fate, and only the accepted run",
+    ([mode, acceptedNs]) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const t = yield* withFailingStore
+          storeFailing.mode = mode
+          const outcomes = yield* t.jobs.submitMany([1, 2, 3, 4].map((n) => ({ payload: payload("alpha", n) })))
+          storeFailing.mode = "no"
+          const accepted = outcomes.flatMap((outcome, i) =>
+            Result.isSuccess(outcome) ? [[i + 1, outcome.success] as const] : []
+          )
+          assert.deepStrictEqual(
+            accepted.map(([n]) => n),
+            [...acceptedNs]
+          )
+          for (const outcome of outcomes) {
+            if (Result.isFailure(outcome)) assert.strictEqual(outcome.failure._tag, "JobStoreError")
+          }
+          // Long enough for a stored job that was never queued to be overdue and swept.
+          yield* TestClock.adjust("11 minutes")
+          yield* t.sweepAndWork
+          yield* t.sweepAndWork
+          for (const [, job] of accepted) {
+            assert.strictEqual(Option.getOrThrow(yield* t.store.get(job.id)).status, "complete")
+          }
+          assert.strictEqual(t.calls(), acceptedNs.length, "a call for each accepted job, none for a refused one")
+        })
+      )
+  )
+})
