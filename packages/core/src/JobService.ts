@@ -149,17 +149,12 @@ export class JobService extends Context.Service<
      * Stores and queues submissions without an idempotency key together: one store write for the
      * lot and one queue write per vendor, where {@link submit} makes two writes a job. What the API
      * does with the plain `POST /jobs` that arrive in one turn of the event loop. Each submission's
-     * outcome is in its place: its job, or why it was refused (an unknown vendor, a backlog, or a
-     * store that could not store it: a lot whose store write fails unavailable is stored again job
-     * by job, so that a job the write stored all the same is answered as the job it is). The jobs
-     * share the call's span, so their traces start at the same submission.
+     * outcome is in its place: its job, or why it was refused. The jobs share the call's span, so
+     * their traces start at the same submission.
      */
     readonly submitMany: (
       submissions: ReadonlyArray<Submission>
-    ) => Effect.Effect<
-      ReadonlyArray<Result.Result<Job.Job, UnknownVendor | Backlogged | JobStoreError>>,
-      JobStoreError | JobQueueError
-    >
+    ) => Effect.Effect<ReadonlyArray<Result.Result<Job.Job, UnknownVendor | Backlogged>>, JobStoreError | JobQueueError>
     /** A job; another owner's job is not found, as if it did not exist. No owner: any job. */
     readonly get: (id: Job.JobId, owner?: string | undefined) => Effect.Effect<Job.Job, Job.JobNotFound | JobStoreError>
     /**
@@ -384,9 +379,8 @@ const storeAndQueue = Effect.fnUntraced(function* (
 ) {
   const spanTraceparent = yield* currentTraceparent
   const now = new Date(yield* Clock.currentTimeMillis)
-  const outcomes: Array<Result.Result<Job.Job, UnknownVendor | Backlogged | JobStoreError>> = []
-  // Where each job's outcome is, and each vendor's jobs with theirs.
-  const positions = new Map<Job.JobId, number>()
+  const outcomes: Array<Result.Result<Job.Job, UnknownVendor | Backlogged>> = []
+  // Each vendor's jobs, and where their outcomes are.
   const byVendor = new Map<string, { readonly jobs: Array<Job.Job>; readonly at: Array<number> }>()
   for (const submission of submissions) {
     const vendor = yield* Effect.result(services.registry.route(submission.payload, submission.vendor))
@@ -408,10 +402,9 @@ const storeAndQueue = Effect.fnUntraced(function* (
     byVendor.set(name, share)
     share.jobs.push(job)
     share.at.push(outcomes.length)
-    positions.set(job.id, outcomes.length)
     outcomes.push(Result.succeed(job))
   }
-  let accepted: Array<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]> = []
+  const accepted: Array<readonly [vendor: string, jobs: ReadonlyArray<Job.Job>]> = []
   for (const [vendor, { jobs, at }] of byVendor) {
     const refused = yield* checkBacklog(services.backlog, vendor).pipe(
       Effect.as(undefined),
@@ -423,15 +416,7 @@ const storeAndQueue = Effect.fnUntraced(function* (
   if (accepted.length === 0) return outcomes
   const unqueued = services.storeAndQueue === undefined ? undefined : yield* services.storeAndQueue(accepted)
   if (unqueued === undefined) {
-    const refused = yield* createLot(
-      services.store,
-      accepted.flatMap(([, jobs]) => jobs)
-    )
-    for (const [id, error] of refused) outcomes[positions.get(id)!] = Result.fail(error)
-    accepted = accepted.flatMap(([vendor, jobs]) => {
-      const stored = jobs.filter((job) => !refused.has(job.id))
-      return stored.length === 0 ? [] : [[vendor, stored] as const]
-    })
+    yield* services.store.createMany(accepted.flatMap(([, jobs]) => jobs))
     yield* Effect.forEach(accepted, ([vendor, jobs]) => enqueueStored(services, vendor, jobs), {
       concurrency: "unbounded",
       discard: true
@@ -445,45 +430,6 @@ const storeAndQueue = Effect.fnUntraced(function* (
   }
   return outcomes
 })
-
-// Stores a lot with the store's one write, and answers the jobs it could not store, with why.
-// A write that fails unavailable may have stored part of the lot all the same (one write per
-// shard, one shard away; or the answer lost after the write ran), and a job stored is accepted and
-// will run: so each job is then stored on its own, a `Duplicate` telling that the first write
-// stored it (its id is fresh: no other job has it). What still fails is refused; only a job whose
-// first write ran and whose answer was lost, and whose store is still away, can be stored and
-// refused at once.
-const createLot = (store: JobStore["Service"], jobs: ReadonlyArray<Job.Job>) =>
-  store.createMany(jobs).pipe(
-    Effect.as(new Map<Job.JobId, JobStoreError>()),
-    Effect.catchIf(
-      (error) => error.reason === "Unavailable",
-      (lotError) =>
-        Effect.tap(
-          Effect.forEach(
-            jobs,
-            (job) =>
-              store.create(job).pipe(
-                Effect.as([]),
-                Effect.catchIf(
-                  (error) => error.reason === "Duplicate",
-                  () => Effect.succeed([])
-                ),
-                Effect.catchIf(
-                  (error) => error.reason === "Unavailable",
-                  (error) => Effect.succeed([[job.id, error] as const])
-                )
-              ),
-            { concurrency: "unbounded" }
-          ).pipe(Effect.map((refused) => new Map(refused.flat()))),
-          (refused) =>
-            Effect.logWarning(
-              `storing ${jobs.length} new jobs failed (${lotError.message}); stored one by one, ` +
-                `${jobs.length - refused.size} are accepted and ${refused.size} refused`
-            )
-        )
-    )
-  )
 
 // A repeat of an idempotent request: the first job when it is the same request, else a conflict.
 const replay = (get: Services["get"], options: { readonly idempotencyKey: string; readonly job: Job.Job }) =>

@@ -38,13 +38,6 @@ import * as RequestBody from "./RequestBody.ts"
 export const retryAfterSeconds = 5
 
 /**
- * What a 503 for an unreachable store or queue says.
- *
- * @category problems
- */
-export const unavailableDetail = "The job store or queue is unavailable; retry later."
-
-/**
  * A store or queue error as the API answers it: unavailable is a 503 (logged); anything else
  * (a duplicate id, a forbidden transition) is our bug, not the client's: a defect, so a 500.
  *
@@ -56,7 +49,7 @@ export const serviceUnavailable = (error: JobStore.JobStoreError | JobQueue.JobQ
         Effect.andThen(
           Effect.fail(
             new Api.ServiceUnavailable({
-              detail: unavailableDetail,
+              detail: "The job store or queue is unavailable; retry later.",
               retry_after: retryAfterSeconds
             })
           )

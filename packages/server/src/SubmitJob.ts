@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Api, Job, type JobService, type JobStore, type VendorRegistry } from "@vendorflow/core"
+import { Api, Job, type JobService, type VendorRegistry } from "@vendorflow/core"
 import { Effect, Result } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import * as Problems from "./Problems.ts"
@@ -139,16 +139,13 @@ export const readBody = Effect.fnUntraced(function* (
  * @category handling
  */
 export const problemFor = (
-  error: VendorRegistry.UnknownVendor | JobService.Backlogged | JobService.IdempotencyConflict | JobStore.JobStoreError
+  error: VendorRegistry.UnknownVendor | JobService.Backlogged | JobService.IdempotencyConflict
 ): Api.UnknownVendor | Api.ServiceUnavailable | Api.IdempotencyConflict => {
   switch (error._tag) {
     case "UnknownVendor":
       return new Api.UnknownVendor({ detail: error.message, vendor: error.vendor, known_vendors: error.known })
     case "Backlogged":
       return new Api.ServiceUnavailable({ detail: error.message, retry_after: Problems.retryAfterSeconds })
-    // One job of a lot the store could not store (`JobService.submitMany`), the others stored.
-    case "JobStoreError":
-      return new Api.ServiceUnavailable({ detail: Problems.unavailableDetail, retry_after: Problems.retryAfterSeconds })
     case "IdempotencyConflict":
       return new Api.IdempotencyConflict({
         detail: error.message,
