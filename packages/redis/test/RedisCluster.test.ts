@@ -24,8 +24,12 @@ import { RedisCluster, RedisTest } from "../src/testing/index.ts"
 
 RedisCluster.describeCluster("Redis Cluster", (cluster) => {
   const prefix = RedisTest.randomPrefix()
+  // A cluster just formed, on a machine busy with the other test files, once took longer than the
+  // default 3 s to answer a first connection in CI; the deadline here is for that, not the code.
   const connection = Layer.unwrap(
-    Effect.map(cluster, ({ url }) => RedisConnection.layer({ url, cluster: true, prefix }))
+    Effect.map(cluster, ({ url }) =>
+      RedisConnection.layer({ url, cluster: true, prefix, connectTimeout: "10 seconds" })
+    )
   )
   JobQueueSuite.suite("redis cluster", RedisJobQueue.layer().pipe(Layer.provide(connection)))
   JobStoreSuite.suite("redis cluster", RedisJobStore.layer().pipe(Layer.provide(connection)))
