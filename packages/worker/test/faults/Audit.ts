@@ -143,6 +143,8 @@ const ofEarlierRun = (runStartedAt: ReadonlyMap<string, number> | undefined, job
 /** The figures of one scenario. */
 export interface Outcome {
   readonly accepted: number
+  /** Jobs the vendors saw that no accepted submission named, accounted for by the scenario. */
+  readonly unnamed: number
   readonly complete: number
   /** Failed jobs by `error.reason`. */
   readonly failed: Readonly<Record<string, number>>
@@ -182,6 +184,12 @@ export const settle = (
      * calls, callbacks and dead letters were other runs'.
      */
     readonly runStartedAt?: ReadonlyMap<string, number> | undefined
+    /**
+     * Of the jobs the vendors saw that no id in `ids` names, those the scenario accounts for (a
+     * job stored although its client was answered 503): their calls, callbacks and dead letters
+     * are left out, as a run not held against anyone.
+     */
+    readonly unnamed?: ((strangers: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>>) | undefined
   } = {}
 ) =>
   Effect.gen(function* () {
@@ -207,19 +215,26 @@ export const settle = (
     }
     const byTime = (a: { readonly at: number }, b: { readonly at: number }) => a.at - b.at
     const [sync, async, calls] = yield* records(stack)
-    const duplicateCalls = auditCalls(
-      jobs,
-      [...sync, ...async].filter(
-        (call) => call.jobId === null || !ofEarlierRun(expected.runStartedAt, call.jobId, call.at)
+    const strangers = new Set(
+      [...sync, ...async, ...calls].flatMap((record) =>
+        record.jobId === null || jobs.has(record.jobId) ? [] : [record.jobId]
       )
     )
-    const deadLetters = yield* auditDeadLetters(stack, jobs, expected.runStartedAt)
+    const unnamed = expected.unnamed === undefined ? [] : yield* expected.unnamed([...strangers])
+    const runStartedAt = new Map(expected.runStartedAt)
+    for (const id of unnamed) runStartedAt.set(id, Infinity)
+    const duplicateCalls = auditCalls(
+      jobs,
+      [...sync, ...async].filter((call) => call.jobId === null || !ofEarlierRun(runStartedAt, call.jobId, call.at))
+    )
+    const deadLetters = yield* auditDeadLetters(stack, jobs, runStartedAt)
     const notApplied = callbacksNotApplied(
       jobs,
-      calls.filter((callback) => !ofEarlierRun(expected.runStartedAt, callback.jobId, callback.at))
+      calls.filter((callback) => !ofEarlierRun(runStartedAt, callback.jobId, callback.at))
     )
     const outcome: Outcome = {
       accepted: ids.length,
+      unnamed: unnamed.length,
       complete: all.filter((job) => job.status === "complete").length,
       failed,
       duplicates: changed.length,
