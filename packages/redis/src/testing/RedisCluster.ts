@@ -140,6 +140,8 @@ export const make = Effect.gen(function* () {
     /** The seed nodes, comma-separated, as `REDIS_URL` takes them with `REDIS_CLUSTER=true`. */
     url: all.map((port) => `redis://127.0.0.1:${port}`).join(","),
     ports: all,
+    /** A command sent through a live node (`redis-cli -c` follows the redirects); its reply as printed. */
+    command: (...args: ReadonlyArray<string>) => Effect.suspend(() => cli([...live][0]!, "-c", ...args)),
     /** The port of the primary that holds `key`'s slot. */
     primaryOf: (key: string) =>
       Effect.flatMap(slotOf(key), primaryOfSlot).pipe(

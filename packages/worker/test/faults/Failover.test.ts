@@ -19,7 +19,6 @@ import { RedisKeys } from "@vendorflow/redis"
 import { RedisCluster } from "@vendorflow/redis/testing"
 import { Effect, Fiber } from "effect"
 import { Client } from "@vendorflow/dev-stack"
-import { execFile } from "node:child_process"
 import * as Stack from "../support/Stack.ts"
 import * as Audit from "./Audit.ts"
 
@@ -108,10 +107,12 @@ describe.skipIf(RedisCluster.unavailable !== undefined)("Redis Cluster failover"
         const refused = new Set(sent.flatMap((r) => (r.status === 503 ? [r.payload.n] : [])))
         const unnamed = (strangers: ReadonlyArray<string>) =>
           Effect.filter(strangers, (id) =>
-            Effect.map(
-              payloadOf(successor, RedisKeys.jobShardKeys(stack.prefix, RedisKeys.jobShard(id, shards)).job(id)),
-              (payload) => payload !== undefined && refused.has(payload.n)
-            )
+            cluster
+              .command("HGET", RedisKeys.jobShardKeys(stack.prefix, RedisKeys.jobShard(id, shards)).job(id), "payload")
+              .pipe(
+                Effect.map((text) => text.trim() !== "" && refused.has((JSON.parse(text) as { readonly n: number }).n)),
+                Effect.catch(() => Effect.succeed(false))
+              )
           )
         const outcome = yield* Audit.settle(stack, ids, "60 seconds", { runStartedAt, unnamed })
         assert.strictEqual(outcome.complete, ids.length, "every accepted job still there completes")
@@ -142,13 +143,4 @@ const status = (api: string, id: string | undefined) =>
     const response = await fetch(`${api}/jobs/${id}`)
     await response.arrayBuffer()
     return response.status
-  })
-
-// A stored job's payload, read from the cluster (the API does not show payloads).
-const payloadOf = (port: number, key: string) =>
-  Effect.callback<{ readonly n: number } | undefined>((resume) => {
-    execFile("redis-cli", ["-c", "-p", String(port), "HGET", key, "payload"], { timeout: 10_000 }, (error, stdout) => {
-      const text = stdout.trim()
-      resume(Effect.succeed(error === null && text !== "" ? (JSON.parse(text) as { readonly n: number }) : undefined))
-    })
   })
